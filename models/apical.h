@@ -1,0 +1,199 @@
+/*
+ * apical.h -- the module ABI of apical, version 1.0.
+ *
+ * A module is a shared object that exports one C function,
+ *
+ *     const apical_library *apical_library_v1(uint32_t host_major, uint32_t host_minor);
+ *
+ * returning a static table of cell models and plasticity rules.  The host
+ * (the apical runner, or any other simulator) owns every buffer and the
+ * integrator; a module only evaluates derivatives and observables for a whole
+ * population at once.  The design borrows from LADSPA (static descriptor
+ * behind one symbol), FMI Model Exchange (host owns the solver) and NEST
+ * (models, parameters and recordables looked up by name).
+ *
+ * Data layout: a population of n cells keeps each variable as a contiguous
+ * row of n doubles ("structure of arrays").  State y is n_state rows, port
+ * inputs in are n_ports rows, observables are n_obs rows: y[k*n + i] is state
+ * variable k of cell i.
+ *
+ * Versioning: every descriptor starts with struct_size.  Fields are only ever
+ * appended within a major version, so a host reads a field only if
+ * struct_size says it is there.  The first three fields of apical_library are
+ * frozen for all majors, so a host can always tell which major a module was
+ * built for and refuse it by name.
+ *
+ * Rules for module functions: no allocation, no I/O, no global mutable
+ * state; return APICAL_OK, a positive code (recoverable: the host may retry
+ * with a smaller step) or a negative code (fatal).  Optional functions may be
+ * NULL.
+ */
+#ifndef APICAL_H
+#define APICAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define APICAL_ABI_MAJOR 1u
+#define APICAL_ABI_MINOR 0u
+#define APICAL_ENTRY_SYMBOL "apical_library_v1"
+
+enum apical_status {
+    APICAL_OK = 0,
+    APICAL_REJECT = 1,   /* recoverable: step rejected, try again smaller */
+    APICAL_EFAIL = -1,   /* fatal */
+    APICAL_EINVAL = -2   /* bad parameters or arguments */
+};
+
+/* A scalar parameter shared by a whole population (or projection). */
+typedef struct apical_param {
+    const char *name;
+    const char *unit;              /* "mS", "ms", "1", ... */
+    const char *doc;
+    double def;                    /* default */
+    double min, max;               /* inclusive bounds */
+    const char *const *choices;    /* NULL, or NULL-terminated names of an
+                                      enumerated parameter; value = index */
+} apical_param;
+
+/* Flags of a state variable. */
+#define APICAL_VAR_NOISY 1u        /* receives the host's somatic noise current */
+
+/* A state variable or an input port. */
+typedef struct apical_var {
+    const char *name;
+    const char *unit;
+    const char *doc;
+    uint32_t flags;
+} apical_var;
+
+/* When an observable can be computed. */
+enum apical_obs_stage {
+    APICAL_OBS_STATE = 0,   /* from the state alone: may feed projections */
+    APICAL_OBS_PORTS = 1    /* needs the port inputs of this step (dendrites) */
+};
+
+typedef struct apical_observable {
+    const char *name;
+    const char *unit;
+    const char *doc;
+    uint32_t stage;         /* enum apical_obs_stage */
+} apical_observable;
+
+/* Everything a cell function reads.  Fields may be appended (struct_size). */
+typedef struct apical_cell_ctx {
+    size_t struct_size;
+    size_t n;               /* cells in the population */
+    const double *p;        /* parameter values, in table order */
+    const double *y;        /* state, n_state x n */
+    const double *in;       /* port inputs, n_ports x n; unconnected ports are 0 */
+} apical_cell_ctx;
+
+typedef struct apical_cell_model {
+    size_t struct_size;
+    const char *name;
+    const char *doc;
+    const char *version;
+
+    const apical_param *params;         size_t n_params;
+    const apical_var *state;            size_t n_state;
+    const apical_var *ports;            size_t n_ports;
+    const apical_observable *obs;       size_t n_obs;
+
+    /* Cross-parameter checks beyond the table's bounds (optional). */
+    int (*check)(const double *p, char *msg, size_t cap);
+
+    /* dydt (n_state x n) from state and ports. */
+    int (*rhs)(const apical_cell_ctx *c, double *dydt);
+
+    /* Write the rows of obs (n_obs x n) whose stage equals `stage`; other
+       rows are left untouched. */
+    int (*observe)(const apical_cell_ctx *c, uint32_t stage, double *obs);
+
+    /* Optional local Jacobian, per cell (cells are independent given their
+       ports):  dfdy  [(a*n_state + b)*n + i] = d f_a / d y_b,
+                dfdin [(a*n_ports + q)*n + i] = d f_a / d in_q,
+                dody  [(o*n_state + b)*n + i] = d obs_o / d y_b for the
+                      APICAL_OBS_STATE observables (other rows untouched).
+       With the projections' weights the host assembles the full Jacobian. */
+    int (*jacobian)(const apical_cell_ctx *c, double *dfdy, double *dfdin,
+                    double *dody);
+} apical_cell_model;
+
+/* Everything a rule function reads.  W and its auxiliary matrices are dense,
+   row-major, n_post x n_pre. */
+typedef struct apical_rule_ctx {
+    size_t struct_size;
+    size_t n_post, n_pre;
+    const double *p;        /* rule parameters, in table order */
+    const double *post;     /* n_post: the observable named by post_obs */
+    const double *pre;      /* n_pre: what the projection carries */
+} apical_rule_ctx;
+
+typedef struct apical_rule {
+    size_t struct_size;
+    const char *name;
+    const char *doc;
+    const char *version;
+
+    const apical_param *params;         size_t n_params;
+
+    /* The postsynaptic observable this rule needs.  "{port}" stands for the
+       name of the port the projection targets (e.g. "err_{port}" becomes
+       "err_basal"); the host checks the cell exports it when wiring. */
+    const char *post_obs;
+
+    /* Auxiliary per-weight matrices the rule integrates (e.g. the low-pass
+       filtered induction term), each n_post x n_pre, initially 0. */
+    size_t n_aux;
+
+    int (*check)(const double *p, char *msg, size_t cap);
+
+    /* dW/dt and d(aux)/dt; daux is n_aux consecutive matrices. */
+    int (*dwdt)(const apical_rule_ctx *c, const double *w, const double *aux,
+                double *dw, double *daux);
+
+    /* Optional fused forward-Euler step, in place; must equal
+       w += dt*dw, aux += dt*daux with dw, daux from dwdt at the old values. */
+    int (*euler)(const apical_rule_ctx *c, double dt, double *w, double *aux);
+} apical_rule;
+
+typedef struct apical_library {
+    /* frozen for every major version: */
+    size_t struct_size;
+    uint32_t abi_major;
+    uint32_t abi_minor;
+    /* version 1: */
+    const char *name;
+    const char *version;
+    const apical_cell_model *const *cells;  size_t n_cells;
+    const apical_rule *const *rules;        size_t n_rules;
+} apical_library;
+
+typedef const apical_library *(*apical_entry_fn)(uint32_t host_major,
+                                                 uint32_t host_minor);
+
+/* The entry point every module defines.  Modules are built with hidden
+   visibility, so this is their only exported symbol. */
+#if defined(__GNUC__)
+#define APICAL_EXPORT __attribute__((visibility("default")))
+#else
+#define APICAL_EXPORT
+#endif
+APICAL_EXPORT const apical_library *apical_library_v1(uint32_t host_major,
+                                                      uint32_t host_minor);
+
+/* Smallest struct sizes a 1.0 host accepts. */
+#define APICAL_LIBRARY_MIN_SIZE_V1 (offsetof(apical_library, n_rules) + sizeof(size_t))
+#define APICAL_CELL_MIN_SIZE_V1 (offsetof(apical_cell_model, jacobian) + sizeof(void (*)(void)))
+#define APICAL_RULE_MIN_SIZE_V1 (offsetof(apical_rule, euler) + sizeof(void (*)(void)))
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* APICAL_H */

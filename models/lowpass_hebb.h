@@ -1,0 +1,84 @@
+/*
+ * lowpass_hebb.h -- the low-pass filtered error-times-rate rule shared by
+ * the plasticity modules (MODEL.md 1.8):
+ *
+ *   tau_w dDelta/dt = -Delta + e r_pre^T,     dW/dt = eta Delta
+ *
+ * with the postsynaptic error e = sign * post + offset.  tau_w = 0 drops the
+ * filter: dW/dt = eta e r_pre^T.  Delta is the rule's one auxiliary matrix.
+ */
+#ifndef APICAL_LOWPASS_HEBB_H
+#define APICAL_LOWPASS_HEBB_H
+
+#include "apical.h"
+
+static inline int lowpass_hebb_dwdt(const apical_rule_ctx *c, double eta, double tau_w,
+                                    double sign, double offset, const double *w,
+                                    const double *delta, double *dw, double *ddelta)
+{
+    (void)w;
+    const size_t m = c->n_post, n = c->n_pre;
+    const double *pre = c->pre;
+    for (size_t i = 0; i < m; i++) {
+        const double e = sign * c->post[i] + offset;
+        const double *d = delta + i * n;
+        double *dwi = dw + i * n, *ddi = ddelta + i * n;
+        if (tau_w > 0) {
+            for (size_t j = 0; j < n; j++) {
+                dwi[j] = eta * d[j];
+                ddi[j] = (e * pre[j] - d[j]) / tau_w;
+            }
+        } else {
+            for (size_t j = 0; j < n; j++) {
+                dwi[j] = eta * e * pre[j];
+                ddi[j] = 0;
+            }
+        }
+    }
+    return APICAL_OK;
+}
+
+static inline int lowpass_hebb_euler(const apical_rule_ctx *c, double eta, double tau_w,
+                                     double sign, double offset, double dt, double *w,
+                                     double *delta)
+{
+    const size_t m = c->n_post, n = c->n_pre;
+    const double *restrict pre = c->pre;
+    const double step = dt * eta;
+    for (size_t i = 0; i < m; i++) {
+        const double e = sign * c->post[i] + offset;
+        double *restrict wi = w + i * n;
+        double *restrict di = delta + i * n;
+        if (tau_w > 0) {
+            /* W uses Delta(t) before Delta advances: forward Euler of both */
+            const double a = dt / tau_w, ae = a * e;
+            for (size_t j = 0; j < n; j++) {
+                wi[j] += step * di[j];
+                di[j] += ae * pre[j] - a * di[j];
+            }
+        } else {
+            const double se = step * e;
+            for (size_t j = 0; j < n; j++)
+                wi[j] += se * pre[j];
+        }
+    }
+    return APICAL_OK;
+}
+
+#define LOWPASS_HEBB_LIBRARY(rule_var, lib_name)                                         \
+    static const apical_rule *const rules[] = { &rule_var };                             \
+    static const apical_library library = {                                              \
+        .struct_size = sizeof(apical_library),                                           \
+        .abi_major = APICAL_ABI_MAJOR,                                                   \
+        .abi_minor = APICAL_ABI_MINOR,                                                   \
+        .name = lib_name,                                                                \
+        .version = "1.0.0",                                                              \
+        .rules = rules, .n_rules = 1,                                                    \
+    };                                                                                   \
+    const apical_library *apical_library_v1(uint32_t host_major, uint32_t host_minor)    \
+    {                                                                                    \
+        (void)host_minor;                                                                \
+        return host_major == APICAL_ABI_MAJOR ? &library : NULL;                         \
+    }
+
+#endif /* APICAL_LOWPASS_HEBB_H */

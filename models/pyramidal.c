@@ -1,0 +1,172 @@
+/*
+ * pyramidal -- three-compartment pyramidal neuron (MODEL.md 1.3, 1.4).
+ *
+ * Soma u with instantaneous basal (v_B) and apical (v_A) dendrites:
+ *
+ *   du/dt = -g_lk u + g_B (v_B - u) + g_A (v_A - u) + g_som s (u_trgt - u)  [+ noise]
+ *   v_B   = basal                      (the summed bottom-up input W r)
+ *   v_A   = apical + apical_inh        (top-down pyramids + lateral interneurons)
+ *
+ * The apical dendrite has two ports because Eq. 10 predicts the soma from the
+ * top-down part alone.  s = target_gate switches the teaching current on
+ * (s = 1) or off (s = 0); an output layer is this cell with g_A = 0.
+ *
+ * Observables:
+ *   u, rate = phi(u)                                        (from the state)
+ *   v_basal, v_apical, rate_basal_pred = phi(c_B v_B),
+ *   err_basal  = phi(u) - phi(c_B v_B)                      (Eq. 7)
+ *   err_apical = phi(u) - phi(apical)                       (Eq. 10)
+ * with the basal attenuation c_B = g_B / (g_lk + g_B + g_A): the soma's
+ * steady state when only the basal dendrite drives it.
+ */
+#include <stdio.h>
+
+#include "apical.h"
+#include "transfer.h"
+
+enum { P_G_LK, P_G_B, P_G_A, P_G_SOM, P_PHI, P_GAMMA, P_BETA, P_THETA, N_PARAMS };
+enum { S_U, N_STATE };
+enum { IN_BASAL, IN_APICAL, IN_APICAL_INH, IN_TARGET, IN_GATE, N_PORTS };
+enum { O_U, O_RATE, O_VB, O_VA, O_RBP, O_EB, O_EA, N_OBS };
+
+static const apical_param params[N_PARAMS] = {
+    { "g_lk", "1/ms", "leak conductance", 0.1, 0, INFINITY, NULL },
+    { "g_B", "1/ms", "basal-to-soma conductance", 1.0, 0, INFINITY, NULL },
+    { "g_A", "1/ms", "apical-to-soma conductance (0 for an output layer)", 0.8, 0, INFINITY, NULL },
+    { "g_som", "1/ms", "somatic teaching conductance", 0.8, 0, INFINITY, NULL },
+    APICAL_TRANSFER_PARAMS,
+};
+
+static const apical_var state[N_STATE] = {
+    { "u", "a.u.", "somatic potential", APICAL_VAR_NOISY },
+};
+
+static const apical_var ports[N_PORTS] = {
+    { "basal", "a.u.", "bottom-up input, sums into v_B", 0 },
+    { "apical", "a.u.", "top-down input, sums into v_A", 0 },
+    { "apical_inh", "a.u.", "interneuron input, sums into v_A", 0 },
+    { "target", "a.u.", "teaching potential u_trgt", 0 },
+    { "target_gate", "1", "teaching current on (1) or off (0)", 0 },
+};
+
+static const apical_observable obs[N_OBS] = {
+    { "u", "a.u.", "somatic potential", APICAL_OBS_STATE },
+    { "rate", "a.u.", "phi(u)", APICAL_OBS_STATE },
+    { "v_basal", "a.u.", "basal potential v_B", APICAL_OBS_PORTS },
+    { "v_apical", "a.u.", "apical potential v_A", APICAL_OBS_PORTS },
+    { "rate_basal_pred", "a.u.", "phi(c_B v_B), the basal prediction of the rate", APICAL_OBS_PORTS },
+    { "err_basal", "a.u.", "phi(u) - phi(c_B v_B) (Eq. 7)", APICAL_OBS_PORTS },
+    { "err_apical", "a.u.", "phi(u) - phi(top-down apical input) (Eq. 10)", APICAL_OBS_PORTS },
+};
+
+static double basal_attenuation(const double *p)
+{
+    return p[P_G_B] / (p[P_G_LK] + p[P_G_B] + p[P_G_A]);
+}
+
+static int check(const double *p, char *msg, size_t cap)
+{
+    /* c_B needs g_lk + g_B + g_A > 0; the table's bounds allow all zeros */
+    if (!(p[P_G_LK] + p[P_G_B] + p[P_G_A] > 0)) {
+        snprintf(msg, cap, "g_lk + g_B + g_A must be positive");
+        return APICAL_EINVAL;
+    }
+    return APICAL_OK;
+}
+
+static int rhs(const apical_cell_ctx *c, double *dydt)
+{
+    const size_t n = c->n;
+    const double *p = c->p, *u = c->y;
+    const double *vb = c->in + IN_BASAL * n, *ta = c->in + IN_APICAL * n,
+                 *ti = c->in + IN_APICAL_INH * n, *tg = c->in + IN_TARGET * n,
+                 *gate = c->in + IN_GATE * n;
+    const double glk = p[P_G_LK], gb = p[P_G_B], ga = p[P_G_A], gs = p[P_G_SOM];
+    for (size_t i = 0; i < n; i++) {
+        double va = ta[i] + ti[i];
+        dydt[i] = -glk * u[i] + gb * (vb[i] - u[i]) + ga * (va - u[i])
+                  + gs * gate[i] * (tg[i] - u[i]);
+    }
+    return APICAL_OK;
+}
+
+static int observe(const apical_cell_ctx *c, uint32_t stage, double *o)
+{
+    const size_t n = c->n;
+    const double *p = c->p, *u = c->y;
+    apical_transfer t = apical_transfer_make(p[P_PHI], p[P_GAMMA], p[P_BETA], p[P_THETA]);
+    if (stage == APICAL_OBS_STATE) {
+        for (size_t i = 0; i < n; i++) {
+            o[O_U * n + i] = u[i];
+            o[O_RATE * n + i] = apical_phi(&t, u[i]);
+        }
+        return APICAL_OK;
+    }
+    /* port stage: rate (row O_RATE) of this step has been written already */
+    const double cb = basal_attenuation(p);
+    const double *vb = c->in + IN_BASAL * n, *ta = c->in + IN_APICAL * n,
+                 *ti = c->in + IN_APICAL_INH * n;
+    for (size_t i = 0; i < n; i++) {
+        double r = apical_phi(&t, u[i]);
+        double rbp = apical_phi(&t, cb * vb[i]);
+        o[O_VB * n + i] = vb[i];
+        o[O_VA * n + i] = ta[i] + ti[i];
+        o[O_RBP * n + i] = rbp;
+        o[O_EB * n + i] = r - rbp;
+        o[O_EA * n + i] = r - apical_phi(&t, ta[i]);
+    }
+    return APICAL_OK;
+}
+
+static int jacobian(const apical_cell_ctx *c, double *dfdy, double *dfdin, double *dody)
+{
+    const size_t n = c->n;
+    const double *p = c->p, *u = c->y;
+    const double *tg = c->in + IN_TARGET * n, *gate = c->in + IN_GATE * n;
+    const double glk = p[P_G_LK], gb = p[P_G_B], ga = p[P_G_A], gs = p[P_G_SOM];
+    apical_transfer t = apical_transfer_make(p[P_PHI], p[P_GAMMA], p[P_BETA], p[P_THETA]);
+    for (size_t i = 0; i < n; i++) {
+        dfdy[i] = -(glk + gb + ga + gs * gate[i]);
+        dfdin[IN_BASAL * n + i] = gb;
+        dfdin[IN_APICAL * n + i] = ga;
+        dfdin[IN_APICAL_INH * n + i] = ga;
+        dfdin[IN_TARGET * n + i] = gs * gate[i];
+        dfdin[IN_GATE * n + i] = gs * (tg[i] - u[i]);
+        dody[O_U * n + i] = 1.0;
+        dody[O_RATE * n + i] = apical_dphi(&t, u[i]);
+    }
+    return APICAL_OK;
+}
+
+static const apical_cell_model pyramidal = {
+    .struct_size = sizeof(apical_cell_model),
+    .name = "pyramidal",
+    .doc = "three-compartment pyramidal neuron: soma, instantaneous basal and apical dendrites",
+    .version = "1.0.0",
+    .params = params, .n_params = N_PARAMS,
+    .state = state, .n_state = N_STATE,
+    .ports = ports, .n_ports = N_PORTS,
+    .obs = obs, .n_obs = N_OBS,
+    .check = check,
+    .rhs = rhs,
+    .observe = observe,
+    .jacobian = jacobian,
+};
+
+static const apical_cell_model *const cells[] = { &pyramidal };
+
+static const apical_library library = {
+    .struct_size = sizeof(apical_library),
+    .abi_major = APICAL_ABI_MAJOR,
+    .abi_minor = APICAL_ABI_MINOR,
+    .name = "pyramidal",
+    .version = "1.0.0",
+    .cells = cells, .n_cells = 1,
+    .rules = NULL, .n_rules = 0,
+};
+
+const apical_library *apical_library_v1(uint32_t host_major, uint32_t host_minor)
+{
+    (void)host_minor;
+    return host_major == APICAL_ABI_MAJOR ? &library : NULL;
+}

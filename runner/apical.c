@@ -1,0 +1,248 @@
+/*
+ * apical -- the command-line tool.
+ *
+ *   apical run FILE.yaml [--out DIR]     integrate a circuit, write DIR/metrics.csv
+ *   apical modules                       list every loadable model and rule
+ *
+ * Exit codes: 0 ok, 1 the run failed, 2 bad input.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "apical_runner.h"
+
+static int usage(FILE *f)
+{
+    fprintf(f, "usage: apical run FILE.yaml [--out DIR]\n"
+               "       apical modules\n"
+               "       apical --version\n");
+    return f == stderr ? 2 : 0;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct run_state {
+    FILE *csv;
+    int tty;
+    double t0;
+    double last_draw;
+} run_state;
+
+static void on_metrics(void *user, const apical_metrics *m)
+{
+    run_state *s = user;
+    fprintf(s->csv, "%s,%ld,%.10g,%.10g,%.10g\n", m->phase, m->pattern, m->t_ms, m->apical_sq,
+            m->mismatch_sq);
+    fflush(s->csv);
+    if (s->tty)
+        fprintf(stderr, "\r\033[K");
+    printf("%-6s %9ld %12.1f %14.6g %14.6g %9.1f\n", m->phase, m->pattern, m->t_ms, m->apical_sq,
+           m->mismatch_sq, now() - s->t0);
+    fflush(stdout);
+}
+
+static void on_progress(void *user, long done, long total)
+{
+    run_state *s = user;
+    if (!s->tty)
+        return;
+    double t = now();
+    if (t - s->last_draw < 0.2 && done < total)
+        return;
+    s->last_draw = t;
+    double rate = done / (t - s->t0);
+    fprintf(stderr, "\r\033[K%ld/%ld patterns, %.0f patterns/s, %.0f s left", done, total, rate,
+            rate > 0 ? (double)(total - done) / rate : 0.0);
+    if (done == total)
+        fprintf(stderr, "\r\033[K");
+}
+
+static int mkdir_p(const char *dir)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    FILE *a = fopen(from, "rb"), *b = a ? fopen(to, "wb") : NULL;
+    char buf[65536];
+    size_t n;
+    int rc = a && b ? 0 : -1;
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, a)) > 0)
+        if (fwrite(buf, 1, n, b) != n)
+            rc = -1;
+    if (a)
+        fclose(a);
+    if (b && fclose(b) != 0)
+        rc = -1;
+    return rc;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    const char *file = NULL, *out = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+            out = argv[++i];
+        else if (argv[i][0] == '-' || file)
+            return usage(stderr);
+        else
+            file = argv[i];
+    }
+    if (!file)
+        return usage(stderr);
+    char err[2048], dir[4096], path[4200];
+    apical_registry *reg = apical_registry_new(NULL);
+    apical_config cfg;
+    if (!reg) {
+        fprintf(stderr, "apical: out of memory\n");
+        return 1;
+    }
+    if (apical_config_load_file(&cfg, reg, file, err, sizeof err) != 0) {
+        fprintf(stderr, "apical: %s\n", err);
+        apical_registry_free(reg);
+        return 2;
+    }
+    if (out) {
+        snprintf(dir, sizeof dir, "%s", out);
+    } else {
+        const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+        size_t len = strcspn(base, ".");
+        char stamp[32];
+        time_t t = time(NULL);
+        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&t));
+        snprintf(dir, sizeof dir, "runs/%.*s-%s", (int)len, base, stamp);
+    }
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    int rc = 1;
+    run_state s = { NULL, isatty(STDERR_FILENO), now(), 0 };
+    if (access(path, F_OK) == 0) {
+        fprintf(stderr, "apical: %s exists; choose another --out\n", path);
+        rc = 2;
+        goto done;
+    }
+    if (mkdir_p(dir) != 0 || !(s.csv = fopen(path, "w"))) {
+        fprintf(stderr, "apical: cannot write %s: %s\n", path, strerror(errno));
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    if (copy_file(file, path) != 0) {
+        fprintf(stderr, "apical: cannot write %s\n", path);
+        goto done;
+    }
+    fprintf(s.csv, "phase,pattern,t_ms,apical_sq,mismatch_sq\n");
+    printf("%-6s %9s %12s %14s %14s %9s\n", "phase", "pattern", "t_ms", "apical_sq",
+           "mismatch_sq", "wall_s");
+    cfg.run.on_metrics = on_metrics;
+    cfg.run.on_progress = on_progress;
+    cfg.run.user = &s;
+    if (apical_run(cfg.circuit, &cfg.run, err, sizeof err) != 0) {
+        fprintf(stderr, "apical: %s\n", err);
+        goto done;
+    }
+    printf("done: %ld patterns in %.2f s; results in %s/\n", cfg.run.patterns, now() - s.t0, dir);
+    rc = 0;
+done:
+    if (s.csv)
+        fclose(s.csv);
+    apical_config_free(&cfg);
+    apical_registry_free(reg);
+    return rc;
+}
+
+static void on_skip(void *user, const char *file, const char *why)
+{
+    (void)user;
+    fprintf(stderr, "apical: skipped %s: %s\n", file, why);
+    (void)file;
+}
+
+static void print_params(const apical_param *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        printf("    param %-10s %-7s default %-8g [%g, %g]", p[i].name, p[i].unit, p[i].def,
+               p[i].min, p[i].max);
+        if (p[i].choices) {
+            printf(" one of:");
+            for (size_t k = 0; p[i].choices[k]; k++)
+                printf(" %s%s", p[i].choices[k], (double)k == p[i].def ? "*" : "");
+        }
+        printf("  %s\n", p[i].doc);
+    }
+}
+
+static int cmd_modules(void)
+{
+    apical_registry *reg = apical_registry_new(NULL);
+    if (!reg)
+        return 1;
+    apical_registry_scan(reg, on_skip, NULL);
+    printf("module path: %s\n", apical_registry_path(reg));
+    for (size_t i = 0; i < apical_registry_n_cells(reg); i++) {
+        const char *file;
+        const apical_cell_model *m = apical_registry_cell_at(reg, i, &file);
+        printf("\ncell %s %s (%s)\n  %s\n", m->name, m->version, file, m->doc);
+        print_params(m->params, m->n_params);
+        for (size_t k = 0; k < m->n_state; k++)
+            printf("    state %-10s %-7s %s%s\n", m->state[k].name, m->state[k].unit,
+                   m->state[k].doc, m->state[k].flags & APICAL_VAR_NOISY ? " (noisy)" : "");
+        for (size_t k = 0; k < m->n_ports; k++)
+            printf("    port  %-10s %-7s %s\n", m->ports[k].name, m->ports[k].unit,
+                   m->ports[k].doc);
+        for (size_t k = 0; k < m->n_obs; k++)
+            printf("    obs   %-18s %s%s\n", m->obs[k].name, m->obs[k].doc,
+                   m->obs[k].stage == APICAL_OBS_STATE ? "" : " (needs ports)");
+    }
+    for (size_t i = 0; i < apical_registry_n_rules(reg); i++) {
+        const char *file;
+        const apical_rule *u = apical_registry_rule_at(reg, i, &file);
+        printf("\nrule %s %s (%s)\n  %s\n    needs postsynaptic observable %s\n", u->name,
+               u->version, file, u->doc, u->post_obs);
+        print_params(u->params, u->n_params);
+    }
+    int rc = apical_registry_n_cells(reg) + apical_registry_n_rules(reg) > 0 ? 0 : 1;
+    if (rc)
+        fprintf(stderr, "apical: no modules found on %s\n", apical_registry_path(reg));
+    apical_registry_free(reg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage(stderr);
+    if (strcmp(argv[1], "run") == 0)
+        return cmd_run(argc - 2, argv + 2);
+    if (strcmp(argv[1], "modules") == 0)
+        return cmd_modules();
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("apical %s (module ABI %u.%u, CBLAS: %s)\n", PACKAGE_VERSION, APICAL_ABI_MAJOR,
+               APICAL_ABI_MINOR, APICAL_CBLAS_NAME);
+        return 0;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return usage(stdout);
+    return usage(stderr);
+}

@@ -1,0 +1,205 @@
+/*
+ * apical_runner.h -- libapical: module registry, circuits, integration, runs.
+ *
+ * Every function that can fail returns 0 on success and a non-zero status on
+ * failure, with a one-line message in the caller's err buffer (err, errcap).
+ * Nothing here prints or exits.
+ */
+#ifndef APICAL_RUNNER_H
+#define APICAL_RUNNER_H
+
+#include <stdio.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "apical.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- module registry (registry.c) ------------------------------------- */
+
+typedef struct apical_registry apical_registry;
+
+/* path: colon-separated directories; NULL means $APICAL_MODULE_PATH, then
+   the install directory. */
+apical_registry *apical_registry_new(const char *path);
+void apical_registry_free(apical_registry *r);
+const char *apical_registry_path(const apical_registry *r);
+
+/* Load one module file and register everything it holds. */
+int apical_registry_load_file(apical_registry *r, const char *file, char *err, size_t errcap);
+
+/* Look a model up by name, loading <dir>/<name>.so from the path if needed. */
+const apical_cell_model *apical_registry_cell(apical_registry *r, const char *name, char *err,
+                                              size_t errcap);
+const apical_rule *apical_registry_rule(apical_registry *r, const char *name, char *err,
+                                        size_t errcap);
+
+/* Load every *.so on the path; files that are not modules are reported
+   through skipped (may be NULL), one message each. */
+typedef void (*apical_skip_fn)(void *user, const char *file, const char *why);
+int apical_registry_scan(apical_registry *r, apical_skip_fn skipped, void *user);
+size_t apical_registry_n_cells(const apical_registry *r);
+size_t apical_registry_n_rules(const apical_registry *r);
+const apical_cell_model *apical_registry_cell_at(const apical_registry *r, size_t i,
+                                                 const char **file);
+const apical_rule *apical_registry_rule_at(const apical_registry *r, size_t i,
+                                           const char **file);
+
+/* ---- circuits (circuit.c) --------------------------------------------- */
+
+typedef struct apical_pop {
+    char *name;
+    const apical_cell_model *model;
+    size_t n;
+    double *p;          /* parameters, table order */
+    double sigma;       /* noise amplitude on APICAL_VAR_NOISY state */
+    size_t y_off;       /* offset of this population's state in circuit y */
+    double *in;         /* ports, n_ports x n */
+    double *obs;        /* observables, n_obs x n */
+    int apical_fed;     /* some projection targets an apical* port */
+    size_t obs_v_apical; /* index of v_apical, or (size_t)-1 */
+} apical_pop;
+
+typedef struct apical_proj {
+    size_t src, dst;            /* population indices */
+    size_t src_obs, dst_port;
+    int one_to_one;
+    double *w;                  /* n_dst x n_src, row-major (dense only) */
+    const apical_rule *rule;    /* NULL: fixed */
+    double *rp;                 /* rule parameters */
+    double *aux;                /* rule->n_aux matrices */
+    size_t post_obs;            /* index into the destination's observables */
+    double *dw;                 /* scratch for rules without a fused euler */
+} apical_proj;
+
+enum apical_stim_kind { APICAL_STIM_UNIFORM = 1 };
+
+typedef struct apical_stim {
+    char *name;
+    int kind;
+    size_t size;
+    double lo, hi;              /* uniform range */
+    size_t dst, dst_port;       /* the population and port it drives */
+    double *x;                  /* current pattern */
+} apical_stim;
+
+typedef struct apical_circuit {
+    apical_pop *pops;   size_t n_pops;
+    apical_proj *projs; size_t n_projs;
+    apical_stim *stims; size_t n_stims;
+    size_t n_y;
+    double *y, *dydt, *y_saved, *noise;
+    double *scratch;    /* largest population size */
+    unsigned long seed;
+    gsl_rng *rng_init, *rng_train, *rng_noise, *rng_test;
+    int finalized;
+} apical_circuit;
+
+apical_circuit *apical_circuit_new(unsigned long seed);
+void apical_circuit_free(apical_circuit *c);
+
+/* Parameters left out take the module's defaults; set them afterwards with
+   apical_pop_set_param (checked against the table's bounds). */
+int apical_circuit_add_pop(apical_circuit *c, const char *name, const apical_cell_model *m,
+                           size_t n, char *err, size_t errcap);
+int apical_pop_set_param(apical_pop *pop, const char *key, double value, char *err,
+                         size_t errcap);
+int apical_pop_set_choice(apical_pop *pop, const char *key, const char *choice, char *err,
+                          size_t errcap);
+int apical_rule_set_param(apical_proj *pj, const char *key, double value, char *err,
+                          size_t errcap);
+apical_pop *apical_circuit_pop(apical_circuit *c, const char *name, size_t *index);
+size_t apical_model_find_obs(const apical_cell_model *m, const char *name);
+size_t apical_model_find_port(const apical_cell_model *m, const char *name);
+
+/* A projection from obs src_obs of src to port dst_port of dst.  one_to_one
+   needs equal sizes and has no weights.  rule may be NULL. */
+int apical_circuit_add_proj(apical_circuit *c, const char *src, const char *src_obs,
+                            const char *dst, const char *dst_port, int one_to_one,
+                            const apical_rule *rule, char *err, size_t errcap);
+
+int apical_circuit_add_stim_uniform(apical_circuit *c, const char *name, double lo, double hi,
+                                    const char *dst, const char *dst_port, char *err,
+                                    size_t errcap);
+
+/* Allocate state, check every parameter set, zero weights. */
+int apical_circuit_finalize(apical_circuit *c, char *err, size_t errcap);
+
+/* Fill a projection's weights from U(lo, hi) with the init stream. */
+void apical_proj_init_uniform(apical_circuit *c, apical_proj *pj, double lo, double hi);
+
+/* ---- integration (engine.c) ------------------------------------------- */
+
+enum {
+    APICAL_STEP_PLASTIC = 1u,   /* advance plastic weights */
+    APICAL_STEP_NOISE = 2u,     /* add sigma sqrt(dt) N(0,1) to noisy state */
+    APICAL_STEP_TARGET = 4u,    /* teaching signals on (else target_gate ports stay 0) */
+    APICAL_STEP_NOISE_DT = 8u   /* noise sigma dt N(0,1) instead of sigma sqrt(dt) N(0,1) */
+};
+
+/* Observe, route, and evaluate every derivative at the current state
+   (ports and observables of all populations are left filled in). */
+int apical_circuit_eval(apical_circuit *c, char *err, size_t errcap);
+
+/* One forward Euler (Euler-Maruyama with noise) step of states and weights. */
+int apical_circuit_step_euler(apical_circuit *c, double dt, unsigned flags, char *err,
+                              size_t errcap);
+
+/* First non-finite value in state or weights: 0 if none, else 1 and a
+   message naming population/projection, index and variable. */
+int apical_circuit_check_finite(const apical_circuit *c, char *err, size_t errcap);
+
+/* ---- runs (engine.c) -------------------------------------------------- */
+
+typedef struct apical_metrics {
+    const char *phase;
+    long pattern;
+    double t_ms;
+    double apical_sq;    /* mean squared apical potential over apical-fed pops */
+    double mismatch_sq;  /* mean squared (u_src - u_dst) over nudge projections */
+} apical_metrics;
+
+typedef struct apical_run_opts {
+    double dt;              /* ms */
+    int noise_dt_scaled;    /* 0: sigma sqrt(dt) N(0,1) (Euler-Maruyama); 1: sigma dt N(0,1) as most published code */
+    size_t train_stim;      /* stimulus index */
+    long patterns;          /* training patterns */
+    double present_ms;      /* per pattern */
+    long eval_every;        /* patterns between evaluations (0: none) */
+    long eval_patterns;     /* held-out patterns per evaluation */
+    double eval_settle_ms;  /* noise-free settling per held-out pattern */
+    void (*on_metrics)(void *user, const apical_metrics *m);
+    void (*on_progress)(void *user, long done, long total);
+    void *user;
+} apical_run_opts;
+
+int apical_run(apical_circuit *c, const apical_run_opts *o, char *err, size_t errcap);
+
+/* Evaluate the metrics on held-out patterns; the state is restored after. */
+int apical_evaluate(apical_circuit *c, const apical_run_opts *o, apical_metrics *m, char *err,
+                    size_t errcap);
+
+/* ---- configuration (config.c) ----------------------------------------- */
+
+typedef struct apical_config {
+    apical_circuit *circuit;
+    apical_run_opts run;
+    char *source;           /* file name, for messages */
+} apical_config;
+
+/* Parse YAML (from a file, or from a string with a name for messages) and
+   build the circuit.  Errors read "FILE:LINE:COL: what was expected". */
+int apical_config_load_file(apical_config *cfg, apical_registry *reg, const char *file,
+                            char *err, size_t errcap);
+int apical_config_load_string(apical_config *cfg, apical_registry *reg, const char *name,
+                              const char *text, char *err, size_t errcap);
+void apical_config_free(apical_config *cfg);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* APICAL_RUNNER_H */

@@ -1,0 +1,419 @@
+/*
+ * circuit.c -- populations, projections and stimuli, and the memory behind
+ * them.  The circuit owns every buffer; finalize allocates them all so the
+ * step loop never does.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_randist.h>
+
+#include "apical_runner.h"
+
+#define NONE ((size_t)-1)
+
+/* SplitMix64: decorrelated seeds for the circuit's random streams. */
+static unsigned long mix_seed(unsigned long seed, unsigned stream)
+{
+    unsigned long long z = (unsigned long long)seed + 0x9e3779b97f4a7c15ULL * (stream + 1);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return (unsigned long)((z ^ (z >> 31)) & 0xffffffffUL);
+}
+
+apical_circuit *apical_circuit_new(unsigned long seed)
+{
+    apical_circuit *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->seed = seed;
+    gsl_rng **streams[] = { &c->rng_init, &c->rng_train, &c->rng_noise, &c->rng_test };
+    for (unsigned s = 0; s < 4; s++) {
+        *streams[s] = gsl_rng_alloc(gsl_rng_mt19937);
+        if (!*streams[s]) {
+            apical_circuit_free(c);
+            return NULL;
+        }
+        gsl_rng_set(*streams[s], mix_seed(seed, s));
+    }
+    return c;
+}
+
+void apical_circuit_free(apical_circuit *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_pops; i++) {
+        free(c->pops[i].name);
+        free(c->pops[i].p);
+        free(c->pops[i].in);
+        free(c->pops[i].obs);
+    }
+    for (size_t i = 0; i < c->n_projs; i++) {
+        free(c->projs[i].w);
+        free(c->projs[i].rp);
+        free(c->projs[i].aux);
+        free(c->projs[i].dw);
+    }
+    for (size_t i = 0; i < c->n_stims; i++) {
+        free(c->stims[i].name);
+        free(c->stims[i].x);
+    }
+    free(c->pops);
+    free(c->projs);
+    free(c->stims);
+    free(c->y);
+    free(c->dydt);
+    free(c->y_saved);
+    free(c->noise);
+    free(c->scratch);
+    gsl_rng_free(c->rng_init);
+    gsl_rng_free(c->rng_train);
+    gsl_rng_free(c->rng_noise);
+    gsl_rng_free(c->rng_test);
+    free(c);
+}
+
+apical_pop *apical_circuit_pop(apical_circuit *c, const char *name, size_t *index)
+{
+    for (size_t i = 0; i < c->n_pops; i++)
+        if (strcmp(c->pops[i].name, name) == 0) {
+            if (index)
+                *index = i;
+            return &c->pops[i];
+        }
+    return NULL;
+}
+
+size_t apical_model_find_obs(const apical_cell_model *m, const char *name)
+{
+    for (size_t i = 0; i < m->n_obs; i++)
+        if (strcmp(m->obs[i].name, name) == 0)
+            return i;
+    return NONE;
+}
+
+size_t apical_model_find_port(const apical_cell_model *m, const char *name)
+{
+    for (size_t i = 0; i < m->n_ports; i++)
+        if (strcmp(m->ports[i].name, name) == 0)
+            return i;
+    return NONE;
+}
+
+/* "a, b, c" of a name table, for messages. */
+static void list_names(char *buf, size_t cap, const void *table, size_t n, size_t stride)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && used < cap; i++) {
+        const char *nm = *(const char *const *)((const char *)table + i * stride);
+        used += (size_t)snprintf(buf + used, cap - used, "%s%s", i ? ", " : "", nm);
+    }
+}
+
+int apical_circuit_add_pop(apical_circuit *c, const char *name, const apical_cell_model *m,
+                           size_t n, char *err, size_t cap)
+{
+    if (apical_circuit_pop(c, name, NULL)) {
+        snprintf(err, cap, "population '%s' defined twice", name);
+        return -1;
+    }
+    if (n == 0) {
+        snprintf(err, cap, "population '%s' needs a size of at least 1", name);
+        return -1;
+    }
+    apical_pop *ps = realloc(c->pops, (c->n_pops + 1) * sizeof *ps);
+    if (!ps)
+        return snprintf(err, cap, "out of memory"), -1;
+    c->pops = ps;
+    apical_pop *p = &ps[c->n_pops];
+    memset(p, 0, sizeof *p);
+    p->name = strdup(name);
+    p->model = m;
+    p->n = n;
+    p->p = malloc((m->n_params ? m->n_params : 1) * sizeof(double));
+    if (!p->name || !p->p) {
+        free(p->name);
+        free(p->p);
+        return snprintf(err, cap, "out of memory"), -1;
+    }
+    for (size_t i = 0; i < m->n_params; i++)
+        p->p[i] = m->params[i].def;
+    p->obs_v_apical = apical_model_find_obs(m, "v_apical");
+    c->n_pops++;
+    return 0;
+}
+
+static int set_param(const apical_param *table, size_t n, double *values, const char *owner,
+                     const char *key, double v, char *err, size_t cap)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(table[i].name, key) != 0)
+            continue;
+        if (!(v >= table[i].min && v <= table[i].max)) {
+            snprintf(err, cap, "%s: parameter %s = %g is outside [%g, %g]", owner, key, v,
+                     table[i].min, table[i].max);
+            return -1;
+        }
+        if (table[i].choices && v != floor(v)) {
+            snprintf(err, cap, "%s: parameter %s takes a name, not %g", owner, key, v);
+            return -1;
+        }
+        values[i] = v;
+        return 0;
+    }
+    char names[512];
+    list_names(names, sizeof names, table, n, sizeof *table);
+    snprintf(err, cap, "%s has no parameter '%s' (it has: %s)", owner, key, names);
+    return -1;
+}
+
+int apical_pop_set_param(apical_pop *pop, const char *key, double v, char *err, size_t cap)
+{
+    char owner[256];
+    snprintf(owner, sizeof owner, "cell model %s", pop->model->name);
+    return set_param(pop->model->params, pop->model->n_params, pop->p, owner, key, v, err, cap);
+}
+
+int apical_pop_set_choice(apical_pop *pop, const char *key, const char *choice, char *err,
+                          size_t cap)
+{
+    const apical_cell_model *m = pop->model;
+    for (size_t i = 0; i < m->n_params; i++) {
+        if (strcmp(m->params[i].name, key) != 0)
+            continue;
+        const char *const *ch = m->params[i].choices;
+        char names[512];
+        size_t used = 0;
+        names[0] = 0;
+        for (size_t k = 0; ch && ch[k]; k++) {
+            if (strcmp(ch[k], choice) == 0) {
+                pop->p[i] = (double)k;
+                return 0;
+            }
+            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", k ? ", " : "",
+                                     ch[k]);
+            if (used >= sizeof names)
+                break;
+        }
+        if (!ch)
+            snprintf(err, cap, "cell model %s: parameter %s takes a number, not '%s'", m->name,
+                     key, choice);
+        else
+            snprintf(err, cap, "cell model %s: parameter %s is one of %s, not '%s'", m->name,
+                     key, names, choice);
+        return -1;
+    }
+    return apical_pop_set_param(pop, key, 0, err, cap); /* reports the unknown key */
+}
+
+int apical_rule_set_param(apical_proj *pj, const char *key, double v, char *err, size_t cap)
+{
+    char owner[256];
+    snprintf(owner, sizeof owner, "rule %s", pj->rule->name);
+    return set_param(pj->rule->params, pj->rule->n_params, pj->rp, owner, key, v, err, cap);
+}
+
+/* Expand "{port}" in a rule's post_obs. */
+static void post_obs_name(char *buf, size_t cap, const char *pattern, const char *port)
+{
+    const char *at = strstr(pattern, "{port}");
+    if (!at)
+        snprintf(buf, cap, "%s", pattern);
+    else
+        snprintf(buf, cap, "%.*s%s%s", (int)(at - pattern), pattern, port, at + 6);
+}
+
+int apical_circuit_add_proj(apical_circuit *c, const char *src, const char *src_obs,
+                            const char *dst, const char *dst_port, int one_to_one,
+                            const apical_rule *rule, char *err, size_t cap)
+{
+    size_t si, di;
+    apical_pop *s = apical_circuit_pop(c, src, &si), *d = apical_circuit_pop(c, dst, &di);
+    char names[512];
+    if (!s || !d) {
+        snprintf(err, cap, "no population '%s'", s ? dst : src);
+        return -1;
+    }
+    size_t so = apical_model_find_obs(s->model, src_obs);
+    if (so == NONE || s->model->obs[so].stage != APICAL_OBS_STATE) {
+        size_t k = 0, used = 0;
+        names[0] = 0;
+        for (size_t i = 0; i < s->model->n_obs; i++)
+            if (s->model->obs[i].stage == APICAL_OBS_STATE)
+                used += (size_t)snprintf(names + used, sizeof names - used, "%s%s",
+                                         k++ ? ", " : "", s->model->obs[i].name);
+        snprintf(err, cap, "%s (%s) cannot send '%s': a projection carries one of %s", src,
+                 s->model->name, src_obs, names);
+        return -1;
+    }
+    size_t dp = apical_model_find_port(d->model, dst_port);
+    if (dp == NONE) {
+        list_names(names, sizeof names, d->model->ports, d->model->n_ports,
+                   sizeof *d->model->ports);
+        snprintf(err, cap, "%s (%s) has no port '%s' (it has: %s)", dst, d->model->name,
+                 dst_port, names);
+        return -1;
+    }
+    if (one_to_one && s->n != d->n) {
+        snprintf(err, cap, "one_to_one needs equal sizes: %s has %zu cells, %s has %zu", src,
+                 s->n, dst, d->n);
+        return -1;
+    }
+    if (one_to_one && rule) {
+        snprintf(err, cap, "a one_to_one projection has no weights to learn");
+        return -1;
+    }
+    size_t post = NONE;
+    if (rule) {
+        char want[256];
+        post_obs_name(want, sizeof want, rule->post_obs, dst_port);
+        post = apical_model_find_obs(d->model, want);
+        if (post == NONE) {
+            list_names(names, sizeof names, d->model->obs, d->model->n_obs,
+                       sizeof *d->model->obs);
+            snprintf(err, cap,
+                     "rule %s on %s -> %s.%s needs observable '%s' of %s, which exports: %s",
+                     rule->name, src, dst, dst_port, want, d->model->name, names);
+            return -1;
+        }
+    }
+    apical_proj *pj = realloc(c->projs, (c->n_projs + 1) * sizeof *pj);
+    if (!pj)
+        return snprintf(err, cap, "out of memory"), -1;
+    c->projs = pj;
+    apical_proj *p = &pj[c->n_projs];
+    memset(p, 0, sizeof *p);
+    p->src = si;
+    p->dst = di;
+    p->src_obs = so;
+    p->dst_port = dp;
+    p->one_to_one = one_to_one;
+    p->rule = rule;
+    p->post_obs = post;
+    if (!one_to_one) {
+        p->w = calloc(s->n * d->n, sizeof(double));
+        if (!p->w)
+            return snprintf(err, cap, "out of memory for %zu x %zu weights", d->n, s->n), -1;
+    }
+    if (rule) {
+        p->rp = malloc((rule->n_params ? rule->n_params : 1) * sizeof(double));
+        p->aux = calloc((rule->n_aux ? rule->n_aux : 1) * s->n * d->n, sizeof(double));
+        if (!p->rp || !p->aux) {
+            free(p->w);
+            free(p->rp);
+            free(p->aux);
+            return snprintf(err, cap, "out of memory"), -1;
+        }
+        for (size_t i = 0; i < rule->n_params; i++)
+            p->rp[i] = rule->params[i].def;
+    }
+    if (strncmp(dst_port, "apical", 6) == 0)
+        d->apical_fed = 1;
+    c->n_projs++;
+    return 0;
+}
+
+int apical_circuit_add_stim_uniform(apical_circuit *c, const char *name, double lo, double hi,
+                                    const char *dst, const char *dst_port, char *err,
+                                    size_t cap)
+{
+    size_t di;
+    apical_pop *d = apical_circuit_pop(c, dst, &di);
+    if (!d) {
+        snprintf(err, cap, "stimulus %s drives unknown population '%s'", name, dst);
+        return -1;
+    }
+    size_t dp = apical_model_find_port(d->model, dst_port);
+    if (dp == NONE) {
+        snprintf(err, cap, "stimulus %s: %s (%s) has no port '%s'", name, dst, d->model->name,
+                 dst_port);
+        return -1;
+    }
+    if (!(lo <= hi)) {
+        snprintf(err, cap, "stimulus %s: range [%g, %g] is empty", name, lo, hi);
+        return -1;
+    }
+    apical_stim *ss = realloc(c->stims, (c->n_stims + 1) * sizeof *ss);
+    if (!ss)
+        return snprintf(err, cap, "out of memory"), -1;
+    c->stims = ss;
+    apical_stim *s = &ss[c->n_stims];
+    memset(s, 0, sizeof *s);
+    s->name = strdup(name);
+    s->x = calloc(d->n, sizeof(double));
+    if (!s->name || !s->x) {
+        free(s->name);
+        free(s->x);
+        return snprintf(err, cap, "out of memory"), -1;
+    }
+    s->kind = APICAL_STIM_UNIFORM;
+    s->size = d->n;
+    s->lo = lo;
+    s->hi = hi;
+    s->dst = di;
+    s->dst_port = dp;
+    c->n_stims++;
+    return 0;
+}
+
+int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
+{
+    size_t ny = 0, nmax = 1;
+    for (size_t i = 0; i < c->n_pops; i++) {
+        apical_pop *p = &c->pops[i];
+        const apical_cell_model *m = p->model;
+        char msg[256] = "";
+        if (m->check && m->check(p->p, msg, sizeof msg) != APICAL_OK) {
+            snprintf(err, cap, "population %s (%s): %s", p->name, m->name,
+                     *msg ? msg : "parameters rejected");
+            return -1;
+        }
+        p->y_off = ny;
+        ny += m->n_state * p->n;
+        if (p->n > nmax)
+            nmax = p->n;
+        p->in = calloc((m->n_ports ? m->n_ports : 1) * p->n, sizeof(double));
+        p->obs = calloc((m->n_obs ? m->n_obs : 1) * p->n, sizeof(double));
+        if (!p->in || !p->obs)
+            return snprintf(err, cap, "out of memory"), -1;
+    }
+    for (size_t i = 0; i < c->n_projs; i++) {
+        apical_proj *pj = &c->projs[i];
+        char msg[256] = "";
+        if (pj->rule && pj->rule->check && pj->rule->check(pj->rp, msg, sizeof msg) != 0) {
+            snprintf(err, cap, "projection %s -> %s, rule %s: %s", c->pops[pj->src].name,
+                     c->pops[pj->dst].name, pj->rule->name, *msg ? msg : "parameters rejected");
+            return -1;
+        }
+        if (pj->rule && !pj->rule->euler) {
+            size_t nw = c->pops[pj->src].n * c->pops[pj->dst].n;
+            pj->dw = malloc((1 + pj->rule->n_aux) * nw * sizeof(double));
+            if (!pj->dw)
+                return snprintf(err, cap, "out of memory"), -1;
+        }
+    }
+    c->n_y = ny;
+    size_t alloc = ny ? ny : 1;
+    c->y = calloc(alloc, sizeof(double));
+    c->dydt = calloc(alloc, sizeof(double));
+    c->y_saved = calloc(alloc, sizeof(double));
+    c->noise = calloc(alloc, sizeof(double));
+    c->scratch = calloc(nmax, sizeof(double));
+    if (!c->y || !c->dydt || !c->y_saved || !c->noise || !c->scratch)
+        return snprintf(err, cap, "out of memory"), -1;
+    c->finalized = 1;
+    return 0;
+}
+
+void apical_proj_init_uniform(apical_circuit *c, apical_proj *pj, double lo, double hi)
+{
+    size_t n = c->pops[pj->src].n * c->pops[pj->dst].n;
+    for (size_t i = 0; i < n; i++)
+        pj->w[i] = lo + (hi - lo) * gsl_rng_uniform(c->rng_init);
+}

@@ -1,0 +1,612 @@
+/*
+ * config.c -- YAML circuit files to circuits.
+ *
+ * libyaml's document API keeps each node's start mark, so every error can
+ * name FILE:LINE:COL.  Each mapping is checked against the keys it may hold;
+ * an unknown key is reported with the closest valid one.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "apical_runner.h"
+
+typedef struct ctx {
+    yaml_document_t doc;
+    const char *file;
+    apical_registry *reg;
+    apical_config *cfg;
+    char *err;
+    size_t cap;
+} ctx;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int fail(ctx *x, const yaml_node_t *n, const char *fmt, ...)
+{
+    int used = 0;
+    if (n)
+        used = snprintf(x->err, x->cap, "%s:%zu:%zu: ", x->file, n->start_mark.line + 1,
+                        n->start_mark.column + 1);
+    else
+        used = snprintf(x->err, x->cap, "%s: ", x->file);
+    if (used < 0 || (size_t)used >= x->cap)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->err + used, x->cap - (size_t)used, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Prefix a message from the circuit layer with the node's location. */
+static int fail_at(ctx *x, const yaml_node_t *n, const char *msg)
+{
+    char copy[1024];
+    snprintf(copy, sizeof copy, "%s", msg);
+    return fail(x, n, "%s", copy);
+}
+
+static const char *kind_name(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_SCALAR_NODE: return "a scalar";
+    case YAML_SEQUENCE_NODE: return "a list";
+    case YAML_MAPPING_NODE: return "a mapping";
+    default: return "nothing";
+    }
+}
+
+static yaml_node_t *node(ctx *x, int id) { return yaml_document_get_node(&x->doc, id); }
+static const char *scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+
+static int expect(ctx *x, const yaml_node_t *n, yaml_node_type_t t, const char *what)
+{
+    if (n->type == t)
+        return 0;
+    return fail(x, n, "expected %s, found %s", what, kind_name(n));
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64];
+    if (lb >= 63)
+        return 99;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cur = row[j];
+            size_t sub = prev + (a[i - 1] != b[j - 1]);
+            size_t best = row[j] + 1 < row[j - 1] + 1 ? row[j] + 1 : row[j - 1] + 1;
+            row[j] = sub < best ? sub : best;
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+/* Every key of mapping n must be in allowed (NULL-terminated). */
+static int check_keys(ctx *x, const yaml_node_t *n, const char *where, const char *const *allowed)
+{
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(x, p->key);
+        if (k->type != YAML_SCALAR_NODE)
+            return fail(x, k, "expected a key name in %s", where);
+        const char *best = NULL;
+        size_t bestd = 3;
+        int ok = 0;
+        for (size_t i = 0; allowed[i]; i++) {
+            if (strcmp(allowed[i], scalar(k)) == 0) {
+                ok = 1;
+                break;
+            }
+            size_t d = edit_distance(scalar(k), allowed[i]);
+            if (d < bestd) {
+                bestd = d;
+                best = allowed[i];
+            }
+        }
+        if (ok)
+            continue;
+        char list[512];
+        size_t used = 0;
+        list[0] = 0;
+        for (size_t i = 0; allowed[i] && used < sizeof list; i++)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
+                                     allowed[i]);
+        if (best)
+            return fail(x, k, "unknown key '%s' in %s (did you mean '%s'?)", scalar(k), where,
+                        best);
+        return fail(x, k, "unknown key '%s' in %s (expected one of: %s)", scalar(k), where, list);
+    }
+    return 0;
+}
+
+static yaml_node_t *get(ctx *x, const yaml_node_t *map, const char *key)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = node(x, p->key);
+        if (k->type == YAML_SCALAR_NODE && strcmp(scalar(k), key) == 0)
+            return node(x, p->value);
+    }
+    return NULL;
+}
+
+static yaml_node_t *need(ctx *x, const yaml_node_t *map, const char *key, const char *where)
+{
+    yaml_node_t *v = get(x, map, key);
+    if (!v)
+        fail(x, map, "%s needs the key '%s'", where, key);
+    return v;
+}
+
+static int to_double(ctx *x, const yaml_node_t *n, double *out)
+{
+    if (expect(x, n, YAML_SCALAR_NODE, "a number"))
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(scalar(n), &end);
+    if (end == scalar(n) || *end || errno == ERANGE || !isfinite(v))
+        return fail(x, n, "expected a number, found '%s'", scalar(n));
+    *out = v;
+    return 0;
+}
+
+static int to_long(ctx *x, const yaml_node_t *n, long lo, long *out)
+{
+    if (expect(x, n, YAML_SCALAR_NODE, "an integer"))
+        return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(scalar(n), &end, 10);
+    if (end == scalar(n) || *end || errno == ERANGE)
+        return fail(x, n, "expected an integer, found '%s'", scalar(n));
+    if (v < lo)
+        return fail(x, n, "expected an integer of at least %ld, found %ld", lo, v);
+    *out = v;
+    return 0;
+}
+
+static int to_range(ctx *x, const yaml_node_t *n, double *lo, double *hi)
+{
+    if (n->type != YAML_SEQUENCE_NODE ||
+        n->data.sequence.items.top - n->data.sequence.items.start != 2)
+        return fail(x, n, "expected a range [low, high]");
+    if (to_double(x, node(x, n->data.sequence.items.start[0]), lo) ||
+        to_double(x, node(x, n->data.sequence.items.start[1]), hi))
+        return -1;
+    if (!(*lo <= *hi))
+        return fail(x, n, "range [%g, %g] is empty", *lo, *hi);
+    return 0;
+}
+
+/* "pop.part" -> pop and part (part defaults to dflt). */
+static int split_ref(ctx *x, const yaml_node_t *n, const char *dflt, char *pop, char *part,
+                     size_t cap)
+{
+    if (expect(x, n, YAML_SCALAR_NODE, "population[.name]"))
+        return -1;
+    const char *s = scalar(n), *dot = strchr(s, '.');
+    if (strlen(s) >= cap)
+        return fail(x, n, "name too long");
+    if (dot) {
+        snprintf(pop, cap, "%.*s", (int)(dot - s), s);
+        snprintf(part, cap, "%s", dot + 1);
+    } else {
+        snprintf(pop, cap, "%s", s);
+        if (!dflt)
+            return fail(x, n, "expected population.port, found '%s'", s);
+        snprintf(part, cap, "%s", dflt);
+    }
+    if (!apical_circuit_pop(x->cfg->circuit, pop, NULL))
+        return fail(x, n, "no population '%s'", pop);
+    return 0;
+}
+
+static int load_populations(ctx *x, const yaml_node_t *pops, double sigma)
+{
+    if (expect(x, pops, YAML_MAPPING_NODE, "a mapping of population names"))
+        return -1;
+    static const char *const keys[] = { "cell", "size", "params", "noise", NULL };
+    apical_circuit *c = x->cfg->circuit;
+    for (yaml_node_pair_t *p = pops->data.mapping.pairs.start; p < pops->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = node(x, p->key), *v = node(x, p->value);
+        if (expect(x, k, YAML_SCALAR_NODE, "a population name") ||
+            expect(x, v, YAML_MAPPING_NODE, "a population {cell, size, params}") ||
+            check_keys(x, v, "a population", keys))
+            return -1;
+        yaml_node_t *cell = need(x, v, "cell", "a population"), *size;
+        long n;
+        if (!cell || expect(x, cell, YAML_SCALAR_NODE, "a cell model name") ||
+            !(size = need(x, v, "size", "a population")) || to_long(x, size, 1, &n))
+            return -1;
+        const apical_cell_model *m = apical_registry_cell(x->reg, scalar(cell), x->err, x->cap);
+        if (!m)
+            return fail_at(x, cell, x->err);
+        if (apical_circuit_add_pop(c, scalar(k), m, (size_t)n, x->err, x->cap))
+            return fail_at(x, k, x->err);
+        apical_pop *pop = &c->pops[c->n_pops - 1];
+        pop->sigma = sigma;
+        yaml_node_t *noise = get(x, v, "noise");
+        if (noise && to_double(x, noise, &pop->sigma))
+            return -1;
+        if (pop->sigma < 0)
+            return fail(x, noise, "noise sigma must be at least 0");
+        yaml_node_t *params = get(x, v, "params");
+        if (!params)
+            continue;
+        if (expect(x, params, YAML_MAPPING_NODE, "a mapping of parameters"))
+            return -1;
+        for (yaml_node_pair_t *q = params->data.mapping.pairs.start;
+             q < params->data.mapping.pairs.top; q++) {
+            yaml_node_t *pk = node(x, q->key), *pv = node(x, q->value);
+            if (expect(x, pk, YAML_SCALAR_NODE, "a parameter name") ||
+                expect(x, pv, YAML_SCALAR_NODE, "a parameter value"))
+                return -1;
+            char *end;
+            double d = strtod(scalar(pv), &end);
+            int rc = (end != scalar(pv) && !*end)
+                         ? apical_pop_set_param(pop, scalar(pk), d, x->err, x->cap)
+                         : apical_pop_set_choice(pop, scalar(pk), scalar(pv), x->err, x->cap);
+            if (rc)
+                return fail_at(x, strstr(x->err, "has no parameter") ? pk : pv, x->err);
+        }
+    }
+    return 0;
+}
+
+static int load_init(ctx *x, apical_proj *pj, const yaml_node_t *init)
+{
+    if (expect(x, init, YAML_MAPPING_NODE, "an init {uniform: [lo, hi]} or {constant: v}"))
+        return -1;
+    static const char *const keys[] = { "uniform", "constant", NULL };
+    if (check_keys(x, init, "an init", keys))
+        return -1;
+    if (init->data.mapping.pairs.top - init->data.mapping.pairs.start != 1)
+        return fail(x, init, "an init takes exactly one of uniform, constant");
+    yaml_node_t *u = get(x, init, "uniform"), *k = get(x, init, "constant");
+    double lo, hi;
+    if (u) {
+        if (to_range(x, u, &lo, &hi))
+            return -1;
+    } else {
+        if (to_double(x, k, &lo))
+            return -1;
+        hi = lo;
+    }
+    apical_proj_init_uniform(x->cfg->circuit, pj, lo, hi);
+    return 0;
+}
+
+static int load_rule(ctx *x, const yaml_node_t *rn, const apical_rule **rule,
+                     const yaml_node_t **params)
+{
+    if (expect(x, rn, YAML_MAPPING_NODE, "a rule {name: {params}}"))
+        return -1;
+    if (rn->data.mapping.pairs.top - rn->data.mapping.pairs.start != 1)
+        return fail(x, rn, "a projection has exactly one rule");
+    yaml_node_t *k = node(x, rn->data.mapping.pairs.start->key);
+    yaml_node_t *v = node(x, rn->data.mapping.pairs.start->value);
+    if (expect(x, k, YAML_SCALAR_NODE, "a rule name"))
+        return -1;
+    *rule = apical_registry_rule(x->reg, scalar(k), x->err, x->cap);
+    if (!*rule)
+        return fail_at(x, k, x->err);
+    if (v->type == YAML_SCALAR_NODE && !*scalar(v))
+        v = NULL; /* "rule: {name: }" keeps the defaults */
+    else if (expect(x, v, YAML_MAPPING_NODE, "a mapping of rule parameters"))
+        return -1;
+    *params = v;
+    return 0;
+}
+
+static int load_projections(ctx *x, const yaml_node_t *list)
+{
+    if (expect(x, list, YAML_SEQUENCE_NODE, "a list of projections"))
+        return -1;
+    static const char *const keys[] = { "from", "to", "init", "connect", "rule", NULL };
+    apical_circuit *c = x->cfg->circuit;
+    for (yaml_node_item_t *it = list->data.sequence.items.start;
+         it < list->data.sequence.items.top; it++) {
+        yaml_node_t *v = node(x, *it);
+        if (expect(x, v, YAML_MAPPING_NODE, "a projection {from, to, ...}") ||
+            check_keys(x, v, "a projection", keys))
+            return -1;
+        yaml_node_t *from = need(x, v, "from", "a projection"), *to;
+        if (!from || !(to = need(x, v, "to", "a projection")))
+            return -1;
+        char sp[128], so[128], dp[128], dport[128];
+        if (split_ref(x, from, "rate", sp, so, sizeof sp) ||
+            split_ref(x, to, NULL, dp, dport, sizeof dp))
+            return -1;
+        int one = 0;
+        yaml_node_t *conn = get(x, v, "connect");
+        if (conn) {
+            if (expect(x, conn, YAML_SCALAR_NODE, "all_to_all or one_to_one"))
+                return -1;
+            if (strcmp(scalar(conn), "one_to_one") == 0)
+                one = 1;
+            else if (strcmp(scalar(conn), "all_to_all") != 0)
+                return fail(x, conn, "expected all_to_all or one_to_one, found '%s'",
+                            scalar(conn));
+        }
+        const apical_rule *rule = NULL;
+        const yaml_node_t *rparams = NULL;
+        yaml_node_t *rn = get(x, v, "rule");
+        if (rn && load_rule(x, rn, &rule, &rparams))
+            return -1;
+        if (apical_circuit_add_proj(c, sp, so, dp, dport, one, rule, x->err, x->cap))
+            return fail_at(x, v, x->err);
+        apical_proj *pj = &c->projs[c->n_projs - 1];
+        yaml_node_t *init = get(x, v, "init");
+        if (init && one)
+            return fail(x, init, "a one_to_one projection has no weights to initialise");
+        if (!init && !one)
+            return fail(x, v, "a projection needs an init, e.g. init: {uniform: [-1, 1]}");
+        if (init && load_init(x, pj, init))
+            return -1;
+        for (yaml_node_pair_t *q = rparams ? rparams->data.mapping.pairs.start : NULL;
+             rparams && q < rparams->data.mapping.pairs.top; q++) {
+            yaml_node_t *pk = node(x, q->key), *pv = node(x, q->value);
+            double d;
+            if (expect(x, pk, YAML_SCALAR_NODE, "a parameter name") || to_double(x, pv, &d))
+                return -1;
+            if (apical_rule_set_param(pj, scalar(pk), d, x->err, x->cap))
+                return fail_at(x, strstr(x->err, "has no parameter") ? pk : pv, x->err);
+        }
+    }
+    return 0;
+}
+
+static int load_stimuli(ctx *x, const yaml_node_t *stims)
+{
+    if (expect(x, stims, YAML_MAPPING_NODE, "a mapping of stimulus names"))
+        return -1;
+    static const char *const keys[] = { "kind", "range", "drives", NULL };
+    for (yaml_node_pair_t *p = stims->data.mapping.pairs.start;
+         p < stims->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(x, p->key), *v = node(x, p->value);
+        if (expect(x, k, YAML_SCALAR_NODE, "a stimulus name") ||
+            expect(x, v, YAML_MAPPING_NODE, "a stimulus {kind, ...}") ||
+            check_keys(x, v, "a stimulus", keys))
+            return -1;
+        yaml_node_t *kind = need(x, v, "kind", "a stimulus"), *drives;
+        if (!kind || expect(x, kind, YAML_SCALAR_NODE, "a stimulus kind"))
+            return -1;
+        if (strcmp(scalar(kind), "uniform") != 0)
+            return fail(x, kind, "unknown stimulus kind '%s' (this version has: uniform)",
+                        scalar(kind));
+        double lo = -1, hi = 1;
+        yaml_node_t *range = get(x, v, "range");
+        if (range && to_range(x, range, &lo, &hi))
+            return -1;
+        char pop[128], port[128];
+        if (!(drives = need(x, v, "drives", "a stimulus")) ||
+            split_ref(x, drives, "drive", pop, port, sizeof pop))
+            return -1;
+        if (apical_circuit_add_stim_uniform(x->cfg->circuit, scalar(k), lo, hi, pop, port,
+                                            x->err, x->cap))
+            return fail_at(x, drives, x->err);
+    }
+    return 0;
+}
+
+static int find_stim(ctx *x, const yaml_node_t *n, size_t *index)
+{
+    if (expect(x, n, YAML_SCALAR_NODE, "a stimulus name"))
+        return -1;
+    apical_circuit *c = x->cfg->circuit;
+    for (size_t i = 0; i < c->n_stims; i++)
+        if (strcmp(c->stims[i].name, scalar(n)) == 0) {
+            *index = i;
+            return 0;
+        }
+    return fail(x, n, "no stimulus '%s'", scalar(n));
+}
+
+static int load_simulation(ctx *x, const yaml_node_t *sim)
+{
+    apical_run_opts *o = &x->cfg->run;
+    static const char *const keys[] = { "integrator", "noise", "phases", NULL };
+    if (expect(x, sim, YAML_MAPPING_NODE, "a mapping") ||
+        check_keys(x, sim, "simulation", keys))
+        return -1;
+    yaml_node_t *integ = get(x, sim, "integrator");
+    if (integ) {
+        static const char *const ik[] = { "method", "dt", NULL };
+        if (expect(x, integ, YAML_MAPPING_NODE, "an integrator {method, dt}") ||
+            check_keys(x, integ, "the integrator", ik))
+            return -1;
+        yaml_node_t *m = get(x, integ, "method"), *dt = get(x, integ, "dt");
+        if (m && (expect(x, m, YAML_SCALAR_NODE, "a method name")))
+            return -1;
+        if (m && strcmp(scalar(m), "euler") != 0)
+            return fail(x, m, "unknown integrator '%s' (this version has: euler)", scalar(m));
+        if (dt && to_double(x, dt, &o->dt))
+            return -1;
+        if (!(o->dt > 0))
+            return fail(x, dt, "dt must be positive");
+    }
+    yaml_node_t *phases = need(x, sim, "phases", "simulation");
+    if (!phases || expect(x, phases, YAML_SEQUENCE_NODE, "a list of phases"))
+        return -1;
+    if (phases->data.sequence.items.top - phases->data.sequence.items.start != 1)
+        return fail(x, phases, "this version runs exactly one train phase");
+    yaml_node_t *ph = node(x, phases->data.sequence.items.start[0]);
+    static const char *const pk[] = { "train", "patterns", "present", NULL };
+    if (expect(x, ph, YAML_MAPPING_NODE, "a phase {train, patterns, present}") ||
+        check_keys(x, ph, "a phase", pk))
+        return -1;
+    yaml_node_t *tr = need(x, ph, "train", "a phase"), *np;
+    if (!tr || find_stim(x, tr, &o->train_stim) ||
+        !(np = need(x, ph, "patterns", "a phase")) || to_long(x, np, 0, &o->patterns))
+        return -1;
+    yaml_node_t *pres = get(x, ph, "present");
+    if (pres && to_double(x, pres, &o->present_ms))
+        return -1;
+    if (!(o->present_ms >= o->dt))
+        return fail(x, pres ? pres : ph, "present (%g ms) must be at least dt (%g ms)",
+                    o->present_ms, o->dt);
+    return 0;
+}
+
+static int load_noise(ctx *x, const yaml_node_t *sim, double *sigma)
+{
+    yaml_node_t *noise = sim ? get(x, sim, "noise") : NULL;
+    if (!noise)
+        return 0;
+    static const char *const keys[] = { "sigma", "scaling", NULL };
+    if (expect(x, noise, YAML_MAPPING_NODE, "noise {sigma, scaling}") ||
+        check_keys(x, noise, "noise", keys))
+        return -1;
+    yaml_node_t *s = get(x, noise, "sigma"), *sc = get(x, noise, "scaling");
+    if (s && to_double(x, s, sigma))
+        return -1;
+    if (*sigma < 0)
+        return fail(x, s, "sigma must be at least 0");
+    if (sc) {
+        if (expect(x, sc, YAML_SCALAR_NODE, "sqrt_dt or dt"))
+            return -1;
+        if (strcmp(scalar(sc), "dt") == 0)
+            x->cfg->run.noise_dt_scaled = 1;
+        else if (strcmp(scalar(sc), "sqrt_dt") != 0)
+            return fail(x, sc, "expected sqrt_dt (Euler-Maruyama) or dt, found '%s'",
+                        scalar(sc));
+    }
+    return 0;
+}
+
+static int load_record(ctx *x, const yaml_node_t *rec)
+{
+    apical_run_opts *o = &x->cfg->run;
+    static const char *const keys[] = { "metrics", NULL };
+    static const char *const mk[] = { "every", "patterns", "settle", NULL };
+    if (expect(x, rec, YAML_MAPPING_NODE, "a mapping") || check_keys(x, rec, "record", keys))
+        return -1;
+    yaml_node_t *m = get(x, rec, "metrics");
+    if (!m)
+        return 0;
+    if (expect(x, m, YAML_MAPPING_NODE, "metrics {every, patterns, settle}") ||
+        check_keys(x, m, "metrics", mk))
+        return -1;
+    yaml_node_t *e = get(x, m, "every"), *p = get(x, m, "patterns"), *s = get(x, m, "settle");
+    if ((e && to_long(x, e, 0, &o->eval_every)) || (p && to_long(x, p, 1, &o->eval_patterns)) ||
+        (s && to_double(x, s, &o->eval_settle_ms)))
+        return -1;
+    if (!(o->eval_settle_ms > 0))
+        return fail(x, s, "settle must be positive");
+    return 0;
+}
+
+static int load_root(ctx *x, const yaml_node_t *root)
+{
+    static const char *const keys[] = { "apical", "description", "seed", "populations",
+                                        "projections", "stimuli", "simulation", "record",
+                                        NULL };
+    if (!root)
+        return fail(x, NULL, "empty file: expected a circuit mapping");
+    if (expect(x, root, YAML_MAPPING_NODE, "a circuit mapping") ||
+        check_keys(x, root, "the circuit", keys))
+        return -1;
+    yaml_node_t *ver = need(x, root, "apical", "the circuit");
+    long v;
+    if (!ver || to_long(x, ver, 0, &v))
+        return -1;
+    if (v != 1)
+        return fail(x, ver, "schema version %ld is not supported (this apical reads 1)", v);
+    long seed = 1;
+    yaml_node_t *sn = get(x, root, "seed");
+    if (sn && to_long(x, sn, 0, &seed))
+        return -1;
+    x->cfg->circuit = apical_circuit_new((unsigned long)seed);
+    if (!x->cfg->circuit)
+        return fail(x, NULL, "out of memory");
+    apical_run_opts *o = &x->cfg->run;
+    *o = (apical_run_opts){ .dt = 0.1, .present_ms = 100, .eval_every = 0,
+                            .eval_patterns = 50, .eval_settle_ms = 50 };
+    yaml_node_t *sim = need(x, root, "simulation", "the circuit");
+    yaml_node_t *pops = need(x, root, "populations", "the circuit");
+    double sigma = 0;
+    if (!sim || !pops || load_noise(x, sim, &sigma) || load_populations(x, pops, sigma))
+        return -1;
+    yaml_node_t *projs = get(x, root, "projections"), *stims = get(x, root, "stimuli");
+    yaml_node_t *rec = get(x, root, "record");
+    if ((projs && load_projections(x, projs)) || (stims && load_stimuli(x, stims)) ||
+        load_simulation(x, sim) || (rec && load_record(x, rec)))
+        return -1;
+    if (apical_circuit_finalize(x->cfg->circuit, x->err, x->cap))
+        return fail_at(x, root, x->err);
+    return 0;
+}
+
+static int load(apical_config *cfg, apical_registry *reg, const char *name, yaml_parser_t *ps,
+                char *err, size_t cap)
+{
+    ctx x = { .file = name, .reg = reg, .cfg = cfg, .err = err, .cap = cap };
+    memset(cfg, 0, sizeof *cfg);
+    cfg->source = strdup(name);
+    if (!yaml_parser_load(ps, &x.doc)) {
+        snprintf(err, cap, "%s:%zu:%zu: %s%s%s", name, ps->problem_mark.line + 1,
+                 ps->problem_mark.column + 1, ps->problem ? ps->problem : "invalid YAML",
+                 ps->context ? " " : "", ps->context ? ps->context : "");
+        return 2;
+    }
+    int rc = load_root(&x, yaml_document_get_root_node(&x.doc)) ? 2 : 0;
+    yaml_document_delete(&x.doc);
+    if (rc) {
+        apical_circuit_free(cfg->circuit);
+        cfg->circuit = NULL;
+    }
+    return rc;
+}
+
+int apical_config_load_string(apical_config *cfg, apical_registry *reg, const char *name,
+                              const char *text, char *err, size_t cap)
+{
+    yaml_parser_t ps;
+    yaml_parser_initialize(&ps);
+    yaml_parser_set_input_string(&ps, (const unsigned char *)text, strlen(text));
+    int rc = load(cfg, reg, name, &ps, err, cap);
+    yaml_parser_delete(&ps);
+    return rc;
+}
+
+int apical_config_load_file(apical_config *cfg, apical_registry *reg, const char *file,
+                            char *err, size_t cap)
+{
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        memset(cfg, 0, sizeof *cfg);
+        snprintf(err, cap, "%s: cannot open: %s", file, strerror(errno));
+        return 2;
+    }
+    yaml_parser_t ps;
+    yaml_parser_initialize(&ps);
+    yaml_parser_set_input_file(&ps, f);
+    int rc = load(cfg, reg, file, &ps, err, cap);
+    yaml_parser_delete(&ps);
+    fclose(f);
+    return rc;
+}
+
+void apical_config_free(apical_config *cfg)
+{
+    apical_circuit_free(cfg->circuit);
+    free(cfg->source);
+    cfg->circuit = NULL;
+    cfg->source = NULL;
+}

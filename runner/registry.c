@@ -1,0 +1,287 @@
+/*
+ * registry.c -- find, load and check modules, as NEST loads extension
+ * modules: by name, from a search path.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apical_runner.h"
+
+#ifndef APICAL_MODULE_DIR
+#define APICAL_MODULE_DIR "/usr/local/lib/apical"
+#endif
+
+typedef struct entry {
+    const void *model;      /* apical_cell_model or apical_rule */
+    const char *file;       /* owned by the registry's file list */
+} entry;
+
+struct apical_registry {
+    char *path;
+    void **handles;  size_t n_handles;
+    char **files;    size_t n_files;
+    entry *cells;    size_t n_cells;
+    entry *rules;    size_t n_rules;
+};
+
+apical_registry *apical_registry_new(const char *path)
+{
+    apical_registry *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    if (!path) {
+        const char *env = getenv("APICAL_MODULE_PATH");
+        size_t len = (env ? strlen(env) + 1 : 0) + sizeof APICAL_MODULE_DIR;
+        char *p = malloc(len);
+        if (p)
+            snprintf(p, len, "%s%s%s", env ? env : "", env && *env ? ":" : "", APICAL_MODULE_DIR);
+        r->path = p;
+    } else {
+        r->path = strdup(path);
+    }
+    if (!r->path) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void apical_registry_free(apical_registry *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_handles; i++)
+        dlclose(r->handles[i]);
+    for (size_t i = 0; i < r->n_files; i++)
+        free(r->files[i]);
+    free(r->handles);
+    free(r->files);
+    free(r->cells);
+    free(r->rules);
+    free(r->path);
+    free(r);
+}
+
+const char *apical_registry_path(const apical_registry *r)
+{
+    return r->path;
+}
+
+static int already_loaded(const apical_registry *r, const char *file)
+{
+    for (size_t i = 0; i < r->n_files; i++)
+        if (strcmp(r->files[i], file) == 0)
+            return 1;
+    return 0;
+}
+
+static int grow(void *pp, size_t n, size_t size)
+{
+    void *q = realloc(*(void **)pp, (n + 1) * size);
+    if (!q)
+        return -1;
+    *(void **)pp = q;
+    return 0;
+}
+
+/* Check a library's tables before anything of it is registered. */
+static int check_library(const apical_library *lib, const char *file, char *err, size_t cap)
+{
+    if (lib->abi_major != APICAL_ABI_MAJOR) {
+        snprintf(err, cap, "%s: module built for ABI %u.%u; this host speaks ABI %u.%u",
+                 file, lib->abi_major, lib->abi_minor, APICAL_ABI_MAJOR, APICAL_ABI_MINOR);
+        return -1;
+    }
+    if (lib->struct_size < APICAL_LIBRARY_MIN_SIZE_V1) {
+        snprintf(err, cap, "%s: library descriptor too small (%zu bytes, ABI 1.0 needs %zu)",
+                 file, lib->struct_size, (size_t)APICAL_LIBRARY_MIN_SIZE_V1);
+        return -1;
+    }
+    for (size_t i = 0; i < lib->n_cells; i++) {
+        const apical_cell_model *m = lib->cells[i];
+        if (!m || m->struct_size < APICAL_CELL_MIN_SIZE_V1 || !m->name || !m->rhs ||
+            !m->observe) {
+            snprintf(err, cap, "%s: cell model %zu is incomplete (needs name, rhs, observe)",
+                     file, i);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < lib->n_rules; i++) {
+        const apical_rule *u = lib->rules[i];
+        if (!u || u->struct_size < APICAL_RULE_MIN_SIZE_V1 || !u->name || !u->dwdt ||
+            !u->post_obs) {
+            snprintf(err, cap, "%s: rule %zu is incomplete (needs name, dwdt, post_obs)", file,
+                     i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int apical_registry_load_file(apical_registry *r, const char *file, char *err, size_t cap)
+{
+    if (already_loaded(r, file))
+        return 0;
+    void *h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(err, cap, "cannot load module %s: %s", file, dlerror());
+        return -1;
+    }
+    void *sym = dlsym(h, APICAL_ENTRY_SYMBOL);
+    if (!sym) {
+        snprintf(err, cap, "%s is not an apical module: it has no symbol %s", file,
+                 APICAL_ENTRY_SYMBOL);
+        dlclose(h);
+        return -1;
+    }
+    apical_entry_fn entry_fn;
+    memcpy(&entry_fn, &sym, sizeof entry_fn); /* object-to-function pointer, as POSIX allows */
+    const apical_library *lib = entry_fn(APICAL_ABI_MAJOR, APICAL_ABI_MINOR);
+    if (!lib) {
+        snprintf(err, cap, "%s refused this host's ABI %u.%u (built for another major version)",
+                 file, APICAL_ABI_MAJOR, APICAL_ABI_MINOR);
+        dlclose(h);
+        return -1;
+    }
+    if (check_library(lib, file, err, cap) != 0) {
+        dlclose(h);
+        return -1;
+    }
+    char *copy = strdup(file);
+    if (!copy || grow(&r->handles, r->n_handles, sizeof *r->handles) ||
+        grow(&r->files, r->n_files, sizeof *r->files)) {
+        free(copy);
+        dlclose(h);
+        snprintf(err, cap, "out of memory");
+        return -1;
+    }
+    r->handles[r->n_handles++] = h;
+    r->files[r->n_files++] = copy;
+    for (size_t i = 0; i < lib->n_cells; i++) {
+        if (grow(&r->cells, r->n_cells, sizeof *r->cells))
+            return snprintf(err, cap, "out of memory"), -1;
+        r->cells[r->n_cells++] = (entry){ lib->cells[i], copy };
+    }
+    for (size_t i = 0; i < lib->n_rules; i++) {
+        if (grow(&r->rules, r->n_rules, sizeof *r->rules))
+            return snprintf(err, cap, "out of memory"), -1;
+        r->rules[r->n_rules++] = (entry){ lib->rules[i], copy };
+    }
+    return 0;
+}
+
+static const void *find_loaded(const entry *e, size_t n, int is_cell, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *nm = is_cell ? ((const apical_cell_model *)e[i].model)->name
+                                 : ((const apical_rule *)e[i].model)->name;
+        if (strcmp(nm, name) == 0)
+            return e[i].model;
+    }
+    return NULL;
+}
+
+/* Try <dir>/<name>.so for each directory on the path. */
+static const void *find(apical_registry *r, const char *name, int is_cell, char *err, size_t cap)
+{
+    const void *m = is_cell ? find_loaded(r->cells, r->n_cells, 1, name)
+                            : find_loaded(r->rules, r->n_rules, 0, name);
+    if (m)
+        return m;
+    const char *kind = is_cell ? "cell model" : "plasticity rule";
+    if (!*name || strchr(name, '/')) {
+        snprintf(err, cap, "invalid %s name '%s'", kind, name);
+        return NULL;
+    }
+    char file[4096];
+    const char *p = r->path;
+    while (*p) {
+        size_t len = strcspn(p, ":");
+        if (len > 0) {
+            snprintf(file, sizeof file, "%.*s/%s.so", (int)len, p, name);
+            FILE *f = fopen(file, "rb");
+            if (f) {
+                fclose(f);
+                if (apical_registry_load_file(r, file, err, cap) != 0)
+                    return NULL;
+                m = is_cell ? find_loaded(r->cells, r->n_cells, 1, name)
+                            : find_loaded(r->rules, r->n_rules, 0, name);
+                if (m)
+                    return m;
+                snprintf(err, cap, "%s loaded but holds no %s named '%s'", file, kind, name);
+                return NULL;
+            }
+        }
+        p += len;
+        if (*p == ':')
+            p++;
+    }
+    snprintf(err, cap, "no %s '%s': looked for %s.so in %s (set APICAL_MODULE_PATH)", kind,
+             name, name, r->path);
+    return NULL;
+}
+
+const apical_cell_model *apical_registry_cell(apical_registry *r, const char *name, char *err,
+                                              size_t cap)
+{
+    return find(r, name, 1, err, cap);
+}
+
+const apical_rule *apical_registry_rule(apical_registry *r, const char *name, char *err,
+                                        size_t cap)
+{
+    return find(r, name, 0, err, cap);
+}
+
+int apical_registry_scan(apical_registry *r, apical_skip_fn skipped, void *user)
+{
+    char dir[4096], file[8192], err[1024];
+    const char *p = r->path;
+    int n = 0;
+    while (*p) {
+        size_t len = strcspn(p, ":");
+        snprintf(dir, sizeof dir, "%.*s", (int)len, p);
+        DIR *d = len ? opendir(dir) : NULL;
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d))) {
+                size_t l = strlen(e->d_name);
+                if (l < 4 || strcmp(e->d_name + l - 3, ".so") != 0)
+                    continue;
+                snprintf(file, sizeof file, "%s/%s", dir, e->d_name);
+                if (apical_registry_load_file(r, file, err, sizeof err) == 0)
+                    n++;
+                else if (skipped)
+                    skipped(user, file, err);
+            }
+            closedir(d);
+        }
+        p += len;
+        if (*p == ':')
+            p++;
+    }
+    return n;
+}
+
+size_t apical_registry_n_cells(const apical_registry *r) { return r->n_cells; }
+size_t apical_registry_n_rules(const apical_registry *r) { return r->n_rules; }
+
+const apical_cell_model *apical_registry_cell_at(const apical_registry *r, size_t i,
+                                                 const char **file)
+{
+    if (file)
+        *file = r->cells[i].file;
+    return r->cells[i].model;
+}
+
+const apical_rule *apical_registry_rule_at(const apical_registry *r, size_t i, const char **file)
+{
+    if (file)
+        *file = r->rules[i].file;
+    return r->rules[i].model;
+}
