@@ -1,0 +1,380 @@
+/*
+ * Circuits end to end: one Euler step against an independent transcription
+ * of MODEL.md Appendix A; the self-predicting state of MODEL.md 2.2 silences
+ * every apical dendrite; the analytic steady states of MODEL.md 2.1; the
+ * self-predicting state emerges from a short run of yaml/self_predicting.yaml;
+ * seeds reproduce; bad YAML gives located errors.
+ */
+#include <math.h>
+#include <stdio.h>
+
+#include "testutil.h"
+
+static apical_registry *reg;
+static void setup(void) { reg = test_registry(); }
+static void teardown(void) { apical_registry_free(reg); }
+
+static apical_config load(const char *name, const char *text)
+{
+    apical_config cfg;
+    char err[2048] = "";
+    int rc = apical_config_load_string(&cfg, reg, name, text, err, sizeof err);
+    ck_assert_msg(rc == 0, "%s", err);
+    return cfg;
+}
+
+static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+/* ---- one step against Appendix A ---------------------------------------- */
+
+static const char *small =
+    "apical: 1\n"
+    "seed: 3\n"
+    "populations:\n"
+    "  in:  {cell: rate_input, size: 3, params: {tau: 3}}\n"
+    "  hid: {cell: pyramidal, size: 4}\n"
+    "  int: {cell: sst, size: 2}\n"
+    "  out: {cell: pyramidal, size: 2, params: {g_A: 0}}\n"
+    "projections:\n"
+    "  - {from: in,  to: hid.basal, init: {uniform: [-1, 1]}, rule: {dendritic_error: {eta: 0.3}}}\n"
+    "  - {from: hid, to: out.basal, init: {uniform: [-1, 1]}, rule: {dendritic_error: {eta: 0.2}}}\n"
+    "  - {from: out, to: hid.apical, init: {uniform: [-1, 1]}, rule: {dendritic_error: {eta: 0.1}}}\n"
+    "  - {from: hid, to: int.dendrite, init: {uniform: [-1, 1]}, rule: {dendritic_error: {eta: 0.4}}}\n"
+    "  - {from: int, to: hid.apical_inh, init: {uniform: [-1, 1]}, rule: {apical_silence: {eta: 0.5}}}\n"
+    "  - {from: out.u, to: int.nudge, connect: one_to_one}\n"
+    "stimuli:\n"
+    "  pat: {kind: uniform, range: [0, 1], drives: in}\n"
+    "simulation:\n"
+    "  phases: [{train: pat, patterns: 1}]\n";
+
+static void matvec(const double *w, const double *x, size_t m, size_t n, double *y)
+{
+    for (size_t i = 0; i < m; i++) {
+        y[i] = 0;
+        for (size_t j = 0; j < n; j++)
+            y[i] += w[i * n + j] * x[j];
+    }
+}
+
+/* Delta += dt/tau_w (e r^T - Delta) after W += dt eta Delta */
+static void rule_step(double *w, double *d, const double *e, const double *r, size_t m,
+                      size_t n, double eta, double dt)
+{
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            w[i * n + j] += dt * eta * d[i * n + j];
+            d[i * n + j] += dt / 30.0 * (e[i] * r[j] - d[i * n + j]);
+        }
+}
+
+START_TEST(euler_step_matches_appendix_a)
+{
+    apical_config cfg = load("small", small);
+    apical_circuit *c = cfg.circuit;
+    char err[1024];
+    /* a non-trivial state and filter memory */
+    for (size_t i = 0; i < c->n_y; i++)
+        c->y[i] = 0.3 * sin(1.7 * (double)i + 0.4);
+    for (size_t k = 0; k < c->n_projs; k++)
+        if (c->projs[k].aux)
+            for (size_t i = 0; i < c->pops[c->projs[k].src].n * c->pops[c->projs[k].dst].n; i++)
+                c->projs[k].aux[i] = 0.01 * cos((double)(i + k));
+    c->stims[0].x[0] = 0.9; c->stims[0].x[1] = 0.1; c->stims[0].x[2] = 0.5;
+
+    /* independent transcription, synchronous update (r0 is a state too) */
+    const double dt = 0.1, glk = 0.1, gb = 1, ga = 0.8, gd = 1, gs = 0.8;
+    const double cb = gb / (glk + gb + ga), cn = gb / (glk + gb), ci = gd / (glk + gd);
+    double r0[3], uh[4], ui[2], uo[2], rh[4], ri[2], ro[2];
+    memcpy(r0, c->y + c->pops[0].y_off, sizeof r0);
+    memcpy(uh, c->y + c->pops[1].y_off, sizeof uh);
+    memcpy(ui, c->y + c->pops[2].y_off, sizeof ui);
+    memcpy(uo, c->y + c->pops[3].y_off, sizeof uo);
+    for (int i = 0; i < 4; i++) rh[i] = sigm(uh[i]);
+    for (int i = 0; i < 2; i++) { ri[i] = sigm(ui[i]); ro[i] = sigm(uo[i]); }
+    double w[5][16], d[5][16];
+    for (int k = 0; k < 5; k++) {
+        size_t nw = c->pops[c->projs[k].src].n * c->pops[c->projs[k].dst].n;
+        memcpy(w[k], c->projs[k].w, nw * sizeof(double));
+        memcpy(d[k], c->projs[k].aux, nw * sizeof(double));
+    }
+    double vb[4], vtd[4], vinh[4], va[4], vo[2], vi[2];
+    matvec(w[0], r0, 4, 3, vb);
+    matvec(w[1], rh, 2, 4, vo);
+    matvec(w[2], ro, 4, 2, vtd);
+    matvec(w[3], rh, 2, 4, vi);
+    matvec(w[4], ri, 4, 2, vinh);
+    double eh[4], eo[2], etd[4], ei[2], ea[4], nh[4], ni[2], no[2], n0[3];
+    for (int i = 0; i < 4; i++) {
+        va[i] = vtd[i] + vinh[i];
+        nh[i] = uh[i] + dt * (-glk * uh[i] + gb * (vb[i] - uh[i]) + ga * (va[i] - uh[i]));
+        eh[i] = rh[i] - sigm(cb * vb[i]);
+        etd[i] = rh[i] - sigm(vtd[i]);
+        ea[i] = -va[i];
+    }
+    for (int i = 0; i < 2; i++) {
+        no[i] = uo[i] + dt * (-glk * uo[i] + gb * (vo[i] - uo[i]));  /* no target */
+        eo[i] = ro[i] - sigm(cn * vo[i]);
+        ni[i] = ui[i] + dt * (-glk * ui[i] + gd * (vi[i] - ui[i]) + gs * (uo[i] - ui[i]));
+        ei[i] = ri[i] - sigm(ci * vi[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        n0[i] = r0[i] + dt * (c->stims[0].x[i] - r0[i]) / 3.0;
+    rule_step(w[0], d[0], eh, r0, 4, 3, 0.3, dt);
+    rule_step(w[1], d[1], eo, rh, 2, 4, 0.2, dt);
+    rule_step(w[2], d[2], etd, ro, 4, 2, 0.1, dt);
+    rule_step(w[3], d[3], ei, rh, 2, 4, 0.4, dt);
+    rule_step(w[4], d[4], ea, ri, 4, 2, 0.5, dt);
+
+    ck_assert_int_eq(apical_circuit_step_euler(c, dt, APICAL_STEP_PLASTIC, err, sizeof err), 0);
+    const double *want[4] = { n0, nh, ni, no };
+    for (int p = 0; p < 4; p++)
+        for (size_t i = 0; i < c->pops[p].n; i++)
+            ck_assert_msg(fabs(c->y[c->pops[p].y_off + i] - want[p][i]) < 1e-15, "pop %d cell %zu: %.17g vs %.17g", p, i, c->y[c->pops[p].y_off + i], want[p][i]);
+    for (int k = 0; k < 5; k++) {
+        size_t nw = c->pops[c->projs[k].src].n * c->pops[c->projs[k].dst].n;
+        for (size_t i = 0; i < nw; i++) {
+            ck_assert_double_eq_tol(c->projs[k].w[i], w[k][i], 1e-15);
+            ck_assert_double_eq_tol(c->projs[k].aux[i], d[k][i], 1e-15);
+        }
+    }
+    apical_config_free(&cfg);
+}
+END_TEST
+
+/* ---- the self-predicting state ------------------------------------------ */
+
+static const char *deep =
+    "apical: 1\n"
+    "seed: 11\n"
+    "populations:\n"
+    "  in:  {cell: rate_input, size: 30}\n"
+    "  h1:  {cell: pyramidal, size: 20}\n"
+    "  i1:  {cell: sst, size: 15}\n"
+    "  h2:  {cell: pyramidal, size: 15}\n"
+    "  i2:  {cell: sst, size: 10}\n"
+    "  out: {cell: pyramidal, size: 10, params: {g_A: 0}}\n"
+    "projections:\n"
+    "  - {from: in, to: h1.basal, init: {uniform: [-1, 1]}}\n"          /* 0 */
+    "  - {from: h1, to: h2.basal, init: {uniform: [-1, 1]}}\n"          /* 1 */
+    "  - {from: h2, to: out.basal, init: {uniform: [-1, 1]}}\n"         /* 2 */
+    "  - {from: h2, to: h1.apical, init: {uniform: [-1, 1]}}\n"         /* 3 */
+    "  - {from: out, to: h2.apical, init: {uniform: [-1, 1]}}\n"        /* 4 */
+    "  - {from: h1, to: i1.dendrite, init: {uniform: [-1, 1]}}\n"       /* 5 */
+    "  - {from: h2, to: i2.dendrite, init: {uniform: [-1, 1]}}\n"       /* 6 */
+    "  - {from: i1, to: h1.apical_inh, init: {uniform: [-1, 1]}}\n"     /* 7 */
+    "  - {from: i2, to: h2.apical_inh, init: {uniform: [-1, 1]}}\n"     /* 8 */
+    "  - {from: h2.u, to: i1.nudge, connect: one_to_one}\n"
+    "  - {from: out.u, to: i2.nudge, connect: one_to_one}\n"
+    "stimuli:\n"
+    "  pat: {kind: uniform, range: [-1, 1], drives: in}\n"
+    "simulation:\n"
+    "  phases: [{train: pat, patterns: 1}]\n";
+
+/* Hold the pattern and integrate without noise until nothing moves. */
+static void settle(apical_circuit *c, double *max_rate)
+{
+    char err[1024];
+    for (int t = 0; t < 20000; t++) {
+        ck_assert_int_eq(apical_circuit_step_euler(c, 0.1, 0, err, sizeof err), 0);
+        double m = 0;
+        for (size_t i = 0; i < c->n_y; i++)
+            m = fmax(m, fabs(c->dydt[i]));
+        if (m < 1e-13)
+            break;
+    }
+    ck_assert_int_eq(apical_circuit_eval(c, err, sizeof err), 0);
+    double m = 0;
+    for (size_t i = 0; i < c->n_y; i++)
+        m = fmax(m, fabs(c->dydt[i]));
+    *max_rate = m;
+}
+
+static double max_abs_apical(const apical_circuit *c, const char *const *pops, int n)
+{
+    double m = 0;
+    for (int k = 0; k < n; k++) {
+        const apical_pop *p = apical_circuit_pop((apical_circuit *)c, pops[k], NULL);
+        const double *va = p->obs + apical_model_find_obs(p->model, "v_apical") * p->n;
+        for (size_t i = 0; i < p->n; i++)
+            m = fmax(m, fabs(va[i]));
+    }
+    return m;
+}
+
+static void set_sps(apical_circuit *c, size_t wpi, size_t wdown, size_t wip, size_t wup_next,
+                    double factor)
+{
+    apical_proj *pi = &c->projs[wpi], *down = &c->projs[wdown], *ip = &c->projs[wip],
+                *up = &c->projs[wup_next];
+    size_t n_pi = c->pops[pi->src].n * c->pops[pi->dst].n;
+    size_t n_ip = c->pops[ip->src].n * c->pops[ip->dst].n;
+    for (size_t i = 0; i < n_pi; i++)
+        pi->w[i] = -down->w[i];      /* W^PI = -W^PP_{k,k+1} */
+    for (size_t i = 0; i < n_ip; i++)
+        ip->w[i] = factor * up->w[i]; /* W^IP = g_B(g_lk+g_D)/(g_D(g_lk+g_B+g_A')) W^PP_{k+1,k} */
+}
+
+START_TEST(self_predicting_weights_silence_apical_dendrites)
+{
+    apical_config cfg = load("deep", deep);
+    apical_circuit *c = cfg.circuit;
+    const char *hidden[2] = { "h1", "h2" };
+    double rate;
+    /* random lateral weights: the apical dendrites carry plenty */
+    c->stims[0].x[0] = 0.5;
+    settle(c, &rate);
+    ck_assert(rate < 1e-12);
+    ck_assert(max_abs_apical(c, hidden, 2) > 0.1);
+    /* i1 predicts h2, which has an apical compartment; i2 predicts out (g_A 0) */
+    set_sps(c, 7, 3, 5, 1, (1.0 * 1.1) / (1.0 * 1.9));
+    set_sps(c, 8, 4, 6, 2, 1.0);
+    gsl_rng *g = gsl_rng_alloc(gsl_rng_mt19937);
+    for (int trial = 0; trial < 5; trial++) {
+        for (size_t i = 0; i < 30; i++)
+            c->stims[0].x[i] = 2 * gsl_rng_uniform(g) - 1;
+        settle(c, &rate);
+        ck_assert(rate < 1e-12);
+        ck_assert_double_le(max_abs_apical(c, hidden, 2), 1e-12);
+        /* and each interneuron copies its partner pyramid exactly */
+        const apical_pop *h2 = &c->pops[3], *i1 = &c->pops[2], *out = &c->pops[5],
+                         *i2 = &c->pops[4];
+        for (size_t i = 0; i < 15; i++)
+            ck_assert_double_eq_tol(c->y[i1->y_off + i], c->y[h2->y_off + i], 1e-12);
+        for (size_t i = 0; i < 10; i++)
+            ck_assert_double_eq_tol(c->y[i2->y_off + i], c->y[out->y_off + i], 1e-12);
+        /* MODEL.md 2.1: without a target the output sits at c_N v_B */
+        const double *vb = out->in; /* port 0: basal */
+        for (size_t i = 0; i < 10; i++)
+            ck_assert_double_eq_tol(c->y[out->y_off + i], vb[i] / 1.1, 1e-12);
+    }
+    gsl_rng_free(g);
+    apical_config_free(&cfg);
+}
+END_TEST
+
+/* ---- emergence of the self-predicting state ------------------------------ */
+
+typedef struct trace {
+    double apical[8], mismatch[8];
+    int n;
+} trace;
+
+static void collect(void *user, const apical_metrics *m)
+{
+    trace *t = user;
+    if (t->n < 8) {
+        t->apical[t->n] = m->apical_sq;
+        t->mismatch[t->n] = m->mismatch_sq;
+        t->n++;
+    }
+}
+
+START_TEST(self_predicting_state_emerges)
+{
+    char file[2048], err[2048];
+    test_srcpath(file, sizeof file, "yaml/self_predicting.yaml");
+    apical_config cfg;
+    ck_assert_msg(apical_config_load_file(&cfg, reg, file, err, sizeof err) == 0, "%s", err);
+    trace t = { .n = 0 };
+    cfg.run.patterns = 150;
+    cfg.run.eval_every = 150;
+    cfg.run.eval_patterns = 20;
+    cfg.run.on_metrics = collect;
+    cfg.run.user = &t;
+    ck_assert_msg(apical_run(cfg.circuit, &cfg.run, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(t.n, 2);
+    fprintf(stderr, "apical_sq %g -> %g, mismatch_sq %g -> %g after 150 patterns\n",
+            t.apical[0], t.apical[1], t.mismatch[0], t.mismatch[1]);
+    ck_assert_double_gt(t.apical[0], 0.5);          /* random start: far from silent */
+    ck_assert_double_le(t.apical[1], 0.1 * t.apical[0]); /* >= 90 % down */
+    ck_assert_double_le(t.mismatch[1], 0.5 * t.mismatch[0]);
+    apical_config_free(&cfg);
+}
+END_TEST
+
+/* ---- reproducibility ----------------------------------------------------- */
+
+static void run_small(const char *text, double *w_out)
+{
+    apical_config cfg = load("small", text);
+    char err[1024];
+    cfg.run.patterns = 3;
+    cfg.run.present_ms = 5;
+    for (size_t i = 0; i < cfg.circuit->n_pops; i++)
+        cfg.circuit->pops[i].sigma = 0.3;
+    ck_assert_msg(apical_run(cfg.circuit, &cfg.run, err, sizeof err) == 0, "%s", err);
+    memcpy(w_out, cfg.circuit->projs[0].w, 12 * sizeof(double));
+    apical_config_free(&cfg);
+}
+
+START_TEST(same_seed_same_numbers)
+{
+    double a[12], b[12], d[12];
+    run_small(small, a);
+    run_small(small, b);
+    ck_assert_mem_eq(a, b, sizeof a);
+    char other[4096];
+    snprintf(other, sizeof other, "%s", small);
+    char *s = strstr(other, "seed: 3");
+    s[6] = '4';
+    run_small(other, d);
+    ck_assert(memcmp(a, d, sizeof a) != 0);
+}
+END_TEST
+
+/* ---- located errors ------------------------------------------------------ */
+
+static void expect_error(const char *text, const char *where, const char *what)
+{
+    apical_config cfg;
+    char err[2048] = "";
+    ck_assert_int_eq(apical_config_load_string(&cfg, reg, "bad.yaml", text, err, sizeof err), 2);
+    ck_assert_msg(strncmp(err, where, strlen(where)) == 0, "expected '%s...', got: %s", where,
+                  err);
+    ck_assert_msg(strstr(err, what) != NULL, "expected '%s' in: %s", what, err);
+}
+
+START_TEST(errors_name_file_line_column)
+{
+    const char *head = "apical: 1\nsimulation: {phases: [{train: s, patterns: 1}]}\n";
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%spopulations:\n  a: {cell: pyramidal, sise: 3}\n", head);
+    expect_error(buf, "bad.yaml:4:24:", "did you mean 'size'");
+    snprintf(buf, sizeof buf, "%spopulations:\n  a: {cell: pyramid, size: 3}\n", head);
+    expect_error(buf, "bad.yaml:4:13:", "no cell model 'pyramid'");
+    snprintf(buf, sizeof buf,
+             "%spopulations:\n  a: {cell: pyramidal, size: 3}\n"
+             "projections:\n  - {from: a, to: a.soma, init: {constant: 1}}\n", head);
+    expect_error(buf, "bad.yaml:6:5:", "has no port 'soma'");
+    snprintf(buf, sizeof buf,
+             "%spopulations:\n  a: {cell: pyramidal, size: 3}\n  b: {cell: sst, size: 2}\n"
+             "projections:\n  - {from: a, to: b.dendrite, init: {constant: 1},\n"
+             "     rule: {apical_silence: {eta: 1}}}\n", head);
+    expect_error(buf, "bad.yaml:7:5:", "needs observable 'v_apical'");
+    snprintf(buf, sizeof buf, "%spopulations:\n  a: {cell: pyramidal, size: 3, params: {g_B: -1}}\n",
+             head);
+    expect_error(buf, "bad.yaml:4:47:", "outside [0, inf]");
+    snprintf(buf, sizeof buf, "%spopulations:\n  a: {cell: pyramidal, size: 3, params: {phi: relu}}\n",
+             head);
+    expect_error(buf, "bad.yaml:4:47:", "one of logistic, softrect, softplus");
+    expect_error("apical: 2\n", "bad.yaml:1:9:", "version 2");
+    expect_error("apical: 1\npopulations: [\n", "bad.yaml:", "");
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("circuit");
+    TCase *t = tcase_create("circuit");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_set_timeout(t, 300);
+    tcase_add_test(t, euler_step_matches_appendix_a);
+    tcase_add_test(t, self_predicting_weights_silence_apical_dendrites);
+    tcase_add_test(t, self_predicting_state_emerges);
+    tcase_add_test(t, same_seed_same_numbers);
+    tcase_add_test(t, errors_name_file_line_column);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void) { return test_run_suite(suite()); }

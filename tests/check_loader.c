@@ -1,0 +1,109 @@
+/*
+ * The module loader: finds modules by name on the path, refuses a module
+ * of another ABI major and a file without the entry symbol, each with a
+ * message that says what and where.
+ */
+#include <stdio.h>
+
+#include "testutil.h"
+
+static void test_module(char *buf, size_t cap, const char *name)
+{
+    const char *dir = getenv("APICAL_TEST_MODULES");
+    ck_assert_ptr_nonnull(dir);
+    snprintf(buf, cap, "%s/%s.so", dir, name);
+}
+
+START_TEST(finds_modules_by_name)
+{
+    apical_registry *r = test_registry();
+    const char *cells[] = { "pyramidal", "sst", "rate_input" };
+    for (int i = 0; i < 3; i++)
+        ck_assert_str_eq(test_cell(r, cells[i])->name, cells[i]);
+    ck_assert_str_eq(test_rule(r, "dendritic_error")->name, "dendritic_error");
+    ck_assert_str_eq(test_rule(r, "apical_silence")->name, "apical_silence");
+    /* the same model twice is the same descriptor (loaded once) */
+    ck_assert_ptr_eq(test_cell(r, "sst"), test_cell(r, "sst"));
+    apical_registry_free(r);
+}
+END_TEST
+
+START_TEST(unknown_name_says_where_it_looked)
+{
+    apical_registry *r = apical_registry_new("/nonexistent/a:/nonexistent/b");
+    char err[1024] = "";
+    ck_assert_ptr_null(apical_registry_cell(r, "pyramidal", err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "pyramidal.so"));
+    ck_assert_ptr_nonnull(strstr(err, "/nonexistent/a:/nonexistent/b"));
+    ck_assert_ptr_null(apical_registry_rule(r, "../etc", err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "invalid"));
+    apical_registry_free(r);
+}
+END_TEST
+
+START_TEST(refuses_another_abi_major)
+{
+    apical_registry *r = test_registry();
+    char file[2048], err[1024] = "";
+    test_module(file, sizeof file, "bad_major");
+    ck_assert_int_ne(apical_registry_load_file(r, file, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "bad_major.so"));
+    ck_assert_msg(strstr(err, "ABI 2.3") && strstr(err, "ABI 1.0"), "message: %s", err);
+    ck_assert_uint_eq(apical_registry_n_cells(r), 0);
+    apical_registry_free(r);
+}
+END_TEST
+
+START_TEST(refuses_a_file_without_entry_symbol)
+{
+    apical_registry *r = test_registry();
+    char file[2048], err[1024] = "";
+    test_module(file, sizeof file, "no_entry");
+    ck_assert_int_ne(apical_registry_load_file(r, file, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "no_entry.so"));
+    ck_assert_msg(strstr(err, "apical_library_v1") != NULL, "message: %s", err);
+    ck_assert_int_ne(apical_registry_load_file(r, "/nonexistent.so", err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "cannot load module /nonexistent.so"));
+    apical_registry_free(r);
+}
+END_TEST
+
+static void count_skip(void *user, const char *file, const char *why)
+{
+    (void)file;
+    (void)why;
+    (*(int *)user)++;
+}
+
+START_TEST(scan_lists_every_module_and_skips_the_bad)
+{
+    apical_registry *r = test_registry();
+    int skipped = 0;
+    ck_assert_int_eq(apical_registry_scan(r, count_skip, &skipped), 5);
+    ck_assert_uint_eq(apical_registry_n_cells(r), 3);
+    ck_assert_uint_eq(apical_registry_n_rules(r), 2);
+    ck_assert_int_eq(skipped, 0);
+    apical_registry_free(r);
+    char path[2048];
+    snprintf(path, sizeof path, "%s", getenv("APICAL_TEST_MODULES"));
+    r = apical_registry_new(path);
+    ck_assert_int_eq(apical_registry_scan(r, count_skip, &skipped), 0);
+    ck_assert_int_eq(skipped, 2);
+    apical_registry_free(r);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("loader");
+    TCase *t = tcase_create("registry");
+    tcase_add_test(t, finds_modules_by_name);
+    tcase_add_test(t, unknown_name_says_where_it_looked);
+    tcase_add_test(t, refuses_another_abi_major);
+    tcase_add_test(t, refuses_a_file_without_entry_symbol);
+    tcase_add_test(t, scan_lists_every_module_and_skips_the_bad);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void) { return test_run_suite(suite()); }

@@ -1,0 +1,265 @@
+/*
+ * Each module's functions against values worked out by hand (MODEL.md
+ * 1.3-1.8), loaded through the real registry.  Expected numbers come from
+ * the equations with the default conductances g_lk 0.1, g_B 1, g_A 0.8,
+ * g_D 1, g_som 0.8; transcendental values were evaluated separately with
+ * Python's math module.
+ */
+#include <math.h>
+#include <stdio.h>
+
+#include "testutil.h"
+
+#define TOL 1e-14
+
+static apical_registry *reg;
+
+static void setup(void) { reg = test_registry(); }
+static void teardown(void) { apical_registry_free(reg); }
+
+static void defaults(const apical_cell_model *m, double *p)
+{
+    for (size_t i = 0; i < m->n_params; i++)
+        p[i] = m->params[i].def;
+}
+
+static size_t obs_index(const apical_cell_model *m, const char *name)
+{
+    size_t k = apical_model_find_obs(m, name);
+    ck_assert_msg(k != (size_t)-1, "%s lacks observable %s", m->name, name);
+    return k;
+}
+
+START_TEST(pyramidal_rhs_and_observables)
+{
+    const apical_cell_model *m = test_cell(reg, "pyramidal");
+    double p[16], dydt[2], obs[2 * 16];
+    defaults(m, p);
+    /* ports: basal, apical, apical_inh, target, target_gate */
+    const double y[2] = { 0.5, -1.0 };
+    const double in[5 * 2] = { 1.2, 0.4, -0.3, 0.6, 0.1, -0.2, 2.0, 0.0, 1.0, 0.0 };
+    apical_cell_ctx c = { sizeof c, 2, p, y, in };
+    ck_assert_int_eq(m->rhs(&c, dydt), APICAL_OK);
+    /* -0.1*0.5 + (1.2-0.5) + 0.8*(-0.2-0.5) + 0.8*1*(2-0.5) = 1.29 */
+    ck_assert_double_eq_tol(dydt[0], 1.29, TOL);
+    /* 0.1 + (0.4+1) + 0.8*(0.4+1), teaching gated off = 2.62 */
+    ck_assert_double_eq_tol(dydt[1], 2.62, TOL);
+
+    ck_assert_int_eq(m->observe(&c, APICAL_OBS_STATE, obs), APICAL_OK);
+    ck_assert_int_eq(m->observe(&c, APICAL_OBS_PORTS, obs), APICAL_OK);
+    size_t u = obs_index(m, "u"), r = obs_index(m, "rate"), va = obs_index(m, "v_apical"),
+           vb = obs_index(m, "v_basal"), rbp = obs_index(m, "rate_basal_pred"),
+           eb = obs_index(m, "err_basal"), ea = obs_index(m, "err_apical");
+    ck_assert_double_eq_tol(obs[u * 2 + 1], -1.0, TOL);
+    ck_assert_double_eq_tol(obs[r * 2 + 0], 0.6224593312018546, TOL);
+    ck_assert_double_eq_tol(obs[r * 2 + 1], 0.2689414213699951, TOL);
+    ck_assert_double_eq_tol(obs[vb * 2 + 0], 1.2, TOL);
+    ck_assert_double_eq_tol(obs[va * 2 + 0], -0.2, TOL);
+    ck_assert_double_eq_tol(obs[va * 2 + 1], 0.4, TOL);
+    /* c_B = 1/1.9: phi(1.2/1.9), phi(0.4/1.9) */
+    ck_assert_double_eq_tol(obs[rbp * 2 + 0], 0.6528473974592715, TOL);
+    ck_assert_double_eq_tol(obs[rbp * 2 + 1], 0.552438044874211, TOL);
+    ck_assert_double_eq_tol(obs[eb * 2 + 0], -0.030388066257416857, TOL);
+    ck_assert_double_eq_tol(obs[eb * 2 + 1], -0.2834966235042159, TOL);
+    /* Eq. 10 predicts from the top-down port alone: phi(u) - phi(apical) */
+    ck_assert_double_eq_tol(obs[ea * 2 + 0], 0.19690184801351357, TOL);
+    ck_assert_double_eq_tol(obs[ea * 2 + 1], -0.3767148848558003, TOL);
+}
+END_TEST
+
+START_TEST(output_layer_attenuation_without_apical)
+{
+    /* g_A = 0: c_N = g_B/(g_lk+g_B) = 1/1.1 (MODEL.md 1.8) */
+    const apical_cell_model *m = test_cell(reg, "pyramidal");
+    double p[16], obs[16];
+    defaults(m, p);
+    p[2] = 0; /* g_A */
+    ck_assert_str_eq(m->params[2].name, "g_A");
+    const double y[1] = { 0.0 }, in[5] = { 2.2, 0, 0, 0, 0 };
+    apical_cell_ctx c = { sizeof c, 1, p, y, in };
+    m->observe(&c, APICAL_OBS_STATE, obs);
+    m->observe(&c, APICAL_OBS_PORTS, obs);
+    /* phi(2.2/1.1) = phi(2) = 1/(1+e^-2) */
+    ck_assert_double_eq_tol(obs[obs_index(m, "rate_basal_pred")], 1.0 / (1.0 + exp(-2.0)), TOL);
+}
+END_TEST
+
+START_TEST(sst_rhs_and_observables)
+{
+    const apical_cell_model *m = test_cell(reg, "sst");
+    double p[16], dydt[1], obs[16];
+    defaults(m, p);
+    const double y[1] = { 0.3 }, in[2] = { 1.0, -0.5 }; /* dendrite, nudge */
+    apical_cell_ctx c = { sizeof c, 1, p, y, in };
+    ck_assert_int_eq(m->rhs(&c, dydt), APICAL_OK);
+    /* -0.1*0.3 + 1*(1-0.3) + 0.8*(-0.5-0.3) = 0.03 */
+    ck_assert_double_eq_tol(dydt[0], 0.03, TOL);
+    m->observe(&c, APICAL_OBS_STATE, obs);
+    m->observe(&c, APICAL_OBS_PORTS, obs);
+    ck_assert_double_eq_tol(obs[obs_index(m, "rate")], 0.574442516811659, TOL);
+    /* c_I = 1/1.1 */
+    ck_assert_double_eq_tol(obs[obs_index(m, "rate_dendrite_pred")], 0.7128140986174973, TOL);
+    ck_assert_double_eq_tol(obs[obs_index(m, "err_dendrite")], -0.1383715818058383, TOL);
+}
+END_TEST
+
+START_TEST(rate_input_filters_the_pattern)
+{
+    const apical_cell_model *m = test_cell(reg, "rate_input");
+    double p[1] = { 3.0 }, dydt[1], obs[4];
+    const double y[1] = { 0.2 }, in[1] = { 0.8 };
+    apical_cell_ctx c = { sizeof c, 1, p, y, in };
+    ck_assert_int_eq(m->rhs(&c, dydt), APICAL_OK);
+    ck_assert_double_eq_tol(dydt[0], 0.2, TOL); /* (0.8 - 0.2)/3 */
+    m->observe(&c, APICAL_OBS_STATE, obs);
+    ck_assert_double_eq_tol(obs[obs_index(m, "rate")], 0.2, TOL); /* no transfer function */
+    char msg[128] = "";
+    p[0] = 0;
+    ck_assert_int_ne(m->check(p, msg, sizeof msg), APICAL_OK);
+    ck_assert_ptr_nonnull(strstr(msg, "tau"));
+}
+END_TEST
+
+/* rate of a one-cell pyramid with the given transfer parameters at u */
+static double pyr_rate(const apical_cell_model *m, double phi, double u, double *dphi)
+{
+    double p[16], obs[16], dfdy[1], dfdin[5], dody[16];
+    defaults(m, p);
+    p[4] = phi;
+    const double y[1] = { u }, in[5] = { 0 };
+    apical_cell_ctx c = { sizeof c, 1, p, y, in };
+    m->observe(&c, APICAL_OBS_STATE, obs);
+    m->jacobian(&c, dfdy, dfdin, dody);
+    *dphi = dody[obs_index(m, "rate")];
+    return obs[obs_index(m, "rate")];
+}
+
+START_TEST(transfer_functions_never_overflow)
+{
+    const apical_cell_model *m = test_cell(reg, "pyramidal");
+    ck_assert_str_eq(m->params[4].name, "phi");
+    double d;
+    /* soft rectifier gamma 0.1, beta 1, theta 3 */
+    ck_assert_double_eq_tol(pyr_rate(m, 1, 3.0, &d), 0.06931471805599453, TOL);
+    ck_assert_double_eq_tol(d, 0.05, TOL); /* gamma*beta*sigmoid(0) */
+    ck_assert_double_eq_tol(pyr_rate(m, 1, 1000.0, &d), 99.7, 1e-12);
+    ck_assert_double_eq_tol(d, 0.1, TOL);
+    double lo = pyr_rate(m, 1, -1000.0, &d);
+    ck_assert(lo >= 0 && lo < 1e-300 && isfinite(d));
+    ck_assert_double_eq_tol(pyr_rate(m, 2, 2.0, &d), 2.1269280110429727, TOL); /* softplus */
+    /* logistic at both extremes */
+    ck_assert_double_eq_tol(pyr_rate(m, 0, 800.0, &d), 1.0, TOL);
+    ck_assert(d >= 0 && d < 1e-300);
+    ck_assert_double_eq_tol(pyr_rate(m, 0, -800.0, &d), 0.0, TOL);
+    ck_assert(isfinite(d));
+}
+END_TEST
+
+/* The analytic Jacobian of each cell against central differences. */
+static void check_jacobian(const char *name, const double *in, size_t n_in_rows)
+{
+    const apical_cell_model *m = test_cell(reg, name);
+    double p[16], dfdy[1], dfdin[8], dody[16], f1[1], f2[1], o1[16], o2[16];
+    defaults(m, p);
+    ck_assert_uint_eq(m->n_state, 1);
+    ck_assert_uint_eq(m->n_ports, n_in_rows);
+    double y[1] = { 0.37 }, inb[8];
+    memcpy(inb, in, n_in_rows * sizeof(double));
+    apical_cell_ctx c = { sizeof c, 1, p, y, inb };
+    ck_assert_int_eq(m->jacobian(&c, dfdy, dfdin, dody), APICAL_OK);
+    const double h = 1e-6;
+    y[0] += h; m->rhs(&c, f1); m->observe(&c, APICAL_OBS_STATE, o1);
+    y[0] -= 2 * h; m->rhs(&c, f2); m->observe(&c, APICAL_OBS_STATE, o2);
+    y[0] += h;
+    ck_assert_double_eq_tol(dfdy[0], (f1[0] - f2[0]) / (2 * h), 1e-8);
+    for (size_t o = 0; o < m->n_obs; o++)
+        if (m->obs[o].stage == APICAL_OBS_STATE)
+            ck_assert_double_eq_tol(dody[o], (o1[o] - o2[o]) / (2 * h), 1e-8);
+    for (size_t q = 0; q < m->n_ports; q++) {
+        inb[q] += h; m->rhs(&c, f1);
+        inb[q] -= 2 * h; m->rhs(&c, f2);
+        inb[q] += h;
+        ck_assert_double_eq_tol(dfdin[q], (f1[0] - f2[0]) / (2 * h), 1e-8);
+    }
+}
+
+START_TEST(jacobians_match_finite_differences)
+{
+    const double pin[5] = { 0.4, -0.7, 0.2, 1.5, 1.0 };
+    check_jacobian("pyramidal", pin, 5);
+    const double sin_[2] = { 0.9, -0.3 };
+    check_jacobian("sst", sin_, 2);
+    const double rin[1] = { 0.6 };
+    check_jacobian("rate_input", rin, 1);
+}
+END_TEST
+
+/* W, Delta: 2 x 3; post 2; pre 3 */
+static const double W0[6] = { 0.1, -0.2, 0.3, 0.4, 0.5, -0.6 };
+static const double D0[6] = { 0.2, 0.0, -0.1, 0.05, 0.3, 0.0 };
+static const double pre[3] = { 0.5, 1.0, -1.0 };
+
+START_TEST(dendritic_error_rule)
+{
+    const apical_rule *u = test_rule(reg, "dendritic_error");
+    ck_assert_str_eq(u->post_obs, "err_{port}");
+    double p[2] = { 0.5, 10.0 }; /* eta, tau_w */
+    const double post[2] = { 1.0, -2.0 };
+    double dw[6], dd[6], w[6], d[6];
+    apical_rule_ctx c = { sizeof c, 2, 3, p, post, pre };
+    ck_assert_int_eq(u->dwdt(&c, W0, D0, dw, dd), APICAL_OK);
+    ck_assert_double_eq_tol(dw[0], 0.1, TOL);          /* eta * Delta */
+    ck_assert_double_eq_tol(dd[0], 0.03, TOL);         /* (1*0.5 - 0.2)/10 */
+    ck_assert_double_eq_tol(dd[4], -0.23, TOL);        /* (-2*1 - 0.3)/10 */
+    ck_assert_double_eq_tol(dd[5], 0.2, TOL);          /* (-2*-1 - 0)/10 */
+    /* the fused Euler step equals w + dt*dw, Delta + dt*dDelta */
+    memcpy(w, W0, sizeof w);
+    memcpy(d, D0, sizeof d);
+    ck_assert_int_eq(u->euler(&c, 0.1, w, d), APICAL_OK);
+    for (int i = 0; i < 6; i++) {
+        ck_assert_double_eq_tol(w[i], W0[i] + 0.1 * dw[i], TOL);
+        ck_assert_double_eq_tol(d[i], D0[i] + 0.1 * dd[i], TOL);
+    }
+    /* tau_w = 0: no filter, dW/dt = eta e r^T */
+    p[1] = 0;
+    u->dwdt(&c, W0, D0, dw, dd);
+    ck_assert_double_eq_tol(dw[5], 1.0, TOL); /* 0.5 * (-2) * (-1) */
+    memcpy(w, W0, sizeof w);
+    u->euler(&c, 0.1, w, d);
+    ck_assert_double_eq_tol(w[5], -0.6 + 0.1, TOL);
+}
+END_TEST
+
+START_TEST(apical_silence_rule)
+{
+    const apical_rule *u = test_rule(reg, "apical_silence");
+    ck_assert_str_eq(u->post_obs, "v_apical");
+    double p[3] = { 2.0, 5.0, 0.25 }; /* eta, tau_w, v_rest */
+    const double post[2] = { 1.0, 0.25 }; /* v_apical */
+    double dw[6], dd[6];
+    apical_rule_ctx c = { sizeof c, 2, 3, p, post, pre };
+    ck_assert_int_eq(u->dwdt(&c, W0, D0, dw, dd), APICAL_OK);
+    ck_assert_double_eq_tol(dw[2], -0.2, TOL);                 /* 2 * -0.1 */
+    ck_assert_double_eq_tol(dd[0], (-0.75 * 0.5 - 0.2) / 5, TOL); /* (v_rest - v_A) r */
+    ck_assert_double_eq_tol(dd[4], (0.0 - 0.3) / 5, TOL);      /* silent apical: decay only */
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("models");
+    TCase *t = tcase_create("modules");
+    tcase_add_checked_fixture(t, setup, teardown);
+    tcase_add_test(t, pyramidal_rhs_and_observables);
+    tcase_add_test(t, output_layer_attenuation_without_apical);
+    tcase_add_test(t, sst_rhs_and_observables);
+    tcase_add_test(t, rate_input_filters_the_pattern);
+    tcase_add_test(t, transfer_functions_never_overflow);
+    tcase_add_test(t, jacobians_match_finite_differences);
+    tcase_add_test(t, dendritic_error_rule);
+    tcase_add_test(t, apical_silence_rule);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void) { return test_run_suite(suite()); }
