@@ -91,6 +91,8 @@ typedef struct apical_cell_ctx {
     const double *p;        /* parameter values, in table order */
     const double *y;        /* state, n_state x n */
     const double *in;       /* port inputs, n_ports x n; unconnected ports are 0 */
+    const uint8_t *need;    /* n_obs flags: 0 = the host will not read this
+                               observable, so it may be skipped; NULL = all */
 } apical_cell_ctx;
 
 typedef struct apical_cell_model {
@@ -111,7 +113,9 @@ typedef struct apical_cell_model {
     int (*rhs)(const apical_cell_ctx *c, double *dydt);
 
     /* Write the rows of obs (n_obs x n) whose stage equals `stage`; other
-       rows are left untouched. */
+       rows are left untouched.  The host calls APICAL_OBS_STATE first and
+       then APICAL_OBS_PORTS on the same buffer and state, so the second call
+       may read the rows the first one wrote. */
     int (*observe)(const apical_cell_ctx *c, uint32_t stage, double *obs);
 
     /* Optional local Jacobian, per cell (cells are independent given their

@@ -102,19 +102,26 @@ static int observe(const apical_cell_ctx *c, uint32_t stage, double *o)
         }
         return APICAL_OK;
     }
-    /* port stage: rate (row O_RATE) of this step has been written already */
+    /* port stage: the rate row of this state is already there */
     const double cb = basal_attenuation(p);
     const double *vb = c->in + IN_BASAL * n, *ta = c->in + IN_APICAL * n,
-                 *ti = c->in + IN_APICAL_INH * n;
-    for (size_t i = 0; i < n; i++) {
-        double r = apical_phi(&t, u[i]);
-        double rbp = apical_phi(&t, cb * vb[i]);
-        o[O_VB * n + i] = vb[i];
-        o[O_VA * n + i] = ta[i] + ti[i];
-        o[O_RBP * n + i] = rbp;
-        o[O_EB * n + i] = r - rbp;
-        o[O_EA * n + i] = r - apical_phi(&t, ta[i]);
-    }
+                 *ti = c->in + IN_APICAL_INH * n, *r = o + O_RATE * n;
+    const uint8_t *need = c->need;
+    if (!need || need[O_VB])
+        for (size_t i = 0; i < n; i++)
+            o[O_VB * n + i] = vb[i];
+    if (!need || need[O_VA])
+        for (size_t i = 0; i < n; i++)
+            o[O_VA * n + i] = ta[i] + ti[i];
+    if (!need || need[O_RBP] || need[O_EB])
+        for (size_t i = 0; i < n; i++) {
+            double rbp = apical_phi(&t, cb * vb[i]);
+            o[O_RBP * n + i] = rbp;
+            o[O_EB * n + i] = r[i] - rbp;
+        }
+    if (!need || need[O_EA])
+        for (size_t i = 0; i < n; i++)
+            o[O_EA * n + i] = r[i] - apical_phi(&t, ta[i]);
     return APICAL_OK;
 }
 

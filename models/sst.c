@@ -79,14 +79,19 @@ static int observe(const apical_cell_ctx *c, uint32_t stage, double *o)
         }
         return APICAL_OK;
     }
+    /* port stage: the rate row of this state is already there */
     const double ci = p[P_G_D] / (p[P_G_LK] + p[P_G_D]);
-    const double *v = c->in + IN_DENDRITE * n;
-    for (size_t i = 0; i < n; i++) {
-        double rdp = apical_phi(&t, ci * v[i]);
-        o[O_VD * n + i] = v[i];
-        o[O_RDP * n + i] = rdp;
-        o[O_ED * n + i] = apical_phi(&t, u[i]) - rdp;
-    }
+    const double *v = c->in + IN_DENDRITE * n, *r = o + O_RATE * n;
+    const uint8_t *need = c->need;
+    if (!need || need[O_VD])
+        for (size_t i = 0; i < n; i++)
+            o[O_VD * n + i] = v[i];
+    if (!need || need[O_RDP] || need[O_ED])
+        for (size_t i = 0; i < n; i++) {
+            double rdp = apical_phi(&t, ci * v[i]);
+            o[O_RDP * n + i] = rdp;
+            o[O_ED * n + i] = r[i] - rdp;
+        }
     return APICAL_OK;
 }
 

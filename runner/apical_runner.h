@@ -59,6 +59,7 @@ typedef struct apical_pop {
     size_t y_off;       /* offset of this population's state in circuit y */
     double *in;         /* ports, n_ports x n */
     double *obs;        /* observables, n_obs x n */
+    uint8_t *need;      /* n_obs flags: observables something reads */
     int apical_fed;     /* some projection targets an apical* port */
     size_t obs_v_apical; /* index of v_apical, or (size_t)-1 */
 } apical_pop;

@@ -52,6 +52,7 @@ void apical_circuit_free(apical_circuit *c)
         free(c->pops[i].p);
         free(c->pops[i].in);
         free(c->pops[i].obs);
+        free(c->pops[i].need);
     }
     for (size_t i = 0; i < c->n_projs; i++) {
         free(c->projs[i].w);
@@ -380,8 +381,20 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
             nmax = p->n;
         p->in = calloc((m->n_ports ? m->n_ports : 1) * p->n, sizeof(double));
         p->obs = calloc((m->n_obs ? m->n_obs : 1) * p->n, sizeof(double));
-        if (!p->in || !p->obs)
+        p->need = calloc(m->n_obs ? m->n_obs : 1, 1);
+        if (!p->in || !p->obs || !p->need)
             return snprintf(err, cap, "out of memory"), -1;
+        /* what the runner itself reads: state observables, the metrics' inputs */
+        for (size_t k = 0; k < m->n_obs; k++)
+            p->need[k] = m->obs[k].stage == APICAL_OBS_STATE;
+        if (p->obs_v_apical != NONE)
+            p->need[p->obs_v_apical] = 1;
+    }
+    for (size_t i = 0; i < c->n_projs; i++) {
+        const apical_proj *pj = &c->projs[i];
+        c->pops[pj->src].need[pj->src_obs] = 1;
+        if (pj->rule)
+            c->pops[pj->dst].need[pj->post_obs] = 1;
     }
     for (size_t i = 0; i < c->n_projs; i++) {
         apical_proj *pj = &c->projs[i];

@@ -20,7 +20,7 @@
 
 static apical_cell_ctx pop_ctx(const apical_circuit *c, const apical_pop *p)
 {
-    apical_cell_ctx x = { sizeof x, p->n, p->p, c->y + p->y_off, p->in };
+    apical_cell_ctx x = { sizeof x, p->n, p->p, c->y + p->y_off, p->in, p->need };
     return x;
 }
 
@@ -29,6 +29,28 @@ static int module_failed(const char *what, const apical_pop *p, int rc, char *er
     snprintf(err, cap, "%s of population %s (%s) failed with status %d", what, p->name,
              p->model->name, rc);
     return -1;
+}
+
+/* y += W x for row-major W (m x n).  Small products are done here: the
+   call and dispatch overhead of a BLAS dgemv dominates below ~10^5 weights
+   (bench/bench_step), and OpenBLAS may spin up threads for them. */
+#define SMALL_MATVEC (1u << 17)
+static void matvec_add(size_t m, size_t n, const double *restrict w, const double *restrict x,
+                       double *restrict y)
+{
+    if (m * n >= SMALL_MATVEC) {
+        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)n, 1.0, w, (int)n, x, 1, 1.0, y,
+                    1);
+        return;
+    }
+    for (size_t i = 0; i < m; i++) {
+        const double *restrict wi = w + i * n;
+        double s = 0;
+#pragma omp simd reduction(+ : s)
+        for (size_t j = 0; j < n; j++)
+            s += wi[j] * x[j];
+        y[i] += s;
+    }
 }
 
 int apical_circuit_eval(apical_circuit *c, char *err, size_t cap)
@@ -58,8 +80,7 @@ int apical_circuit_eval(apical_circuit *c, char *err, size_t cap)
             for (size_t k = 0; k < d->n; k++)
                 port[k] += x[k];
         } else {
-            cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)d->n, (int)s->n, 1.0, pj->w,
-                        (int)s->n, x, 1, 1.0, port, 1);
+            matvec_add(d->n, s->n, pj->w, x, port);
         }
     }
     for (size_t i = 0; i < c->n_pops; i++) {
@@ -71,6 +92,14 @@ int apical_circuit_eval(apical_circuit *c, char *err, size_t cap)
             return module_failed("rhs", p, rc, err, cap);
     }
     return 0;
+}
+
+/* y += a x; not BLAS: at these sizes a call into OpenBLAS costs more than
+   the loop, and its threads compete for the two cores. */
+static void axpy(size_t n, double a, const double *restrict x, double *restrict y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] += a * x[i];
 }
 
 static int step_plasticity(apical_circuit *c, double dt, char *err, size_t cap)
@@ -89,8 +118,8 @@ static int step_plasticity(apical_circuit *c, double dt, char *err, size_t cap)
             size_t nw = d->n * s->n, na = pj->rule->n_aux * nw;
             rc = pj->rule->dwdt(&x, pj->w, pj->aux, pj->dw, pj->dw + nw);
             if (rc == APICAL_OK) {
-                cblas_daxpy((int)nw, dt, pj->dw, 1, pj->w, 1);
-                cblas_daxpy((int)na, dt, pj->dw + nw, 1, pj->aux, 1);
+                axpy(nw, dt, pj->dw, pj->w);
+                axpy(na, dt, pj->dw + nw, pj->aux);
             }
         }
         if (rc != APICAL_OK) {
@@ -109,7 +138,7 @@ int apical_circuit_step_euler(apical_circuit *c, double dt, unsigned flags, char
         return -1;
     if ((flags & APICAL_STEP_PLASTIC) && step_plasticity(c, dt, err, cap) != 0)
         return -1;
-    cblas_daxpy((int)c->n_y, dt, c->dydt, 1, c->y, 1);
+    axpy(c->n_y, dt, c->dydt, c->y);
     if (flags & APICAL_STEP_NOISE) {
         /* Euler-Maruyama: the Wiener increment over dt has variance dt */
         const double scale = (flags & APICAL_STEP_NOISE_DT) ? dt : sqrt(dt);
