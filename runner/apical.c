@@ -2,7 +2,7 @@
  * apical -- the command-line tool.
  *
  *   apical run FILE.yaml [--out DIR]     integrate a circuit, write DIR/metrics.csv
- *   apical modules                       list every loadable model and rule
+ *   apical modules [--yaml]              list every loadable model and rule
  *
  * Exit codes: 0 ok, 1 the run failed, 2 bad input.
  */
@@ -21,7 +21,7 @@
 static int usage(FILE *f)
 {
     fprintf(f, "usage: apical run FILE.yaml [--out DIR]\n"
-               "       apical modules\n"
+               "       apical modules [--yaml]\n"
                "       apical --version\n");
     return f == stderr ? 2 : 0;
 }
@@ -182,23 +182,33 @@ static void on_skip(void *user, const char *file, const char *why)
 static void print_params(const apical_param *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        printf("    param %-10s %-7s default %-8g [%g, %g]", p[i].name, p[i].unit, p[i].def,
-               p[i].min, p[i].max);
         if (p[i].choices) {
-            printf(" one of:");
+            printf("    param %-10s one of:", p[i].name);
             for (size_t k = 0; p[i].choices[k]; k++)
-                printf(" %s%s", p[i].choices[k], (double)k == p[i].def ? "*" : "");
+                printf(" %s%s", p[i].choices[k], (double)k == p[i].def ? " (default)" : "");
+            printf("  %s\n", p[i].doc);
+            continue;
         }
-        printf("  %s\n", p[i].doc);
+        printf("    param %-10s %-7s default %-8g [%g, %g]  %s\n", p[i].name, p[i].unit,
+               p[i].def, p[i].min, p[i].max, p[i].doc);
     }
 }
 
-static int cmd_modules(void)
+static int cmd_modules(int argc, char **argv)
 {
+    int yaml = argc == 1 && strcmp(argv[0], "--yaml") == 0;
+    if (argc > 1 || (argc == 1 && !yaml))
+        return usage(stderr);
     apical_registry *reg = apical_registry_new(NULL);
     if (!reg)
         return 1;
     apical_registry_scan(reg, on_skip, NULL);
+    apical_registry_sort(reg);
+    if (yaml) {
+        int rc = apical_registry_write_yaml(reg, stdout) == 0 ? 0 : 1;
+        apical_registry_free(reg);
+        return rc;
+    }
     printf("module path: %s\n", apical_registry_path(reg));
     for (size_t i = 0; i < apical_registry_n_cells(reg); i++) {
         const char *file;
@@ -236,7 +246,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 2, argv + 2);
     if (strcmp(argv[1], "modules") == 0)
-        return cmd_modules();
+        return cmd_modules(argc - 2, argv + 2);
     if (strcmp(argv[1], "--version") == 0) {
         printf("apical %s (module ABI %u.%u, CBLAS: %s)\n", PACKAGE_VERSION, APICAL_ABI_MAJOR,
                APICAL_ABI_MINOR, APICAL_CBLAS_NAME);

@@ -41,6 +41,11 @@ const apical_rule *apical_registry_rule(apical_registry *r, const char *name, ch
    through skipped (may be NULL), one message each. */
 typedef void (*apical_skip_fn)(void *user, const char *file, const char *why);
 int apical_registry_scan(apical_registry *r, apical_skip_fn skipped, void *user);
+/* Order the loaded models by name (for listings). */
+void apical_registry_sort(apical_registry *r);
+/* Every loaded model's tables as YAML, for tools that read them without
+   loading code. */
+int apical_registry_write_yaml(const apical_registry *r, FILE *f);
 size_t apical_registry_n_cells(const apical_registry *r);
 size_t apical_registry_n_rules(const apical_registry *r);
 const apical_cell_model *apical_registry_cell_at(const apical_registry *r, size_t i,

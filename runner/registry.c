@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +267,147 @@ int apical_registry_scan(apical_registry *r, apical_skip_fn skipped, void *user)
             p++;
     }
     return n;
+}
+
+static int by_cell_name(const void *a, const void *b)
+{
+    return strcmp(((const apical_cell_model *)((const entry *)a)->model)->name,
+                  ((const apical_cell_model *)((const entry *)b)->model)->name);
+}
+
+static int by_rule_name(const void *a, const void *b)
+{
+    return strcmp(((const apical_rule *)((const entry *)a)->model)->name,
+                  ((const apical_rule *)((const entry *)b)->model)->name);
+}
+
+void apical_registry_sort(apical_registry *r)
+{
+    if (r->n_cells)
+        qsort(r->cells, r->n_cells, sizeof *r->cells, by_cell_name);
+    if (r->n_rules)
+        qsort(r->rules, r->n_rules, sizeof *r->rules, by_rule_name);
+}
+
+/* ---- machine-readable tables -------------------------------------------- */
+
+static void yq(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\x%02x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+static void ynum(FILE *f, double v)
+{
+    if (isinf(v))
+        fputs(v > 0 ? ".inf" : "-.inf", f);
+    else if (isnan(v))
+        fputs(".nan", f);
+    else
+        fprintf(f, "%.17g", v);
+}
+
+static void yparams(FILE *f, const apical_param *p, size_t n, const char *indent)
+{
+    fprintf(f, "%sparams:%s\n", indent, n ? "" : " []");
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "%s  - {name: ", indent);
+        yq(f, p[i].name);
+        fputs(", unit: ", f);
+        yq(f, p[i].unit);
+        fputs(", default: ", f);
+        ynum(f, p[i].def);
+        fputs(", min: ", f);
+        ynum(f, p[i].min);
+        fputs(", max: ", f);
+        ynum(f, p[i].max);
+        if (p[i].choices) {
+            fputs(", choices: [", f);
+            for (size_t k = 0; p[i].choices[k]; k++) {
+                fputs(k ? ", " : "", f);
+                yq(f, p[i].choices[k]);
+            }
+            fputc(']', f);
+        }
+        fputs(", doc: ", f);
+        yq(f, p[i].doc);
+        fputs("}\n", f);
+    }
+}
+
+static void yvars(FILE *f, const char *key, const apical_var *v, size_t n, int state)
+{
+    fprintf(f, "    %s:%s\n", key, n ? "" : " []");
+    for (size_t i = 0; i < n; i++) {
+        fputs("      - {name: ", f);
+        yq(f, v[i].name);
+        fputs(", unit: ", f);
+        yq(f, v[i].unit);
+        if (state)
+            fprintf(f, ", noisy: %s", v[i].flags & APICAL_VAR_NOISY ? "true" : "false");
+        fputs(", doc: ", f);
+        yq(f, v[i].doc);
+        fputs("}\n", f);
+    }
+}
+
+int apical_registry_write_yaml(const apical_registry *r, FILE *f)
+{
+    fprintf(f, "apical_abi: \"%u.%u\"\nmodule_path: ", APICAL_ABI_MAJOR, APICAL_ABI_MINOR);
+    yq(f, r->path);
+    fprintf(f, "\ncells:%s\n", r->n_cells ? "" : " []");
+    for (size_t i = 0; i < r->n_cells; i++) {
+        const apical_cell_model *m = r->cells[i].model;
+        fputs("  - name: ", f);
+        yq(f, m->name);
+        fputs("\n    version: ", f);
+        yq(f, m->version);
+        fputs("\n    file: ", f);
+        yq(f, r->cells[i].file);
+        fputs("\n    doc: ", f);
+        yq(f, m->doc);
+        fprintf(f, "\n    jacobian: %s\n", m->jacobian ? "true" : "false");
+        yparams(f, m->params, m->n_params, "    ");
+        yvars(f, "state", m->state, m->n_state, 1);
+        yvars(f, "ports", m->ports, m->n_ports, 0);
+        fprintf(f, "    observables:%s\n", m->n_obs ? "" : " []");
+        for (size_t k = 0; k < m->n_obs; k++) {
+            fputs("      - {name: ", f);
+            yq(f, m->obs[k].name);
+            fputs(", unit: ", f);
+            yq(f, m->obs[k].unit);
+            fprintf(f, ", stage: %s, doc: ",
+                    m->obs[k].stage == APICAL_OBS_STATE ? "state" : "ports");
+            yq(f, m->obs[k].doc);
+            fputs("}\n", f);
+        }
+    }
+    fprintf(f, "rules:%s\n", r->n_rules ? "" : " []");
+    for (size_t i = 0; i < r->n_rules; i++) {
+        const apical_rule *u = r->rules[i].model;
+        fputs("  - name: ", f);
+        yq(f, u->name);
+        fputs("\n    version: ", f);
+        yq(f, u->version);
+        fputs("\n    file: ", f);
+        yq(f, r->rules[i].file);
+        fputs("\n    doc: ", f);
+        yq(f, u->doc);
+        fputs("\n    post_obs: ", f);
+        yq(f, u->post_obs);
+        fprintf(f, "\n    aux_matrices: %zu\n", u->n_aux);
+        yparams(f, u->params, u->n_params, "    ");
+    }
+    return ferror(f) ? -1 : 0;
 }
 
 size_t apical_registry_n_cells(const apical_registry *r) { return r->n_cells; }
