@@ -34,7 +34,8 @@ static double now(void)
 }
 
 typedef struct run_state {
-    FILE *csv;
+    FILE *csv, *traces;
+    const apical_run_opts *run;
     int tty;
     double t0;
     double last_draw;
@@ -51,6 +52,36 @@ static void on_metrics(void *user, const apical_metrics *m)
     printf("%-6s %9ld %12.1f %14.6g %14.6g %9.1f\n", m->phase, m->pattern, m->t_ms, m->apical_sq,
            m->mismatch_sq, now() - s->t0);
     fflush(stdout);
+}
+
+static void on_trace(void *user, double t_ms, const apical_circuit *c)
+{
+    run_state *s = user;
+    fprintf(s->traces, "%.10g", t_ms);
+    for (size_t i = 0; i < s->run->n_traces; i++) {
+        const apical_pop *p = &c->pops[s->run->traces[i].pop];
+        const double *v = p->obs + s->run->traces[i].obs * p->n;
+        for (size_t k = 0; k < p->n; k++)
+            fprintf(s->traces, ",%.17g", v[k]);
+    }
+    fputc('\n', s->traces);
+}
+
+static int open_traces(run_state *s, const apical_config *cfg, const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/traces.csv", dir);
+    if (!(s->traces = fopen(path, "w")))
+        return -1;
+    fprintf(s->traces, "t_ms");
+    for (size_t i = 0; i < cfg->run.n_traces; i++) {
+        const apical_pop *p = &cfg->circuit->pops[cfg->run.traces[i].pop];
+        for (size_t k = 0; k < p->n; k++)
+            fprintf(s->traces, ",%s.%s[%zu]", p->name, p->model->obs[cfg->run.traces[i].obs].name,
+                    k);
+    }
+    fputc('\n', s->traces);
+    return 0;
 }
 
 static void on_progress(void *user, long done, long total)
@@ -137,7 +168,7 @@ static int cmd_run(int argc, char **argv)
     }
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
     int rc = 1;
-    run_state s = { NULL, isatty(STDERR_FILENO), now(), 0 };
+    run_state s = { NULL, NULL, &cfg.run, isatty(STDERR_FILENO), now(), 0 };
     if (access(path, F_OK) == 0) {
         fprintf(stderr, "apical: %s exists; choose another --out\n", path);
         rc = 2;
@@ -152,11 +183,17 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "apical: cannot write %s\n", path);
         goto done;
     }
+    if (cfg.run.n_traces && open_traces(&s, &cfg, dir) != 0) {
+        fprintf(stderr, "apical: cannot write %s/traces.csv: %s\n", dir, strerror(errno));
+        goto done;
+    }
     fprintf(s.csv, "phase,pattern,t_ms,apical_sq,mismatch_sq\n");
     printf("%-6s %9s %12s %14s %14s %9s\n", "phase", "pattern", "t_ms", "apical_sq",
            "mismatch_sq", "wall_s");
     cfg.run.on_metrics = on_metrics;
     cfg.run.on_progress = on_progress;
+    if (s.traces)
+        cfg.run.on_trace = on_trace;
     cfg.run.user = &s;
     if (apical_run(cfg.circuit, &cfg.run, err, sizeof err) != 0) {
         fprintf(stderr, "apical: %s\n", err);
@@ -167,6 +204,10 @@ static int cmd_run(int argc, char **argv)
 done:
     if (s.csv)
         fclose(s.csv);
+    if (s.traces && fclose(s.traces) != 0 && rc == 0) {
+        fprintf(stderr, "apical: error writing traces.csv\n");
+        rc = 1;
+    }
     apical_config_free(&cfg);
     apical_registry_free(reg);
     return rc;

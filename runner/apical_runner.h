@@ -53,6 +53,17 @@ const apical_cell_model *apical_registry_cell_at(const apical_registry *r, size_
 const apical_rule *apical_registry_rule_at(const apical_registry *r, size_t i,
                                            const char **file);
 
+/* ---- numeric tables (csv.c) ------------------------------------------- */
+
+typedef struct apical_table {
+    size_t rows, cols;
+    double *data;           /* row-major */
+} apical_table;
+
+/* Read a CSV/whitespace table; errors name FILE:LINE:COL. */
+int apical_csv_read(const char *file, apical_table *t, char *err, size_t errcap);
+void apical_table_free(apical_table *t);
+
 /* ---- circuits (circuit.c) --------------------------------------------- */
 
 typedef struct apical_pop {
@@ -81,13 +92,15 @@ typedef struct apical_proj {
     double *dw;                 /* scratch for rules without a fused euler */
 } apical_proj;
 
-enum apical_stim_kind { APICAL_STIM_UNIFORM = 1 };
+enum apical_stim_kind { APICAL_STIM_UNIFORM = 1, APICAL_STIM_TABLE = 2 };
 
 typedef struct apical_stim {
     char *name;
     int kind;
     size_t size;
     double lo, hi;              /* uniform range */
+    apical_table table;         /* table: one pattern per row, in order */
+    size_t next_row;
     size_t dst, dst_port;       /* the population and port it drives */
     double *x;                  /* current pattern */
 } apical_stim;
@@ -130,12 +143,19 @@ int apical_circuit_add_proj(apical_circuit *c, const char *src, const char *src_
 int apical_circuit_add_stim_uniform(apical_circuit *c, const char *name, double lo, double hi,
                                     const char *dst, const char *dst_port, char *err,
                                     size_t errcap);
+/* Patterns from a table, presented row after row (cycling); takes the table. */
+int apical_circuit_add_stim_table(apical_circuit *c, const char *name, apical_table *t,
+                                  const char *dst, const char *dst_port, char *err,
+                                  size_t errcap);
 
 /* Allocate state, check every parameter set, zero weights. */
 int apical_circuit_finalize(apical_circuit *c, char *err, size_t errcap);
 
 /* Fill a projection's weights from U(lo, hi) with the init stream. */
 void apical_proj_init_uniform(apical_circuit *c, apical_proj *pj, double lo, double hi);
+/* Copy weights from a table of n_dst rows and n_src columns. */
+int apical_proj_init_table(apical_circuit *c, apical_proj *pj, const apical_table *t, char *err,
+                           size_t errcap);
 
 /* ---- integration (engine.c) ------------------------------------------- */
 
@@ -150,9 +170,14 @@ enum {
    (ports and observables of all populations are left filled in). */
 int apical_circuit_eval(apical_circuit *c, char *err, size_t errcap);
 
-/* One forward Euler (Euler-Maruyama with noise) step of states and weights. */
+/* One forward Euler (Euler-Maruyama with noise) step of states and weights:
+   apical_circuit_eval, then apical_circuit_advance_euler. */
 int apical_circuit_step_euler(apical_circuit *c, double dt, unsigned flags, char *err,
                               size_t errcap);
+/* The second half of a step: move states and weights from what the last
+   apical_circuit_eval computed. */
+int apical_circuit_advance_euler(apical_circuit *c, double dt, unsigned flags, char *err,
+                                 size_t errcap);
 
 /* First non-finite value in state or weights: 0 if none, else 1 and a
    message naming population/projection, index and variable. */
@@ -168,6 +193,10 @@ typedef struct apical_metrics {
     double mismatch_sq;  /* mean squared (u_src - u_dst) over nudge projections */
 } apical_metrics;
 
+typedef struct apical_trace_var {
+    size_t pop, obs;        /* an observable of a population, all its cells */
+} apical_trace_var;
+
 typedef struct apical_run_opts {
     double dt;              /* ms */
     int noise_dt_scaled;    /* 0: sigma sqrt(dt) N(0,1) (Euler-Maruyama); 1: sigma dt N(0,1) as most published code */
@@ -179,6 +208,12 @@ typedef struct apical_run_opts {
     double eval_settle_ms;  /* noise-free settling per held-out pattern */
     void (*on_metrics)(void *user, const apical_metrics *m);
     void (*on_progress)(void *user, long done, long total);
+    /* traces: observables at t = 0, every, 2 every, ... steps of training;
+       on_trace gets the time and, for each variable in order, its n cells */
+    apical_trace_var *traces;
+    size_t n_traces;
+    long trace_every;
+    void (*on_trace)(void *user, double t_ms, const apical_circuit *c);
     void *user;
 } apical_run_opts;
 

@@ -63,6 +63,7 @@ void apical_circuit_free(apical_circuit *c)
     for (size_t i = 0; i < c->n_stims; i++) {
         free(c->stims[i].name);
         free(c->stims[i].x);
+        apical_table_free(&c->stims[i].table);
     }
     free(c->pops);
     free(c->projs);
@@ -320,29 +321,26 @@ int apical_circuit_add_proj(apical_circuit *c, const char *src, const char *src_
     return 0;
 }
 
-int apical_circuit_add_stim_uniform(apical_circuit *c, const char *name, double lo, double hi,
-                                    const char *dst, const char *dst_port, char *err,
-                                    size_t cap)
+static apical_stim *add_stim(apical_circuit *c, const char *name, const char *dst,
+                             const char *dst_port, char *err, size_t cap)
 {
     size_t di;
     apical_pop *d = apical_circuit_pop(c, dst, &di);
     if (!d) {
         snprintf(err, cap, "stimulus %s drives unknown population '%s'", name, dst);
-        return -1;
+        return NULL;
     }
     size_t dp = apical_model_find_port(d->model, dst_port);
     if (dp == NONE) {
         snprintf(err, cap, "stimulus %s: %s (%s) has no port '%s'", name, dst, d->model->name,
                  dst_port);
-        return -1;
-    }
-    if (!(lo <= hi)) {
-        snprintf(err, cap, "stimulus %s: range [%g, %g] is empty", name, lo, hi);
-        return -1;
+        return NULL;
     }
     apical_stim *ss = realloc(c->stims, (c->n_stims + 1) * sizeof *ss);
-    if (!ss)
-        return snprintf(err, cap, "out of memory"), -1;
+    if (!ss) {
+        snprintf(err, cap, "out of memory");
+        return NULL;
+    }
     c->stims = ss;
     apical_stim *s = &ss[c->n_stims];
     memset(s, 0, sizeof *s);
@@ -351,15 +349,48 @@ int apical_circuit_add_stim_uniform(apical_circuit *c, const char *name, double 
     if (!s->name || !s->x) {
         free(s->name);
         free(s->x);
-        return snprintf(err, cap, "out of memory"), -1;
+        snprintf(err, cap, "out of memory");
+        return NULL;
     }
-    s->kind = APICAL_STIM_UNIFORM;
     s->size = d->n;
-    s->lo = lo;
-    s->hi = hi;
     s->dst = di;
     s->dst_port = dp;
     c->n_stims++;
+    return s;
+}
+
+int apical_circuit_add_stim_table(apical_circuit *c, const char *name, apical_table *t,
+                                  const char *dst, const char *dst_port, char *err, size_t cap)
+{
+    apical_pop *d = apical_circuit_pop(c, dst, NULL);
+    if (d && t->cols != d->n) {
+        snprintf(err, cap, "stimulus %s: patterns have %zu values, %s has %zu cells", name,
+                 t->cols, dst, d->n);
+        return -1;
+    }
+    apical_stim *s = add_stim(c, name, dst, dst_port, err, cap);
+    if (!s)
+        return -1;
+    s->kind = APICAL_STIM_TABLE;
+    s->table = *t;
+    memset(t, 0, sizeof *t);
+    return 0;
+}
+
+int apical_circuit_add_stim_uniform(apical_circuit *c, const char *name, double lo, double hi,
+                                    const char *dst, const char *dst_port, char *err,
+                                    size_t cap)
+{
+    if (!(lo <= hi)) {
+        snprintf(err, cap, "stimulus %s: range [%g, %g] is empty", name, lo, hi);
+        return -1;
+    }
+    apical_stim *s = add_stim(c, name, dst, dst_port, err, cap);
+    if (!s)
+        return -1;
+    s->kind = APICAL_STIM_UNIFORM;
+    s->lo = lo;
+    s->hi = hi;
     return 0;
 }
 
@@ -421,6 +452,23 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
     if (!c->y || !c->dydt || !c->y_saved || !c->noise || !c->scratch)
         return snprintf(err, cap, "out of memory"), -1;
     c->finalized = 1;
+    return 0;
+}
+
+int apical_proj_init_table(apical_circuit *c, apical_proj *pj, const apical_table *t, char *err,
+                           size_t cap)
+{
+    size_t m = c->pops[pj->dst].n, n = c->pops[pj->src].n;
+    if (!pj->w) {
+        snprintf(err, cap, "a one_to_one projection has no weights");
+        return -1;
+    }
+    if (t->rows != m || t->cols != n) {
+        snprintf(err, cap, "weights of %s -> %s need %zu rows x %zu columns, the file has %zu x %zu",
+                 c->pops[pj->src].name, c->pops[pj->dst].name, m, n, t->rows, t->cols);
+        return -1;
+    }
+    memcpy(pj->w, t->data, m * n * sizeof(double));
     return 0;
 }
 

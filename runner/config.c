@@ -65,6 +65,16 @@ static const char *kind_name(const yaml_node_t *n)
     }
 }
 
+/* A path in the file, relative to the file's directory. */
+static void resolve(const ctx *x, const char *path, char *out, size_t cap)
+{
+    const char *slash = strrchr(x->file, '/');
+    if (path[0] == '/' || !slash)
+        snprintf(out, cap, "%s", path);
+    else
+        snprintf(out, cap, "%.*s/%s", (int)(slash - x->file), x->file, path);
+}
+
 static yaml_node_t *node(ctx *x, int id) { return yaml_document_get_node(&x->doc, id); }
 static const char *scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
 
@@ -271,15 +281,28 @@ static int load_populations(ctx *x, const yaml_node_t *pops, double sigma)
 
 static int load_init(ctx *x, apical_proj *pj, const yaml_node_t *init)
 {
-    if (expect(x, init, YAML_MAPPING_NODE, "an init {uniform: [lo, hi]} or {constant: v}"))
+    if (expect(x, init, YAML_MAPPING_NODE, "an init {uniform: [lo, hi]}, {constant: v} or {file: F}"))
         return -1;
-    static const char *const keys[] = { "uniform", "constant", NULL };
+    static const char *const keys[] = { "uniform", "constant", "file", NULL };
     if (check_keys(x, init, "an init", keys))
         return -1;
     if (init->data.mapping.pairs.top - init->data.mapping.pairs.start != 1)
-        return fail(x, init, "an init takes exactly one of uniform, constant");
-    yaml_node_t *u = get(x, init, "uniform"), *k = get(x, init, "constant");
+        return fail(x, init, "an init takes exactly one of uniform, constant, file");
+    yaml_node_t *u = get(x, init, "uniform"), *k = get(x, init, "constant"),
+                *f = get(x, init, "file");
     double lo, hi;
+    if (f) {
+        char path[4096];
+        apical_table t;
+        if (expect(x, f, YAML_SCALAR_NODE, "a file name"))
+            return -1;
+        resolve(x, scalar(f), path, sizeof path);
+        if (apical_csv_read(path, &t, x->err, x->cap))
+            return fail_at(x, f, x->err);
+        int rc = apical_proj_init_table(x->cfg->circuit, pj, &t, x->err, x->cap);
+        apical_table_free(&t);
+        return rc ? fail_at(x, f, x->err) : 0;
+    }
     if (u) {
         if (to_range(x, u, &lo, &hi))
             return -1;
@@ -376,7 +399,7 @@ static int load_stimuli(ctx *x, const yaml_node_t *stims)
 {
     if (expect(x, stims, YAML_MAPPING_NODE, "a mapping of stimulus names"))
         return -1;
-    static const char *const keys[] = { "kind", "range", "drives", NULL };
+    static const char *const keys[] = { "kind", "range", "file", "drives", NULL };
     for (yaml_node_pair_t *p = stims->data.mapping.pairs.start;
          p < stims->data.mapping.pairs.top; p++) {
         yaml_node_t *k = node(x, p->key), *v = node(x, p->value);
@@ -387,17 +410,38 @@ static int load_stimuli(ctx *x, const yaml_node_t *stims)
         yaml_node_t *kind = need(x, v, "kind", "a stimulus"), *drives;
         if (!kind || expect(x, kind, YAML_SCALAR_NODE, "a stimulus kind"))
             return -1;
-        if (strcmp(scalar(kind), "uniform") != 0)
-            return fail(x, kind, "unknown stimulus kind '%s' (this version has: uniform)",
+        int csv = strcmp(scalar(kind), "csv") == 0;
+        if (!csv && strcmp(scalar(kind), "uniform") != 0)
+            return fail(x, kind, "unknown stimulus kind '%s' (this version has: uniform, csv)",
                         scalar(kind));
-        double lo = -1, hi = 1;
-        yaml_node_t *range = get(x, v, "range");
-        if (range && to_range(x, range, &lo, &hi))
-            return -1;
         char pop[128], port[128];
         if (!(drives = need(x, v, "drives", "a stimulus")) ||
             split_ref(x, drives, "drive", pop, port, sizeof pop))
             return -1;
+        if (csv) {
+            yaml_node_t *f = need(x, v, "file", "a csv stimulus");
+            char path[4096];
+            apical_table t;
+            if (!f || expect(x, f, YAML_SCALAR_NODE, "a file name"))
+                return -1;
+            if (get(x, v, "range"))
+                return fail(x, get(x, v, "range"), "a csv stimulus takes no range");
+            resolve(x, scalar(f), path, sizeof path);
+            if (apical_csv_read(path, &t, x->err, x->cap))
+                return fail_at(x, f, x->err);
+            int rc = apical_circuit_add_stim_table(x->cfg->circuit, scalar(k), &t, pop, port,
+                                                   x->err, x->cap);
+            apical_table_free(&t);
+            if (rc)
+                return fail_at(x, f, x->err);
+            continue;
+        }
+        double lo = -1, hi = 1;
+        yaml_node_t *range = get(x, v, "range");
+        if (range && to_range(x, range, &lo, &hi))
+            return -1;
+        if (get(x, v, "file"))
+            return fail(x, get(x, v, "file"), "a uniform stimulus takes no file");
         if (apical_circuit_add_stim_uniform(x->cfg->circuit, scalar(k), lo, hi, pop, port,
                                             x->err, x->cap))
             return fail_at(x, drives, x->err);
@@ -490,12 +534,56 @@ static int load_noise(ctx *x, const yaml_node_t *sim, double *sigma)
     return 0;
 }
 
+/* traces: {vars: [pop.observable, ...], every: STEPS} */
+static int load_traces(ctx *x, const yaml_node_t *tr)
+{
+    static const char *const keys[] = { "vars", "every", NULL };
+    apical_run_opts *o = &x->cfg->run;
+    apical_circuit *c = x->cfg->circuit;
+    if (expect(x, tr, YAML_MAPPING_NODE, "traces {vars, every}") ||
+        check_keys(x, tr, "traces", keys))
+        return -1;
+    yaml_node_t *vars = need(x, tr, "vars", "traces"), *ev = get(x, tr, "every");
+    o->trace_every = 1;
+    if (!vars || expect(x, vars, YAML_SEQUENCE_NODE, "a list of population.observable") ||
+        (ev && to_long(x, ev, 1, &o->trace_every)))
+        return -1;
+    size_t n = (size_t)(vars->data.sequence.items.top - vars->data.sequence.items.start);
+    o->traces = calloc(n ? n : 1, sizeof *o->traces);
+    if (!o->traces)
+        return fail(x, vars, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *v = node(x, vars->data.sequence.items.start[i]);
+        char pop[128], obs[128];
+        size_t pi;
+        if (split_ref(x, v, NULL, pop, obs, sizeof pop))
+            return -1;
+        apical_pop *p = apical_circuit_pop(c, pop, &pi);
+        size_t oi = apical_model_find_obs(p->model, obs);
+        if (oi == (size_t)-1) {
+            char names[512];
+            size_t used = 0;
+            names[0] = 0;
+            for (size_t k = 0; k < p->model->n_obs && used < sizeof names; k++)
+                used += (size_t)snprintf(names + used, sizeof names - used, "%s%s",
+                                         k ? ", " : "", p->model->obs[k].name);
+            return fail(x, v, "%s (%s) has no observable '%s' (it has: %s)", pop,
+                        p->model->name, obs, names);
+        }
+        o->traces[o->n_traces++] = (apical_trace_var){ pi, oi };
+    }
+    return 0;
+}
+
 static int load_record(ctx *x, const yaml_node_t *rec)
 {
     apical_run_opts *o = &x->cfg->run;
-    static const char *const keys[] = { "metrics", NULL };
+    static const char *const keys[] = { "metrics", "traces", NULL };
     static const char *const mk[] = { "every", "patterns", "settle", NULL };
     if (expect(x, rec, YAML_MAPPING_NODE, "a mapping") || check_keys(x, rec, "record", keys))
+        return -1;
+    yaml_node_t *tr = get(x, rec, "traces");
+    if (tr && load_traces(x, tr))
         return -1;
     yaml_node_t *m = get(x, rec, "metrics");
     if (!m)
@@ -550,6 +638,8 @@ static int load_root(ctx *x, const yaml_node_t *root)
         return -1;
     if (apical_circuit_finalize(x->cfg->circuit, x->err, x->cap))
         return fail_at(x, root, x->err);
+    for (size_t i = 0; i < o->n_traces; i++) /* traced observables must be computed */
+        x->cfg->circuit->pops[o->traces[i].pop].need[o->traces[i].obs] = 1;
     return 0;
 }
 
@@ -569,7 +659,9 @@ static int load(apical_config *cfg, apical_registry *reg, const char *name, yaml
     yaml_document_delete(&x.doc);
     if (rc) {
         apical_circuit_free(cfg->circuit);
+        free(cfg->run.traces);
         cfg->circuit = NULL;
+        cfg->run.traces = NULL;
     }
     return rc;
 }
@@ -607,6 +699,8 @@ void apical_config_free(apical_config *cfg)
 {
     apical_circuit_free(cfg->circuit);
     free(cfg->source);
+    free(cfg->run.traces);
+    cfg->run.traces = NULL;
     cfg->circuit = NULL;
     cfg->source = NULL;
 }

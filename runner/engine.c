@@ -136,6 +136,12 @@ int apical_circuit_step_euler(apical_circuit *c, double dt, unsigned flags, char
 {
     if (apical_circuit_eval(c, err, cap) != 0)
         return -1;
+    return apical_circuit_advance_euler(c, dt, flags, err, cap);
+}
+
+int apical_circuit_advance_euler(apical_circuit *c, double dt, unsigned flags, char *err,
+                                 size_t cap)
+{
     if ((flags & APICAL_STEP_PLASTIC) && step_plasticity(c, dt, err, cap) != 0)
         return -1;
     axpy(c->n_y, dt, c->dydt, c->y);
@@ -188,8 +194,14 @@ int apical_circuit_check_finite(const apical_circuit *c, char *err, size_t cap)
     return 0;
 }
 
-static void draw_pattern(apical_stim *s, gsl_rng *rng)
+/* The next pattern: a fresh draw, or the next row of a table (cycling). */
+static void next_pattern(apical_stim *s, gsl_rng *rng)
 {
+    if (s->kind == APICAL_STIM_TABLE) {
+        memcpy(s->x, s->table.data + s->next_row * s->size, s->size * sizeof(double));
+        s->next_row = (s->next_row + 1) % s->table.rows;
+        return;
+    }
     for (size_t i = 0; i < s->size; i++)
         s->x[i] = s->lo + (s->hi - s->lo) * gsl_rng_uniform(rng);
 }
@@ -230,11 +242,14 @@ int apical_evaluate(apical_circuit *c, const apical_run_opts *o, apical_metrics 
     double asum = 0, msum = 0;
     size_t an = 0, mn = 0;
     memcpy(c->y_saved, c->y, c->n_y * sizeof(double));
-    /* the same held-out patterns at every evaluation */
+    /* the same held-out patterns at every evaluation: the test stream
+       restarted, or a table's rows from the first */
     gsl_rng_set(c->rng_test, c->seed ^ 0x5eed7e57UL);
+    size_t row = s->next_row;
+    s->next_row = 0;
     for (long k = 0; k < o->eval_patterns; k++) {
         memcpy(c->y, c->y_saved, c->n_y * sizeof(double));
-        draw_pattern(s, c->rng_test);
+        next_pattern(s, c->rng_test);
         for (long t = 0; t < steps; t++)
             if (apical_circuit_step_euler(c, o->dt, 0, err, cap) != 0)
                 return -1;
@@ -243,6 +258,7 @@ int apical_evaluate(apical_circuit *c, const apical_run_opts *o, apical_metrics 
         measure(c, &asum, &an, &msum, &mn);
     }
     memcpy(c->y, c->y_saved, c->n_y * sizeof(double));
+    s->next_row = row;
     m->apical_sq = an ? asum / (double)an : NAN;
     m->mismatch_sq = mn ? msum / (double)mn : NAN;
     return 0;
@@ -270,10 +286,16 @@ int apical_run(apical_circuit *c, const apical_run_opts *o, char *err, size_t ca
             o->on_metrics(o->user, &m);
     }
     for (long p = 0; p < o->patterns; p++) {
-        draw_pattern(s, c->rng_train);
-        for (long t = 0; t < steps; t++)
-            if (apical_circuit_step_euler(c, o->dt, flags, err, cap) != 0)
+        next_pattern(s, c->rng_train);
+        for (long t = 0; t < steps; t++) {
+            if (apical_circuit_eval(c, err, cap) != 0)
                 return -1;
+            long k = p * steps + t; /* global step: the state is at k dt */
+            if (o->on_trace && o->trace_every > 0 && k % o->trace_every == 0)
+                o->on_trace(o->user, (double)k * o->dt, c);
+            if (apical_circuit_advance_euler(c, o->dt, flags, err, cap) != 0)
+                return -1;
+        }
         if (apical_circuit_check_finite(c, err, cap)) {
             char where[512];
             snprintf(where, sizeof where, "%s", err);

@@ -7,6 +7,8 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -358,6 +360,26 @@ START_TEST(errors_name_file_line_column)
              head);
     expect_error(buf, "bad.yaml:4:47:", "one of logistic, softrect, softplus");
     expect_error("apical: 2\n", "bad.yaml:1:9:", "version 2");
+    /* files named in the circuit: their own location, then the YAML's */
+    char dir[] = "/tmp/apical-csv-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char w[512], yaml_bad[4096];
+    snprintf(w, sizeof w, "%s/w.csv", dir);
+    FILE *f = fopen(w, "w");
+    fputs("# a 2 x 3 matrix\n1, 2, 3\n4, 5x, 6\n", f);
+    fclose(f);
+    snprintf(yaml_bad, sizeof yaml_bad,
+             "%spopulations:\n  a: {cell: pyramidal, size: 3}\n  b: {cell: pyramidal, size: 2}\n"
+             "projections:\n  - {from: a, to: b.basal, init: {file: %s}}\n", head, w);
+    char want[600];
+    snprintf(want, sizeof want, "bad.yaml:7:41: %s:3:4: expected a number", w);
+    expect_error(yaml_bad, want, "");
+    f = fopen(w, "w");
+    fputs("1 2\n3 4\n", f);
+    fclose(f);
+    expect_error(yaml_bad, "bad.yaml:7:41:", "need 2 rows x 3 columns, the file has 2 x 2");
+    remove(w);
+    rmdir(dir);
     expect_error("apical: 1\npopulations: [\n", "bad.yaml:", "");
 }
 END_TEST
