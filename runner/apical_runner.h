@@ -169,6 +169,14 @@ enum {
 /* Observe, route, and evaluate every derivative at the current state
    (ports and observables of all populations are left filled in). */
 int apical_circuit_eval(apical_circuit *c, char *err, size_t errcap);
+/* The same at any state vector y (n_y values), derivatives into dydt. */
+int apical_circuit_eval_at(apical_circuit *c, const double *y, double *dydt, char *err,
+                           size_t errcap);
+/* Advance plastic weights by forward Euler from the last evaluation's
+   observables. */
+int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, size_t errcap);
+/* Add the noise of one step of length dt (if flags has APICAL_STEP_NOISE). */
+void apical_circuit_noise(apical_circuit *c, double dt, unsigned flags);
 
 /* One forward Euler (Euler-Maruyama with noise) step of states and weights:
    apical_circuit_eval, then apical_circuit_advance_euler. */
@@ -182,6 +190,42 @@ int apical_circuit_advance_euler(apical_circuit *c, double dt, unsigned flags, c
 /* First non-finite value in state or weights: 0 if none, else 1 and a
    message naming population/projection, index and variable. */
 int apical_circuit_check_finite(const apical_circuit *c, char *err, size_t errcap);
+
+/* ---- integrators (integrate.c) ---------------------------------------- */
+
+typedef struct apical_integ_opts {
+    char method[16];        /* euler, expeuler, or a GSL odeiv2 stepper */
+    double rtol, atol;      /* GSL: error control */
+    double h0, hmax;        /* GSL: first step, largest step (0: dt) in ms */
+} apical_integ_opts;
+
+typedef struct apical_integrator apical_integrator;
+
+/* Names of every method, NULL-terminated. */
+extern const char *const apical_integ_methods[];
+
+apical_integrator *apical_integrator_new(apical_circuit *c, const apical_integ_opts *o,
+                                         char *err, size_t errcap);
+void apical_integrator_free(apical_integrator *it);
+
+/* Advance the circuit by dt from the state of the last apical_circuit_eval
+   (whose observables drive the plasticity).  Weights move beside the state,
+   once per step: euler uses W(t) for the states (the published scheme);
+   the other methods first advance the weights, then integrate the states
+   over [t, t+dt] with them held (Lie splitting, O(dt) like the weights'
+   own Euler step).  Noise is added once per step, after the states. */
+int apical_integrator_advance(apical_integrator *it, double dt, unsigned flags, char *err,
+                              size_t errcap);
+
+/* Forget a multistep method's history: call after changing the state by
+   hand (a restored snapshot, a reset). */
+void apical_integrator_reset(apical_integrator *it);
+
+/* Build the full Jacobian df/dy (n_y x n_y, row-major) at state y, from the
+   modules' local Jacobians and the projections' weights (or by finite
+   differences where a module has none).  Exposed for tests. */
+int apical_circuit_jacobian(apical_integrator *it, const double *y, double *dfdy, char *err,
+                            size_t errcap);
 
 /* ---- runs (engine.c) -------------------------------------------------- */
 
@@ -199,6 +243,7 @@ typedef struct apical_trace_var {
 
 typedef struct apical_run_opts {
     double dt;              /* ms */
+    apical_integ_opts integ;
     int noise_dt_scaled;    /* 0: sigma sqrt(dt) N(0,1) (Euler-Maruyama); 1: sigma dt N(0,1) as most published code */
     size_t train_stim;      /* stimulus index */
     long patterns;          /* training patterns */

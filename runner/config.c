@@ -471,19 +471,39 @@ static int load_simulation(ctx *x, const yaml_node_t *sim)
         return -1;
     yaml_node_t *integ = get(x, sim, "integrator");
     if (integ) {
-        static const char *const ik[] = { "method", "dt", NULL };
-        if (expect(x, integ, YAML_MAPPING_NODE, "an integrator {method, dt}") ||
+        static const char *const ik[] = { "method", "dt", "rtol", "atol", "h0", "hmax", NULL };
+        if (expect(x, integ, YAML_MAPPING_NODE, "an integrator {method, dt, ...}") ||
             check_keys(x, integ, "the integrator", ik))
             return -1;
         yaml_node_t *m = get(x, integ, "method"), *dt = get(x, integ, "dt");
-        if (m && (expect(x, m, YAML_SCALAR_NODE, "a method name")))
-            return -1;
-        if (m && strcmp(scalar(m), "euler") != 0)
-            return fail(x, m, "unknown integrator '%s' (this version has: euler)", scalar(m));
+        if (m) {
+            if (expect(x, m, YAML_SCALAR_NODE, "a method name"))
+                return -1;
+            int known = 0;
+            char list[256];
+            size_t used = 0;
+            for (size_t k = 0; apical_integ_methods[k]; k++) {
+                known |= strcmp(apical_integ_methods[k], scalar(m)) == 0;
+                used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", k ? ", " : "",
+                                         apical_integ_methods[k]);
+            }
+            if (!known)
+                return fail(x, m, "unknown integrator '%s' (one of: %s)", scalar(m), list);
+            snprintf(o->integ.method, sizeof o->integ.method, "%s", scalar(m));
+        }
         if (dt && to_double(x, dt, &o->dt))
             return -1;
         if (!(o->dt > 0))
             return fail(x, dt, "dt must be positive");
+        const char *names[] = { "rtol", "atol", "h0", "hmax" };
+        double *vals[] = { &o->integ.rtol, &o->integ.atol, &o->integ.h0, &o->integ.hmax };
+        for (int k = 0; k < 4; k++) {
+            yaml_node_t *v = get(x, integ, names[k]);
+            if (v && to_double(x, v, vals[k]))
+                return -1;
+            if (v && !(*vals[k] > 0))
+                return fail(x, v, "%s must be positive", names[k]);
+        }
     }
     yaml_node_t *phases = need(x, sim, "phases", "simulation");
     if (!phases || expect(x, phases, YAML_SEQUENCE_NODE, "a list of phases"))

@@ -18,9 +18,9 @@
 
 #include "apical_runner.h"
 
-static apical_cell_ctx pop_ctx(const apical_circuit *c, const apical_pop *p)
+static apical_cell_ctx pop_ctx(const apical_pop *p, const double *y)
 {
-    apical_cell_ctx x = { sizeof x, p->n, p->p, c->y + p->y_off, p->in, p->need };
+    apical_cell_ctx x = { sizeof x, p->n, p->p, y + p->y_off, p->in, p->need };
     return x;
 }
 
@@ -55,10 +55,16 @@ static void matvec_add(size_t m, size_t n, const double *restrict w, const doubl
 
 int apical_circuit_eval(apical_circuit *c, char *err, size_t cap)
 {
+    return apical_circuit_eval_at(c, c->y, c->dydt, err, cap);
+}
+
+int apical_circuit_eval_at(apical_circuit *c, const double *y, double *dydt, char *err,
+                           size_t cap)
+{
     int rc;
     for (size_t i = 0; i < c->n_pops; i++) {
         apical_pop *p = &c->pops[i];
-        apical_cell_ctx x = pop_ctx(c, p);
+        apical_cell_ctx x = pop_ctx(p, y);
         memset(p->in, 0, p->model->n_ports * p->n * sizeof(double));
         if ((rc = p->model->observe(&x, APICAL_OBS_STATE, p->obs)) != APICAL_OK)
             return module_failed("observe", p, rc, err, cap);
@@ -85,10 +91,10 @@ int apical_circuit_eval(apical_circuit *c, char *err, size_t cap)
     }
     for (size_t i = 0; i < c->n_pops; i++) {
         apical_pop *p = &c->pops[i];
-        apical_cell_ctx x = pop_ctx(c, p);
+        apical_cell_ctx x = pop_ctx(p, y);
         if ((rc = p->model->observe(&x, APICAL_OBS_PORTS, p->obs)) != APICAL_OK)
             return module_failed("observe", p, rc, err, cap);
-        if ((rc = p->model->rhs(&x, c->dydt + p->y_off)) != APICAL_OK)
+        if ((rc = p->model->rhs(&x, dydt + p->y_off)) != APICAL_OK)
             return module_failed("rhs", p, rc, err, cap);
     }
     return 0;
@@ -102,7 +108,7 @@ static void axpy(size_t n, double a, const double *restrict x, double *restrict 
         y[i] += a * x[i];
 }
 
-static int step_plasticity(apical_circuit *c, double dt, char *err, size_t cap)
+int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, size_t cap)
 {
     for (size_t i = 0; i < c->n_projs; i++) {
         apical_proj *pj = &c->projs[i];
@@ -142,9 +148,15 @@ int apical_circuit_step_euler(apical_circuit *c, double dt, unsigned flags, char
 int apical_circuit_advance_euler(apical_circuit *c, double dt, unsigned flags, char *err,
                                  size_t cap)
 {
-    if ((flags & APICAL_STEP_PLASTIC) && step_plasticity(c, dt, err, cap) != 0)
+    if ((flags & APICAL_STEP_PLASTIC) && apical_circuit_plasticity_euler(c, dt, err, cap) != 0)
         return -1;
     axpy(c->n_y, dt, c->dydt, c->y);
+    apical_circuit_noise(c, dt, flags);
+    return 0;
+}
+
+void apical_circuit_noise(apical_circuit *c, double dt, unsigned flags)
+{
     if (flags & APICAL_STEP_NOISE) {
         /* Euler-Maruyama: the Wiener increment over dt has variance dt */
         const double scale = (flags & APICAL_STEP_NOISE_DT) ? dt : sqrt(dt);
@@ -161,7 +173,6 @@ int apical_circuit_advance_euler(apical_circuit *c, double dt, unsigned flags, c
             }
         }
     }
-    return 0;
 }
 
 int apical_circuit_check_finite(const apical_circuit *c, char *err, size_t cap)
@@ -241,28 +252,36 @@ int apical_evaluate(apical_circuit *c, const apical_run_opts *o, apical_metrics 
     long steps = lround(o->eval_settle_ms / o->dt);
     double asum = 0, msum = 0;
     size_t an = 0, mn = 0;
+    apical_integrator *it = apical_integrator_new(c, &o->integ, err, cap);
+    if (!it)
+        return -1;
     memcpy(c->y_saved, c->y, c->n_y * sizeof(double));
     /* the same held-out patterns at every evaluation: the test stream
        restarted, or a table's rows from the first */
     gsl_rng_set(c->rng_test, c->seed ^ 0x5eed7e57UL);
     size_t row = s->next_row;
     s->next_row = 0;
-    for (long k = 0; k < o->eval_patterns; k++) {
+    int rc = 0;
+    for (long k = 0; k < o->eval_patterns && rc == 0; k++) {
         memcpy(c->y, c->y_saved, c->n_y * sizeof(double));
+        apical_integrator_reset(it);
         next_pattern(s, c->rng_test);
-        for (long t = 0; t < steps; t++)
-            if (apical_circuit_step_euler(c, o->dt, 0, err, cap) != 0)
-                return -1;
-        if (apical_circuit_eval(c, err, cap) != 0)
-            return -1;
-        measure(c, &asum, &an, &msum, &mn);
+        for (long t = 0; t < steps && rc == 0; t++)
+            rc = apical_circuit_eval(c, err, cap) || apical_integrator_advance(it, o->dt, 0, err, cap);
+        if (rc == 0 && (rc = apical_circuit_eval(c, err, cap)) == 0)
+            measure(c, &asum, &an, &msum, &mn);
     }
     memcpy(c->y, c->y_saved, c->n_y * sizeof(double));
     s->next_row = row;
+    apical_integrator_free(it);
     m->apical_sq = an ? asum / (double)an : NAN;
     m->mismatch_sq = mn ? msum / (double)mn : NAN;
-    return 0;
+    return rc ? -1 : 0;
 }
+
+static int run_patterns(apical_circuit *c, apical_integrator *it, const apical_run_opts *o,
+                        long steps, unsigned flags, apical_stim *s, apical_metrics *mp,
+                        char *err, size_t cap);
 
 int apical_run(apical_circuit *c, const apical_run_opts *o, char *err, size_t cap)
 {
@@ -285,6 +304,19 @@ int apical_run(apical_circuit *c, const apical_run_opts *o, char *err, size_t ca
         if (o->on_metrics)
             o->on_metrics(o->user, &m);
     }
+    apical_integrator *it = apical_integrator_new(c, &o->integ, err, cap);
+    if (!it)
+        return -1;
+    int rc = run_patterns(c, it, o, steps, flags, s, &m, err, cap);
+    apical_integrator_free(it);
+    return rc;
+}
+
+static int run_patterns(apical_circuit *c, apical_integrator *it, const apical_run_opts *o,
+                        long steps, unsigned flags, apical_stim *s, apical_metrics *mp,
+                        char *err, size_t cap)
+{
+    apical_metrics m = *mp;
     for (long p = 0; p < o->patterns; p++) {
         next_pattern(s, c->rng_train);
         for (long t = 0; t < steps; t++) {
@@ -293,7 +325,7 @@ int apical_run(apical_circuit *c, const apical_run_opts *o, char *err, size_t ca
             long k = p * steps + t; /* global step: the state is at k dt */
             if (o->on_trace && o->trace_every > 0 && k % o->trace_every == 0)
                 o->on_trace(o->user, (double)k * o->dt, c);
-            if (apical_circuit_advance_euler(c, o->dt, flags, err, cap) != 0)
+            if (apical_integrator_advance(it, o->dt, flags, err, cap) != 0)
                 return -1;
         }
         if (apical_circuit_check_finite(c, err, cap)) {

@@ -1,0 +1,307 @@
+/*
+ * integrate.c -- integrators by name: forward Euler (the published scheme),
+ * exponential Euler, and the eleven steppers of GSL's odeiv2.
+ *
+ * Implicit GSL steppers need the Jacobian.  The circuit's is assembled from
+ * each cell's local blocks (d f/d y, d f/d port, d obs/d y) chained through
+ * the projections' weights; a module without a Jacobian makes the whole
+ * matrix come from finite differences instead.  Never a crash.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_odeiv2.h>
+
+#include "apical_runner.h"
+
+typedef struct gsl_method {
+    const char *name;
+    const gsl_odeiv2_step_type *const *type;
+    int multistep;
+} gsl_method;
+
+static const gsl_method gsl_methods[] = {
+    { "rk2", &gsl_odeiv2_step_rk2, 0 },       { "rk4", &gsl_odeiv2_step_rk4, 0 },
+    { "rkf45", &gsl_odeiv2_step_rkf45, 0 },   { "rkck", &gsl_odeiv2_step_rkck, 0 },
+    { "rk8pd", &gsl_odeiv2_step_rk8pd, 0 },   { "rk1imp", &gsl_odeiv2_step_rk1imp, 0 },
+    { "rk2imp", &gsl_odeiv2_step_rk2imp, 0 }, { "rk4imp", &gsl_odeiv2_step_rk4imp, 0 },
+    { "bsimp", &gsl_odeiv2_step_bsimp, 0 },   { "msadams", &gsl_odeiv2_step_msadams, 1 },
+    { "msbdf", &gsl_odeiv2_step_msbdf, 1 },
+};
+#define N_GSL (sizeof gsl_methods / sizeof *gsl_methods)
+
+const char *const apical_integ_methods[] = { "euler", "expeuler", "rk2", "rk4", "rkf45",
+                                             "rkck", "rk8pd", "rk1imp", "rk2imp", "rk4imp",
+                                             "bsimp", "msadams", "msbdf", NULL };
+
+enum { M_EULER, M_EXPEULER, M_GSL };
+
+typedef struct local_jac {
+    double *dfdy, *dfdin, *dody;
+} local_jac;
+
+struct apical_integrator {
+    apical_circuit *c;
+    int kind;
+    const gsl_method *gm;
+    gsl_odeiv2_system sys;
+    gsl_odeiv2_driver *drv;
+    local_jac *lj;          /* per population */
+    int analytic;           /* every module has a Jacobian */
+    double *f0, *f1, *yh;   /* finite differences */
+    int any_rule;
+    double t;               /* GSL: running time, so multistep history stays valid */
+    char err[512];          /* a failure inside a GSL callback */
+};
+
+static int alloc_local(apical_integrator *it)
+{
+    apical_circuit *c = it->c;
+    it->lj = calloc(c->n_pops, sizeof *it->lj);
+    if (!it->lj)
+        return -1;
+    it->analytic = 1;
+    for (size_t i = 0; i < c->n_pops; i++) {
+        const apical_cell_model *m = c->pops[i].model;
+        size_t n = c->pops[i].n, ns = m->n_state;
+        if (!m->jacobian)
+            it->analytic = 0;
+        it->lj[i].dfdy = calloc(ns * ns * n + 1, sizeof(double));
+        it->lj[i].dfdin = calloc(ns * m->n_ports * n + 1, sizeof(double));
+        it->lj[i].dody = calloc(m->n_obs * ns * n + 1, sizeof(double));
+        if (!it->lj[i].dfdy || !it->lj[i].dfdin || !it->lj[i].dody)
+            return -1;
+    }
+    size_t ny = c->n_y ? c->n_y : 1;
+    it->f0 = malloc(ny * sizeof(double));
+    it->f1 = malloc(ny * sizeof(double));
+    it->yh = malloc(ny * sizeof(double));
+    return it->f0 && it->f1 && it->yh ? 0 : -1;
+}
+
+/* Cells' local Jacobians at the ports of the last evaluation at y. */
+static int local_jacobians(apical_integrator *it, const double *y)
+{
+    apical_circuit *c = it->c;
+    for (size_t i = 0; i < c->n_pops; i++) {
+        apical_pop *p = &c->pops[i];
+        if (!p->model->jacobian)
+            continue;
+        apical_cell_ctx x = { sizeof x, p->n, p->p, y + p->y_off, p->in, p->need };
+        if (p->model->jacobian(&x, it->lj[i].dfdy, it->lj[i].dfdin, it->lj[i].dody) != APICAL_OK)
+            return -1;
+    }
+    return 0;
+}
+
+int apical_circuit_jacobian(apical_integrator *it, const double *y, double *J, char *err,
+                            size_t cap)
+{
+    apical_circuit *c = it->c;
+    const size_t N = c->n_y;
+    if (apical_circuit_eval_at(c, y, it->f0, err, cap) != 0)
+        return -1;
+    if (!it->analytic) { /* forward differences, one column per state */
+        memcpy(it->yh, y, N * sizeof(double));
+        for (size_t k = 0; k < N; k++) {
+            double h = 1e-7 * fmax(1.0, fabs(y[k]));
+            it->yh[k] = y[k] + h;
+            if (apical_circuit_eval_at(c, it->yh, it->f1, err, cap) != 0)
+                return -1;
+            for (size_t r = 0; r < N; r++)
+                J[r * N + k] = (it->f1[r] - it->f0[r]) / h;
+            it->yh[k] = y[k];
+        }
+        return apical_circuit_eval_at(c, y, it->f0, err, cap); /* leave ports at y */
+    }
+    if (local_jacobians(it, y) != 0) {
+        snprintf(err, cap, "a module's Jacobian failed");
+        return -1;
+    }
+    memset(J, 0, N * N * sizeof(double));
+    for (size_t i = 0; i < c->n_pops; i++) { /* block diagonal: within each cell */
+        const apical_pop *p = &c->pops[i];
+        size_t n = p->n, ns = p->model->n_state;
+        for (size_t a = 0; a < ns; a++)
+            for (size_t b = 0; b < ns; b++)
+                for (size_t k = 0; k < n; k++)
+                    J[(p->y_off + a * n + k) * N + p->y_off + b * n + k] =
+                        it->lj[i].dfdy[(a * ns + b) * n + k];
+    }
+    for (size_t q = 0; q < c->n_projs; q++) { /* d f_dst/d port . W . d obs_src/d y_src */
+        const apical_proj *pj = &c->projs[q];
+        const apical_pop *s = &c->pops[pj->src], *d = &c->pops[pj->dst];
+        size_t nsd = d->model->n_state, nss = s->model->n_state, np = d->model->n_ports;
+        const double *dfdin = it->lj[pj->dst].dfdin, *dody = it->lj[pj->src].dody;
+        for (size_t a = 0; a < nsd; a++)
+            for (size_t i = 0; i < d->n; i++) {
+                double g = dfdin[(a * np + pj->dst_port) * d->n + i];
+                if (g == 0)
+                    continue;
+                double *row = J + (d->y_off + a * d->n + i) * N;
+                for (size_t b = 0; b < nss; b++) {
+                    const double *ob = dody + (pj->src_obs * nss + b) * s->n;
+                    double *col = row + s->y_off + b * s->n;
+                    if (pj->one_to_one)
+                        col[i] += g * ob[i];
+                    else
+                        for (size_t j = 0; j < s->n; j++)
+                            col[j] += g * pj->w[i * s->n + j] * ob[j];
+                }
+            }
+    }
+    return 0;
+}
+
+static int gsl_func(double t, const double y[], double dydt[], void *params)
+{
+    (void)t;
+    apical_integrator *it = params;
+    return apical_circuit_eval_at(it->c, y, dydt, it->err, sizeof it->err) == 0 ? GSL_SUCCESS
+                                                                                : GSL_EBADFUNC;
+}
+
+static int gsl_jac(double t, const double y[], double *dfdy, double dfdt[], void *params)
+{
+    (void)t;
+    apical_integrator *it = params;
+    memset(dfdt, 0, it->c->n_y * sizeof(double)); /* autonomous within a step */
+    return apical_circuit_jacobian(it, y, dfdy, it->err, sizeof it->err) == 0 ? GSL_SUCCESS
+                                                                               : GSL_EBADFUNC;
+}
+
+apical_integrator *apical_integrator_new(apical_circuit *c, const apical_integ_opts *o, char *err,
+                                         size_t cap)
+{
+    apical_integrator *it = calloc(1, sizeof *it);
+    if (it)
+        it->c = c;
+    if (!it || alloc_local(it) != 0) {
+        snprintf(err, cap, "out of memory for the integrator");
+        apical_integrator_free(it);
+        return NULL;
+    }
+    for (size_t i = 0; i < c->n_projs; i++)
+        if (c->projs[i].rule)
+            it->any_rule = 1;
+    const char *m = o->method[0] ? o->method : "euler";
+    if (strcmp(m, "euler") == 0) {
+        it->kind = M_EULER;
+        return it;
+    }
+    if (strcmp(m, "expeuler") == 0) {
+        it->kind = M_EXPEULER;
+        return it;
+    }
+    for (size_t k = 0; k < N_GSL; k++)
+        if (strcmp(gsl_methods[k].name, m) == 0)
+            it->gm = &gsl_methods[k];
+    if (!it->gm) {
+        char list[256];
+        size_t used = 0;
+        for (size_t k = 0; apical_integ_methods[k]; k++)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", k ? ", " : "",
+                                     apical_integ_methods[k]);
+        snprintf(err, cap, "unknown integrator '%s' (one of: %s)", m, list);
+        apical_integrator_free(it);
+        return NULL;
+    }
+    gsl_set_error_handler_off();
+    it->kind = M_GSL;
+    it->sys = (gsl_odeiv2_system){ gsl_func, gsl_jac, c->n_y, it };
+    double h0 = o->h0 > 0 ? o->h0 : 0.01;
+    it->drv = gsl_odeiv2_driver_alloc_y_new(&it->sys, *it->gm->type, h0,
+                                            o->atol > 0 ? o->atol : 1e-8,
+                                            o->rtol > 0 ? o->rtol : 1e-6);
+    if (!it->drv) {
+        snprintf(err, cap, "cannot set up GSL stepper %s", m);
+        apical_integrator_free(it);
+        return NULL;
+    }
+    if (o->hmax > 0)
+        gsl_odeiv2_driver_set_hmax(it->drv, o->hmax);
+    return it;
+}
+
+void apical_integrator_free(apical_integrator *it)
+{
+    if (!it)
+        return;
+    if (it->drv)
+        gsl_odeiv2_driver_free(it->drv);
+    for (size_t i = 0; it->lj && i < it->c->n_pops; i++) {
+        free(it->lj[i].dfdy);
+        free(it->lj[i].dfdin);
+        free(it->lj[i].dody);
+    }
+    free(it->lj);
+    free(it->f0);
+    free(it->f1);
+    free(it->yh);
+    free(it);
+}
+
+/* Exponential Euler: each state relaxes exactly towards its fixed point for
+   the inputs held over the step, y += f (1 - exp(-a dt)) / a with the decay
+   rate a = -df/dy of the cell itself (forward Euler where a = 0). */
+static int advance_expeuler(apical_integrator *it, double dt, char *err, size_t cap)
+{
+    apical_circuit *c = it->c;
+    if (local_jacobians(it, c->y) != 0) {
+        snprintf(err, cap, "a module's Jacobian failed");
+        return -1;
+    }
+    for (size_t i = 0; i < c->n_pops; i++) {
+        const apical_pop *p = &c->pops[i];
+        size_t n = p->n, ns = p->model->n_state;
+        for (size_t a = 0; a < ns; a++)
+            for (size_t k = 0; k < n; k++) {
+                size_t at = p->y_off + a * n + k;
+                double rate = p->model->jacobian ? -it->lj[i].dfdy[(a * ns + a) * n + k] : 0;
+                double gain = fabs(rate * dt) > 1e-12 ? -expm1(-rate * dt) / rate : dt;
+                c->y[at] += gain * c->dydt[at];
+            }
+    }
+    return 0;
+}
+
+int apical_integrator_advance(apical_integrator *it, double dt, unsigned flags, char *err,
+                              size_t cap)
+{
+    apical_circuit *c = it->c;
+    if (it->kind == M_EULER)
+        return apical_circuit_advance_euler(c, dt, flags, err, cap);
+    if ((flags & APICAL_STEP_PLASTIC) && apical_circuit_plasticity_euler(c, dt, err, cap) != 0)
+        return -1;
+    if (it->kind == M_EXPEULER) {
+        if (advance_expeuler(it, dt, err, cap) != 0)
+            return -1;
+    } else {
+        /* new weights change the right-hand side: restart the history of
+           multistep methods (single-step methods keep their step size) */
+        if (it->gm->multistep && it->any_rule && (flags & APICAL_STEP_PLASTIC))
+            gsl_odeiv2_driver_reset(it->drv);
+        it->err[0] = 0;
+        int rc = gsl_odeiv2_driver_apply(it->drv, &it->t, it->t + dt, c->y);
+        if (rc != GSL_SUCCESS) {
+            snprintf(err, cap, "%s failed over a %g ms step: %s%s%s", it->gm->name, dt,
+                     gsl_strerror(rc), it->err[0] ? ": " : "", it->err);
+            return -1;
+        }
+    }
+    if (it->kind == M_GSL && it->gm->multistep && (flags & APICAL_STEP_NOISE))
+        gsl_odeiv2_driver_reset(it->drv); /* the kick breaks the history */
+    apical_circuit_noise(c, dt, flags);
+    return 0;
+}
+
+void apical_integrator_reset(apical_integrator *it)
+{
+    if (it->drv)
+        gsl_odeiv2_driver_reset(it->drv);
+}
