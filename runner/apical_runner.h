@@ -92,7 +92,22 @@ typedef struct apical_proj {
     double *dw;                 /* scratch for rules without a fused euler */
 } apical_proj;
 
-enum apical_stim_kind { APICAL_STIM_UNIFORM = 1, APICAL_STIM_TABLE = 2 };
+enum apical_stim_kind {
+    APICAL_STIM_UNIFORM = 1,    /* patterns drawn from U(lo, hi) */
+    APICAL_STIM_TABLE = 2,      /* rows of a table, in order, cycling */
+    APICAL_STIM_TEACHER = 3     /* U(lo, hi) inputs, targets from a teacher network */
+};
+
+/* A teacher network (MODEL.md 3.3): r_l = phi(k_l W_l r_{l-1}); the
+   target potential is the last layer's k_L W_L r_{L-1}. */
+typedef struct apical_teacher {
+    size_t n_layers;            /* weight layers */
+    size_t *sizes;              /* n_layers + 1 */
+    double *gains;              /* n_layers */
+    double **w;                 /* sizes[l+1] x sizes[l] */
+    double *r[2];               /* scratch activations */
+    double phi[4];              /* transfer: kind, gamma, beta, theta (transfer.h) */
+} apical_teacher;
 
 typedef struct apical_stim {
     char *name;
@@ -100,9 +115,15 @@ typedef struct apical_stim {
     size_t size;
     double lo, hi;              /* uniform range */
     apical_table table;         /* table: one pattern per row, in order */
+    apical_table targets;       /* table: target potentials, row for row */
     size_t next_row;
+    apical_teacher teacher;
     size_t dst, dst_port;       /* the population and port it drives */
     double *x;                  /* current pattern */
+    int has_target;
+    size_t tgt, tgt_port, tgt_gate; /* population, its target and target_gate ports */
+    double *u_trgt;             /* current target potential */
+    int active, target_on;      /* set by the run, per phase */
 } apical_stim;
 
 typedef struct apical_circuit {
@@ -112,6 +133,7 @@ typedef struct apical_circuit {
     size_t n_y;
     double *y, *dydt, *y_saved, *noise;
     double *scratch;    /* largest population size */
+    double *obs_scratch; /* largest n_obs x n */
     unsigned long seed;
     gsl_rng *rng_init, *rng_train, *rng_noise, *rng_test;
     int finalized;
@@ -147,6 +169,17 @@ int apical_circuit_add_stim_uniform(apical_circuit *c, const char *name, double 
 int apical_circuit_add_stim_table(apical_circuit *c, const char *name, apical_table *t,
                                   const char *dst, const char *dst_port, char *err,
                                   size_t errcap);
+/* Inputs U(lo, hi) through a random teacher network (weights U(-1, 1) from
+   the init stream); sizes has n_layers + 1 entries, sizes[0] = input size. */
+int apical_circuit_add_stim_teacher(apical_circuit *c, const char *name, double lo, double hi,
+                                    const size_t *sizes, const double *gains, size_t n_layers,
+                                    const double phi[4], const char *dst, const char *dst_port,
+                                    char *err, size_t errcap);
+/* Give a stimulus targets for a population's target / target_gate ports:
+   a table (one row of target potentials per pattern row; takes it) or, for
+   a teacher, the teacher's output (targets NULL). */
+int apical_stim_set_target(apical_circuit *c, apical_stim *s, const char *pop,
+                           apical_table *targets, char *err, size_t errcap);
 
 /* Allocate state, check every parameter set, zero weights. */
 int apical_circuit_finalize(apical_circuit *c, char *err, size_t errcap);
@@ -234,8 +267,20 @@ typedef struct apical_metrics {
     long pattern;
     double t_ms;
     double apical_sq;    /* mean squared apical potential over apical-fed pops */
-    double mismatch_sq;  /* mean squared (u_src - u_dst) over nudge projections */
+    double mismatch_sq;  /* mean squared (u_src - u_dst) over one-to-one projections */
+    double test_error;   /* mean over patterns of sum_i (r_i - r_trgt,i)^2 at the
+                            target population, without nudging (NaN: no target) */
 } apical_metrics;
+
+enum apical_phase_kind { APICAL_PHASE_TRAIN = 1, APICAL_PHASE_TEST = 2, APICAL_PHASE_SETTLE = 3 };
+
+typedef struct apical_phase {
+    int kind;
+    size_t stim;
+    long patterns;          /* train: patterns; test: held-out patterns */
+    double present_ms;      /* train: per pattern; settle: the duration */
+    int plastic, target, noise;
+} apical_phase;
 
 typedef struct apical_trace_var {
     size_t pop, obs;        /* an observable of a population, all its cells */
@@ -245,10 +290,9 @@ typedef struct apical_run_opts {
     double dt;              /* ms */
     apical_integ_opts integ;
     int noise_dt_scaled;    /* 0: sigma sqrt(dt) N(0,1) (Euler-Maruyama); 1: sigma dt N(0,1) as most published code */
-    size_t train_stim;      /* stimulus index */
-    long patterns;          /* training patterns */
-    double present_ms;      /* per pattern */
-    long eval_every;        /* patterns between evaluations (0: none) */
+    apical_phase *phases;
+    size_t n_phases;
+    long eval_every;        /* train patterns between evaluations (0: none) */
     long eval_patterns;     /* held-out patterns per evaluation */
     double eval_settle_ms;  /* noise-free settling per held-out pattern */
     void (*on_metrics)(void *user, const apical_metrics *m);
@@ -264,9 +308,13 @@ typedef struct apical_run_opts {
 
 int apical_run(apical_circuit *c, const apical_run_opts *o, char *err, size_t errcap);
 
-/* Evaluate the metrics on held-out patterns; the state is restored after. */
-int apical_evaluate(apical_circuit *c, const apical_run_opts *o, apical_metrics *m, char *err,
-                    size_t errcap);
+/* Evaluate the metrics on n held-out patterns of stimulus stim, each settled
+   for o->eval_settle_ms without noise, nudging or plasticity from the
+   current state; the state is restored after. */
+int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, long n,
+                    apical_metrics *m, char *err, size_t errcap);
+/* Training patterns over all phases. */
+long apical_run_total_patterns(const apical_run_opts *o);
 
 /* ---- configuration (config.c) ----------------------------------------- */
 

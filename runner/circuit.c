@@ -61,9 +61,19 @@ void apical_circuit_free(apical_circuit *c)
         free(c->projs[i].dw);
     }
     for (size_t i = 0; i < c->n_stims; i++) {
-        free(c->stims[i].name);
-        free(c->stims[i].x);
-        apical_table_free(&c->stims[i].table);
+        apical_stim *st = &c->stims[i];
+        free(st->name);
+        free(st->x);
+        free(st->u_trgt);
+        apical_table_free(&st->table);
+        apical_table_free(&st->targets);
+        for (size_t l = 0; st->teacher.w && l < st->teacher.n_layers; l++)
+            free(st->teacher.w[l]);
+        free(st->teacher.w);
+        free(st->teacher.sizes);
+        free(st->teacher.gains);
+        free(st->teacher.r[0]);
+        free(st->teacher.r[1]);
     }
     free(c->pops);
     free(c->projs);
@@ -73,6 +83,7 @@ void apical_circuit_free(apical_circuit *c)
     free(c->y_saved);
     free(c->noise);
     free(c->scratch);
+    free(c->obs_scratch);
     gsl_rng_free(c->rng_init);
     gsl_rng_free(c->rng_train);
     gsl_rng_free(c->rng_noise);
@@ -377,6 +388,94 @@ int apical_circuit_add_stim_table(apical_circuit *c, const char *name, apical_ta
     return 0;
 }
 
+int apical_circuit_add_stim_teacher(apical_circuit *c, const char *name, double lo, double hi,
+                                    const size_t *sizes, const double *gains, size_t nl,
+                                    const double phi[4], const char *dst, const char *dst_port,
+                                    char *err, size_t cap)
+{
+    apical_pop *d = apical_circuit_pop(c, dst, NULL);
+    if (nl < 1) {
+        snprintf(err, cap, "teacher %s needs at least two layer sizes", name);
+        return -1;
+    }
+    if (d && sizes[0] != d->n) {
+        snprintf(err, cap, "teacher %s takes %zu inputs, %s has %zu cells", name, sizes[0], dst,
+                 d->n);
+        return -1;
+    }
+    if (apical_circuit_add_stim_uniform(c, name, lo, hi, dst, dst_port, err, cap))
+        return -1;
+    apical_stim *s = &c->stims[c->n_stims - 1];
+    apical_teacher *t = &s->teacher;
+    s->kind = APICAL_STIM_TEACHER;
+    size_t widest = 0;
+    for (size_t l = 0; l <= nl; l++)
+        widest = sizes[l] > widest ? sizes[l] : widest;
+    t->n_layers = nl;
+    t->sizes = malloc((nl + 1) * sizeof *t->sizes);
+    t->gains = malloc(nl * sizeof *t->gains);
+    t->w = calloc(nl, sizeof *t->w);
+    t->r[0] = calloc(widest, sizeof(double));
+    t->r[1] = calloc(widest, sizeof(double));
+    if (!t->sizes || !t->gains || !t->w || !t->r[0] || !t->r[1])
+        return snprintf(err, cap, "out of memory"), -1;
+    memcpy(t->sizes, sizes, (nl + 1) * sizeof *sizes);
+    memcpy(t->gains, gains, nl * sizeof *gains);
+    memcpy(t->phi, phi, sizeof t->phi);
+    for (size_t l = 0; l < nl; l++) {
+        if (!(t->w[l] = malloc(sizes[l] * sizes[l + 1] * sizeof(double))))
+            return snprintf(err, cap, "out of memory"), -1;
+        for (size_t k = 0; k < sizes[l] * sizes[l + 1]; k++)
+            t->w[l][k] = 2 * gsl_rng_uniform(c->rng_init) - 1;
+    }
+    return 0;
+}
+
+int apical_stim_set_target(apical_circuit *c, apical_stim *s, const char *pop,
+                           apical_table *targets, char *err, size_t cap)
+{
+    size_t ti;
+    apical_pop *p = apical_circuit_pop(c, pop, &ti);
+    if (!p) {
+        snprintf(err, cap, "stimulus %s: no population '%s' to teach", s->name, pop);
+        return -1;
+    }
+    size_t tp = apical_model_find_port(p->model, "target"),
+           tg = apical_model_find_port(p->model, "target_gate");
+    if (tp == NONE || tg == NONE) {
+        snprintf(err, cap, "stimulus %s: %s (%s) has no target and target_gate ports", s->name,
+                 pop, p->model->name);
+        return -1;
+    }
+    size_t want = targets ? targets->cols : s->teacher.sizes[s->teacher.n_layers];
+    if (s->kind == APICAL_STIM_TEACHER ? targets != NULL : targets == NULL) {
+        snprintf(err, cap, "stimulus %s: %s", s->name,
+                 targets ? "a teacher makes its own targets" : "needs a table of targets");
+        return -1;
+    }
+    if (want != p->n) {
+        snprintf(err, cap, "stimulus %s: targets have %zu values, %s has %zu cells", s->name,
+                 want, pop, p->n);
+        return -1;
+    }
+    if (targets && targets->rows != s->table.rows) {
+        snprintf(err, cap, "stimulus %s: %zu target rows for %zu patterns", s->name,
+                 targets->rows, s->table.rows);
+        return -1;
+    }
+    if (!(s->u_trgt = calloc(p->n, sizeof(double))))
+        return snprintf(err, cap, "out of memory"), -1;
+    if (targets) {
+        s->targets = *targets;
+        memset(targets, 0, sizeof *targets);
+    }
+    s->has_target = 1;
+    s->tgt = ti;
+    s->tgt_port = tp;
+    s->tgt_gate = tg;
+    return 0;
+}
+
 int apical_circuit_add_stim_uniform(apical_circuit *c, const char *name, double lo, double hi,
                                     const char *dst, const char *dst_port, char *err,
                                     size_t cap)
@@ -396,7 +495,7 @@ int apical_circuit_add_stim_uniform(apical_circuit *c, const char *name, double 
 
 int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
 {
-    size_t ny = 0, nmax = 1;
+    size_t ny = 0, nmax = 1, omax = 1;
     for (size_t i = 0; i < c->n_pops; i++) {
         apical_pop *p = &c->pops[i];
         const apical_cell_model *m = p->model;
@@ -410,6 +509,8 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
         ny += m->n_state * p->n;
         if (p->n > nmax)
             nmax = p->n;
+        if (m->n_obs * p->n > omax)
+            omax = m->n_obs * p->n;
         p->in = calloc((m->n_ports ? m->n_ports : 1) * p->n, sizeof(double));
         p->obs = calloc((m->n_obs ? m->n_obs : 1) * p->n, sizeof(double));
         p->need = calloc(m->n_obs ? m->n_obs : 1, 1);
@@ -449,7 +550,8 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
     c->y_saved = calloc(alloc, sizeof(double));
     c->noise = calloc(alloc, sizeof(double));
     c->scratch = calloc(nmax, sizeof(double));
-    if (!c->y || !c->dydt || !c->y_saved || !c->noise || !c->scratch)
+    c->obs_scratch = calloc(omax, sizeof(double));
+    if (!c->y || !c->dydt || !c->y_saved || !c->noise || !c->scratch || !c->obs_scratch)
         return snprintf(err, cap, "out of memory"), -1;
     c->finalized = 1;
     return 0;

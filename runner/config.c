@@ -17,6 +17,7 @@
 #include <yaml.h>
 
 #include "apical_runner.h"
+#include "transfer.h"
 
 typedef struct ctx {
     yaml_document_t doc;
@@ -395,11 +396,87 @@ static int load_projections(ctx *x, const yaml_node_t *list)
     return 0;
 }
 
+static int load_list(ctx *x, const yaml_node_t *n, double *out, size_t cap, size_t *count,
+                     const char *what)
+{
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail(x, n, "expected a list of %s", what);
+    size_t k = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (k > cap)
+        return fail(x, n, "at most %zu %s", cap, what);
+    for (size_t i = 0; i < k; i++)
+        if (to_double(x, node(x, n->data.sequence.items.start[i]), &out[i]))
+            return -1;
+    *count = k;
+    return 0;
+}
+
+static int load_table(ctx *x, const yaml_node_t *f, apical_table *t)
+{
+    char path[4096];
+    if (expect(x, f, YAML_SCALAR_NODE, "a file name"))
+        return -1;
+    resolve(x, scalar(f), path, sizeof path);
+    return apical_csv_read(path, t, x->err, x->cap) ? fail_at(x, f, x->err) : 0;
+}
+
+/* teacher: {sizes: [...], gains: [...], phi: {phi: softrect, gamma, beta, theta}} */
+static int load_teacher(ctx *x, const yaml_node_t *v, const char *name, double lo, double hi,
+                        const char *pop, const char *port, const yaml_node_t *at)
+{
+    yaml_node_t *sz = need(x, v, "sizes", "a teacher stimulus"), *gn;
+    double sizes_d[16], gains[16], phi[4] = { 1, 0.1, 1, 3 }; /* softrect, MODEL.md 1.2 */
+    size_t ns, ng;
+    if (!sz || load_list(x, sz, sizes_d, 16, &ns, "layer sizes"))
+        return -1;
+    if (ns < 2)
+        return fail(x, sz, "a teacher needs at least an input and an output size");
+    if (!(gn = need(x, v, "gains", "a teacher stimulus")) ||
+        load_list(x, gn, gains, 16, &ng, "gains"))
+        return -1;
+    if (ng != ns - 1)
+        return fail(x, gn, "expected %zu gains (one per weight layer), found %zu", ns - 1, ng);
+    size_t sizes[16];
+    for (size_t i = 0; i < ns; i++) {
+        if (sizes_d[i] < 1 || sizes_d[i] != floor(sizes_d[i]))
+            return fail(x, sz, "layer sizes are positive integers");
+        sizes[i] = (size_t)sizes_d[i];
+    }
+    yaml_node_t *ph = get(x, v, "phi");
+    if (ph) {
+        static const char *const pk[] = { "phi", "gamma", "beta", "theta", NULL };
+        static const char *const names[] = APICAL_PHI_CHOICES;
+        if (expect(x, ph, YAML_MAPPING_NODE, "{phi: name, gamma, beta, theta}") ||
+            check_keys(x, ph, "the teacher's transfer function", pk))
+            return -1;
+        yaml_node_t *kind = get(x, ph, "phi");
+        if (kind) {
+            int found = 0;
+            for (int k = 0; names[k] && !found; k++)
+                if (kind->type == YAML_SCALAR_NODE && strcmp(scalar(kind), names[k]) == 0)
+                    phi[0] = k, found = 1;
+            if (!found)
+                return fail(x, kind, "expected logistic, softrect or softplus");
+        }
+        for (int k = 1; k < 4; k++) {
+            yaml_node_t *pv = get(x, ph, pk[k]);
+            if (pv && to_double(x, pv, &phi[k]))
+                return -1;
+        }
+    }
+    if (apical_circuit_add_stim_teacher(x->cfg->circuit, name, lo, hi, sizes, gains, ns - 1, phi,
+                                        pop, port, x->err, x->cap))
+        return fail_at(x, at, x->err);
+    return 0;
+}
+
 static int load_stimuli(ctx *x, const yaml_node_t *stims)
 {
     if (expect(x, stims, YAML_MAPPING_NODE, "a mapping of stimulus names"))
         return -1;
-    static const char *const keys[] = { "kind", "range", "file", "drives", NULL };
+    static const char *const keys[] = { "kind", "range", "file", "targets", "sizes", "gains",
+                                        "phi", "drives", "target", NULL };
+    apical_circuit *c = x->cfg->circuit;
     for (yaml_node_pair_t *p = stims->data.mapping.pairs.start;
          p < stims->data.mapping.pairs.top; p++) {
         yaml_node_t *k = node(x, p->key), *v = node(x, p->value);
@@ -410,41 +487,66 @@ static int load_stimuli(ctx *x, const yaml_node_t *stims)
         yaml_node_t *kind = need(x, v, "kind", "a stimulus"), *drives;
         if (!kind || expect(x, kind, YAML_SCALAR_NODE, "a stimulus kind"))
             return -1;
-        int csv = strcmp(scalar(kind), "csv") == 0;
-        if (!csv && strcmp(scalar(kind), "uniform") != 0)
-            return fail(x, kind, "unknown stimulus kind '%s' (this version has: uniform, csv)",
-                        scalar(kind));
+        const char *kn = scalar(kind);
+        int csv = strcmp(kn, "csv") == 0, teacher = strcmp(kn, "teacher") == 0;
+        if (!csv && !teacher && strcmp(kn, "uniform") != 0)
+            return fail(x, kind, "unknown stimulus kind '%s' (one of: uniform, csv, teacher)", kn);
+        /* keys that belong to other kinds */
+        static const char *const only_csv[] = { "file", "targets", NULL };
+        static const char *const only_teacher[] = { "sizes", "gains", "phi", NULL };
+        for (int i = 0; only_csv[i]; i++)
+            if (!csv && get(x, v, only_csv[i]))
+                return fail(x, get(x, v, only_csv[i]), "'%s' belongs to a csv stimulus, not %s",
+                            only_csv[i], kn);
+        for (int i = 0; only_teacher[i]; i++)
+            if (!teacher && get(x, v, only_teacher[i]))
+                return fail(x, get(x, v, only_teacher[i]),
+                            "'%s' belongs to a teacher stimulus, not %s", only_teacher[i], kn);
+        if (csv && get(x, v, "range"))
+            return fail(x, get(x, v, "range"), "a csv stimulus takes no range");
         char pop[128], port[128];
         if (!(drives = need(x, v, "drives", "a stimulus")) ||
             split_ref(x, drives, "drive", pop, port, sizeof pop))
             return -1;
-        if (csv) {
-            yaml_node_t *f = need(x, v, "file", "a csv stimulus");
-            char path[4096];
-            apical_table t;
-            if (!f || expect(x, f, YAML_SCALAR_NODE, "a file name"))
-                return -1;
-            if (get(x, v, "range"))
-                return fail(x, get(x, v, "range"), "a csv stimulus takes no range");
-            resolve(x, scalar(f), path, sizeof path);
-            if (apical_csv_read(path, &t, x->err, x->cap))
-                return fail_at(x, f, x->err);
-            int rc = apical_circuit_add_stim_table(x->cfg->circuit, scalar(k), &t, pop, port,
-                                                   x->err, x->cap);
-            apical_table_free(&t);
-            if (rc)
-                return fail_at(x, f, x->err);
-            continue;
-        }
         double lo = -1, hi = 1;
         yaml_node_t *range = get(x, v, "range");
         if (range && to_range(x, range, &lo, &hi))
             return -1;
-        if (get(x, v, "file"))
-            return fail(x, get(x, v, "file"), "a uniform stimulus takes no file");
-        if (apical_circuit_add_stim_uniform(x->cfg->circuit, scalar(k), lo, hi, pop, port,
-                                            x->err, x->cap))
+        int rc;
+        if (csv) {
+            yaml_node_t *f = need(x, v, "file", "a csv stimulus");
+            apical_table t;
+            if (!f || load_table(x, f, &t))
+                return -1;
+            rc = apical_circuit_add_stim_table(c, scalar(k), &t, pop, port, x->err, x->cap);
+            apical_table_free(&t);
+            if (rc)
+                return fail_at(x, f, x->err);
+        } else if (teacher) {
+            if (load_teacher(x, v, scalar(k), lo, hi, pop, port, drives))
+                return -1;
+        } else if (apical_circuit_add_stim_uniform(c, scalar(k), lo, hi, pop, port, x->err,
+                                                   x->cap)) {
             return fail_at(x, drives, x->err);
+        }
+        apical_stim *st = &c->stims[c->n_stims - 1];
+        yaml_node_t *tg = get(x, v, "target"), *tf = get(x, v, "targets");
+        if (tf && !tg)
+            return fail(x, tf, "targets need a 'target: population' to teach");
+        if (!tg)
+            continue;
+        if (!csv && !teacher)
+            return fail(x, tg, "a uniform stimulus has no targets (use csv or teacher)");
+        if (expect(x, tg, YAML_SCALAR_NODE, "a population name"))
+            return -1;
+        apical_table t = { 0 };
+        if (csv && (!tf ? (fail(x, v, "a csv stimulus with a target needs 'targets: FILE'"), 1)
+                        : load_table(x, tf, &t)))
+            return -1;
+        rc = apical_stim_set_target(c, st, scalar(tg), csv ? &t : NULL, x->err, x->cap);
+        apical_table_free(&t);
+        if (rc)
+            return fail_at(x, tf ? tf : tg, x->err);
     }
     return 0;
 }
@@ -460,6 +562,68 @@ static int find_stim(ctx *x, const yaml_node_t *n, size_t *index)
             return 0;
         }
     return fail(x, n, "no stimulus '%s'", scalar(n));
+}
+
+static int to_bool(ctx *x, const yaml_node_t *n, int *out)
+{
+    if (n->type == YAML_SCALAR_NODE) {
+        const char *v = scalar(n);
+        if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on"))
+            return *out = 1, 0;
+        if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off"))
+            return *out = 0, 0;
+    }
+    return fail(x, n, "expected true or false");
+}
+
+/* {train: STIM, patterns, present, plastic, target, noise}
+   {test: STIM, patterns}     {settle: MS, plastic, target, noise} */
+static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
+{
+    static const char *const keys[] = { "train", "test", "settle", "patterns", "present",
+                                        "plastic", "target", "noise", NULL };
+    if (expect(x, ph, YAML_MAPPING_NODE, "a phase {train: STIM, ...}, {test: STIM, ...} or "
+                                         "{settle: MS}") ||
+        check_keys(x, ph, "a phase", keys))
+        return -1;
+    yaml_node_t *tr = get(x, ph, "train"), *te = get(x, ph, "test"), *se = get(x, ph, "settle");
+    if (!!tr + !!te + !!se != 1)
+        return fail(x, ph, "a phase is exactly one of train, test, settle");
+    *out = (apical_phase){ .plastic = 1, .target = 1, .noise = 1, .present_ms = 100,
+                           .patterns = x->cfg->run.eval_patterns };
+    const char *kw[] = { "plastic", "target", "noise" };
+    int *fl[] = { &out->plastic, &out->target, &out->noise };
+    for (int k = 0; k < 3; k++) {
+        yaml_node_t *v = get(x, ph, kw[k]);
+        if (v && (te ? fail(x, v, "a test phase runs without %s", kw[k]) : to_bool(x, v, fl[k])))
+            return -1;
+    }
+    yaml_node_t *np = get(x, ph, "patterns"), *pres = get(x, ph, "present");
+    if (se) {
+        out->kind = APICAL_PHASE_SETTLE;
+        if (np || pres)
+            return fail(x, np ? np : pres, "a settle phase takes a duration: {settle: MS}");
+        if (to_double(x, se, &out->present_ms))
+            return -1;
+        if (!(out->present_ms >= 0))
+            return fail(x, se, "a duration of at least 0 ms");
+        return 0;
+    }
+    out->kind = tr ? APICAL_PHASE_TRAIN : APICAL_PHASE_TEST;
+    if (find_stim(x, tr ? tr : te, &out->stim))
+        return -1;
+    if (tr && !np)
+        return fail(x, ph, "a train phase needs 'patterns'");
+    if (np && to_long(x, np, tr ? 0 : 1, &out->patterns))
+        return -1;
+    if (te && pres)
+        return fail(x, pres, "a test phase settles for record.metrics.settle ms");
+    if (pres && to_double(x, pres, &out->present_ms))
+        return -1;
+    if (!(out->present_ms >= x->cfg->run.dt))
+        return fail(x, pres ? pres : ph, "present (%g ms) must be at least dt (%g ms)",
+                    out->present_ms, x->cfg->run.dt);
+    return 0;
 }
 
 static int load_simulation(ctx *x, const yaml_node_t *sim)
@@ -508,23 +672,14 @@ static int load_simulation(ctx *x, const yaml_node_t *sim)
     yaml_node_t *phases = need(x, sim, "phases", "simulation");
     if (!phases || expect(x, phases, YAML_SEQUENCE_NODE, "a list of phases"))
         return -1;
-    if (phases->data.sequence.items.top - phases->data.sequence.items.start != 1)
-        return fail(x, phases, "this version runs exactly one train phase");
-    yaml_node_t *ph = node(x, phases->data.sequence.items.start[0]);
-    static const char *const pk[] = { "train", "patterns", "present", NULL };
-    if (expect(x, ph, YAML_MAPPING_NODE, "a phase {train, patterns, present}") ||
-        check_keys(x, ph, "a phase", pk))
-        return -1;
-    yaml_node_t *tr = need(x, ph, "train", "a phase"), *np;
-    if (!tr || find_stim(x, tr, &o->train_stim) ||
-        !(np = need(x, ph, "patterns", "a phase")) || to_long(x, np, 0, &o->patterns))
-        return -1;
-    yaml_node_t *pres = get(x, ph, "present");
-    if (pres && to_double(x, pres, &o->present_ms))
-        return -1;
-    if (!(o->present_ms >= o->dt))
-        return fail(x, pres ? pres : ph, "present (%g ms) must be at least dt (%g ms)",
-                    o->present_ms, o->dt);
+    size_t n = (size_t)(phases->data.sequence.items.top - phases->data.sequence.items.start);
+    o->phases = calloc(n ? n : 1, sizeof *o->phases);
+    if (!o->phases)
+        return fail(x, phases, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if (load_phase(x, node(x, phases->data.sequence.items.start[i]), &o->phases[i]))
+            return -1;
+    o->n_phases = n;
     return 0;
 }
 
@@ -644,8 +799,8 @@ static int load_root(ctx *x, const yaml_node_t *root)
     if (!x->cfg->circuit)
         return fail(x, NULL, "out of memory");
     apical_run_opts *o = &x->cfg->run;
-    *o = (apical_run_opts){ .dt = 0.1, .present_ms = 100, .eval_every = 0,
-                            .eval_patterns = 50, .eval_settle_ms = 50 };
+    *o = (apical_run_opts){ .dt = 0.1, .eval_every = 0, .eval_patterns = 50,
+                            .eval_settle_ms = 50 };
     yaml_node_t *sim = need(x, root, "simulation", "the circuit");
     yaml_node_t *pops = need(x, root, "populations", "the circuit");
     double sigma = 0;
@@ -654,7 +809,7 @@ static int load_root(ctx *x, const yaml_node_t *root)
     yaml_node_t *projs = get(x, root, "projections"), *stims = get(x, root, "stimuli");
     yaml_node_t *rec = get(x, root, "record");
     if ((projs && load_projections(x, projs)) || (stims && load_stimuli(x, stims)) ||
-        load_simulation(x, sim) || (rec && load_record(x, rec)))
+        (rec && load_record(x, rec)) || load_simulation(x, sim))
         return -1;
     if (apical_circuit_finalize(x->cfg->circuit, x->err, x->cap))
         return fail_at(x, root, x->err);
@@ -680,8 +835,10 @@ static int load(apical_config *cfg, apical_registry *reg, const char *name, yaml
     if (rc) {
         apical_circuit_free(cfg->circuit);
         free(cfg->run.traces);
+        free(cfg->run.phases);
         cfg->circuit = NULL;
         cfg->run.traces = NULL;
+        cfg->run.phases = NULL;
     }
     return rc;
 }
@@ -720,7 +877,9 @@ void apical_config_free(apical_config *cfg)
     apical_circuit_free(cfg->circuit);
     free(cfg->source);
     free(cfg->run.traces);
+    free(cfg->run.phases);
     cfg->run.traces = NULL;
+    cfg->run.phases = NULL;
     cfg->circuit = NULL;
     cfg->source = NULL;
 }

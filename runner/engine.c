@@ -17,6 +17,7 @@
 #include <gsl/gsl_randist.h>
 
 #include "apical_runner.h"
+#include "transfer.h"
 
 static apical_cell_ctx pop_ctx(const apical_pop *p, const double *y)
 {
@@ -71,10 +72,20 @@ int apical_circuit_eval_at(apical_circuit *c, const double *y, double *dydt, cha
     }
     for (size_t i = 0; i < c->n_stims; i++) {
         const apical_stim *s = &c->stims[i];
+        if (!s->active)
+            continue;
         apical_pop *d = &c->pops[s->dst];
         double *port = d->in + s->dst_port * d->n;
         for (size_t k = 0; k < d->n; k++)
             port[k] += s->x[k];
+        if (s->has_target && s->target_on) {
+            apical_pop *t = &c->pops[s->tgt];
+            double *tp = t->in + s->tgt_port * t->n, *tg = t->in + s->tgt_gate * t->n;
+            for (size_t k = 0; k < t->n; k++) {
+                tp[k] += s->u_trgt[k];
+                tg[k] += 1.0;
+            }
+        }
     }
     for (size_t i = 0; i < c->n_projs; i++) {
         const apical_proj *pj = &c->projs[i];
@@ -205,21 +216,60 @@ int apical_circuit_check_finite(const apical_circuit *c, char *err, size_t cap)
     return 0;
 }
 
-/* The next pattern: a fresh draw, or the next row of a table (cycling). */
+/* The teacher's target potential for input x (MODEL.md 3.3). */
+static void teach(apical_teacher *t, const double *x, double *u_trgt)
+{
+    apical_transfer phi = apical_transfer_make(t->phi[0], t->phi[1], t->phi[2], t->phi[3]);
+    const double *in = x;
+    for (size_t l = 0; l < t->n_layers; l++) {
+        size_t m = t->sizes[l + 1], n = t->sizes[l];
+        double *out = l + 1 == t->n_layers ? u_trgt : t->r[l % 2];
+        for (size_t i = 0; i < m; i++) {
+            double a = 0;
+            for (size_t j = 0; j < n; j++)
+                a += t->w[l][i * n + j] * in[j];
+            a *= t->gains[l];
+            out[i] = l + 1 == t->n_layers ? a : apical_phi(&phi, a);
+        }
+        in = out;
+    }
+}
+
+/* The next pattern, and its target: a fresh draw (through the teacher), or
+   the next row of a table (cycling). */
 static void next_pattern(apical_stim *s, gsl_rng *rng)
 {
     if (s->kind == APICAL_STIM_TABLE) {
         memcpy(s->x, s->table.data + s->next_row * s->size, s->size * sizeof(double));
+        if (s->has_target)
+            memcpy(s->u_trgt, s->targets.data + s->next_row * s->targets.cols,
+                   s->targets.cols * sizeof(double));
         s->next_row = (s->next_row + 1) % s->table.rows;
         return;
     }
     for (size_t i = 0; i < s->size; i++)
         s->x[i] = s->lo + (s->hi - s->lo) * gsl_rng_uniform(rng);
+    if (s->kind == APICAL_STIM_TEACHER && s->has_target)
+        teach(&s->teacher, s->x, s->u_trgt);
 }
 
-/* Squared apical potential and interneuron mismatch at the current state. */
-static void measure(const apical_circuit *c, double *apical_sum, size_t *apical_n,
-                    double *mism_sum, size_t *mism_n)
+/* Only stimulus `active` drives the circuit; its targets as asked. */
+static void activate(apical_circuit *c, size_t active, int target_on)
+{
+    for (size_t i = 0; i < c->n_stims; i++) {
+        c->stims[i].active = i == active;
+        c->stims[i].target_on = i == active && target_on;
+    }
+}
+
+typedef struct sums {
+    double apical, mismatch, error;
+    size_t n_apical, n_mismatch, n_error;
+} sums;
+
+/* Squared apical potential, interneuron mismatch and output error at the
+   current state (ports and observables filled by an evaluation). */
+static int measure(apical_circuit *c, const apical_stim *st, sums *m, char *err, size_t cap)
 {
     for (size_t i = 0; i < c->n_pops; i++) {
         const apical_pop *p = &c->pops[i];
@@ -227,8 +277,8 @@ static void measure(const apical_circuit *c, double *apical_sum, size_t *apical_
             continue;
         const double *va = p->obs + p->obs_v_apical * p->n;
         for (size_t j = 0; j < p->n; j++)
-            *apical_sum += va[j] * va[j];
-        *apical_n += p->n;
+            m->apical += va[j] * va[j];
+        m->n_apical += p->n;
     }
     for (size_t i = 0; i < c->n_projs; i++) {
         const apical_proj *pj = &c->projs[i];
@@ -240,111 +290,179 @@ static void measure(const apical_circuit *c, double *apical_sum, size_t *apical_
             continue;
         const double *a = s->obs + pj->src_obs * s->n, *b = d->obs + du * d->n;
         for (size_t j = 0; j < d->n; j++)
-            *mism_sum += (a[j] - b[j]) * (a[j] - b[j]);
-        *mism_n += d->n;
+            m->mismatch += (a[j] - b[j]) * (a[j] - b[j]);
+        m->n_mismatch += d->n;
     }
+    if (!st->has_target)
+        return 0;
+    /* the target rate: the target cell's own rate at the target potential,
+       from its module (state observables at y = u_trgt) */
+    const apical_pop *t = &c->pops[st->tgt];
+    size_t ro = apical_model_find_obs(t->model, "rate");
+    if (ro == (size_t)-1 || t->model->n_state != 1) {
+        snprintf(err, cap, "test error needs a one-state cell with a rate at %s", t->name);
+        return -1;
+    }
+    apical_cell_ctx x = { sizeof x, t->n, t->p, st->u_trgt, t->in, NULL };
+    if (t->model->observe(&x, APICAL_OBS_STATE, c->obs_scratch) != APICAL_OK) {
+        snprintf(err, cap, "observe of %s failed", t->name);
+        return -1;
+    }
+    const double *r = t->obs + ro * t->n, *rt = c->obs_scratch + ro * t->n;
+    for (size_t j = 0; j < t->n; j++)
+        m->error += (r[j] - rt[j]) * (r[j] - rt[j]);
+    m->n_error++;
+    return 0;
 }
 
-int apical_evaluate(apical_circuit *c, const apical_run_opts *o, apical_metrics *m, char *err,
-                    size_t cap)
+int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, long n,
+                    apical_metrics *m, char *err, size_t cap)
 {
-    apical_stim *s = &c->stims[o->train_stim];
+    apical_stim *s = &c->stims[stim];
     long steps = lround(o->eval_settle_ms / o->dt);
-    double asum = 0, msum = 0;
-    size_t an = 0, mn = 0;
+    sums acc = { 0 };
     apical_integrator *it = apical_integrator_new(c, &o->integ, err, cap);
     if (!it)
         return -1;
     memcpy(c->y_saved, c->y, c->n_y * sizeof(double));
+    int was_active = s->active, was_on = s->target_on;
+    activate(c, stim, 0); /* no nudging */
     /* the same held-out patterns at every evaluation: the test stream
        restarted, or a table's rows from the first */
     gsl_rng_set(c->rng_test, c->seed ^ 0x5eed7e57UL);
     size_t row = s->next_row;
     s->next_row = 0;
     int rc = 0;
-    for (long k = 0; k < o->eval_patterns && rc == 0; k++) {
+    for (long k = 0; k < n && rc == 0; k++) {
         memcpy(c->y, c->y_saved, c->n_y * sizeof(double));
         apical_integrator_reset(it);
         next_pattern(s, c->rng_test);
         for (long t = 0; t < steps && rc == 0; t++)
             rc = apical_circuit_eval(c, err, cap) || apical_integrator_advance(it, o->dt, 0, err, cap);
         if (rc == 0 && (rc = apical_circuit_eval(c, err, cap)) == 0)
-            measure(c, &asum, &an, &msum, &mn);
+            rc = measure(c, s, &acc, err, cap);
     }
     memcpy(c->y, c->y_saved, c->n_y * sizeof(double));
     s->next_row = row;
+    if (was_active)
+        activate(c, stim, was_on);
     apical_integrator_free(it);
-    m->apical_sq = an ? asum / (double)an : NAN;
-    m->mismatch_sq = mn ? msum / (double)mn : NAN;
+    m->apical_sq = acc.n_apical ? acc.apical / (double)acc.n_apical : NAN;
+    m->mismatch_sq = acc.n_mismatch ? acc.mismatch / (double)acc.n_mismatch : NAN;
+    m->test_error = acc.n_error ? acc.error / (double)acc.n_error : NAN;
     return rc ? -1 : 0;
 }
 
-static int run_patterns(apical_circuit *c, apical_integrator *it, const apical_run_opts *o,
-                        long steps, unsigned flags, apical_stim *s, apical_metrics *mp,
-                        char *err, size_t cap);
+long apical_run_total_patterns(const apical_run_opts *o)
+{
+    long n = 0;
+    for (size_t i = 0; i < o->n_phases; i++)
+        if (o->phases[i].kind == APICAL_PHASE_TRAIN)
+            n += o->phases[i].patterns;
+    return n;
+}
+
+typedef struct run_state {
+    apical_circuit *c;
+    const apical_run_opts *o;
+    apical_integrator *it;
+    long pattern, total;    /* training patterns done, overall */
+    long step;              /* global step: the state is at step dt */
+} run_state;
+
+static int emit(run_state *r, const char *phase, size_t stim, long n, char *err, size_t cap)
+{
+    apical_metrics m = { phase, r->pattern, (double)r->step * r->o->dt, NAN, NAN, NAN };
+    if (apical_evaluate(r->c, r->o, stim, n, &m, err, cap) != 0)
+        return -1;
+    if (r->o->on_metrics)
+        r->o->on_metrics(r->o->user, &m);
+    return 0;
+}
+
+/* Integrate `steps` steps with the active stimulus as it is. */
+static int integrate(run_state *r, long steps, unsigned flags, char *err, size_t cap)
+{
+    const apical_run_opts *o = r->o;
+    for (long t = 0; t < steps; t++, r->step++) {
+        if (apical_circuit_eval(r->c, err, cap) != 0)
+            return -1;
+        if (o->on_trace && o->trace_every > 0 && r->step % o->trace_every == 0)
+            o->on_trace(o->user, (double)r->step * o->dt, r->c);
+        if (apical_integrator_advance(r->it, o->dt, flags, err, cap) != 0)
+            return -1;
+    }
+    if (apical_circuit_check_finite(r->c, err, cap)) {
+        char where[512];
+        snprintf(where, sizeof where, "%s", err);
+        snprintf(err, cap, "diverged by t = %g ms (pattern %ld): %s", (double)r->step * o->dt,
+                 r->pattern, where);
+        return -1;
+    }
+    return 0;
+}
+
+static unsigned phase_flags(const apical_circuit *c, const apical_run_opts *o,
+                            const apical_phase *ph)
+{
+    unsigned flags = 0;
+    if (ph->plastic)
+        flags |= APICAL_STEP_PLASTIC;
+    if (ph->noise)
+        for (size_t i = 0; i < c->n_pops; i++)
+            if (c->pops[i].sigma > 0)
+                flags |= APICAL_STEP_NOISE;
+    if (o->noise_dt_scaled)
+        flags |= APICAL_STEP_NOISE_DT;
+    return flags;
+}
+
+static int run_phase(run_state *r, const apical_phase *ph, size_t *last_stim, char *err,
+                     size_t cap)
+{
+    apical_circuit *c = r->c;
+    const apical_run_opts *o = r->o;
+    unsigned flags = phase_flags(c, o, ph);
+    if (ph->kind == APICAL_PHASE_TEST)
+        return emit(r, "test", ph->stim, ph->patterns, err, cap);
+    if (ph->kind == APICAL_PHASE_SETTLE) {
+        activate(c, *last_stim, ph->target);
+        return integrate(r, lround(ph->present_ms / o->dt), flags, err, cap);
+    }
+    apical_stim *s = &c->stims[ph->stim];
+    const long steps = lround(ph->present_ms / o->dt);
+    *last_stim = ph->stim;
+    activate(c, ph->stim, ph->target);
+    if (o->eval_every > 0 && r->pattern == 0 && emit(r, "train", ph->stim, o->eval_patterns,
+                                                     err, cap) != 0)
+        return -1;
+    for (long p = 0; p < ph->patterns; p++) {
+        next_pattern(s, c->rng_train);
+        if (integrate(r, steps, flags, err, cap) != 0)
+            return -1;
+        r->pattern++;
+        if (o->eval_every > 0 && r->pattern % o->eval_every == 0 &&
+            emit(r, "train", ph->stim, o->eval_patterns, err, cap) != 0)
+            return -1;
+        if (o->on_progress)
+            o->on_progress(o->user, r->pattern, r->total);
+    }
+    return 0;
+}
 
 int apical_run(apical_circuit *c, const apical_run_opts *o, char *err, size_t cap)
 {
-    if (!c->finalized || o->train_stim >= c->n_stims) {
-        snprintf(err, cap, "run needs a finalized circuit and a training stimulus");
+    if (!c->finalized) {
+        snprintf(err, cap, "run needs a finalized circuit");
         return -1;
     }
-    const long steps = lround(o->present_ms / o->dt);
-    unsigned flags = APICAL_STEP_PLASTIC | APICAL_STEP_TARGET;
-    for (size_t i = 0; i < c->n_pops; i++)
-        if (c->pops[i].sigma > 0)
-            flags |= APICAL_STEP_NOISE;
-    if (o->noise_dt_scaled)
-        flags |= APICAL_STEP_NOISE_DT;
-    apical_stim *s = &c->stims[o->train_stim];
-    apical_metrics m = { "test", 0, 0, NAN, NAN };
-    if (o->eval_every > 0) {
-        if (apical_evaluate(c, o, &m, err, cap) != 0)
-            return -1;
-        if (o->on_metrics)
-            o->on_metrics(o->user, &m);
-    }
-    apical_integrator *it = apical_integrator_new(c, &o->integ, err, cap);
-    if (!it)
+    run_state r = { c, o, NULL, 0, apical_run_total_patterns(o), 0 };
+    if (!(r.it = apical_integrator_new(c, &o->integ, err, cap)))
         return -1;
-    int rc = run_patterns(c, it, o, steps, flags, s, &m, err, cap);
-    apical_integrator_free(it);
+    size_t last_stim = 0;
+    int rc = 0;
+    for (size_t i = 0; i < o->n_phases && rc == 0; i++)
+        rc = run_phase(&r, &o->phases[i], &last_stim, err, cap);
+    apical_integrator_free(r.it);
     return rc;
-}
-
-static int run_patterns(apical_circuit *c, apical_integrator *it, const apical_run_opts *o,
-                        long steps, unsigned flags, apical_stim *s, apical_metrics *mp,
-                        char *err, size_t cap)
-{
-    apical_metrics m = *mp;
-    for (long p = 0; p < o->patterns; p++) {
-        next_pattern(s, c->rng_train);
-        for (long t = 0; t < steps; t++) {
-            if (apical_circuit_eval(c, err, cap) != 0)
-                return -1;
-            long k = p * steps + t; /* global step: the state is at k dt */
-            if (o->on_trace && o->trace_every > 0 && k % o->trace_every == 0)
-                o->on_trace(o->user, (double)k * o->dt, c);
-            if (apical_integrator_advance(it, o->dt, flags, err, cap) != 0)
-                return -1;
-        }
-        if (apical_circuit_check_finite(c, err, cap)) {
-            char where[512];
-            snprintf(where, sizeof where, "%s", err);
-            snprintf(err, cap, "diverged during pattern %ld (t = %g ms): %s", p + 1,
-                     (double)(p + 1) * o->present_ms, where);
-            return -1;
-        }
-        if (o->eval_every > 0 && (p + 1) % o->eval_every == 0) {
-            m.pattern = p + 1;
-            m.t_ms = (double)(p + 1) * (double)steps * o->dt;
-            if (apical_evaluate(c, o, &m, err, cap) != 0)
-                return -1;
-            if (o->on_metrics)
-                o->on_metrics(o->user, &m);
-        }
-        if (o->on_progress)
-            o->on_progress(o->user, p + 1, o->patterns);
-    }
-    return 0;
 }

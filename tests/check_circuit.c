@@ -82,6 +82,7 @@ START_TEST(euler_step_matches_appendix_a)
             for (size_t i = 0; i < c->pops[c->projs[k].src].n * c->pops[c->projs[k].dst].n; i++)
                 c->projs[k].aux[i] = 0.01 * cos((double)(i + k));
     c->stims[0].x[0] = 0.9; c->stims[0].x[1] = 0.1; c->stims[0].x[2] = 0.5;
+    c->stims[0].active = 1;
 
     /* independent transcription, synchronous update (r0 is a state too) */
     const double dt = 0.1, glk = 0.1, gb = 1, ga = 0.8, gd = 1, gs = 0.8;
@@ -223,6 +224,7 @@ START_TEST(self_predicting_weights_silence_apical_dendrites)
     const char *hidden[2] = { "h1", "h2" };
     double rate;
     /* random lateral weights: the apical dendrites carry plenty */
+    c->stims[0].active = 1;
     c->stims[0].x[0] = 0.5;
     settle(c, &rate);
     ck_assert(rate < 1e-12);
@@ -278,7 +280,8 @@ START_TEST(self_predicting_state_emerges)
     apical_config cfg;
     ck_assert_msg(apical_config_load_file(&cfg, reg, file, err, sizeof err) == 0, "%s", err);
     trace t = { .n = 0 };
-    cfg.run.patterns = 150;
+    ck_assert_uint_eq(cfg.run.n_phases, 1);
+    cfg.run.phases[0].patterns = 150;
     cfg.run.eval_every = 150;
     cfg.run.eval_patterns = 20;
     cfg.run.on_metrics = collect;
@@ -300,8 +303,8 @@ static void run_small(const char *text, double *w_out)
 {
     apical_config cfg = load("small", text);
     char err[1024];
-    cfg.run.patterns = 3;
-    cfg.run.present_ms = 5;
+    cfg.run.phases[0].patterns = 3;
+    cfg.run.phases[0].present_ms = 5;
     for (size_t i = 0; i < cfg.circuit->n_pops; i++)
         cfg.circuit->pops[i].sigma = 0.3;
     ck_assert_msg(apical_run(cfg.circuit, &cfg.run, err, sizeof err) == 0, "%s", err);
