@@ -297,6 +297,74 @@ START_TEST(self_predicting_state_emerges)
 }
 END_TEST
 
+/* ---- targets ------------------------------------------------------------- */
+
+static double softrect(double u) { return 0.1 * log1p(exp(u - 3.0)); }
+
+START_TEST(teacher_targets_nudge_the_output)
+{
+    apical_config cfg = load("teach",
+        "apical: 1\n"
+        "seed: 9\n"
+        "populations:\n"
+        "  in:  {cell: rate_input, size: 4}\n"
+        "  out: {cell: pyramidal, size: 3, params: {g_A: 0}}\n"
+        "projections:\n"
+        "  - {from: in, to: out.basal, init: {uniform: [-1, 1]}}\n"
+        "stimuli:\n"
+        "  t: {kind: teacher, sizes: [4, 5, 3], gains: [2, 10], drives: in, target: out}\n"
+        "simulation:\n"
+        "  phases: [{train: t, patterns: 1, present: 150, plastic: false, noise: false}]\n");
+    apical_circuit *c = cfg.circuit;
+    apical_stim *st = &c->stims[0];
+    char err[1024];
+    ck_assert_int_eq(apical_run(c, &cfg.run, err, sizeof err), 0);
+    /* the teacher of MODEL.md 3.3, computed here: u = 10 W2 phi(2 W1 x) */
+    double h[5], u_trgt[3];
+    for (int i = 0; i < 5; i++) {
+        double a = 0;
+        for (int j = 0; j < 4; j++)
+            a += st->teacher.w[0][i * 4 + j] * st->x[j];
+        h[i] = softrect(2 * a);
+    }
+    for (int i = 0; i < 3; i++) {
+        u_trgt[i] = 0;
+        for (int j = 0; j < 5; j++)
+            u_trgt[i] += 10 * st->teacher.w[1][i * 5 + j] * h[j];
+        ck_assert_double_eq_tol(st->u_trgt[i], u_trgt[i], 1e-12);
+    }
+    /* nudged steady state (MODEL.md 2.1): (g_B v_B + g_som u_trgt)/(g_lk + g_B + g_som) */
+    const apical_pop *in = &c->pops[0], *out = &c->pops[1];
+    const double *w = c->projs[0].w;
+    double spread = 0;
+    for (int i = 0; i < 3; i++) {
+        double vb = 0;
+        for (int j = 0; j < 4; j++)
+            vb += w[i * 4 + j] * st->x[j];
+        double want = (vb + 0.8 * u_trgt[i]) / 1.9;
+        ck_assert_double_eq_tol(c->y[out->y_off + i], want, 1e-9);
+        spread = fmax(spread, fabs(want - vb / 1.1));
+    }
+    ck_assert_double_gt(spread, 0.01); /* the nudge moved the output */
+    (void)in;
+    /* test error: no nudge, one held-out pattern: sum (phi(c_N v_B) - phi(u_trgt))^2 */
+    apical_metrics m;
+    cfg.run.eval_settle_ms = 100;
+    ck_assert_int_eq(apical_evaluate(c, &cfg.run, 0, 1, &m, err, sizeof err), 0);
+    double e = 0;
+    for (int i = 0; i < 3; i++) {
+        double vb = 0;
+        for (int j = 0; j < 4; j++)
+            vb += w[i * 4 + j] * st->x[j]; /* st->x: the held-out pattern now */
+        double r = sigm(vb / 1.1), rt = sigm(st->u_trgt[i]);
+        e += (r - rt) * (r - rt);
+    }
+    ck_assert_double_gt(e, 1e-4);
+    ck_assert_double_eq_tol(m.test_error, e, 1e-9);
+    apical_config_free(&cfg);
+}
+END_TEST
+
 /* ---- reproducibility ----------------------------------------------------- */
 
 static void run_small(const char *text, double *w_out)
@@ -396,6 +464,7 @@ static Suite *suite(void)
     tcase_add_test(t, euler_step_matches_appendix_a);
     tcase_add_test(t, self_predicting_weights_silence_apical_dendrites);
     tcase_add_test(t, self_predicting_state_emerges);
+    tcase_add_test(t, teacher_targets_nudge_the_output);
     tcase_add_test(t, same_seed_same_numbers);
     tcase_add_test(t, errors_name_file_line_column);
     suite_add_tcase(s, t);
