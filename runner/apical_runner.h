@@ -186,6 +186,12 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t errcap);
 
 /* Fill a projection's weights from U(lo, hi) with the init stream. */
 void apical_proj_init_uniform(apical_circuit *c, apical_proj *pj, double lo, double hi);
+/* Self-predicting weights (MODEL.md 2.2) from the projections they mirror:
+   into apical_inh, W^PI = -(the top-down weights into apical); into an
+   interneuron's dendrite, W^IP = c_next/c_I (the partner pyramids' basal
+   weights).  Call when those projections hold their weights. */
+int apical_proj_init_self_predicting(apical_circuit *c, apical_proj *pj, char *err,
+                                     size_t errcap);
 /* Copy weights from a table of n_dst rows and n_src columns. */
 int apical_proj_init_table(apical_circuit *c, apical_proj *pj, const apical_table *t, char *err,
                            size_t errcap);

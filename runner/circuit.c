@@ -574,6 +574,90 @@ int apical_proj_init_table(apical_circuit *c, apical_proj *pj, const apical_tabl
     return 0;
 }
 
+static int param_of(const apical_pop *p, const char *name, double *v, char *err, size_t cap)
+{
+    for (size_t i = 0; i < p->model->n_params; i++)
+        if (strcmp(p->model->params[i].name, name) == 0) {
+            *v = p->p[i];
+            return 0;
+        }
+    snprintf(err, cap, "self_predicting init needs parameter %s of %s (%s)", name, p->name,
+             p->model->name);
+    return -1;
+}
+
+/* The projection into port `port` of population dst (one_to_one or not). */
+static apical_proj *proj_into(apical_circuit *c, size_t dst, const char *port, int one_to_one)
+{
+    size_t dp = apical_model_find_port(c->pops[dst].model, port);
+    for (size_t i = 0; i < c->n_projs; i++)
+        if (c->projs[i].dst == dst && c->projs[i].dst_port == dp &&
+            c->projs[i].one_to_one == one_to_one)
+            return &c->projs[i];
+    return NULL;
+}
+
+int apical_proj_init_self_predicting(apical_circuit *c, apical_proj *pj, char *err, size_t cap)
+{
+    apical_pop *d = &c->pops[pj->dst], *s = &c->pops[pj->src];
+    const char *port = d->model->ports[pj->dst_port].name;
+    if (pj->one_to_one) {
+        snprintf(err, cap, "a one_to_one projection has no weights");
+        return -1;
+    }
+    if (strcmp(port, "apical_inh") == 0) {
+        /* W^PI = -W^PP_{k,k+1}: cancel the top-down input of the pyramids */
+        apical_proj *down = proj_into(c, pj->dst, "apical", 0);
+        if (!down || down->src == pj->src) {
+            snprintf(err, cap, "self_predicting %s -> %s.apical_inh needs a top-down projection "
+                     "into %s.apical to cancel", s->name, d->name, d->name);
+            return -1;
+        }
+        if (c->pops[down->src].n != s->n) {
+            snprintf(err, cap, "self_predicting: %s has %zu cells, but the top-down source %s "
+                     "has %zu", s->name, s->n, c->pops[down->src].name, c->pops[down->src].n);
+            return -1;
+        }
+        for (size_t i = 0; i < d->n * s->n; i++)
+            pj->w[i] = -down->w[i];
+        return 0;
+    }
+    if (strcmp(port, "dendrite") == 0) {
+        /* W^IP = (c_next / c_I) W^PP_{k+1,k}: predict the partner pyramids'
+           basal prediction (MODEL.md 2.2) */
+        apical_proj *nudge = proj_into(c, pj->dst, "nudge", 1);
+        if (!nudge) {
+            snprintf(err, cap, "self_predicting %s -> %s.dendrite needs the one_to_one nudge "
+                     "into %s.nudge that names the partner pyramids", s->name, d->name, d->name);
+            return -1;
+        }
+        size_t q = nudge->src;
+        apical_proj *up = NULL;
+        for (size_t i = 0; i < c->n_projs && !up; i++)
+            if (c->projs[i].src == pj->src && c->projs[i].dst == q && !c->projs[i].one_to_one &&
+                strcmp(c->pops[q].model->ports[c->projs[i].dst_port].name, "basal") == 0)
+                up = &c->projs[i];
+        if (!up) {
+            snprintf(err, cap, "self_predicting %s -> %s.dendrite needs the projection %s -> "
+                     "%s.basal to copy", s->name, d->name, s->name, c->pops[q].name);
+            return -1;
+        }
+        double glk, gb, ga, glk_i, gd;
+        if (param_of(&c->pops[q], "g_lk", &glk, err, cap) ||
+            param_of(&c->pops[q], "g_B", &gb, err, cap) ||
+            param_of(&c->pops[q], "g_A", &ga, err, cap) || param_of(d, "g_lk", &glk_i, err, cap) ||
+            param_of(d, "g_D", &gd, err, cap))
+            return -1;
+        double f = (gb / (glk + gb + ga)) / (gd / (glk_i + gd));
+        for (size_t i = 0; i < d->n * s->n; i++)
+            pj->w[i] = f * up->w[i];
+        return 0;
+    }
+    snprintf(err, cap, "self_predicting init is for the lateral pathways: a projection into "
+             "apical_inh (W^PI) or into an interneuron's dendrite (W^IP), not %s", port);
+    return -1;
+}
+
 void apical_proj_init_uniform(apical_circuit *c, apical_proj *pj, double lo, double hi)
 {
     size_t n = c->pops[pj->src].n * c->pops[pj->dst].n;

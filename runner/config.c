@@ -280,15 +280,35 @@ static int load_populations(ctx *x, const yaml_node_t *pops, double sigma)
     return 0;
 }
 
+static int to_bool(ctx *x, const yaml_node_t *n, int *out)
+{
+    if (n->type == YAML_SCALAR_NODE) {
+        const char *v = scalar(n);
+        if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on"))
+            return *out = 1, 0;
+        if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off"))
+            return *out = 0, 0;
+    }
+    return fail(x, n, "expected true or false");
+}
+
+/* 0: done; 1: self-predicting, to be set once every projection exists */
 static int load_init(ctx *x, apical_proj *pj, const yaml_node_t *init)
 {
     if (expect(x, init, YAML_MAPPING_NODE, "an init {uniform: [lo, hi]}, {constant: v} or {file: F}"))
         return -1;
-    static const char *const keys[] = { "uniform", "constant", "file", NULL };
+    static const char *const keys[] = { "uniform", "constant", "file", "self_predicting", NULL };
     if (check_keys(x, init, "an init", keys))
         return -1;
     if (init->data.mapping.pairs.top - init->data.mapping.pairs.start != 1)
-        return fail(x, init, "an init takes exactly one of uniform, constant, file");
+        return fail(x, init, "an init takes exactly one of uniform, constant, file, "
+                             "self_predicting");
+    if (get(x, init, "self_predicting")) {
+        int on;
+        if (to_bool(x, get(x, init, "self_predicting"), &on))
+            return -1;
+        return on ? 1 : fail(x, init, "self_predicting: true, or another init");
+    }
     yaml_node_t *u = get(x, init, "uniform"), *k = get(x, init, "constant"),
                 *f = get(x, init, "file");
     double lo, hi;
@@ -338,7 +358,8 @@ static int load_rule(ctx *x, const yaml_node_t *rn, const apical_rule **rule,
     return 0;
 }
 
-static int load_projections(ctx *x, const yaml_node_t *list)
+static int load_projections(ctx *x, const yaml_node_t *list, size_t **deferred,
+                            const yaml_node_t ***deferred_at, size_t *n_deferred)
 {
     if (expect(x, list, YAML_SEQUENCE_NODE, "a list of projections"))
         return -1;
@@ -381,8 +402,21 @@ static int load_projections(ctx *x, const yaml_node_t *list)
             return fail(x, init, "a one_to_one projection has no weights to initialise");
         if (!init && !one)
             return fail(x, v, "a projection needs an init, e.g. init: {uniform: [-1, 1]}");
-        if (init && load_init(x, pj, init))
+        int rc = init ? load_init(x, pj, init) : 0;
+        if (rc < 0)
             return -1;
+        if (rc == 1) {
+            size_t *dl = realloc(*deferred, (*n_deferred + 1) * sizeof *dl);
+            const yaml_node_t **dn = realloc(*deferred_at, (*n_deferred + 1) * sizeof *dn);
+            if (dl)
+                *deferred = dl;
+            if (dn)
+                *deferred_at = dn;
+            if (!dl || !dn)
+                return fail(x, init, "out of memory");
+            dl[*n_deferred] = c->n_projs - 1;
+            dn[(*n_deferred)++] = init;
+        }
         for (yaml_node_pair_t *q = rparams ? rparams->data.mapping.pairs.start : NULL;
              rparams && q < rparams->data.mapping.pairs.top; q++) {
             yaml_node_t *pk = node(x, q->key), *pv = node(x, q->value);
@@ -562,18 +596,6 @@ static int find_stim(ctx *x, const yaml_node_t *n, size_t *index)
             return 0;
         }
     return fail(x, n, "no stimulus '%s'", scalar(n));
-}
-
-static int to_bool(ctx *x, const yaml_node_t *n, int *out)
-{
-    if (n->type == YAML_SCALAR_NODE) {
-        const char *v = scalar(n);
-        if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on"))
-            return *out = 1, 0;
-        if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off"))
-            return *out = 0, 0;
-    }
-    return fail(x, n, "expected true or false");
 }
 
 /* {train: STIM, patterns, present, plastic, target, noise}
@@ -808,7 +830,16 @@ static int load_root(ctx *x, const yaml_node_t *root)
         return -1;
     yaml_node_t *projs = get(x, root, "projections"), *stims = get(x, root, "stimuli");
     yaml_node_t *rec = get(x, root, "record");
-    if ((projs && load_projections(x, projs)) || (stims && load_stimuli(x, stims)) ||
+    size_t *sps = NULL, n_sps = 0;
+    const yaml_node_t **sps_at = NULL;
+    int rc = projs ? load_projections(x, projs, &sps, &sps_at, &n_sps) : 0;
+    for (size_t i = 0; i < n_sps && rc == 0; i++)
+        if (apical_proj_init_self_predicting(x->cfg->circuit, &x->cfg->circuit->projs[sps[i]],
+                                             x->err, x->cap))
+            rc = fail_at(x, sps_at[i], x->err);
+    free(sps);
+    free(sps_at);
+    if (rc || (stims && load_stimuli(x, stims)) ||
         (rec && load_record(x, rec)) || load_simulation(x, sim))
         return -1;
     if (apical_circuit_finalize(x->cfg->circuit, x->err, x->cap))

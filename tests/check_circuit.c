@@ -256,6 +256,34 @@ START_TEST(self_predicting_weights_silence_apical_dendrites)
 }
 END_TEST
 
+START_TEST(four_hidden_layers_from_yaml_start_silent)
+{
+    char file[2048], err[2048];
+    test_srcpath(file, sizeof file, "yaml/four_hidden_sps.yaml");
+    apical_config cfg;
+    ck_assert_msg(apical_config_load_file(&cfg, reg, file, err, sizeof err) == 0, "%s", err);
+    apical_metrics m;
+    cfg.run.eval_settle_ms = 100;
+    ck_assert_int_eq(apical_evaluate(cfg.circuit, &cfg.run, 0, 10, &m, err, sizeof err), 0);
+    ck_assert_double_lt(m.apical_sq, 1e-24);
+    ck_assert_double_lt(m.mismatch_sq, 1e-24);
+    /* and the same circuit with random lateral weights is far from silent */
+    apical_circuit *c = cfg.circuit;
+    int lateral = 0;
+    for (size_t i = 0; i < c->n_projs; i++) {
+        const char *port = c->pops[c->projs[i].dst].model->ports[c->projs[i].dst_port].name;
+        if (!strcmp(port, "apical_inh") || !strcmp(port, "dendrite")) {
+            apical_proj_init_uniform(c, &c->projs[i], -1, 1);
+            lateral++;
+        }
+    }
+    ck_assert_int_eq(lateral, 8);
+    ck_assert_int_eq(apical_evaluate(c, &cfg.run, 0, 10, &m, err, sizeof err), 0);
+    ck_assert_double_gt(m.apical_sq, 0.1);
+    apical_config_free(&cfg);
+}
+END_TEST
+
 /* ---- emergence of the self-predicting state ------------------------------ */
 
 typedef struct trace {
@@ -431,6 +459,15 @@ START_TEST(errors_name_file_line_column)
              head);
     expect_error(buf, "bad.yaml:4:47:", "one of logistic, softrect, softplus");
     expect_error("apical: 2\n", "bad.yaml:1:9:", "version 2");
+    snprintf(buf, sizeof buf,
+             "%spopulations:\n  a: {cell: pyramidal, size: 3}\n  b: {cell: pyramidal, size: 2}\n"
+             "projections:\n  - {from: a, to: b.basal, init: {self_predicting: true}}\n", head);
+    expect_error(buf, "bad.yaml:7:34:", "for the lateral pathways");
+    snprintf(buf, sizeof buf,
+             "%spopulations:\n  a: {cell: pyramidal, size: 3}\n  b: {cell: sst, size: 2}\n"
+             "projections:\n  - {from: b, to: a.apical_inh, init: {self_predicting: true}}\n",
+             head);
+    expect_error(buf, "bad.yaml:7:39:", "needs a top-down projection into a.apical");
     /* files named in the circuit: their own location, then the YAML's */
     char dir[] = "/tmp/apical-csv-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -463,6 +500,7 @@ static Suite *suite(void)
     tcase_set_timeout(t, 300);
     tcase_add_test(t, euler_step_matches_appendix_a);
     tcase_add_test(t, self_predicting_weights_silence_apical_dendrites);
+    tcase_add_test(t, four_hidden_layers_from_yaml_start_silent);
     tcase_add_test(t, self_predicting_state_emerges);
     tcase_add_test(t, teacher_targets_nudge_the_output);
     tcase_add_test(t, same_seed_same_numbers);
