@@ -20,7 +20,7 @@
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: apical run FILE.yaml [--out DIR]\n"
+    fprintf(f, "usage: apical run FILE.yaml [--out DIR] [--set path.to.key=value ...]\n"
                "       apical modules [--yaml]\n"
                "       apical --version\n");
     return f == stderr ? 2 : 0;
@@ -115,35 +115,44 @@ static int mkdir_p(const char *dir)
     return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static int copy_file(const char *from, const char *to)
+/* The configuration as run: where it came from, then the YAML with the
+   overrides applied. */
+static int write_config(const char *path, const char *file, const apical_config *cfg,
+                        const char *const *sets, size_t n_sets)
 {
-    FILE *a = fopen(from, "rb"), *b = a ? fopen(to, "wb") : NULL;
-    char buf[65536];
-    size_t n;
-    int rc = a && b ? 0 : -1;
-    while (rc == 0 && (n = fread(buf, 1, sizeof buf, a)) > 0)
-        if (fwrite(buf, 1, n, b) != n)
-            rc = -1;
-    if (a)
-        fclose(a);
-    if (b && fclose(b) != 0)
-        rc = -1;
-    return rc;
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "# apical %s (module ABI %u.%u): %s", PACKAGE_VERSION, APICAL_ABI_MAJOR,
+            APICAL_ABI_MINOR, file);
+    for (size_t i = 0; i < n_sets; i++)
+        fprintf(f, " --set %s", sets[i]);
+    fprintf(f, "\n%s", cfg->resolved ? cfg->resolved : "");
+    return fclose(f);
 }
 
 static int cmd_run(int argc, char **argv)
 {
     const char *file = NULL, *out = NULL;
+    const char **sets = calloc((size_t)argc + 1, sizeof *sets);
+    size_t n_sets = 0;
+    if (!sets)
+        return 1;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
             out = argv[++i];
-        else if (argv[i][0] == '-' || file)
+        else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc)
+            sets[n_sets++] = argv[++i];
+        else if (argv[i][0] == '-' || file) {
+            free(sets);
             return usage(stderr);
-        else
+        } else
             file = argv[i];
     }
-    if (!file)
+    if (!file) {
+        free(sets);
         return usage(stderr);
+    }
     char err[2048], dir[4096], path[4200];
     apical_registry *reg = apical_registry_new(NULL);
     apical_config cfg;
@@ -151,9 +160,11 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "apical: out of memory\n");
         return 1;
     }
-    if (apical_config_load_file(&cfg, reg, file, err, sizeof err) != 0) {
+    int lrc = apical_config_load_file_set(&cfg, reg, file, sets, n_sets, err, sizeof err);
+    if (lrc != 0) {
         fprintf(stderr, "apical: %s\n", err);
         apical_registry_free(reg);
+        free(sets);
         return 2;
     }
     if (out) {
@@ -179,7 +190,7 @@ static int cmd_run(int argc, char **argv)
         goto done;
     }
     snprintf(path, sizeof path, "%s/config.yaml", dir);
-    if (copy_file(file, path) != 0) {
+    if (write_config(path, file, &cfg, sets, n_sets) != 0) {
         fprintf(stderr, "apical: cannot write %s\n", path);
         goto done;
     }
@@ -203,6 +214,7 @@ static int cmd_run(int argc, char **argv)
            dir);
     rc = 0;
 done:
+    free(sets);
     if (s.csv)
         fclose(s.csv);
     if (s.traces && fclose(s.traces) != 0 && rc == 0) {

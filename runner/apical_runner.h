@@ -328,6 +328,7 @@ typedef struct apical_config {
     apical_circuit *circuit;
     apical_run_opts run;
     char *source;           /* file name, for messages */
+    char *resolved;         /* the YAML as run, overrides applied */
 } apical_config;
 
 /* Parse YAML (from a file, or from a string with a name for messages) and
@@ -336,6 +337,14 @@ int apical_config_load_file(apical_config *cfg, apical_registry *reg, const char
                             char *err, size_t errcap);
 int apical_config_load_string(apical_config *cfg, apical_registry *reg, const char *name,
                               const char *text, char *err, size_t errcap);
+/* The same with overrides "path.to.key=value" applied to the document
+   first (mapping keys are created where missing; list items by index). */
+int apical_config_load_file_set(apical_config *cfg, apical_registry *reg, const char *file,
+                                const char *const *sets, size_t n_sets, char *err,
+                                size_t errcap);
+int apical_config_load_string_set(apical_config *cfg, apical_registry *reg, const char *name,
+                                  const char *text, const char *const *sets, size_t n_sets,
+                                  char *err, size_t errcap);
 void apical_config_free(apical_config *cfg);
 
 #ifdef __cplusplus

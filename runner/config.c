@@ -21,6 +21,7 @@
 
 typedef struct ctx {
     yaml_document_t doc;
+    const char *const *sets;    /* --set overrides, for messages */
     const char *file;
     apical_registry *reg;
     apical_config *cfg;
@@ -28,13 +29,18 @@ typedef struct ctx {
     size_t cap;
 } ctx;
 
+/* Nodes made by --set carry mark.index = SET_MARK + the override's number. */
+#define SET_MARK ((size_t)1 << 60)
+
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
 static int fail(ctx *x, const yaml_node_t *n, const char *fmt, ...)
 {
     int used = 0;
-    if (n)
+    if (n && n->start_mark.index >= SET_MARK) /* a value from --set */
+        used = snprintf(x->err, x->cap, "--set %s: ", x->sets[n->start_mark.index - SET_MARK]);
+    else if (n)
         used = snprintf(x->err, x->cap, "%s:%zu:%zu: ", x->file, n->start_mark.line + 1,
                         n->start_mark.column + 1);
     else
@@ -849,10 +855,132 @@ static int load_root(ctx *x, const yaml_node_t *root)
     return 0;
 }
 
-static int load(apical_config *cfg, apical_registry *reg, const char *name, yaml_parser_t *ps,
-                char *err, size_t cap)
+/* Apply "a.b.c=value": walk mappings by key and lists by index, creating
+   missing mapping keys; the value replaces (or becomes) a plain scalar. */
+static int apply_set(ctx *x, size_t k)
 {
-    ctx x = { .file = name, .reg = reg, .cfg = cfg, .err = err, .cap = cap };
+    const char *set = x->sets[k], *eq = strchr(set, '=');
+    if (!eq || eq == set)
+        return snprintf(x->err, x->cap, "--set %s: expected path.to.key=value", set), -1;
+    int id = 1; /* the root */
+    if (!yaml_document_get_root_node(&x->doc))
+        return snprintf(x->err, x->cap, "--set %s: the file is empty", set), -1;
+    const char *p = set;
+    while (p < eq) {
+        size_t len = strcspn(p, ".=");
+        char key[256];
+        if (len == 0 || len >= sizeof key)
+            return snprintf(x->err, x->cap, "--set %s: empty or overlong key", set), -1;
+        snprintf(key, sizeof key, "%.*s", (int)len, p);
+        p += len;
+        int last = *p == '=';
+        if (!last)
+            p++;
+        yaml_node_t *n = node(x, id);
+        int next = 0;
+        if (n->type == YAML_SEQUENCE_NODE) {
+            char *end;
+            long i = strtol(key, &end, 10);
+            long size = n->data.sequence.items.top - n->data.sequence.items.start;
+            if (*end || i < 0 || i >= size)
+                return snprintf(x->err, x->cap, "--set %s: '%s' is not an index of a %ld-item "
+                                "list", set, key, size), -1;
+            yaml_node_item_t *item = &n->data.sequence.items.start[i];
+            if (last) {
+                int v = yaml_document_add_scalar(&x->doc, NULL, (yaml_char_t *)eq + 1, -1,
+                                                 YAML_PLAIN_SCALAR_STYLE);
+                if (!v)
+                    return snprintf(x->err, x->cap, "out of memory"), -1;
+                node(x, v)->start_mark.index = SET_MARK + k;
+                *item = v;
+                return 0;
+            }
+            next = *item;
+        } else if (n->type == YAML_MAPPING_NODE) {
+            yaml_node_pair_t *pair = NULL;
+            for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < n->data.mapping.pairs.top; q++) {
+                yaml_node_t *kn = node(x, q->key);
+                if (kn->type == YAML_SCALAR_NODE && strcmp(scalar(kn), key) == 0)
+                    pair = q;
+            }
+            int v = last ? yaml_document_add_scalar(&x->doc, NULL, (yaml_char_t *)eq + 1, -1,
+                                                    YAML_PLAIN_SCALAR_STYLE)
+                         : pair ? pair->value
+                                : yaml_document_add_mapping(&x->doc, NULL,
+                                                            YAML_FLOW_MAPPING_STYLE);
+            if (!v)
+                return snprintf(x->err, x->cap, "out of memory"), -1;
+            if (last || !pair)
+                node(x, v)->start_mark.index = SET_MARK + k;
+            if (pair) {
+                if (last)
+                    pair->value = v;
+            } else {
+                int kid = yaml_document_add_scalar(&x->doc, NULL, (yaml_char_t *)key, -1,
+                                                   YAML_PLAIN_SCALAR_STYLE);
+                if (!kid || !yaml_document_append_mapping_pair(&x->doc, id, kid, v))
+                    return snprintf(x->err, x->cap, "out of memory"), -1;
+                node(x, kid)->start_mark.index = SET_MARK + k;
+            }
+            if (last)
+                return 0;
+            next = v;
+        } else {
+            return snprintf(x->err, x->cap, "--set %s: '%s' is inside a scalar", set, key), -1;
+        }
+        id = next;
+    }
+    return snprintf(x->err, x->cap, "--set %s: expected path.to.key=value", set), -1;
+}
+
+typedef struct growbuf {
+    char *data;
+    size_t len, cap;
+} growbuf;
+
+static int grow_write(void *data, unsigned char *buffer, size_t size)
+{
+    growbuf *b = data;
+    if (b->len + size + 1 > b->cap) {
+        size_t nc = 2 * (b->len + size + 1);
+        char *d = realloc(b->data, nc);
+        if (!d)
+            return 0;
+        b->data = d;
+        b->cap = nc;
+    }
+    memcpy(b->data + b->len, buffer, size);
+    b->len += size;
+    b->data[b->len] = 0;
+    return 1;
+}
+
+/* The document as run (with --set applied) into cfg->resolved; consumes
+   the document, as yaml_emitter_dump does. */
+static int emit_resolved(ctx *x)
+{
+    yaml_emitter_t em;
+    growbuf b = { 0 };
+    if (!yaml_emitter_initialize(&em)) {
+        yaml_document_delete(&x->doc);
+        return -1;
+    }
+    yaml_emitter_set_output(&em, grow_write, &b);
+    yaml_emitter_set_width(&em, 100);
+    int ok = yaml_emitter_open(&em) && yaml_emitter_dump(&em, &x->doc) && yaml_emitter_close(&em);
+    yaml_emitter_delete(&em);
+    if (!ok) {
+        free(b.data);
+        return -1;
+    }
+    x->cfg->resolved = b.data;
+    return 0;
+}
+
+static int load(apical_config *cfg, apical_registry *reg, const char *name, yaml_parser_t *ps,
+                const char *const *sets, size_t n_sets, char *err, size_t cap)
+{
+    ctx x = { .sets = sets, .file = name, .reg = reg, .cfg = cfg, .err = err, .cap = cap };
     memset(cfg, 0, sizeof *cfg);
     cfg->source = strdup(name);
     if (!yaml_parser_load(ps, &x.doc)) {
@@ -861,8 +989,17 @@ static int load(apical_config *cfg, apical_registry *reg, const char *name, yaml
                  ps->context ? " " : "", ps->context ? ps->context : "");
         return 2;
     }
-    int rc = load_root(&x, yaml_document_get_root_node(&x.doc)) ? 2 : 0;
-    yaml_document_delete(&x.doc);
+    int rc = 0;
+    for (size_t k = 0; k < n_sets && rc == 0; k++)
+        rc = apply_set(&x, k) ? 2 : 0;
+    if (rc == 0)
+        rc = load_root(&x, yaml_document_get_root_node(&x.doc)) ? 2 : 0;
+    if (rc == 0 && emit_resolved(&x) != 0) {
+        snprintf(err, cap, "%s: cannot write the resolved configuration", name);
+        rc = 2;
+    } else if (rc != 0) {
+        yaml_document_delete(&x.doc);
+    }
     if (rc) {
         apical_circuit_free(cfg->circuit);
         free(cfg->run.traces);
@@ -877,16 +1014,29 @@ static int load(apical_config *cfg, apical_registry *reg, const char *name, yaml
 int apical_config_load_string(apical_config *cfg, apical_registry *reg, const char *name,
                               const char *text, char *err, size_t cap)
 {
-    yaml_parser_t ps;
-    yaml_parser_initialize(&ps);
-    yaml_parser_set_input_string(&ps, (const unsigned char *)text, strlen(text));
-    int rc = load(cfg, reg, name, &ps, err, cap);
-    yaml_parser_delete(&ps);
-    return rc;
+    return apical_config_load_string_set(cfg, reg, name, text, NULL, 0, err, cap);
 }
 
 int apical_config_load_file(apical_config *cfg, apical_registry *reg, const char *file,
                             char *err, size_t cap)
+{
+    return apical_config_load_file_set(cfg, reg, file, NULL, 0, err, cap);
+}
+
+int apical_config_load_string_set(apical_config *cfg, apical_registry *reg, const char *name,
+                                  const char *text, const char *const *sets, size_t n_sets,
+                                  char *err, size_t cap)
+{
+    yaml_parser_t ps;
+    yaml_parser_initialize(&ps);
+    yaml_parser_set_input_string(&ps, (const unsigned char *)text, strlen(text));
+    int rc = load(cfg, reg, name, &ps, sets, n_sets, err, cap);
+    yaml_parser_delete(&ps);
+    return rc;
+}
+
+int apical_config_load_file_set(apical_config *cfg, apical_registry *reg, const char *file,
+                                const char *const *sets, size_t n_sets, char *err, size_t cap)
 {
     FILE *f = fopen(file, "rb");
     if (!f) {
@@ -897,7 +1047,7 @@ int apical_config_load_file(apical_config *cfg, apical_registry *reg, const char
     yaml_parser_t ps;
     yaml_parser_initialize(&ps);
     yaml_parser_set_input_file(&ps, f);
-    int rc = load(cfg, reg, file, &ps, err, cap);
+    int rc = load(cfg, reg, file, &ps, sets, n_sets, err, cap);
     yaml_parser_delete(&ps);
     fclose(f);
     return rc;
@@ -907,6 +1057,8 @@ void apical_config_free(apical_config *cfg)
 {
     apical_circuit_free(cfg->circuit);
     free(cfg->source);
+    free(cfg->resolved);
+    cfg->resolved = NULL;
     free(cfg->run.traces);
     free(cfg->run.phases);
     cfg->run.traces = NULL;

@@ -423,6 +423,34 @@ START_TEST(same_seed_same_numbers)
 }
 END_TEST
 
+START_TEST(overrides_apply_and_the_resolved_yaml_reruns)
+{
+    const char *sets[] = { "seed=5", "populations.hid.params.g_A=0.25",
+                           "simulation.phases.0.patterns=7", "record.metrics.every=2" };
+    apical_config a, b;
+    char err[2048] = "";
+    ck_assert_msg(apical_config_load_string_set(&a, reg, "small", small, sets, 4, err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_uint_eq(a.circuit->seed, 5);
+    ck_assert_double_eq(a.circuit->pops[1].p[2], 0.25); /* g_A */
+    ck_assert_int_eq(a.run.phases[0].patterns, 7);
+    ck_assert_int_eq(a.run.eval_every, 2); /* a key the file did not have */
+    /* the resolved document builds the same circuit */
+    ck_assert_msg(apical_config_load_string(&b, reg, "resolved", a.resolved, err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_double_eq(b.circuit->pops[1].p[2], 0.25);
+    ck_assert_mem_eq(a.circuit->projs[0].w, b.circuit->projs[0].w, 12 * sizeof(double));
+    apical_config_free(&a);
+    apical_config_free(&b);
+    const char *bad[] = { "populations.hid.params.g_Q=1" };
+    ck_assert_int_eq(apical_config_load_string_set(&a, reg, "small", small, bad, 1, err, sizeof err), 2);
+    ck_assert_msg(strncmp(err, "--set populations.hid.params.g_Q=1: ", 36) == 0, "%s", err);
+    const char *bad2[] = { "simulation.phases.4.patterns=1" };
+    ck_assert_int_eq(apical_config_load_string_set(&a, reg, "small", small, bad2, 1, err, sizeof err), 2);
+    ck_assert_ptr_nonnull(strstr(err, "'4' is not an index of a 1-item list"));
+}
+END_TEST
+
 /* ---- located errors ------------------------------------------------------ */
 
 static void expect_error(const char *text, const char *where, const char *what)
@@ -504,6 +532,7 @@ static Suite *suite(void)
     tcase_add_test(t, self_predicting_state_emerges);
     tcase_add_test(t, teacher_targets_nudge_the_output);
     tcase_add_test(t, same_seed_same_numbers);
+    tcase_add_test(t, overrides_apply_and_the_resolved_yaml_reruns);
     tcase_add_test(t, errors_name_file_line_column);
     suite_add_tcase(s, t);
     return s;
