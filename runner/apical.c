@@ -17,11 +17,13 @@
 #include <unistd.h>
 
 #include "apical_runner.h"
+#include "plot.h"
 
 static int usage(FILE *f)
 {
     fprintf(f, "usage: apical run FILE.yaml [--out DIR] [--set path.to.key=value ...]\n"
                "       apical modules [--yaml]\n"
+               "       apical plot DIR\n"
                "       apical --version\n");
     return f == stderr ? 2 : 0;
 }
@@ -39,6 +41,7 @@ typedef struct run_state {
     int tty;
     double t0;
     double last_draw;
+    double last_trace;
 } run_state;
 
 static void on_metrics(void *user, const apical_metrics *m)
@@ -57,10 +60,17 @@ static void on_metrics(void *user, const apical_metrics *m)
 static void on_trace(void *user, double t_ms, const apical_circuit *c)
 {
     run_state *s = user;
+    /* a blank line where time jumps (traces of some phases only), so that
+       plots do not join the pieces */
+    if (s->last_trace >= 0 &&
+        t_ms - s->last_trace > 1.5 * (double)s->run->trace_every * s->run->dt)
+        fputc('\n', s->traces);
+    s->last_trace = t_ms;
     fprintf(s->traces, "%.10g", t_ms);
     for (size_t i = 0; i < s->run->n_traces; i++) {
-        const apical_pop *p = &c->pops[s->run->traces[i].pop];
-        const double *v = p->obs + s->run->traces[i].obs * p->n;
+        const apical_trace_var *tv = &s->run->traces[i];
+        const apical_pop *p = &c->pops[tv->pop];
+        const double *v = (tv->port ? p->in : p->obs) + tv->obs * p->n;
         for (size_t k = 0; k < p->n; k++)
             fprintf(s->traces, ",%.17g", v[k]);
     }
@@ -75,10 +85,11 @@ static int open_traces(run_state *s, const apical_config *cfg, const char *dir)
         return -1;
     fprintf(s->traces, "t_ms");
     for (size_t i = 0; i < cfg->run.n_traces; i++) {
-        const apical_pop *p = &cfg->circuit->pops[cfg->run.traces[i].pop];
+        const apical_trace_var *tv = &cfg->run.traces[i];
+        const apical_pop *p = &cfg->circuit->pops[tv->pop];
+        const char *var = tv->port ? p->model->ports[tv->obs].name : p->model->obs[tv->obs].name;
         for (size_t k = 0; k < p->n; k++)
-            fprintf(s->traces, ",%s.%s[%zu]", p->name, p->model->obs[cfg->run.traces[i].obs].name,
-                    k);
+            fprintf(s->traces, ",%s.%s[%zu]", p->name, var, k);
     }
     fputc('\n', s->traces);
     return 0;
@@ -179,7 +190,7 @@ static int cmd_run(int argc, char **argv)
     }
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
     int rc = 1;
-    run_state s = { NULL, NULL, &cfg.run, isatty(STDERR_FILENO), now(), 0 };
+    run_state s = { NULL, NULL, &cfg.run, isatty(STDERR_FILENO), now(), 0, -1 };
     if (access(path, F_OK) == 0) {
         fprintf(stderr, "apical: %s exists; choose another --out\n", path);
         rc = 2;
@@ -301,6 +312,17 @@ int main(int argc, char **argv)
         return cmd_run(argc - 2, argv + 2);
     if (strcmp(argv[1], "modules") == 0)
         return cmd_modules(argc - 2, argv + 2);
+    if (strcmp(argv[1], "plot") == 0) {
+        if (argc != 3)
+            return usage(stderr);
+        char err[2048];
+        int rc = apical_plot(argv[2], err, sizeof err);
+        if (rc)
+            fprintf(stderr, "apical: %s\n", err);
+        else
+            printf("wrote %s/metrics.png, traces.png (where traced) and .svg of each\n", argv[2]);
+        return rc;
+    }
     if (strcmp(argv[1], "--version") == 0) {
         printf("apical %s (module ABI %u.%u, CBLAS: %s)\n", PACKAGE_VERSION, APICAL_ABI_MAJOR,
                APICAL_ABI_MINOR, APICAL_CBLAS_NAME);

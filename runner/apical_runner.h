@@ -289,7 +289,8 @@ typedef struct apical_phase {
 } apical_phase;
 
 typedef struct apical_trace_var {
-    size_t pop, obs;        /* an observable of a population, all its cells */
+    size_t pop, obs;        /* an observable (or port) of a population, all its cells */
+    int port;               /* obs indexes the ports, not the observables */
 } apical_trace_var;
 
 typedef struct apical_run_opts {
@@ -308,6 +309,7 @@ typedef struct apical_run_opts {
     apical_trace_var *traces;
     size_t n_traces;
     long trace_every;
+    uint64_t trace_phases;  /* bit i: trace during phase i; 0: every phase */
     void (*on_trace)(void *user, double t_ms, const apical_circuit *c);
     void *user;
 } apical_run_opts;

@@ -740,7 +740,7 @@ static int load_noise(ctx *x, const yaml_node_t *sim, double *sigma)
 /* traces: {vars: [pop.observable, ...], every: STEPS} */
 static int load_traces(ctx *x, const yaml_node_t *tr)
 {
-    static const char *const keys[] = { "vars", "every", NULL };
+    static const char *const keys[] = { "vars", "every", "phases", NULL };
     apical_run_opts *o = &x->cfg->run;
     apical_circuit *c = x->cfg->circuit;
     if (expect(x, tr, YAML_MAPPING_NODE, "traces {vars, every}") ||
@@ -751,6 +751,18 @@ static int load_traces(ctx *x, const yaml_node_t *tr)
     if (!vars || expect(x, vars, YAML_SEQUENCE_NODE, "a list of population.observable") ||
         (ev && to_long(x, ev, 1, &o->trace_every)))
         return -1;
+    yaml_node_t *ph = get(x, tr, "phases");
+    if (ph) {
+        double idx[64];
+        size_t ni;
+        if (load_list(x, ph, idx, 64, &ni, "phase numbers (from 0)"))
+            return -1;
+        for (size_t i = 0; i < ni; i++) {
+            if (idx[i] < 0 || idx[i] >= 64 || idx[i] != floor(idx[i]))
+                return fail(x, ph, "phase numbers count from 0 (at most 63)");
+            o->trace_phases |= (uint64_t)1 << (int)idx[i];
+        }
+    }
     size_t n = (size_t)(vars->data.sequence.items.top - vars->data.sequence.items.start);
     o->traces = calloc(n ? n : 1, sizeof *o->traces);
     if (!o->traces)
@@ -763,6 +775,9 @@ static int load_traces(ctx *x, const yaml_node_t *tr)
             return -1;
         apical_pop *p = apical_circuit_pop(c, pop, &pi);
         size_t oi = apical_model_find_obs(p->model, obs);
+        int port = 0;
+        if (oi == (size_t)-1 && (oi = apical_model_find_port(p->model, obs)) != (size_t)-1)
+            port = 1; /* what arrives at a port */
         if (oi == (size_t)-1) {
             char names[512];
             size_t used = 0;
@@ -770,10 +785,10 @@ static int load_traces(ctx *x, const yaml_node_t *tr)
             for (size_t k = 0; k < p->model->n_obs && used < sizeof names; k++)
                 used += (size_t)snprintf(names + used, sizeof names - used, "%s%s",
                                          k ? ", " : "", p->model->obs[k].name);
-            return fail(x, v, "%s (%s) has no observable '%s' (it has: %s)", pop,
+            return fail(x, v, "%s (%s) has no observable or port '%s' (observables: %s)", pop,
                         p->model->name, obs, names);
         }
-        o->traces[o->n_traces++] = (apical_trace_var){ pi, oi };
+        o->traces[o->n_traces++] = (apical_trace_var){ pi, oi, port };
     }
     return 0;
 }
@@ -851,7 +866,8 @@ static int load_root(ctx *x, const yaml_node_t *root)
     if (apical_circuit_finalize(x->cfg->circuit, x->err, x->cap))
         return fail_at(x, root, x->err);
     for (size_t i = 0; i < o->n_traces; i++) /* traced observables must be computed */
-        x->cfg->circuit->pops[o->traces[i].pop].need[o->traces[i].obs] = 1;
+        if (!o->traces[i].port)
+            x->cfg->circuit->pops[o->traces[i].pop].need[o->traces[i].obs] = 1;
     return 0;
 }
 

@@ -78,12 +78,14 @@ int apical_circuit_eval_at(apical_circuit *c, const double *y, double *dydt, cha
         double *port = d->in + s->dst_port * d->n;
         for (size_t k = 0; k < d->n; k++)
             port[k] += s->x[k];
-        if (s->has_target && s->target_on) {
+        if (s->has_target) {
+            /* the target potential is always on its port (so it can be
+               traced); the gate switches the teaching current */
             apical_pop *t = &c->pops[s->tgt];
             double *tp = t->in + s->tgt_port * t->n, *tg = t->in + s->tgt_gate * t->n;
             for (size_t k = 0; k < t->n; k++) {
                 tp[k] += s->u_trgt[k];
-                tg[k] += 1.0;
+                tg[k] += s->target_on ? 1.0 : 0.0;
             }
         }
     }
@@ -366,6 +368,7 @@ typedef struct run_state {
     apical_circuit *c;
     const apical_run_opts *o;
     apical_integrator *it;
+    int tracing;            /* traces wanted in the current phase */
     long pattern, total;    /* training patterns done, overall */
     long step;              /* global step: the state is at step dt */
 } run_state;
@@ -387,7 +390,7 @@ static int integrate(run_state *r, long steps, unsigned flags, char *err, size_t
     for (long t = 0; t < steps; t++, r->step++) {
         if (apical_circuit_eval(r->c, err, cap) != 0)
             return -1;
-        if (o->on_trace && o->trace_every > 0 && r->step % o->trace_every == 0)
+        if (r->tracing && o->on_trace && o->trace_every > 0 && r->step % o->trace_every == 0)
             o->on_trace(o->user, (double)r->step * o->dt, r->c);
         if (apical_integrator_advance(r->it, o->dt, flags, err, cap) != 0)
             return -1;
@@ -456,13 +459,15 @@ int apical_run(apical_circuit *c, const apical_run_opts *o, char *err, size_t ca
         snprintf(err, cap, "run needs a finalized circuit");
         return -1;
     }
-    run_state r = { c, o, NULL, 0, apical_run_total_patterns(o), 0 };
+    run_state r = { c, o, NULL, 1, 0, apical_run_total_patterns(o), 0 };
     if (!(r.it = apical_integrator_new(c, &o->integ, err, cap)))
         return -1;
     size_t last_stim = 0;
     int rc = 0;
-    for (size_t i = 0; i < o->n_phases && rc == 0; i++)
+    for (size_t i = 0; i < o->n_phases && rc == 0; i++) {
+        r.tracing = !o->trace_phases || (i < 64 && (o->trace_phases >> i & 1));
         rc = run_phase(&r, &o->phases[i], &last_stim, err, cap);
+    }
     apical_integrator_free(r.it);
     return rc;
 }

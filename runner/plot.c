@@ -1,0 +1,194 @@
+/*
+ * plot.c -- `apical plot DIR`: learning curves and traces of a run
+ * directory as PNG and SVG, drawn by gnuplot.
+ *
+ * gnuplot (Debian's gnuplot-nox) rather than a C plotting library: it is a
+ * separate program, so plotting adds no link dependency to the simulator,
+ * reads the CSV files as they are, and the generated scripts (plot.gp, left
+ * in the directory) can be edited and re-run by hand.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plot.h"
+
+#define MAX_GROUPS 32
+#define MAX_VARS 8
+
+typedef struct var { char name[64]; int first, last; } var;   /* columns, 1-based */
+typedef struct group { char pop[64]; var vars[MAX_VARS]; int n_vars; } group;
+
+/* Column groups of traces.csv: "pop.var[i]" by population, then variable. */
+static int read_header(const char *path, group *g, int *n_groups)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char *line = NULL;
+    size_t cap = 0;
+    int ok = getline(&line, &cap, f) > 0;
+    fclose(f);
+    *n_groups = 0;
+    int col = 0;
+    for (char *tok = ok ? strtok(line, ",\n") : NULL; tok; tok = strtok(NULL, ",\n")) {
+        col++;
+        char *dot = strchr(tok, '.'), *br = strchr(tok, '[');
+        if (col == 1 || !dot || !br || br < dot)
+            continue;
+        char pop[64], name[64];
+        snprintf(pop, sizeof pop, "%.*s", (int)(dot - tok), tok);
+        snprintf(name, sizeof name, "%.*s", (int)(br - dot - 1), dot + 1);
+        group *gr = NULL;
+        for (int i = 0; i < *n_groups; i++)
+            if (!strcmp(g[i].pop, pop))
+                gr = &g[i];
+        if (!gr && *n_groups < MAX_GROUPS) {
+            gr = &g[(*n_groups)++];
+            memset(gr, 0, sizeof *gr);
+            snprintf(gr->pop, sizeof gr->pop, "%s", pop);
+        }
+        if (!gr)
+            continue;
+        var *v = NULL;
+        for (int i = 0; i < gr->n_vars; i++)
+            if (!strcmp(gr->vars[i].name, name))
+                v = &gr->vars[i];
+        if (!v && gr->n_vars < MAX_VARS) {
+            v = &gr->vars[gr->n_vars++];
+            snprintf(v->name, sizeof v->name, "%s", name);
+            v->first = col;
+        }
+        if (v)
+            v->last = col;
+    }
+    free(line);
+    return ok ? 0 : -1;
+}
+
+#define MAX_SEGS 8
+
+/* Time spans of traces.csv between blank lines (apical run writes one where
+   time jumps over phases left untraced). */
+static int read_segments(const char *path, double *t0, double *t1)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0, open = 0;
+    getline(&line, &cap, f); /* header */
+    while (getline(&line, &cap, f) > 0) {
+        if (line[0] == '\n') {
+            open = 0;
+            continue;
+        }
+        double t = strtod(line, NULL);
+        if (!open) {
+            if (n == MAX_SEGS)
+                break;
+            t0[n++] = t;
+            open = 1;
+        }
+        t1[n - 1] = t;
+    }
+    free(line);
+    fclose(f);
+    return n;
+}
+
+static void terminals(FILE *gp, const char *dir, const char *name, int w, int h, const char *what)
+{
+    /* one script draws each figure twice: PNG then SVG */
+    fprintf(gp, "do for [fmt in \"png svg\"] {\n"
+                "  if (fmt eq \"png\") { set terminal pngcairo noenhanced size %d,%d font \",10\" } "
+                "else { set terminal svg noenhanced size %d,%d dynamic font \",10\" }\n"
+                "  set output sprintf(\"%s/%s.%%s\", fmt)\n%s}\n",
+            w, h, w, h, dir, name, what);
+}
+
+int apical_plot(const char *dir, char *err, size_t cap)
+{
+    char metrics[4096], traces[4096], script[4096];
+    snprintf(metrics, sizeof metrics, "%s/metrics.csv", dir);
+    snprintf(traces, sizeof traces, "%s/traces.csv", dir);
+    snprintf(script, sizeof script, "%s/plot.gp", dir);
+    FILE *m = fopen(metrics, "r");
+    if (!m) {
+        snprintf(err, cap, "%s: no metrics.csv (is it a run directory?)", dir);
+        return 2;
+    }
+    fclose(m);
+    FILE *gp = fopen(script, "w");
+    if (!gp) {
+        snprintf(err, cap, "cannot write %s", script);
+        return 1;
+    }
+    fprintf(gp, "# written by apical plot; gnuplot %s/plot.gp redraws\n"
+                "set datafile separator \",\"\nset datafile missing \"nan\"\n"
+                "set key outside right top\nset grid\n", dir);
+    fprintf(gp, "M = \"%s\"\n", metrics);
+    terminals(gp, dir, "metrics", 900, 500,
+              "  set logscale y\n  set format y \"10^{%T}\"\n"
+              "  set xlabel \"training patterns\"\n  set title \"held-out metrics (no noise, no nudging)\"\n"
+              "  plot M using 2:4 with linespoints pt 7 ps 0.4 title \"apical_sq\", \\\n"
+              "       M using 2:5 with linespoints pt 7 ps 0.4 title \"mismatch_sq\", \\\n"
+              "       M using 2:6 with linespoints pt 7 ps 0.4 title \"test_error\"\n"
+              "  unset logscale y\n  set format y \"%g\"\n");
+    group g[MAX_GROUPS];
+    double t0[MAX_SEGS], t1[MAX_SEGS];
+    int ng = 0, ns = 0;
+    if (read_header(traces, g, &ng) == 0 && ng > 0 && (ns = read_segments(traces, t0, t1)) > 0) {
+        /* one row per population, one column per traced stretch of time */
+        char body[32768];
+        size_t u = 0;
+        u += (size_t)snprintf(body + u, sizeof body - u,
+                              "  set multiplot layout %d,%d\n  unset title\n", ng, ns);
+        for (int i = 0; i < ng; i++)
+            for (int sg = 0; sg < ns; sg++) {
+                u += (size_t)snprintf(body + u, sizeof body - u,
+                                      "  set xrange [%.10g:%.10g]\n  set xlabel \"%s\"\n"
+                                      "  set ylabel \"%s\"\n  %s key\n  plot ",
+                                      t0[sg], t1[sg] > t0[sg] ? t1[sg] : t0[sg] + 1,
+                                      i == ng - 1 ? "t (ms)" : "", sg == 0 ? g[i].pop : "",
+                                      sg == ns - 1 ? "set" : "unset");
+                for (int k = 0; k < g[i].n_vars; k++) {
+                    const var *v = &g[i].vars[k];
+                    u += (size_t)snprintf(body + u, sizeof body - u,
+                                          "%sfor [c=%d:%d] T using 1:c with lines lc %d lw 1 %s "
+                                          "title (c == %d ? \"%s\" : \"\")",
+                                          k ? ", \\\n       " : "", v->first, v->last, k + 1,
+                                          strstr(v->name, "target") ? "dt 2" : "dt 1", v->first,
+                                          v->name);
+                }
+                u += (size_t)snprintf(body + u, sizeof body - u, "\n");
+            }
+        snprintf(body + u, sizeof body - u, "  unset multiplot\n  set autoscale x\n");
+        fprintf(gp, "T = \"%s\"\n", traces);
+        terminals(gp, dir, "traces", ns > 1 ? 1300 : 1000, 240 * ng, body);
+    }
+    if (fclose(gp) != 0) {
+        snprintf(err, cap, "cannot write %s", script);
+        return 1;
+    }
+    char cmd[8300];
+    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", script);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        snprintf(err, cap, "cannot run gnuplot");
+        return 1;
+    }
+    char out[2048];
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    if (st != 0) {
+        snprintf(err, cap, "gnuplot failed (is gnuplot installed? apt-get install gnuplot-nox): %.900s",
+                 out);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,24 @@
+#!/bin/sh
+# `apical plot` draws a run directory: PNG and SVG of metrics and traces.
+# Skipped (77) where gnuplot is missing.
+set -eu
+: "${APICAL_BUILDDIR:?run through make check}"
+command -v gnuplot >/dev/null || { echo "skip: no gnuplot"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+apical="$APICAL_BUILDDIR/runner/apical"
+"$apical" run "$APICAL_SRCDIR/yaml/single_association.yaml" --out "$tmp/run" \
+    --set simulation.phases.2.patterns=6 --set record.metrics.every=2 >/dev/null
+"$apical" plot "$tmp/run"
+for f in metrics traces; do
+    [ "$(head -c 8 "$tmp/run/$f.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
+        { echo "$f.png is not a PNG"; exit 1; }
+    grep -q '<svg' "$tmp/run/$f.svg" || { echo "$f.svg is not SVG"; exit 1; }
+    [ "$(wc -c <"$tmp/run/$f.png")" -gt 10000 ] || { echo "$f.png is nearly empty"; exit 1; }
+done
+# two traced stretches of time (phases 0-1 and 3-4): two columns of panels
+grep -c 'set xrange' "$tmp/run/plot.gp" | grep -qx 6
+# not a run directory: exit 2 with a message
+if "$apical" plot "$tmp" 2>"$tmp/err"; then exit 1; else [ $? -eq 2 ]; fi
+grep -q 'no metrics.csv' "$tmp/err"
+echo "plot: ok"
