@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 static int usage(FILE *f)
 {
     fprintf(f, "usage: apical run FILE.yaml [--out DIR] [--set path.to.key=value ...]\n"
+               "       apical run --resume DIR\n"
                "       apical modules [--yaml]\n"
                "       apical plot DIR\n"
                "       apical --version\n");
@@ -35,7 +37,17 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
 typedef struct run_state {
+    const char *dir;
+    apical_circuit *circuit;
     FILE *csv, *traces;
     const apical_run_opts *run;
     int tty;
@@ -95,6 +107,39 @@ static int open_traces(run_state *s, const apical_config *cfg, const char *dir)
     return 0;
 }
 
+/* A checkpoint remembers how far the output files had got, so that a
+   resumed run continues them exactly. */
+static int on_checkpoint(void *user, const apical_run_pos *pos, char *err, size_t cap)
+{
+    run_state *s = user;
+    char path[4200];
+    uint64_t extra[4] = { 0 };
+    if (fflush(s->csv) != 0 || (s->traces && fflush(s->traces) != 0)) {
+        snprintf(err, cap, "cannot write the run's files");
+        return -1;
+    }
+    extra[0] = (uint64_t)ftell(s->csv);
+    extra[1] = s->traces ? (uint64_t)ftell(s->traces) : 0;
+    memcpy(&extra[2], &s->last_trace, sizeof(double));
+    snprintf(path, sizeof path, "%s/checkpoint.bin", s->dir);
+    return apical_checkpoint_save(path, s->circuit, pos, extra, err, cap);
+}
+
+/* Reopen an output file for a resumed run: cut what came after the
+   checkpoint, continue at its end. */
+static FILE *reopen_at(const char *dir, const char *name, uint64_t offset)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "r+");
+    if (!f || ftruncate(fileno(f), (off_t)offset) != 0 || fseek(f, 0, SEEK_END) != 0) {
+        if (f)
+            fclose(f);
+        return NULL;
+    }
+    return f;
+}
+
 static void on_progress(void *user, long done, long total)
 {
     run_state *s = user;
@@ -144,7 +189,7 @@ static int write_config(const char *path, const char *file, const apical_config 
 
 static int cmd_run(int argc, char **argv)
 {
-    const char *file = NULL, *out = NULL;
+    const char *file = NULL, *out = NULL, *resume = NULL;
     const char **sets = calloc((size_t)argc + 1, sizeof *sets);
     size_t n_sets = 0;
     if (!sets)
@@ -154,11 +199,25 @@ static int cmd_run(int argc, char **argv)
             out = argv[++i];
         else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc)
             sets[n_sets++] = argv[++i];
+        else if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc)
+            resume = argv[++i];
         else if (argv[i][0] == '-' || file) {
             free(sets);
             return usage(stderr);
         } else
             file = argv[i];
+    }
+    char resume_cfg[4200];
+    if (resume) {
+        if (file || out || n_sets) {
+            fprintf(stderr, "apical: --resume DIR continues the run in DIR as it was configured "
+                            "(no FILE, --out or --set)\n");
+            free(sets);
+            return 2;
+        }
+        snprintf(resume_cfg, sizeof resume_cfg, "%s/config.yaml", resume);
+        file = resume_cfg;
+        out = resume;
     }
     if (!file) {
         free(sets);
@@ -190,26 +249,47 @@ static int cmd_run(int argc, char **argv)
     }
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
     int rc = 1;
-    run_state s = { NULL, NULL, &cfg.run, isatty(STDERR_FILENO), now(), 0, -1 };
-    if (access(path, F_OK) == 0) {
-        fprintf(stderr, "apical: %s exists; choose another --out\n", path);
-        rc = 2;
-        goto done;
+    run_state s = { dir, cfg.circuit, NULL, NULL, &cfg.run, isatty(STDERR_FILENO), now(), 0, -1 };
+    apical_run_pos pos;
+    if (resume) {
+        uint64_t extra[4];
+        char ck[4200];
+        snprintf(ck, sizeof ck, "%s/checkpoint.bin", dir);
+        if (apical_checkpoint_load(ck, cfg.circuit, &pos, extra, err, sizeof err) != 0) {
+            fprintf(stderr, "apical: %s\n", err);
+            rc = 2;
+            goto done;
+        }
+        memcpy(&s.last_trace, &extra[2], sizeof(double));
+        if (!(s.csv = reopen_at(dir, "metrics.csv", extra[0])) ||
+            (cfg.run.n_traces && !(s.traces = reopen_at(dir, "traces.csv", extra[1])))) {
+            fprintf(stderr, "apical: cannot reopen the output files in %s\n", dir);
+            goto done;
+        }
+        cfg.run.resume = &pos;
+        printf("resuming %s at pattern %lld (t = %g ms)\n", dir, (long long)pos.pattern,
+               (double)pos.step * cfg.run.dt);
+    } else {
+        if (access(path, F_OK) == 0) {
+            fprintf(stderr, "apical: %s exists; choose another --out\n", path);
+            rc = 2;
+            goto done;
+        }
+        if (mkdir_p(dir) != 0 || !(s.csv = fopen(path, "w"))) {
+            fprintf(stderr, "apical: cannot write %s: %s\n", path, strerror(errno));
+            goto done;
+        }
+        snprintf(path, sizeof path, "%s/config.yaml", dir);
+        if (write_config(path, file, &cfg, sets, n_sets) != 0) {
+            fprintf(stderr, "apical: cannot write %s\n", path);
+            goto done;
+        }
+        if (cfg.run.n_traces && open_traces(&s, &cfg, dir) != 0) {
+            fprintf(stderr, "apical: cannot write %s/traces.csv: %s\n", dir, strerror(errno));
+            goto done;
+        }
+        fprintf(s.csv, "phase,pattern,t_ms,apical_sq,mismatch_sq,test_error\n");
     }
-    if (mkdir_p(dir) != 0 || !(s.csv = fopen(path, "w"))) {
-        fprintf(stderr, "apical: cannot write %s: %s\n", path, strerror(errno));
-        goto done;
-    }
-    snprintf(path, sizeof path, "%s/config.yaml", dir);
-    if (write_config(path, file, &cfg, sets, n_sets) != 0) {
-        fprintf(stderr, "apical: cannot write %s\n", path);
-        goto done;
-    }
-    if (cfg.run.n_traces && open_traces(&s, &cfg, dir) != 0) {
-        fprintf(stderr, "apical: cannot write %s/traces.csv: %s\n", dir, strerror(errno));
-        goto done;
-    }
-    fprintf(s.csv, "phase,pattern,t_ms,apical_sq,mismatch_sq,test_error\n");
     printf("%-6s %9s %12s %14s %14s %14s %9s\n", "phase", "pattern", "t_ms", "apical_sq",
            "mismatch_sq", "test_error", "wall_s");
     cfg.run.on_metrics = on_metrics;
@@ -217,12 +297,24 @@ static int cmd_run(int argc, char **argv)
     if (s.traces)
         cfg.run.on_trace = on_trace;
     cfg.run.user = &s;
-    if (apical_run(cfg.circuit, &cfg.run, err, sizeof err) != 0) {
+    cfg.run.on_checkpoint = on_checkpoint;
+    cfg.run.stop = &stop_requested;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int run_rc = apical_run(cfg.circuit, &cfg.run, err, sizeof err);
+    if (run_rc == APICAL_RUN_STOPPED) {
+        fprintf(stderr, "apical: %s; continue with: apical run --resume %s\n", err, dir);
+        goto done;
+    }
+    if (run_rc != 0) {
         fprintf(stderr, "apical: %s\n", err);
         goto done;
     }
-    printf("done: %ld patterns in %.2f s; results in %s/\n", apical_run_total_patterns(&cfg.run), now() - s.t0,
-           dir);
+    printf("done: %ld patterns in %.2f s; results in %s/\n", apical_run_total_patterns(&cfg.run),
+           now() - s.t0, dir);
     rc = 0;
 done:
     free(sets);

@@ -256,6 +256,10 @@ void apical_integrator_free(apical_integrator *it);
 int apical_integrator_advance(apical_integrator *it, double dt, unsigned flags, char *err,
                               size_t errcap);
 
+/* The step size a GSL stepper has reached (0 for euler, expeuler). */
+double apical_integrator_h(const apical_integrator *it);
+void apical_integrator_set_h(apical_integrator *it, double h);
+
 /* Forget a multistep method's history: call after changing the state by
    hand (a restored snapshot, a reset). */
 void apical_integrator_reset(apical_integrator *it);
@@ -293,6 +297,18 @@ typedef struct apical_trace_var {
     int port;               /* obs indexes the ports, not the observables */
 } apical_trace_var;
 
+/* Where a run stands, at a pattern boundary. */
+typedef struct apical_run_pos {
+    uint64_t phase;         /* current phase */
+    int64_t in_phase;       /* patterns done in it */
+    int64_t pattern;        /* training patterns done overall */
+    int64_t step;           /* steps done: the time is step dt */
+    uint64_t last_stim;
+    double h;               /* GSL steppers: the step size reached */
+} apical_run_pos;
+
+#include <signal.h>
+
 typedef struct apical_run_opts {
     double dt;              /* ms */
     apical_integ_opts integ;
@@ -311,10 +327,29 @@ typedef struct apical_run_opts {
     long trace_every;
     uint64_t trace_phases;  /* bit i: trace during phase i; 0: every phase */
     void (*on_trace)(void *user, double t_ms, const apical_circuit *c);
+    /* checkpoints: every checkpoint_every training patterns (0: never), when
+       *stop becomes non-zero (then the run returns APICAL_RUN_STOPPED), and
+       at the end; on_checkpoint saves (apical_checkpoint_save) */
+    long checkpoint_every;
+    volatile sig_atomic_t *stop;
+    int (*on_checkpoint)(void *user, const apical_run_pos *pos, char *err, size_t errcap);
+    const apical_run_pos *resume;   /* continue from here (state already loaded) */
     void *user;
 } apical_run_opts;
 
+#define APICAL_RUN_STOPPED 3
+/* 0 done; -1 failed (err says why); APICAL_RUN_STOPPED: *stop was raised and
+   a checkpoint written. */
 int apical_run(apical_circuit *c, const apical_run_opts *o, char *err, size_t errcap);
+
+/* Checkpoints: the state, weights, rule memory, random streams, stimuli and
+   the run position, plus four words for the caller (file offsets, ...).
+   Written atomically (temporary file, fsync, rename).  A checkpoint is for
+   the same circuit on the same build: sizes are checked on load. */
+int apical_checkpoint_save(const char *path, const apical_circuit *c, const apical_run_pos *pos,
+                           const uint64_t extra[4], char *err, size_t errcap);
+int apical_checkpoint_load(const char *path, apical_circuit *c, apical_run_pos *pos,
+                           uint64_t extra[4], char *err, size_t errcap);
 
 /* Evaluate the metrics on n held-out patterns of stimulus stim, each settled
    for o->eval_settle_ms without noise, nudging or plasticity from the

@@ -796,13 +796,21 @@ static int load_traces(ctx *x, const yaml_node_t *tr)
 static int load_record(ctx *x, const yaml_node_t *rec)
 {
     apical_run_opts *o = &x->cfg->run;
-    static const char *const keys[] = { "metrics", "traces", NULL };
+    static const char *const keys[] = { "metrics", "traces", "checkpoint", NULL };
     static const char *const mk[] = { "every", "patterns", "settle", NULL };
     if (expect(x, rec, YAML_MAPPING_NODE, "a mapping") || check_keys(x, rec, "record", keys))
         return -1;
-    yaml_node_t *tr = get(x, rec, "traces");
+    yaml_node_t *tr = get(x, rec, "traces"), *ck = get(x, rec, "checkpoint");
     if (tr && load_traces(x, tr))
         return -1;
+    if (ck) {
+        static const char *const ckk[] = { "every", NULL };
+        yaml_node_t *ev;
+        if (expect(x, ck, YAML_MAPPING_NODE, "checkpoint {every: PATTERNS}") ||
+            check_keys(x, ck, "checkpoint", ckk) || !(ev = need(x, ck, "every", "checkpoint")) ||
+            to_long(x, ev, 0, &x->cfg->run.checkpoint_every))
+            return -1;
+    }
     yaml_node_t *m = get(x, rec, "metrics");
     if (!m)
         return 0;

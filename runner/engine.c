@@ -369,13 +369,13 @@ typedef struct run_state {
     const apical_run_opts *o;
     apical_integrator *it;
     int tracing;            /* traces wanted in the current phase */
-    long pattern, total;    /* training patterns done, overall */
-    long step;              /* global step: the state is at step dt */
+    long total;             /* training patterns overall */
+    apical_run_pos pos;
 } run_state;
 
 static int emit(run_state *r, const char *phase, size_t stim, long n, char *err, size_t cap)
 {
-    apical_metrics m = { phase, r->pattern, (double)r->step * r->o->dt, NAN, NAN, NAN };
+    apical_metrics m = { phase, r->pos.pattern, (double)r->pos.step * r->o->dt, NAN, NAN, NAN };
     if (apical_evaluate(r->c, r->o, stim, n, &m, err, cap) != 0)
         return -1;
     if (r->o->on_metrics)
@@ -387,19 +387,19 @@ static int emit(run_state *r, const char *phase, size_t stim, long n, char *err,
 static int integrate(run_state *r, long steps, unsigned flags, char *err, size_t cap)
 {
     const apical_run_opts *o = r->o;
-    for (long t = 0; t < steps; t++, r->step++) {
+    for (long t = 0; t < steps; t++, r->pos.step++) {
         if (apical_circuit_eval(r->c, err, cap) != 0)
             return -1;
-        if (r->tracing && o->on_trace && o->trace_every > 0 && r->step % o->trace_every == 0)
-            o->on_trace(o->user, (double)r->step * o->dt, r->c);
+        if (r->tracing && o->on_trace && o->trace_every > 0 && r->pos.step % o->trace_every == 0)
+            o->on_trace(o->user, (double)r->pos.step * o->dt, r->c);
         if (apical_integrator_advance(r->it, o->dt, flags, err, cap) != 0)
             return -1;
     }
     if (apical_circuit_check_finite(r->c, err, cap)) {
         char where[512];
         snprintf(where, sizeof where, "%s", err);
-        snprintf(err, cap, "diverged by t = %g ms (pattern %ld): %s", (double)r->step * o->dt,
-                 r->pattern, where);
+        snprintf(err, cap, "diverged by t = %g ms (pattern %ld): %s",
+                 (double)r->pos.step * o->dt, (long)r->pos.pattern, where);
         return -1;
     }
     return 0;
@@ -420,35 +420,54 @@ static unsigned phase_flags(const apical_circuit *c, const apical_run_opts *o,
     return flags;
 }
 
-static int run_phase(run_state *r, const apical_phase *ph, size_t *last_stim, char *err,
-                     size_t cap)
+static int checkpoint(run_state *r, char *err, size_t cap)
+{
+    if (!r->o->on_checkpoint)
+        return 0;
+    r->pos.h = apical_integrator_h(r->it);
+    return r->o->on_checkpoint(r->o->user, &r->pos, err, cap) ? -1 : 0;
+}
+
+static int run_phase(run_state *r, const apical_phase *ph, char *err, size_t cap)
 {
     apical_circuit *c = r->c;
     const apical_run_opts *o = r->o;
     unsigned flags = phase_flags(c, o, ph);
+    if (r->pos.in_phase > 0 && ph->kind != APICAL_PHASE_TRAIN)
+        return 0; /* resumed after it */
     if (ph->kind == APICAL_PHASE_TEST)
         return emit(r, "test", ph->stim, ph->patterns, err, cap);
     if (ph->kind == APICAL_PHASE_SETTLE) {
-        activate(c, *last_stim, ph->target);
+        activate(c, r->pos.last_stim, ph->target);
         return integrate(r, lround(ph->present_ms / o->dt), flags, err, cap);
     }
     apical_stim *s = &c->stims[ph->stim];
     const long steps = lround(ph->present_ms / o->dt);
-    *last_stim = ph->stim;
+    r->pos.last_stim = ph->stim;
     activate(c, ph->stim, ph->target);
-    if (o->eval_every > 0 && r->pattern == 0 && emit(r, "train", ph->stim, o->eval_patterns,
-                                                     err, cap) != 0)
+    if (o->eval_every > 0 && r->pos.pattern == 0 &&
+        emit(r, "train", ph->stim, o->eval_patterns, err, cap) != 0)
         return -1;
-    for (long p = 0; p < ph->patterns; p++) {
+    while (r->pos.in_phase < ph->patterns) {
         next_pattern(s, c->rng_train);
         if (integrate(r, steps, flags, err, cap) != 0)
             return -1;
-        r->pattern++;
-        if (o->eval_every > 0 && r->pattern % o->eval_every == 0 &&
+        r->pos.pattern++;
+        r->pos.in_phase++;
+        if (o->eval_every > 0 && r->pos.pattern % o->eval_every == 0 &&
             emit(r, "train", ph->stim, o->eval_patterns, err, cap) != 0)
             return -1;
         if (o->on_progress)
-            o->on_progress(o->user, r->pattern, r->total);
+            o->on_progress(o->user, r->pos.pattern, r->total);
+        int stop = o->stop && *o->stop;
+        if ((stop || (o->checkpoint_every > 0 && r->pos.pattern % o->checkpoint_every == 0)) &&
+            checkpoint(r, err, cap) != 0)
+            return -1;
+        if (stop) {
+            snprintf(err, cap, "stopped at pattern %ld (t = %g ms); a checkpoint was written",
+                     (long)r->pos.pattern, (double)r->pos.step * o->dt);
+            return APICAL_RUN_STOPPED;
+        }
     }
     return 0;
 }
@@ -459,15 +478,26 @@ int apical_run(apical_circuit *c, const apical_run_opts *o, char *err, size_t ca
         snprintf(err, cap, "run needs a finalized circuit");
         return -1;
     }
-    run_state r = { c, o, NULL, 1, 0, apical_run_total_patterns(o), 0 };
+    run_state r = { c, o, NULL, 1, apical_run_total_patterns(o), { 0 } };
+    if (o->resume) {
+        r.pos = *o->resume;
+        if (r.pos.phase > o->n_phases) {
+            snprintf(err, cap, "the checkpoint is past the run's last phase");
+            return -1;
+        }
+        activate(c, r.pos.last_stim, 0);
+    }
     if (!(r.it = apical_integrator_new(c, &o->integ, err, cap)))
         return -1;
-    size_t last_stim = 0;
+    apical_integrator_set_h(r.it, r.pos.h);
     int rc = 0;
-    for (size_t i = 0; i < o->n_phases && rc == 0; i++) {
+    for (; r.pos.phase < o->n_phases && rc == 0; r.pos.phase++, r.pos.in_phase = 0) {
+        size_t i = r.pos.phase;
         r.tracing = !o->trace_phases || (i < 64 && (o->trace_phases >> i & 1));
-        rc = run_phase(&r, &o->phases[i], &last_stim, err, cap);
+        rc = run_phase(&r, &o->phases[i], err, cap);
     }
+    if (rc == 0)
+        rc = checkpoint(&r, err, cap); /* the final state */
     apical_integrator_free(r.it);
     return rc;
 }

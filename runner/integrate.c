@@ -300,6 +300,17 @@ int apical_integrator_advance(apical_integrator *it, double dt, unsigned flags, 
     return 0;
 }
 
+double apical_integrator_h(const apical_integrator *it)
+{
+    return it->drv ? it->drv->h : 0;
+}
+
+void apical_integrator_set_h(apical_integrator *it, double h)
+{
+    if (it->drv && h > 0)
+        it->drv->h = h;
+}
+
 void apical_integrator_reset(apical_integrator *it)
 {
     if (it->drv)
