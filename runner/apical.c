@@ -24,6 +24,7 @@ static int usage(FILE *f)
 {
     fprintf(f, "usage: apical run FILE.yaml [--out DIR] [--set path.to.key=value ...]\n"
                "       apical run --resume DIR\n"
+               "       apical check FILE.yaml [--set path.to.key=value ...]\n"
                "       apical modules [--yaml]\n"
                "       apical plot DIR\n"
                "       apical --version\n");
@@ -329,6 +330,46 @@ done:
     return rc;
 }
 
+/* apical check FILE.yaml [--set ...]: build the circuit, run nothing. */
+static int cmd_check(int argc, char **argv)
+{
+    const char *file = NULL;
+    const char *sets[64];
+    size_t n_sets = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--set") == 0 && i + 1 < argc && n_sets < 64)
+            sets[n_sets++] = argv[++i];
+        else if (argv[i][0] == '-' || file)
+            return usage(stderr);
+        else
+            file = argv[i];
+    }
+    if (!file)
+        return usage(stderr);
+    char err[2048];
+    apical_registry *reg = apical_registry_new(NULL);
+    apical_config cfg;
+    if (!reg)
+        return 1;
+    int rc = apical_config_load_file_set(&cfg, reg, file, sets, n_sets, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "apical: %s\n", err);
+    } else {
+        size_t weights = 0;
+        for (size_t i = 0; i < cfg.circuit->n_projs; i++)
+            if (!cfg.circuit->projs[i].one_to_one)
+                weights += cfg.circuit->pops[cfg.circuit->projs[i].src].n *
+                           cfg.circuit->pops[cfg.circuit->projs[i].dst].n;
+        printf("%s: ok: %zu populations, %zu projections (%zu weights), %zu stimuli, "
+               "%zu phases, %ld training patterns\n", file, cfg.circuit->n_pops,
+               cfg.circuit->n_projs, weights, cfg.circuit->n_stims, cfg.run.n_phases,
+               apical_run_total_patterns(&cfg.run));
+    }
+    apical_config_free(&cfg);
+    apical_registry_free(reg);
+    return rc ? 2 : 0;
+}
+
 static void on_skip(void *user, const char *file, const char *why)
 {
     (void)user;
@@ -402,6 +443,8 @@ int main(int argc, char **argv)
         return usage(stderr);
     if (strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 2, argv + 2);
+    if (strcmp(argv[1], "check") == 0)
+        return cmd_check(argc - 2, argv + 2);
     if (strcmp(argv[1], "modules") == 0)
         return cmd_modules(argc - 2, argv + 2);
     if (strcmp(argv[1], "plot") == 0) {

@@ -400,8 +400,19 @@ static int load_projections(ctx *x, const yaml_node_t *list, size_t **deferred,
         yaml_node_t *rn = get(x, v, "rule");
         if (rn && load_rule(x, rn, &rule, &rparams))
             return -1;
-        if (apical_circuit_add_proj(c, sp, so, dp, dport, one, rule, x->err, x->cap))
-            return fail_at(x, v, x->err);
+        if (apical_circuit_add_proj(c, sp, so, dp, dport, one, rule, x->err, x->cap)) {
+            /* point at the part that is wrong */
+            const yaml_node_t *at = v;
+            if (strstr(x->err, "has no port"))
+                at = to;
+            else if (strstr(x->err, "cannot send"))
+                at = from;
+            else if (rule && strstr(x->err, "needs observable"))
+                at = node(x, rn->data.mapping.pairs.start->key);
+            else if (conn && strstr(x->err, "one_to_one"))
+                at = conn;
+            return fail_at(x, at, x->err);
+        }
         apical_proj *pj = &c->projs[c->n_projs - 1];
         yaml_node_t *init = get(x, v, "init");
         if (init && one)
