@@ -474,12 +474,12 @@ START_TEST(errors_name_file_line_column)
     snprintf(buf, sizeof buf,
              "%spopulations:\n  a: {cell: pyramidal, size: 3}\n"
              "projections:\n  - {from: a, to: a.soma, init: {constant: 1}}\n", head);
-    expect_error(buf, "bad.yaml:6:5:", "has no port 'soma'");
+    expect_error(buf, "bad.yaml:6:19:", "has no port 'soma'");
     snprintf(buf, sizeof buf,
              "%spopulations:\n  a: {cell: pyramidal, size: 3}\n  b: {cell: sst, size: 2}\n"
              "projections:\n  - {from: a, to: b.dendrite, init: {constant: 1},\n"
              "     rule: {apical_silence: {eta: 1}}}\n", head);
-    expect_error(buf, "bad.yaml:7:5:", "needs observable 'v_apical'");
+    expect_error(buf, "bad.yaml:8:13:", "needs observable 'v_apical'");
     snprintf(buf, sizeof buf, "%spopulations:\n  a: {cell: pyramidal, size: 3, params: {g_B: -1}}\n",
              head);
     expect_error(buf, "bad.yaml:4:47:", "outside [0, inf]");
