@@ -236,6 +236,7 @@ typedef struct apical_integ_opts {
     char method[16];        /* euler, expeuler, or a GSL odeiv2 stepper */
     double rtol, atol;      /* GSL: error control */
     double h0, hmax;        /* GSL: first step, largest step (0: dt) in ms */
+    int weights_in_state;   /* GSL: plastic weights and rule memory join the ODE state */
 } apical_integ_opts;
 
 typedef struct apical_integrator apical_integrator;
@@ -248,11 +249,14 @@ apical_integrator *apical_integrator_new(apical_circuit *c, const apical_integ_o
 void apical_integrator_free(apical_integrator *it);
 
 /* Advance the circuit by dt from the state of the last apical_circuit_eval
-   (whose observables drive the plasticity).  Weights move beside the state,
-   once per step: euler uses W(t) for the states (the published scheme);
-   the other methods first advance the weights, then integrate the states
-   over [t, t+dt] with them held (Lie splitting, O(dt) like the weights'
-   own Euler step).  Noise is added once per step, after the states. */
+   (whose observables drive the plasticity).  By default weights move beside
+   the state, once per step: euler uses W(t) for the states (the published
+   scheme); the other methods first advance the weights, then integrate the
+   states over [t, t+dt] with them held (Lie splitting, O(dt) like the
+   weights' own Euler step).  With weights_in_state a GSL stepper integrates
+   states, weights and the rules' memory as one system (exact to its
+   tolerance; costlier, and implicit steppers then take the Jacobian by
+   finite differences).  Noise is added once per step, after the states. */
 int apical_integrator_advance(apical_integrator *it, double dt, unsigned flags, char *err,
                               size_t errcap);
 

@@ -674,7 +674,8 @@ static int load_simulation(ctx *x, const yaml_node_t *sim)
         return -1;
     yaml_node_t *integ = get(x, sim, "integrator");
     if (integ) {
-        static const char *const ik[] = { "method", "dt", "rtol", "atol", "h0", "hmax", NULL };
+        static const char *const ik[] = { "method", "dt", "rtol", "atol", "h0", "hmax",
+                                          "weights", NULL };
         if (expect(x, integ, YAML_MAPPING_NODE, "an integrator {method, dt, ...}") ||
             check_keys(x, integ, "the integrator", ik))
             return -1;
@@ -698,6 +699,21 @@ static int load_simulation(ctx *x, const yaml_node_t *sim)
             return -1;
         if (!(o->dt > 0))
             return fail(x, dt, "dt must be positive");
+        yaml_node_t *wn = get(x, integ, "weights");
+        if (wn) {
+            if (expect(x, wn, YAML_SCALAR_NODE, "beside or state"))
+                return -1;
+            if (!strcmp(scalar(wn), "state"))
+                o->integ.weights_in_state = 1;
+            else if (strcmp(scalar(wn), "beside") != 0)
+                return fail(x, wn, "expected beside (advanced once per step) or state (in the "
+                                   "ODE system), found '%s'", scalar(wn));
+            if (o->integ.weights_in_state && (!o->integ.method[0] ||
+                                              !strcmp(o->integ.method, "euler") ||
+                                              !strcmp(o->integ.method, "expeuler")))
+                return fail(x, wn, "weights: state needs a GSL stepper (with euler the two "
+                                   "are the same scheme)");
+        }
         const char *names[] = { "rtol", "atol", "h0", "hmax" };
         double *vals[] = { &o->integ.rtol, &o->integ.atol, &o->integ.h0, &o->integ.hmax };
         for (int k = 0; k < 4; k++) {

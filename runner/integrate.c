@@ -56,6 +56,11 @@ struct apical_integrator {
     double *f0, *f1, *yh;   /* finite differences */
     int any_rule;
     double t;               /* GSL: running time, so multistep history stays valid */
+    int in_state;           /* weights in the ODE state */
+    int plastic;            /* this step advances them */
+    size_t n_total;         /* state + weights + rule memory */
+    double *Y;              /* packed system state */
+    double **w_own, **aux_own; /* the circuit's own weight buffers, per projection */
     char err[512];          /* a failure inside a GSL callback */
 };
 
@@ -166,6 +171,84 @@ static int gsl_func(double t, const double y[], double dydt[], void *params)
                                                                                 : GSL_EBADFUNC;
 }
 
+/* Point plastic projections at their slices of the packed state y. */
+static void borrow_weights(apical_integrator *it, const double *y)
+{
+    apical_circuit *c = it->c;
+    size_t off = c->n_y;
+    for (size_t i = 0; i < c->n_projs; i++) {
+        apical_proj *pj = &c->projs[i];
+        if (!pj->rule)
+            continue;
+        size_t nw = c->pops[pj->src].n * c->pops[pj->dst].n;
+        pj->w = (double *)(y + off);
+        pj->aux = (double *)(y + off + nw);
+        off += nw * (1 + pj->rule->n_aux);
+    }
+}
+
+static void return_weights(apical_integrator *it)
+{
+    apical_circuit *c = it->c;
+    for (size_t i = 0; i < c->n_projs; i++)
+        if (c->projs[i].rule) {
+            c->projs[i].w = it->w_own[i];
+            c->projs[i].aux = it->aux_own[i];
+        }
+}
+
+/* States, weights and rule memory as one system. */
+static int gsl_func_w(double t, const double y[], double dydt[], void *params)
+{
+    (void)t;
+    apical_integrator *it = params;
+    apical_circuit *c = it->c;
+    borrow_weights(it, y);
+    int rc = apical_circuit_eval_at(c, y, dydt, it->err, sizeof it->err);
+    size_t off = c->n_y;
+    for (size_t i = 0; i < c->n_projs && rc == 0; i++) {
+        apical_proj *pj = &c->projs[i];
+        if (!pj->rule)
+            continue;
+        const apical_pop *s = &c->pops[pj->src], *d = &c->pops[pj->dst];
+        size_t nw = s->n * d->n, na = nw * pj->rule->n_aux;
+        apical_rule_ctx x = { sizeof x, d->n, s->n, pj->rp, d->obs + pj->post_obs * d->n,
+                              s->obs + pj->src_obs * s->n };
+        if (it->plastic) {
+            if (pj->rule->dwdt(&x, pj->w, pj->aux, dydt + off, dydt + off + nw) != APICAL_OK) {
+                snprintf(it->err, sizeof it->err, "rule %s failed", pj->rule->name);
+                rc = -1;
+            }
+        } else {
+            memset(dydt + off, 0, (nw + na) * sizeof(double));
+        }
+        off += nw + na;
+    }
+    return_weights(it);
+    return rc == 0 ? GSL_SUCCESS : GSL_EBADFUNC;
+}
+
+/* Forward differences of the packed system (weights in the state). */
+static int gsl_jac_w(double t, const double y[], double *dfdy, double dfdt[], void *params)
+{
+    apical_integrator *it = params;
+    const size_t N = it->n_total;
+    memset(dfdt, 0, N * sizeof(double));
+    if (gsl_func_w(t, y, it->f0, it) != GSL_SUCCESS)
+        return GSL_EBADFUNC;
+    memcpy(it->yh, y, N * sizeof(double));
+    for (size_t k = 0; k < N; k++) {
+        double h = 1e-7 * fmax(1.0, fabs(y[k]));
+        it->yh[k] = y[k] + h;
+        if (gsl_func_w(t, it->yh, it->f1, it) != GSL_SUCCESS)
+            return GSL_EBADFUNC;
+        for (size_t r = 0; r < N; r++)
+            dfdy[r * N + k] = (it->f1[r] - it->f0[r]) / h;
+        it->yh[k] = y[k];
+    }
+    return GSL_SUCCESS;
+}
+
 static int gsl_jac(double t, const double y[], double *dfdy, double dfdt[], void *params)
 {
     (void)t;
@@ -214,6 +297,32 @@ apical_integrator *apical_integrator_new(apical_circuit *c, const apical_integ_o
     gsl_set_error_handler_off();
     it->kind = M_GSL;
     it->sys = (gsl_odeiv2_system){ gsl_func, gsl_jac, c->n_y, it };
+    if (o->weights_in_state && it->any_rule) {
+        it->in_state = 1;
+        it->n_total = c->n_y;
+        it->w_own = calloc(c->n_projs, sizeof *it->w_own);
+        it->aux_own = calloc(c->n_projs, sizeof *it->aux_own);
+        for (size_t i = 0; it->w_own && it->aux_own && i < c->n_projs; i++) {
+            const apical_proj *pj = &c->projs[i];
+            it->w_own[i] = pj->w;
+            it->aux_own[i] = pj->aux;
+            if (pj->rule)
+                it->n_total += c->pops[pj->src].n * c->pops[pj->dst].n * (1 + pj->rule->n_aux);
+        }
+        free(it->f0);
+        free(it->f1);
+        free(it->yh);
+        it->Y = malloc(it->n_total * sizeof(double));
+        it->f0 = malloc(it->n_total * sizeof(double));
+        it->f1 = malloc(it->n_total * sizeof(double));
+        it->yh = malloc(it->n_total * sizeof(double));
+        if (!it->w_own || !it->aux_own || !it->Y || !it->f0 || !it->f1 || !it->yh) {
+            snprintf(err, cap, "out of memory for the integrator");
+            apical_integrator_free(it);
+            return NULL;
+        }
+        it->sys = (gsl_odeiv2_system){ gsl_func_w, gsl_jac_w, it->n_total, it };
+    }
     double h0 = o->h0 > 0 ? o->h0 : 0.01;
     it->drv = gsl_odeiv2_driver_alloc_y_new(&it->sys, *it->gm->type, h0,
                                             o->atol > 0 ? o->atol : 1e-8,
@@ -240,6 +349,9 @@ void apical_integrator_free(apical_integrator *it)
         free(it->lj[i].dody);
     }
     free(it->lj);
+    free(it->Y);
+    free(it->w_own);
+    free(it->aux_own);
     free(it->f0);
     free(it->f1);
     free(it->yh);
@@ -270,12 +382,57 @@ static int advance_expeuler(apical_integrator *it, double dt, char *err, size_t 
     return 0;
 }
 
+/* Weights in the state: pack, integrate the whole system, unpack. */
+static int advance_packed(apical_integrator *it, double dt, unsigned flags, char *err, size_t cap)
+{
+    apical_circuit *c = it->c;
+    int plastic = (flags & APICAL_STEP_PLASTIC) != 0;
+    if (plastic != it->plastic && it->gm->multistep)
+        gsl_odeiv2_driver_reset(it->drv); /* the right-hand side changed */
+    it->plastic = plastic;
+    memcpy(it->Y, c->y, c->n_y * sizeof(double));
+    size_t off = c->n_y;
+    for (size_t i = 0; i < c->n_projs; i++) {
+        const apical_proj *pj = &c->projs[i];
+        if (!pj->rule)
+            continue;
+        size_t nw = c->pops[pj->src].n * c->pops[pj->dst].n, na = nw * pj->rule->n_aux;
+        memcpy(it->Y + off, pj->w, nw * sizeof(double));
+        memcpy(it->Y + off + nw, pj->aux, na * sizeof(double));
+        off += nw + na;
+    }
+    it->err[0] = 0;
+    int rc = gsl_odeiv2_driver_apply(it->drv, &it->t, it->t + dt, it->Y);
+    if (rc != GSL_SUCCESS) {
+        snprintf(err, cap, "%s failed over a %g ms step: %s%s%s", it->gm->name, dt,
+                 gsl_strerror(rc), it->err[0] ? ": " : "", it->err);
+        return -1;
+    }
+    memcpy(c->y, it->Y, c->n_y * sizeof(double));
+    off = c->n_y;
+    for (size_t i = 0; i < c->n_projs; i++) {
+        apical_proj *pj = &c->projs[i];
+        if (!pj->rule)
+            continue;
+        size_t nw = c->pops[pj->src].n * c->pops[pj->dst].n, na = nw * pj->rule->n_aux;
+        memcpy(pj->w, it->Y + off, nw * sizeof(double));
+        memcpy(pj->aux, it->Y + off + nw, na * sizeof(double));
+        off += nw + na;
+    }
+    if (it->gm->multistep && (flags & APICAL_STEP_NOISE))
+        gsl_odeiv2_driver_reset(it->drv);
+    apical_circuit_noise(c, dt, flags);
+    return 0;
+}
+
 int apical_integrator_advance(apical_integrator *it, double dt, unsigned flags, char *err,
                               size_t cap)
 {
     apical_circuit *c = it->c;
     if (it->kind == M_EULER)
         return apical_circuit_advance_euler(c, dt, flags, err, cap);
+    if (it->in_state)
+        return advance_packed(it, dt, flags, err, cap);
     if ((flags & APICAL_STEP_PLASTIC) && apical_circuit_plasticity_euler(c, dt, err, cap) != 0)
         return -1;
     if (it->kind == M_EXPEULER) {
