@@ -60,13 +60,13 @@ typedef struct run_state {
 static void on_metrics(void *user, const apical_metrics *m)
 {
     run_state *s = user;
-    fprintf(s->csv, "%s,%ld,%.10g,%.10g,%.10g,%.10g\n", m->phase, m->pattern, m->t_ms,
-            m->apical_sq, m->mismatch_sq, m->test_error);
+    fprintf(s->csv, "%s,%ld,%.10g,%.10g,%.10g,%.10g,%.10g\n", m->phase, m->pattern, m->t_ms,
+            m->apical_sq, m->mismatch_sq, m->test_error, m->angle_deg);
     fflush(s->csv);
     if (s->tty)
         fprintf(stderr, "\r\033[K");
-    printf("%-6s %9ld %12.1f %14.6g %14.6g %14.6g %9.1f\n", m->phase, m->pattern, m->t_ms,
-           m->apical_sq, m->mismatch_sq, m->test_error, now() - s->t0);
+    printf("%-6s %9ld %12.1f %12.5g %12.5g %12.5g %7.2f %9.1f\n", m->phase, m->pattern,
+           m->t_ms, m->apical_sq, m->mismatch_sq, m->test_error, m->angle_deg, now() - s->t0);
     fflush(stdout);
 }
 
@@ -289,10 +289,10 @@ static int cmd_run(int argc, char **argv)
             fprintf(stderr, "apical: cannot write %s/traces.csv: %s\n", dir, strerror(errno));
             goto done;
         }
-        fprintf(s.csv, "phase,pattern,t_ms,apical_sq,mismatch_sq,test_error\n");
+        fprintf(s.csv, "phase,pattern,t_ms,apical_sq,mismatch_sq,test_error,angle_deg\n");
     }
-    printf("%-6s %9s %12s %14s %14s %14s %9s\n", "phase", "pattern", "t_ms", "apical_sq",
-           "mismatch_sq", "test_error", "wall_s");
+    printf("%-6s %9s %12s %12s %12s %12s %7s %9s\n", "phase", "pattern", "t_ms", "apical_sq",
+           "mismatch_sq", "test_error", "angle", "wall_s");
     cfg.run.on_metrics = on_metrics;
     cfg.run.on_progress = on_progress;
     if (s.traces)

@@ -284,6 +284,8 @@ typedef struct apical_metrics {
     double mismatch_sq;  /* mean squared (u_src - u_dst) over one-to-one projections */
     double test_error;   /* mean over patterns of sum_i (r_i - r_trgt,i)^2 at the
                             target population, without nudging (NaN: no target) */
+    double angle_deg;    /* mean angle between each top-down matrix (into X.apical
+                            from Y) and the transposed bottom-up matrix X -> Y.basal */
 } apical_metrics;
 
 enum apical_phase_kind { APICAL_PHASE_TRAIN = 1, APICAL_PHASE_TEST = 2, APICAL_PHASE_SETTLE = 3 };

@@ -317,9 +317,45 @@ static int measure(apical_circuit *c, const apical_stim *st, sums *m, char *err,
     return 0;
 }
 
+/* Mean angle between top-down matrices B (X x Y, into X.apical from Y) and
+   the transposes of the forward matrices W (Y x X, X -> Y.basal): 90 degrees
+   for unrelated matrices, 0 when B = W^T (MODEL.md 2.4). */
+static double feedback_angle(const apical_circuit *c)
+{
+    double sum = 0;
+    int pairs = 0;
+    for (size_t i = 0; i < c->n_projs; i++) {
+        const apical_proj *b = &c->projs[i];
+        const apical_pop *x = &c->pops[b->dst];
+        if (b->one_to_one || strcmp(x->model->ports[b->dst_port].name, "apical") != 0)
+            continue;
+        for (size_t k = 0; k < c->n_projs; k++) {
+            const apical_proj *w = &c->projs[k];
+            if (w->one_to_one || w->src != b->dst || w->dst != b->src ||
+                strcmp(c->pops[w->dst].model->ports[w->dst_port].name, "basal") != 0)
+                continue;
+            size_t nx = x->n, ny = c->pops[b->src].n;
+            double dot = 0, bb = 0, ww = 0;
+            for (size_t r = 0; r < nx; r++)
+                for (size_t q = 0; q < ny; q++) {
+                    double bv = b->w[r * ny + q], wv = w->w[q * nx + r];
+                    dot += bv * wv;
+                    bb += bv * bv;
+                    ww += wv * wv;
+                }
+            if (bb > 0 && ww > 0) {
+                sum += acos(fmax(-1.0, fmin(1.0, dot / sqrt(bb * ww)))) * 180.0 / M_PI;
+                pairs++;
+            }
+        }
+    }
+    return pairs ? sum / pairs : NAN;
+}
+
 int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, long n,
                     apical_metrics *m, char *err, size_t cap)
 {
+    m->angle_deg = feedback_angle(c);
     apical_stim *s = &c->stims[stim];
     long steps = lround(o->eval_settle_ms / o->dt);
     sums acc = { 0 };
@@ -375,7 +411,8 @@ typedef struct run_state {
 
 static int emit(run_state *r, const char *phase, size_t stim, long n, char *err, size_t cap)
 {
-    apical_metrics m = { phase, r->pos.pattern, (double)r->pos.step * r->o->dt, NAN, NAN, NAN };
+    apical_metrics m = { phase, r->pos.pattern, (double)r->pos.step * r->o->dt, NAN, NAN, NAN,
+                         NAN };
     if (apical_evaluate(r->c, r->o, stim, n, &m, err, cap) != 0)
         return -1;
     if (r->o->on_metrics)
