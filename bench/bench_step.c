@@ -3,7 +3,8 @@
  * plastic: bottom-up (Eq. 7), top-down (Eq. 10), pyramid-to-interneuron
  * (Eq. 8) and interneuron-to-pyramid (Eq. 9), noise on.
  *
- *   bench_step [SIZES]      e.g. 30-50-10; default: 30-50-10, then 784-500-500-10
+ *   bench_step [SIZES [K]]  e.g. 30-50-10 16; default: 30-50-10 and 784-500-500-10,
+ *                           each with plasticity every step and in rank-16 batches
  *
  * Prints the median over repetitions of microseconds per step, with the
  * work per step (FLOP: 2 per multiply-add of the matrix-vector products,
@@ -33,7 +34,7 @@ static int cmp(const void *a, const void *b)
 }
 
 /* YAML for L0-L1-...-out with interneurons, all pathways plastic. */
-static void circuit_yaml(char *buf, size_t cap, const int *sz, int nl)
+static void circuit_yaml(char *buf, size_t cap, const int *sz, int nl, int batch)
 {
     size_t u = 0;
     u += (size_t)snprintf(buf + u, cap - u,
@@ -66,14 +67,15 @@ static void circuit_yaml(char *buf, size_t cap, const int *sz, int nl)
     snprintf(buf + u, cap - u,
              "stimuli:\n  x: {kind: uniform, range: [-1, 1], drives: L0}\n"
              "simulation:\n  noise: {sigma: 0.3}\n"
-             "  phases: [{train: x, patterns: 1, present: 100}]\n");
+             "  integrator: {method: euler, dt: 0.1, plasticity_batch: %d}\n"
+             "  phases: [{train: x, patterns: 1, present: 100}]\n", batch);
 }
 
-static int bench(apical_registry *reg, const int *sz, int nl)
+static int bench(apical_registry *reg, const int *sz, int nl, int batch)
 {
     static char yaml[16384];
     char err[2048];
-    circuit_yaml(yaml, sizeof yaml, sz, nl);
+    circuit_yaml(yaml, sizeof yaml, sz, nl, batch);
     apical_config cfg;
     if (apical_config_load_string(&cfg, reg, "bench", yaml, err, sizeof err) != 0) {
         fprintf(stderr, "bench_step: %s\n", err);
@@ -106,6 +108,11 @@ static int bench(apical_registry *reg, const int *sz, int nl)
                 apical_config_free(&cfg);
                 return 1;
             }
+        if (apical_circuit_flush_plasticity(c, err, sizeof err) != 0) {
+            fprintf(stderr, "bench_step: %s\n", err);
+            apical_config_free(&cfg);
+            return 1;
+        }
         if (r >= 0)
             t[r] = (now() - t0) / (double)steps;
     }
@@ -114,10 +121,11 @@ static int bench(apical_registry *reg, const int *sz, int nl)
     size_t u = 0;
     for (int k = 0; k < nl; k++)
         u += (size_t)snprintf(name + u, sizeof name - u, "%s%d", k ? "-" : "", sz[k]);
-    printf("%-15s %8zu weights %9.3g FLOP/step %6ld steps x %d: median %9.3f us/step "
-           "(min %.3f, max %.3f) %6.2f GFLOP/s %6.2f GB/s\n",
-           name, nweights, flop, steps, REPS, 1e6 * t[REPS / 2], 1e6 * t[0], 1e6 * t[REPS - 1],
-           flop / t[REPS / 2] * 1e-9, bytes / t[REPS / 2] * 1e-9);
+    printf("%-15s batch %2d %8zu weights %9.3g FLOP/step %6ld steps x %d: median %9.3f "
+           "us/step (min %.3f, max %.3f) %6.2f GFLOP/s\n",
+           name, batch, nweights, flop, steps, REPS, 1e6 * t[REPS / 2], 1e6 * t[0],
+           1e6 * t[REPS - 1], flop / t[REPS / 2] * 1e-9);
+    (void)bytes;
     apical_config_free(&cfg);
     return 0;
 }
@@ -128,12 +136,14 @@ int main(int argc, char **argv)
     int rc = 0;
     if (argc > 1) {
         int sz[16], nl = 0;
+        int batch = argc > 2 ? atoi(argv[2]) : 1;
         for (char *s = strtok(argv[1], "-"); s && nl < 16; s = strtok(NULL, "-"))
             sz[nl++] = atoi(s);
-        rc = nl >= 2 ? bench(reg, sz, nl) : 2;
+        rc = nl >= 2 && batch >= 1 ? bench(reg, sz, nl, batch) : 2;
     } else {
         const int small[] = { 30, 50, 10 }, mnist[] = { 784, 500, 500, 10 };
-        rc = bench(reg, small, 3) || bench(reg, mnist, 4);
+        rc = bench(reg, small, 3, 1) || bench(reg, small, 3, 16) || bench(reg, mnist, 4, 1) ||
+             bench(reg, mnist, 4, 16);
     }
     apical_registry_free(reg);
     return rc;

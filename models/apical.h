@@ -17,6 +17,8 @@
  * inputs in are n_ports rows, observables are n_obs rows: y[k*n + i] is state
  * variable k of cell i.
  *
+ * History: 1.0 first version; 1.1 appends apical_rule.euler_batch.
+ *
  * Versioning: every descriptor starts with struct_size.  Fields are only ever
  * appended within a major version, so a host reads a field only if
  * struct_size says it is there.  The first three fields of apical_library are
@@ -39,7 +41,7 @@ extern "C" {
 #endif
 
 #define APICAL_ABI_MAJOR 1u
-#define APICAL_ABI_MINOR 0u
+#define APICAL_ABI_MINOR 1u
 #define APICAL_ENTRY_SYMBOL "apical_library_v1"
 
 enum apical_status {
@@ -138,6 +140,16 @@ typedef struct apical_rule_ctx {
     const double *pre;      /* n_pre: what the projection carries */
 } apical_rule_ctx;
 
+/* k consecutive steps' observables at once (ABI 1.1). */
+typedef struct apical_rule_batch {
+    size_t struct_size;
+    size_t n_post, n_pre, k;
+    const double *p;        /* rule parameters */
+    const double *post;     /* k x n_post: one row per step, oldest first */
+    const double *pre;      /* k x n_pre */
+    double *scratch;        /* 2 k n_post doubles the rule may overwrite */
+} apical_rule_batch;
+
 typedef struct apical_rule {
     size_t struct_size;
     const char *name;
@@ -164,6 +176,12 @@ typedef struct apical_rule {
     /* Optional fused forward-Euler step, in place; must equal
        w += dt*dw, aux += dt*daux with dw, daux from dwdt at the old values. */
     int (*euler)(const apical_rule_ctx *c, double dt, double *w, double *aux);
+
+    /* ABI 1.1, optional: k forward-Euler steps at once, from the observables
+       of k consecutive steps; must equal k calls of euler (to rounding).
+       Lets a rule turn k rank-1 updates into one rank-k product.  A host
+       reads it only if struct_size covers it. */
+    int (*euler_batch)(const apical_rule_batch *c, double dt, double *w, double *aux);
 } apical_rule;
 
 typedef struct apical_library {
@@ -195,6 +213,10 @@ APICAL_EXPORT const apical_library *apical_library_v1(uint32_t host_major,
 #define APICAL_LIBRARY_MIN_SIZE_V1 (offsetof(apical_library, n_rules) + sizeof(size_t))
 #define APICAL_CELL_MIN_SIZE_V1 (offsetof(apical_cell_model, jacobian) + sizeof(void (*)(void)))
 #define APICAL_RULE_MIN_SIZE_V1 (offsetof(apical_rule, euler) + sizeof(void (*)(void)))
+/* Does rule r (of any 1.x) carry the 1.1 field euler_batch? */
+#define APICAL_RULE_HAS_BATCH(r) \
+    ((r)->struct_size >= offsetof(apical_rule, euler_batch) + sizeof(void (*)(void)) && \
+     (r)->euler_batch != NULL)
 
 #ifdef __cplusplus
 }

@@ -34,6 +34,11 @@ static int euler(const apical_rule_ctx *c, double dt, double *w, double *aux)
                               aux);
 }
 
+static int euler_batch(const apical_rule_batch *c, double dt, double *w, double *aux)
+{
+    return lowpass_hebb_batch(c, c->p[P_ETA], c->p[P_TAU_W], -1.0, c->p[P_V_REST], dt, w, aux);
+}
+
 static const apical_rule apical_silence = {
     .struct_size = sizeof(apical_rule),
     .name = "apical_silence",
@@ -44,6 +49,7 @@ static const apical_rule apical_silence = {
     .n_aux = 1,
     .dwdt = dwdt,
     .euler = euler,
+    .euler_batch = euler_batch,
 };
 
 LOWPASS_HEBB_LIBRARY(apical_silence, "apical_silence")

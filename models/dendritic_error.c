@@ -31,6 +31,11 @@ static int euler(const apical_rule_ctx *c, double dt, double *w, double *aux)
     return lowpass_hebb_euler(c, c->p[P_ETA], c->p[P_TAU_W], 1.0, 0.0, dt, w, aux);
 }
 
+static int euler_batch(const apical_rule_batch *c, double dt, double *w, double *aux)
+{
+    return lowpass_hebb_batch(c, c->p[P_ETA], c->p[P_TAU_W], 1.0, 0.0, dt, w, aux);
+}
+
 static const apical_rule dendritic_error = {
     .struct_size = sizeof(apical_rule),
     .name = "dendritic_error",
@@ -41,6 +46,7 @@ static const apical_rule dendritic_error = {
     .n_aux = 1,
     .dwdt = dwdt,
     .euler = euler,
+    .euler_batch = euler_batch,
 };
 
 LOWPASS_HEBB_LIBRARY(dendritic_error, "dendritic_error")

@@ -10,6 +10,8 @@
 #ifndef APICAL_LOWPASS_HEBB_H
 #define APICAL_LOWPASS_HEBB_H
 
+#include <gsl/gsl_cblas.h>
+
 #include "apical.h"
 
 static inline int lowpass_hebb_dwdt(const apical_rule_ctx *c, double eta, double tau_w,
@@ -62,6 +64,56 @@ static inline int lowpass_hebb_euler(const apical_rule_ctx *c, double eta, doubl
                 wi[j] += se * pre[j];
         }
     }
+    return APICAL_OK;
+}
+
+/*
+ * k steps at once.  With q = 1 - dt/tau_w, a = dt/tau_w, s = dt eta and the
+ * error e_j and rate p_j of step j (j = 0 oldest), k Euler steps give
+ *
+ *   W <- W + s (1 + q + ... + q^(k-1)) D + s sum_j (1 - q^(k-1-j)) e_j p_j^T
+ *   D <- q^k D + a sum_j q^(k-1-j) e_j p_j^T
+ *
+ * exactly (the W step uses D before it moves, as euler does): one pass over
+ * W and D and two rank-k products instead of k rank-1 passes.
+ */
+static inline int lowpass_hebb_batch(const apical_rule_batch *c, double eta, double tau_w,
+                                     double sign, double offset, double dt, double *w,
+                                     double *delta)
+{
+    const size_t m = c->n_post, n = c->n_pre, k = c->k;
+    double *ew = c->scratch, *ed = c->scratch + k * m;
+    const double s = dt * eta;
+    if (!(tau_w > 0)) {
+        for (size_t j = 0; j < k; j++)
+            for (size_t i = 0; i < m; i++)
+                ew[j * m + i] = s * (sign * c->post[j * m + i] + offset);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0, ew,
+                    (int)m, c->pre, (int)n, 1.0, w, (int)n);
+        return APICAL_OK;
+    }
+    const double a = dt / tau_w, q = 1.0 - a;
+    double qk = 1, geo = 0; /* q^k and 1 + q + ... + q^(k-1) */
+    for (size_t j = 0; j < k; j++) {
+        geo += qk;
+        qk *= q;
+    }
+    double back = 1; /* q^(k-1-j), from the newest step backwards */
+    for (size_t jj = k; jj-- > 0;) {
+        for (size_t i = 0; i < m; i++) {
+            double e = sign * c->post[jj * m + i] + offset;
+            ew[jj * m + i] = s * (1.0 - back) * e;
+            ed[jj * m + i] = a * back * e;
+        }
+        back *= q;
+    }
+    const double sg = s * geo;
+    for (size_t i = 0; i < m * n; i++)
+        w[i] += sg * delta[i];
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0, ew, (int)m,
+                c->pre, (int)n, 1.0, w, (int)n);
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0, ed, (int)m,
+                c->pre, (int)n, qk, delta, (int)n);
     return APICAL_OK;
 }
 

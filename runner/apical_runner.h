@@ -90,6 +90,9 @@ typedef struct apical_proj {
     double *aux;                /* rule->n_aux matrices */
     size_t post_obs;            /* index into the destination's observables */
     double *dw;                 /* scratch for rules without a fused euler */
+    double *hist_post, *hist_pre; /* batched plasticity: k rows of observables */
+    double *hist_scratch;
+    size_t hist_n;
 } apical_proj;
 
 enum apical_stim_kind {
@@ -134,6 +137,8 @@ typedef struct apical_circuit {
     double *y, *dydt, *y_saved, *noise;
     double *scratch;    /* largest population size */
     double *obs_scratch; /* largest n_obs x n */
+    size_t batch_k;     /* plasticity steps per rank-k update (1: every step) */
+    double batch_dt;
     unsigned long seed;
     gsl_rng *rng_init, *rng_train, *rng_noise, *rng_test;
     int finalized;
@@ -181,6 +186,11 @@ int apical_circuit_add_stim_teacher(apical_circuit *c, const char *name, double 
 int apical_stim_set_target(apical_circuit *c, apical_stim *s, const char *pop,
                            apical_table *targets, char *err, size_t errcap);
 
+/* Advance plastic weights k steps at a time with the rules' rank-k update
+   (ABI 1.1 euler_batch) where a rule has one: the dendrites of the k-1
+   steps in between see weights up to k-1 steps old.  Set before finalize. */
+void apical_circuit_set_plasticity_batch(apical_circuit *c, size_t k);
+
 /* Allocate state, check every parameter set, zero weights. */
 int apical_circuit_finalize(apical_circuit *c, char *err, size_t errcap);
 
@@ -214,6 +224,8 @@ int apical_circuit_eval_at(apical_circuit *c, const double *y, double *dydt, cha
 /* Advance plastic weights by forward Euler from the last evaluation's
    observables. */
 int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, size_t errcap);
+/* Apply batched plasticity steps still pending (at pattern ends). */
+int apical_circuit_flush_plasticity(apical_circuit *c, char *err, size_t errcap);
 /* Add the noise of one step of length dt (if flags has APICAL_STEP_NOISE). */
 void apical_circuit_noise(apical_circuit *c, double dt, unsigned flags);
 

@@ -25,11 +25,17 @@ static unsigned long mix_seed(unsigned long seed, unsigned stream)
     return (unsigned long)((z ^ (z >> 31)) & 0xffffffffUL);
 }
 
+void apical_circuit_set_plasticity_batch(apical_circuit *c, size_t k)
+{
+    c->batch_k = k ? k : 1;
+}
+
 apical_circuit *apical_circuit_new(unsigned long seed)
 {
     apical_circuit *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
+    c->batch_k = 1;
     c->seed = seed;
     gsl_rng **streams[] = { &c->rng_init, &c->rng_train, &c->rng_noise, &c->rng_test };
     for (unsigned s = 0; s < 4; s++) {
@@ -59,6 +65,9 @@ void apical_circuit_free(apical_circuit *c)
         free(c->projs[i].rp);
         free(c->projs[i].aux);
         free(c->projs[i].dw);
+        free(c->projs[i].hist_post);
+        free(c->projs[i].hist_pre);
+        free(c->projs[i].hist_scratch);
     }
     for (size_t i = 0; i < c->n_stims; i++) {
         apical_stim *st = &c->stims[i];
@@ -535,6 +544,14 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
             snprintf(err, cap, "projection %s -> %s, rule %s: %s", c->pops[pj->src].name,
                      c->pops[pj->dst].name, pj->rule->name, *msg ? msg : "parameters rejected");
             return -1;
+        }
+        if (pj->rule && c->batch_k > 1 && APICAL_RULE_HAS_BATCH(pj->rule)) {
+            size_t m = c->pops[pj->dst].n, n = c->pops[pj->src].n, k = c->batch_k;
+            pj->hist_post = malloc(k * m * sizeof(double));
+            pj->hist_pre = malloc(k * n * sizeof(double));
+            pj->hist_scratch = malloc(2 * k * m * sizeof(double));
+            if (!pj->hist_post || !pj->hist_pre || !pj->hist_scratch)
+                return snprintf(err, cap, "out of memory"), -1;
         }
         if (pj->rule && !pj->rule->euler) {
             size_t nw = c->pops[pj->src].n * c->pops[pj->dst].n;

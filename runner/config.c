@@ -675,7 +675,7 @@ static int load_simulation(ctx *x, const yaml_node_t *sim)
     yaml_node_t *integ = get(x, sim, "integrator");
     if (integ) {
         static const char *const ik[] = { "method", "dt", "rtol", "atol", "h0", "hmax",
-                                          "weights", NULL };
+                                          "weights", "plasticity_batch", NULL };
         if (expect(x, integ, YAML_MAPPING_NODE, "an integrator {method, dt, ...}") ||
             check_keys(x, integ, "the integrator", ik))
             return -1;
@@ -714,6 +714,13 @@ static int load_simulation(ctx *x, const yaml_node_t *sim)
                 return fail(x, wn, "weights: state needs a GSL stepper (with euler the two "
                                    "are the same scheme)");
         }
+        yaml_node_t *pb = get(x, integ, "plasticity_batch");
+        long batch = 1;
+        if (pb && to_long(x, pb, 1, &batch))
+            return -1;
+        if (batch > 1 && o->integ.weights_in_state)
+            return fail(x, pb, "plasticity_batch is for weights beside the state");
+        apical_circuit_set_plasticity_batch(x->cfg->circuit, (size_t)batch);
         const char *names[] = { "rtol", "atol", "h0", "hmax" };
         double *vals[] = { &o->integ.rtol, &o->integ.atol, &o->integ.h0, &o->integ.hmax };
         for (int k = 0; k < 4; k++) {

@@ -121,6 +121,29 @@ static void axpy(size_t n, double a, const double *restrict x, double *restrict 
         y[i] += a * x[i];
 }
 
+static int flush_proj(apical_circuit *c, apical_proj *pj, char *err, size_t cap)
+{
+    if (pj->hist_n == 0)
+        return 0;
+    const apical_pop *s = &c->pops[pj->src], *d = &c->pops[pj->dst];
+    apical_rule_batch b = { sizeof b, d->n, s->n, pj->hist_n, pj->rp, pj->hist_post,
+                            pj->hist_pre, pj->hist_scratch };
+    pj->hist_n = 0;
+    if (pj->rule->euler_batch(&b, c->batch_dt, pj->w, pj->aux) != APICAL_OK) {
+        snprintf(err, cap, "rule %s on %s -> %s failed", pj->rule->name, s->name, d->name);
+        return -1;
+    }
+    return 0;
+}
+
+int apical_circuit_flush_plasticity(apical_circuit *c, char *err, size_t cap)
+{
+    for (size_t i = 0; i < c->n_projs; i++)
+        if (c->projs[i].hist_post && flush_proj(c, &c->projs[i], err, cap) != 0)
+            return -1;
+    return 0;
+}
+
 int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, size_t cap)
 {
     for (size_t i = 0; i < c->n_projs; i++) {
@@ -128,6 +151,16 @@ int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, siz
         if (!pj->rule)
             continue;
         const apical_pop *s = &c->pops[pj->src], *d = &c->pops[pj->dst];
+        if (pj->hist_post) { /* batched: remember this step's observables */
+            memcpy(pj->hist_post + pj->hist_n * d->n, d->obs + pj->post_obs * d->n,
+                   d->n * sizeof(double));
+            memcpy(pj->hist_pre + pj->hist_n * s->n, s->obs + pj->src_obs * s->n,
+                   s->n * sizeof(double));
+            c->batch_dt = dt;
+            if (++pj->hist_n == c->batch_k && flush_proj(c, pj, err, cap) != 0)
+                return -1;
+            continue;
+        }
         apical_rule_ctx x = { sizeof x, d->n, s->n, pj->rp, d->obs + pj->post_obs * d->n,
                               s->obs + pj->src_obs * s->n };
         int rc;
@@ -432,6 +465,8 @@ static int integrate(run_state *r, long steps, unsigned flags, char *err, size_t
         if (apical_integrator_advance(r->it, o->dt, flags, err, cap) != 0)
             return -1;
     }
+    if (apical_circuit_flush_plasticity(r->c, err, cap) != 0)
+        return -1;
     if (apical_circuit_check_finite(r->c, err, cap)) {
         char where[512];
         snprintf(where, sizeof where, "%s", err);

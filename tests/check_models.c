@@ -264,6 +264,43 @@ START_TEST(apical_silence_rule)
 }
 END_TEST
 
+/* k steps at once (ABI 1.1) equal k single steps */
+static void check_batch(const char *name, double tau_w)
+{
+    const apical_rule *u = test_rule(reg, name);
+    ck_assert(APICAL_RULE_HAS_BATCH(u));
+    enum { K = 7, M = 4, N = 5 };
+    double p[3] = { 0.7, tau_w, 0.2 }, post[K * M], prer[K * N], scratch[2 * K * M];
+    double w1[M * N], d1[M * N], w2[M * N], d2[M * N];
+    for (int i = 0; i < M * N; i++) {
+        w1[i] = w2[i] = sin(1.0 + i);
+        d1[i] = d2[i] = 0.3 * cos(2.0 * i);
+    }
+    for (int i = 0; i < K * M; i++)
+        post[i] = sin(0.37 * i);
+    for (int i = 0; i < K * N; i++)
+        prer[i] = cos(0.51 * i);
+    for (int j = 0; j < K; j++) {
+        apical_rule_ctx c = { sizeof c, M, N, p, post + j * M, prer + j * N };
+        u->euler(&c, 0.1, w1, d1);
+    }
+    apical_rule_batch b = { sizeof b, M, N, K, p, post, prer, scratch };
+    ck_assert_int_eq(u->euler_batch(&b, 0.1, w2, d2), APICAL_OK);
+    for (int i = 0; i < M * N; i++) {
+        ck_assert_double_eq_tol(w2[i], w1[i], 1e-13);
+        ck_assert_double_eq_tol(d2[i], d1[i], 1e-13);
+    }
+}
+
+START_TEST(batched_steps_equal_single_steps)
+{
+    check_batch("dendritic_error", 3.0);
+    check_batch("dendritic_error", 0.0);
+    check_batch("apical_silence", 3.0);
+    check_batch("apical_silence", 0.0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("models");
@@ -278,6 +315,7 @@ static Suite *suite(void)
     tcase_add_test(t, jacobians_match_finite_differences);
     tcase_add_test(t, dendritic_error_rule);
     tcase_add_test(t, apical_silence_rule);
+    tcase_add_test(t, batched_steps_equal_single_steps);
     suite_add_tcase(s, t);
     return s;
 }
