@@ -194,6 +194,8 @@ void apical_circuit_set_plasticity_batch(apical_circuit *c, size_t k);
 /* Allocate state, check every parameter set, zero weights. */
 int apical_circuit_finalize(apical_circuit *c, char *err, size_t errcap);
 
+/* Fill a projection's weights from N(mean, sd^2) with the init stream. */
+void apical_proj_init_normal(apical_circuit *c, apical_proj *pj, double mean, double sd);
 /* Fill a projection's weights from U(lo, hi) with the init stream. */
 void apical_proj_init_uniform(apical_circuit *c, apical_proj *pj, double lo, double hi);
 /* Self-predicting weights (MODEL.md 2.2) from the projections they mirror:

@@ -675,6 +675,13 @@ int apical_proj_init_self_predicting(apical_circuit *c, apical_proj *pj, char *e
     return -1;
 }
 
+void apical_proj_init_normal(apical_circuit *c, apical_proj *pj, double mean, double sd)
+{
+    size_t n = c->pops[pj->src].n * c->pops[pj->dst].n;
+    for (size_t i = 0; i < n; i++)
+        pj->w[i] = mean + gsl_ran_gaussian_ziggurat(c->rng_init, sd);
+}
+
 void apical_proj_init_uniform(apical_circuit *c, apical_proj *pj, double lo, double hi)
 {
     size_t n = c->pops[pj->src].n * c->pops[pj->dst].n;

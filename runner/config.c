@@ -233,7 +233,47 @@ static int split_ref(ctx *x, const yaml_node_t *n, const char *dflt, char *pop, 
     return 0;
 }
 
-static int load_populations(ctx *x, const yaml_node_t *pops, double sigma)
+/* A mapping of parameter values (numbers, or names for enumerated ones). */
+static int set_params(ctx *x, apical_pop *pop, const yaml_node_t *params)
+{
+    if (expect(x, params, YAML_MAPPING_NODE, "a mapping of parameters"))
+        return -1;
+    for (yaml_node_pair_t *q = params->data.mapping.pairs.start;
+         q < params->data.mapping.pairs.top; q++) {
+        yaml_node_t *pk = node(x, q->key), *pv = node(x, q->value);
+        if (expect(x, pk, YAML_SCALAR_NODE, "a parameter name") ||
+            expect(x, pv, YAML_SCALAR_NODE, "a parameter value"))
+            return -1;
+        char *end;
+        double d = strtod(scalar(pv), &end);
+        int rc = (end != scalar(pv) && !*end)
+                     ? apical_pop_set_param(pop, scalar(pk), d, x->err, x->cap)
+                     : apical_pop_set_choice(pop, scalar(pk), scalar(pv), x->err, x->cap);
+        if (rc)
+            return fail_at(x, strstr(x->err, "has no parameter") ? pk : pv, x->err);
+    }
+    return 0;
+}
+
+/* defaults: {CELL_MODEL: {param: value}}: shared by every population of
+   that model, before each population's own params. */
+static int check_defaults(ctx *x, const yaml_node_t *d)
+{
+    if (expect(x, d, YAML_MAPPING_NODE, "defaults {cell_model: {param: value}}"))
+        return -1;
+    for (yaml_node_pair_t *p = d->data.mapping.pairs.start; p < d->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(x, p->key);
+        if (expect(x, k, YAML_SCALAR_NODE, "a cell model name") ||
+            expect(x, node(x, p->value), YAML_MAPPING_NODE, "a mapping of parameters"))
+            return -1;
+        if (!apical_registry_cell(x->reg, scalar(k), x->err, x->cap))
+            return fail_at(x, k, x->err);
+    }
+    return 0;
+}
+
+static int load_populations(ctx *x, const yaml_node_t *pops, const yaml_node_t *defaults,
+                            double sigma)
 {
     if (expect(x, pops, YAML_MAPPING_NODE, "a mapping of population names"))
         return -1;
@@ -263,25 +303,11 @@ static int load_populations(ctx *x, const yaml_node_t *pops, double sigma)
             return -1;
         if (pop->sigma < 0)
             return fail(x, noise, "noise sigma must be at least 0");
-        yaml_node_t *params = get(x, v, "params");
-        if (!params)
-            continue;
-        if (expect(x, params, YAML_MAPPING_NODE, "a mapping of parameters"))
+        /* shared defaults for this cell model first, then the population's own */
+        yaml_node_t *shared = defaults ? get(x, defaults, m->name) : NULL;
+        if ((shared && set_params(x, pop, shared)) || (get(x, v, "params") &&
+                                                       set_params(x, pop, get(x, v, "params"))))
             return -1;
-        for (yaml_node_pair_t *q = params->data.mapping.pairs.start;
-             q < params->data.mapping.pairs.top; q++) {
-            yaml_node_t *pk = node(x, q->key), *pv = node(x, q->value);
-            if (expect(x, pk, YAML_SCALAR_NODE, "a parameter name") ||
-                expect(x, pv, YAML_SCALAR_NODE, "a parameter value"))
-                return -1;
-            char *end;
-            double d = strtod(scalar(pv), &end);
-            int rc = (end != scalar(pv) && !*end)
-                         ? apical_pop_set_param(pop, scalar(pk), d, x->err, x->cap)
-                         : apical_pop_set_choice(pop, scalar(pk), scalar(pv), x->err, x->cap);
-            if (rc)
-                return fail_at(x, strstr(x->err, "has no parameter") ? pk : pv, x->err);
-        }
     }
     return 0;
 }
@@ -303,12 +329,27 @@ static int load_init(ctx *x, apical_proj *pj, const yaml_node_t *init)
 {
     if (expect(x, init, YAML_MAPPING_NODE, "an init {uniform: [lo, hi]}, {constant: v} or {file: F}"))
         return -1;
-    static const char *const keys[] = { "uniform", "constant", "file", "self_predicting", NULL };
+    static const char *const keys[] = { "uniform", "normal", "constant", "file",
+                                        "self_predicting", NULL };
     if (check_keys(x, init, "an init", keys))
         return -1;
     if (init->data.mapping.pairs.top - init->data.mapping.pairs.start != 1)
-        return fail(x, init, "an init takes exactly one of uniform, constant, file, "
+        return fail(x, init, "an init takes exactly one of uniform, normal, constant, file, "
                              "self_predicting");
+    yaml_node_t *nm = get(x, init, "normal");
+    if (nm) {
+        double mean, sd;
+        if (nm->type != YAML_SEQUENCE_NODE ||
+            nm->data.sequence.items.top - nm->data.sequence.items.start != 2)
+            return fail(x, nm, "expected [mean, standard deviation]");
+        if (to_double(x, node(x, nm->data.sequence.items.start[0]), &mean) ||
+            to_double(x, node(x, nm->data.sequence.items.start[1]), &sd))
+            return -1;
+        if (sd < 0)
+            return fail(x, nm, "the standard deviation must be at least 0");
+        apical_proj_init_normal(x->cfg->circuit, pj, mean, sd);
+        return 0;
+    }
     if (get(x, init, "self_predicting")) {
         int on;
         if (to_bool(x, get(x, init, "self_predicting"), &on))
@@ -862,7 +903,7 @@ static int load_record(ctx *x, const yaml_node_t *rec)
 
 static int load_root(ctx *x, const yaml_node_t *root)
 {
-    static const char *const keys[] = { "apical", "description", "seed", "populations",
+    static const char *const keys[] = { "apical", "description", "seed", "defaults", "populations",
                                         "projections", "stimuli", "simulation", "record",
                                         NULL };
     if (!root)
@@ -889,7 +930,9 @@ static int load_root(ctx *x, const yaml_node_t *root)
     yaml_node_t *sim = need(x, root, "simulation", "the circuit");
     yaml_node_t *pops = need(x, root, "populations", "the circuit");
     double sigma = 0;
-    if (!sim || !pops || load_noise(x, sim, &sigma) || load_populations(x, pops, sigma))
+    yaml_node_t *defaults = get(x, root, "defaults");
+    if (!sim || !pops || load_noise(x, sim, &sigma) || (defaults && check_defaults(x, defaults)) ||
+        load_populations(x, pops, defaults, sigma))
         return -1;
     yaml_node_t *projs = get(x, root, "projections"), *stims = get(x, root, "stimuli");
     yaml_node_t *rec = get(x, root, "record");

@@ -451,6 +451,35 @@ START_TEST(overrides_apply_and_the_resolved_yaml_reruns)
 }
 END_TEST
 
+START_TEST(shared_defaults_and_normal_init)
+{
+    apical_config cfg = load("defaults",
+        "apical: 1\nseed: 2\n"
+        "defaults: {pyramidal: {g_A: 0.5, phi: softplus}}\n"
+        "populations:\n"
+        "  in: {cell: rate_input, size: 200}\n"
+        "  a:  {cell: pyramidal, size: 100}\n"
+        "  b:  {cell: pyramidal, size: 3, params: {g_A: 0}}\n"
+        "projections:\n  - {from: in, to: a.basal, init: {normal: [0.5, 2]}}\n"
+        "simulation: {phases: []}\n");
+    const apical_pop *a = &cfg.circuit->pops[1], *b = &cfg.circuit->pops[2];
+    ck_assert_double_eq(a->p[2], 0.5); /* g_A from the defaults */
+    ck_assert_double_eq(a->p[4], 2);   /* phi: softplus */
+    ck_assert_double_eq(b->p[2], 0);   /* the population's own value wins */
+    ck_assert_double_eq(b->p[4], 2);
+    double sum = 0, sq = 0;
+    const double *w = cfg.circuit->projs[0].w;
+    for (int i = 0; i < 20000; i++) {
+        sum += w[i];
+        sq += w[i] * w[i];
+    }
+    double mean = sum / 20000, sd = sqrt(sq / 20000 - mean * mean);
+    ck_assert_double_eq_tol(mean, 0.5, 0.05); /* 4.5 standard errors */
+    ck_assert_double_eq_tol(sd, 2.0, 0.05);
+    apical_config_free(&cfg);
+}
+END_TEST
+
 /* ---- located errors ------------------------------------------------------ */
 
 static void expect_error(const char *text, const char *where, const char *what)
@@ -533,6 +562,7 @@ static Suite *suite(void)
     tcase_add_test(t, teacher_targets_nudge_the_output);
     tcase_add_test(t, same_seed_same_numbers);
     tcase_add_test(t, overrides_apply_and_the_resolved_yaml_reruns);
+    tcase_add_test(t, shared_defaults_and_normal_init);
     tcase_add_test(t, errors_name_file_line_column);
     suite_add_tcase(s, t);
     return s;
