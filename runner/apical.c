@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,11 +56,13 @@ typedef struct run_state {
     double t0;
     double last_draw;
     double last_trace;
+    double last_error;
 } run_state;
 
 static void on_metrics(void *user, const apical_metrics *m)
 {
     run_state *s = user;
+    s->last_error = m->test_error;
     fprintf(s->csv, "%s,%ld,%.10g,%.10g,%.10g,%.10g,%.10g\n", m->phase, m->pattern, m->t_ms,
             m->apical_sq, m->mismatch_sq, m->test_error, m->angle_deg);
     fflush(s->csv);
@@ -141,22 +144,6 @@ static FILE *reopen_at(const char *dir, const char *name, uint64_t offset)
     return f;
 }
 
-static void on_progress(void *user, long done, long total)
-{
-    run_state *s = user;
-    if (!s->tty)
-        return;
-    double t = now();
-    if (t - s->last_draw < 0.2 && done < total)
-        return;
-    s->last_draw = t;
-    double rate = done / (t - s->t0);
-    fprintf(stderr, "\r\033[K%ld/%ld patterns, %.0f patterns/s, %.0f s left", done, total, rate,
-            rate > 0 ? (double)(total - done) / rate : 0.0);
-    if (done == total)
-        fprintf(stderr, "\r\033[K");
-}
-
 static int mkdir_p(const char *dir)
 {
     char buf[4096];
@@ -171,6 +158,55 @@ static int mkdir_p(const char *dir)
     }
     return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
+
+/* DIR/weights/p<PATTERN>/<k>_<from>_<to>.<port>.csv, one row per target cell */
+static void on_weights(void *user, long pattern, const apical_circuit *c)
+{
+    run_state *s = user;
+    char path[4400];
+    snprintf(path, sizeof path, "%s/weights/p%ld", s->dir, pattern);
+    if (mkdir_p(path) != 0) {
+        fprintf(stderr, "apical: cannot create %s\n", path);
+        return;
+    }
+    for (size_t k = 0; k < c->n_projs; k++) {
+        const apical_proj *pj = &c->projs[k];
+        if (pj->one_to_one)
+            continue;
+        const apical_pop *src = &c->pops[pj->src], *dst = &c->pops[pj->dst];
+        snprintf(path, sizeof path, "%s/weights/p%ld/%zu_%s_%s.%s.csv", s->dir, pattern, k,
+                 src->name, dst->name, dst->model->ports[pj->dst_port].name);
+        FILE *f = fopen(path, "w");
+        if (!f) {
+            fprintf(stderr, "apical: cannot write %s\n", path);
+            continue;
+        }
+        for (size_t i = 0; i < dst->n; i++)
+            for (size_t j = 0; j < src->n; j++)
+                fprintf(f, "%.17g%c", pj->w[i * src->n + j], j + 1 < src->n ? ',' : '\n');
+        if (fclose(f) != 0)
+            fprintf(stderr, "apical: error writing %s\n", path);
+    }
+}
+
+static void on_progress(void *user, long done, long total)
+{
+    run_state *s = user;
+    if (!s->tty)
+        return;
+    double t = now();
+    if (t - s->last_draw < 0.2 && done < total)
+        return;
+    s->last_draw = t;
+    double rate = done / (t - s->t0);
+    fprintf(stderr, "\r\033[K%ld/%ld patterns, %.0f patterns/s, %.0f s left", done, total, rate,
+            rate > 0 ? (double)(total - done) / rate : 0.0);
+    if (s->last_error == s->last_error) /* not NaN: a taught population */
+        fprintf(stderr, ", test error %.4g", s->last_error);
+    if (done == total)
+        fprintf(stderr, "\r\033[K");
+}
+
 
 /* The configuration as run: where it came from, then the YAML with the
    overrides applied. */
@@ -250,7 +286,8 @@ static int cmd_run(int argc, char **argv)
     }
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
     int rc = 1;
-    run_state s = { dir, cfg.circuit, NULL, NULL, &cfg.run, isatty(STDERR_FILENO), now(), 0, -1 };
+    run_state s = { dir, cfg.circuit, NULL, NULL, &cfg.run, isatty(STDERR_FILENO), now(), 0, -1,
+                    NAN };
     apical_run_pos pos;
     if (resume) {
         uint64_t extra[4];
@@ -299,6 +336,7 @@ static int cmd_run(int argc, char **argv)
         cfg.run.on_trace = on_trace;
     cfg.run.user = &s;
     cfg.run.on_checkpoint = on_checkpoint;
+    cfg.run.on_weights = on_weights;
     cfg.run.stop = &stop_requested;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

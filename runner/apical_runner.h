@@ -351,6 +351,9 @@ typedef struct apical_run_opts {
        *stop becomes non-zero (then the run returns APICAL_RUN_STOPPED), and
        at the end; on_checkpoint saves (apical_checkpoint_save) */
     long checkpoint_every;
+    /* weight snapshots: on_weights at pattern 0 and every weights_every patterns */
+    long weights_every;
+    void (*on_weights)(void *user, long pattern, const apical_circuit *c);
     volatile sig_atomic_t *stop;
     int (*on_checkpoint)(void *user, const apical_run_pos *pos, char *err, size_t errcap);
     const apical_run_pos *resume;   /* continue from here (state already loaded) */

@@ -871,13 +871,22 @@ static int load_traces(ctx *x, const yaml_node_t *tr)
 static int load_record(ctx *x, const yaml_node_t *rec)
 {
     apical_run_opts *o = &x->cfg->run;
-    static const char *const keys[] = { "metrics", "traces", "checkpoint", NULL };
+    static const char *const keys[] = { "metrics", "traces", "checkpoint", "weights", NULL };
     static const char *const mk[] = { "every", "patterns", "settle", NULL };
     if (expect(x, rec, YAML_MAPPING_NODE, "a mapping") || check_keys(x, rec, "record", keys))
         return -1;
     yaml_node_t *tr = get(x, rec, "traces"), *ck = get(x, rec, "checkpoint");
     if (tr && load_traces(x, tr))
         return -1;
+    yaml_node_t *wt = get(x, rec, "weights");
+    if (wt) {
+        static const char *const wk[] = { "every", NULL };
+        yaml_node_t *ev;
+        if (expect(x, wt, YAML_MAPPING_NODE, "weights {every: PATTERNS}") ||
+            check_keys(x, wt, "weights", wk) || !(ev = need(x, wt, "every", "weights")) ||
+            to_long(x, ev, 1, &x->cfg->run.weights_every))
+            return -1;
+    }
     if (ck) {
         static const char *const ckk[] = { "every", NULL };
         yaml_node_t *ev;

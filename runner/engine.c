@@ -520,6 +520,8 @@ static int run_phase(run_state *r, const apical_phase *ph, char *err, size_t cap
     if (o->eval_every > 0 && r->pos.pattern == 0 &&
         emit(r, "train", ph->stim, o->eval_patterns, err, cap) != 0)
         return -1;
+    if (o->on_weights && o->weights_every > 0 && r->pos.pattern == 0 && r->pos.in_phase == 0)
+        o->on_weights(o->user, 0, c);
     while (r->pos.in_phase < ph->patterns) {
         next_pattern(s, c->rng_train);
         if (integrate(r, steps, flags, err, cap) != 0)
@@ -529,6 +531,8 @@ static int run_phase(run_state *r, const apical_phase *ph, char *err, size_t cap
         if (o->eval_every > 0 && r->pos.pattern % o->eval_every == 0 &&
             emit(r, "train", ph->stim, o->eval_patterns, err, cap) != 0)
             return -1;
+        if (o->on_weights && o->weights_every > 0 && r->pos.pattern % o->weights_every == 0)
+            o->on_weights(o->user, (long)r->pos.pattern, c);
         if (o->on_progress)
             o->on_progress(o->user, r->pos.pattern, r->total);
         int stop = o->stop && *o->stop;

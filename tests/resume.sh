@@ -10,7 +10,14 @@ apical="$APICAL_BUILDDIR/runner/apical"
 yaml="$APICAL_SRCDIR/yaml/self_predicting.yaml"
 set -- --set simulation.phases.0.patterns=1500 --set record.metrics.every=50 \
        --set record.metrics.patterns=5 --set record.checkpoint.every=200
-"$apical" run "$yaml" --out "$tmp/a" "$@" >/dev/null
+"$apical" run "$yaml" --out "$tmp/a" "$@" --set record.weights.every=750 >/dev/null
+# weight snapshots: plastic matrices move, fixed ones do not; shapes as declared
+w="$tmp/a/weights"
+[ "$(wc -l <"$w/p1500/3_hidden_inter.dendrite.csv")" -eq 10 ]
+[ "$(head -1 "$w/p1500/3_hidden_inter.dendrite.csv" | tr ',' '\n' | wc -l)" -eq 20 ]
+cmp -s "$w/p0/3_hidden_inter.dendrite.csv" "$w/p1500/3_hidden_inter.dendrite.csv" && exit 1
+cmp "$w/p0/2_output_hidden.apical.csv" "$w/p1500/2_output_hidden.apical.csv"
+rm -r "$w" # (run b records none; the rest must match)
 
 "$apical" run "$yaml" --out "$tmp/b" "$@" >"$tmp/b.log" 2>&1 &
 pid=$!
