@@ -3,8 +3,9 @@
  * plastic: bottom-up (Eq. 7), top-down (Eq. 10), pyramid-to-interneuron
  * (Eq. 8) and interneuron-to-pyramid (Eq. 9), noise on.
  *
- *   bench_step [SIZES [K]]  e.g. 30-50-10 16; default: 30-50-10 and 784-500-500-10,
- *                           each with plasticity every step and in rank-16 batches
+ *   bench_step [SIZES [K [f32]]]  e.g. 784-500-500-10 16 f32; default: 30-50-10 and
+ *                           784-500-500-10 with plasticity every step and in rank-16
+ *                           batches, and the latter with single-precision dendrites
  *
  * Prints the median over repetitions of microseconds per step, with the
  * work per step (FLOP: 2 per multiply-add of the matrix-vector products,
@@ -34,7 +35,7 @@ static int cmp(const void *a, const void *b)
 }
 
 /* YAML for L0-L1-...-out with interneurons, all pathways plastic. */
-static void circuit_yaml(char *buf, size_t cap, const int *sz, int nl, int batch)
+static void circuit_yaml(char *buf, size_t cap, const int *sz, int nl, int batch, int f32)
 {
     size_t u = 0;
     u += (size_t)snprintf(buf + u, cap - u,
@@ -67,15 +68,15 @@ static void circuit_yaml(char *buf, size_t cap, const int *sz, int nl, int batch
     snprintf(buf + u, cap - u,
              "stimuli:\n  x: {kind: uniform, range: [-1, 1], drives: L0}\n"
              "simulation:\n  noise: {sigma: 0.3}\n"
-             "  integrator: {method: euler, dt: 0.1, plasticity_batch: %d}\n"
-             "  phases: [{train: x, patterns: 1, present: 100}]\n", batch);
+             "  integrator: {method: euler, dt: 0.1, plasticity_batch: %d, matvec: %s}\n"
+             "  phases: [{train: x, patterns: 1, present: 100}]\n", batch, f32 ? "f32" : "f64");
 }
 
-static int bench(apical_registry *reg, const int *sz, int nl, int batch)
+static int bench(apical_registry *reg, const int *sz, int nl, int batch, int f32)
 {
     static char yaml[16384];
     char err[2048];
-    circuit_yaml(yaml, sizeof yaml, sz, nl, batch);
+    circuit_yaml(yaml, sizeof yaml, sz, nl, batch, f32);
     apical_config cfg;
     if (apical_config_load_string(&cfg, reg, "bench", yaml, err, sizeof err) != 0) {
         fprintf(stderr, "bench_step: %s\n", err);
@@ -98,6 +99,8 @@ static int bench(apical_registry *reg, const int *sz, int nl, int batch)
     const unsigned flags = APICAL_STEP_PLASTIC | APICAL_STEP_NOISE;
     for (size_t i = 0; i < c->stims[0].size; i++)
         c->stims[0].x[i] = sin((double)i);
+    c->stims[0].active = 1;
+    apical_circuit_weights_changed(c);
     enum { REPS = 7 };
     double t[REPS];
     for (int r = -1; r < REPS; r++) { /* r = -1 warms up */
@@ -121,9 +124,9 @@ static int bench(apical_registry *reg, const int *sz, int nl, int batch)
     size_t u = 0;
     for (int k = 0; k < nl; k++)
         u += (size_t)snprintf(name + u, sizeof name - u, "%s%d", k ? "-" : "", sz[k]);
-    printf("%-15s batch %2d %8zu weights %9.3g FLOP/step %6ld steps x %d: median %9.3f "
+    printf("%-15s %s batch %2d %8zu weights %9.3g FLOP/step %6ld steps x %d: median %9.3f "
            "us/step (min %.3f, max %.3f) %6.2f GFLOP/s\n",
-           name, batch, nweights, flop, steps, REPS, 1e6 * t[REPS / 2], 1e6 * t[0],
+           name, f32 ? "f32" : "f64", batch, nweights, flop, steps, REPS, 1e6 * t[REPS / 2], 1e6 * t[0],
            1e6 * t[REPS - 1], flop / t[REPS / 2] * 1e-9);
     (void)bytes;
     apical_config_free(&cfg);
@@ -137,13 +140,15 @@ int main(int argc, char **argv)
     if (argc > 1) {
         int sz[16], nl = 0;
         int batch = argc > 2 ? atoi(argv[2]) : 1;
+        int f32 = argc > 3 && !strcmp(argv[3], "f32");
         for (char *s = strtok(argv[1], "-"); s && nl < 16; s = strtok(NULL, "-"))
             sz[nl++] = atoi(s);
-        rc = nl >= 2 && batch >= 1 ? bench(reg, sz, nl, batch) : 2;
+        rc = nl >= 2 && batch >= 1 ? bench(reg, sz, nl, batch, f32) : 2;
     } else {
         const int small[] = { 30, 50, 10 }, mnist[] = { 784, 500, 500, 10 };
-        rc = bench(reg, small, 3, 1) || bench(reg, small, 3, 16) || bench(reg, mnist, 4, 1) ||
-             bench(reg, mnist, 4, 16);
+        rc = bench(reg, small, 3, 1, 0) || bench(reg, small, 3, 16, 0) ||
+             bench(reg, mnist, 4, 1, 0) || bench(reg, mnist, 4, 16, 0) ||
+             bench(reg, mnist, 4, 16, 1);
     }
     apical_registry_free(reg);
     return rc;

@@ -90,6 +90,7 @@ typedef struct apical_proj {
     double *aux;                /* rule->n_aux matrices */
     size_t post_obs;            /* index into the destination's observables */
     double *dw;                 /* scratch for rules without a fused euler */
+    float *wf;                  /* single-precision copy the dendrites read (or NULL) */
     double *hist_post, *hist_pre; /* batched plasticity: k rows of observables */
     double *hist_scratch;
     size_t hist_n;
@@ -138,6 +139,8 @@ typedef struct apical_circuit {
     double *scratch;    /* largest population size */
     double *obs_scratch; /* largest n_obs x n */
     size_t batch_k;     /* plasticity steps per rank-k update (1: every step) */
+    int matvec_f32;     /* dendrites read single-precision copies of the weights */
+    float *xf;          /* scratch: a presynaptic vector in single precision */
     double batch_dt;
     unsigned long seed;
     gsl_rng *rng_init, *rng_train, *rng_noise, *rng_test;
@@ -190,6 +193,13 @@ int apical_stim_set_target(apical_circuit *c, apical_stim *s, const char *pop,
    (ABI 1.1 euler_batch) where a rule has one: the dendrites of the k-1
    steps in between see weights up to k-1 steps old.  Set before finalize. */
 void apical_circuit_set_plasticity_batch(apical_circuit *c, size_t k);
+
+/* Let the dendrites read single-precision copies of the weights (refreshed
+   whenever the weights change): half the memory traffic of the step's
+   matrix-vector products.  Set before finalize. */
+void apical_circuit_set_matvec_f32(apical_circuit *c, int on);
+/* Refresh the single-precision copies after changing weights by hand. */
+void apical_circuit_weights_changed(apical_circuit *c);
 
 /* Allocate state, check every parameter set, zero weights. */
 int apical_circuit_finalize(apical_circuit *c, char *err, size_t errcap);

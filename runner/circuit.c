@@ -25,6 +25,23 @@ static unsigned long mix_seed(unsigned long seed, unsigned stream)
     return (unsigned long)((z ^ (z >> 31)) & 0xffffffffUL);
 }
 
+void apical_circuit_set_matvec_f32(apical_circuit *c, int on)
+{
+    c->matvec_f32 = on;
+}
+
+void apical_circuit_weights_changed(apical_circuit *c)
+{
+    for (size_t i = 0; i < c->n_projs; i++) {
+        apical_proj *pj = &c->projs[i];
+        if (!pj->wf)
+            continue;
+        size_t nw = c->pops[pj->src].n * c->pops[pj->dst].n;
+        for (size_t k = 0; k < nw; k++)
+            pj->wf[k] = (float)pj->w[k];
+    }
+}
+
 void apical_circuit_set_plasticity_batch(apical_circuit *c, size_t k)
 {
     c->batch_k = k ? k : 1;
@@ -65,6 +82,7 @@ void apical_circuit_free(apical_circuit *c)
         free(c->projs[i].rp);
         free(c->projs[i].aux);
         free(c->projs[i].dw);
+        free(c->projs[i].wf);
         free(c->projs[i].hist_post);
         free(c->projs[i].hist_pre);
         free(c->projs[i].hist_scratch);
@@ -93,6 +111,7 @@ void apical_circuit_free(apical_circuit *c)
     free(c->noise);
     free(c->scratch);
     free(c->obs_scratch);
+    free(c->xf);
     gsl_rng_free(c->rng_init);
     gsl_rng_free(c->rng_train);
     gsl_rng_free(c->rng_noise);
@@ -568,6 +587,17 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
     c->noise = calloc(alloc, sizeof(double));
     c->scratch = calloc(nmax, sizeof(double));
     c->obs_scratch = calloc(omax, sizeof(double));
+    if (c->matvec_f32) {
+        if (!(c->xf = malloc(nmax * sizeof(float))))
+            return snprintf(err, cap, "out of memory"), -1;
+        for (size_t i = 0; i < c->n_projs; i++) {
+            apical_proj *pj = &c->projs[i];
+            if (pj->one_to_one)
+                continue;
+            if (!(pj->wf = malloc(c->pops[pj->src].n * c->pops[pj->dst].n * sizeof(float))))
+                return snprintf(err, cap, "out of memory"), -1;
+        }
+    }
     if (!c->y || !c->dydt || !c->y_saved || !c->noise || !c->scratch || !c->obs_scratch)
         return snprintf(err, cap, "out of memory"), -1;
     c->finalized = 1;

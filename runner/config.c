@@ -716,7 +716,7 @@ static int load_simulation(ctx *x, const yaml_node_t *sim)
     yaml_node_t *integ = get(x, sim, "integrator");
     if (integ) {
         static const char *const ik[] = { "method", "dt", "rtol", "atol", "h0", "hmax",
-                                          "weights", "plasticity_batch", NULL };
+                                          "weights", "plasticity_batch", "matvec", NULL };
         if (expect(x, integ, YAML_MAPPING_NODE, "an integrator {method, dt, ...}") ||
             check_keys(x, integ, "the integrator", ik))
             return -1;
@@ -762,6 +762,20 @@ static int load_simulation(ctx *x, const yaml_node_t *sim)
         if (batch > 1 && o->integ.weights_in_state)
             return fail(x, pb, "plasticity_batch is for weights beside the state");
         apical_circuit_set_plasticity_batch(x->cfg->circuit, (size_t)batch);
+        yaml_node_t *mv = get(x, integ, "matvec");
+        if (mv) {
+            if (expect(x, mv, YAML_SCALAR_NODE, "f64 or f32"))
+                return -1;
+            if (!strcmp(scalar(mv), "f32"))
+                apical_circuit_set_matvec_f32(x->cfg->circuit, 1);
+            else if (strcmp(scalar(mv), "f64") != 0)
+                return fail(x, mv, "expected f64 or f32 (single-precision weight copies for the "
+                                   "dendrites), found '%s'", scalar(mv));
+            if (o->integ.method[0] && strcmp(o->integ.method, "euler") &&
+                strcmp(o->integ.method, "expeuler") && !strcmp(scalar(mv), "f32"))
+                return fail(x, mv, "matvec: f32 is for euler and expeuler (GSL steppers evaluate "
+                                   "between weight updates)");
+        }
         const char *names[] = { "rtol", "atol", "h0", "hmax" };
         double *vals[] = { &o->integ.rtol, &o->integ.atol, &o->integ.h0, &o->integ.hmax };
         for (int k = 0; k < 4; k++) {

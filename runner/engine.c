@@ -54,6 +54,24 @@ static void matvec_add(size_t m, size_t n, const double *restrict w, const doubl
     }
 }
 
+/* y += W x with a single-precision W (and x), summed in single precision in
+   16 lanes: relative error ~1e-6 (tests/check_circuit bounds its effect). */
+static void matvec_add_f32(size_t m, size_t n, const float *restrict w, const double *x,
+                           float *restrict xf, double *restrict y)
+{
+    for (size_t j = 0; j < n; j++)
+        xf[j] = (float)x[j];
+#pragma omp parallel for schedule(static) if (m * n > (1u << 17))
+    for (size_t i = 0; i < m; i++) {
+        const float *restrict wi = w + i * n;
+        float s = 0;
+#pragma omp simd reduction(+ : s)
+        for (size_t j = 0; j < n; j++)
+            s += wi[j] * xf[j];
+        y[i] += s;
+    }
+}
+
 int apical_circuit_eval(apical_circuit *c, char *err, size_t cap)
 {
     return apical_circuit_eval_at(c, c->y, c->dydt, err, cap);
@@ -98,6 +116,8 @@ int apical_circuit_eval_at(apical_circuit *c, const double *y, double *dydt, cha
         if (pj->one_to_one) {
             for (size_t k = 0; k < d->n; k++)
                 port[k] += x[k];
+        } else if (pj->wf) {
+            matvec_add_f32(d->n, s->n, pj->wf, x, c->xf, port);
         } else {
             matvec_add(d->n, s->n, pj->w, x, port);
         }
@@ -121,6 +141,13 @@ static void axpy(size_t n, double a, const double *restrict x, double *restrict 
         y[i] += a * x[i];
 }
 
+static void refresh_f32(apical_proj *pj, size_t nw)
+{
+    if (pj->wf)
+        for (size_t k = 0; k < nw; k++)
+            pj->wf[k] = (float)pj->w[k];
+}
+
 static int flush_proj(apical_circuit *c, apical_proj *pj, char *err, size_t cap)
 {
     if (pj->hist_n == 0)
@@ -133,6 +160,7 @@ static int flush_proj(apical_circuit *c, apical_proj *pj, char *err, size_t cap)
         snprintf(err, cap, "rule %s on %s -> %s failed", pj->rule->name, s->name, d->name);
         return -1;
     }
+    refresh_f32(pj, d->n * s->n);
     return 0;
 }
 
@@ -174,6 +202,7 @@ int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, siz
                 axpy(na, dt, pj->dw + nw, pj->aux);
             }
         }
+        refresh_f32(pj, d->n * s->n);
         if (rc != APICAL_OK) {
             snprintf(err, cap, "rule %s on %s -> %s failed with status %d", pj->rule->name,
                      s->name, d->name, rc);
@@ -566,6 +595,7 @@ int apical_run(apical_circuit *c, const apical_run_opts *o, char *err, size_t ca
     if (!(r.it = apical_integrator_new(c, &o->integ, err, cap)))
         return -1;
     apical_integrator_set_h(r.it, r.pos.h);
+    apical_circuit_weights_changed(c); /* weights set by init or a checkpoint */
     int rc = 0;
     for (; r.pos.phase < o->n_phases && rc == 0; r.pos.phase++, r.pos.in_phase = 0) {
         size_t i = r.pos.phase;

@@ -480,6 +480,84 @@ START_TEST(shared_defaults_and_normal_init)
 }
 END_TEST
 
+/* The fast paths against the published scheme: plasticity in rank-16
+   batches (dendrites see weights up to 15 steps old) and single-precision
+   weight copies for the dendrites, on the regression circuit. */
+static double fast_run(const char *integrator, double *w_out, size_t nw)
+{
+    char file[2048], err[2048];
+    test_srcpath(file, sizeof file, "yaml/regression.yaml");
+    const char *sets[] = { "simulation.phases.0.patterns=40", "record.metrics.every=40",
+                           "record.metrics.patterns=10", "record.checkpoint.every=0",
+                           /* rates x100 so that the weights move visibly */
+                           "projections.0.rule.dendritic_error.eta=0.11875",
+                           "projections.1.rule.dendritic_error.eta=0.05",
+                           "projections.3.rule.dendritic_error.eta=0.11875",
+                           "projections.4.rule.apical_silence.eta=0.59375" };
+    /* the file with its integrator line replaced */
+    apical_config cfg;
+    char text[8192];
+    FILE *f = fopen(file, "r");
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    char *at = strstr(text, "integrator: {method: euler, dt: 0.1}");
+    ck_assert_ptr_nonnull(at);
+    char edited[9000];
+    snprintf(edited, sizeof edited, "%.*sintegrator: {%s}%s", (int)(at - text), text, integrator,
+             at + strlen("integrator: {method: euler, dt: 0.1}"));
+    ck_assert_msg(apical_config_load_string_set(&cfg, reg, file, edited, sets, 8, err, sizeof err) == 0,
+                  "%s", err);
+    trace t = { .n = 0 };
+    cfg.run.on_metrics = collect;
+    cfg.run.user = &t;
+    ck_assert_msg(apical_run(cfg.circuit, &cfg.run, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(t.n, 2);
+    size_t m = 0;
+    for (size_t i = 0; i < cfg.circuit->n_projs; i++) {
+        const apical_proj *pj = &cfg.circuit->projs[i];
+        size_t k = pj->one_to_one ? 0 : cfg.circuit->pops[pj->src].n * cfg.circuit->pops[pj->dst].n;
+        for (size_t j = 0; j < k && m < nw; j++)
+            w_out[m++] = pj->w[j];
+    }
+    apical_config_free(&cfg);
+    return t.apical[1]; /* apical_sq after training */
+}
+
+START_TEST(fast_paths_stay_close_to_the_published_scheme)
+{
+    enum { NW = 3500 };
+    static double w_ref[NW], w_batch[NW], w_f32[NW];
+    double a_ref = fast_run("method: euler, dt: 0.1", w_ref, NW);
+    double a_b = fast_run("method: euler, dt: 0.1, plasticity_batch: 16", w_batch, NW);
+    double a_f = fast_run("method: euler, dt: 0.1, plasticity_batch: 16, matvec: f32", w_f32, NW);
+    double moved = 0, d_batch = 0, d_f32 = 0;
+    apical_config cfg0; /* the initial weights, for scale */
+    char file[2048], err[2048];
+    test_srcpath(file, sizeof file, "yaml/regression.yaml");
+    ck_assert_int_eq(apical_config_load_file(&cfg0, reg, file, err, sizeof err), 0);
+    size_t m = 0;
+    for (size_t i = 0; i < cfg0.circuit->n_projs; i++) {
+        const apical_proj *pj = &cfg0.circuit->projs[i];
+        size_t k = pj->one_to_one ? 0 : cfg0.circuit->pops[pj->src].n * cfg0.circuit->pops[pj->dst].n;
+        for (size_t j = 0; j < k && m < NW; j++, m++) {
+            moved = fmax(moved, fabs(w_ref[m] - pj->w[j]));
+            d_batch = fmax(d_batch, fabs(w_batch[m] - w_ref[m]));
+            d_f32 = fmax(d_f32, fabs(w_f32[m] - w_batch[m]));
+        }
+    }
+    apical_config_free(&cfg0);
+    fprintf(stderr, "after 40 patterns: weights moved up to %.3g; batch-16 differs by %.3g, "
+                    "f32 dendrites by %.3g more; apical_sq %.6g / %.6g / %.6g\n", moved, d_batch,
+            d_f32, a_ref, a_b, a_f);
+    ck_assert_double_gt(moved, 0.01);
+    ck_assert_double_lt(d_batch, 0.01 * moved); /* the noise is the same: same draws */
+    ck_assert_double_lt(d_f32, 1e-3 * moved);
+    ck_assert_double_eq_tol(a_b, a_ref, 0.01 * a_ref);
+    ck_assert_double_eq_tol(a_f, a_b, 1e-3 * a_b);
+}
+END_TEST
+
 /* ---- located errors ------------------------------------------------------ */
 
 static void expect_error(const char *text, const char *where, const char *what)
@@ -563,6 +641,7 @@ static Suite *suite(void)
     tcase_add_test(t, same_seed_same_numbers);
     tcase_add_test(t, overrides_apply_and_the_resolved_yaml_reruns);
     tcase_add_test(t, shared_defaults_and_normal_init);
+    tcase_add_test(t, fast_paths_stay_close_to_the_published_scheme);
     tcase_add_test(t, errors_name_file_line_column);
     suite_add_tcase(s, t);
     return s;
