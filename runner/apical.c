@@ -28,6 +28,7 @@ static int usage(FILE *f)
                "       apical check FILE.yaml [--set path.to.key=value ...]\n"
                "       apical modules [--yaml]\n"
                "       apical plot DIR\n"
+               "       apical plot DIR DIR... --out PREFIX   (runs compared in one figure)\n"
                "       apical --version\n");
     return f == stderr ? 2 : 0;
 }
@@ -486,14 +487,25 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "modules") == 0)
         return cmd_modules(argc - 2, argv + 2);
     if (strcmp(argv[1], "plot") == 0) {
-        if (argc != 3)
-            return usage(stderr);
         char err[2048];
-        int rc = apical_plot(argv[2], err, sizeof err);
+        if (argc == 3) {
+            int rc = apical_plot(argv[2], err, sizeof err);
+            if (rc)
+                fprintf(stderr, "apical: %s\n", err);
+            else
+                printf("wrote %s/metrics.png, traces.png (where traced) and .svg of each\n",
+                       argv[2]);
+            return rc;
+        }
+        /* apical plot DIR DIR... --out PREFIX */
+        if (argc < 6 || strcmp(argv[argc - 2], "--out") != 0)
+            return usage(stderr);
+        int rc = apical_plot_compare((const char *const *)argv + 2, (size_t)argc - 4,
+                                     argv[argc - 1], err, sizeof err);
         if (rc)
             fprintf(stderr, "apical: %s\n", err);
         else
-            printf("wrote %s/metrics.png, traces.png (where traced) and .svg of each\n", argv[2]);
+            printf("wrote %s.png and %s.svg\n", argv[argc - 1], argv[argc - 1]);
         return rc;
     }
     if (strcmp(argv[1], "--version") == 0) {

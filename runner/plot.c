@@ -110,6 +110,27 @@ static void terminals(FILE *gp, const char *dir, const char *name, int w, int h,
             w, h, w, h, dir, name, what);
 }
 
+static int run_gnuplot(const char *script, char *err, size_t cap)
+{
+    char cmd[8300];
+    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", script);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        snprintf(err, cap, "cannot run gnuplot");
+        return 1;
+    }
+    char out[2048];
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    if (st != 0) {
+        snprintf(err, cap, "gnuplot failed (is gnuplot installed? apt-get install gnuplot-nox): %.900s",
+                 out);
+        return 1;
+    }
+    return 0;
+}
+
 int apical_plot(const char *dir, char *err, size_t cap)
 {
     char metrics[4096], traces[4096], script[4096];
@@ -174,21 +195,60 @@ int apical_plot(const char *dir, char *err, size_t cap)
         snprintf(err, cap, "cannot write %s", script);
         return 1;
     }
-    char cmd[8300];
-    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", script);
-    FILE *p = popen(cmd, "r");
-    if (!p) {
-        snprintf(err, cap, "cannot run gnuplot");
+    return run_gnuplot(script, err, cap);
+}
+
+int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char *err,
+                        size_t cap)
+{
+    char script[4200];
+    snprintf(script, sizeof script, "%s.gp", out);
+    for (size_t i = 0; i < n; i++) {
+        char m[4200];
+        snprintf(m, sizeof m, "%s/metrics.csv", dirs[i]);
+        FILE *f = fopen(m, "r");
+        if (!f) {
+            snprintf(err, cap, "%s: no metrics.csv (is it a run directory?)", dirs[i]);
+            return 2;
+        }
+        fclose(f);
+    }
+    FILE *gp = fopen(script, "w");
+    if (!gp) {
+        snprintf(err, cap, "cannot write %s", script);
         return 1;
     }
-    char out[2048];
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    if (st != 0) {
-        snprintf(err, cap, "gnuplot failed (is gnuplot installed? apt-get install gnuplot-nox): %.900s",
-                 out);
+    fprintf(gp, "# written by apical plot; gnuplot %s redraws\n"
+                "set datafile separator \",\"\nset datafile missing \"nan\"\n"
+                "set key top right\nset grid\n", script);
+    /* one line per run in each panel: test error, apical potential, angle */
+    const char *cols[3] = { "6", "4", "7" };
+    const char *labels[3] = { "test_error", "apical_sq", "angle_deg (forward vs feedback^T)" };
+    char body[32768];
+    size_t u = 0;
+    u += (size_t)snprintf(body + u, sizeof body - u,
+                          "  set multiplot layout 1,3\n  set xlabel \"training patterns\"\n");
+    for (int k = 0; k < 3; k++) {
+        u += (size_t)snprintf(body + u, sizeof body - u, "  %s logscale y\n  set title \"%s\"\n"
+                              "  plot ", k < 2 ? "set" : "unset", labels[k]);
+        for (size_t i = 0; i < n && u < sizeof body - 512; i++) {
+            const char *name = strrchr(dirs[i], '/');
+            name = name && name[1] ? name + 1 : dirs[i];
+            u += (size_t)snprintf(body + u, sizeof body - u,
+                                  "%s\"%s/metrics.csv\" using 2:%s with linespoints pt 7 ps 0.4 "
+                                  "title \"%s\"",
+                                  i ? ", \\\n       " : "", dirs[i], cols[k], name);
+        }
+        u += (size_t)snprintf(body + u, sizeof body - u, "\n");
+    }
+    snprintf(body + u, sizeof body - u, "  unset multiplot\n");
+    fprintf(gp, "do for [fmt in \"png svg\"] {\n"
+                "  if (fmt eq \"png\") { set terminal pngcairo noenhanced size 1500,450 font \",10\" } "
+                "else { set terminal svg noenhanced size 1500,450 dynamic font \",10\" }\n"
+                "  set output sprintf(\"%s.%%s\", fmt)\n%s}\n", out, body);
+    if (fclose(gp) != 0) {
+        snprintf(err, cap, "cannot write %s", script);
         return 1;
     }
-    return 0;
+    return run_gnuplot(script, err, cap);
 }

@@ -18,6 +18,12 @@ for f in metrics traces; do
 done
 # two traced stretches of time (phases 0-1 and 3-4): two columns of panels
 grep -c 'set xrange' "$tmp/run/plot.gp" | grep -qx 6
+# two runs in one figure
+"$apical" run "$APICAL_SRCDIR/yaml/single_association.yaml" --out "$tmp/run2" --set seed=4 \
+    --set simulation.phases.2.patterns=6 --set record.metrics.every=2 >/dev/null
+"$apical" plot "$tmp/run" "$tmp/run2" --out "$tmp/both"
+[ "$(wc -c <"$tmp/both.png")" -gt 10000 ] && grep -q '<svg' "$tmp/both.svg"
+grep -q 'run2/metrics.csv' "$tmp/both.gp"
 # not a run directory: exit 2 with a message
 if "$apical" plot "$tmp" 2>"$tmp/err"; then exit 1; else [ $? -eq 2 ]; fi
 grep -q 'no metrics.csv' "$tmp/err"
