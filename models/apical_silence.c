@@ -43,7 +43,7 @@ static const apical_rule apical_silence = {
     .struct_size = sizeof(apical_rule),
     .name = "apical_silence",
     .doc = "eta * lowpass((v_rest - v_apical) r_pre): Eq. 9",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .params = params, .n_params = N_PARAMS,
     .post_obs = "v_apical",
     .n_aux = 1,

@@ -40,7 +40,7 @@ static const apical_rule dendritic_error = {
     .struct_size = sizeof(apical_rule),
     .name = "dendritic_error",
     .doc = "eta * lowpass((phi(u) - phi(vhat)) r_pre): Eqs. 7, 8, 10",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .params = params, .n_params = N_PARAMS,
     .post_obs = "err_{port}",
     .n_aux = 1,

@@ -193,7 +193,7 @@ static inline int lowpass_hebb_batch(const apical_rule_batch *c, double eta, dou
         .abi_major = APICAL_ABI_MAJOR,                                                   \
         .abi_minor = APICAL_ABI_MINOR,                                                   \
         .name = lib_name,                                                                \
-        .version = "1.0.0",                                                              \
+        .version = "1.1.0",                                                              \
         .rules = rules, .n_rules = 1,                                                    \
     };                                                                                   \
     const apical_library *apical_library_v1(uint32_t host_major, uint32_t host_minor)    \

@@ -23,7 +23,7 @@
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: apical run FILE.yaml [--out DIR] [--set path.to.key=value ...]\n"
+    fprintf(f, "usage: apical run FILE.yaml [--out DIR] [--force] [--set path.to.key=value ...]\n"
                "       apical run --resume DIR\n"
                "       apical check FILE.yaml [--set path.to.key=value ...]\n"
                "       apical modules [--yaml]\n"
@@ -221,6 +221,24 @@ static int write_config(const char *path, const char *file, const apical_config 
             APICAL_ABI_MINOR, file);
     for (size_t i = 0; i < n_sets; i++)
         fprintf(f, " --set %s", sets[i]);
+    /* the modules this run used, with their versions */
+    const apical_circuit *c = cfg->circuit;
+    for (size_t i = 0; i < c->n_pops; i++) {
+        const apical_cell_model *m = c->pops[i].model;
+        int seen = 0;
+        for (size_t k = 0; k < i; k++)
+            seen |= c->pops[k].model == m;
+        if (!seen)
+            fprintf(f, "\n# cell %s %s", m->name, m->version);
+    }
+    for (size_t i = 0; i < c->n_projs; i++) {
+        const apical_rule *u = c->projs[i].rule;
+        int seen = !u;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen |= c->projs[k].rule == u;
+        if (!seen)
+            fprintf(f, "\n# rule %s %s", u->name, u->version);
+    }
     fprintf(f, "\n%s", cfg->resolved ? cfg->resolved : "");
     return fclose(f);
 }
@@ -228,6 +246,7 @@ static int write_config(const char *path, const char *file, const apical_config 
 static int cmd_run(int argc, char **argv)
 {
     const char *file = NULL, *out = NULL, *resume = NULL;
+    int force = 0;
     const char **sets = calloc((size_t)argc + 1, sizeof *sets);
     size_t n_sets = 0;
     if (!sets)
@@ -239,6 +258,8 @@ static int cmd_run(int argc, char **argv)
             sets[n_sets++] = argv[++i];
         else if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc)
             resume = argv[++i];
+        else if (strcmp(argv[i], "--force") == 0)
+            force = 1;
         else if (argv[i][0] == '-' || file) {
             free(sets);
             return usage(stderr);
@@ -247,7 +268,7 @@ static int cmd_run(int argc, char **argv)
     }
     char resume_cfg[4200];
     if (resume) {
-        if (file || out || n_sets) {
+        if (file || out || n_sets || force) {
             fprintf(stderr, "apical: --resume DIR continues the run in DIR as it was configured "
                             "(no FILE, --out or --set)\n");
             free(sets);
@@ -309,10 +330,19 @@ static int cmd_run(int argc, char **argv)
         printf("resuming %s at pattern %lld (t = %g ms)\n", dir, (long long)pos.pattern,
                (double)pos.step * cfg.run.dt);
     } else {
-        if (access(path, F_OK) == 0) {
-            fprintf(stderr, "apical: %s exists; choose another --out\n", path);
+        if (access(path, F_OK) == 0 && !force) {
+            fprintf(stderr, "apical: %s holds an earlier run; choose another --out, or "
+                            "--force to replace it\n", dir);
             rc = 2;
             goto done;
+        }
+        if (force) { /* what an earlier run left that this one may not write */
+            const char *old[] = { "traces.csv", "checkpoint.bin", NULL };
+            for (int i = 0; old[i]; i++) {
+                char f[4200];
+                snprintf(f, sizeof f, "%s/%s", dir, old[i]);
+                remove(f);
+            }
         }
         if (mkdir_p(dir) != 0 || !(s.csv = fopen(path, "w"))) {
             fprintf(stderr, "apical: cannot write %s: %s\n", path, strerror(errno));

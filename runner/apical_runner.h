@@ -77,6 +77,7 @@ typedef struct apical_pop {
     double *obs;        /* observables, n_obs x n */
     uint8_t *need;      /* n_obs flags: observables something reads */
     int apical_fed;     /* some projection targets an apical* port */
+    char where[96];     /* where it was defined (FILE:LINE:COL), for messages */
     size_t obs_v_apical; /* index of v_apical, or (size_t)-1 */
 } apical_pop;
 
@@ -90,6 +91,7 @@ typedef struct apical_proj {
     double *aux;                /* rule->n_aux matrices */
     size_t post_obs;            /* index into the destination's observables */
     double *dw;                 /* scratch for rules without a fused euler */
+    char where[96];             /* where it was defined (FILE:LINE:COL), for messages */
     float *wf;                  /* single-precision copy the dendrites read (or NULL) */
     double *hist_post, *hist_pre; /* batched plasticity: k rows of observables */
     double *hist_scratch;
@@ -142,11 +144,16 @@ typedef struct apical_circuit {
     int matvec_f32;     /* dendrites read single-precision copies of the weights */
     float *xf;          /* scratch: a presynaptic vector in single precision */
     double batch_dt;
+    double bound;       /* |state| or |weight| beyond this stops a run (0: none) */
+    double mem_limit, mem_estimate; /* bytes: refuse circuits past the limit */
     unsigned long seed;
     gsl_rng *rng_init, *rng_train, *rng_noise, *rng_test;
     int finalized;
 } apical_circuit;
 
+/* The memory limit starts at $APICAL_MEMORY_LIMIT (bytes) or the machine's
+   available memory; a circuit whose buffers would exceed it is refused
+   before they are allocated. */
 apical_circuit *apical_circuit_new(unsigned long seed);
 void apical_circuit_free(apical_circuit *c);
 
@@ -250,8 +257,9 @@ int apical_circuit_step_euler(apical_circuit *c, double dt, unsigned flags, char
 int apical_circuit_advance_euler(apical_circuit *c, double dt, unsigned flags, char *err,
                                  size_t errcap);
 
-/* First non-finite value in state or weights: 0 if none, else 1 and a
-   message naming population/projection, index and variable. */
+/* First non-finite value in state or weights, or one beyond c->bound: 0 if
+   none, else 1 and a message naming population/projection (and where it
+   was defined), index and variable. */
 int apical_circuit_check_finite(const apical_circuit *c, char *err, size_t errcap);
 
 /* ---- integrators (integrate.c) ---------------------------------------- */

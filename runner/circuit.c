@@ -47,12 +47,41 @@ void apical_circuit_set_plasticity_batch(apical_circuit *c, size_t k)
     c->batch_k = k ? k : 1;
 }
 
+/* MemAvailable from /proc/meminfo, in bytes (0 if unknown). */
+static double available_memory(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb * 1024;
+}
+
+/* Count bytes about to be allocated against the limit. */
+static int reserve(apical_circuit *c, double bytes, const char *what, char *err, size_t cap)
+{
+    c->mem_estimate += bytes;
+    if (c->mem_limit > 0 && c->mem_estimate > c->mem_limit) {
+        snprintf(err, cap, "%s would bring the circuit to %.3g GB, more than the %.3g GB "
+                 "limit (the machine's available memory, or APICAL_MEMORY_LIMIT)", what,
+                 c->mem_estimate / 1e9, c->mem_limit / 1e9);
+        return -1;
+    }
+    return 0;
+}
+
 apical_circuit *apical_circuit_new(unsigned long seed)
 {
     apical_circuit *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->batch_k = 1;
+    const char *lim = getenv("APICAL_MEMORY_LIMIT");
+    c->mem_limit = lim && *lim ? strtod(lim, NULL) : available_memory();
     c->seed = seed;
     gsl_rng **streams[] = { &c->rng_init, &c->rng_train, &c->rng_noise, &c->rng_test };
     for (unsigned s = 0; s < 4; s++) {
@@ -168,6 +197,12 @@ int apical_circuit_add_pop(apical_circuit *c, const char *name, const apical_cel
         snprintf(err, cap, "population '%s' needs a size of at least 1", name);
         return -1;
     }
+    char what[300];
+    snprintf(what, sizeof what, "population '%s' (%zu cells)", name, n);
+    /* state, derivatives, saved state, noise, ports and observables */
+    if (reserve(c, 8.0 * (double)n * (4.0 * (double)m->n_state + m->n_ports + m->n_obs), what,
+                err, cap))
+        return -1;
     apical_pop *ps = realloc(c->pops, (c->n_pops + 1) * sizeof *ps);
     if (!ps)
         return snprintf(err, cap, "out of memory"), -1;
@@ -323,6 +358,15 @@ int apical_circuit_add_proj(apical_circuit *c, const char *src, const char *src_
                      rule->name, src, dst, dst_port, want, d->model->name, names);
             return -1;
         }
+    }
+    if (!one_to_one) {
+        char what[400];
+        snprintf(what, sizeof what, "the %zu x %zu weights of %s -> %s.%s", d->n, s->n, src, dst,
+                 dst_port);
+        /* weights, the rule's memory, and the scratch some paths keep */
+        double per = 8.0 * (2.0 + (rule ? (double)rule->n_aux : 0.0)) + (rule ? 4.0 : 0.0);
+        if (reserve(c, per * (double)s->n * (double)d->n, what, err, cap))
+            return -1;
     }
     apical_proj *pj = realloc(c->projs, (c->n_projs + 1) * sizeof *pj);
     if (!pj)

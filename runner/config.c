@@ -297,6 +297,8 @@ static int load_populations(ctx *x, const yaml_node_t *pops, const yaml_node_t *
         if (apical_circuit_add_pop(c, scalar(k), m, (size_t)n, x->err, x->cap))
             return fail_at(x, k, x->err);
         apical_pop *pop = &c->pops[c->n_pops - 1];
+        snprintf(pop->where, sizeof pop->where, "%s:%zu:%zu", x->file, k->start_mark.line + 1,
+                 k->start_mark.column + 1);
         pop->sigma = sigma;
         yaml_node_t *noise = get(x, v, "noise");
         if (noise && to_double(x, noise, &pop->sigma))
@@ -455,6 +457,8 @@ static int load_projections(ctx *x, const yaml_node_t *list, size_t **deferred,
             return fail_at(x, at, x->err);
         }
         apical_proj *pj = &c->projs[c->n_projs - 1];
+        snprintf(pj->where, sizeof pj->where, "%s:%zu:%zu", x->file, v->start_mark.line + 1,
+                 v->start_mark.column + 1);
         yaml_node_t *init = get(x, v, "init");
         if (init && one)
             return fail(x, init, "a one_to_one projection has no weights to initialise");
@@ -709,7 +713,7 @@ static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
 static int load_simulation(ctx *x, const yaml_node_t *sim)
 {
     apical_run_opts *o = &x->cfg->run;
-    static const char *const keys[] = { "integrator", "noise", "phases", NULL };
+    static const char *const keys[] = { "integrator", "noise", "phases", "bound", NULL };
     if (expect(x, sim, YAML_MAPPING_NODE, "a mapping") ||
         check_keys(x, sim, "simulation", keys))
         return -1;
@@ -786,6 +790,12 @@ static int load_simulation(ctx *x, const yaml_node_t *sim)
                 return fail(x, v, "%s must be positive", names[k]);
         }
     }
+    yaml_node_t *bound = get(x, sim, "bound");
+    x->cfg->circuit->bound = 1e8;
+    if (bound && to_double(x, bound, &x->cfg->circuit->bound))
+        return -1;
+    if (x->cfg->circuit->bound < 0)
+        return fail(x, bound, "bound: the largest |state| or |weight| allowed (0: no bound)");
     yaml_node_t *phases = need(x, sim, "phases", "simulation");
     if (!phases || expect(x, phases, YAML_SEQUENCE_NODE, "a list of phases"))
         return -1;

@@ -250,16 +250,23 @@ void apical_circuit_noise(apical_circuit *c, double dt, unsigned flags)
     }
 }
 
+static int bad(double v, double bound)
+{
+    return !isfinite(v) || (bound > 0 && fabs(v) > bound);
+}
+
 int apical_circuit_check_finite(const apical_circuit *c, char *err, size_t cap)
 {
+    const double b = c->bound;
     for (size_t i = 0; i < c->n_pops; i++) {
         const apical_pop *p = &c->pops[i];
         for (size_t k = 0; k < p->model->n_state; k++)
             for (size_t j = 0; j < p->n; j++) {
                 double v = c->y[p->y_off + k * p->n + j];
-                if (!isfinite(v)) {
-                    snprintf(err, cap, "population %s, cell %zu: state %s is %g", p->name, j,
-                             p->model->state[k].name, v);
+                if (bad(v, b)) {
+                    snprintf(err, cap, "population %s%s%s%s, cell %zu: state %s is %g%s", p->name,
+                             p->where[0] ? " (" : "", p->where, p->where[0] ? ")" : "", j,
+                             p->model->state[k].name, v, isfinite(v) ? ", past the bound" : "");
                     return 1;
                 }
             }
@@ -270,10 +277,12 @@ int apical_circuit_check_finite(const apical_circuit *c, char *err, size_t cap)
             continue;
         size_t ns = c->pops[pj->src].n, nw = ns * c->pops[pj->dst].n;
         for (size_t j = 0; j < nw; j++)
-            if (!isfinite(pj->w[j])) {
-                snprintf(err, cap, "projection %s -> %s: weight [%zu][%zu] is %g",
-                         c->pops[pj->src].name, c->pops[pj->dst].name, j / ns, j % ns,
-                         pj->w[j]);
+            if (bad(pj->w[j], b)) {
+                snprintf(err, cap, "projection %s -> %s.%s%s%s%s: weight [%zu][%zu] is %g%s",
+                         c->pops[pj->src].name, c->pops[pj->dst].name,
+                         c->pops[pj->dst].model->ports[pj->dst_port].name,
+                         pj->where[0] ? " (" : "", pj->where, pj->where[0] ? ")" : "", j / ns,
+                         j % ns, pj->w[j], isfinite(pj->w[j]) ? ", past the bound" : "");
                 return 1;
             }
     }
@@ -499,8 +508,8 @@ static int integrate(run_state *r, long steps, unsigned flags, char *err, size_t
     if (apical_circuit_check_finite(r->c, err, cap)) {
         char where[512];
         snprintf(where, sizeof where, "%s", err);
-        snprintf(err, cap, "diverged by t = %g ms (pattern %ld): %s",
-                 (double)r->pos.step * o->dt, (long)r->pos.pattern, where);
+        snprintf(err, cap, "diverged by t = %g ms, in training pattern %ld: %s",
+                 (double)r->pos.step * o->dt, (long)r->pos.pattern + 1, where);
         return -1;
     }
     return 0;
