@@ -1121,6 +1121,8 @@ static int load(apical_config *cfg, apical_registry *reg, const char *name, yaml
         snprintf(err, cap, "%s:%zu:%zu: %s%s%s", name, ps->problem_mark.line + 1,
                  ps->problem_mark.column + 1, ps->problem ? ps->problem : "invalid YAML",
                  ps->context ? " " : "", ps->context ? ps->context : "");
+        free(cfg->source);
+        cfg->source = NULL;
         return 2;
     }
     int rc = 0;
@@ -1136,6 +1138,8 @@ static int load(apical_config *cfg, apical_registry *reg, const char *name, yaml
     }
     if (rc) {
         apical_circuit_free(cfg->circuit);
+        free(cfg->source);
+        cfg->source = NULL;
         free(cfg->run.traces);
         free(cfg->run.phases);
         cfg->circuit = NULL;

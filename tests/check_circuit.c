@@ -498,6 +498,7 @@ static double fast_run(const char *integrator, double *w_out, size_t nw)
     apical_config cfg;
     char text[8192];
     FILE *f = fopen(file, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", file);
     size_t n = fread(text, 1, sizeof text - 1, f);
     fclose(f);
     text[n] = 0;
