@@ -62,6 +62,9 @@ typedef struct apical_table {
 
 /* Read a CSV/whitespace table; errors name FILE:LINE:COL. */
 int apical_csv_read(const char *file, apical_table *t, char *err, size_t errcap);
+/* The same from an open stream; file names it in messages. */
+int apical_csv_read_stream(FILE *f, const char *file, apical_table *t, char *err,
+                           size_t errcap);
 void apical_table_free(apical_table *t);
 
 /* ---- circuits (circuit.c) --------------------------------------------- */

@@ -49,6 +49,14 @@ int apical_csv_read(const char *file, apical_table *t, char *err, size_t cap)
         snprintf(err, cap, "%s: cannot open: %s", file, strerror(errno));
         return -1;
     }
+    int rc = apical_csv_read_stream(f, file, t, err, cap);
+    fclose(f);
+    return rc;
+}
+
+int apical_csv_read_stream(FILE *f, const char *file, apical_table *t, char *err, size_t cap)
+{
+    memset(t, 0, sizeof *t);
     char *line = NULL;
     size_t linecap = 0, lineno = 0, alloc = 0;
     ssize_t len;
@@ -62,6 +70,8 @@ int apical_csv_read(const char *file, apical_table *t, char *err, size_t cap)
             continue;
         size_t bad = 0;
         long n = parse_line(line, NULL, 0, &bad);
+        if (n == 0)
+            continue; /* separators only: as good as blank */
         if (n < 0 && first) { /* a header */
             first = 0;
             continue;
@@ -99,7 +109,6 @@ int apical_csv_read(const char *file, apical_table *t, char *err, size_t cap)
         snprintf(err, cap, "%s: read error", file);
         rc = -1;
     }
-    fclose(f);
     if (rc == 0 && t->rows == 0) {
         snprintf(err, cap, "%s: no numbers in the file", file);
         rc = -1;
