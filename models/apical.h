@@ -209,6 +209,25 @@ typedef const apical_library *(*apical_entry_fn)(uint32_t host_major,
 APICAL_EXPORT const apical_library *apical_library_v1(uint32_t host_major,
                                                       uint32_t host_minor);
 
+/* The library table and entry point of a module, in one line:
+     APICAL_LIBRARY("mylib", "1.0.0", cells, n_cells, rules, n_rules)
+   with cells / rules arrays of descriptor pointers (or NULL, 0). */
+#define APICAL_LIBRARY(lib_name, lib_version, cell_list, cell_count, rule_list, rule_count) \
+    static const apical_library apical_library_table = {                                  \
+        .struct_size = sizeof(apical_library),                                            \
+        .abi_major = APICAL_ABI_MAJOR,                                                    \
+        .abi_minor = APICAL_ABI_MINOR,                                                    \
+        .name = lib_name,                                                                 \
+        .version = lib_version,                                                           \
+        .cells = cell_list, .n_cells = cell_count,                                        \
+        .rules = rule_list, .n_rules = rule_count,                                        \
+    };                                                                                    \
+    const apical_library *apical_library_v1(uint32_t host_major, uint32_t host_minor)     \
+    {                                                                                     \
+        (void)host_minor;                                                                 \
+        return host_major == APICAL_ABI_MAJOR ? &apical_library_table : NULL;             \
+    }
+
 /* Smallest struct sizes a 1.0 host accepts. */
 #define APICAL_LIBRARY_MIN_SIZE_V1 (offsetof(apical_library, n_rules) + sizeof(size_t))
 #define APICAL_CELL_MIN_SIZE_V1 (offsetof(apical_cell_model, jacobian) + sizeof(void (*)(void)))

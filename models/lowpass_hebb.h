@@ -188,18 +188,6 @@ static inline int lowpass_hebb_batch(const apical_rule_batch *c, double eta, dou
 
 #define LOWPASS_HEBB_LIBRARY(rule_var, lib_name)                                         \
     static const apical_rule *const rules[] = { &rule_var };                             \
-    static const apical_library library = {                                              \
-        .struct_size = sizeof(apical_library),                                           \
-        .abi_major = APICAL_ABI_MAJOR,                                                   \
-        .abi_minor = APICAL_ABI_MINOR,                                                   \
-        .name = lib_name,                                                                \
-        .version = "1.1.0",                                                              \
-        .rules = rules, .n_rules = 1,                                                    \
-    };                                                                                   \
-    const apical_library *apical_library_v1(uint32_t host_major, uint32_t host_minor)    \
-    {                                                                                    \
-        (void)host_minor;                                                                \
-        return host_major == APICAL_ABI_MAJOR ? &library : NULL;                         \
-    }
+    APICAL_LIBRARY(lib_name, "1.1.0", NULL, 0, rules, 1)
 
 #endif /* APICAL_LOWPASS_HEBB_H */

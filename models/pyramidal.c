@@ -162,18 +162,4 @@ static const apical_cell_model pyramidal = {
 
 static const apical_cell_model *const cells[] = { &pyramidal };
 
-static const apical_library library = {
-    .struct_size = sizeof(apical_library),
-    .abi_major = APICAL_ABI_MAJOR,
-    .abi_minor = APICAL_ABI_MINOR,
-    .name = "pyramidal",
-    .version = "1.0.0",
-    .cells = cells, .n_cells = 1,
-    .rules = NULL, .n_rules = 0,
-};
-
-const apical_library *apical_library_v1(uint32_t host_major, uint32_t host_minor)
-{
-    (void)host_minor;
-    return host_major == APICAL_ABI_MAJOR ? &library : NULL;
-}
+APICAL_LIBRARY("pyramidal", "1.0.0", cells, 1, NULL, 0)

@@ -95,17 +95,4 @@ static const apical_cell_model rate_input = {
 
 static const apical_cell_model *const cells[] = { &rate_input };
 
-static const apical_library library = {
-    .struct_size = sizeof(apical_library),
-    .abi_major = APICAL_ABI_MAJOR,
-    .abi_minor = APICAL_ABI_MINOR,
-    .name = "rate_input",
-    .version = "1.0.0",
-    .cells = cells, .n_cells = 1,
-};
-
-const apical_library *apical_library_v1(uint32_t host_major, uint32_t host_minor)
-{
-    (void)host_minor;
-    return host_major == APICAL_ABI_MAJOR ? &library : NULL;
-}
+APICAL_LIBRARY("rate_input", "1.0.0", cells, 1, NULL, 0)

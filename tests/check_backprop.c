@@ -53,20 +53,6 @@ static double cosine(const double *a, const double *b, size_t n)
     return ab / sqrt(aa * bb);
 }
 
-static void settle(apical_circuit *c)
-{
-    char err[1024];
-    for (int t = 0; t < 40000; t++) {
-        ck_assert_int_eq(apical_circuit_step_euler(c, 0.1, 0, err, sizeof err), 0);
-        double m = 0;
-        for (size_t i = 0; i < c->n_y; i++)
-            m = fmax(m, fabs(c->dydt[i]));
-        if (m < 1e-14)
-            break;
-    }
-    ck_assert_int_eq(apical_circuit_eval(c, err, sizeof err), 0);
-}
-
 /* Cosines between the microcircuit's and backprop's updates of the three
    bottom-up matrices, for one input and target. */
 static void cosines(int transposed_feedback, double cos_out[3])
@@ -98,7 +84,7 @@ static void cosines(int transposed_feedback, double cos_out[3])
         s->x[i] = sin(0.7 * (double)i + 0.3);
     for (size_t i = 0; i < 10; i++)
         s->u_trgt[i] = 1.5 * cos(1.1 * (double)i);
-    settle(c);
+    test_settle(c, 1e-14, 40000);
 
     /* the feedforward network of the same weights, MODEL.md 2.3 */
     const double cb = 1.0 / 1.15, cn = 1.0 / 1.1; /* g_B/(g_lk+g_B+g_A), g_B/(g_lk+g_B) */

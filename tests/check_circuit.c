@@ -173,23 +173,9 @@ static const char *deep =
     "simulation:\n"
     "  phases: [{train: pat, patterns: 1}]\n";
 
-/* Hold the pattern and integrate without noise until nothing moves. */
 static void settle(apical_circuit *c, double *max_rate)
 {
-    char err[1024];
-    for (int t = 0; t < 20000; t++) {
-        ck_assert_int_eq(apical_circuit_step_euler(c, 0.1, 0, err, sizeof err), 0);
-        double m = 0;
-        for (size_t i = 0; i < c->n_y; i++)
-            m = fmax(m, fabs(c->dydt[i]));
-        if (m < 1e-13)
-            break;
-    }
-    ck_assert_int_eq(apical_circuit_eval(c, err, sizeof err), 0);
-    double m = 0;
-    for (size_t i = 0; i < c->n_y; i++)
-        m = fmax(m, fabs(c->dydt[i]));
-    *max_rate = m;
+    *max_rate = test_settle(c, 1e-13, 20000);
 }
 
 static double max_abs_apical(const apical_circuit *c, const char *const *pops, int n)

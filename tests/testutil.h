@@ -3,6 +3,7 @@
 #define APICAL_TESTUTIL_H
 
 #include <check.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,28 @@ static inline void test_srcpath(char *buf, size_t cap, const char *rel)
 {
     const char *src = getenv("APICAL_SRCDIR");
     snprintf(buf, cap, "%s/%s", src ? src : ".", rel);
+}
+
+/* Hold the inputs and integrate (Euler, dt 0.1, no noise, no plasticity)
+   until no derivative exceeds tol; leaves ports and observables evaluated
+   at the final state and returns the largest derivative there. */
+static inline double test_settle(apical_circuit *c, double tol, int max_steps)
+{
+    char err[1024];
+    double m = 0;
+    for (int t = 0; t < max_steps; t++) {
+        ck_assert_msg(apical_circuit_step_euler(c, 0.1, 0, err, sizeof err) == 0, "%s", err);
+        m = 0;
+        for (size_t i = 0; i < c->n_y; i++)
+            m = fmax(m, fabs(c->dydt[i]));
+        if (m < tol)
+            break;
+    }
+    ck_assert_msg(apical_circuit_eval(c, err, sizeof err) == 0, "%s", err);
+    m = 0;
+    for (size_t i = 0; i < c->n_y; i++)
+        m = fmax(m, fabs(c->dydt[i]));
+    return m;
 }
 
 static inline int test_run_suite(Suite *s)

@@ -48,17 +48,4 @@ static const apical_rule hebbian = {
 
 static const apical_rule *const rules[] = { &hebbian };
 
-static const apical_library library = {
-    .struct_size = sizeof(apical_library),
-    .abi_major = APICAL_ABI_MAJOR,
-    .abi_minor = APICAL_ABI_MINOR,
-    .name = "hebbian",
-    .version = "0.1.0",
-    .rules = rules, .n_rules = 1,
-};
-
-const apical_library *apical_library_v1(uint32_t host_major, uint32_t host_minor)
-{
-    (void)host_minor;
-    return host_major == APICAL_ABI_MAJOR ? &library : NULL;
-}
+APICAL_LIBRARY("hebbian", "0.1.0", NULL, 0, rules, 1)
