@@ -59,3 +59,24 @@ int apical_fuzz_csv(const uint8_t *data, size_t size)
     fclose(f);
     return 0;
 }
+
+int apical_fuzz_idx(const uint8_t *data, size_t size)
+{
+    FILE *f = fmemopen((void *)data, size, "rb");
+    if (!f)
+        return 0;
+    apical_idx x;
+    char err[1024];
+    if (apical_idx_read_stream(f, "fuzz.idx", &x, err, sizeof err) == 0) {
+        size_t n = 1;
+        for (size_t i = 0; i < x.n_dims; i++)
+            n *= x.dims[i];
+        if (n != x.count || x.count + 4 + 4 * x.n_dims != size)
+            abort(); /* success means exactly the promised bytes */
+        apical_idx_free(&x);
+    } else if (x.data) {
+        abort(); /* failure frees */
+    }
+    fclose(f);
+    return 0;
+}

@@ -5,4 +5,5 @@
 #include <stdint.h>
 int apical_fuzz_yaml(const uint8_t *data, size_t size);
 int apical_fuzz_csv(const uint8_t *data, size_t size);
+int apical_fuzz_idx(const uint8_t *data, size_t size);
 #endif

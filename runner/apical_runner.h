@@ -67,6 +67,26 @@ int apical_csv_read_stream(FILE *f, const char *file, apical_table *t, char *err
                            size_t errcap);
 void apical_table_free(apical_table *t);
 
+/* ---- IDX files: MNIST and Fashion-MNIST (idx.c) ------------------------ */
+
+#define APICAL_IDX_MAX_DIMS 4
+typedef struct apical_idx {
+    size_t n_dims;
+    size_t dims[APICAL_IDX_MAX_DIMS];
+    size_t count;           /* elements: the product of dims */
+    unsigned char *data;    /* unsigned bytes, row-major */
+} apical_idx;
+
+/* Read an IDX file of unsigned bytes, checking magic, type, dimensions and
+   that the file holds exactly the promised data. */
+int apical_idx_read(const char *file, apical_idx *out, char *err, size_t errcap);
+int apical_idx_read_stream(FILE *f, const char *name, apical_idx *out, char *err,
+                           size_t errcap);
+void apical_idx_free(apical_idx *x);
+/* Images N x 28 x 28 with N labels 0-9. */
+int apical_mnist_check(const apical_idx *images, const apical_idx *labels, const char *what,
+                       char *err, size_t errcap);
+
 /* ---- circuits (circuit.c) --------------------------------------------- */
 
 typedef struct apical_pop {

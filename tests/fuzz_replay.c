@@ -1,5 +1,5 @@
 /*
- * Every file of tests/corpus/{yaml,csv} (the fuzzers' corpus: the project's
+ * Every file of tests/corpus/{yaml,csv,idx} (the fuzzers' corpus: the project's
  * own files plus what fuzzing found) through the fuzz targets, as an
  * ordinary test: no crash, no abort, no sanitizer report in the sanitizer
  * build.
@@ -46,6 +46,8 @@ int main(void)
     int y = replay(dir, apical_fuzz_yaml);
     snprintf(dir, sizeof dir, "%s/tests/corpus/csv", src ? src : ".");
     int c = replay(dir, apical_fuzz_csv);
-    printf("replayed %d YAML and %d CSV corpus files\n", y, c);
-    return y > 10 && c > 3 ? 0 : 1;
+    snprintf(dir, sizeof dir, "%s/tests/corpus/idx", src ? src : ".");
+    int x = replay(dir, apical_fuzz_idx);
+    printf("replayed %d YAML, %d CSV and %d IDX corpus files\n", y, c, x);
+    return y > 10 && c > 3 && x > 2 ? 0 : 1;
 }
