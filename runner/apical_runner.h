@@ -8,6 +8,7 @@
 #ifndef APICAL_RUNNER_H
 #define APICAL_RUNNER_H
 
+#include <signal.h>
 #include <stdio.h>
 
 #include <gsl/gsl_rng.h>
@@ -368,12 +369,11 @@ typedef struct apical_run_pos {
     double h;               /* GSL steppers: the step size reached */
 } apical_run_pos;
 
-#include <signal.h>
-
 typedef struct apical_run_opts {
     double dt;              /* ms */
     apical_integ_opts integ;
-    int noise_dt_scaled;    /* 0: sigma sqrt(dt) N(0,1) (Euler-Maruyama); 1: sigma dt N(0,1) as most published code */
+    int noise_dt_scaled;    /* 0: sigma sqrt(dt) N(0,1) (Euler-Maruyama);
+                               1: sigma dt N(0,1), as most published code */
     apical_phase *phases;
     size_t n_phases;
     long eval_every;        /* train patterns between evaluations (0: none) */
@@ -381,8 +381,9 @@ typedef struct apical_run_opts {
     double eval_settle_ms;  /* noise-free settling per held-out pattern */
     void (*on_metrics)(void *user, const apical_metrics *m);
     void (*on_progress)(void *user, long done, long total);
-    /* traces: observables at t = 0, every, 2 every, ... steps of training;
-       on_trace gets the time and, for each variable in order, its n cells */
+    /* traces: on_trace at steps 0, every, 2 every, ... of the traced phases,
+       after the evaluation of the state at that time (read traces[] from
+       the populations' obs or in buffers) */
     apical_trace_var *traces;
     size_t n_traces;
     long trace_every;
@@ -392,12 +393,12 @@ typedef struct apical_run_opts {
        *stop becomes non-zero (then the run returns APICAL_RUN_STOPPED), and
        at the end; on_checkpoint saves (apical_checkpoint_save) */
     long checkpoint_every;
-    /* weight snapshots: on_weights at pattern 0 and every weights_every patterns */
-    long weights_every;
-    void (*on_weights)(void *user, long pattern, const apical_circuit *c);
     volatile sig_atomic_t *stop;
     int (*on_checkpoint)(void *user, const apical_run_pos *pos, char *err, size_t errcap);
     const apical_run_pos *resume;   /* continue from here (state already loaded) */
+    /* weight snapshots: on_weights at pattern 0 and every weights_every patterns */
+    long weights_every;
+    void (*on_weights)(void *user, long pattern, const apical_circuit *c);
     void *user;
 } apical_run_opts;
 
