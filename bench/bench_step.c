@@ -19,10 +19,63 @@
 #include <string.h>
 #include <time.h>
 
+#include <gsl/gsl_cblas.h>
+
 #include "apical_runner.h"
+
+/* This machine's limits, measured in the same run: single-thread sgemm and
+   dgemm rates (1024^3) and the bandwidth of a streaming triad on arrays far
+   larger than the caches. */
+static double peak_sgemm, peak_dgemm, bandwidth;
+
+static double now(void);
+
+static void measure_machine(void)
+{
+    enum { N = 1024 };
+    float *a = malloc(sizeof(float) * N * N), *b = malloc(sizeof(float) * N * N),
+          *c = malloc(sizeof(float) * N * N);
+    double *da = malloc(sizeof(double) * N * N), *db = malloc(sizeof(double) * N * N),
+           *dc = malloc(sizeof(double) * N * N);
+    for (size_t i = 0; i < (size_t)N * N; i++) {
+        a[i] = b[i] = (float)(i % 7) * 0.1f;
+        da[i] = db[i] = (double)(i % 5) * 0.1;
+    }
+    double best_s = 1e9, best_d = 1e9;
+    for (int r = 0; r < 4; r++) {
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1, a, N, b, N, 0, c, N);
+        double t1 = now();
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1, da, N, db, N, 0, dc, N);
+        double t2 = now();
+        best_s = fmin(best_s, t1 - t0);
+        best_d = fmin(best_d, t2 - t1);
+    }
+    peak_sgemm = 2.0 * N * N * N / best_s * 1e-9;
+    peak_dgemm = 2.0 * N * N * N / best_d * 1e-9;
+    free(a); free(b); free(c); free(da); free(db); free(dc);
+    const size_t n = (size_t)1 << 25; /* 3 arrays of 256 MB */
+    double *x = malloc(n * sizeof(double)), *y = malloc(n * sizeof(double)),
+           *z = malloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        x[i] = y[i] = z[i] = (double)(i & 7);
+    double best = 1e9;
+    for (int r = 0; r < 3; r++) {
+        double t0 = now();
+        for (size_t i = 0; i < n; i++)
+            x[i] = y[i] + 0.5 * z[i];
+        best = fmin(best, now() - t0);
+    }
+    bandwidth = 3.0 * 8.0 * (double)n / best * 1e-9;
+    printf("machine: sgemm %.1f GFLOP/s, dgemm %.1f GFLOP/s (one thread, 1024^3); "
+           "memory %.1f GB/s (triad, checksum %g)\n", peak_sgemm, peak_dgemm, bandwidth,
+           x[12345]);
+    free(x); free(y); free(z);
+}
 
 static double now(void)
 {
+    /* monotonic seconds */
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -124,11 +177,20 @@ static int bench(apical_registry *reg, const int *sz, int nl, int batch, int f32
     size_t u = 0;
     for (int k = 0; k < nl; k++)
         u += (size_t)snprintf(name + u, sizeof name - u, "%s%d", k ? "-" : "", sz[k]);
-    printf("%-15s %s batch %2d %8zu weights %9.3g FLOP/step %6ld steps x %d: median %9.3f "
-           "us/step (min %.3f, max %.3f) %6.2f GFLOP/s\n",
-           name, f32 ? "f32" : "f64", batch, nweights, flop, steps, REPS, 1e6 * t[REPS / 2], 1e6 * t[0],
-           1e6 * t[REPS - 1], flop / t[REPS / 2] * 1e-9);
-    (void)bytes;
+    /* weight traffic per step: f32 copies or f64 weights read once; the
+       rules' W and Delta read and written once per batch */
+    double plastic = 0;
+    for (size_t i = 0; i < c->n_projs; i++)
+        if (c->projs[i].rule)
+            plastic += (double)(c->pops[c->projs[i].src].n * c->pops[c->projs[i].dst].n);
+    bytes = (f32 ? 4.0 : 8.0) * (double)nweights + 32.0 * plastic / batch;
+    double med = t[REPS / 2], gf = flop / med * 1e-9, gb = bytes / med * 1e-9;
+    printf("%-15s %s batch %2d %8zu weights %9.3g FLOP %8.3g B/step %6ld steps x %d: median "
+           "%9.3f us/step (min %.3f, max %.3f) %6.2f GFLOP/s (%.0f %% of %s gemm) %6.2f GB/s "
+           "(%.0f %% of triad)\n",
+           name, f32 ? "f32" : "f64", batch, nweights, flop, bytes, steps, REPS, 1e6 * med,
+           1e6 * t[0], 1e6 * t[REPS - 1], gf, 100 * gf / (f32 ? peak_sgemm : peak_dgemm),
+           f32 ? "s" : "d", gb, 100 * gb / bandwidth);
     apical_config_free(&cfg);
     return 0;
 }
@@ -137,6 +199,7 @@ int main(int argc, char **argv)
 {
     apical_registry *reg = apical_registry_new(NULL);
     int rc = 0;
+    measure_machine();
     if (argc > 1) {
         int sz[16], nl = 0;
         int batch = argc > 2 ? atoi(argv[2]) : 1;
