@@ -360,6 +360,20 @@ static void yvars(FILE *f, const char *key, const apical_var *v, size_t n, int s
     }
 }
 
+/* The fields every module entry starts with; the line stays open. */
+static void yentry(FILE *f, const char *name, const char *version, const char *file,
+                   const char *doc)
+{
+    fputs("  - name: ", f);
+    yq(f, name);
+    fputs("\n    version: ", f);
+    yq(f, version);
+    fputs("\n    file: ", f);
+    yq(f, file);
+    fputs("\n    doc: ", f);
+    yq(f, doc);
+}
+
 int apical_registry_write_yaml(const apical_registry *r, FILE *f)
 {
     fprintf(f, "apical_abi: \"%u.%u\"\nmodule_path: ", APICAL_ABI_MAJOR, APICAL_ABI_MINOR);
@@ -367,14 +381,7 @@ int apical_registry_write_yaml(const apical_registry *r, FILE *f)
     fprintf(f, "\ncells:%s\n", r->n_cells ? "" : " []");
     for (size_t i = 0; i < r->n_cells; i++) {
         const apical_cell_model *m = r->cells[i].model;
-        fputs("  - name: ", f);
-        yq(f, m->name);
-        fputs("\n    version: ", f);
-        yq(f, m->version);
-        fputs("\n    file: ", f);
-        yq(f, r->cells[i].file);
-        fputs("\n    doc: ", f);
-        yq(f, m->doc);
+        yentry(f, m->name, m->version, r->cells[i].file, m->doc);
         fprintf(f, "\n    jacobian: %s\n", m->jacobian ? "true" : "false");
         yparams(f, m->params, m->n_params, "    ");
         yvars(f, "state", m->state, m->n_state, 1);
@@ -394,14 +401,7 @@ int apical_registry_write_yaml(const apical_registry *r, FILE *f)
     fprintf(f, "rules:%s\n", r->n_rules ? "" : " []");
     for (size_t i = 0; i < r->n_rules; i++) {
         const apical_rule *u = r->rules[i].model;
-        fputs("  - name: ", f);
-        yq(f, u->name);
-        fputs("\n    version: ", f);
-        yq(f, u->version);
-        fputs("\n    file: ", f);
-        yq(f, r->rules[i].file);
-        fputs("\n    doc: ", f);
-        yq(f, u->doc);
+        yentry(f, u->name, u->version, r->rules[i].file, u->doc);
         fputs("\n    post_obs: ", f);
         yq(f, u->post_obs);
         fprintf(f, "\n    aux_matrices: %zu\n", u->n_aux);
