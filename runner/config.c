@@ -197,13 +197,21 @@ static int to_long(ctx *x, const yaml_node_t *n, long lo, long *out)
     return 0;
 }
 
-static int to_range(ctx *x, const yaml_node_t *n, double *lo, double *hi)
+/* A list of exactly two numbers; `what` describes it for the message. */
+static int to_pair(ctx *x, const yaml_node_t *n, const char *what, double *a, double *b)
 {
     if (n->type != YAML_SEQUENCE_NODE ||
         n->data.sequence.items.top - n->data.sequence.items.start != 2)
-        return fail(x, n, "expected a range [low, high]");
-    if (to_double(x, node(x, n->data.sequence.items.start[0]), lo) ||
-        to_double(x, node(x, n->data.sequence.items.start[1]), hi))
+        return fail(x, n, "expected %s", what);
+    return to_double(x, node(x, n->data.sequence.items.start[0]), a) ||
+                   to_double(x, node(x, n->data.sequence.items.start[1]), b)
+               ? -1
+               : 0;
+}
+
+static int to_range(ctx *x, const yaml_node_t *n, double *lo, double *hi)
+{
+    if (to_pair(x, n, "a range [low, high]", lo, hi))
         return -1;
     if (!(*lo <= *hi))
         return fail(x, n, "range [%g, %g] is empty", *lo, *hi);
@@ -326,6 +334,16 @@ static int to_bool(ctx *x, const yaml_node_t *n, int *out)
     return fail(x, n, "expected true or false");
 }
 
+/* A CSV table named in the file, relative to the file's directory. */
+static int load_table(ctx *x, const yaml_node_t *f, apical_table *t)
+{
+    char path[4096];
+    if (expect(x, f, YAML_SCALAR_NODE, "a file name"))
+        return -1;
+    resolve(x, scalar(f), path, sizeof path);
+    return apical_csv_read(path, t, x->err, x->cap) ? fail_at(x, f, x->err) : 0;
+}
+
 /* 0: done; 1: self-predicting, to be set once every projection exists */
 static int load_init(ctx *x, apical_proj *pj, const yaml_node_t *init)
 {
@@ -341,11 +359,7 @@ static int load_init(ctx *x, apical_proj *pj, const yaml_node_t *init)
     yaml_node_t *nm = get(x, init, "normal");
     if (nm) {
         double mean, sd;
-        if (nm->type != YAML_SEQUENCE_NODE ||
-            nm->data.sequence.items.top - nm->data.sequence.items.start != 2)
-            return fail(x, nm, "expected [mean, standard deviation]");
-        if (to_double(x, node(x, nm->data.sequence.items.start[0]), &mean) ||
-            to_double(x, node(x, nm->data.sequence.items.start[1]), &sd))
+        if (to_pair(x, nm, "[mean, standard deviation]", &mean, &sd))
             return -1;
         if (sd < 0)
             return fail(x, nm, "the standard deviation must be at least 0");
@@ -362,13 +376,9 @@ static int load_init(ctx *x, apical_proj *pj, const yaml_node_t *init)
                 *f = get(x, init, "file");
     double lo, hi;
     if (f) {
-        char path[4096];
         apical_table t;
-        if (expect(x, f, YAML_SCALAR_NODE, "a file name"))
+        if (load_table(x, f, &t))
             return -1;
-        resolve(x, scalar(f), path, sizeof path);
-        if (apical_csv_read(path, &t, x->err, x->cap))
-            return fail_at(x, f, x->err);
         int rc = apical_proj_init_table(x->cfg->circuit, pj, &t, x->err, x->cap);
         apical_table_free(&t);
         return rc ? fail_at(x, f, x->err) : 0;
@@ -507,14 +517,6 @@ static int load_list(ctx *x, const yaml_node_t *n, double *out, size_t cap, size
     return 0;
 }
 
-static int load_table(ctx *x, const yaml_node_t *f, apical_table *t)
-{
-    char path[4096];
-    if (expect(x, f, YAML_SCALAR_NODE, "a file name"))
-        return -1;
-    resolve(x, scalar(f), path, sizeof path);
-    return apical_csv_read(path, t, x->err, x->cap) ? fail_at(x, f, x->err) : 0;
-}
 
 /* teacher: {sizes: [...], gains: [...], phi: {phi: softrect, gamma, beta, theta}} */
 static int load_teacher(ctx *x, const yaml_node_t *v, const char *name, double lo, double hi,
