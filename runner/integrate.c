@@ -382,6 +382,35 @@ static int advance_expeuler(apical_integrator *it, double dt, char *err, size_t 
     return 0;
 }
 
+/* One block of the packed system vector: copy it in or out, move on. */
+static void pack_block(double **y, double *own, size_t len, int into_packed)
+{
+    if (len == 0)
+        return;
+    if (into_packed)
+        memcpy(*y, own, len * sizeof(double));
+    else
+        memcpy(own, *y, len * sizeof(double));
+    *y += len;
+}
+
+/* Copy states, plastic weights and rule memory into the packed system
+   vector (into_packed) or back, in the layout borrow_weights reads. */
+static void pack(apical_integrator *it, int into_packed)
+{
+    apical_circuit *c = it->c;
+    double *y = it->Y;
+    pack_block(&y, c->y, c->n_y, into_packed);
+    for (size_t i = 0; i < c->n_projs; i++) {
+        apical_proj *pj = &c->projs[i];
+        if (!pj->rule)
+            continue;
+        size_t nw = c->pops[pj->src].n * c->pops[pj->dst].n;
+        pack_block(&y, pj->w, nw, into_packed);
+        pack_block(&y, pj->aux, nw * pj->rule->n_aux, into_packed);
+    }
+}
+
 /* Weights in the state: pack, integrate the whole system, unpack. */
 static int advance_packed(apical_integrator *it, double dt, unsigned flags, char *err, size_t cap)
 {
@@ -390,17 +419,7 @@ static int advance_packed(apical_integrator *it, double dt, unsigned flags, char
     if (plastic != it->plastic && it->gm->multistep)
         gsl_odeiv2_driver_reset(it->drv); /* the right-hand side changed */
     it->plastic = plastic;
-    memcpy(it->Y, c->y, c->n_y * sizeof(double));
-    size_t off = c->n_y;
-    for (size_t i = 0; i < c->n_projs; i++) {
-        const apical_proj *pj = &c->projs[i];
-        if (!pj->rule)
-            continue;
-        size_t nw = c->pops[pj->src].n * c->pops[pj->dst].n, na = nw * pj->rule->n_aux;
-        memcpy(it->Y + off, pj->w, nw * sizeof(double));
-        memcpy(it->Y + off + nw, pj->aux, na * sizeof(double));
-        off += nw + na;
-    }
+    pack(it, 1);
     it->err[0] = 0;
     int rc = gsl_odeiv2_driver_apply(it->drv, &it->t, it->t + dt, it->Y);
     if (rc != GSL_SUCCESS) {
@@ -408,17 +427,7 @@ static int advance_packed(apical_integrator *it, double dt, unsigned flags, char
                  gsl_strerror(rc), it->err[0] ? ": " : "", it->err);
         return -1;
     }
-    memcpy(c->y, it->Y, c->n_y * sizeof(double));
-    off = c->n_y;
-    for (size_t i = 0; i < c->n_projs; i++) {
-        apical_proj *pj = &c->projs[i];
-        if (!pj->rule)
-            continue;
-        size_t nw = c->pops[pj->src].n * c->pops[pj->dst].n, na = nw * pj->rule->n_aux;
-        memcpy(pj->w, it->Y + off, nw * sizeof(double));
-        memcpy(pj->aux, it->Y + off + nw, na * sizeof(double));
-        off += nw + na;
-    }
+    pack(it, 0);
     if (it->gm->multistep && (flags & APICAL_STEP_NOISE))
         gsl_odeiv2_driver_reset(it->drv);
     apical_circuit_noise(c, dt, flags);
