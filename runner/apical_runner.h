@@ -179,6 +179,12 @@ typedef struct apical_circuit {
    available memory; a circuit whose buffers would exceed it is refused
    before they are allocated. */
 apical_circuit *apical_circuit_new(unsigned long seed);
+
+/* How many weights a projection holds (0 for one_to_one). */
+static inline size_t apical_proj_n_weights(const apical_circuit *c, const apical_proj *pj)
+{
+    return pj->one_to_one ? 0 : c->pops[pj->src].n * c->pops[pj->dst].n;
+}
 void apical_circuit_free(apical_circuit *c);
 
 /* Parameters left out take the module's defaults; set them afterwards with

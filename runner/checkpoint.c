@@ -31,17 +31,14 @@ static int get(FILE *f, void *p, size_t size, size_t n)
     return n == 0 || fread(p, size, n, f) == n ? 0 : -1;
 }
 
-static size_t weights(const apical_circuit *c, const apical_proj *p)
-{
-    return p->one_to_one ? 0 : c->pops[p->src].n * c->pops[p->dst].n;
-}
-
 /* The fields that must agree between a checkpoint and the circuit. */
 static void shape(const apical_circuit *c, uint64_t s[5])
 {
     uint64_t nw = 0;
-    for (size_t i = 0; i < c->n_projs; i++)
-        nw += weights(c, &c->projs[i]) * (1 + (c->projs[i].rule ? c->projs[i].rule->n_aux : 0));
+    for (size_t i = 0; i < c->n_projs; i++) {
+        const apical_proj *p = &c->projs[i];
+        nw += apical_proj_n_weights(c, p) * (1 + (p->rule ? p->rule->n_aux : 0));
+    }
     s[0] = c->n_y;
     s[1] = c->n_pops;
     s[2] = c->n_projs;
@@ -60,7 +57,7 @@ static int write_all(FILE *f, const apical_circuit *c, const apical_run_pos *pos
              put(f, c->y, sizeof(double), c->n_y);
     for (size_t i = 0; i < c->n_projs && rc == 0; i++) {
         const apical_proj *p = &c->projs[i];
-        size_t nw = weights(c, p);
+        size_t nw = apical_proj_n_weights(c, p);
         rc |= put(f, p->w, sizeof(double), nw);
         if (p->rule)
             rc |= put(f, p->aux, sizeof(double), nw * p->rule->n_aux);
@@ -142,7 +139,7 @@ int apical_checkpoint_load(const char *path, apical_circuit *c, apical_run_pos *
     rc = get(f, pos, sizeof *pos, 1) | get(f, extra, 8, 4) | get(f, c->y, sizeof(double), c->n_y);
     for (size_t i = 0; i < c->n_projs && rc == 0; i++) {
         apical_proj *p = &c->projs[i];
-        size_t nw = weights(c, p);
+        size_t nw = apical_proj_n_weights(c, p);
         rc |= get(f, p->w, sizeof(double), nw);
         if (p->rule)
             rc |= get(f, p->aux, sizeof(double), nw * p->rule->n_aux);

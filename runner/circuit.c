@@ -36,7 +36,7 @@ void apical_circuit_weights_changed(apical_circuit *c)
         apical_proj *pj = &c->projs[i];
         if (!pj->wf)
             continue;
-        size_t nw = c->pops[pj->src].n * c->pops[pj->dst].n;
+        size_t nw = apical_proj_n_weights(c, pj);
         for (size_t k = 0; k < nw; k++)
             pj->wf[k] = (float)pj->w[k];
     }
@@ -617,7 +617,7 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
                 return snprintf(err, cap, "out of memory"), -1;
         }
         if (pj->rule && !pj->rule->euler) {
-            size_t nw = c->pops[pj->src].n * c->pops[pj->dst].n;
+            size_t nw = apical_proj_n_weights(c, pj);
             pj->dw = malloc((1 + pj->rule->n_aux) * nw * sizeof(double));
             if (!pj->dw)
                 return snprintf(err, cap, "out of memory"), -1;
@@ -638,7 +638,7 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
             apical_proj *pj = &c->projs[i];
             if (pj->one_to_one)
                 continue;
-            if (!(pj->wf = malloc(c->pops[pj->src].n * c->pops[pj->dst].n * sizeof(float))))
+            if (!(pj->wf = malloc(apical_proj_n_weights(c, pj) * sizeof(float))))
                 return snprintf(err, cap, "out of memory"), -1;
         }
     }
@@ -751,14 +751,14 @@ int apical_proj_init_self_predicting(apical_circuit *c, apical_proj *pj, char *e
 
 void apical_proj_init_normal(apical_circuit *c, apical_proj *pj, double mean, double sd)
 {
-    size_t n = c->pops[pj->src].n * c->pops[pj->dst].n;
+    size_t n = apical_proj_n_weights(c, pj);
     for (size_t i = 0; i < n; i++)
         pj->w[i] = mean + gsl_ran_gaussian_ziggurat(c->rng_init, sd);
 }
 
 void apical_proj_init_uniform(apical_circuit *c, apical_proj *pj, double lo, double hi)
 {
-    size_t n = c->pops[pj->src].n * c->pops[pj->dst].n;
+    size_t n = apical_proj_n_weights(c, pj);
     for (size_t i = 0; i < n; i++)
         pj->w[i] = lo + (hi - lo) * gsl_rng_uniform(c->rng_init);
 }

@@ -141,11 +141,13 @@ static void axpy(size_t n, double a, const double *restrict x, double *restrict 
         y[i] += a * x[i];
 }
 
-static void refresh_f32(apical_proj *pj, size_t nw)
+static void refresh_f32(const apical_circuit *c, apical_proj *pj)
 {
-    if (pj->wf)
-        for (size_t k = 0; k < nw; k++)
-            pj->wf[k] = (float)pj->w[k];
+    if (!pj->wf)
+        return;
+    size_t nw = apical_proj_n_weights(c, pj);
+    for (size_t k = 0; k < nw; k++)
+        pj->wf[k] = (float)pj->w[k];
 }
 
 static int flush_proj(apical_circuit *c, apical_proj *pj, char *err, size_t cap)
@@ -160,7 +162,7 @@ static int flush_proj(apical_circuit *c, apical_proj *pj, char *err, size_t cap)
         snprintf(err, cap, "rule %s on %s -> %s failed", pj->rule->name, s->name, d->name);
         return -1;
     }
-    refresh_f32(pj, d->n * s->n);
+    refresh_f32(c, pj);
     return 0;
 }
 
@@ -202,7 +204,7 @@ int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, siz
                 axpy(na, dt, pj->dw + nw, pj->aux);
             }
         }
-        refresh_f32(pj, d->n * s->n);
+        refresh_f32(c, pj);
         if (rc != APICAL_OK) {
             snprintf(err, cap, "rule %s on %s -> %s failed with status %d", pj->rule->name,
                      s->name, d->name, rc);

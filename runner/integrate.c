@@ -180,7 +180,7 @@ static void borrow_weights(apical_integrator *it, const double *y)
         apical_proj *pj = &c->projs[i];
         if (!pj->rule)
             continue;
-        size_t nw = c->pops[pj->src].n * c->pops[pj->dst].n;
+        size_t nw = apical_proj_n_weights(c, pj);
         pj->w = (double *)(y + off);
         pj->aux = (double *)(y + off + nw);
         off += nw * (1 + pj->rule->n_aux);
@@ -307,7 +307,7 @@ apical_integrator *apical_integrator_new(apical_circuit *c, const apical_integ_o
             it->w_own[i] = pj->w;
             it->aux_own[i] = pj->aux;
             if (pj->rule)
-                it->n_total += c->pops[pj->src].n * c->pops[pj->dst].n * (1 + pj->rule->n_aux);
+                it->n_total += apical_proj_n_weights(c, pj) * (1 + pj->rule->n_aux);
         }
         free(it->f0);
         free(it->f1);
@@ -405,7 +405,7 @@ static void pack(apical_integrator *it, int into_packed)
         apical_proj *pj = &c->projs[i];
         if (!pj->rule)
             continue;
-        size_t nw = c->pops[pj->src].n * c->pops[pj->dst].n;
+        size_t nw = apical_proj_n_weights(c, pj);
         pack_block(&y, pj->w, nw, into_packed);
         pack_block(&y, pj->aux, nw * pj->rule->n_aux, into_packed);
     }
