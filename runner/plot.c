@@ -100,14 +100,14 @@ static int read_segments(const char *path, double *t0, double *t1)
     return n;
 }
 
-static void terminals(FILE *gp, const char *dir, const char *name, int w, int h, const char *what)
+static void terminals(FILE *gp, const char *prefix, int w, int h, const char *what)
 {
-    /* one script draws each figure twice: PNG then SVG */
+    /* one script draws each figure twice: PREFIX.png, then PREFIX.svg */
     fprintf(gp, "do for [fmt in \"png svg\"] {\n"
                 "  if (fmt eq \"png\") { set terminal pngcairo noenhanced size %d,%d font \",10\" } "
                 "else { set terminal svg noenhanced size %d,%d dynamic font \",10\" }\n"
-                "  set output sprintf(\"%s/%s.%%s\", fmt)\n%s}\n",
-            w, h, w, h, dir, name, what);
+                "  set output sprintf(\"%s.%%s\", fmt)\n%s}\n",
+            w, h, w, h, prefix, what);
 }
 
 static int run_gnuplot(const char *script, char *err, size_t cap)
@@ -152,7 +152,9 @@ int apical_plot(const char *dir, char *err, size_t cap)
                 "set datafile separator \",\"\nset datafile missing \"nan\"\n"
                 "set key outside right top\nset grid\n", dir);
     fprintf(gp, "M = \"%s\"\n", metrics);
-    terminals(gp, dir, "metrics", 900, 500,
+    char prefix[4200];
+    snprintf(prefix, sizeof prefix, "%s/metrics", dir);
+    terminals(gp, prefix, 900, 500,
               "  set logscale y\n  set format y \"10^{%T}\"\n"
               "  set xlabel \"training patterns\"\n  set title \"held-out metrics (no noise, no nudging)\"\n"
               "  plot M using 2:4 with linespoints pt 7 ps 0.4 title \"apical_sq\", \\\n"
@@ -189,7 +191,8 @@ int apical_plot(const char *dir, char *err, size_t cap)
             }
         snprintf(body + u, sizeof body - u, "  unset multiplot\n  set autoscale x\n");
         fprintf(gp, "T = \"%s\"\n", traces);
-        terminals(gp, dir, "traces", ns > 1 ? 1300 : 1000, 240 * ng, body);
+        snprintf(prefix, sizeof prefix, "%s/traces", dir);
+        terminals(gp, prefix, ns > 1 ? 1300 : 1000, 240 * ng, body);
     }
     if (fclose(gp) != 0) {
         snprintf(err, cap, "cannot write %s", script);
@@ -242,10 +245,7 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
         u += (size_t)snprintf(body + u, sizeof body - u, "\n");
     }
     snprintf(body + u, sizeof body - u, "  unset multiplot\n");
-    fprintf(gp, "do for [fmt in \"png svg\"] {\n"
-                "  if (fmt eq \"png\") { set terminal pngcairo noenhanced size 1500,450 font \",10\" } "
-                "else { set terminal svg noenhanced size 1500,450 dynamic font \",10\" }\n"
-                "  set output sprintf(\"%s.%%s\", fmt)\n%s}\n", out, body);
+    terminals(gp, out, 1500, 450, body);
     if (fclose(gp) != 0) {
         snprintf(err, cap, "cannot write %s", script);
         return 1;
