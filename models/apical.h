@@ -1,5 +1,5 @@
 /*
- * apical.h -- the module ABI of apical, version 1.0.
+ * apical.h -- the module ABI of apical, version 1.2.
  *
  * A module is a shared object that exports one C function,
  *
@@ -17,7 +17,9 @@
  * inputs in are n_ports rows, observables are n_obs rows: y[k*n + i] is state
  * variable k of cell i.
  *
- * History: 1.0 first version; 1.1 appends apical_rule.euler_batch.
+ * History: 1.0 first version; 1.1 appends apical_rule.euler_batch; 1.2 appends
+ * apical_cell_model.steady, apical_rule.steady_rate and apical_rule.flags
+ * (the steady-state mode of MODEL.md 4).
  *
  * Versioning: every descriptor starts with struct_size.  Fields are only ever
  * appended within a major version, so a host reads a field only if
@@ -41,7 +43,7 @@ extern "C" {
 #endif
 
 #define APICAL_ABI_MAJOR 1u
-#define APICAL_ABI_MINOR 1u
+#define APICAL_ABI_MINOR 2u
 #define APICAL_ENTRY_SYMBOL "apical_library_v1"
 
 enum apical_status {
@@ -128,7 +130,19 @@ typedef struct apical_cell_model {
        With the projections' weights the host assembles the full Jacobian. */
     int (*jacobian)(const apical_cell_ctx *c, double *dfdy, double *dfdin,
                     double *dody);
+
+    /* ABI 1.2, optional: the fixed point of rhs with the ports held, state
+       into y (n_state x n): where the cell settles when its inputs stay as
+       they are.  The steady-state mode (MODEL.md 4) sweeps the populations
+       with it instead of integrating.  flags: APICAL_STEADY_UP in the first
+       (upward) sweep, where ports fed by populations not yet computed read
+       0; APICAL_STEADY_LITERAL for the paper's literal mixing factors (a
+       cell without a separate literal form ignores it). */
+    int (*steady)(const apical_cell_ctx *c, uint32_t flags, double *y);
 } apical_cell_model;
+
+#define APICAL_STEADY_UP 1u
+#define APICAL_STEADY_LITERAL 2u
 
 /* Everything a rule function reads.  W and its auxiliary matrices are dense,
    row-major, n_post x n_pre. */
@@ -182,7 +196,20 @@ typedef struct apical_rule {
        Lets a rule turn k rank-1 updates into one rank-k product.  A host
        reads it only if struct_size covers it. */
     int (*euler_batch)(const apical_rule_batch *c, double dt, double *w, double *aux);
+
+    /* ABI 1.2, optional: for a rule whose memory settles, for constant
+       observables, at dW/dt = eta (a post + b) pre^T, its eta, a and b.  The
+       steady-state mode applies that once per mini-batch as the mean of the
+       batch's outer products: one matrix-matrix product. */
+    void (*steady_rate)(const double *p, double *eta, double *a, double *b);
+
+    /* ABI 1.2: APICAL_RULE_* flags. */
+    uint32_t flags;
 } apical_rule;
+
+/* The post signal is not local: the host computes it by backpropagating the
+   output error (simulation mode backprop); other modes refuse the rule. */
+#define APICAL_RULE_NONLOCAL 1u
 
 typedef struct apical_library {
     /* frozen for every major version: */
@@ -236,6 +263,15 @@ APICAL_EXPORT const apical_library *apical_library_v1(uint32_t host_major,
 #define APICAL_RULE_HAS_BATCH(r) \
     ((r)->struct_size >= offsetof(apical_rule, euler_batch) + sizeof(void (*)(void)) && \
      (r)->euler_batch != NULL)
+/* The 1.2 fields, NULL / 0 for older modules. */
+#define APICAL_CELL_STEADY(m) \
+    ((m)->struct_size >= offsetof(apical_cell_model, steady) + sizeof(void (*)(void)) \
+         ? (m)->steady : NULL)
+#define APICAL_RULE_STEADY_RATE(r) \
+    ((r)->struct_size >= offsetof(apical_rule, steady_rate) + sizeof(void (*)(void)) \
+         ? (r)->steady_rate : NULL)
+#define APICAL_RULE_FLAGS(r) \
+    ((r)->struct_size >= offsetof(apical_rule, flags) + sizeof(uint32_t) ? (r)->flags : 0u)
 
 #ifdef __cplusplus
 }

@@ -188,6 +188,6 @@ static inline int lowpass_hebb_batch(const apical_rule_batch *c, double eta, dou
 
 #define LOWPASS_HEBB_LIBRARY(rule_var, lib_name)                                         \
     static const apical_rule *const rules[] = { &rule_var };                             \
-    APICAL_LIBRARY(lib_name, "1.1.0", NULL, 0, rules, 1)
+    APICAL_LIBRARY(lib_name, "1.2.0", NULL, 0, rules, 1)
 
 #endif /* APICAL_LOWPASS_HEBB_H */

@@ -145,11 +145,37 @@ static int jacobian(const apical_cell_ctx *c, double *dfdy, double *dfdin, doubl
     return APICAL_OK;
 }
 
+/* The soma where du/dt = 0 with the ports held (MODEL.md 2.1); in the
+   literal reading of the paper's two-step scheme the leak drops out of the
+   mixing factors and the upward sweep takes u = v_B. */
+static int steady(const apical_cell_ctx *c, uint32_t flags, double *y)
+{
+    const size_t n = c->n;
+    const double *p = c->p;
+    const double *vb = c->in + IN_BASAL * n, *ta = c->in + IN_APICAL * n,
+                 *ti = c->in + IN_APICAL_INH * n, *tg = c->in + IN_TARGET * n,
+                 *gate = c->in + IN_GATE * n;
+    const int literal = (flags & APICAL_STEADY_LITERAL) != 0;
+    const double glk = literal ? 0.0 : p[P_G_LK], gb = p[P_G_B], ga = p[P_G_A], gs = p[P_G_SOM];
+    if (literal && (flags & APICAL_STEADY_UP)) {
+        for (size_t i = 0; i < n; i++)
+            y[i] = vb[i];
+        return APICAL_OK;
+    }
+    if (!(glk + gb + ga > 0))
+        return APICAL_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        double gt = gs * gate[i];
+        y[i] = (gb * vb[i] + ga * (ta[i] + ti[i]) + gt * tg[i]) / (glk + gb + ga + gt);
+    }
+    return APICAL_OK;
+}
+
 static const apical_cell_model pyramidal = {
     .struct_size = sizeof(apical_cell_model),
     .name = "pyramidal",
     .doc = "three-compartment pyramidal neuron: soma, instantaneous basal and apical dendrites",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .params = params, .n_params = N_PARAMS,
     .state = state, .n_state = N_STATE,
     .ports = ports, .n_ports = N_PORTS,
@@ -158,8 +184,9 @@ static const apical_cell_model pyramidal = {
     .rhs = rhs,
     .observe = observe,
     .jacobian = jacobian,
+    .steady = steady,
 };
 
 static const apical_cell_model *const cells[] = { &pyramidal };
 
-APICAL_LIBRARY("pyramidal", "1.0.0", cells, 1, NULL, 0)
+APICAL_LIBRARY("pyramidal", "1.1.0", cells, 1, NULL, 0)

@@ -78,11 +78,19 @@ static int jacobian(const apical_cell_ctx *c, double *dfdy, double *dfdin, doubl
     return APICAL_OK;
 }
 
+static int steady(const apical_cell_ctx *c, uint32_t flags, double *y)
+{
+    (void)flags;
+    for (size_t i = 0; i < c->n; i++)
+        y[i] = c->in[IN_DRIVE * c->n + i];
+    return APICAL_OK;
+}
+
 static const apical_cell_model rate_input = {
     .struct_size = sizeof(apical_cell_model),
     .name = "rate_input",
     .doc = "input rates: the presented pattern, low-pass filtered with tau",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .params = params, .n_params = N_PARAMS,
     .state = state, .n_state = N_STATE,
     .ports = ports, .n_ports = N_PORTS,
@@ -91,8 +99,9 @@ static const apical_cell_model rate_input = {
     .rhs = rhs,
     .observe = observe,
     .jacobian = jacobian,
+    .steady = steady,
 };
 
 static const apical_cell_model *const cells[] = { &rate_input };
 
-APICAL_LIBRARY("rate_input", "1.0.0", cells, 1, NULL, 0)
+APICAL_LIBRARY("rate_input", "1.1.0", cells, 1, NULL, 0)

@@ -110,11 +110,28 @@ static int jacobian(const apical_cell_ctx *c, double *dfdy, double *dfdin, doubl
     return APICAL_OK;
 }
 
+/* The soma where du/dt = 0 with the ports held.  In the upward sweep the
+   partner pyramid is not computed yet: the soma is then the dendrite's
+   prediction c_I v without the nudge (MODEL.md 4). */
+static int steady(const apical_cell_ctx *c, uint32_t flags, double *y)
+{
+    const size_t n = c->n;
+    const double *p = c->p;
+    const double *v = c->in + IN_DENDRITE * n, *nu = c->in + IN_NUDGE * n;
+    const double glk = (flags & APICAL_STEADY_LITERAL) ? 0.0 : p[P_G_LK], gd = p[P_G_D];
+    const double gs = (flags & APICAL_STEADY_UP) ? 0.0 : p[P_G_SOM];
+    if (!(glk + gd + gs > 0))
+        return APICAL_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        y[i] = (gd * v[i] + gs * nu[i]) / (glk + gd + gs);
+    return APICAL_OK;
+}
+
 static const apical_cell_model sst = {
     .struct_size = sizeof(apical_cell_model),
     .name = "sst",
     .doc = "SST-like interneuron: soma and dendrite, nudged one to one by the next layer's pyramids",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .params = params, .n_params = N_PARAMS,
     .state = state, .n_state = N_STATE,
     .ports = ports, .n_ports = N_PORTS,
@@ -123,8 +140,9 @@ static const apical_cell_model sst = {
     .rhs = rhs,
     .observe = observe,
     .jacobian = jacobian,
+    .steady = steady,
 };
 
 static const apical_cell_model *const cells[] = { &sst };
 
-APICAL_LIBRARY("sst", "1.0.0", cells, 1, NULL, 0)
+APICAL_LIBRARY("sst", "1.1.0", cells, 1, NULL, 0)

@@ -243,6 +243,98 @@ static int write_config(const char *path, const char *file, const apical_config 
     return fclose(f);
 }
 
+/* ---- steady-state and backprop runs ---- */
+
+static void steady_header(FILE *f, const apical_config *cfg, int csv)
+{
+    const apical_circuit *c = cfg->circuit;
+    const apical_steady_opts *o = &cfg->steady;
+    if (csv) {
+        fprintf(f, "epoch,patterns,seconds,train_error");
+        for (size_t e = 0; e < o->n_eval; e++)
+            fprintf(f, ",error_%s", c->stims[o->eval[e]].name);
+        for (size_t i = 0; i < c->n_pops; i++)
+            if (c->pops[i].apical_fed)
+                fprintf(f, ",apical_sq_%s", c->pops[i].name);
+        fprintf(f, ",mismatch_sq\n");
+        return;
+    }
+    fprintf(f, "%5s %9s %8s %8s", "epoch", "patterns", "train%", "seconds");
+    for (size_t e = 0; e < o->n_eval; e++)
+        fprintf(f, " %8.8s%%", c->stims[o->eval[e]].name);
+    for (size_t i = 0; i < c->n_pops; i++)
+        if (c->pops[i].apical_fed)
+            fprintf(f, " %11.11s", c->pops[i].name);
+    fprintf(f, " %11s\n", "mismatch");
+}
+
+static void on_epoch(void *user, const apical_epoch_metrics *m)
+{
+    run_state *s = user;
+    const apical_circuit *c = s->circuit;
+    s->last_error = m->n_eval ? m->error[0] : NAN;
+    fprintf(s->csv, "%ld,%ld,%.4f,%.6g", m->epoch, m->patterns, m->seconds, m->train_error);
+    for (size_t e = 0; e < m->n_eval; e++)
+        fprintf(s->csv, ",%.6g", m->error[e]);
+    for (size_t i = 0; i < c->n_pops; i++)
+        if (c->pops[i].apical_fed)
+            fprintf(s->csv, ",%.6g", m->apical_sq[i]);
+    fprintf(s->csv, ",%.6g\n", m->mismatch_sq);
+    fflush(s->csv);
+    if (s->tty)
+        fprintf(stderr, "\r\033[K");
+    printf("%5ld %9ld %8.3f %8.2f", m->epoch, m->patterns, 100 * m->train_error, m->seconds);
+    for (size_t e = 0; e < m->n_eval; e++)
+        printf(" %9.3f", 100 * m->error[e]);
+    for (size_t i = 0; i < c->n_pops; i++)
+        if (c->pops[i].apical_fed)
+            printf(" %11.4g", m->apical_sq[i]);
+    printf(" %11.4g\n", m->mismatch_sq);
+    fflush(stdout);
+}
+
+static int on_epoch_checkpoint(void *user, long epochs, char *err, size_t cap)
+{
+    apical_run_pos pos = { .phase = (uint64_t)epochs, .pattern = epochs };
+    return on_checkpoint(user, &pos, err, cap);
+}
+
+/* The run of a circuit in steady or backprop mode: metrics.csv has one row
+   per epoch, checkpoint.bin the weights after the last full epoch. */
+static int run_steady(apical_config *cfg, run_state *s, const char *dir, int resumed,
+                      long start_epoch)
+{
+    char err[2048];
+    apical_steady_opts *o = &cfg->steady;
+    o->start_epoch = start_epoch;
+    if (!resumed)
+        steady_header(s->csv, cfg, 1);
+    steady_header(stdout, cfg, 0);
+    o->on_epoch = on_epoch;
+    o->on_progress = on_progress;
+    o->on_checkpoint = on_epoch_checkpoint;
+    o->stop = &stop_requested;
+    o->user = s;
+    apical_steady *sd = apical_steady_new(cfg->circuit, o, err, sizeof err);
+    if (!sd) {
+        fprintf(stderr, "apical: %s\n", err);
+        return 2;
+    }
+    int rc = apical_steady_run(sd, err, sizeof err);
+    apical_steady_free(sd);
+    if (rc == APICAL_RUN_STOPPED) {
+        fprintf(stderr, "apical: %s; continue with: apical run --resume %s\n", err, dir);
+        return 1;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "apical: %s\n", err);
+        return 1;
+    }
+    printf("done: %ld epochs in %.2f s; results in %s/\n", o->epochs - start_epoch,
+           now() - s->t0, dir);
+    return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     const char *file = NULL, *out = NULL, *resume = NULL;
@@ -327,8 +419,11 @@ static int cmd_run(int argc, char **argv)
             goto done;
         }
         cfg.run.resume = &pos;
-        printf("resuming %s at pattern %lld (t = %g ms)\n", dir, (long long)pos.pattern,
-               (double)pos.step * cfg.run.dt);
+        if (cfg.steady.mode != APICAL_MODE_DYNAMICS)
+            printf("resuming %s after epoch %llu\n", dir, (unsigned long long)pos.phase);
+        else
+            printf("resuming %s at pattern %lld (t = %g ms)\n", dir, (long long)pos.pattern,
+                   (double)pos.step * cfg.run.dt);
     } else {
         if (access(path, F_OK) == 0 && !force) {
             fprintf(stderr, "apical: %s holds an earlier run; choose another --out, or "
@@ -357,7 +452,17 @@ static int cmd_run(int argc, char **argv)
             fprintf(stderr, "apical: cannot write %s/traces.csv: %s\n", dir, strerror(errno));
             goto done;
         }
-        fprintf(s.csv, "phase,pattern,t_ms,apical_sq,mismatch_sq,test_error,angle_deg\n");
+        if (cfg.steady.mode == APICAL_MODE_DYNAMICS)
+            fprintf(s.csv, "phase,pattern,t_ms,apical_sq,mismatch_sq,test_error,angle_deg\n");
+    }
+    if (cfg.steady.mode != APICAL_MODE_DYNAMICS) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        rc = run_steady(&cfg, &s, dir, resume != NULL, resume ? (long)pos.phase : 0);
+        goto done;
     }
     printf("%-6s %9s %12s %12s %12s %12s %7s %9s\n", "phase", "pattern", "t_ms", "apical_sq",
            "mismatch_sq", "test_error", "angle", "wall_s");

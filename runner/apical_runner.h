@@ -125,7 +125,8 @@ typedef struct apical_proj {
 enum apical_stim_kind {
     APICAL_STIM_UNIFORM = 1,    /* patterns drawn from U(lo, hi) */
     APICAL_STIM_TABLE = 2,      /* rows of a table, in order, cycling */
-    APICAL_STIM_TEACHER = 3     /* U(lo, hi) inputs, targets from a teacher network */
+    APICAL_STIM_TEACHER = 3,    /* U(lo, hi) inputs, targets from a teacher network */
+    APICAL_STIM_IDX = 4         /* images of an IDX file (MNIST), one-hot class targets */
 };
 
 /* A teacher network (MODEL.md 3.3): r_l = phi(k_l W_l r_{l-1}); the
@@ -154,6 +155,14 @@ typedef struct apical_stim {
     size_t tgt, tgt_port, tgt_gate; /* population, its target and target_gate ports */
     double *u_trgt;             /* current target potential */
     int active, target_on;      /* set by the run, per phase */
+    /* idx: images first .. first+count-1 of an N x H x W file, pixels times
+       scale; targets one-hot: potential trgt_u[1] (rate trgt_r[1]) for the
+       labelled class, trgt_u[0] (trgt_r[0]) elsewhere */
+    apical_idx images, labels;
+    size_t first, count;
+    double scale;
+    double trgt_u[2], trgt_r[2];
+    size_t n_classes;           /* the target population's size */
 } apical_stim;
 
 typedef struct apical_circuit {
@@ -220,6 +229,22 @@ int apical_circuit_add_stim_teacher(apical_circuit *c, const char *name, double 
                                     const size_t *sizes, const double *gains, size_t n_layers,
                                     const double phi[4], const char *dst, const char *dst_port,
                                     char *err, size_t errcap);
+/* Images first .. first+count-1 of an IDX image file (N x H x W bytes,
+   H W = the population's size) with their labels (N bytes, classes below
+   the target population's size); takes both.  Pixels are multiplied by
+   scale. */
+int apical_circuit_add_stim_idx(apical_circuit *c, const char *name, apical_idx *images,
+                                apical_idx *labels, size_t first, size_t count, double scale,
+                                const char *dst, const char *dst_port, char *err, size_t errcap);
+/* One-hot targets for an idx stimulus: rates off (other classes) and on
+   (the labelled class), turned into target potentials through the target
+   cells' own transfer function (its "rate" observable, inverted by
+   bisection). */
+int apical_stim_set_idx_targets(apical_circuit *c, apical_stim *s, const char *pop,
+                                double off, double on, char *err, size_t errcap);
+/* Pattern i (0 .. count-1) of an idx stimulus into x (its size). */
+void apical_stim_idx_pattern(const apical_stim *s, size_t i, double *x);
+
 /* Give a stimulus targets for a population's target / target_gate ports:
    a table (one row of target potentials per pattern row; takes it) or, for
    a teacher, the teacher's output (targets NULL). */
@@ -430,11 +455,84 @@ int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, lo
 /* Training patterns over all phases. */
 long apical_run_total_patterns(const apical_run_opts *o);
 
+/* ---- steady-state and backprop modes (steady.c) ------------------------ */
+
+/* How a circuit is simulated: the full dynamics (apical_run), the
+   steady-state sweeps of MODEL.md 4, or error backpropagation through the
+   same circuit's forward pathway (the baseline of MODEL.md 6, item 13). */
+enum apical_mode { APICAL_MODE_DYNAMICS = 0, APICAL_MODE_STEADY = 1, APICAL_MODE_BACKPROP = 2 };
+
+#define APICAL_STEADY_MAX_EVAL 8
+#define APICAL_STEADY_MAX_POPS 64
+
+/* What an evaluation after an epoch measured. */
+typedef struct apical_epoch_metrics {
+    long epoch;                 /* epochs done (0: before training) */
+    long patterns;              /* training patterns done */
+    double seconds;             /* wall time of this epoch's training */
+    double train_error;         /* fraction of this epoch's training images whose free
+                                   (un-nudged) output picked the wrong class (NaN at 0) */
+    size_t n_eval;
+    double error[APICAL_STEADY_MAX_EVAL];  /* per evaluated stimulus: wrong-class fraction */
+    /* on the first evaluated stimulus, without nudging: mean squared apical
+       potential of each apical-fed population (NaN for the others) and
+       mean squared interneuron-partner mismatch */
+    double apical_sq[APICAL_STEADY_MAX_POPS];
+    double mismatch_sq;
+} apical_epoch_metrics;
+
+typedef struct apical_steady_opts {
+    int mode;                   /* APICAL_MODE_STEADY or APICAL_MODE_BACKPROP */
+    size_t batch;               /* weight changes are averaged over this many images */
+    int f32;                    /* weights and products in single precision */
+    int literal;                /* the paper's literal mixing factors (APICAL_STEADY_LITERAL) */
+    int passes;                 /* up-and-down sweep pairs per image (steady mode) */
+    size_t train;               /* the training stimulus (an idx stimulus with targets) */
+    long epochs;
+    size_t eval[APICAL_STEADY_MAX_EVAL], n_eval;   /* idx stimuli tested after each epoch */
+    long start_epoch;           /* resume: epochs already done (weights loaded) */
+    void (*on_epoch)(void *user, const apical_epoch_metrics *m);
+    void (*on_progress)(void *user, long done, long total);
+    /* after every epoch, and when *stop is raised (then the run returns
+       APICAL_RUN_STOPPED after the current mini-batch... at the epoch's end) */
+    int (*on_checkpoint)(void *user, long epochs_done, char *err, size_t errcap);
+    volatile sig_atomic_t *stop;
+    void *user;
+} apical_steady_opts;
+
+typedef struct apical_steady apical_steady;
+
+/* Buffers for a circuit in steady or backprop mode; checks that every cell
+   has a steady function (and, for backprop, a Jacobian) and every plastic
+   rule a steady rate (backprop: every rule is backprop). */
+apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o, char *err,
+                                 size_t errcap);
+void apical_steady_free(apical_steady *s);
+/* Train o->epochs epochs (from o->start_epoch), evaluating before the first
+   and after each.  0 done; -1 failed; APICAL_RUN_STOPPED. */
+int apical_steady_run(apical_steady *s, char *err, size_t errcap);
+/* Settle one mini-batch of n patterns (rows of x, each the input size) to
+   the steady state without learning, target on or off (u_trgt: n rows of
+   target potentials, or NULL); the populations' states are then readable
+   with apical_steady_state.  For tests. */
+int apical_steady_settle(apical_steady *s, const double *x, const double *u_trgt, size_t n,
+                         char *err, size_t errcap);
+/* State variable 0 of population pop for pattern b of the last settle. */
+const double *apical_steady_state(const apical_steady *s, size_t pop, size_t b);
+/* Learn from one mini-batch (rows of x and their target potentials u_trgt,
+   target rates r_trgt for backprop).  For tests and benchmarks. */
+int apical_steady_learn(apical_steady *s, const double *x, const double *u_trgt,
+                        const double *r_trgt, size_t n, char *err, size_t errcap);
+/* Copy single-precision weights back into the circuit (after training, for
+   checkpoints and snapshots). */
+void apical_steady_sync(apical_steady *s);
+
 /* ---- configuration (config.c) ----------------------------------------- */
 
 typedef struct apical_config {
     apical_circuit *circuit;
     apical_run_opts run;
+    apical_steady_opts steady;  /* used when steady.mode is not APICAL_MODE_DYNAMICS */
     char *source;           /* file name, for messages */
     char *resolved;         /* the YAML as run, overrides applied */
 } apical_config;

@@ -149,7 +149,8 @@ int apical_checkpoint_load(const char *path, apical_circuit *c, apical_run_pos *
         uint64_t row;
         rc |= get(f, &row, 8, 1) | get(f, st->x, sizeof(double), st->size);
         st->next_row = (size_t)row;
-        if (st->kind == APICAL_STIM_TABLE && st->next_row >= st->table.rows)
+        if ((st->kind == APICAL_STIM_TABLE && st->next_row >= st->table.rows) ||
+            (st->kind == APICAL_STIM_IDX && st->next_row >= st->count))
             rc = -1;
         if (st->has_target)
             rc |= get(f, st->u_trgt, sizeof(double), c->pops[st->tgt].n);

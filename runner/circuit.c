@@ -123,6 +123,8 @@ void apical_circuit_free(apical_circuit *c)
         free(st->u_trgt);
         apical_table_free(&st->table);
         apical_table_free(&st->targets);
+        apical_idx_free(&st->images);
+        apical_idx_free(&st->labels);
         for (size_t l = 0; st->teacher.w && l < st->teacher.n_layers; l++)
             free(st->teacher.w[l]);
         free(st->teacher.w);
@@ -541,6 +543,130 @@ int apical_stim_set_target(apical_circuit *c, apical_stim *s, const char *pop,
         s->targets = *targets;
         memset(targets, 0, sizeof *targets);
     }
+    s->has_target = 1;
+    s->tgt = ti;
+    s->tgt_port = tp;
+    s->tgt_gate = tg;
+    return 0;
+}
+
+int apical_circuit_add_stim_idx(apical_circuit *c, const char *name, apical_idx *images,
+                                apical_idx *labels, size_t first, size_t count, double scale,
+                                const char *dst, const char *dst_port, char *err, size_t cap)
+{
+    apical_pop *d = apical_circuit_pop(c, dst, NULL);
+    if (images->n_dims < 2) {
+        snprintf(err, cap, "stimulus %s: images must be N x H x W, not %zu-dimensional", name,
+                 images->n_dims);
+        return -1;
+    }
+    size_t n = images->dims[0], pix = images->count / (n ? n : 1);
+    if (labels->n_dims != 1 || labels->dims[0] != n) {
+        snprintf(err, cap, "stimulus %s: %zu images need %zu labels in a 1-dimensional file", name,
+                 n, n);
+        return -1;
+    }
+    if (d && pix != d->n) {
+        snprintf(err, cap, "stimulus %s: images have %zu pixels, %s has %zu cells", name, pix, dst,
+                 d->n);
+        return -1;
+    }
+    if (first > n || count > n - first || count == 0) {
+        snprintf(err, cap, "stimulus %s: rows %zu .. %zu are not within the file's %zu images",
+                 name, first, first + count - 1, n);
+        return -1;
+    }
+    apical_stim *s = add_stim(c, name, dst, dst_port, err, cap);
+    if (!s)
+        return -1;
+    s->kind = APICAL_STIM_IDX;
+    s->images = *images;
+    s->labels = *labels;
+    memset(images, 0, sizeof *images);
+    memset(labels, 0, sizeof *labels);
+    s->first = first;
+    s->count = count;
+    s->scale = scale;
+    return 0;
+}
+
+void apical_stim_idx_pattern(const apical_stim *s, size_t i, double *x)
+{
+    const unsigned char *px = s->images.data + (s->first + i) * s->size;
+    for (size_t k = 0; k < s->size; k++)
+        x[k] = s->scale * px[k];
+}
+
+/* The potential whose "rate" observable is r, by bisection over the cell's
+   own transfer function (assumed increasing). */
+static int invert_rate(apical_pop *p, double r, double *u, char *err, size_t cap)
+{
+    size_t ro = apical_model_find_obs(p->model, "rate");
+    const apical_cell_model *m = p->model;
+    if (ro == NONE || m->n_state != 1) {
+        snprintf(err, cap, "%s (%s) has no single state with a rate to invert", p->name, m->name);
+        return -1;
+    }
+    double y, o[64], in[64] = { 0 };
+    if (m->n_obs > 64 || m->n_ports > 64) {
+        snprintf(err, cap, "%s: too many observables to invert its rate", m->name);
+        return -1;
+    }
+    apical_cell_ctx x = { sizeof x, 1, p->p, &y, in, NULL };
+    double lo = -1e3, hi = 1e3, rl, rh;
+    y = lo;
+    m->observe(&x, APICAL_OBS_STATE, o);
+    rl = o[ro];
+    y = hi;
+    m->observe(&x, APICAL_OBS_STATE, o);
+    rh = o[ro];
+    if (!(rl < r && r < rh)) {
+        snprintf(err, cap, "target rate %g is outside what %s can fire (%g .. %g)", r, p->name, rl,
+                 rh);
+        return -1;
+    }
+    for (int it = 0; it < 200 && hi - lo > 1e-13 * (1 + fabs(lo)); it++) {
+        y = 0.5 * (lo + hi);
+        m->observe(&x, APICAL_OBS_STATE, o);
+        if (o[ro] < r)
+            lo = y;
+        else
+            hi = y;
+    }
+    *u = 0.5 * (lo + hi);
+    return 0;
+}
+
+int apical_stim_set_idx_targets(apical_circuit *c, apical_stim *s, const char *pop, double off,
+                                double on, char *err, size_t cap)
+{
+    size_t ti;
+    apical_pop *p = apical_circuit_pop(c, pop, &ti);
+    if (!p) {
+        snprintf(err, cap, "stimulus %s: no population '%s' to teach", s->name, pop);
+        return -1;
+    }
+    size_t tp = apical_model_find_port(p->model, "target"),
+           tg = apical_model_find_port(p->model, "target_gate");
+    if (tp == NONE || tg == NONE) {
+        snprintf(err, cap, "stimulus %s: %s (%s) has no target and target_gate ports", s->name,
+                 pop, p->model->name);
+        return -1;
+    }
+    for (size_t i = 0; i < s->count; i++)
+        if (s->labels.data[s->first + i] >= p->n) {
+            snprintf(err, cap, "stimulus %s: image %zu has label %u, but %s has only %zu cells",
+                     s->name, s->first + i, s->labels.data[s->first + i], pop, p->n);
+            return -1;
+        }
+    if (invert_rate(p, off, &s->trgt_u[0], err, cap) ||
+        invert_rate(p, on, &s->trgt_u[1], err, cap))
+        return -1;
+    s->trgt_r[0] = off;
+    s->trgt_r[1] = on;
+    s->n_classes = p->n;
+    if (!(s->u_trgt = calloc(p->n, sizeof(double))))
+        return snprintf(err, cap, "out of memory"), -1;
     s->has_target = 1;
     s->tgt = ti;
     s->tgt_port = tp;

@@ -568,12 +568,15 @@ static int load_teacher(ctx *x, const yaml_node_t *v, const char *name, double l
     return 0;
 }
 
+static int load_idx_stim(ctx *x, const yaml_node_t *v, const char *name);
+
 static int load_stimuli(ctx *x, const yaml_node_t *stims)
 {
     if (expect(x, stims, YAML_MAPPING_NODE, "a mapping of stimulus names"))
         return -1;
     static const char *const keys[] = { "kind", "range", "file", "targets", "sizes", "gains",
-                                        "phi", "drives", "target", NULL };
+                                        "phi", "drives", "target", "images", "labels", "rows",
+                                        "scale", "target_rates", NULL };
     apical_circuit *c = x->cfg->circuit;
     for (yaml_node_pair_t *p = stims->data.mapping.pairs.start;
          p < stims->data.mapping.pairs.top; p++) {
@@ -587,8 +590,21 @@ static int load_stimuli(ctx *x, const yaml_node_t *stims)
             return -1;
         const char *kn = scalar(kind);
         int csv = strcmp(kn, "csv") == 0, teacher = strcmp(kn, "teacher") == 0;
-        if (!csv && !teacher && strcmp(kn, "uniform") != 0)
-            return fail(x, kind, "unknown stimulus kind '%s' (one of: uniform, csv, teacher)", kn);
+        int idx = strcmp(kn, "idx") == 0;
+        if (!csv && !teacher && !idx && strcmp(kn, "uniform") != 0)
+            return fail(x, kind, "unknown stimulus kind '%s' (one of: uniform, csv, teacher, idx)",
+                        kn);
+        static const char *const only_idx[] = { "images", "labels", "rows", "scale",
+                                                "target_rates", NULL };
+        for (int i = 0; only_idx[i]; i++)
+            if (!idx && get(x, v, only_idx[i]))
+                return fail(x, get(x, v, only_idx[i]), "'%s' belongs to an idx stimulus, not %s",
+                            only_idx[i], kn);
+        if (idx) {
+            if (load_idx_stim(x, v, scalar(k)))
+                return -1;
+            continue;
+        }
         /* keys that belong to other kinds */
         static const char *const only_csv[] = { "file", "targets", NULL };
         static const char *const only_teacher[] = { "sizes", "gains", "phi", NULL };
@@ -646,6 +662,76 @@ static int load_stimuli(ctx *x, const yaml_node_t *stims)
         if (rc)
             return fail_at(x, tf ? tf : tg, x->err);
     }
+    return 0;
+}
+
+static int load_idx_file(ctx *x, const yaml_node_t *f, apical_idx *out)
+{
+    char path[4096];
+    if (expect(x, f, YAML_SCALAR_NODE, "an IDX file name"))
+        return -1;
+    resolve(x, scalar(f), path, sizeof path);
+    if (apical_idx_read(path, out, x->err, x->cap)) {
+        char why[1000];
+        snprintf(why, sizeof why, "%.900s%s", x->err,
+                 strstr(x->err, "No such file") ? " (scripts/mnist-data fetches MNIST)" : "");
+        return fail_at(x, f, why);
+    }
+    return 0;
+}
+
+/* {kind: idx, images, labels, rows: [first, count], scale, drives, target,
+    target_rates: [off, on]} */
+static int load_idx_stim(ctx *x, const yaml_node_t *v, const char *name)
+{
+    static const char *const not_idx[] = { "range", "file", "targets", "sizes", "gains", "phi",
+                                           NULL };
+    for (int i = 0; not_idx[i]; i++)
+        if (get(x, v, not_idx[i]))
+            return fail(x, get(x, v, not_idx[i]), "an idx stimulus takes no '%s'", not_idx[i]);
+    yaml_node_t *im = need(x, v, "images", "an idx stimulus"),
+                *lb = need(x, v, "labels", "an idx stimulus"),
+                *drives = need(x, v, "drives", "a stimulus");
+    char pop[128], port[128];
+    if (!im || !lb || !drives || split_ref(x, drives, "drive", pop, port, sizeof pop))
+        return -1;
+    apical_idx images, labels;
+    if (load_idx_file(x, im, &images))
+        return -1;
+    if (load_idx_file(x, lb, &labels)) {
+        apical_idx_free(&images);
+        return -1;
+    }
+    double first = 0, count = (double)(images.n_dims ? images.dims[0] : 0), scale = 1.0 / 255;
+    yaml_node_t *rows = get(x, v, "rows"), *sc = get(x, v, "scale");
+    int rc = 0;
+    if (rows && to_pair(x, rows, "[first, count]", &first, &count))
+        rc = -1;
+    else if (rows && !(first >= 0 && count >= 1 && first == floor(first) &&
+                       count == floor(count)))
+        rc = fail(x, rows, "rows: [first, count] with first >= 0 and count >= 1 whole numbers");
+    else if (sc && to_double(x, sc, &scale))
+        rc = -1;
+    else if (apical_circuit_add_stim_idx(x->cfg->circuit, name, &images, &labels, (size_t)first,
+                                         (size_t)count, scale, pop, port, x->err, x->cap))
+        rc = fail_at(x, rows ? rows : im, x->err);
+    apical_idx_free(&images);
+    apical_idx_free(&labels);
+    if (rc)
+        return -1;
+    apical_circuit *c = x->cfg->circuit;
+    apical_stim *st = &c->stims[c->n_stims - 1];
+    yaml_node_t *tg = get(x, v, "target"), *tr = get(x, v, "target_rates");
+    if (tr && !tg)
+        return fail(x, tr, "target_rates need a 'target: population' to teach");
+    if (!tg)
+        return 0;
+    double off = 0.1, on = 0.8;
+    if (expect(x, tg, YAML_SCALAR_NODE, "a population name") ||
+        (tr && to_pair(x, tr, "[off, on] rates", &off, &on)))
+        return -1;
+    if (apical_stim_set_idx_targets(c, st, scalar(tg), off, on, x->err, x->cap))
+        return fail_at(x, tr ? tr : tg, x->err);
     return 0;
 }
 
@@ -712,13 +798,118 @@ static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
     return 0;
 }
 
+/* simulation.steady: {train: STIM, epochs, evaluate: [STIM...], batch,
+   precision: f32|f64, variant: exact|literal, passes} */
+static int load_steady(ctx *x, const yaml_node_t *sd)
+{
+    apical_steady_opts *o = &x->cfg->steady;
+    static const char *const keys[] = { "train", "epochs", "evaluate", "batch", "precision",
+                                        "variant", "passes", NULL };
+    if (expect(x, sd, YAML_MAPPING_NODE, "a mapping {train, epochs, ...}") ||
+        check_keys(x, sd, "steady", keys))
+        return -1;
+    o->batch = 10;
+    o->passes = 1;
+    o->epochs = 1;
+    yaml_node_t *tr = need(x, sd, "train", "steady");
+    if (!tr || find_stim(x, tr, &o->train))
+        return -1;
+    apical_stim *st = &x->cfg->circuit->stims[o->train];
+    if (st->kind != APICAL_STIM_IDX || !st->has_target)
+        return fail(x, tr, "steady training reads an idx stimulus with a target population");
+    yaml_node_t *ep = get(x, sd, "epochs"), *ba = get(x, sd, "batch"), *pa = get(x, sd, "passes");
+    long v;
+    if (ep && to_long(x, ep, 0, &o->epochs))
+        return -1;
+    if (ba && to_long(x, ba, 1, &v))
+        return -1;
+    if (ba)
+        o->batch = (size_t)v;
+    if (pa && to_long(x, pa, 1, &v))
+        return -1;
+    if (pa)
+        o->passes = (int)v;
+    yaml_node_t *ev = get(x, sd, "evaluate");
+    if (ev) {
+        if (expect(x, ev, YAML_SEQUENCE_NODE, "a list of idx stimuli"))
+            return -1;
+        for (yaml_node_item_t *it = ev->data.sequence.items.start; it < ev->data.sequence.items.top;
+             it++) {
+            yaml_node_t *e = node(x, *it);
+            size_t k = 0;
+            if (o->n_eval == APICAL_STEADY_MAX_EVAL)
+                return fail(x, e, "at most %d evaluated stimuli", APICAL_STEADY_MAX_EVAL);
+            if (find_stim(x, e, &k))
+                return -1;
+            const apical_stim *es = &x->cfg->circuit->stims[k];
+            if (es->kind != APICAL_STIM_IDX || !es->has_target || es->dst != st->dst ||
+                es->tgt != st->tgt)
+                return fail(x, e, "an evaluated stimulus is an idx stimulus with targets that "
+                            "drives and teaches the same populations as %s", st->name);
+            o->eval[o->n_eval++] = k;
+        }
+    }
+    yaml_node_t *pr = get(x, sd, "precision"), *va = get(x, sd, "variant");
+    if (pr) {
+        if (expect(x, pr, YAML_SCALAR_NODE, "f32 or f64"))
+            return -1;
+        if (strcmp(scalar(pr), "f32") && strcmp(scalar(pr), "f64"))
+            return fail(x, pr, "expected f32 or f64, found '%s'", scalar(pr));
+        o->f32 = !strcmp(scalar(pr), "f32");
+    }
+    if (va) {
+        if (expect(x, va, YAML_SCALAR_NODE, "exact or literal"))
+            return -1;
+        if (strcmp(scalar(va), "exact") && strcmp(scalar(va), "literal"))
+            return fail(x, va, "expected exact (MODEL.md 4, with the attenuation factors) or "
+                        "literal (the paper's wording), found '%s'", scalar(va));
+        o->literal = !strcmp(scalar(va), "literal");
+    }
+    return 0;
+}
+
 static int load_simulation(ctx *x, const yaml_node_t *sim)
 {
     apical_run_opts *o = &x->cfg->run;
-    static const char *const keys[] = { "integrator", "noise", "phases", "bound", NULL };
+    static const char *const keys[] = { "integrator", "noise", "phases", "bound", "mode",
+                                        "steady", NULL };
     if (expect(x, sim, YAML_MAPPING_NODE, "a mapping") ||
         check_keys(x, sim, "simulation", keys))
         return -1;
+    yaml_node_t *mode = get(x, sim, "mode"), *sd = get(x, sim, "steady");
+    x->cfg->steady.mode = APICAL_MODE_DYNAMICS;
+    if (mode) {
+        static const char *const names[] = { "dynamics", "steady", "backprop", NULL };
+        if (expect(x, mode, YAML_SCALAR_NODE, "dynamics, steady or backprop"))
+            return -1;
+        int k = 0;
+        while (names[k] && strcmp(names[k], scalar(mode)) != 0)
+            k++;
+        if (!names[k])
+            return fail(x, mode, "unknown mode '%s' (one of: dynamics, steady, backprop)",
+                        scalar(mode));
+        x->cfg->steady.mode = k;
+    }
+    yaml_node_t *bound = get(x, sim, "bound");
+    x->cfg->circuit->bound = 1e8;
+    if (bound && to_double(x, bound, &x->cfg->circuit->bound))
+        return -1;
+    if (x->cfg->circuit->bound < 0)
+        return fail(x, bound, "bound: the largest |state| or |weight| allowed (0: no bound)");
+    if (x->cfg->steady.mode != APICAL_MODE_DYNAMICS) {
+        if (!sd)
+            return fail(x, mode, "mode %s needs a 'steady: {train, epochs, ...}' block",
+                        scalar(mode));
+        if (get(x, sim, "phases"))
+            return fail(x, get(x, sim, "phases"), "mode %s trains in epochs (simulation.steady), "
+                        "not phases", scalar(mode));
+        if (get(x, sim, "integrator"))
+            return fail(x, get(x, sim, "integrator"), "mode %s does not integrate: no integrator",
+                        scalar(mode));
+        return load_steady(x, sd);
+    }
+    if (sd)
+        return fail(x, sd, "'steady' belongs to mode steady or backprop");
     yaml_node_t *integ = get(x, sim, "integrator");
     if (integ) {
         static const char *const ik[] = { "method", "dt", "rtol", "atol", "h0", "hmax",
@@ -792,12 +983,6 @@ static int load_simulation(ctx *x, const yaml_node_t *sim)
                 return fail(x, v, "%s must be positive", names[k]);
         }
     }
-    yaml_node_t *bound = get(x, sim, "bound");
-    x->cfg->circuit->bound = 1e8;
-    if (bound && to_double(x, bound, &x->cfg->circuit->bound))
-        return -1;
-    if (x->cfg->circuit->bound < 0)
-        return fail(x, bound, "bound: the largest |state| or |weight| allowed (0: no bound)");
     yaml_node_t *phases = need(x, sim, "phases", "simulation");
     if (!phases || expect(x, phases, YAML_SEQUENCE_NODE, "a list of phases"))
         return -1;
@@ -993,6 +1178,43 @@ static int load_root(ctx *x, const yaml_node_t *root)
 
 /* Apply "a.b.c=value": walk mappings by key and lists by index, creating
    missing mapping keys; the value replaces (or becomes) a plain scalar. */
+/* The node an override's value becomes: "[a, b, ...]" a flow list of
+   plain scalars, anything else one plain scalar.  0: out of memory. */
+static int set_value(ctx *x, size_t k, const char *v)
+{
+    if (v[0] != '[' || v[strlen(v) - 1] != ']') {
+        int id = yaml_document_add_scalar(&x->doc, NULL, (yaml_char_t *)v, -1,
+                                          YAML_PLAIN_SCALAR_STYLE);
+        if (id)
+            node(x, id)->start_mark.index = SET_MARK + k;
+        return id;
+    }
+    int seq = yaml_document_add_sequence(&x->doc, NULL, YAML_FLOW_SEQUENCE_STYLE);
+    if (!seq)
+        return 0;
+    node(x, seq)->start_mark.index = SET_MARK + k;
+    const char *p = v + 1, *end = v + strlen(v) - 1;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == ','))
+            p++;
+        const char *q = p;
+        while (q < end && *q != ',')
+            q++;
+        const char *e = q;
+        while (e > p && e[-1] == ' ')
+            e--;
+        if (e > p) {
+            int item = yaml_document_add_scalar(&x->doc, NULL, (yaml_char_t *)p, (int)(e - p),
+                                                YAML_PLAIN_SCALAR_STYLE);
+            if (!item || !yaml_document_append_sequence_item(&x->doc, seq, item))
+                return 0;
+            node(x, item)->start_mark.index = SET_MARK + k;
+        }
+        p = q;
+    }
+    return seq;
+}
+
 static int apply_set(ctx *x, size_t k)
 {
     const char *set = x->sets[k], *eq = strchr(set, '=');
@@ -1023,11 +1245,9 @@ static int apply_set(ctx *x, size_t k)
                                 "list", set, key, size), -1;
             yaml_node_item_t *item = &n->data.sequence.items.start[i];
             if (last) {
-                int v = yaml_document_add_scalar(&x->doc, NULL, (yaml_char_t *)eq + 1, -1,
-                                                 YAML_PLAIN_SCALAR_STYLE);
+                int v = set_value(x, k, eq + 1);
                 if (!v)
                     return snprintf(x->err, x->cap, "out of memory"), -1;
-                node(x, v)->start_mark.index = SET_MARK + k;
                 *item = v;
                 return 0;
             }
@@ -1039,8 +1259,7 @@ static int apply_set(ctx *x, size_t k)
                 if (kn->type == YAML_SCALAR_NODE && strcmp(scalar(kn), key) == 0)
                     pair = q;
             }
-            int v = last ? yaml_document_add_scalar(&x->doc, NULL, (yaml_char_t *)eq + 1, -1,
-                                                    YAML_PLAIN_SCALAR_STYLE)
+            int v = last ? set_value(x, k, eq + 1)
                          : pair ? pair->value
                                 : yaml_document_add_mapping(&x->doc, NULL,
                                                             YAML_FLOW_MAPPING_STYLE);

@@ -322,6 +322,16 @@ static void next_pattern(apical_stim *s, gsl_rng *rng)
         s->next_row = (s->next_row + 1) % s->table.rows;
         return;
     }
+    if (s->kind == APICAL_STIM_IDX) {
+        apical_stim_idx_pattern(s, s->next_row, s->x);
+        if (s->has_target) {
+            unsigned lab = s->labels.data[s->first + s->next_row];
+            for (size_t i = 0; i < s->n_classes; i++)
+                s->u_trgt[i] = s->trgt_u[i == lab];
+        }
+        s->next_row = (s->next_row + 1) % s->count;
+        return;
+    }
     for (size_t i = 0; i < s->size; i++)
         s->x[i] = s->lo + (s->hi - s->lo) * gsl_rng_uniform(rng);
     if (s->kind == APICAL_STIM_TEACHER && s->has_target)

@@ -1,0 +1,715 @@
+/*
+ * steady.c -- the steady-state mode of MODEL.md 4 and the backprop
+ * baseline, on the circuit the full dynamics run.
+ *
+ * Steady state.  Each image's fixed point is found by sweeping the
+ * populations, in the order the file declares them, with each cell
+ * module's `steady` function (the state where du/dt = 0 with its ports
+ * held).  The first sweep goes upwards: a port fed by a population not yet
+ * computed reads 0, so hidden pyramids settle on their attenuated basal
+ * input c_B v_B and the output on c_N v_B.  Then the teaching signal comes
+ * on and a sweep in reverse order computes the output with its nudge, each
+ * interneuron from the layer's up-sweep rates and its freshly nudged
+ * partner, and each pyramid from its basal input and the new apical input:
+ * exactly the "up, nudge, down" scheme of MODEL.md 4 (its exact version
+ * with the attenuation factors), derived from the modules rather than
+ * written out per layer.  More passes iterate towards the full fixed point.
+ *
+ * Every rule with a steady rate (ABI 1.2) then changes its weights by
+ * eta mean_b (a post_b + b) pre_b^T over the mini-batch: one GEMM per
+ * projection.  The images of a mini-batch go through the sweeps together:
+ * a population's buffers hold the batch as batch x n cells, so a module
+ * sees one population of batch * n cells and each projection is one
+ * matrix-matrix product.  A projection's product is kept and reused while
+ * its source has not changed (the down sweep recomputes only the top-down
+ * and lateral pathways).
+ *
+ * Backprop.  The same upward sweep without nudging is the forward pass of
+ * a feedforward net; the error 1/2 |r - r_trgt|^2 at the target population
+ * is swept back through the transposed weights of every projection a
+ * `backprop` rule learns, each cell's slope du/d(port) = -(df/dport) /
+ * (df/du) and phi'(u) taken from its module's Jacobian.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <gsl/gsl_cblas.h>
+#include <gsl/gsl_randist.h>
+
+#include "apical_runner.h"
+
+#define NONE ((size_t)-1)
+
+typedef struct sd_pop {
+    double *y, *in, *obs;       /* n_state, n_ports, n_obs rows of batch*n */
+    double *dfdy, *dfdin, *dody; /* backprop: the module's Jacobian blocks */
+    double *grad;               /* backprop: -dL/du, batch x n */
+    double *gradr;              /* backprop: -dL/drate, batch x n */
+    long version;               /* bumped whenever the state is recomputed */
+    int visited;                /* computed in the current up sweep */
+    int learns_into;            /* some projection into it carries a backprop rule */
+    size_t rate;                /* index of the rate observable */
+} sd_pop;
+
+typedef struct sd_proj {
+    double *out;                /* batch x n_dst: this projection's input to its port */
+    long src_version;           /* source version `out` was computed from (-1: none) */
+    float *wf;                  /* single-precision weights (f32) */
+    int plastic;
+    double eta, a, b;           /* the rule's steady form */
+    double *e;                  /* batch x n_dst: the post factor */
+} sd_proj;
+
+struct apical_steady {
+    apical_circuit *c;
+    apical_steady_opts o;
+    size_t B, nb;               /* batch capacity, current batch */
+    sd_pop *pops;
+    sd_proj *projs;
+    float *xf, *ef, *of;        /* scratch: source, post factor, product in f32 */
+    double *xd;                 /* scratch: one pattern */
+    double *ysave;              /* scratch: a population's state before it settles */
+    double *ext_x, *ext_u, *ext_r; /* the batch's inputs, target potentials, target rates */
+    size_t ext_stim;            /* stimulus the batch comes from */
+    int target_on;
+    size_t *order;              /* training order, reshuffled every epoch */
+    size_t widest;
+};
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void apical_steady_free(apical_steady *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; s->pops && i < s->c->n_pops; i++) {
+        sd_pop *p = &s->pops[i];
+        free(p->y);
+        free(p->in);
+        free(p->obs);
+        free(p->dfdy);
+        free(p->dfdin);
+        free(p->dody);
+        free(p->grad);
+        free(p->gradr);
+    }
+    for (size_t i = 0; s->projs && i < s->c->n_projs; i++) {
+        free(s->projs[i].out);
+        free(s->projs[i].wf);
+        free(s->projs[i].e);
+    }
+    free(s->pops);
+    free(s->projs);
+    free(s->xf);
+    free(s->ef);
+    free(s->of);
+    free(s->xd);
+    free(s->ysave);
+    free(s->ext_x);
+    free(s->ext_u);
+    free(s->ext_r);
+    free(s->order);
+    free(s);
+}
+
+static int oom(char *err, size_t cap)
+{
+    snprintf(err, cap, "out of memory for the steady-state buffers");
+    return -1;
+}
+
+apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o, char *err,
+                                 size_t cap)
+{
+    apical_steady *s = calloc(1, sizeof *s);
+    if (!s)
+        return oom(err, cap), NULL;
+    s->c = c;
+    s->o = *o;
+    s->B = o->batch ? o->batch : 1;
+    s->pops = calloc(c->n_pops, sizeof *s->pops);
+    s->projs = calloc(c->n_projs ? c->n_projs : 1, sizeof *s->projs);
+    if (!s->pops || !s->projs)
+        goto nomem;
+    const int bp = o->mode == APICAL_MODE_BACKPROP;
+    if (c->n_pops > APICAL_STEADY_MAX_POPS) {
+        snprintf(err, cap, "steady mode handles up to %d populations", APICAL_STEADY_MAX_POPS);
+        goto fail;
+    }
+    for (size_t i = 0; i < c->n_pops; i++) {
+        apical_pop *p = &c->pops[i];
+        const apical_cell_model *m = p->model;
+        sd_pop *q = &s->pops[i];
+        if (!APICAL_CELL_STEADY(m)) {
+            snprintf(err, cap, "population %s (%s, defined at %s): the module has no steady "
+                     "function (ABI 1.2), so it cannot run in %s mode", p->name, m->name,
+                     p->where, bp ? "backprop" : "steady");
+            goto fail;
+        }
+        if (p->n > s->widest)
+            s->widest = p->n;
+        size_t bn = s->B * p->n;
+        q->y = calloc(m->n_state * bn + 1, sizeof(double));
+        q->in = calloc(m->n_ports * bn + 1, sizeof(double));
+        q->obs = calloc(m->n_obs * bn + 1, sizeof(double));
+        if (!q->y || !q->in || !q->obs)
+            goto nomem;
+        q->rate = apical_model_find_obs(m, "rate");
+        q->version = 0;
+        if (bp) {
+            if (!m->jacobian || (m->n_state != 1 && m->n_state != 0)) {
+                snprintf(err, cap, "population %s (%s): backprop needs cells with one state "
+                         "variable and a Jacobian", p->name, m->name);
+                goto fail;
+            }
+            q->dfdy = calloc(bn + 1, sizeof(double));
+            q->dfdin = calloc(m->n_ports * bn + 1, sizeof(double));
+            q->dody = calloc(m->n_obs * bn + 1, sizeof(double));
+            q->grad = calloc(bn + 1, sizeof(double));
+            q->gradr = calloc(bn + 1, sizeof(double));
+            if (!q->dfdy || !q->dfdin || !q->dody || !q->grad || !q->gradr)
+                goto nomem;
+        }
+    }
+    for (size_t k = 0; k < c->n_projs; k++) {
+        apical_proj *pj = &c->projs[k];
+        sd_proj *q = &s->projs[k];
+        size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n;
+        q->out = calloc(s->B * nd, sizeof(double));
+        q->src_version = -1;
+        if (!q->out)
+            goto nomem;
+        if (pj->rule) {
+            const apical_rule *r = pj->rule;
+            uint32_t fl = APICAL_RULE_FLAGS(r);
+            void (*rate)(const double *, double *, double *, double *) =
+                APICAL_RULE_STEADY_RATE(r);
+            if (bp != ((fl & APICAL_RULE_NONLOCAL) != 0) || !rate) {
+                snprintf(err, cap, "projection %s -> %s (defined at %s): rule %s %s",
+                         c->pops[pj->src].name, c->pops[pj->dst].name, pj->where, r->name,
+                         bp ? "is local: backprop mode learns with the backprop rule only"
+                         : (fl & APICAL_RULE_NONLOCAL)
+                             ? "needs simulation mode backprop"
+                             : "has no steady rate (ABI 1.2), so it cannot learn in steady "
+                               "mode");
+                goto fail;
+            }
+            rate(pj->rp, &q->eta, &q->a, &q->b);
+            q->plastic = q->eta != 0;
+            if (pj->one_to_one) {
+                snprintf(err, cap, "projection %s -> %s: a one_to_one projection has no "
+                         "weights to learn", c->pops[pj->src].name, c->pops[pj->dst].name);
+                goto fail;
+            }
+            if (!(q->e = calloc(s->B * nd, sizeof(double))))
+                goto nomem;
+            if (bp)
+                s->pops[pj->dst].learns_into = 1;
+        }
+        if (o->f32 && !pj->one_to_one) {
+            if (!(q->wf = malloc(nd * ns * sizeof(float))))
+                goto nomem;
+            for (size_t i = 0; i < nd * ns; i++)
+                q->wf[i] = (float)pj->w[i];
+        }
+    }
+    size_t wb = s->B * s->widest;
+    s->xf = malloc(wb * sizeof(float));
+    s->ef = malloc(wb * sizeof(float));
+    s->of = malloc(wb * sizeof(float));
+    s->xd = malloc(s->widest * sizeof(double));
+    size_t most = 1;
+    for (size_t i = 0; i < c->n_pops; i++)
+        if (c->pops[i].model->n_state * c->pops[i].n > most)
+            most = c->pops[i].model->n_state * c->pops[i].n;
+    s->ysave = malloc(s->B * most * sizeof(double));
+    s->ext_x = calloc(wb, sizeof(double));
+    s->ext_u = calloc(wb, sizeof(double));
+    s->ext_r = calloc(wb, sizeof(double));
+    if (!s->xf || !s->ef || !s->of || !s->xd || !s->ysave || !s->ext_x || !s->ext_u || !s->ext_r)
+        goto nomem;
+    if (o->n_eval > 0 || o->epochs > 0) {
+        const apical_stim *tr = &c->stims[o->train];
+        if (!(s->order = malloc(tr->count * sizeof *s->order)))
+            goto nomem;
+        for (size_t i = 0; i < tr->count; i++)
+            s->order[i] = i;
+    }
+    return s;
+nomem:
+    oom(err, cap);
+fail:
+    apical_steady_free(s);
+    return NULL;
+}
+
+void apical_steady_sync(apical_steady *s)
+{
+    apical_circuit *c = s->c;
+    for (size_t k = 0; k < c->n_projs; k++)
+        if (s->projs[k].wf && s->projs[k].plastic) {
+            size_t n = apical_proj_n_weights(c, &c->projs[k]);
+            for (size_t i = 0; i < n; i++)
+                c->projs[k].w[i] = s->projs[k].wf[i];
+        }
+    apical_circuit_weights_changed(c);
+}
+
+/* out (nb x nd) = src (nb x ns) W^T */
+static void product(apical_steady *s, size_t k, const double *src)
+{
+    apical_circuit *c = s->c;
+    apical_proj *pj = &c->projs[k];
+    sd_proj *q = &s->projs[k];
+    size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n, nb = s->nb;
+    if (pj->one_to_one) {
+        memcpy(q->out, src, nb * nd * sizeof(double));
+        return;
+    }
+    if (q->wf) {
+        for (size_t i = 0; i < nb * ns; i++)
+            s->xf[i] = (float)src[i];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)nd, (int)ns, 1.0f,
+                    s->xf, (int)ns, q->wf, (int)ns, 0.0f, s->of, (int)nd);
+        for (size_t i = 0; i < nb * nd; i++)
+            q->out[i] = s->of[i];
+    } else {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)nd, (int)ns, 1.0, src,
+                    (int)ns, pj->w, (int)ns, 0.0, q->out, (int)nd);
+    }
+}
+
+/* The row of the observable a projection carries, for the whole batch. */
+static const double *src_row(apical_steady *s, const apical_proj *pj)
+{
+    const apical_pop *p = &s->c->pops[pj->src];
+    return s->pops[pj->src].obs + pj->src_obs * s->nb * p->n;
+}
+
+/* Ports of population i from the projections whose sources have a value
+   (sources computed earlier in the up sweep, or any in later sweeps), the
+   stimulus and the target. */
+static void gather(apical_steady *s, size_t i, int up)
+{
+    apical_circuit *c = s->c;
+    apical_pop *p = &c->pops[i];
+    sd_pop *q = &s->pops[i];
+    size_t bn = s->nb * p->n;
+    memset(q->in, 0, p->model->n_ports * bn * sizeof(double));
+    for (size_t k = 0; k < c->n_projs; k++) {
+        apical_proj *pj = &c->projs[k];
+        if (pj->dst != i || (up && !s->pops[pj->src].visited))
+            continue;
+        sd_proj *r = &s->projs[k];
+        if (r->src_version != s->pops[pj->src].version) {
+            product(s, k, src_row(s, pj));
+            r->src_version = s->pops[pj->src].version;
+        }
+        double *port = q->in + pj->dst_port * bn;
+        for (size_t j = 0; j < bn; j++)
+            port[j] += r->out[j];
+    }
+    const apical_stim *st = &c->stims[s->ext_stim];
+    if (st->dst == i) {
+        double *port = q->in + st->dst_port * bn;
+        for (size_t j = 0; j < bn; j++)
+            port[j] += s->ext_x[j];
+    }
+    if (st->has_target && st->tgt == i && s->target_on && !up) {
+        double *port = q->in + st->tgt_port * bn, *gate = q->in + st->tgt_gate * bn;
+        for (size_t j = 0; j < bn; j++) {
+            port[j] += s->ext_u[j];
+            gate[j] = 1.0;
+        }
+    }
+}
+
+static int settle_pop(apical_steady *s, size_t i, uint32_t flags, char *err, size_t cap)
+{
+    apical_pop *p = &s->c->pops[i];
+    sd_pop *q = &s->pops[i];
+    const apical_cell_model *m = p->model;
+    gather(s, i, (flags & APICAL_STEADY_UP) != 0);
+    apical_cell_ctx x = { sizeof x, s->nb * p->n, p->p, q->y, q->in, NULL };
+    size_t ny = m->n_state * s->nb * p->n;
+    memcpy(s->ysave, q->y, ny * sizeof(double));
+    int rc = m->steady(&x, flags, q->y);
+    if (rc == APICAL_OK)
+        rc = m->observe(&x, APICAL_OBS_STATE, q->obs);
+    if (rc != APICAL_OK) {
+        snprintf(err, cap, "population %s (%s): its steady function failed (status %d)",
+                 p->name, m->name, rc);
+        return -1;
+    }
+    /* a state that did not move keeps its version: the products it feeds
+       stay valid (inputs and biases in the down sweep) */
+    if (!q->visited || memcmp(s->ysave, q->y, ny * sizeof(double)) != 0)
+        q->version++;
+    q->visited = 1;
+    return 0;
+}
+
+/* The sweeps; observables of both stages are filled in at the end. */
+static int sweep(apical_steady *s, int passes, char *err, size_t cap)
+{
+    apical_circuit *c = s->c;
+    uint32_t lit = s->o.literal ? APICAL_STEADY_LITERAL : 0;
+    for (size_t i = 0; i < c->n_pops; i++)
+        s->pops[i].visited = 0;
+    for (int pass = 0; pass < passes; pass++) {
+        uint32_t up = pass == 0 ? APICAL_STEADY_UP : 0;
+        for (size_t i = 0; i < c->n_pops; i++)
+            if (settle_pop(s, i, up | lit, err, cap))
+                return -1;
+        if (s->o.mode == APICAL_MODE_BACKPROP)
+            break;
+        for (size_t i = c->n_pops; i-- > 0;)
+            if (settle_pop(s, i, lit, err, cap))
+                return -1;
+    }
+    for (size_t i = 0; i < c->n_pops; i++) {
+        apical_pop *p = &c->pops[i];
+        sd_pop *q = &s->pops[i];
+        apical_cell_ctx x = { sizeof x, s->nb * p->n, p->p, q->y, q->in, NULL };
+        if (p->model->observe(&x, APICAL_OBS_PORTS, q->obs) != APICAL_OK) {
+            snprintf(err, cap, "population %s: observe failed", p->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* W += (eta / nb) e^T pre, e = a post + b (nb x nd), pre nb x ns */
+static void learn_proj(apical_steady *s, size_t k, const double *e)
+{
+    apical_circuit *c = s->c;
+    apical_proj *pj = &c->projs[k];
+    sd_proj *q = &s->projs[k];
+    size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n, nb = s->nb;
+    const double *pre = src_row(s, pj);
+    double f = q->eta / (double)nb;
+    if (q->wf) {
+        for (size_t i = 0; i < nb * nd; i++)
+            s->ef[i] = (float)e[i];
+        for (size_t i = 0; i < nb * ns; i++)
+            s->xf[i] = (float)pre[i];
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nd, (int)ns, (int)nb, (float)f,
+                    s->ef, (int)nd, s->xf, (int)ns, 1.0f, q->wf, (int)ns);
+    } else {
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nd, (int)ns, (int)nb, f, e,
+                    (int)nd, pre, (int)ns, 1.0, pj->w, (int)ns);
+    }
+    q->src_version = -1; /* the weights changed */
+}
+
+static int learn_steady(apical_steady *s)
+{
+    apical_circuit *c = s->c;
+    for (size_t k = 0; k < c->n_projs; k++) {
+        apical_proj *pj = &c->projs[k];
+        sd_proj *q = &s->projs[k];
+        if (!q->plastic)
+            continue;
+        size_t bn = s->nb * c->pops[pj->dst].n;
+        const double *post = s->pops[pj->dst].obs + pj->post_obs * bn;
+        for (size_t j = 0; j < bn; j++)
+            q->e[j] = q->a * post[j] + q->b;
+    }
+    /* every post factor is taken before any weight moves */
+    for (size_t k = 0; k < c->n_projs; k++)
+        if (s->projs[k].plastic)
+            learn_proj(s, k, s->projs[k].e);
+    return 0;
+}
+
+/* Backprop: -dL/du at the target, swept back through every projection into
+   a population that learns. */
+static int learn_backprop(apical_steady *s, char *err, size_t cap)
+{
+    apical_circuit *c = s->c;
+    const apical_stim *st = &c->stims[s->ext_stim];
+    for (size_t i = 0; i < c->n_pops; i++) {
+        apical_pop *p = &c->pops[i];
+        sd_pop *q = &s->pops[i];
+        size_t bn = s->nb * p->n;
+        memset(q->gradr, 0, bn * sizeof(double));
+        if (p->model->n_state == 0)
+            continue;
+        apical_cell_ctx x = { sizeof x, bn, p->p, q->y, q->in, NULL };
+        if (p->model->jacobian(&x, q->dfdy, q->dfdin, q->dody) != APICAL_OK) {
+            snprintf(err, cap, "population %s: its Jacobian failed", p->name);
+            return -1;
+        }
+    }
+    sd_pop *t = &s->pops[st->tgt];
+    size_t bt = s->nb * c->pops[st->tgt].n;
+    const double *r = t->obs + t->rate * bt;
+    for (size_t j = 0; j < bt; j++)
+        t->gradr[j] = s->ext_r[j] - r[j];
+    for (size_t i = c->n_pops; i-- > 0;) {
+        apical_pop *p = &c->pops[i];
+        sd_pop *q = &s->pops[i];
+        if (p->model->n_state == 0 || q->rate == NONE)
+            continue;
+        size_t bn = s->nb * p->n;
+        const double *slope = q->dody + q->rate * bn;
+        for (size_t j = 0; j < bn; j++)
+            q->grad[j] = q->gradr[j] * slope[j];
+        /* into every projection arriving here: -dL/d(port) = grad du/dport */
+        for (size_t k = 0; k < c->n_projs; k++) {
+            apical_proj *pj = &c->projs[k];
+            sd_proj *pr = &s->projs[k];
+            if (pj->dst != i || pj->one_to_one || pj->src >= i)
+                continue;
+            const double *dfin = q->dfdin + pj->dst_port * bn;
+            for (size_t j = 0; j < bn; j++)
+                pr->e[j] = q->grad[j] * (-dfin[j] / q->dfdy[j]);
+            sd_pop *sp = &s->pops[pj->src];
+            if (sp->learns_into) { /* -dL/dr_src += e W */
+                size_t nd = p->n, ns = c->pops[pj->src].n, nb = s->nb;
+                if (pr->wf) {
+                    for (size_t j = 0; j < nb * nd; j++)
+                        s->ef[j] = (float)pr->e[j];
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)ns,
+                                (int)nd, 1.0f, s->ef, (int)nd, pr->wf, (int)ns, 0.0f, s->of,
+                                (int)ns);
+                    for (size_t j = 0; j < nb * ns; j++)
+                        sp->gradr[j] += s->of[j];
+                } else {
+                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)ns,
+                                (int)nd, 1.0, pr->e, (int)nd, pj->w, (int)ns, 1.0, sp->gradr,
+                                (int)ns);
+                }
+            }
+        }
+    }
+    for (size_t k = 0; k < c->n_projs; k++)
+        if (s->projs[k].plastic && !c->projs[k].one_to_one && c->projs[k].src < c->projs[k].dst)
+            learn_proj(s, k, s->projs[k].e);
+    return 0;
+}
+
+/* Batch rows [from, from+n) of stimulus st in the given order (NULL: as
+   stored) into the external buffers. */
+static void load_batch(apical_steady *s, size_t st_i, const size_t *order, size_t from, size_t n,
+                       int target_on)
+{
+    apical_stim *st = &s->c->stims[st_i];
+    s->ext_stim = st_i;
+    s->nb = n;
+    s->target_on = target_on && st->has_target;
+    for (size_t b = 0; b < n; b++) {
+        size_t row = order ? order[from + b] : from + b;
+        apical_stim_idx_pattern(st, row, s->ext_x + b * st->size);
+        if (st->has_target) {
+            unsigned lab = st->labels.data[st->first + row];
+            for (size_t i = 0; i < st->n_classes; i++) {
+                s->ext_u[b * st->n_classes + i] = st->trgt_u[i == lab];
+                s->ext_r[b * st->n_classes + i] = st->trgt_r[i == lab];
+            }
+        }
+    }
+}
+
+/* Wrong classes (argmax over the target population of observable o) in
+   the batch. */
+static size_t count_wrong(apical_steady *s, const size_t *order, size_t from, size_t o)
+{
+    apical_circuit *c = s->c;
+    const apical_stim *st = &c->stims[s->ext_stim];
+    if (!st->has_target || o == NONE)
+        return 0;
+    const sd_pop *t = &s->pops[st->tgt];
+    size_t n = c->pops[st->tgt].n, wrong = 0;
+    const double *r = t->obs + o * s->nb * n;
+    for (size_t b = 0; b < s->nb; b++) {
+        size_t best = 0;
+        for (size_t i = 1; i < n; i++)
+            if (r[b * n + i] > r[b * n + best])
+                best = i;
+        size_t row = order ? order[from + b] : from + b;
+        wrong += best != st->labels.data[st->first + row];
+    }
+    return wrong;
+}
+
+static int check_batch(apical_steady *s, char *err, size_t cap)
+{
+    apical_circuit *c = s->c;
+    for (size_t i = 0; i < c->n_pops; i++) {
+        size_t bn = s->nb * c->pops[i].n * c->pops[i].model->n_state;
+        for (size_t j = 0; j < bn; j++)
+            if (!isfinite(s->pops[i].y[j]) || (c->bound > 0 && fabs(s->pops[i].y[j]) > c->bound)) {
+                snprintf(err, cap, "population %s (defined at %s): state %g at cell %zu of the "
+                         "mini-batch; lower the learning rates", c->pops[i].name,
+                         c->pops[i].where, s->pops[i].y[j], j % c->pops[i].n);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+static int evaluate(apical_steady *s, apical_epoch_metrics *m, char *err, size_t cap)
+{
+    apical_circuit *c = s->c;
+    m->n_eval = s->o.n_eval;
+    for (size_t i = 0; i < APICAL_STEADY_MAX_POPS; i++)
+        m->apical_sq[i] = NAN;
+    m->mismatch_sq = NAN;
+    double asq[APICAL_STEADY_MAX_POPS] = { 0 }, mis = 0;
+    size_t n_mis = 0;
+    int passes = s->o.mode == APICAL_MODE_BACKPROP ? 1 : s->o.passes;
+    for (size_t e = 0; e < s->o.n_eval; e++) {
+        apical_stim *st = &c->stims[s->o.eval[e]];
+        size_t wrong = 0;
+        for (size_t from = 0; from < st->count; from += s->B) {
+            size_t n = st->count - from < s->B ? st->count - from : s->B;
+            load_batch(s, s->o.eval[e], NULL, from, n, 0);
+            if (sweep(s, passes, err, cap) || check_batch(s, err, cap))
+                return -1;
+            wrong += count_wrong(s, NULL, from, s->pops[st->tgt].rate);
+            if (e != 0)
+                continue;
+            for (size_t i = 0; i < c->n_pops; i++) {
+                apical_pop *p = &c->pops[i];
+                if (!p->apical_fed || p->obs_v_apical == NONE)
+                    continue;
+                const double *va = s->pops[i].obs + p->obs_v_apical * n * p->n;
+                for (size_t j = 0; j < n * p->n; j++)
+                    asq[i] += va[j] * va[j];
+            }
+            for (size_t k = 0; k < c->n_projs; k++) {
+                apical_proj *pj = &c->projs[k];
+                size_t uo = apical_model_find_obs(c->pops[pj->src].model, "u");
+                if (!pj->one_to_one || uo == NONE || c->pops[pj->dst].model->n_state != 1)
+                    continue;
+                size_t bn = n * c->pops[pj->dst].n;
+                const double *us = s->pops[pj->src].obs + uo * bn, *ud = s->pops[pj->dst].y;
+                for (size_t j = 0; j < bn; j++) {
+                    mis += (us[j] - ud[j]) * (us[j] - ud[j]);
+                    n_mis++;
+                }
+            }
+        }
+        m->error[e] = (double)wrong / (double)st->count;
+        if (e == 0) {
+            for (size_t i = 0; i < c->n_pops; i++)
+                if (c->pops[i].apical_fed && c->pops[i].obs_v_apical != NONE)
+                    m->apical_sq[i] = asq[i] / (double)(st->count * c->pops[i].n);
+            if (n_mis)
+                m->mismatch_sq = mis / (double)n_mis;
+        }
+    }
+    return 0;
+}
+
+int apical_steady_settle(apical_steady *s, const double *x, const double *u_trgt, size_t n,
+                         char *err, size_t cap)
+{
+    apical_stim *st = &s->c->stims[s->o.train];
+    if (n > s->B) {
+        snprintf(err, cap, "at most %zu patterns per batch", s->B);
+        return -1;
+    }
+    s->ext_stim = s->o.train;
+    s->nb = n;
+    s->target_on = u_trgt != NULL && st->has_target;
+    memcpy(s->ext_x, x, n * st->size * sizeof(double));
+    if (s->target_on)
+        memcpy(s->ext_u, u_trgt, n * st->n_classes * sizeof(double));
+    return sweep(s, s->o.mode == APICAL_MODE_BACKPROP ? 1 : s->o.passes, err, cap);
+}
+
+const double *apical_steady_state(const apical_steady *s, size_t pop, size_t b)
+{
+    return s->pops[pop].y + b * s->c->pops[pop].n;
+}
+
+int apical_steady_learn(apical_steady *s, const double *x, const double *u_trgt,
+                        const double *r_trgt, size_t n, char *err, size_t cap)
+{
+    apical_stim *st = &s->c->stims[s->o.train];
+    if (apical_steady_settle(s, x, u_trgt, n, err, cap))
+        return -1;
+    if (s->o.mode == APICAL_MODE_BACKPROP) {
+        if (!r_trgt) {
+            snprintf(err, cap, "backprop needs target rates");
+            return -1;
+        }
+        memcpy(s->ext_r, r_trgt, n * st->n_classes * sizeof(double));
+        return learn_backprop(s, err, cap);
+    }
+    return learn_steady(s);
+}
+
+int apical_steady_run(apical_steady *s, char *err, size_t cap)
+{
+    apical_circuit *c = s->c;
+    const apical_steady_opts *o = &s->o;
+    apical_stim *tr = &c->stims[o->train];
+    if (!tr->has_target) {
+        snprintf(err, cap, "training stimulus %s has no targets", tr->name);
+        return -1;
+    }
+    int passes = o->mode == APICAL_MODE_BACKPROP ? 1 : o->passes;
+    size_t free_obs = o->mode == APICAL_MODE_BACKPROP
+                          ? s->pops[tr->tgt].rate
+                          : apical_model_find_obs(c->pops[tr->tgt].model, "rate_basal_pred");
+    long total = (o->epochs - o->start_epoch) * (long)tr->count, done = 0;
+    apical_epoch_metrics m;
+    if (o->start_epoch == 0) {
+        memset(&m, 0, sizeof m);
+        m.train_error = NAN;
+        if (evaluate(s, &m, err, cap))
+            return -1;
+        if (o->on_epoch)
+            o->on_epoch(o->user, &m);
+    }
+    for (long ep = o->start_epoch; ep < o->epochs; ep++) {
+        double t0 = now_s();
+        gsl_ran_shuffle(c->rng_train, s->order, tr->count, sizeof *s->order);
+        size_t wrong = 0;
+        for (size_t from = 0; from < tr->count; from += s->B) {
+            size_t n = tr->count - from < s->B ? tr->count - from : s->B;
+            load_batch(s, o->train, s->order, from, n, 1);
+            if (sweep(s, passes, err, cap) || check_batch(s, err, cap))
+                return -1;
+            /* the free (un-nudged) output: the rates in backprop, the
+               basal prediction phi(c v_B) of the nudged cells otherwise */
+            wrong += count_wrong(s, s->order, from, free_obs);
+            if ((o->mode == APICAL_MODE_BACKPROP ? learn_backprop(s, err, cap)
+                                                 : learn_steady(s)) != 0)
+                return -1;
+            done += (long)n;
+            if (o->on_progress && (from / s->B) % 256 == 0)
+                o->on_progress(o->user, done, total);
+        }
+        memset(&m, 0, sizeof m);
+        m.epoch = ep + 1;
+        m.patterns = (ep + 1) * (long)tr->count;
+        m.seconds = now_s() - t0;
+        m.train_error = free_obs != NONE ? (double)wrong / (double)tr->count : NAN;
+        if (o->f32)
+            apical_steady_sync(s);
+        if (evaluate(s, &m, err, cap))
+            return -1;
+        if (o->on_epoch)
+            o->on_epoch(o->user, &m);
+        if (o->on_checkpoint && o->on_checkpoint(o->user, ep + 1, err, cap))
+            return -1;
+        if (o->stop && *o->stop && ep + 1 < o->epochs) {
+            snprintf(err, cap, "stopped after epoch %ld", ep + 1);
+            return APICAL_RUN_STOPPED;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,375 @@
+/* The steady-state and backprop modes (runner/steady.c) against the full
+   dynamics, finite differences and hand-computed updates. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define NPIX 6
+#define NIMG 8
+
+static char img_path[64], lab_path[64];
+
+/* Two tiny IDX files: NIMG images of 2 x 3 pixels, labels 0..2. */
+static void write_idx(void)
+{
+    snprintf(img_path, sizeof img_path, "/tmp/apical-steady-img-%d", (int)getpid());
+    snprintf(lab_path, sizeof lab_path, "/tmp/apical-steady-lab-%d", (int)getpid());
+    FILE *f = fopen(img_path, "wb");
+    if (!f) {
+        perror(img_path);
+        exit(1);
+    }
+    unsigned char h[16] = { 0, 0, 8, 3, 0, 0, 0, NIMG, 0, 0, 0, 2, 0, 0, 0, 3 };
+    fwrite(h, 1, 16, f);
+    for (int i = 0; i < NIMG * NPIX; i++)
+        fputc((i * 37 + 11) % 256, f);
+    fclose(f);
+    f = fopen(lab_path, "wb");
+    if (!f) {
+        perror(lab_path);
+        exit(1);
+    }
+    unsigned char hl[8] = { 0, 0, 8, 1, 0, 0, 0, NIMG };
+    fwrite(hl, 1, 8, f);
+    for (int i = 0; i < NIMG; i++)
+        fputc(i % 3, f);
+    fclose(f);
+}
+
+/* 6-5-4-3 with interneurons and biases; LATERAL is the init of the two
+   lateral pathways into the pyramids and interneurons. */
+static void load(apical_config *cfg, apical_registry *reg, const char *mode, const char *lateral,
+                 const char *const *sets, size_t n_sets)
+{
+    char text[8192], err[2048];
+    const char *bp = strcmp(mode, "backprop") == 0 ? "backprop" : "dendritic_error";
+    snprintf(text, sizeof text,
+             "apical: 1\nseed: 3\n"
+             "defaults:\n"
+             "  pyramidal: {phi: logistic, g_A: 0.3, g_som: 0.2}\n"
+             "  sst: {phi: logistic, g_som: 0.2}\n"
+             "populations:\n"
+             "  input: {cell: rate_input, size: 6}\n"
+             "  bias: {cell: bias, size: 1}\n"
+             "  hidden1: {cell: pyramidal, size: 5}\n"
+             "  inter1: {cell: sst, size: 4}\n"
+             "  hidden2: {cell: pyramidal, size: 4}\n"
+             "  inter2: {cell: sst, size: 3}\n"
+             "  output: {cell: pyramidal, size: 3, params: {g_A: 0}}\n"
+             "projections:\n"
+             "  - {from: input, to: hidden1.basal, init: {uniform: [-1, 1]}, rule: {%s: {eta: 1}}}\n"
+             "  - {from: bias, to: hidden1.basal, init: {uniform: [-1, 1]}, rule: {%s: {eta: 1}}}\n"
+             "  - {from: hidden1, to: hidden2.basal, init: {uniform: [-1, 1]}, rule: {%s: {eta: 1}}}\n"
+             "  - {from: bias, to: hidden2.basal, init: {uniform: [-1, 1]}, rule: {%s: {eta: 1}}}\n"
+             "  - {from: hidden2, to: output.basal, init: {uniform: [-1, 1]}, rule: {%s: {eta: 1}}}\n"
+             "  - {from: bias, to: output.basal, init: {uniform: [-1, 1]}, rule: {%s: {eta: 1}}}\n"
+             "%s"
+             "stimuli:\n"
+             "  train: {kind: idx, images: %s, labels: %s, drives: input, target: output,\n"
+             "          target_rates: [0.1, 0.8]}\n"
+             "simulation:\n"
+             "  mode: %s\n"
+             "  steady: {train: train, epochs: 1, batch: 4, precision: f64}\n",
+             bp, bp, bp, bp, bp, bp, lateral, img_path, lab_path, mode);
+    int rc = apical_config_load_string_set(cfg, reg, "steady-test", text, sets, n_sets, err,
+                                           sizeof err);
+    ck_assert_msg(rc == 0, "%s", err);
+}
+
+static const char lateral_random[] =
+    "  - {from: hidden2, to: hidden1.apical, init: {uniform: [-1, 1]}}\n"
+    "  - {from: output, to: hidden2.apical, init: {uniform: [-1, 1]}}\n"
+    "  - {from: hidden1, to: inter1.dendrite, init: {uniform: [-1, 1]}}\n"
+    "  - {from: bias, to: inter1.dendrite, init: {uniform: [-1, 1]}}\n"
+    "  - {from: hidden2, to: inter2.dendrite, init: {uniform: [-1, 1]}}\n"
+    "  - {from: bias, to: inter2.dendrite, init: {uniform: [-1, 1]}}\n"
+    "  - {from: inter1, to: hidden1.apical_inh, init: {uniform: [-1, 1]}}\n"
+    "  - {from: inter2, to: hidden2.apical_inh, init: {uniform: [-1, 1]}}\n"
+    "  - {from: hidden2.u, to: inter1.nudge, connect: one_to_one}\n"
+    "  - {from: output.u, to: inter2.nudge, connect: one_to_one}\n";
+
+static const char lateral_sps[] =
+    "  - {from: hidden2, to: hidden1.apical, init: {uniform: [-1, 1]}}\n"
+    "  - {from: output, to: hidden2.apical, init: {uniform: [-1, 1]}}\n"
+    "  - {from: hidden1, to: inter1.dendrite, init: {self_predicting: true}}\n"
+    "  - {from: bias, to: inter1.dendrite, init: {self_predicting: true}}\n"
+    "  - {from: hidden2, to: inter2.dendrite, init: {self_predicting: true}}\n"
+    "  - {from: bias, to: inter2.dendrite, init: {self_predicting: true}}\n"
+    "  - {from: inter1, to: hidden1.apical_inh, init: {self_predicting: true}}\n"
+    "  - {from: inter2, to: hidden2.apical_inh, init: {self_predicting: true}}\n"
+    "  - {from: hidden2.u, to: inter1.nudge, connect: one_to_one}\n"
+    "  - {from: output.u, to: inter2.nudge, connect: one_to_one}\n";
+
+/* Largest difference between the steady mode's states for image 0 (target
+   on or off) and the full dynamics integrated to rest. */
+static double steady_vs_dynamics(const char *lateral, const char *passes, int target)
+{
+    apical_registry *reg = test_registry();
+    apical_config cfg;
+    char set[64], err[2048];
+    snprintf(set, sizeof set, "simulation.steady.passes=%s", passes);
+    const char *sets[] = { set };
+    load(&cfg, reg, "steady", lateral, sets, 1);
+    apical_circuit *c = cfg.circuit;
+    apical_stim *st = &c->stims[0];
+    double x[NPIX], u[3];
+    apical_stim_idx_pattern(st, 0, x);
+    unsigned lab = st->labels.data[0];
+    for (int i = 0; i < 3; i++)
+        u[i] = st->trgt_u[(unsigned)i == lab];
+    apical_steady *sd = apical_steady_new(c, &cfg.steady, err, sizeof err);
+    ck_assert_msg(sd != NULL, "%s", err);
+    ck_assert_msg(apical_steady_settle(sd, x, target ? u : NULL, 1, err, sizeof err) == 0, "%s",
+                  err);
+    /* the same circuit, integrated */
+    st->active = 1;
+    st->target_on = target;
+    memcpy(st->x, x, sizeof x);
+    memcpy(st->u_trgt, u, sizeof u);
+    double rest = test_settle(c, 1e-13, 400000);
+    ck_assert_double_lt(rest, 1e-12);
+    double worst = 0;
+    for (size_t i = 0; i < c->n_pops; i++) {
+        const apical_pop *p = &c->pops[i];
+        if (p->model->n_state == 0)
+            continue;
+        const double *ys = apical_steady_state(sd, i, 0);
+        for (size_t k = 0; k < p->n; k++)
+            worst = fmax(worst, fabs(ys[k] - c->y[p->y_off + k]));
+    }
+    apical_steady_free(sd);
+    apical_config_free(&cfg);
+    apical_registry_free(reg);
+    return worst;
+}
+
+/* Iterated sweeps converge on the full dynamics' fixed point, whatever the
+   weights. */
+START_TEST(iterated_sweeps_reach_the_fixed_point)
+{
+    double d = steady_vs_dynamics(lateral_random, "60", 1);
+    printf("steady (60 passes) vs dynamics, random weights, target on: %.3g\n", d);
+    ck_assert_double_lt(d, 1e-9);
+    d = steady_vs_dynamics(lateral_random, "60", 0);
+    ck_assert_double_lt(d, 1e-9);
+}
+END_TEST
+
+/* In the self-predicting state without a target the one up-and-down sweep
+   of MODEL.md 4 is the fixed point; with the target it is close. */
+START_TEST(one_sweep_in_the_self_predicting_state)
+{
+    double off = steady_vs_dynamics(lateral_sps, "1", 0);
+    double on = steady_vs_dynamics(lateral_sps, "1", 1);
+    double on2 = steady_vs_dynamics(lateral_sps, "2", 1);
+    double rnd = steady_vs_dynamics(lateral_random, "1", 1);
+    printf("one sweep vs dynamics: SPS no target %.3g, SPS target %.3g (two sweeps %.3g), random "
+           "lateral weights %.3g\n", off, on, on2, rnd);
+    ck_assert_double_lt(off, 1e-12);
+    ck_assert_double_lt(on, 1e-2);
+    ck_assert_double_lt(on2, on);
+    ck_assert_double_gt(rnd, 10 * on);
+}
+END_TEST
+
+static double sigm(double u) { return 1.0 / (1.0 + exp(-u)); }
+
+/* One mini-batch of the dendritic rule on the output weights equals
+   eta mean_b (phi(u) - phi(c_N v_B)) r^T computed here from the settled
+   states. */
+START_TEST(steady_update_of_the_output_weights)
+{
+    apical_registry *reg = test_registry();
+    apical_config cfg;
+    char err[2048];
+    load(&cfg, reg, "steady", lateral_sps, NULL, 0);
+    apical_circuit *c = cfg.circuit;
+    apical_stim *st = &c->stims[0];
+    size_t ih2, iout, ib;
+    apical_circuit_pop(c, "hidden2", &ih2);
+    apical_circuit_pop(c, "output", &iout);
+    apical_circuit_pop(c, "bias", &ib);
+    apical_proj *w3 = &c->projs[4], *b3 = &c->projs[5];
+    ck_assert_uint_eq(w3->src, ih2);
+    double x[3 * NPIX], u[3 * 3], w0[12], bb0[3];
+    for (int b = 0; b < 3; b++) {
+        apical_stim_idx_pattern(st, (size_t)b, x + b * NPIX);
+        for (int i = 0; i < 3; i++)
+            u[b * 3 + i] = st->trgt_u[(unsigned)i == st->labels.data[b]];
+    }
+    memcpy(w0, w3->w, sizeof w0);
+    memcpy(bb0, b3->w, sizeof bb0);
+    apical_steady *sd = apical_steady_new(c, &cfg.steady, err, sizeof err);
+    ck_assert_msg(sd != NULL, "%s", err);
+    ck_assert(apical_steady_settle(sd, x, u, 3, err, sizeof err) == 0);
+    /* MODEL.md 4 by hand: the up sweep (attenuated basal predictions),
+       the nudged output, E = phi(u_N) - phi(c_N v_B,N), times the final
+       hidden rates */
+    double want[12] = { 0 }, wantb[3] = { 0 };
+    const double cb = 1.0 / 1.4, cn = 1.0 / 1.1; /* g_B/(g_lk+g_B+g_A), g_B/(g_lk+g_B) */
+    const double *w1 = c->projs[0].w, *bb1 = c->projs[1].w, *w2 = c->projs[2].w,
+                 *bb2 = c->projs[3].w;
+    for (int b = 0; b < 3; b++) {
+        double r1[5], r2[4], vn[3];
+        for (int i = 0; i < 5; i++) {
+            double v = bb1[i];
+            for (int j = 0; j < NPIX; j++)
+                v += w1[i * NPIX + j] * x[b * NPIX + j];
+            r1[i] = sigm(cb * v);
+        }
+        for (int i = 0; i < 4; i++) {
+            double v = bb2[i];
+            for (int j = 0; j < 5; j++)
+                v += w2[i * 5 + j] * r1[j];
+            r2[i] = sigm(cb * v);
+        }
+        const double *r2u = apical_steady_state(sd, ih2, (size_t)b); /* after the down sweep */
+        const double *uo = apical_steady_state(sd, iout, (size_t)b);
+        for (int i = 0; i < 3; i++) {
+            vn[i] = bb0[i];
+            for (int j = 0; j < 4; j++)
+                vn[i] += w0[i * 4 + j] * r2[j];
+            double un = (vn[i] + 0.2 * u[b * 3 + i]) / 1.3; /* (g_B v + g_som u_t) / (...) */
+            ck_assert_double_eq_tol(uo[i], un, 1e-13);
+            double e = sigm(un) - sigm(cn * vn[i]);
+            for (int j = 0; j < 4; j++)
+                want[i * 4 + j] += e * sigm(r2u[j]) / 3;
+            wantb[i] += e / 3;
+        }
+    }
+    ck_assert(apical_steady_learn(sd, x, u, NULL, 3, err, sizeof err) == 0);
+    double worst = 0, size = 0;
+    for (int k = 0; k < 12; k++) {
+        worst = fmax(worst, fabs(w3->w[k] - w0[k] - want[k]));
+        size = fmax(size, fabs(want[k]));
+    }
+    for (int k = 0; k < 3; k++)
+        worst = fmax(worst, fabs(b3->w[k] - bb0[k] - wantb[k]));
+    ck_assert_double_gt(size, 1e-3);
+    ck_assert_double_lt(worst, 1e-14);
+    apical_steady_free(sd);
+    apical_config_free(&cfg);
+    apical_registry_free(reg);
+}
+END_TEST
+
+/* The mean loss 1/2 |r - r_trgt|^2 over a batch, by a forward sweep. */
+static double loss(apical_steady *sd, apical_circuit *c, const double *x, const double *rt,
+                   size_t nb)
+{
+    char err[256];
+    size_t io;
+    apical_circuit_pop(c, "output", &io);
+    ck_assert(apical_steady_settle(sd, x, NULL, nb, err, sizeof err) == 0);
+    double l = 0;
+    for (size_t b = 0; b < nb; b++) {
+        const double *u = apical_steady_state(sd, io, b);
+        for (int i = 0; i < 3; i++)
+            l += 0.5 * (sigm(u[i]) - rt[b * 3 + i]) * (sigm(u[i]) - rt[b * 3 + i]);
+    }
+    return l / (double)nb;
+}
+
+/* Backprop mode's update is -eta dL/dW, checked by central differences in
+   every layer (weights and biases). */
+START_TEST(backprop_is_the_gradient)
+{
+    apical_registry *reg = test_registry();
+    apical_config cfg;
+    char err[2048];
+    const char *sets[] = { "defaults.pyramidal.g_lk=0", "defaults.pyramidal.g_A=0" };
+    load(&cfg, reg, "backprop", "", sets, 2);
+    apical_circuit *c = cfg.circuit;
+    apical_stim *st = &c->stims[0];
+    double x[3 * NPIX], u[9], rt[9];
+    for (int b = 0; b < 3; b++) {
+        apical_stim_idx_pattern(st, (size_t)b + 2, x + b * NPIX);
+        for (int i = 0; i < 3; i++) {
+            int on = (unsigned)i == st->labels.data[b + 2];
+            u[b * 3 + i] = st->trgt_u[on];
+            rt[b * 3 + i] = st->trgt_r[on];
+        }
+    }
+    apical_steady *sd = apical_steady_new(c, &cfg.steady, err, sizeof err);
+    ck_assert_msg(sd != NULL, "%s", err);
+    /* numerical gradients first, at the current weights */
+    double grad[6][30];
+    const double h = 1e-6;
+    for (size_t k = 0; k < 6; k++) {
+        apical_proj *pj = &c->projs[k];
+        size_t n = apical_proj_n_weights(c, pj);
+        for (size_t i = 0; i < n; i++) {
+            double w = pj->w[i];
+            pj->w[i] = w + h;
+            double lp = loss(sd, c, x, rt, 3);
+            pj->w[i] = w - h;
+            double lm = loss(sd, c, x, rt, 3);
+            pj->w[i] = w;
+            grad[k][i] = (lp - lm) / (2 * h);
+        }
+    }
+    double before[6][30];
+    for (size_t k = 0; k < 6; k++)
+        memcpy(before[k], c->projs[k].w, apical_proj_n_weights(c, &c->projs[k]) * sizeof(double));
+    ck_assert(apical_steady_learn(sd, x, u, rt, 3, err, sizeof err) == 0);
+    double worst = 0, size = 0;
+    for (size_t k = 0; k < 6; k++) {
+        size_t n = apical_proj_n_weights(c, &c->projs[k]);
+        double layer = 0;
+        for (size_t i = 0; i < n; i++) {
+            double dw = c->projs[k].w[i] - before[k][i];
+            worst = fmax(worst, fabs(dw + grad[k][i]));
+            layer = fmax(layer, fabs(grad[k][i]));
+        }
+        ck_assert_double_gt(layer, 1e-5); /* every layer learns something */
+        size = fmax(size, layer);
+    }
+    printf("backprop vs central differences: largest gradient %.3g, largest difference %.3g\n",
+           size, worst);
+    ck_assert_double_lt(worst, 1e-8);
+    apical_steady_free(sd);
+    apical_config_free(&cfg);
+    apical_registry_free(reg);
+}
+END_TEST
+
+/* Modes refuse rules they cannot run, with the place of the projection. */
+START_TEST(modes_refuse_foreign_rules)
+{
+    apical_registry *reg = test_registry();
+    apical_config cfg;
+    char err[2048];
+    load(&cfg, reg, "steady", lateral_sps, NULL, 0);
+    cfg.steady.mode = APICAL_MODE_BACKPROP;
+    apical_steady *sd = apical_steady_new(cfg.circuit, &cfg.steady, err, sizeof err);
+    ck_assert_ptr_null(sd);
+    ck_assert_msg(strstr(err, "dendritic_error is local") != NULL, "%s", err);
+    apical_config_free(&cfg);
+    load(&cfg, reg, "backprop", "", NULL, 0);
+    cfg.steady.mode = APICAL_MODE_STEADY;
+    sd = apical_steady_new(cfg.circuit, &cfg.steady, err, sizeof err);
+    ck_assert_ptr_null(sd);
+    ck_assert_msg(strstr(err, "needs simulation mode backprop") != NULL, "%s", err);
+    apical_config_free(&cfg);
+    apical_registry_free(reg);
+}
+END_TEST
+
+int main(void)
+{
+    write_idx();
+    Suite *s = suite_create("steady");
+    TCase *t = tcase_create("steady");
+    tcase_set_timeout(t, 120);
+    tcase_add_test(t, iterated_sweeps_reach_the_fixed_point);
+    tcase_add_test(t, one_sweep_in_the_self_predicting_state);
+    tcase_add_test(t, steady_update_of_the_output_weights);
+    tcase_add_test(t, backprop_is_the_gradient);
+    tcase_add_test(t, modes_refuse_foreign_rules);
+    suite_add_tcase(s, t);
+    int rc = test_run_suite(s);
+    unlink(img_path);
+    unlink(lab_path);
+    return rc;
+}
