@@ -131,6 +131,59 @@ static int run_gnuplot(const char *script, char *err, size_t cap)
     return 0;
 }
 
+#define MAX_COLS 32
+
+/* The column names of a CSV file's first line; their count (0: none). */
+static int csv_columns(const char *path, char cols[][64], int max)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+    if (getline(&line, &cap, f) > 0)
+        for (char *tok = strtok(line, ",\r\n"); tok && n < max; tok = strtok(NULL, ",\r\n"))
+            snprintf(cols[n++], 64, "%s", tok);
+    free(line);
+    fclose(f);
+    return n;
+}
+
+/* Runs in epochs (modes steady and backprop): classification errors in
+   percent, and the apical potentials and interneuron mismatch, per epoch. */
+static void plot_epochs(FILE *gp, const char *dir, char cols[][64], int nc)
+{
+    char body[8192], prefix[4200];
+    size_t u = 0;
+    u += (size_t)snprintf(body + u, sizeof body - u,
+                          "  set multiplot layout 1,2\n  set xlabel \"epoch\"\n"
+                          "  set logscale y\n  set title \"classification error (%%)\"\n  plot ");
+    int k = 0;
+    for (int c = 0; c < nc; c++)
+        if (!strcmp(cols[c], "train_error") || !strncmp(cols[c], "error_", 6))
+            u += (size_t)snprintf(body + u, sizeof body - u,
+                                  "%sM using 1:(100*$%d) with linespoints pt 7 ps 0.4 title \"%s\"",
+                                  k++ ? ", \\\n       " : "", c + 1,
+                                  strncmp(cols[c], "error_", 6) ? "train (free output)"
+                                                                : cols[c] + 6);
+    u += (size_t)snprintf(body + u, sizeof body - u,
+                          "\n  set title \"without nudging: apical potential^2, mismatch^2\"\n"
+                          "  set format y \"1e%%T\"\n  plot ");
+    k = 0;
+    for (int c = 0; c < nc; c++)
+        if (!strncmp(cols[c], "apical_sq_", 10) || !strcmp(cols[c], "mismatch_sq"))
+            u += (size_t)snprintf(body + u, sizeof body - u,
+                                  "%sM using 1:%d with linespoints pt 7 ps 0.4 title \"%s\"",
+                                  k++ ? ", \\\n       " : "", c + 1,
+                                  strncmp(cols[c], "apical_sq_", 10) ? "mismatch" : cols[c] + 10);
+    snprintf(body + u, sizeof body - u,
+             "%s\n  unset multiplot\n  unset logscale y\n  set format y \"%%g\"\n",
+             k ? "" : "0 notitle");
+    snprintf(prefix, sizeof prefix, "%s/metrics", dir);
+    terminals(gp, prefix, 1300, 500, body);
+}
+
 int apical_plot(const char *dir, char *err, size_t cap)
 {
     char metrics[4096], traces[4096], script[4096];
@@ -152,6 +205,16 @@ int apical_plot(const char *dir, char *err, size_t cap)
                 "set datafile separator \",\"\nset datafile missing \"nan\"\n"
                 "set key outside right top\nset grid\n", dir);
     fprintf(gp, "M = \"%s\"\n", metrics);
+    char cols[MAX_COLS][64];
+    int nc = csv_columns(metrics, cols, MAX_COLS);
+    if (nc > 0 && !strcmp(cols[0], "epoch")) {
+        plot_epochs(gp, dir, cols, nc);
+        if (fclose(gp) != 0) {
+            snprintf(err, cap, "cannot write %s", script);
+            return 1;
+        }
+        return run_gnuplot(script, err, cap);
+    }
     char prefix[4200];
     snprintf(prefix, sizeof prefix, "%s/metrics", dir);
     terminals(gp, prefix, 900, 500,
@@ -224,8 +287,52 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
     fprintf(gp, "# written by apical plot; gnuplot %s redraws\n"
                 "set datafile separator \",\"\nset datafile missing \"nan\"\n"
                 "set key top right\nset grid\n", script);
+    char cols[MAX_COLS][64], first[4200];
+    snprintf(first, sizeof first, "%s/metrics.csv", dirs[0]);
+    int nc = csv_columns(first, cols, MAX_COLS);
+    if (nc > 0 && !strcmp(cols[0], "epoch")) {
+        /* runs in epochs: the last evaluated set's error (the test set),
+           and the first hidden layer's apical potential */
+        char body[16384];
+        size_t u = 0;
+        u += (size_t)snprintf(body + u, sizeof body - u,
+                              "  set multiplot layout 1,2\n  set xlabel \"epoch\"\n"
+                              "  set logscale y\n");
+        for (int panel = 0; panel < 2; panel++) {
+            u += (size_t)snprintf(body + u, sizeof body - u, "  set title \"%s\"\n  plot ",
+                                  panel ? "apical potential^2 without nudging (first layer)"
+                                        : "classification error (%), last evaluated set");
+            int any = 0;
+            for (size_t i = 0; i < n && u < sizeof body - 512; i++) {
+                char m[4200], cc[MAX_COLS][64];
+                snprintf(m, sizeof m, "%s/metrics.csv", dirs[i]);
+                int k = csv_columns(m, cc, MAX_COLS), col = 0;
+                for (int c = 0; c < k; c++)
+                    if (panel ? (!strncmp(cc[c], "apical_sq_", 10) && !col)
+                              : !strncmp(cc[c], "error_", 6))
+                        col = c + 1;
+                if (!col)
+                    continue;
+                const char *name = strrchr(dirs[i], '/');
+                name = name && name[1] ? name + 1 : dirs[i];
+                u += (size_t)snprintf(body + u, sizeof body - u,
+                                      "%s\"%s\" using 1:(%s$%d) with linespoints pt 7 ps 0.4 "
+                                      "title \"%s\"",
+                                      any++ ? ", \\\n       " : "", m, panel ? "" : "100*", col,
+                                      name);
+            }
+            u += (size_t)snprintf(body + u, sizeof body - u, "%s\n", any ? "" : "0 notitle");
+        }
+        snprintf(body + u, sizeof body - u, "  unset multiplot\n");
+        terminals(gp, out, 1300, 480, body);
+        if (fclose(gp) != 0) {
+            snprintf(err, cap, "cannot write %s", script);
+            return 1;
+        }
+        return run_gnuplot(script, err, cap);
+    }
     /* one line per run in each panel: test error, apical potential, angle */
-    const char *cols[3] = { "6", "4", "7" };
+    const char *colnum[3] = { "6", "4", "7" };
     const char *labels[3] = { "test_error", "apical_sq", "angle_deg (forward vs feedback^T)" };
     char body[32768];
     size_t u = 0;
@@ -240,7 +347,7 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
             u += (size_t)snprintf(body + u, sizeof body - u,
                                   "%s\"%s/metrics.csv\" using 2:%s with linespoints pt 7 ps 0.4 "
                                   "title \"%s\"",
-                                  i ? ", \\\n       " : "", dirs[i], cols[k], name);
+                                  i ? ", \\\n       " : "", dirs[i], colnum[k], name);
         }
         u += (size_t)snprintf(body + u, sizeof body - u, "\n");
     }

@@ -41,6 +41,7 @@
 #include <gsl/gsl_randist.h>
 
 #include "apical_runner.h"
+#include "kernels.h"
 
 #define NONE ((size_t)-1)
 
@@ -278,8 +279,7 @@ static void product(apical_steady *s, size_t k, const double *src)
     if (q->wf) {
         for (size_t i = 0; i < nb * ns; i++)
             s->xf[i] = (float)src[i];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)nd, (int)ns, 1.0f,
-                    s->xf, (int)ns, q->wf, (int)ns, 0.0f, s->of, (int)nd);
+        apical_k_forward(nb, nd, ns, q->wf, s->xf, s->of);
         for (size_t i = 0; i < nb * nd; i++)
             q->out[i] = s->of[i];
     } else {
@@ -402,8 +402,7 @@ static void learn_proj(apical_steady *s, size_t k, const double *e)
             s->ef[i] = (float)e[i];
         for (size_t i = 0; i < nb * ns; i++)
             s->xf[i] = (float)pre[i];
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nd, (int)ns, (int)nb, (float)f,
-                    s->ef, (int)nd, s->xf, (int)ns, 1.0f, q->wf, (int)ns);
+        apical_k_update(nb, nd, ns, (float)f, s->ef, s->xf, q->wf);
     } else {
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nd, (int)ns, (int)nb, f, e,
                     (int)nd, pre, (int)ns, 1.0, pj->w, (int)ns);
@@ -479,9 +478,8 @@ static int learn_backprop(apical_steady *s, char *err, size_t cap)
                 if (pr->wf) {
                     for (size_t j = 0; j < nb * nd; j++)
                         s->ef[j] = (float)pr->e[j];
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)ns,
-                                (int)nd, 1.0f, s->ef, (int)nd, pr->wf, (int)ns, 0.0f, s->of,
-                                (int)ns);
+                    memset(s->of, 0, nb * ns * sizeof(float));
+                    apical_k_backward(nb, nd, ns, pr->wf, s->ef, s->of);
                     for (size_t j = 0; j < nb * ns; j++)
                         sp->gradr[j] += s->of[j];
                 } else {
