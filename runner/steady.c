@@ -674,6 +674,10 @@ int apical_steady_run(apical_steady *s, char *err, size_t cap)
     }
     for (long ep = o->start_epoch; ep < o->epochs; ep++) {
         double t0 = now_s();
+        /* each epoch's order follows from the random stream alone (a resumed
+           run draws the same) */
+        for (size_t i = 0; i < tr->count; i++)
+            s->order[i] = i;
         gsl_ran_shuffle(c->rng_train, s->order, tr->count, sizeof *s->order);
         size_t wrong = 0;
         for (size_t from = 0; from < tr->count; from += s->B) {

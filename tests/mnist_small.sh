@@ -1,0 +1,74 @@
+#!/bin/sh
+# A small, deterministic MNIST run of the shipped circuits (yaml/mnist.yaml,
+# yaml/mnist_backprop.yaml): a few thousand training images, one epoch, and
+# error bounds that a broken learning rule fails (chance is 90 %).  Also:
+# the same file and seed give the same numbers; a stopped steady run resumes
+# to the same weights.  Skips (77) without the MNIST files (scripts/mnist-data).
+set -eu
+: "${APICAL_BUILDDIR:?run through make check}"
+data="${APICAL_MNIST_DIR:-$APICAL_SRCDIR/data/mnist}"
+if [ ! -f "$data/train-images-idx3-ubyte" ]; then
+    echo "no MNIST in $data (scripts/mnist-data fetches it); skipping"
+    exit 77
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+apical="$APICAL_BUILDDIR/runner/apical"
+files() {
+    for s in train validation; do
+        echo "--set stimuli.$s.images=$data/train-images-idx3-ubyte"
+        echo "--set stimuli.$s.labels=$data/train-labels-idx1-ubyte"
+    done
+    echo "--set stimuli.test.images=$data/t10k-images-idx3-ubyte"
+    echo "--set stimuli.test.labels=$data/t10k-labels-idx1-ubyte"
+    echo "--set stimuli.validation.rows=[55000,1000] --set stimuli.test.rows=[0,2000]"
+}
+# column NAME of the last row of a metrics.csv
+last() { awk -F, -v c="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) k = i }
+                              END { print $k }' "$1"; }
+below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+
+# the microcircuit, 10,000 images, with the gentler rates of the fast start
+# (the shipped rates sit on the initial plateau for the first ~20,000 images)
+set -- $(files) --set simulation.steady.epochs=1 --set stimuli.train.rows=[0,10000]
+for k in 0 1; do set -- "$@" --set projections.$k.rule.dendritic_error.eta=1; done
+for k in 2 3; do set -- "$@" --set projections.$k.rule.dendritic_error.eta=0.3; done
+for k in 4 5; do set -- "$@" --set projections.$k.rule.dendritic_error.eta=0.1; done
+for k in 8 9 10 11; do set -- "$@" --set projections.$k.rule.dendritic_error.eta=0.2; done
+OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist.yaml" --out "$tmp/mc" "$@"
+e=$(last "$tmp/mc/metrics.csv" error_test)
+a=$(last "$tmp/mc/metrics.csv" apical_sq_hidden1)
+echo "microcircuit after 10,000 images: test error $e, hidden1 apical_sq $a"
+below "$e" 0.70
+below "$a" 0.1
+# the same again, on two threads: the same numbers
+OMP_NUM_THREADS=2 "$apical" run "$APICAL_SRCDIR/yaml/mnist.yaml" --out "$tmp/mc2" "$@" >/dev/null
+cut -d, -f3 --complement "$tmp/mc/metrics.csv" >"$tmp/a.csv"
+cut -d, -f3 --complement "$tmp/mc2/metrics.csv" >"$tmp/b.csv"
+cmp "$tmp/a.csv" "$tmp/b.csv"
+
+# the backprop baseline, 10,000 images
+OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist_backprop.yaml" --out "$tmp/bp" $(files) \
+    --set simulation.steady.epochs=1 --set stimuli.train.rows=[0,10000]
+e=$(last "$tmp/bp/metrics.csv" error_test)
+echo "backprop after 10,000 images: test error $e"
+below "$e" 0.22
+
+# steady mode stopped after its first of two epochs resumes to the weights
+# of an uninterrupted run
+set -- $(files) --set simulation.steady.epochs=2 --set stimuli.train.rows=[0,3000]
+OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist.yaml" --out "$tmp/r1" "$@" >/dev/null
+OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist.yaml" --out "$tmp/r2" "$@" >"$tmp/r2.log" 2>&1 &
+pid=$!
+lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
+while [ "$(lines "$tmp/r2/metrics.csv")" -lt 2 ]; do sleep 0.02; done
+kill -TERM "$pid"
+if wait "$pid"; then echo "(the run finished before the signal: nothing to resume)"; else
+    grep 'stopped after epoch 1' "$tmp/r2.log"
+    OMP_NUM_THREADS=1 "$apical" run --resume "$tmp/r2" >/dev/null
+fi
+cut -d, -f3 --complement "$tmp/r1/metrics.csv" >"$tmp/a.csv"
+cut -d, -f3 --complement "$tmp/r2/metrics.csv" >"$tmp/b.csv"
+cmp "$tmp/a.csv" "$tmp/b.csv"
+cmp "$tmp/r1/checkpoint.bin" "$tmp/r2/checkpoint.bin"
+echo "steady run resumed after epoch 1: metrics and checkpoint identical"
