@@ -259,7 +259,7 @@ static void steady_header(FILE *f, const apical_config *cfg, int csv)
         fprintf(f, ",mismatch_sq\n");
         return;
     }
-    fprintf(f, "%5s %9s %8s %8s", "epoch", "patterns", "train%", "seconds");
+    fprintf(f, "%5s %9s %8s %8s %7s", "epoch", "patterns", "train%", "seconds", "GFLOP/s");
     for (size_t e = 0; e < o->n_eval; e++)
         fprintf(f, " %8.8s%%", c->stims[o->eval[e]].name);
     for (size_t i = 0; i < c->n_pops; i++)
@@ -283,7 +283,8 @@ static void on_epoch(void *user, const apical_epoch_metrics *m)
     fflush(s->csv);
     if (s->tty)
         fprintf(stderr, "\r\033[K");
-    printf("%5ld %9ld %8.3f %8.2f", m->epoch, m->patterns, 100 * m->train_error, m->seconds);
+    printf("%5ld %9ld %8.3f %8.2f %7.1f", m->epoch, m->patterns, 100 * m->train_error, m->seconds,
+           m->seconds > 0 ? 1e-9 * m->flop / m->seconds : 0.0);
     for (size_t e = 0; e < m->n_eval; e++)
         printf(" %9.3f", 100 * m->error[e]);
     for (size_t i = 0; i < c->n_pops; i++)

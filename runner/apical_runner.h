@@ -470,6 +470,7 @@ typedef struct apical_epoch_metrics {
     long epoch;                 /* epochs done (0: before training) */
     long patterns;              /* training patterns done */
     double seconds;             /* wall time of this epoch's training */
+    double flop;                /* its work: 2 x the multiply-adds of the weight products */
     double train_error;         /* fraction of this epoch's training images whose free
                                    (un-nudged) output picked the wrong class (NaN at 0) */
     size_t n_eval;
@@ -491,6 +492,8 @@ typedef struct apical_steady_opts {
     long epochs;
     size_t eval[APICAL_STEADY_MAX_EVAL], n_eval;   /* idx stimuli tested after each epoch */
     long start_epoch;           /* resume: epochs already done (weights loaded) */
+    int threads;                /* 0: all OpenMP threads or one, whichever is faster here
+                                   (probed as it runs); n: exactly n */
     void (*on_epoch)(void *user, const apical_epoch_metrics *m);
     void (*on_progress)(void *user, long done, long total);
     /* after every epoch, and when *stop is raised (then the run returns
@@ -523,6 +526,12 @@ const double *apical_steady_state(const apical_steady *s, size_t pop, size_t b);
    target rates r_trgt for backprop).  For tests and benchmarks. */
 int apical_steady_learn(apical_steady *s, const double *x, const double *u_trgt,
                         const double *r_trgt, size_t n, char *err, size_t errcap);
+/* One epoch of training (shuffled, mini-batches) without evaluation; the
+   fraction of images whose free output picked the wrong class. */
+int apical_steady_train_epoch(apical_steady *s, double *train_error, char *errbuf,
+                              size_t errcap);
+/* FLOP of the weight products done so far (2 per multiply-add). */
+double apical_steady_flop(const apical_steady *s);
 /* Copy single-precision weights back into the circuit (after training, for
    checkpoints and snapshots). */
 void apical_steady_sync(apical_steady *s);

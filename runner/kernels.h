@@ -17,13 +17,19 @@
 #include <stddef.h>
 
 /* out[b][i] = sum_j w[i][j] x[b][j] */
-void apical_k_forward(size_t nb, size_t nd, size_t ns, const float *w, const float *x,
-                      float *out);
+void apical_k_forward_f32(size_t nb, size_t nd, size_t ns, const float *w, const float *x,
+                          float *out);
+void apical_k_forward_f64(size_t nb, size_t nd, size_t ns, const double *w, const double *x,
+                          double *out);
 /* w[i][j] += f sum_b e[b][i] x[b][j] */
-void apical_k_update(size_t nb, size_t nd, size_t ns, float f, const float *e, const float *x,
-                     float *w);
+void apical_k_update_f32(size_t nb, size_t nd, size_t ns, float f, const float *e,
+                         const float *x, float *w);
+void apical_k_update_f64(size_t nb, size_t nd, size_t ns, double f, const double *e,
+                         const double *x, double *w);
 /* g[b][j] += sum_i e[b][i] w[i][j] */
-void apical_k_backward(size_t nb, size_t nd, size_t ns, const float *w, const float *e,
-                       float *g);
+void apical_k_backward_f32(size_t nb, size_t nd, size_t ns, const float *w, const float *e,
+                           float *g);
+void apical_k_backward_f64(size_t nb, size_t nd, size_t ns, const double *w, const double *e,
+                           double *g);
 
 #endif

@@ -33,11 +33,11 @@
 #include "config.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <gsl/gsl_cblas.h>
 #include <gsl/gsl_randist.h>
 
 #include "apical_runner.h"
@@ -79,7 +79,35 @@ struct apical_steady {
     int target_on;
     size_t *order;              /* training order, reshuffled every epoch */
     size_t widest;
+    double flop;                /* multiply-adds x 2 of the weight products so far */
+    int max_threads;            /* OpenMP threads available */
+    double t_multi, t_single;   /* time of the probe batches on all threads and on one */
 };
+
+/* All threads, or one, whichever the last probe found faster: on a machine
+   shared with other jobs, threads that wait for a descheduled sibling cost
+   more than they give.  Every 1024 batches, 16 run on all threads and 16
+   on one.  The numbers do not depend on the choice (each row of a product
+   is one thread's work, in the same order). */
+static void choose_threads(apical_steady *s, size_t k, double last)
+{
+    if (s->max_threads < 2)
+        return;
+    if (s->o.threads > 0) {
+        omp_set_num_threads(s->o.threads);
+        return;
+    }
+    size_t phase = k % 1024;
+    if (phase == 0)
+        s->t_multi = s->t_single = 0;
+    else if (phase <= 16)
+        s->t_multi += last;
+    else if (phase <= 32)
+        s->t_single += last;
+    omp_set_num_threads(phase < 16 ? s->max_threads
+                        : phase < 32 ? 1
+                        : s->t_multi < s->t_single ? s->max_threads : 1);
+}
 
 static double now_s(void)
 {
@@ -137,6 +165,7 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
     s->c = c;
     s->o = *o;
     s->B = o->batch ? o->batch : 1;
+    s->max_threads = omp_get_max_threads();
     s->pops = calloc(c->n_pops, sizeof *s->pops);
     s->projs = calloc(c->n_projs ? c->n_projs : 1, sizeof *s->projs);
     if (!s->pops || !s->projs)
@@ -276,15 +305,15 @@ static void product(apical_steady *s, size_t k, const double *src)
         memcpy(q->out, src, nb * nd * sizeof(double));
         return;
     }
+    s->flop += 2.0 * (double)(nb * nd * ns);
     if (q->wf) {
         for (size_t i = 0; i < nb * ns; i++)
             s->xf[i] = (float)src[i];
-        apical_k_forward(nb, nd, ns, q->wf, s->xf, s->of);
+        apical_k_forward_f32(nb, nd, ns, q->wf, s->xf, s->of);
         for (size_t i = 0; i < nb * nd; i++)
             q->out[i] = s->of[i];
     } else {
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)nd, (int)ns, 1.0, src,
-                    (int)ns, pj->w, (int)ns, 0.0, q->out, (int)nd);
+        apical_k_forward_f64(nb, nd, ns, pj->w, src, q->out);
     }
 }
 
@@ -397,15 +426,15 @@ static void learn_proj(apical_steady *s, size_t k, const double *e)
     size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n, nb = s->nb;
     const double *pre = src_row(s, pj);
     double f = q->eta / (double)nb;
+    s->flop += 2.0 * (double)(nb * nd * ns);
     if (q->wf) {
         for (size_t i = 0; i < nb * nd; i++)
             s->ef[i] = (float)e[i];
         for (size_t i = 0; i < nb * ns; i++)
             s->xf[i] = (float)pre[i];
-        apical_k_update(nb, nd, ns, (float)f, s->ef, s->xf, q->wf);
+        apical_k_update_f32(nb, nd, ns, (float)f, s->ef, s->xf, q->wf);
     } else {
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nd, (int)ns, (int)nb, f, e,
-                    (int)nd, pre, (int)ns, 1.0, pj->w, (int)ns);
+        apical_k_update_f64(nb, nd, ns, f, e, pre, pj->w);
     }
     q->src_version = -1; /* the weights changed */
 }
@@ -475,17 +504,16 @@ static int learn_backprop(apical_steady *s, char *err, size_t cap)
             sd_pop *sp = &s->pops[pj->src];
             if (sp->learns_into) { /* -dL/dr_src += e W */
                 size_t nd = p->n, ns = c->pops[pj->src].n, nb = s->nb;
+                s->flop += 2.0 * (double)(nb * nd * ns);
                 if (pr->wf) {
                     for (size_t j = 0; j < nb * nd; j++)
                         s->ef[j] = (float)pr->e[j];
                     memset(s->of, 0, nb * ns * sizeof(float));
-                    apical_k_backward(nb, nd, ns, pr->wf, s->ef, s->of);
+                    apical_k_backward_f32(nb, nd, ns, pr->wf, s->ef, s->of);
                     for (size_t j = 0; j < nb * ns; j++)
                         sp->gradr[j] += s->of[j];
                 } else {
-                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)ns,
-                                (int)nd, 1.0, pr->e, (int)nd, pj->w, (int)ns, 1.0, sp->gradr,
-                                (int)ns);
+                    apical_k_backward_f64(nb, nd, ns, pj->w, pr->e, sp->gradr);
                 }
             }
         }
@@ -649,6 +677,47 @@ int apical_steady_learn(apical_steady *s, const double *x, const double *u_trgt,
     return learn_steady(s);
 }
 
+int apical_steady_train_epoch(apical_steady *s, double *train_error, char *err, size_t cap)
+{
+    apical_circuit *c = s->c;
+    const apical_steady_opts *o = &s->o;
+    apical_stim *tr = &c->stims[o->train];
+    int passes = o->mode == APICAL_MODE_BACKPROP ? 1 : o->passes;
+    size_t free_obs = o->mode == APICAL_MODE_BACKPROP
+                          ? s->pops[tr->tgt].rate
+                          : apical_model_find_obs(c->pops[tr->tgt].model, "rate_basal_pred");
+    /* each epoch's order follows from the random stream alone (a resumed
+       run draws the same) */
+    for (size_t i = 0; i < tr->count; i++)
+        s->order[i] = i;
+    gsl_ran_shuffle(c->rng_train, s->order, tr->count, sizeof *s->order);
+    size_t wrong = 0;
+    double last = 0;
+    for (size_t from = 0; from < tr->count; from += s->B) {
+        size_t n = tr->count - from < s->B ? tr->count - from : s->B;
+        double t0 = now_s();
+        choose_threads(s, from / s->B, last);
+        load_batch(s, o->train, s->order, from, n, 1);
+        if (sweep(s, passes, err, cap) || check_batch(s, err, cap))
+            return -1;
+        /* the free (un-nudged) output: the rates in backprop, the basal
+           prediction phi(c v_B) of the nudged cells otherwise */
+        wrong += count_wrong(s, s->order, from, free_obs);
+        if ((o->mode == APICAL_MODE_BACKPROP ? learn_backprop(s, err, cap) : learn_steady(s)) != 0)
+            return -1;
+        if (o->on_progress && (from / s->B) % 256 == 0)
+            o->on_progress(o->user, (long)(from + n), (long)tr->count);
+        last = now_s() - t0;
+    }
+    if (s->max_threads > 1)
+        omp_set_num_threads(s->max_threads);
+    if (train_error)
+        *train_error = free_obs != NONE ? (double)wrong / (double)tr->count : NAN;
+    return 0;
+}
+
+double apical_steady_flop(const apical_steady *s) { return s->flop; }
+
 int apical_steady_run(apical_steady *s, char *err, size_t cap)
 {
     apical_circuit *c = s->c;
@@ -658,11 +727,6 @@ int apical_steady_run(apical_steady *s, char *err, size_t cap)
         snprintf(err, cap, "training stimulus %s has no targets", tr->name);
         return -1;
     }
-    int passes = o->mode == APICAL_MODE_BACKPROP ? 1 : o->passes;
-    size_t free_obs = o->mode == APICAL_MODE_BACKPROP
-                          ? s->pops[tr->tgt].rate
-                          : apical_model_find_obs(c->pops[tr->tgt].model, "rate_basal_pred");
-    long total = (o->epochs - o->start_epoch) * (long)tr->count, done = 0;
     apical_epoch_metrics m;
     if (o->start_epoch == 0) {
         memset(&m, 0, sizeof m);
@@ -673,33 +737,15 @@ int apical_steady_run(apical_steady *s, char *err, size_t cap)
             o->on_epoch(o->user, &m);
     }
     for (long ep = o->start_epoch; ep < o->epochs; ep++) {
-        double t0 = now_s();
-        /* each epoch's order follows from the random stream alone (a resumed
-           run draws the same) */
-        for (size_t i = 0; i < tr->count; i++)
-            s->order[i] = i;
-        gsl_ran_shuffle(c->rng_train, s->order, tr->count, sizeof *s->order);
-        size_t wrong = 0;
-        for (size_t from = 0; from < tr->count; from += s->B) {
-            size_t n = tr->count - from < s->B ? tr->count - from : s->B;
-            load_batch(s, o->train, s->order, from, n, 1);
-            if (sweep(s, passes, err, cap) || check_batch(s, err, cap))
-                return -1;
-            /* the free (un-nudged) output: the rates in backprop, the
-               basal prediction phi(c v_B) of the nudged cells otherwise */
-            wrong += count_wrong(s, s->order, from, free_obs);
-            if ((o->mode == APICAL_MODE_BACKPROP ? learn_backprop(s, err, cap)
-                                                 : learn_steady(s)) != 0)
-                return -1;
-            done += (long)n;
-            if (o->on_progress && (from / s->B) % 256 == 0)
-                o->on_progress(o->user, done, total);
-        }
+        double t0 = now_s(), wrong, f0 = s->flop;
+        if (apical_steady_train_epoch(s, &wrong, err, cap))
+            return -1;
         memset(&m, 0, sizeof m);
+        m.flop = s->flop - f0;
         m.epoch = ep + 1;
         m.patterns = (ep + 1) * (long)tr->count;
         m.seconds = now_s() - t0;
-        m.train_error = free_obs != NONE ? (double)wrong / (double)tr->count : NAN;
+        m.train_error = wrong;
         if (o->f32)
             apical_steady_sync(s);
         if (evaluate(s, &m, err, cap))
