@@ -64,8 +64,8 @@ static void on_metrics(void *user, const apical_metrics *m)
 {
     run_state *s = user;
     s->last_error = m->test_error;
-    fprintf(s->csv, "%s,%ld,%.10g,%.10g,%.10g,%.10g,%.10g\n", m->phase, m->pattern, m->t_ms,
-            m->apical_sq, m->mismatch_sq, m->test_error, m->angle_deg);
+    fprintf(s->csv, "%s,%ld,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g\n", m->phase, m->pattern,
+            m->t_ms, m->apical_sq, m->mismatch_sq, m->test_error, m->angle_deg, m->bp_cosine);
     fflush(s->csv);
     if (s->tty)
         fprintf(stderr, "\r\033[K");
@@ -357,7 +357,7 @@ static int cmd_run(int argc, char **argv)
             fprintf(stderr, "apical: cannot write %s/traces.csv: %s\n", dir, strerror(errno));
             goto done;
         }
-        fprintf(s.csv, "phase,pattern,t_ms,apical_sq,mismatch_sq,test_error,angle_deg\n");
+        fprintf(s.csv, "phase,pattern,t_ms,apical_sq,mismatch_sq,test_error,angle_deg,bp_cosine\n");
     }
     printf("%-6s %9s %12s %12s %12s %12s %7s %9s\n", "phase", "pattern", "t_ms", "apical_sq",
            "mismatch_sq", "test_error", "angle", "wall_s");
