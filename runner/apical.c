@@ -20,6 +20,7 @@
 
 #include "apical_runner.h"
 #include "plot.h"
+#include "sweep_cli.h"
 
 static int usage(FILE *f)
 {
@@ -29,6 +30,9 @@ static int usage(FILE *f)
                "       apical modules [--yaml]\n"
                "       apical plot DIR\n"
                "       apical plot DIR DIR... --out PREFIX   (runs compared in one figure)\n"
+               "       apical sweep SWEEP.yaml [--out DIR] [--jobs N] [--force]\n"
+               "       mpirun -n N apical sweep SWEEP.yaml [--out DIR] [--force]\n"
+               "       apical plot SWEEPDIR [--metric NAME] [--x AXIS]\n"
                "       apical --version\n");
     return f == stderr ? 2 : 0;
 }
@@ -506,6 +510,27 @@ static int cmd_modules(int argc, char **argv)
     return rc;
 }
 
+/* apical plot SWEEPDIR [--metric NAME] [--x AXIS] */
+static int cmd_plot_sweep(int argc, char **argv)
+{
+    const char *metric = NULL, *x = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--metric") == 0 && i + 1 < argc)
+            metric = argv[++i];
+        else if (strcmp(argv[i], "--x") == 0 && i + 1 < argc)
+            x = argv[++i];
+        else
+            return usage(stderr);
+    }
+    char err[2048];
+    int rc = apical_plot_sweep(argv[0], metric, x, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "apical: %s\n", err);
+    else
+        printf("wrote %s/%s.png and .svg\n", argv[0], metric ? metric : "(first metric)");
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -516,8 +541,13 @@ int main(int argc, char **argv)
         return cmd_check(argc - 2, argv + 2);
     if (strcmp(argv[1], "modules") == 0)
         return cmd_modules(argc - 2, argv + 2);
+    if (strcmp(argv[1], "sweep") == 0)
+        return apical_cmd_sweep(argc - 2, argv + 2);
     if (strcmp(argv[1], "plot") == 0) {
-        char err[2048];
+        char err[2048], agg[4200];
+        snprintf(agg, sizeof agg, "%s/aggregate.csv", argc > 2 ? argv[2] : "");
+        if (argc > 2 && access(agg, F_OK) == 0)
+            return cmd_plot_sweep(argc - 2, argv + 2);
         if (argc == 3) {
             int rc = apical_plot(argv[2], err, sizeof err);
             if (rc)
