@@ -244,7 +244,7 @@ int apical_cmd_sweep(int argc, char **argv)
         rc = 1;
     }
     if (stopping && rc == 0) {
-        fprintf(stderr, "apical: sweep stopped (%zu runs left with a checkpoint); run the same "
+        fprintf(stderr, "apical: sweep stopped (%zu runs left to do); run the same "
                         "command again to resume\n", stopped + (n_todo - next));
         rc = 1;
     } else if (rc == 0) {
