@@ -108,6 +108,7 @@ int apical_plot_sweep(const char *dir, const char *metric, const char *x_axis, c
     }
     fprintf(gp, "# written by apical plot; gnuplot %s redraws\n"
                 "set datafile separator \",\"\nset key outside right top\nset grid\n"
+                "set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05\n"
                 "A = \"%s/aggregate.csv\"\n", path, dir);
     char body[32768];
     size_t u = (size_t)snprintf(body, sizeof body,
