@@ -20,6 +20,7 @@
 
 #include "apical_runner.h"
 #include "plot.h"
+#include "sweep_cli.h"
 
 static int usage(FILE *f)
 {
@@ -29,6 +30,9 @@ static int usage(FILE *f)
                "       apical modules [--yaml]\n"
                "       apical plot DIR\n"
                "       apical plot DIR DIR... --out PREFIX   (runs compared in one figure)\n"
+               "       apical sweep SWEEP.yaml [--out DIR] [--jobs N] [--force]\n"
+               "       mpirun -n N apical sweep SWEEP.yaml [--out DIR] [--force]\n"
+               "       apical plot SWEEPDIR [--metric NAME] [--x AXIS]\n"
                "       apical --version\n");
     return f == stderr ? 2 : 0;
 }
@@ -64,8 +68,8 @@ static void on_metrics(void *user, const apical_metrics *m)
 {
     run_state *s = user;
     s->last_error = m->test_error;
-    fprintf(s->csv, "%s,%ld,%.10g,%.10g,%.10g,%.10g,%.10g\n", m->phase, m->pattern, m->t_ms,
-            m->apical_sq, m->mismatch_sq, m->test_error, m->angle_deg);
+    fprintf(s->csv, "%s,%ld,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g\n", m->phase, m->pattern,
+            m->t_ms, m->apical_sq, m->mismatch_sq, m->test_error, m->angle_deg, m->bp_cosine);
     fflush(s->csv);
     if (s->tty)
         fprintf(stderr, "\r\033[K");
@@ -454,7 +458,8 @@ static int cmd_run(int argc, char **argv)
             goto done;
         }
         if (cfg.steady.mode == APICAL_MODE_DYNAMICS)
-            fprintf(s.csv, "phase,pattern,t_ms,apical_sq,mismatch_sq,test_error,angle_deg\n");
+            fprintf(s.csv,
+                    "phase,pattern,t_ms,apical_sq,mismatch_sq,test_error,angle_deg,bp_cosine\n");
     }
     if (cfg.steady.mode != APICAL_MODE_DYNAMICS) {
         struct sigaction sa;
@@ -612,6 +617,27 @@ static int cmd_modules(int argc, char **argv)
     return rc;
 }
 
+/* apical plot SWEEPDIR [--metric NAME] [--x AXIS] */
+static int cmd_plot_sweep(int argc, char **argv)
+{
+    const char *metric = NULL, *x = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--metric") == 0 && i + 1 < argc)
+            metric = argv[++i];
+        else if (strcmp(argv[i], "--x") == 0 && i + 1 < argc)
+            x = argv[++i];
+        else
+            return usage(stderr);
+    }
+    char err[2048];
+    int rc = apical_plot_sweep(argv[0], metric, x, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "apical: %s\n", err);
+    else
+        printf("wrote %s/%s.png and .svg\n", argv[0], metric ? metric : "(first metric)");
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -622,8 +648,13 @@ int main(int argc, char **argv)
         return cmd_check(argc - 2, argv + 2);
     if (strcmp(argv[1], "modules") == 0)
         return cmd_modules(argc - 2, argv + 2);
+    if (strcmp(argv[1], "sweep") == 0)
+        return apical_cmd_sweep(argc - 2, argv + 2);
     if (strcmp(argv[1], "plot") == 0) {
-        char err[2048];
+        char err[2048], agg[4200];
+        snprintf(agg, sizeof agg, "%s/aggregate.csv", argc > 2 ? argv[2] : "");
+        if (argc > 2 && access(agg, F_OK) == 0)
+            return cmd_plot_sweep(argc - 2, argv + 2);
         if (argc == 3) {
             int rc = apical_plot(argv[2], err, sizeof err);
             if (rc)

@@ -373,6 +373,9 @@ typedef struct apical_metrics {
                             target population, without nudging (NaN: no target) */
     double angle_deg;    /* mean angle between each top-down matrix (into X.apical
                             from Y) and the transposed bottom-up matrix X -> Y.basal */
+    double bp_cosine;    /* with eval_bp_cosine: mean cosine between each hidden layer's
+                            bottom-up update at the nudged steady state and backprop's
+                            (MODEL.md 2.3; bp_cosine.c), else NaN */
 } apical_metrics;
 
 enum apical_phase_kind { APICAL_PHASE_TRAIN = 1, APICAL_PHASE_TEST = 2, APICAL_PHASE_SETTLE = 3 };
@@ -431,6 +434,7 @@ typedef struct apical_run_opts {
     long weights_every;
     void (*on_weights)(void *user, long pattern, const apical_circuit *c);
     void *user;
+    int eval_bp_cosine;     /* evaluations also measure bp_cosine (record.metrics.bp_cosine) */
 } apical_run_opts;
 
 #define APICAL_RUN_STOPPED 3

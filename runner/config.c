@@ -1083,7 +1083,7 @@ static int load_record(ctx *x, const yaml_node_t *rec)
 {
     apical_run_opts *o = &x->cfg->run;
     static const char *const keys[] = { "metrics", "traces", "checkpoint", "weights", NULL };
-    static const char *const mk[] = { "every", "patterns", "settle", NULL };
+    static const char *const mk[] = { "every", "patterns", "settle", "bp_cosine", NULL };
     if (expect(x, rec, YAML_MAPPING_NODE, "a mapping") || check_keys(x, rec, "record", keys))
         return -1;
     yaml_node_t *tr = get(x, rec, "traces"), *ck = get(x, rec, "checkpoint");
@@ -1115,6 +1115,9 @@ static int load_record(ctx *x, const yaml_node_t *rec)
     yaml_node_t *e = get(x, m, "every"), *p = get(x, m, "patterns"), *s = get(x, m, "settle");
     if ((e && to_long(x, e, 0, &o->eval_every)) || (p && to_long(x, p, 1, &o->eval_patterns)) ||
         (s && to_double(x, s, &o->eval_settle_ms)))
+        return -1;
+    yaml_node_t *bp = get(x, m, "bp_cosine");
+    if (bp && to_bool(x, bp, &o->eval_bp_cosine))
         return -1;
     if (!(o->eval_settle_ms > 0))
         return fail(x, s, "settle must be positive");

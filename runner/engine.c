@@ -17,6 +17,7 @@
 #include <gsl/gsl_randist.h>
 
 #include "apical_runner.h"
+#include "bp_cosine.h"
 #include "transfer.h"
 
 static apical_cell_ctx pop_ctx(const apical_pop *p, const double *y)
@@ -442,6 +443,7 @@ int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, lo
     apical_stim *s = &c->stims[stim];
     long steps = lround(o->eval_settle_ms / o->dt);
     sums acc = { 0 };
+    apical_bp_acc bp = { 0, 0 };
     apical_integrator *it = apical_integrator_new(c, &o->integ, err, cap);
     if (!it)
         return -1;
@@ -462,6 +464,8 @@ int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, lo
             rc = apical_circuit_eval(c, err, cap) || apical_integrator_advance(it, o->dt, 0, err, cap);
         if (rc == 0 && (rc = apical_circuit_eval(c, err, cap)) == 0)
             rc = measure(c, s, &acc, err, cap);
+        if (rc == 0 && o->eval_bp_cosine)
+            rc = apical_bp_cosine_pattern(c, it, s, steps, o->dt, &bp, err, cap);
     }
     memcpy(c->y, c->y_saved, c->n_y * sizeof(double));
     s->next_row = row;
@@ -471,6 +475,7 @@ int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, lo
     m->apical_sq = acc.n_apical ? acc.apical / (double)acc.n_apical : NAN;
     m->mismatch_sq = acc.n_mismatch ? acc.mismatch / (double)acc.n_mismatch : NAN;
     m->test_error = acc.n_error ? acc.error / (double)acc.n_error : NAN;
+    m->bp_cosine = bp.n ? bp.sum / (double)bp.n : NAN;
     return rc ? -1 : 0;
 }
 
@@ -495,7 +500,7 @@ typedef struct run_state {
 static int emit(run_state *r, const char *phase, size_t stim, long n, char *err, size_t cap)
 {
     apical_metrics m = { phase, r->pos.pattern, (double)r->pos.step * r->o->dt, NAN, NAN, NAN,
-                         NAN };
+                         NAN, NAN };
     if (apical_evaluate(r->c, r->o, stim, n, &m, err, cap) != 0)
         return -1;
     if (r->o->on_metrics)

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #include "apical_runner.h"
 
 static uint32_t be32(const unsigned char *b)
@@ -97,6 +99,44 @@ int apical_idx_read_stream(FILE *f, const char *name, apical_idx *out, char *err
     return 0;
 }
 
+/* A gzip file (Fashion-MNIST as Debian ships it) inflated into memory;
+   NULL with a message on error. */
+static unsigned char *gunzip(const char *file, size_t *len, char *err, size_t cap)
+{
+    gzFile g = gzopen(file, "rb");
+    if (!g) {
+        snprintf(err, cap, "%s: cannot open: %s", file, strerror(errno));
+        return NULL;
+    }
+    size_t size = 0, room = 1 << 20;
+    unsigned char *buf = malloc(room);
+    int n = 0;
+    while (buf && (n = gzread(g, buf + size, (unsigned)(room - size))) > 0) {
+        size += (size_t)n;
+        if (size == room) {
+            unsigned char *b = room < ((size_t)1 << 31) ? realloc(buf, room * 2) : NULL;
+            if (!b) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = b;
+            room *= 2;
+        }
+    }
+    if (!buf || n < 0) {
+        int zerr = 0;
+        const char *why = buf ? gzerror(g, &zerr) : "out of memory (or over 2 GB)";
+        snprintf(err, cap, "%s: cannot inflate: %s", file, why);
+        free(buf);
+        gzclose(g);
+        return NULL;
+    }
+    gzclose(g);
+    *len = size;
+    return buf;
+}
+
 int apical_idx_read(const char *file, apical_idx *out, char *err, size_t cap)
 {
     memset(out, 0, sizeof *out);
@@ -105,6 +145,27 @@ int apical_idx_read(const char *file, apical_idx *out, char *err, size_t cap)
         snprintf(err, cap, "%s: cannot open: %s", file, strerror(errno));
         return -1;
     }
+    unsigned char magic[2] = { 0, 0 };
+    size_t got = fread(magic, 1, 2, f);
+    if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b) { /* gzip */
+        fclose(f);
+        size_t len = 0;
+        unsigned char *buf = gunzip(file, &len, err, cap);
+        if (!buf)
+            return -1;
+        FILE *m = len ? fmemopen(buf, len, "rb") : NULL;
+        int rc;
+        if (!m) {
+            snprintf(err, cap, "%s: not an IDX file: empty once inflated", file);
+            rc = -1;
+        } else {
+            rc = apical_idx_read_stream(m, file, out, err, cap);
+            fclose(m);
+        }
+        free(buf);
+        return rc;
+    }
+    rewind(f);
     int rc = apical_idx_read_stream(f, file, out, err, cap);
     fclose(f);
     return rc;

@@ -100,7 +100,7 @@ static int read_segments(const char *path, double *t0, double *t1)
     return n;
 }
 
-static void terminals(FILE *gp, const char *prefix, int w, int h, const char *what)
+void apical_plot_terminals(FILE *gp, const char *prefix, int w, int h, const char *what)
 {
     /* one script draws each figure twice: PREFIX.png, then PREFIX.svg */
     fprintf(gp, "do for [fmt in \"png svg\"] {\n"
@@ -110,7 +110,7 @@ static void terminals(FILE *gp, const char *prefix, int w, int h, const char *wh
             w, h, w, h, prefix, what);
 }
 
-static int run_gnuplot(const char *script, char *err, size_t cap)
+int apical_plot_gnuplot(const char *script, char *err, size_t cap)
 {
     char cmd[8300];
     snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", script);
@@ -181,7 +181,7 @@ static void plot_epochs(FILE *gp, const char *dir, char cols[][64], int nc)
              "%s\n  unset multiplot\n  unset logscale y\n  set format y \"%%g\"\n",
              k ? "" : "0 notitle");
     snprintf(prefix, sizeof prefix, "%s/metrics", dir);
-    terminals(gp, prefix, 1300, 500, body);
+    apical_plot_terminals(gp, prefix, 1300, 500, body);
 }
 
 int apical_plot(const char *dir, char *err, size_t cap)
@@ -213,11 +213,11 @@ int apical_plot(const char *dir, char *err, size_t cap)
             snprintf(err, cap, "cannot write %s", script);
             return 1;
         }
-        return run_gnuplot(script, err, cap);
+        return apical_plot_gnuplot(script, err, cap);
     }
     char prefix[4200];
     snprintf(prefix, sizeof prefix, "%s/metrics", dir);
-    terminals(gp, prefix, 900, 500,
+    apical_plot_terminals(gp, prefix, 900, 500,
               "  set logscale y\n  set format y \"10^{%T}\"\n"
               "  set xlabel \"training patterns\"\n  set title \"held-out metrics (no noise, no nudging)\"\n"
               "  plot M using 2:4 with linespoints pt 7 ps 0.4 title \"apical_sq\", \\\n"
@@ -255,13 +255,13 @@ int apical_plot(const char *dir, char *err, size_t cap)
         snprintf(body + u, sizeof body - u, "  unset multiplot\n  set autoscale x\n");
         fprintf(gp, "T = \"%s\"\n", traces);
         snprintf(prefix, sizeof prefix, "%s/traces", dir);
-        terminals(gp, prefix, ns > 1 ? 1300 : 1000, 240 * ng, body);
+        apical_plot_terminals(gp, prefix, ns > 1 ? 1300 : 1000, 240 * ng, body);
     }
     if (fclose(gp) != 0) {
         snprintf(err, cap, "cannot write %s", script);
         return 1;
     }
-    return run_gnuplot(script, err, cap);
+    return apical_plot_gnuplot(script, err, cap);
 }
 
 int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char *err,
@@ -324,12 +324,12 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
             u += (size_t)snprintf(body + u, sizeof body - u, "%s\n", any ? "" : "0 notitle");
         }
         snprintf(body + u, sizeof body - u, "  unset multiplot\n");
-        terminals(gp, out, 1300, 480, body);
+        apical_plot_terminals(gp, out, 1300, 480, body);
         if (fclose(gp) != 0) {
             snprintf(err, cap, "cannot write %s", script);
             return 1;
         }
-        return run_gnuplot(script, err, cap);
+        return apical_plot_gnuplot(script, err, cap);
     }
     /* one line per run in each panel: test error, apical potential, angle */
     const char *colnum[3] = { "6", "4", "7" };
@@ -352,10 +352,10 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
         u += (size_t)snprintf(body + u, sizeof body - u, "\n");
     }
     snprintf(body + u, sizeof body - u, "  unset multiplot\n");
-    terminals(gp, out, 1500, 450, body);
+    apical_plot_terminals(gp, out, 1500, 450, body);
     if (fclose(gp) != 0) {
         snprintf(err, cap, "cannot write %s", script);
         return 1;
     }
-    return run_gnuplot(script, err, cap);
+    return apical_plot_gnuplot(script, err, cap);
 }

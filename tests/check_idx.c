@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include "testutil.h"
 
 static char dir[64];
@@ -146,6 +148,56 @@ START_TEST(real_mnist_where_fetched)
 }
 END_TEST
 
+/* gzip'd IDX (how Debian ships Fashion-MNIST) reads through the same
+   checks; a cut gzip stream is refused. */
+START_TEST(reads_gzip)
+{
+    char path[256], err[512];
+    snprintf(path, sizeof path, "%s/img.gz", dir);
+    gzFile g = gzopen(path, "wb");
+    ck_assert_ptr_nonnull(g);
+    ck_assert_int_eq(gzwrite(g, images, sizeof images), (int)sizeof images);
+    ck_assert_int_eq(gzclose(g), Z_OK);
+    apical_idx x;
+    ck_assert_msg(apical_idx_read(path, &x, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(x.count, 12);
+    ck_assert_uint_eq(x.data[6], 255);
+    ck_assert_uint_eq(x.data[11], 10);
+    apical_idx_free(&x);
+    /* the same file cut short: inflating fails, or the data come up short */
+    FILE *f = fopen(path, "rb");
+    unsigned char buf[256];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    write_file("cut.gz", buf, n - 12);
+    snprintf(path, sizeof path, "%s/cut.gz", dir);
+    ck_assert_int_ne(apical_idx_read(path, &x, err, sizeof err), 0);
+    ck_assert_msg(strstr(err, "cut.gz") != NULL, "%s", err);
+}
+END_TEST
+
+/* Fashion-MNIST from Debian's dataset-fashion-mnist, where installed. */
+START_TEST(fashion_mnist_where_installed)
+{
+    const char *base = "/usr/share/datasets/fashion-mnist";
+    char img_path[512], lab_path[512], err[512];
+    snprintf(img_path, sizeof img_path, "%s/train-images-idx3-ubyte.gz", base);
+    snprintf(lab_path, sizeof lab_path, "%s/train-labels-idx1-ubyte.gz", base);
+    if (access(img_path, R_OK) != 0) {
+        fprintf(stderr, "no %s (apt-get install dataset-fashion-mnist)\n", img_path);
+        return;
+    }
+    apical_idx img, lab;
+    ck_assert_msg(apical_idx_read(img_path, &img, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(apical_idx_read(lab_path, &lab, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(apical_mnist_check(&img, &lab, "fashion", err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(img.dims[0], 60000);
+    fprintf(stderr, "fashion-mnist: %zu images of 28 x 28 from %s\n", img.dims[0], base);
+    apical_idx_free(&img);
+    apical_idx_free(&lab);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("idx");
@@ -155,6 +207,8 @@ static Suite *suite(void)
     tcase_add_test(t, refuses_what_is_wrong);
     tcase_add_test(t, mnist_shapes_are_checked);
     tcase_add_test(t, real_mnist_where_fetched);
+    tcase_add_test(t, reads_gzip);
+    tcase_add_test(t, fashion_mnist_where_installed);
     suite_add_tcase(s, t);
     return s;
 }

@@ -124,9 +124,9 @@ START_TEST(scan_lists_every_module_and_skips_the_bad)
 {
     apical_registry *r = test_registry();
     int skipped = 0;
-    ck_assert_int_eq(apical_registry_scan(r, count_skip, &skipped), 5);
-    ck_assert_uint_eq(apical_registry_n_cells(r), 3);
-    ck_assert_uint_eq(apical_registry_n_rules(r), 2);
+    ck_assert_int_eq(apical_registry_scan(r, count_skip, &skipped), 7);
+    ck_assert_uint_eq(apical_registry_n_cells(r), 4);  /* pyramidal sst rate_input bias */
+    ck_assert_uint_eq(apical_registry_n_rules(r), 3);  /* dendritic_error apical_silence backprop */
     ck_assert_int_eq(skipped, 0);
     apical_registry_free(r);
     char path[2048];

@@ -35,7 +35,7 @@ export APICAL_MODULE_PATH="$tmp/mods:$(pc --variable=moduledir apical)"
 grep -q '^  - name: "hebbian"' "$tmp/modules.yaml"
 grep -q 'post_obs: "rate"' "$tmp/modules.yaml"
 grep -q '{name: "decay", unit: "1", default: 0, min: 0, max: .inf' "$tmp/modules.yaml"
-[ "$(grep -c '^  - name:' "$tmp/modules.yaml")" -eq 6 ]   # 3 cells + 3 rules
+[ "$(grep -c '^  - name:' "$tmp/modules.yaml")" -eq 8 ]   # 4 cells + 4 rules
 
 "$root/bin/apical" run "$APICAL_SRCDIR/examples/hebbian/hebbian.yaml" --out "$tmp/run" >"$tmp/run.log"
 cat "$tmp/run.log"

@@ -1,0 +1,160 @@
+/*
+ * plot_sweep.c -- `apical plot SWEEPDIR [--metric M] [--x AXIS]`: a
+ * collected metric against an axis of a sweep, mean over the replicates
+ * (seeds) with their standard deviation as error bars, from aggregate.csv.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plot.h"
+
+#define MAX_COLS 256
+#define MAX_GROUPS 32
+
+/* Split a CSV line in place (no quoting in aggregate.csv). */
+static int split(char *line, char **cols)
+{
+    int n = 0;
+    line[strcspn(line, "\r\n")] = 0;
+    for (char *p = line; n < MAX_COLS;) {
+        cols[n++] = p;
+        char *c = strchr(p, ',');
+        if (!c)
+            break;
+        *c = 0;
+        p = c + 1;
+    }
+    return n;
+}
+
+int apical_plot_sweep(const char *dir, const char *metric, const char *x_axis, char *err,
+                      size_t cap)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/aggregate.csv", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, cap, "%s: no aggregate.csv (is it a sweep directory?)", dir);
+        return 2;
+    }
+    char *line = NULL, *hdr = NULL, *cols[MAX_COLS], *row[MAX_COLS];
+    size_t lcap = 0;
+    int rc = 2;
+    if (getline(&line, &lcap, f) <= 0) {
+        snprintf(err, cap, "%s: empty", path);
+        goto done;
+    }
+    hdr = strdup(line);
+    int nc = hdr ? split(hdr, cols) : 0, n_axes = 0, xc = -1, mc = -1;
+    while (n_axes < nc && strcmp(cols[n_axes], "runs") != 0)
+        n_axes++;
+    if (n_axes == nc || n_axes == 0) {
+        snprintf(err, cap, "%s: no axis columns before 'runs'", path);
+        goto done;
+    }
+    for (int i = 0; i < n_axes; i++)
+        if (!x_axis || strcmp(cols[i], x_axis) == 0) {
+            xc = i;
+            break;
+        }
+    char want[256];
+    for (int i = n_axes; i < nc && mc < 0; i++) {
+        size_t l = strlen(cols[i]);
+        snprintf(want, sizeof want, "%s_final_mean", metric ? metric : "");
+        if (metric ? strcmp(cols[i], want) == 0
+                   : l > 11 && strcmp(cols[i] + l - 11, "_final_mean") == 0)
+            mc = i;
+    }
+    if (xc < 0 || mc < 0) {
+        snprintf(err, cap, "%s: no %s column '%s'", path, xc < 0 ? "axis" : "metric",
+                 xc < 0 ? x_axis : metric);
+        goto done;
+    }
+    char mname[256];
+    snprintf(mname, sizeof mname, "%.*s", (int)(strlen(cols[mc]) - 11), cols[mc]);
+    /* the groups: distinct values of the other axes; log x if it spans
+       decades of positive values */
+    char *groups[MAX_GROUPS];
+    int n_groups = 0;
+    double xmin = INFINITY, xmax = -INFINITY;
+    while (getline(&line, &lcap, f) > 0) {
+        int n = split(line, row);
+        if (n != nc)
+            continue;
+        double x = strtod(row[xc], NULL);
+        xmin = fmin(xmin, x);
+        xmax = fmax(xmax, x);
+        char g[1024] = "";
+        size_t u = 0;
+        for (int i = 0; i < n_axes; i++)
+            if (i != xc && u < sizeof g)
+                u += (size_t)snprintf(g + u, sizeof g - u, "%s%d=%s", u ? "," : "", i, row[i]);
+        int seen = 0;
+        for (int i = 0; i < n_groups && !seen; i++)
+            seen = strcmp(groups[i], g) == 0;
+        if (!seen && n_groups < MAX_GROUPS)
+            groups[n_groups++] = strdup(g);
+    }
+    snprintf(path, sizeof path, "%s/%s.gp", dir, mname);
+    FILE *gp = fopen(path, "w");
+    if (!gp) {
+        snprintf(err, cap, "cannot write %s", path);
+        rc = 1;
+        goto free_groups;
+    }
+    fprintf(gp, "# written by apical plot; gnuplot %s redraws\n"
+                "set datafile separator \",\"\nset key outside right top\nset grid\n"
+                "set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05\n"
+                "A = \"%s/aggregate.csv\"\n", path, dir);
+    char body[32768];
+    size_t u = (size_t)snprintf(body, sizeof body,
+                                "  %s logscale x\n  set xlabel \"%s\"\n  set ylabel \"%s (final)\"\n"
+                                "  set title \"%s: mean and standard deviation over replicates\"\n"
+                                "  plot ",
+                                xmin > 0 && xmax / xmin >= 20 ? "set" : "unset", cols[xc], mname,
+                                dir);
+    for (int g = 0; g < n_groups && u < sizeof body - 1024; g++) {
+        /* a condition on each other axis: strcol(i+1) eq "value" */
+        char cond[1024] = "1", title[1024] = "";
+        size_t cu = 1, tu = 0;
+        for (char *p = groups[g]; *p && cu < sizeof cond - 64;) {
+            int col = atoi(p);
+            char *eq = strchr(p, '='), *comma = strchr(eq, ',');
+            int len = comma ? (int)(comma - eq - 1) : (int)strlen(eq + 1);
+            cu += (size_t)snprintf(cond + cu, sizeof cond - cu, " && strcol(%d) eq \"%.*s\"",
+                                   col + 1, len, eq + 1);
+            if (tu < sizeof title)
+                tu += (size_t)snprintf(title + tu, sizeof title - tu, "%s%s=%.*s",
+                                       tu ? " " : "", cols[col], len, eq + 1);
+            p = comma ? comma + 1 : eq + 1 + len;
+        }
+        u += (size_t)snprintf(body + u, sizeof body - u,
+                              "%sA skip 1 using (%s ? column(%d) : NaN):%d:"
+                              "(column(%d) == column(%d) ? column(%d) : 0) "
+                              "with yerrorlines pt 7 ps 0.6 lw 1.5 title \"%s\"",
+                              g ? ", \\\n       " : "", cond, xc + 1, mc + 1, mc + 2, mc + 2,
+                              mc + 2, n_groups > 1 ? title : mname);
+    }
+    snprintf(body + u, sizeof body - u, "\n");
+    char prefix[4200];
+    snprintf(prefix, sizeof prefix, "%s/%s", dir, mname);
+    apical_plot_terminals(gp, prefix, 900, 550, body);
+    if (fclose(gp) != 0) {
+        snprintf(err, cap, "cannot write %s", path);
+        rc = 1;
+    } else {
+        rc = apical_plot_gnuplot(path, err, cap);
+    }
+free_groups:
+    for (int i = 0; i < n_groups; i++)
+        free(groups[i]);
+done:
+    free(hdr);
+    free(line);
+    fclose(f);
+    return rc;
+}

@@ -1,0 +1,902 @@
+/*
+ * sweep.c -- sweep files, run directories and the aggregate tables.
+ *
+ * A sweep never runs a simulation in its own process: each run is a child
+ * `apical run` (fork and exec of the apical binary), so that a run that
+ * diverges, exits on bad input or crashes is recorded and the sweep goes on,
+ * and so that the local and the MPI scheduler start runs the same way.  A
+ * run directory says where the run stands: `status` once it has ended
+ * (finished or failed), `checkpoint.bin` while it can be resumed.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+#include <signal.h>
+
+#include <yaml.h>
+
+#include "sweep.h"
+
+typedef struct sctx {
+    yaml_document_t doc;
+    const char *file;
+    char *err;
+    size_t cap;
+} sctx;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int fail(sctx *x, const yaml_node_t *n, const char *fmt, ...)
+{
+    int used = n ? snprintf(x->err, x->cap, "%s:%zu:%zu: ", x->file, n->start_mark.line + 1,
+                            n->start_mark.column + 1)
+                 : snprintf(x->err, x->cap, "%s: ", x->file);
+    if (used < 0 || (size_t)used >= x->cap)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->err + used, x->cap - (size_t)used, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static yaml_node_t *node(sctx *x, int id) { return yaml_document_get_node(&x->doc, id); }
+static const char *scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+
+static yaml_node_t *get(sctx *x, const yaml_node_t *map, const char *key)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(x, p->key);
+        if (k->type == YAML_SCALAR_NODE && strcmp(scalar(k), key) == 0)
+            return node(x, p->value);
+    }
+    return NULL;
+}
+
+static int check_keys(sctx *x, const yaml_node_t *map, const char *where,
+                      const char *const *allowed, const char *list)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(x, p->key);
+        int ok = 0;
+        for (size_t i = 0; k->type == YAML_SCALAR_NODE && allowed[i] && !ok; i++)
+            ok = strcmp(scalar(k), allowed[i]) == 0;
+        if (!ok)
+            return fail(x, k, "unknown key '%s' in %s (expected one of: %s)",
+                        k->type == YAML_SCALAR_NODE ? scalar(k) : "?", where, list);
+    }
+    return 0;
+}
+
+static int is_scalar(sctx *x, const yaml_node_t *n, const char *what)
+{
+    if (n->type == YAML_SCALAR_NODE && scalar(n)[0])
+        return 0;
+    return fail(x, n, "expected %s", what);
+}
+
+static int to_double(sctx *x, const yaml_node_t *n, double *out)
+{
+    char *end;
+    if (is_scalar(x, n, "a number"))
+        return -1;
+    errno = 0;
+    *out = strtod(scalar(n), &end);
+    if (*end || errno || !isfinite(*out))
+        return fail(x, n, "expected a number, found '%s'", scalar(n));
+    return 0;
+}
+
+static char *dup_str(const char *s) { return s ? strdup(s) : NULL; }
+
+static char *fmt_value(double v)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.10g", v);
+    return strdup(buf);
+}
+
+/* values: [a, b, ...] | range: [from, to(, step)] | linspace / logspace:
+   [from, to, n]; the values are kept as strings, passed to --set as they
+   are. */
+static int load_values(sctx *x, const yaml_node_t *ax, apical_sweep_axis *a)
+{
+    static const char *const forms[] = { "values", "range", "linspace", "logspace" };
+    const yaml_node_t *v = NULL;
+    int form = -1;
+    for (int i = 0; i < 4; i++) {
+        const yaml_node_t *f = get(x, ax, forms[i]);
+        if (f && v)
+            return fail(x, f, "an axis has one of values, range, linspace, logspace");
+        if (f) {
+            v = f;
+            form = i;
+        }
+    }
+    if (!v)
+        return fail(x, ax, "an axis needs values: [...], range: [from, to, step], "
+                           "linspace: [from, to, n] or logspace: [from, to, n]");
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(x, v, "expected a list");
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (form == 0) {
+        if (n == 0)
+            return fail(x, v, "an axis needs at least one value");
+        if (!(a->values = calloc(n, sizeof *a->values)))
+            return fail(x, v, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            yaml_node_t *it = node(x, v->data.sequence.items.start[i]);
+            if (is_scalar(x, it, "a scalar value") || !(a->values[i] = strdup(scalar(it))))
+                return -1;
+            a->n_values++;
+        }
+        return 0;
+    }
+    double p[3] = { 0, 0, 1 };
+    if (n < 2 || n > 3 || (form > 1 && n != 3))
+        return fail(x, v, form == 1 ? "expected [from, to] or [from, to, step]"
+                                    : "expected [from, to, n]");
+    for (size_t i = 0; i < n; i++)
+        if (to_double(x, node(x, v->data.sequence.items.start[i]), &p[i]))
+            return -1;
+    size_t count;
+    if (form == 1) {
+        if (!(p[2] > 0) || p[1] < p[0])
+            return fail(x, v, "a range needs from <= to and a positive step");
+        count = (size_t)floor((p[1] - p[0]) / p[2] * (1 + 1e-12)) + 1;
+    } else {
+        if (p[2] < 1 || p[2] != floor(p[2]) || p[2] > 1e6)
+            return fail(x, v, "n must be a whole number from 1");
+        if (form == 3 && !(p[0] > 0 && p[1] > 0))
+            return fail(x, v, "a logspace needs positive ends");
+        count = (size_t)p[2];
+    }
+    if (count > 1000000)
+        return fail(x, v, "too many values");
+    if (!(a->values = calloc(count, sizeof *a->values)))
+        return fail(x, v, "out of memory");
+    for (size_t i = 0; i < count; i++) {
+        double t = count > 1 ? (double)i / (double)(count - 1) : 0, val;
+        if (form == 1)
+            val = p[0] + (double)i * p[2];
+        else if (form == 2)
+            val = p[0] + t * (p[1] - p[0]);
+        else
+            val = exp(log(p[0]) + t * (log(p[1]) - log(p[0])));
+        if (!(a->values[i] = fmt_value(val)))
+            return fail(x, v, "out of memory");
+        a->n_values++;
+    }
+    return 0;
+}
+
+static int key_ok(const char *k)
+{
+    return k[0] && !strchr(k, '=') && !strchr(k, ' ') && k[0] != '.' && k[strlen(k) - 1] != '.';
+}
+
+static int load_axis(sctx *x, const yaml_node_t *ax, apical_sweep_axis *a)
+{
+    static const char *const keys[] = { "key", "name", "values", "range", "linspace",
+                                        "logspace", "average", NULL };
+    if (ax->type != YAML_MAPPING_NODE)
+        return fail(x, ax, "expected an axis {key: path.to.key, values: [...]}");
+    if (check_keys(x, ax, "an axis", keys,
+                   "key, name, values, range, linspace, logspace, average"))
+        return -1;
+    yaml_node_t *k = get(x, ax, "key");
+    if (!k)
+        return fail(x, ax, "an axis needs key: path.to.key (or a list of them)");
+    size_t n = k->type == YAML_SEQUENCE_NODE
+                   ? (size_t)(k->data.sequence.items.top - k->data.sequence.items.start)
+                   : 1;
+    if (n == 0)
+        return fail(x, k, "expected at least one key path");
+    if (!(a->keys = calloc(n, sizeof *a->keys)))
+        return fail(x, k, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *kn = k->type == YAML_SEQUENCE_NODE ? node(x, k->data.sequence.items.start[i]) : k;
+        if (is_scalar(x, kn, "a key path like populations.hidden.params.g_A"))
+            return -1;
+        if (!key_ok(scalar(kn)))
+            return fail(x, kn, "'%s' is not a key path like populations.hidden.params.g_A",
+                        scalar(kn));
+        if (!(a->keys[i] = strdup(scalar(kn))))
+            return fail(x, kn, "out of memory");
+        a->n_keys++;
+    }
+    yaml_node_t *nm = get(x, ax, "name"), *avg = get(x, ax, "average");
+    if (nm && is_scalar(x, nm, "a column name"))
+        return -1;
+    if (nm && (strchr(scalar(nm), ',') || strchr(scalar(nm), '"')))
+        return fail(x, nm, "a column name without commas or quotes");
+    a->name = strdup(nm ? scalar(nm) : a->keys[0]);
+    a->average = strcmp(a->keys[0], "seed") == 0;
+    if (avg) {
+        if (avg->type == YAML_SCALAR_NODE && strcmp(scalar(avg), "true") == 0)
+            a->average = 1;
+        else if (avg->type == YAML_SCALAR_NODE && strcmp(scalar(avg), "false") == 0)
+            a->average = 0;
+        else
+            return fail(x, avg, "expected true or false");
+    }
+    return a->name ? load_values(x, ax, a) : fail(x, ax, "out of memory");
+}
+
+static int load_metric(sctx *x, const yaml_node_t *m, apical_sweep_metric *out)
+{
+    const yaml_node_t *name = m, *best = NULL;
+    if (m->type == YAML_MAPPING_NODE && m->data.mapping.pairs.top - m->data.mapping.pairs.start == 1) {
+        name = node(x, m->data.mapping.pairs.start[0].key);
+        best = node(x, m->data.mapping.pairs.start[0].value);
+    }
+    if (is_scalar(x, name, "a metric: NAME or {NAME: min|max} (columns of metrics.csv)"))
+        return -1;
+    static const char *const known[] = { "apical_sq", "mismatch_sq", "test_error", "angle_deg",
+                                         "bp_cosine", "t_ms", NULL };
+    int ok = 0;
+    for (size_t i = 0; known[i] && !ok; i++)
+        ok = strcmp(known[i], scalar(name)) == 0;
+    if (!ok)
+        return fail(x, name, "unknown metric '%s' (expected one of: apical_sq, mismatch_sq, "
+                             "test_error, angle_deg, bp_cosine, t_ms)", scalar(name));
+    if (best && (best->type != YAML_SCALAR_NODE ||
+                 (strcmp(scalar(best), "min") != 0 && strcmp(scalar(best), "max") != 0)))
+        return fail(x, best, "expected min or max (which value is best)");
+    out->best_is_max = best ? strcmp(scalar(best), "max") == 0
+                            : strcmp(scalar(name), "bp_cosine") == 0;
+    out->name = strdup(scalar(name));
+    return out->name ? 0 : fail(x, name, "out of memory");
+}
+
+static int load_root(sctx *x, apical_sweep *s, const yaml_node_t *root, const char *out)
+{
+    static const char *const keys[] = { "sweep", "base", "out", "set", "axes", "collect", NULL };
+    if (!root || root->type != YAML_MAPPING_NODE)
+        return fail(x, root, "expected a sweep: a mapping with sweep: 1, base, axes, collect");
+    if (check_keys(x, root, "the sweep", keys, "sweep, base, out, set, axes, collect"))
+        return -1;
+    yaml_node_t *ver = get(x, root, "sweep"), *base = get(x, root, "base"),
+                *o = get(x, root, "out"), *set = get(x, root, "set"),
+                *axes = get(x, root, "axes"), *col = get(x, root, "collect");
+    if (!ver)
+        return fail(x, root, "missing 'sweep: 1' (the schema version)");
+    if (ver->type != YAML_SCALAR_NODE || strcmp(scalar(ver), "1") != 0)
+        return fail(x, ver, "this apical reads sweep schema 1");
+    if (!base)
+        return fail(x, root, "missing 'base: CIRCUIT.yaml' (relative to the sweep file)");
+    if (is_scalar(x, base, "a file name"))
+        return -1;
+    const char *slash = strrchr(x->file, '/');
+    size_t len = strlen(scalar(base)) + strlen(x->file) + 2;
+    if (!(s->base = malloc(len)))
+        return fail(x, base, "out of memory");
+    if (scalar(base)[0] == '/' || !slash)
+        snprintf(s->base, len, "%s", scalar(base));
+    else
+        snprintf(s->base, len, "%.*s/%s", (int)(slash - x->file), x->file, scalar(base));
+    if (access(s->base, R_OK) != 0)
+        return fail(x, base, "cannot read %s: %s", s->base, strerror(errno));
+    if (o && !out && is_scalar(x, o, "a directory"))
+        return -1;
+    if (out || o) {
+        s->out = strdup(out ? out : scalar(o));
+    } else {
+        const char *b = slash ? slash + 1 : x->file;
+        char buf[512];
+        snprintf(buf, sizeof buf, "runs/%.*s", (int)strcspn(b, "."), b);
+        s->out = strdup(buf);
+    }
+    if (set) {
+        if (set->type != YAML_MAPPING_NODE)
+            return fail(x, set, "expected a mapping of path.to.key: value");
+        size_t n = (size_t)(set->data.mapping.pairs.top - set->data.mapping.pairs.start);
+        if (!(s->sets = calloc(n ? n : 1, sizeof *s->sets)))
+            return fail(x, set, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            yaml_node_t *k = node(x, set->data.mapping.pairs.start[i].key),
+                        *v = node(x, set->data.mapping.pairs.start[i].value);
+            if (is_scalar(x, k, "a key path") || is_scalar(x, v, "a scalar value"))
+                return -1;
+            if (!key_ok(scalar(k)))
+                return fail(x, k, "'%s' is not a key path", scalar(k));
+            size_t l = strlen(scalar(k)) + strlen(scalar(v)) + 2;
+            if (!(s->sets[i] = malloc(l)))
+                return fail(x, k, "out of memory");
+            snprintf(s->sets[i], l, "%s=%s", scalar(k), scalar(v));
+            s->n_sets++;
+        }
+    }
+    if (!axes || axes->type != YAML_SEQUENCE_NODE ||
+        axes->data.sequence.items.top == axes->data.sequence.items.start)
+        return fail(x, axes ? axes : root, "expected axes: a list of {key, values} (at least one)");
+    size_t na = (size_t)(axes->data.sequence.items.top - axes->data.sequence.items.start);
+    if (!(s->axes = calloc(na, sizeof *s->axes)))
+        return fail(x, axes, "out of memory");
+    s->n_runs = s->n_points = 1;
+    for (size_t i = 0; i < na; i++) {
+        yaml_node_t *an = node(x, axes->data.sequence.items.start[i]);
+        s->n_axes++;
+        if (load_axis(x, an, &s->axes[i]))
+            return -1;
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(s->axes[k].name, s->axes[i].name) == 0)
+                return fail(x, an, "two axes named '%s' (give one a name:)", s->axes[i].name);
+        if (s->n_runs * s->axes[i].n_values > 100000)
+            return fail(x, an, "more than 100000 runs");
+        s->n_runs *= s->axes[i].n_values;
+        if (!s->axes[i].average)
+            s->n_points *= s->axes[i].n_values;
+    }
+    if (!col || col->type != YAML_SEQUENCE_NODE ||
+        col->data.sequence.items.top == col->data.sequence.items.start)
+        return fail(x, col ? col : root, "expected collect: a list of metric names "
+                                         "(columns of metrics.csv, e.g. [test_error])");
+    size_t nm = (size_t)(col->data.sequence.items.top - col->data.sequence.items.start);
+    if (!(s->metrics = calloc(nm, sizeof *s->metrics)))
+        return fail(x, col, "out of memory");
+    for (size_t i = 0; i < nm; i++) {
+        s->n_metrics++;
+        if (load_metric(x, node(x, col->data.sequence.items.start[i]), &s->metrics[i]))
+            return -1;
+    }
+    return s->out ? 0 : fail(x, root, "out of memory");
+}
+
+int apical_sweep_load(apical_sweep *s, const char *file, const char *out, char *err, size_t cap)
+{
+    memset(s, 0, sizeof *s);
+    sctx x = { .file = file, .err = err, .cap = cap };
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        snprintf(err, cap, "%s: cannot open: %s", file, strerror(errno));
+        return 2;
+    }
+    yaml_parser_t ps;
+    yaml_parser_initialize(&ps);
+    yaml_parser_set_input_file(&ps, f);
+    int rc = 0;
+    if (!yaml_parser_load(&ps, &x.doc)) {
+        snprintf(err, cap, "%s:%zu:%zu: %s%s%s", file, ps.problem_mark.line + 1,
+                 ps.problem_mark.column + 1, ps.problem ? ps.problem : "invalid YAML",
+                 ps.context ? " " : "", ps.context ? ps.context : "");
+        rc = 2;
+    } else {
+        s->file = dup_str(file);
+        rc = load_root(&x, s, yaml_document_get_root_node(&x.doc), out) ? 2 : 0;
+        yaml_document_delete(&x.doc);
+    }
+    yaml_parser_delete(&ps);
+    fclose(f);
+    if (rc)
+        apical_sweep_free(s);
+    return rc;
+}
+
+void apical_sweep_free(apical_sweep *s)
+{
+    for (size_t i = 0; i < s->n_axes; i++) {
+        apical_sweep_axis *a = &s->axes[i];
+        for (size_t k = 0; k < a->n_keys; k++)
+            free(a->keys[k]);
+        for (size_t k = 0; k < a->n_values; k++)
+            free(a->values[k]);
+        free(a->keys);
+        free(a->values);
+        free(a->name);
+    }
+    for (size_t i = 0; i < s->n_sets; i++)
+        free(s->sets[i]);
+    for (size_t i = 0; i < s->n_metrics; i++)
+        free(s->metrics[i].name);
+    free(s->axes);
+    free(s->sets);
+    free(s->metrics);
+    free(s->file);
+    free(s->base);
+    free(s->out);
+    memset(s, 0, sizeof *s);
+}
+
+size_t apical_sweep_index(const apical_sweep *s, size_t run, size_t axis)
+{
+    for (size_t a = s->n_axes; a-- > axis + 1;)
+        run /= s->axes[a].n_values;
+    return run % s->axes[axis].n_values;
+}
+
+size_t apical_sweep_point(const apical_sweep *s, size_t run)
+{
+    size_t p = 0;
+    for (size_t a = 0; a < s->n_axes; a++)
+        if (!s->axes[a].average)
+            p = p * s->axes[a].n_values + apical_sweep_index(s, run, a);
+    return p;
+}
+
+void apical_sweep_run_dir(const apical_sweep *s, size_t run, char *dir, size_t cap)
+{
+    snprintf(dir, cap, "%s/run-%04zu", s->out, run);
+}
+
+static int mkdir_p(const char *dir)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int exists(const char *dir, const char *name)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* The arguments of a fresh run after `apical`, one per line: what a run
+   directory was made with. */
+static char *fresh_args(const apical_sweep *s, size_t run)
+{
+    char dir[4200];
+    apical_sweep_run_dir(s, run, dir, sizeof dir);
+    size_t len = strlen(s->base) + strlen(dir) + 64;
+    for (size_t i = 0; i < s->n_sets; i++)
+        len += strlen(s->sets[i]) + 8;
+    for (size_t a = 0; a < s->n_axes; a++)
+        for (size_t k = 0; k < s->axes[a].n_keys; k++)
+            len += strlen(s->axes[a].keys[k]) + strlen(s->axes[a].values[apical_sweep_index(s, run, a)]) + 8;
+    char *b = malloc(len);
+    if (!b)
+        return NULL;
+    size_t u = (size_t)snprintf(b, len, "run\n%s\n--out\n%s\n--force\n", s->base, dir);
+    for (size_t i = 0; i < s->n_sets; i++)
+        u += (size_t)snprintf(b + u, len - u, "--set\n%s\n", s->sets[i]);
+    for (size_t a = 0; a < s->n_axes; a++)
+        for (size_t k = 0; k < s->axes[a].n_keys; k++)
+            u += (size_t)snprintf(b + u, len - u, "--set\n%s=%s\n", s->axes[a].keys[k],
+                                  s->axes[a].values[apical_sweep_index(s, run, a)]);
+    return b;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *b = NULL;
+    size_t len = 0, cap = 0, n;
+    char chunk[4096];
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + n + 1 > cap) {
+            char *nb = realloc(b, cap = 2 * (len + n + 1));
+            if (!nb) {
+                free(b);
+                fclose(f);
+                return NULL;
+            }
+            b = nb;
+        }
+        memcpy(b + len, chunk, n);
+        len += n;
+    }
+    fclose(f);
+    if (!b)
+        b = calloc(1, 1);
+    else
+        b[len] = 0;
+    return b;
+}
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+int apical_sweep_prepare(const apical_sweep *s, int force, char *err, size_t cap)
+{
+    if (mkdir_p(s->out) != 0) {
+        snprintf(err, cap, "cannot create %s: %s", s->out, strerror(errno));
+        return 1;
+    }
+    for (size_t i = 0; i < s->n_runs; i++) {
+        char dir[4200], path[4400];
+        apical_sweep_run_dir(s, i, dir, sizeof dir);
+        snprintf(path, sizeof path, "%s/args", dir);
+        char *want = fresh_args(s, i), *have = slurp(path);
+        int same = !have || (want && strcmp(want, have) == 0);
+        if (!want) {
+            free(have);
+            snprintf(err, cap, "out of memory");
+            return 1;
+        }
+        if (force || !have) {
+            /* start over: forget how an earlier run ended */
+            snprintf(path, sizeof path, "%s/status", dir);
+            remove(path);
+            snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
+            if (force)
+                remove(path);
+            if (mkdir_p(dir) != 0 || (snprintf(path, sizeof path, "%s/args", dir),
+                                      write_file(path, want) != 0)) {
+                snprintf(err, cap, "cannot write %s: %s", path, strerror(errno));
+                free(want);
+                free(have);
+                return 1;
+            }
+        }
+        free(want);
+        free(have);
+        if (!same && !force) {
+            snprintf(err, cap, "%s was run with other arguments (see its args file): %s holds "
+                               "another sweep; choose another --out, or --force to start over",
+                     dir, s->out);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+int apical_sweep_state(const apical_sweep *s, size_t run)
+{
+    char dir[4200], path[4400];
+    apical_sweep_run_dir(s, run, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/status", dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char line[64] = "";
+        int ok = fgets(line, sizeof line, f) && strncmp(line, "ok", 2) == 0;
+        fclose(f);
+        return ok ? APICAL_SWEEP_OK : APICAL_SWEEP_FAILED;
+    }
+    return exists(dir, "checkpoint.bin") ? APICAL_SWEEP_RESUME : APICAL_SWEEP_FRESH;
+}
+
+pid_t apical_sweep_spawn(const apical_sweep *s, size_t run, const char *exe, int single_thread,
+                         char *err, size_t cap)
+{
+    char dir[4200], path[4400];
+    apical_sweep_run_dir(s, run, dir, sizeof dir);
+    int resume = apical_sweep_state(s, run) == APICAL_SWEEP_RESUME;
+    char *args = resume ? NULL : fresh_args(s, run);
+    if (!resume && !args) {
+        snprintf(err, cap, "out of memory");
+        return -1;
+    }
+    /* argv: exe, then the lines of args (or run --resume DIR) */
+    size_t n = 4;
+    for (const char *p = args; p && *p; p++)
+        n += *p == '\n';
+    char **argv = calloc(n + 1, sizeof *argv);
+    if (!argv || mkdir_p(dir) != 0) {
+        snprintf(err, cap, "cannot create %s: %s", dir, strerror(errno));
+        free(args);
+        free(argv);
+        return -1;
+    }
+    size_t k = 0;
+    argv[k++] = (char *)exe;
+    if (resume) {
+        argv[k++] = "run";
+        argv[k++] = "--resume";
+        argv[k++] = dir;
+    } else {
+        for (char *p = args; *p;) {
+            char *nl = strchr(p, '\n');
+            argv[k++] = p;
+            *nl = 0;
+            p = nl + 1;
+        }
+    }
+    argv[k] = NULL;
+    snprintf(path, sizeof path, "%s/run.log", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        snprintf(err, cap, "cannot write %s: %s", path, strerror(errno));
+        free(args);
+        free(argv);
+        return -1;
+    }
+    fflush(NULL);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+#ifdef __linux__
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(1);
+#endif
+        (void)parent;
+        if (single_thread) {
+            setenv("OMP_NUM_THREADS", "1", 0);
+            setenv("OPENBLAS_NUM_THREADS", "1", 0);
+        }
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDIN_FILENO);
+        execv(exe, argv);
+        dprintf(STDERR_FILENO, "apical: cannot run %s: %s\n", exe, strerror(errno));
+        _exit(127);
+    }
+    int saved = errno;
+    close(fd);
+    free(args);
+    free(argv);
+    if (pid < 0)
+        snprintf(err, cap, "cannot start a process: %s", strerror(saved));
+    return pid;
+}
+
+/* The last line of run.log that starts "apical: " (the error of a run). */
+static void last_error(const char *dir, char *msg, size_t cap)
+{
+    char path[4400], line[2048];
+    snprintf(path, sizeof path, "%s/run.log", dir);
+    msg[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "apical: ", 8) == 0) {
+            line[strcspn(line, "\r\n")] = 0;
+            snprintf(msg, cap, "%s", line + 8);
+        }
+    fclose(f);
+}
+
+int apical_sweep_finish(const apical_sweep *s, size_t run, int wstatus, char *msg, size_t cap)
+{
+    char dir[4200], path[4400];
+    apical_sweep_run_dir(s, run, dir, sizeof dir);
+    int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+    msg[0] = 0;
+    if (code != 0)
+        last_error(dir, msg, cap);
+    if (code == 1 && strstr(msg, "continue with: apical run --resume") &&
+        exists(dir, "checkpoint.bin"))
+        return APICAL_SWEEP_RESUME; /* stopped, not failed */
+    if (WIFSIGNALED(wstatus)) {
+        int sig = WTERMSIG(wstatus);
+        if ((sig == SIGTERM || sig == SIGINT || sig == SIGKILL) && exists(dir, "checkpoint.bin"))
+            return APICAL_SWEEP_RESUME;
+        snprintf(msg, cap, "killed by signal %d (%s)", sig, strsignal(sig));
+    }
+    snprintf(path, sizeof path, "%s/status", dir);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        if (code == 0)
+            fprintf(f, "ok\n");
+        else
+            fprintf(f, "failed %d\n%s\n", code, msg);
+        fclose(f);
+    }
+    return code == 0 ? APICAL_SWEEP_OK : APICAL_SWEEP_FAILED;
+}
+
+void apical_sweep_message(const apical_sweep *s, size_t run, char *msg, size_t cap)
+{
+    char dir[4200], path[4400], line[2048];
+    apical_sweep_run_dir(s, run, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/status", dir);
+    msg[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    if (fgets(line, sizeof line, f) && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        snprintf(msg, cap, "%s", line);
+    }
+    fclose(f);
+}
+
+/* Final (last row) and best value of each collected metric in a run's
+   metrics.csv; NaN where absent. */
+static void read_metrics(const apical_sweep *s, const char *dir, double *final, double *best)
+{
+    char path[4400];
+    for (size_t m = 0; m < s->n_metrics; m++)
+        final[m] = best[m] = NAN;
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char *line = NULL;
+    size_t cap = 0;
+    int col[64];
+    for (size_t m = 0; m < s->n_metrics; m++)
+        col[m] = -1;
+    if (getline(&line, &cap, f) > 0) {
+        int c = 0;
+        for (char *tok = strtok(line, ",\r\n"); tok; tok = strtok(NULL, ",\r\n"), c++)
+            for (size_t m = 0; m < s->n_metrics && m < 64; m++)
+                if (strcmp(tok, s->metrics[m].name) == 0)
+                    col[m] = c;
+    }
+    while (getline(&line, &cap, f) > 0) {
+        double v[64];
+        int c = 0, nv = 0;
+        for (char *p = line; c < 64; c++) {
+            v[c] = strtod(p, NULL);
+            if (c == 0)
+                v[c] = NAN; /* phase */
+            nv = c + 1;
+            char *comma = strchr(p, ',');
+            if (!comma)
+                break;
+            p = comma + 1;
+        }
+        for (size_t m = 0; m < s->n_metrics && m < 64; m++) {
+            if (col[m] < 0 || col[m] >= nv)
+                continue;
+            double x = v[col[m]];
+            final[m] = x;
+            if (!isnan(x) && (isnan(best[m]) ||
+                              (s->metrics[m].best_is_max ? x > best[m] : x < best[m])))
+                best[m] = x;
+        }
+    }
+    free(line);
+    fclose(f);
+}
+
+static void csv_quoted(FILE *f, const char *text)
+{
+    fputc('"', f);
+    for (const char *p = text; *p; p++) {
+        if (*p == '"')
+            fputc('"', f);
+        fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+int apical_sweep_aggregate(const apical_sweep *s, char *err, size_t cap)
+{
+    size_t nm = s->n_metrics < 64 ? s->n_metrics : 64;
+    /* per run: final and best of each metric */
+    double *val = malloc(s->n_runs * 2 * nm * sizeof *val);
+    int *state = malloc(s->n_runs * sizeof *state);
+    char path[4400], runs_tmp[4400], agg_tmp[4400];
+    snprintf(runs_tmp, sizeof runs_tmp, "%s/runs.csv.tmp", s->out);
+    snprintf(agg_tmp, sizeof agg_tmp, "%s/aggregate.csv.tmp", s->out);
+    FILE *rf = val && state ? fopen(runs_tmp, "w") : NULL;
+    FILE *af = rf ? fopen(agg_tmp, "w") : NULL;
+    if (!af) {
+        snprintf(err, cap, "cannot write the tables in %s", s->out);
+        if (rf)
+            fclose(rf);
+        free(val);
+        free(state);
+        return 1;
+    }
+    fprintf(rf, "run,dir");
+    for (size_t a = 0; a < s->n_axes; a++)
+        fprintf(rf, ",%s", s->axes[a].name);
+    fprintf(rf, ",status,exit,message");
+    for (size_t m = 0; m < nm; m++)
+        fprintf(rf, ",%s_final,%s_best", s->metrics[m].name, s->metrics[m].name);
+    fputc('\n', rf);
+    for (size_t i = 0; i < s->n_runs; i++) {
+        char dir[4200], msg[2048] = "", line[64] = "";
+        apical_sweep_run_dir(s, i, dir, sizeof dir);
+        state[i] = apical_sweep_state(s, i);
+        double *fin = val + i * 2 * nm, *best = fin + nm;
+        read_metrics(s, dir, fin, best);
+        int code = 0;
+        if (state[i] == APICAL_SWEEP_FAILED) {
+            snprintf(path, sizeof path, "%s/status", dir);
+            FILE *f = fopen(path, "r");
+            if (f && fgets(line, sizeof line, f))
+                code = atoi(line + 7);
+            if (f)
+                fclose(f);
+            apical_sweep_message(s, i, msg, sizeof msg);
+        }
+        const char *st = state[i] == APICAL_SWEEP_OK       ? "ok"
+                         : state[i] == APICAL_SWEEP_FAILED ? "failed"
+                         : state[i] == APICAL_SWEEP_RESUME ? "stopped"
+                                                           : "pending";
+        fprintf(rf, "%zu,run-%04zu", i, i);
+        for (size_t a = 0; a < s->n_axes; a++)
+            fprintf(rf, ",%s", s->axes[a].values[apical_sweep_index(s, i, a)]);
+        fprintf(rf, ",%s,%d,", st, code);
+        csv_quoted(rf, msg);
+        for (size_t m = 0; m < nm; m++)
+            fprintf(rf, ",%.10g,%.10g", fin[m], best[m]);
+        fputc('\n', rf);
+    }
+    /* per point: mean and sample standard deviation over finished runs */
+    int first = 1;
+    for (size_t a = 0; a < s->n_axes; a++)
+        if (!s->axes[a].average) {
+            fprintf(af, "%s%s", first ? "" : ",", s->axes[a].name);
+            first = 0;
+        }
+    fprintf(af, "%sruns,ok,failed", first ? "" : ",");
+    for (size_t m = 0; m < nm; m++)
+        fprintf(af, ",%s_final_mean,%s_final_std,%s_best_mean,%s_best_std", s->metrics[m].name,
+                s->metrics[m].name, s->metrics[m].name, s->metrics[m].name);
+    fputc('\n', af);
+    for (size_t p = 0; p < s->n_points; p++) {
+        size_t rep = 0, runs = 0, ok = 0, failed = 0;
+        for (size_t i = 0; i < s->n_runs; i++)
+            if (apical_sweep_point(s, i) == p) {
+                if (!runs)
+                    rep = i;
+                runs++;
+                ok += state[i] == APICAL_SWEEP_OK;
+                failed += state[i] == APICAL_SWEEP_FAILED;
+            }
+        first = 1;
+        for (size_t a = 0; a < s->n_axes; a++)
+            if (!s->axes[a].average) {
+                fprintf(af, "%s%s", first ? "" : ",", s->axes[a].values[apical_sweep_index(s, rep, a)]);
+                first = 0;
+            }
+        fprintf(af, "%s%zu,%zu,%zu", first ? "" : ",", runs, ok, failed);
+        for (size_t m = 0; m < nm; m++)
+            for (int b = 0; b < 2; b++) {
+                double sum = 0, ss = 0;
+                for (size_t i = 0; i < s->n_runs; i++)
+                    if (apical_sweep_point(s, i) == p && state[i] == APICAL_SWEEP_OK)
+                        sum += val[i * 2 * nm + (size_t)b * nm + m];
+                double mean = ok ? sum / (double)ok : NAN;
+                for (size_t i = 0; i < s->n_runs; i++)
+                    if (apical_sweep_point(s, i) == p && state[i] == APICAL_SWEEP_OK) {
+                        double d = val[i * 2 * nm + (size_t)b * nm + m] - mean;
+                        ss += d * d;
+                    }
+                fprintf(af, ",%.10g,%.10g", mean, ok > 1 ? sqrt(ss / (double)(ok - 1)) : NAN);
+            }
+        fputc('\n', af);
+    }
+    int bad = fclose(rf) != 0;
+    bad |= fclose(af) != 0;
+    free(val);
+    free(state);
+    char runs_csv[4400], agg_csv[4400];
+    snprintf(runs_csv, sizeof runs_csv, "%s/runs.csv", s->out);
+    snprintf(agg_csv, sizeof agg_csv, "%s/aggregate.csv", s->out);
+    if (bad || rename(runs_tmp, runs_csv) != 0 || rename(agg_tmp, agg_csv) != 0) {
+        snprintf(err, cap, "cannot write the tables in %s", s->out);
+        return 1;
+    }
+    return 0;
+}
+
+int apical_sweep_exe(char *path, size_t cap)
+{
+    ssize_t n = readlink("/proc/self/exe", path, cap - 1);
+    if (n <= 0)
+        return -1;
+    path[n] = 0;
+    return 0;
+}

@@ -1,0 +1,60 @@
+#!/bin/sh
+# apical sweep with local processes: the cartesian product of the axes, a
+# run directory each, runs that diverge recorded with their error while
+# the sweep goes on, and the aggregate table checked against the runs'
+# metrics.csv recomputed with awk (tests/sweep/check.sh).  Also: errors in
+# a sweep file name FILE:LINE:COL, and apical plot draws a sweep.
+set -eu
+: "${APICAL_BUILDDIR:?run through make check}"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+apical="$APICAL_BUILDDIR/runner/apical"
+. "$APICAL_SRCDIR/tests/sweep/check.sh"
+"$apical" sweep "$APICAL_SRCDIR/tests/sweep/small.yaml" --out "$tmp/s" --jobs 2 >"$tmp/out"
+cat "$tmp/out"
+# 3 values x 3 seeds: 9 runs, each with the config it ran
+[ "$(ls -d "$tmp"/s/run-* | wc -l)" -eq 9 ]
+for r in "$tmp"/s/run-*; do [ -s "$r/config.yaml" ] && [ -f "$r/status" ]; done
+grep -q 'seed=3' "$tmp/s/run-0008/args" && grep -q 'eta=5$' "$tmp/s/run-0008/args"
+grep -q '^seed: 3' "$tmp/s/run-0008/config.yaml"
+# runs of eta = 5 diverge: recorded as failed, with exit code and message
+nf=$(grep -l '^failed 1' "$tmp"/s/run-*/status | wc -l)
+[ "$nf" -ge 1 ] || { echo "no run failed"; exit 1; }
+grep -q "done: 9 runs, $nf failed" "$tmp/out"
+[ "$(grep -c ',failed,1,"diverged by t = ' "$tmp/s/runs.csv")" -eq "$nf" ]
+for f in $(grep -l '^failed' "$tmp"/s/run-*/status); do
+    grep -q 'eta=5$' "$(dirname "$f")/args" || { echo "$f failed"; exit 1; }
+done
+# the other runs went on to the end
+[ "$(grep -c ',ok,0,' "$tmp/s/runs.csv")" -eq $((9 - nf)) ]
+for f in $(grep -l '^ok' "$tmp"/s/run-*/status); do
+    tail -1 "$(dirname "$f")/metrics.csv" | grep -q '^train,200,'
+done
+check_tables "$tmp/s" projections.4.rule.apical_silence.eta
+# run again: nothing to do, the same tables
+cp "$tmp/s/aggregate.csv" "$tmp/agg1"
+"$apical" sweep "$APICAL_SRCDIR/tests/sweep/small.yaml" --out "$tmp/s" >"$tmp/out2"
+grep -q '9 finished earlier, 0 to resume, 0 to start' "$tmp/out2"
+cmp "$tmp/agg1" "$tmp/s/aggregate.csv"
+# errors in the sweep file: FILE:LINE:COL, exit 2
+if "$apical" sweep "$APICAL_SRCDIR/tests/sweep/bad_axis.yaml" --out "$tmp/b" 2>"$tmp/err"; then
+    exit 1
+else
+    [ $? -eq 2 ]
+fi
+grep -q 'bad_axis.yaml:5:52: expected \[from, to, n\]' "$tmp/err"
+printf 'sweep: 1\nbase: nothere.yaml\naxes: []\ncollect: [x]\n' >"$tmp/bad.yaml"
+if "$apical" sweep "$tmp/bad.yaml" 2>"$tmp/err"; then exit 1; fi
+grep -q 'bad.yaml:2:7: cannot read' "$tmp/err"
+# another sweep into the same directory is refused
+sed -e 's/0.0005, 0.002, 5/0.001, 0.002, 5/' \
+    -e "s|^base: .*|base: $APICAL_SRCDIR/yaml/self_predicting.yaml|" \
+    "$APICAL_SRCDIR/tests/sweep/small.yaml" >"$tmp/other.yaml"
+if "$apical" sweep "$tmp/other.yaml" --out "$tmp/s" 2>"$tmp/err"; then exit 1; fi
+grep -q 'run-0000 was run with other arguments' "$tmp/err"
+if command -v gnuplot >/dev/null; then
+    "$apical" plot "$tmp/s" --metric mismatch_sq
+    [ "$(head -c 8 "$tmp/s/mismatch_sq.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
+    grep -q 'yerrorlines' "$tmp/s/mismatch_sq.gp"
+fi
+echo "sweep: ok"
