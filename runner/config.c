@@ -82,6 +82,26 @@ static void resolve(const ctx *x, const char *path, char *out, size_t cap)
         snprintf(out, cap, "%.*s/%s", (int)(slash - x->file), x->file, path);
 }
 
+/* resolve() for a file named by a scalar node, which then holds the
+   absolute path: the configuration written into a run directory (and read
+   back by --resume) names the same file from anywhere. */
+static void resolve_node(const ctx *x, const yaml_node_t *n, char *out, size_t cap)
+{
+    resolve(x, (const char *)n->data.scalar.value, out, cap);
+    char *abs = realpath(out, NULL);
+    if (!abs)
+        return; /* missing: the reader reports it under the given name */
+    yaml_node_t *w = (yaml_node_t *)n;
+    char *copy = strdup(abs);
+    free(abs);
+    if (!copy)
+        return;
+    free(w->data.scalar.value); /* libyaml allocates with malloc */
+    w->data.scalar.value = (yaml_char_t *)copy;
+    w->data.scalar.length = strlen(copy);
+    w->data.scalar.style = YAML_PLAIN_SCALAR_STYLE;
+}
+
 static yaml_node_t *node(ctx *x, int id) { return yaml_document_get_node(&x->doc, id); }
 static const char *scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
 
@@ -340,7 +360,7 @@ static int load_table(ctx *x, const yaml_node_t *f, apical_table *t)
     char path[4096];
     if (expect(x, f, YAML_SCALAR_NODE, "a file name"))
         return -1;
-    resolve(x, scalar(f), path, sizeof path);
+    resolve_node(x, f, path, sizeof path);
     return apical_csv_read(path, t, x->err, x->cap) ? fail_at(x, f, x->err) : 0;
 }
 
@@ -670,7 +690,7 @@ static int load_idx_file(ctx *x, const yaml_node_t *f, apical_idx *out)
     char path[4096];
     if (expect(x, f, YAML_SCALAR_NODE, "an IDX file name"))
         return -1;
-    resolve(x, scalar(f), path, sizeof path);
+    resolve_node(x, f, path, sizeof path);
     if (apical_idx_read(path, out, x->err, x->cap)) {
         char why[1000];
         snprintf(why, sizeof why, "%.900s%s", x->err,

@@ -705,6 +705,11 @@ int apical_steady_train_epoch(apical_steady *s, double *train_error, char *err, 
         wrong += count_wrong(s, s->order, from, free_obs);
         if ((o->mode == APICAL_MODE_BACKPROP ? learn_backprop(s, err, cap) : learn_steady(s)) != 0)
             return -1;
+        if (o->stop && *o->stop) {
+            snprintf(err, cap, "stopped %zu images into the epoch; the checkpoint holds the "
+                     "last full epoch", from + n);
+            return APICAL_RUN_STOPPED;
+        }
         if (o->on_progress && (from / s->B) % 256 == 0)
             o->on_progress(o->user, (long)(from + n), (long)tr->count);
         last = now_s() - t0;
@@ -735,11 +740,14 @@ int apical_steady_run(apical_steady *s, char *err, size_t cap)
             return -1;
         if (o->on_epoch)
             o->on_epoch(o->user, &m);
+        if (o->on_checkpoint && o->on_checkpoint(o->user, 0, err, cap))
+            return -1;
     }
     for (long ep = o->start_epoch; ep < o->epochs; ep++) {
         double t0 = now_s(), wrong, f0 = s->flop;
-        if (apical_steady_train_epoch(s, &wrong, err, cap))
-            return -1;
+        int rc = apical_steady_train_epoch(s, &wrong, err, cap);
+        if (rc)
+            return rc;
         memset(&m, 0, sizeof m);
         m.flop = s->flop - f0;
         m.epoch = ep + 1;
