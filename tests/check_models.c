@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "testutil.h"
+#include "transfer.h"
 
 #define TOL 1e-14
 
@@ -174,6 +175,46 @@ START_TEST(transfer_functions_never_overflow)
 }
 END_TEST
 
+/* The vectorised rows (apical_phi_n: polynomial exp and log1p) against the
+   scalar libm forms: relative error at most 1e-14 (a few ulp in practice),
+   or absolute 1e-300 where the value underflows; NaN stays NaN. */
+START_TEST(vector_transfer_matches_libm)
+{
+    enum { N = 200001 };
+    static double x[N], y[N];
+    for (int i = 0; i < N; i++) /* dense near 0, out to +-800 */
+        x[i] = 800.0 * pow((i - N / 2) / (double)(N / 2), 3.0) + 1e-3 * sin(i);
+    const double kinds[3][4] = { { 0, 0.1, 1, 3 }, { 1, 0.1, 1, 3 }, { 2, 0.1, 1, 3 } };
+    const double scales[2] = { 1.0, 0.8333333333333334 };
+    for (int k = 0; k < 3; k++)
+        for (int sc = 0; sc < 2; sc++) {
+            apical_transfer t = apical_transfer_make(kinds[k][0], kinds[k][1], kinds[k][2],
+                                                     kinds[k][3]);
+            apical_phi_n(&t, N, scales[sc], x, y);
+            double worst = 0;
+            for (int i = 0; i < N; i++) {
+                double ref = apical_phi(&t, scales[sc] * x[i]), d = fabs(y[i] - ref);
+                if (d > 1e-300 && sc == 0)
+                    worst = fmax(worst, d / fabs(ref));
+                /* with a scale, scale * x may be rounded once or fused into the
+                   next operation: allow for that input rounding (|d log phi/dv| <= 1) */
+                double tol = 1e-14 + (sc ? 4.5e-16 * fabs(scales[sc] * x[i]) : 0.0);
+                ck_assert_msg(d <= tol * fabs(ref) + 1e-300, "phi %d at %.17g: %.17g vs %.17g",
+                              k, x[i], y[i], ref);
+            }
+            if (sc == 0)
+                fprintf(stderr, "phi %s: vector vs libm, largest relative difference %.3g\n",
+                        k == 0 ? "logistic" : k == 1 ? "softrect" : "softplus", worst);
+        }
+    double nan_in[3] = { NAN, -INFINITY, INFINITY }, out[3];
+    apical_transfer lg = apical_transfer_make(0, 0, 0, 0), sp = apical_transfer_make(2, 0, 0, 0);
+    apical_phi_n(&lg, 3, 1.0, nan_in, out);
+    ck_assert(isnan(out[0]) && out[1] >= 0.0 && out[1] < 1e-300 && out[2] == 1.0);
+    apical_phi_n(&sp, 3, 1.0, nan_in, out);
+    ck_assert(isnan(out[0]) && out[1] >= 0.0 && out[1] < 1e-300 && isinf(out[2]));
+}
+END_TEST
+
 /* The analytic Jacobian of each cell against central differences. */
 static void check_jacobian(const char *name, const double *in, size_t n_in_rows)
 {
@@ -312,6 +353,7 @@ static Suite *suite(void)
     tcase_add_test(t, sst_rhs_and_observables);
     tcase_add_test(t, rate_input_filters_the_pattern);
     tcase_add_test(t, transfer_functions_never_overflow);
+    tcase_add_test(t, vector_transfer_matches_libm);
     tcase_add_test(t, jacobians_match_finite_differences);
     tcase_add_test(t, dendritic_error_rule);
     tcase_add_test(t, apical_silence_rule);
