@@ -1,5 +1,5 @@
 /*
- * apical.h -- the module ABI of apical, version 1.0.
+ * apical.h -- the module ABI of apical, version 1.2.
  *
  * A module is a shared object that exports one C function,
  *
@@ -17,7 +17,8 @@
  * inputs in are n_ports rows, observables are n_obs rows: y[k*n + i] is state
  * variable k of cell i.
  *
- * History: 1.0 first version; 1.1 appends apical_rule.euler_batch.
+ * History: 1.0 first version; 1.1 appends apical_rule.euler_batch; 1.2 appends
+ * apical_rule.euler_batch_f32.
  *
  * Versioning: every descriptor starts with struct_size.  Fields are only ever
  * appended within a major version, so a host reads a field only if
@@ -41,7 +42,7 @@ extern "C" {
 #endif
 
 #define APICAL_ABI_MAJOR 1u
-#define APICAL_ABI_MINOR 1u
+#define APICAL_ABI_MINOR 2u
 #define APICAL_ENTRY_SYMBOL "apical_library_v1"
 
 enum apical_status {
@@ -182,6 +183,11 @@ typedef struct apical_rule {
        Lets a rule turn k rank-1 updates into one rank-k product.  A host
        reads it only if struct_size covers it. */
     int (*euler_batch)(const apical_rule_batch *c, double dt, double *w, double *aux);
+
+    /* ABI 1.2, optional: euler_batch on single-precision W and aux (the
+       host's f32 weight storage; observables stay double).  Must equal
+       euler_batch up to rounding W and aux to float once per call. */
+    int (*euler_batch_f32)(const apical_rule_batch *c, double dt, float *w, float *aux);
 } apical_rule;
 
 typedef struct apical_library {
@@ -236,6 +242,11 @@ APICAL_EXPORT const apical_library *apical_library_v1(uint32_t host_major,
 #define APICAL_RULE_HAS_BATCH(r) \
     ((r)->struct_size >= offsetof(apical_rule, euler_batch) + sizeof(void (*)(void)) && \
      (r)->euler_batch != NULL)
+
+/* Does rule r (of any 1.x) carry the 1.2 field euler_batch_f32? */
+#define APICAL_RULE_HAS_BATCH_F32(r) \
+    ((r)->struct_size >= offsetof(apical_rule, euler_batch_f32) + sizeof(void (*)(void)) && \
+     (r)->euler_batch_f32 != NULL)
 
 #ifdef __cplusplus
 }

@@ -39,17 +39,23 @@ static int euler_batch(const apical_rule_batch *c, double dt, double *w, double 
     return lowpass_hebb_batch(c, c->p[P_ETA], c->p[P_TAU_W], -1.0, c->p[P_V_REST], dt, w, aux);
 }
 
+static int euler_batch_f32(const apical_rule_batch *c, double dt, float *w, float *aux)
+{
+    return lowpass_hebb_batch_f32(c, c->p[P_ETA], c->p[P_TAU_W], -1.0, c->p[P_V_REST], dt, w, aux);
+}
+
 static const apical_rule apical_silence = {
     .struct_size = sizeof(apical_rule),
     .name = "apical_silence",
     .doc = "eta * lowpass((v_rest - v_apical) r_pre): Eq. 9",
-    .version = "1.1.0",
+    .version = "1.2.0",
     .params = params, .n_params = N_PARAMS,
     .post_obs = "v_apical",
     .n_aux = 1,
     .dwdt = dwdt,
     .euler = euler,
     .euler_batch = euler_batch,
+    .euler_batch_f32 = euler_batch_f32,
 };
 
 LOWPASS_HEBB_LIBRARY(apical_silence, "apical_silence")

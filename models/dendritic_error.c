@@ -36,17 +36,23 @@ static int euler_batch(const apical_rule_batch *c, double dt, double *w, double 
     return lowpass_hebb_batch(c, c->p[P_ETA], c->p[P_TAU_W], 1.0, 0.0, dt, w, aux);
 }
 
+static int euler_batch_f32(const apical_rule_batch *c, double dt, float *w, float *aux)
+{
+    return lowpass_hebb_batch_f32(c, c->p[P_ETA], c->p[P_TAU_W], 1.0, 0.0, dt, w, aux);
+}
+
 static const apical_rule dendritic_error = {
     .struct_size = sizeof(apical_rule),
     .name = "dendritic_error",
     .doc = "eta * lowpass((phi(u) - phi(vhat)) r_pre): Eqs. 7, 8, 10",
-    .version = "1.1.0",
+    .version = "1.2.0",
     .params = params, .n_params = N_PARAMS,
     .post_obs = "err_{port}",
     .n_aux = 1,
     .dwdt = dwdt,
     .euler = euler,
     .euler_batch = euler_batch,
+    .euler_batch_f32 = euler_batch_f32,
 };
 
 LOWPASS_HEBB_LIBRARY(dendritic_error, "dendritic_error")

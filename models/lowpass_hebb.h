@@ -186,8 +186,109 @@ static inline int lowpass_hebb_batch(const apical_rule_batch *c, double eta, dou
     return APICAL_OK;
 }
 
+/* The same pass over single-precision W and D (ABI 1.2): each block of
+   eight is widened to double, updated exactly as above and rounded back, so
+   the only extra error is one rounding to float per call; the traffic to W
+   and D is half that of double storage. */
+typedef float lph_f8 __attribute__((vector_size(32), aligned(4), may_alias));
+
+static inline void lowpass_rows2_f32(float *w0, float *d0, size_t n, size_t k, const double *pre,
+                                     const double *ew, const double *ed, size_t stride,
+                                     double sg, double qk)
+{
+    float *w1 = w0 + n, *d1 = d0 + n;
+    size_t col = 0;
+    for (; col + 8 <= n; col += 8) {
+        lph_v8 dv0 = __builtin_convertvector(*(const lph_f8 *)(d0 + col), lph_v8);
+        lph_v8 dv1 = __builtin_convertvector(*(const lph_f8 *)(d1 + col), lph_v8);
+        lph_v8 a0 = __builtin_convertvector(*(const lph_f8 *)(w0 + col), lph_v8) + sg * dv0;
+        lph_v8 a1 = __builtin_convertvector(*(const lph_f8 *)(w1 + col), lph_v8) + sg * dv1;
+        lph_v8 b0 = qk * dv0, b1 = qk * dv1;
+        for (size_t j = 0; j < k; j++) {
+            lph_v8 p = *(const lph_v8 *)(pre + j * n + col);
+            a0 += ew[j * stride] * p;
+            b0 += ed[j * stride] * p;
+            a1 += ew[j * stride + 1] * p;
+            b1 += ed[j * stride + 1] * p;
+        }
+        *(lph_f8 *)(w0 + col) = __builtin_convertvector(a0, lph_f8);
+        *(lph_f8 *)(d0 + col) = __builtin_convertvector(b0, lph_f8);
+        *(lph_f8 *)(w1 + col) = __builtin_convertvector(a1, lph_f8);
+        *(lph_f8 *)(d1 + col) = __builtin_convertvector(b1, lph_f8);
+    }
+    for (; col < n; col++) {
+        double a0 = w0[col] + sg * d0[col], b0 = qk * d0[col];
+        double a1 = w1[col] + sg * d1[col], b1 = qk * d1[col];
+        for (size_t j = 0; j < k; j++) {
+            double p = pre[j * n + col];
+            a0 += ew[j * stride] * p;
+            b0 += ed[j * stride] * p;
+            a1 += ew[j * stride + 1] * p;
+            b1 += ed[j * stride + 1] * p;
+        }
+        w0[col] = (float)a0;
+        d0[col] = (float)b0;
+        w1[col] = (float)a1;
+        d1[col] = (float)b1;
+    }
+}
+
+static inline void lowpass_row1_f32(float *w0, float *d0, size_t n, size_t k, const double *pre,
+                                    const double *ew, const double *ed, size_t stride,
+                                    double sg, double qk)
+{
+    for (size_t col = 0; col < n; col++) {
+        double a0 = w0[col] + sg * d0[col], b0 = qk * d0[col];
+        for (size_t j = 0; j < k; j++) {
+            a0 += ew[j * stride] * pre[j * n + col];
+            b0 += ed[j * stride] * pre[j * n + col];
+        }
+        w0[col] = (float)a0;
+        d0[col] = (float)b0;
+    }
+}
+
+static inline int lowpass_hebb_batch_f32(const apical_rule_batch *c, double eta, double tau_w,
+                                         double sign, double offset, double dt, float *w,
+                                         float *delta)
+{
+    const size_t m = c->n_post, n = c->n_pre, k = c->k;
+    double *ew = c->scratch, *ed = c->scratch + k * m;
+    const double s = dt * eta;
+    /* tau_w = 0: no filter, D stays 0 (q = 0, no induction into D) */
+    const int filt = tau_w > 0;
+    const double a = filt ? dt / tau_w : 0.0, q = 1.0 - a;
+    double qk = 1, geo = 0;
+    for (size_t j = 0; j < k; j++) {
+        geo += qk;
+        qk *= q;
+    }
+    double back = 1;
+    for (size_t jj = k; jj-- > 0;) {
+        for (size_t i = 0; i < m; i++) {
+            double e = sign * c->post[jj * m + i] + offset;
+            ew[jj * m + i] = filt ? s * (1.0 - back) * e : s * e;
+            ed[jj * m + i] = a * back * e;
+        }
+        back *= q;
+    }
+    const double sg = filt ? s * geo : 0.0;
+    if (!filt)
+        qk = 0.0;
+    const double *pre = c->pre;
+    const size_t pairs = m / 2;
+#pragma omp parallel for schedule(static) if (m * n * k > (1u << 20))
+    for (size_t r = 0; r < pairs; r++)
+        lowpass_rows2_f32(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r, ed + 2 * r, m,
+                          sg, qk);
+    if (m % 2)
+        lowpass_row1_f32(w + (m - 1) * n, delta + (m - 1) * n, n, k, pre, ew + m - 1, ed + m - 1,
+                         m, sg, qk);
+    return APICAL_OK;
+}
+
 #define LOWPASS_HEBB_LIBRARY(rule_var, lib_name)                                         \
     static const apical_rule *const rules[] = { &rule_var };                             \
-    APICAL_LIBRARY(lib_name, "1.1.0", NULL, 0, rules, 1)
+    APICAL_LIBRARY(lib_name, "1.2.0", NULL, 0, rules, 1)
 
 #endif /* APICAL_LOWPASS_HEBB_H */

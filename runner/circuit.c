@@ -39,6 +39,8 @@ void apical_circuit_weights_changed(apical_circuit *c)
         size_t nw = apical_proj_n_weights(c, pj);
         for (size_t k = 0; k < nw; k++)
             pj->wf[k] = (float)pj->w[k];
+        for (size_t k = 0; pj->auxf && k < pj->rule->n_aux * nw; k++)
+            pj->auxf[k] = (float)pj->aux[k];
     }
 }
 
@@ -112,6 +114,7 @@ void apical_circuit_free(apical_circuit *c)
         free(c->projs[i].aux);
         free(c->projs[i].dw);
         free(c->projs[i].wf);
+        free(c->projs[i].auxf);
         free(c->projs[i].hist_post);
         free(c->projs[i].hist_pre);
         free(c->projs[i].hist_scratch);
@@ -608,7 +611,8 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
                      c->pops[pj->dst].name, pj->rule->name, *msg ? msg : "parameters rejected");
             return -1;
         }
-        if (pj->rule && c->batch_k > 1 && APICAL_RULE_HAS_BATCH(pj->rule)) {
+        int f32 = pj->rule && c->matvec_f32 == 2 && APICAL_RULE_HAS_BATCH_F32(pj->rule);
+        if (f32 || (pj->rule && c->batch_k > 1 && APICAL_RULE_HAS_BATCH(pj->rule))) {
             size_t m = c->pops[pj->dst].n, n = c->pops[pj->src].n, k = c->batch_k;
             pj->hist_post = malloc(k * m * sizeof(double));
             pj->hist_pre = malloc(k * n * sizeof(double));
@@ -639,6 +643,10 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
             if (pj->one_to_one)
                 continue;
             if (!(pj->wf = malloc(apical_proj_n_weights(c, pj) * sizeof(float))))
+                return snprintf(err, cap, "out of memory"), -1;
+            if (c->matvec_f32 == 2 && pj->rule && APICAL_RULE_HAS_BATCH_F32(pj->rule) &&
+                !(pj->auxf = calloc((pj->rule->n_aux ? pj->rule->n_aux : 1) *
+                                        apical_proj_n_weights(c, pj), sizeof(float))))
                 return snprintf(err, cap, "out of memory"), -1;
         }
     }

@@ -36,6 +36,7 @@ static int module_failed(const char *what, const apical_pop *p, int rc, char *er
    call and dispatch overhead of a BLAS dgemv dominates below ~10^5 weights
    (bench/bench_step), and OpenBLAS may spin up threads for them. */
 #define SMALL_MATVEC (1u << 17)
+typedef double mv_v8 __attribute__((vector_size(64), aligned(8), may_alias));
 static void matvec_add(size_t m, size_t n, const double *restrict w, const double *restrict x,
                        double *restrict y)
 {
@@ -44,11 +45,17 @@ static void matvec_add(size_t m, size_t n, const double *restrict w, const doubl
                     1);
         return;
     }
+    /* Eight lanes per row, summed as a tree at the end: the short rows of
+       small circuits spend more in the reduction than in the products, and
+       `omp simd reduction` sums its lanes one after another. */
+    const size_t n8 = n & ~(size_t)7;
     for (size_t i = 0; i < m; i++) {
         const double *restrict wi = w + i * n;
-        double s = 0;
-#pragma omp simd reduction(+ : s)
-        for (size_t j = 0; j < n; j++)
+        mv_v8 a = { 0 };
+        for (size_t j = 0; j < n8; j += 8)
+            a += *(const mv_v8 *)(wi + j) * *(const mv_v8 *)(x + j);
+        double s = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+        for (size_t j = n8; j < n; j++)
             s += wi[j] * x[j];
         y[i] += s;
     }
@@ -158,19 +165,33 @@ static int flush_proj(apical_circuit *c, apical_proj *pj, char *err, size_t cap)
     apical_rule_batch b = { sizeof b, d->n, s->n, pj->hist_n, pj->rp, pj->hist_post,
                             pj->hist_pre, pj->hist_scratch };
     pj->hist_n = 0;
-    if (pj->rule->euler_batch(&b, c->batch_dt, pj->w, pj->aux) != APICAL_OK) {
+    int rc = pj->auxf ? pj->rule->euler_batch_f32(&b, c->batch_dt, pj->wf, pj->auxf)
+                      : pj->rule->euler_batch(&b, c->batch_dt, pj->w, pj->aux);
+    if (rc != APICAL_OK) {
         snprintf(err, cap, "rule %s on %s -> %s failed", pj->rule->name, s->name, d->name);
         return -1;
     }
-    refresh_f32(c, pj);
+    if (!pj->auxf)
+        refresh_f32(c, pj);
     return 0;
 }
 
+/* Apply what the batches hold; with f32 storage, bring the double weights
+   (what checkpoints, metrics and weight files read) up to date. */
 int apical_circuit_flush_plasticity(apical_circuit *c, char *err, size_t cap)
 {
-    for (size_t i = 0; i < c->n_projs; i++)
-        if (c->projs[i].hist_post && flush_proj(c, &c->projs[i], err, cap) != 0)
+    for (size_t i = 0; i < c->n_projs; i++) {
+        apical_proj *pj = &c->projs[i];
+        if (pj->hist_post && flush_proj(c, pj, err, cap) != 0)
             return -1;
+        if (pj->auxf) {
+            size_t nw = apical_proj_n_weights(c, pj), na = pj->rule->n_aux * nw;
+            for (size_t k = 0; k < nw; k++)
+                pj->w[k] = pj->wf[k];
+            for (size_t k = 0; k < na; k++)
+                pj->aux[k] = pj->auxf[k];
+        }
+    }
     return 0;
 }
 

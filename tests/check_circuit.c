@@ -514,11 +514,16 @@ static double fast_run(const char *integrator, double *w_out, size_t nw)
 START_TEST(fast_paths_stay_close_to_the_published_scheme)
 {
     enum { NW = 3500 };
-    static double w_ref[NW], w_batch[NW], w_f32[NW];
+    static double w_ref[NW], w_batch[NW], w_f32[NW], w_all[NW], w_all1[NW];
     double a_ref = fast_run("method: euler, dt: 0.1", w_ref, NW);
     double a_b = fast_run("method: euler, dt: 0.1, plasticity_batch: 16", w_batch, NW);
     double a_f = fast_run("method: euler, dt: 0.1, plasticity_batch: 16, matvec: f32", w_f32, NW);
-    double moved = 0, d_batch = 0, d_f32 = 0;
+    /* single-precision weights and low-pass state, learning in rank-16 batches
+       and every step */
+    double a_a = fast_run("method: euler, dt: 0.1, plasticity_batch: 16, matvec: f32_all",
+                          w_all, NW);
+    double a_a1 = fast_run("method: euler, dt: 0.1, matvec: f32_all", w_all1, NW);
+    double moved = 0, d_batch = 0, d_f32 = 0, d_all = 0, d_all1 = 0;
     apical_config cfg0; /* the initial weights, for scale */
     char file[2048], err[2048];
     test_srcpath(file, sizeof file, "yaml/regression.yaml");
@@ -531,6 +536,8 @@ START_TEST(fast_paths_stay_close_to_the_published_scheme)
             moved = fmax(moved, fabs(w_ref[m] - pj->w[j]));
             d_batch = fmax(d_batch, fabs(w_batch[m] - w_ref[m]));
             d_f32 = fmax(d_f32, fabs(w_f32[m] - w_batch[m]));
+            d_all = fmax(d_all, fabs(w_all[m] - w_batch[m]));
+            d_all1 = fmax(d_all1, fabs(w_all1[m] - w_ref[m]));
         }
     }
     apical_config_free(&cfg0);
@@ -542,6 +549,12 @@ START_TEST(fast_paths_stay_close_to_the_published_scheme)
     ck_assert_double_lt(d_f32, 1e-3 * moved);
     ck_assert_double_eq_tol(a_b, a_ref, 0.01 * a_ref);
     ck_assert_double_eq_tol(a_f, a_b, 1e-3 * a_b);
+    fprintf(stderr, "f32 storage: weights differ by %.3g (batch 16, vs f64 batch 16) and %.3g "
+                    "(every step, vs f64); apical_sq %.6g / %.6g\n", d_all, d_all1, a_a, a_a1);
+    ck_assert_double_lt(d_all, 1e-3 * moved);
+    ck_assert_double_lt(d_all1, 1e-3 * moved);
+    ck_assert_double_eq_tol(a_a, a_b, 1e-3 * a_b);
+    ck_assert_double_eq_tol(a_a1, a_ref, 1e-3 * a_ref);
 }
 END_TEST
 

@@ -333,12 +333,47 @@ static void check_batch(const char *name, double tau_w)
     }
 }
 
+/* The single-precision batch (ABI 1.2) against the double one from the same
+   (float) start: one rounding to float per call, so within 2^-24 relative of
+   each value, plus 1e-12 for the order of the sums. */
+static void check_batch_f32(const char *name, double tau_w)
+{
+    const apical_rule *u = test_rule(reg, name);
+    ck_assert(APICAL_RULE_HAS_BATCH_F32(u));
+    enum { K = 16, M = 5, N = 19 }; /* odd row count and a ragged tail */
+    double p[3] = { 0.7, tau_w, 0.2 }, post[K * M], prer[K * N], scratch[2 * K * M];
+    double w1[M * N], d1[M * N];
+    float w2[M * N], d2[M * N];
+    for (int i = 0; i < M * N; i++) {
+        w2[i] = (float)sin(1.0 + i);
+        d2[i] = (float)(0.3 * cos(2.0 * i));
+        w1[i] = w2[i];
+        d1[i] = tau_w > 0 ? d2[i] : 0.0;
+        d2[i] = (float)d1[i];
+    }
+    for (int i = 0; i < K * M; i++)
+        post[i] = sin(0.37 * i);
+    for (int i = 0; i < K * N; i++)
+        prer[i] = cos(0.51 * i);
+    apical_rule_batch b = { sizeof b, M, N, K, p, post, prer, scratch };
+    ck_assert_int_eq(u->euler_batch(&b, 0.1, w1, d1), APICAL_OK);
+    ck_assert_int_eq(u->euler_batch_f32(&b, 0.1, w2, d2), APICAL_OK);
+    for (int i = 0; i < M * N; i++) {
+        ck_assert_double_eq_tol(w2[i], w1[i], 0x1p-24 * fabs(w1[i]) + 1e-12);
+        ck_assert_double_eq_tol(d2[i], d1[i], 0x1p-24 * fabs(d1[i]) + 1e-12);
+    }
+}
+
 START_TEST(batched_steps_equal_single_steps)
 {
     check_batch("dendritic_error", 3.0);
     check_batch("dendritic_error", 0.0);
     check_batch("apical_silence", 3.0);
     check_batch("apical_silence", 0.0);
+    check_batch_f32("dendritic_error", 3.0);
+    check_batch_f32("dendritic_error", 0.0);
+    check_batch_f32("apical_silence", 3.0);
+    check_batch_f32("apical_silence", 0.0);
 }
 END_TEST
 
