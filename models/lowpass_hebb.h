@@ -176,10 +176,16 @@ static inline int lowpass_hebb_batch(const apical_rule_batch *c, double eta, dou
        load of a presynaptic block feeds four fused multiply-adds. */
     const double *pre = c->pre;
     const size_t pairs = m / 2;
-#pragma omp parallel for schedule(static) if (m * n * k > (1u << 20))
-    for (size_t r = 0; r < pairs; r++)
-        lowpass_rows2(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r, ed + 2 * r, m, sg,
-                      qk);
+    if (m * n * k > (1u << 20)) {
+#pragma omp parallel for schedule(static)
+        for (size_t r = 0; r < pairs; r++)
+            lowpass_rows2(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r, ed + 2 * r,
+                          m, sg, qk);
+    } else {
+        for (size_t r = 0; r < pairs; r++)
+            lowpass_rows2(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r, ed + 2 * r,
+                          m, sg, qk);
+    }
     if (m % 2)
         lowpass_row1(w + (m - 1) * n, delta + (m - 1) * n, n, k, pre, ew + m - 1, ed + m - 1, m,
                      sg, qk);
@@ -277,10 +283,18 @@ static inline int lowpass_hebb_batch_f32(const apical_rule_batch *c, double eta,
         qk = 0.0;
     const double *pre = c->pre;
     const size_t pairs = m / 2;
-#pragma omp parallel for schedule(static) if (m * n * k > (1u << 20))
-    for (size_t r = 0; r < pairs; r++)
-        lowpass_rows2_f32(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r, ed + 2 * r, m,
-                          sg, qk);
+    /* not `parallel for if (...)`: that still enters the OpenMP runtime,
+       about a microsecond, more than a small circuit's whole update */
+    if (m * n * k > (1u << 20)) {
+#pragma omp parallel for schedule(static)
+        for (size_t r = 0; r < pairs; r++)
+            lowpass_rows2_f32(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r,
+                              ed + 2 * r, m, sg, qk);
+    } else {
+        for (size_t r = 0; r < pairs; r++)
+            lowpass_rows2_f32(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r,
+                              ed + 2 * r, m, sg, qk);
+    }
     if (m % 2)
         lowpass_row1_f32(w + (m - 1) * n, delta + (m - 1) * n, n, k, pre, ew + m - 1, ed + m - 1,
                          m, sg, qk);
