@@ -173,19 +173,14 @@ static inline int lowpass_hebb_batch(const apical_rule_batch *c, double eta, dou
     const double sg = s * geo;
     /* One pass over W and D.  Eight columns of two rows are held in four
        vector accumulators while the k presynaptic rows stream past, so each
-       load of a presynaptic block feeds four fused multiply-adds. */
+       load of a presynaptic block feeds four fused multiply-adds.  No threads
+       here: rows are independent, and the host gives each thread its rows
+       (a block of rows is a smaller problem of the same form). */
     const double *pre = c->pre;
     const size_t pairs = m / 2;
-    if (m * n * k > (1u << 20)) {
-#pragma omp parallel for schedule(static)
-        for (size_t r = 0; r < pairs; r++)
-            lowpass_rows2(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r, ed + 2 * r,
-                          m, sg, qk);
-    } else {
-        for (size_t r = 0; r < pairs; r++)
-            lowpass_rows2(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r, ed + 2 * r,
-                          m, sg, qk);
-    }
+    for (size_t r = 0; r < pairs; r++)
+        lowpass_rows2(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r, ed + 2 * r, m,
+                      sg, qk);
     if (m % 2)
         lowpass_row1(w + (m - 1) * n, delta + (m - 1) * n, n, k, pre, ew + m - 1, ed + m - 1, m,
                      sg, qk);
@@ -283,18 +278,9 @@ static inline int lowpass_hebb_batch_f32(const apical_rule_batch *c, double eta,
         qk = 0.0;
     const double *pre = c->pre;
     const size_t pairs = m / 2;
-    /* not `parallel for if (...)`: that still enters the OpenMP runtime,
-       about a microsecond, more than a small circuit's whole update */
-    if (m * n * k > (1u << 20)) {
-#pragma omp parallel for schedule(static)
-        for (size_t r = 0; r < pairs; r++)
-            lowpass_rows2_f32(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r,
-                              ed + 2 * r, m, sg, qk);
-    } else {
-        for (size_t r = 0; r < pairs; r++)
-            lowpass_rows2_f32(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r,
-                              ed + 2 * r, m, sg, qk);
-    }
+    for (size_t r = 0; r < pairs; r++)
+        lowpass_rows2_f32(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r, ed + 2 * r,
+                          m, sg, qk);
     if (m % 2)
         lowpass_row1_f32(w + (m - 1) * n, delta + (m - 1) * n, n, k, pre, ew + m - 1, ed + m - 1,
                          m, sg, qk);

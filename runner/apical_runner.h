@@ -122,6 +122,7 @@ typedef struct apical_proj {
                                    follow them at every flush of the plasticity */
     double *hist_post, *hist_pre; /* batched plasticity: k rows of observables */
     double *hist_scratch;
+    double *hist_slice;        /* k x n_post: the post history cut into threads' rows */
     size_t hist_n;
 } apical_proj;
 
@@ -171,7 +172,12 @@ typedef struct apical_circuit {
     int matvec_f32;     /* 1: dendrites read single-precision copies of the weights;
                            2: and plastic weights (rules with euler_batch_f32) are stored
                            and learn in single precision (matvec: f32_all) */
-    float *xf;          /* scratch: a presynaptic vector in single precision */
+    float *xf;          /* scratch: a presynaptic vector in single precision, per thread */
+    size_t xf_stride;   /* floats per thread in xf */
+    int route_threads;  /* threads that may route the ports (1 for small circuits) */
+    int team_choice;    /* threads routing now (engine.c, team_size) */
+    unsigned long team_step;
+    double team_time[2];
     double batch_dt;
     double bound;       /* |state| or |weight| beyond this stops a run (0: none) */
     double mem_limit, mem_estimate; /* bytes: refuse circuits past the limit */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include <gsl/gsl_randist.h>
 
 #include "apical_runner.h"
@@ -118,6 +120,7 @@ void apical_circuit_free(apical_circuit *c)
         free(c->projs[i].hist_post);
         free(c->projs[i].hist_pre);
         free(c->projs[i].hist_scratch);
+        free(c->projs[i].hist_slice);
     }
     for (size_t i = 0; i < c->n_stims; i++) {
         apical_stim *st = &c->stims[i];
@@ -617,7 +620,8 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
             pj->hist_post = malloc(k * m * sizeof(double));
             pj->hist_pre = malloc(k * n * sizeof(double));
             pj->hist_scratch = malloc(2 * k * m * sizeof(double));
-            if (!pj->hist_post || !pj->hist_pre || !pj->hist_scratch)
+            pj->hist_slice = malloc(k * m * sizeof(double));
+            if (!pj->hist_post || !pj->hist_pre || !pj->hist_scratch || !pj->hist_slice)
                 return snprintf(err, cap, "out of memory"), -1;
         }
         if (pj->rule && !pj->rule->euler) {
@@ -635,8 +639,19 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
     c->noise = calloc(alloc, sizeof(double));
     c->scratch = calloc(nmax, sizeof(double));
     c->obs_scratch = calloc(omax, sizeof(double));
+    /* Below ~2^18 weights the products of a step take less than the few
+       microseconds a parallel region costs. */
+    double n_weights = 0;
+    for (size_t i = 0; i < c->n_projs; i++)
+        if (!c->projs[i].one_to_one)
+            n_weights += (double)apical_proj_n_weights(c, &c->projs[i]);
+    c->route_threads = n_weights >= (double)(1u << 18) ? omp_get_max_threads() : 1;
+    if (c->route_threads < 1)
+        c->route_threads = 1;
+    c->team_choice = c->route_threads;
     if (c->matvec_f32) {
-        if (!(c->xf = malloc(nmax * sizeof(float))))
+        c->xf_stride = (nmax + 15) & ~(size_t)15; /* threads' rows on separate cache lines */
+        if (!(c->xf = malloc(c->xf_stride * (size_t)c->route_threads * sizeof(float))))
             return snprintf(err, cap, "out of memory"), -1;
         for (size_t i = 0; i < c->n_projs; i++) {
             apical_proj *pj = &c->projs[i];
