@@ -18,7 +18,7 @@
  * variable k of cell i.
  *
  * History: 1.0 first version; 1.1 appends apical_rule.euler_batch; 1.2 appends
- * apical_rule.euler_batch_f32.
+ * apical_rule.euler_batch_f32 and apical_rule_batch.pre_f32.
  *
  * Versioning: every descriptor starts with struct_size.  Fields are only ever
  * appended within a major version, so a host reads a field only if
@@ -149,6 +149,9 @@ typedef struct apical_rule_batch {
     const double *post;     /* k x n_post: one row per step, oldest first */
     const double *pre;      /* k x n_pre */
     double *scratch;        /* 2 k n_post doubles the rule may overwrite */
+    /* ABI 1.2: pre in single precision (k x n_pre), or NULL; a host may pass
+       it to euler_batch_f32, which may then run in single-precision lanes. */
+    const float *pre_f32;
 } apical_rule_batch;
 
 typedef struct apical_rule {
@@ -242,6 +245,11 @@ APICAL_EXPORT const apical_library *apical_library_v1(uint32_t host_major,
 #define APICAL_RULE_HAS_BATCH(r) \
     ((r)->struct_size >= offsetof(apical_rule, euler_batch) + sizeof(void (*)(void)) && \
      (r)->euler_batch != NULL)
+
+/* Does batch b (from a host of any 1.x) carry the 1.2 field pre_f32? */
+#define APICAL_BATCH_PRE_F32(b) \
+    ((b)->struct_size >= offsetof(apical_rule_batch, pre_f32) + sizeof(const float *) ? \
+     (b)->pre_f32 : NULL)
 
 /* Does rule r (of any 1.x) carry the 1.2 field euler_batch_f32? */
 #define APICAL_RULE_HAS_BATCH_F32(r) \

@@ -249,6 +249,75 @@ static inline void lowpass_row1_f32(float *w0, float *d0, size_t n, size_t k, co
     }
 }
 
+/* Rows in sixteen single-precision lanes, from pre in single precision:
+   half the instructions of the widened form above.  The increments of W and
+   D are summed apart from W and D and added once, so W is rounded once per
+   call, as above; the products and their sum over k steps are rounded in
+   float (relative ~1e-7 of the increment).  One row at a time or two (the
+   same arithmetic per row, so the result does not depend on how a host cuts
+   the rows). */
+typedef float lph_f16 __attribute__((vector_size(64), aligned(4), may_alias));
+
+static inline void lowpass_tail_f32s(float *w0, float *d0, size_t n, size_t col, size_t k,
+                                     const float *pre, const double *ew, const double *ed,
+                                     size_t stride, float sg, float qk)
+{
+    for (; col < n; col++) {
+        float a0 = sg * d0[col], b0 = 0;
+        for (size_t j = 0; j < k; j++) {
+            float p = pre[j * n + col];
+            a0 += (float)ew[j * stride] * p;
+            b0 += (float)ed[j * stride] * p;
+        }
+        w0[col] += a0;
+        d0[col] = qk * d0[col] + b0;
+    }
+}
+
+static inline void lowpass_rows2_f32s(float *w0, float *d0, size_t n, size_t k, const float *pre,
+                                      const double *ew, const double *ed, size_t stride,
+                                      float sg, float qk)
+{
+    float *w1 = w0 + n, *d1 = d0 + n;
+    size_t col = 0;
+    for (; col + 16 <= n; col += 16) {
+        lph_f16 dv0 = *(const lph_f16 *)(d0 + col), dv1 = *(const lph_f16 *)(d1 + col);
+        lph_f16 a0 = sg * dv0, a1 = sg * dv1, b0 = { 0 }, b1 = { 0 };
+        for (size_t j = 0; j < k; j++) {
+            lph_f16 p = *(const lph_f16 *)(pre + j * n + col);
+            a0 += (float)ew[j * stride] * p;
+            b0 += (float)ed[j * stride] * p;
+            a1 += (float)ew[j * stride + 1] * p;
+            b1 += (float)ed[j * stride + 1] * p;
+        }
+        *(lph_f16 *)(w0 + col) += a0;
+        *(lph_f16 *)(d0 + col) = qk * dv0 + b0;
+        *(lph_f16 *)(w1 + col) += a1;
+        *(lph_f16 *)(d1 + col) = qk * dv1 + b1;
+    }
+    lowpass_tail_f32s(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
+    lowpass_tail_f32s(w1, d1, n, col, k, pre, ew + 1, ed + 1, stride, sg, qk);
+}
+
+static inline void lowpass_row1_f32s(float *w0, float *d0, size_t n, size_t k, const float *pre,
+                                     const double *ew, const double *ed, size_t stride,
+                                     float sg, float qk)
+{
+    size_t col = 0;
+    for (; col + 16 <= n; col += 16) {
+        lph_f16 dv0 = *(const lph_f16 *)(d0 + col);
+        lph_f16 a0 = sg * dv0, b0 = { 0 };
+        for (size_t j = 0; j < k; j++) {
+            lph_f16 p = *(const lph_f16 *)(pre + j * n + col);
+            a0 += (float)ew[j * stride] * p;
+            b0 += (float)ed[j * stride] * p;
+        }
+        *(lph_f16 *)(w0 + col) += a0;
+        *(lph_f16 *)(d0 + col) = qk * dv0 + b0;
+    }
+    lowpass_tail_f32s(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
+}
+
 static inline int lowpass_hebb_batch_f32(const apical_rule_batch *c, double eta, double tau_w,
                                          double sign, double offset, double dt, float *w,
                                          float *delta)
@@ -277,11 +346,20 @@ static inline int lowpass_hebb_batch_f32(const apical_rule_batch *c, double eta,
     if (!filt)
         qk = 0.0;
     const double *pre = c->pre;
+    const float *pre_f = APICAL_BATCH_PRE_F32(c);
     const size_t pairs = m / 2;
-    for (size_t r = 0; r < pairs; r++)
-        lowpass_rows2_f32(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r, ed + 2 * r,
-                          m, sg, qk);
-    if (m % 2)
+    if (pre_f)
+        for (size_t r = 0; r < pairs; r++)
+            lowpass_rows2_f32s(w + 2 * r * n, delta + 2 * r * n, n, k, pre_f, ew + 2 * r,
+                               ed + 2 * r, m, (float)sg, (float)qk);
+    else
+        for (size_t r = 0; r < pairs; r++)
+            lowpass_rows2_f32(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r,
+                              ed + 2 * r, m, sg, qk);
+    if (m % 2 && pre_f)
+        lowpass_row1_f32s(w + (m - 1) * n, delta + (m - 1) * n, n, k, pre_f, ew + m - 1,
+                          ed + m - 1, m, (float)sg, (float)qk);
+    else if (m % 2)
         lowpass_row1_f32(w + (m - 1) * n, delta + (m - 1) * n, n, k, pre, ew + m - 1, ed + m - 1,
                          m, sg, qk);
     return APICAL_OK;

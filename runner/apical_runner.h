@@ -123,6 +123,7 @@ typedef struct apical_proj {
     double *hist_post, *hist_pre; /* batched plasticity: k rows of observables */
     double *hist_scratch;
     double *hist_slice;        /* k x n_post: the post history cut into threads' rows */
+    float *hist_pre_f32;       /* with f32 storage: hist_pre in single precision */
     size_t hist_n;
 } apical_proj;
 

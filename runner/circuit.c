@@ -121,6 +121,7 @@ void apical_circuit_free(apical_circuit *c)
         free(c->projs[i].hist_pre);
         free(c->projs[i].hist_scratch);
         free(c->projs[i].hist_slice);
+        free(c->projs[i].hist_pre_f32);
     }
     for (size_t i = 0; i < c->n_stims; i++) {
         apical_stim *st = &c->stims[i];
@@ -621,6 +622,8 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
             pj->hist_pre = malloc(k * n * sizeof(double));
             pj->hist_scratch = malloc(2 * k * m * sizeof(double));
             pj->hist_slice = malloc(k * m * sizeof(double));
+            if (f32 && !(pj->hist_pre_f32 = malloc(k * n * sizeof(float))))
+                return snprintf(err, cap, "out of memory"), -1;
             if (!pj->hist_post || !pj->hist_pre || !pj->hist_scratch || !pj->hist_slice)
                 return snprintf(err, cap, "out of memory"), -1;
         }

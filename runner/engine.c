@@ -227,7 +227,7 @@ static int flush_rows(apical_circuit *c, apical_proj *pj, int t, int nt)
         post = slice;
     }
     apical_rule_batch b = { sizeof b, mt, n, k, pj->rp, post, pj->hist_pre,
-                            pj->hist_scratch + 2 * k * lo };
+                            pj->hist_scratch + 2 * k * lo, pj->hist_pre_f32 };
     if (pj->auxf)
         return pj->rule->euler_batch_f32(&b, c->batch_dt, pj->wf + lo * n, pj->auxf + lo * n);
     int rc = pj->rule->euler_batch(&b, c->batch_dt, pj->w + lo * n, pj->aux + lo * n);
@@ -304,8 +304,10 @@ int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, siz
         if (pj->hist_post) { /* batched: remember this step's observables */
             memcpy(pj->hist_post + pj->hist_n * d->n, d->obs + pj->post_obs * d->n,
                    d->n * sizeof(double));
-            memcpy(pj->hist_pre + pj->hist_n * s->n, s->obs + pj->src_obs * s->n,
-                   s->n * sizeof(double));
+            const double *pre = s->obs + pj->src_obs * s->n;
+            memcpy(pj->hist_pre + pj->hist_n * s->n, pre, s->n * sizeof(double));
+            for (size_t q = 0; pj->hist_pre_f32 && q < s->n; q++)
+                pj->hist_pre_f32[pj->hist_n * s->n + q] = (float)pre[q];
             c->batch_dt = dt;
             full |= ++pj->hist_n == c->batch_k;
             continue;

@@ -7,6 +7,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "testutil.h"
 #include "transfer.h"
@@ -325,7 +326,7 @@ static void check_batch(const char *name, double tau_w)
         apical_rule_ctx c = { sizeof c, M, N, p, post + j * M, prer + j * N };
         u->euler(&c, 0.1, w1, d1);
     }
-    apical_rule_batch b = { sizeof b, M, N, K, p, post, prer, scratch };
+    apical_rule_batch b = { sizeof b, M, N, K, p, post, prer, scratch, NULL };
     ck_assert_int_eq(u->euler_batch(&b, 0.1, w2, d2), APICAL_OK);
     for (int i = 0; i < M * N; i++) {
         ck_assert_double_eq_tol(w2[i], w1[i], 1e-13);
@@ -355,12 +356,31 @@ static void check_batch_f32(const char *name, double tau_w)
         post[i] = sin(0.37 * i);
     for (int i = 0; i < K * N; i++)
         prer[i] = cos(0.51 * i);
-    apical_rule_batch b = { sizeof b, M, N, K, p, post, prer, scratch };
+    float w3[M * N], d3[M * N], pref[K * N];
+    double w0[M * N], d0[M * N];
+    memcpy(w3, w2, sizeof w2);
+    memcpy(d3, d2, sizeof d2);
+    memcpy(w0, w1, sizeof w1);
+    memcpy(d0, d1, sizeof d1);
+    for (int i = 0; i < K * N; i++)
+        pref[i] = (float)prer[i];
+    apical_rule_batch b = { sizeof b, M, N, K, p, post, prer, scratch, NULL };
     ck_assert_int_eq(u->euler_batch(&b, 0.1, w1, d1), APICAL_OK);
     ck_assert_int_eq(u->euler_batch_f32(&b, 0.1, w2, d2), APICAL_OK);
     for (int i = 0; i < M * N; i++) {
         ck_assert_double_eq_tol(w2[i], w1[i], 0x1p-24 * fabs(w1[i]) + 1e-12);
         ck_assert_double_eq_tol(d2[i], d1[i], 0x1p-24 * fabs(d1[i]) + 1e-12);
+    }
+    /* with pre in single precision, in float lanes: the increment is also
+       summed in float, within 1e-6 of the sum of its terms' magnitudes
+       (s = dt eta; |e| <= 1.2, |pre| <= 1; a = dt / tau_w) */
+    b.pre_f32 = pref;
+    ck_assert_int_eq(u->euler_batch_f32(&b, 0.1, w3, d3), APICAL_OK);
+    const double s = 0.1 * p[0], a = tau_w > 0 ? 0.1 / tau_w : 0;
+    for (int i = 0; i < M * N; i++) {
+        double terms_w = s * (K * fabs(d0[i]) + K * 1.2), terms_d = fabs(d0[i]) + K * a * 1.2;
+        ck_assert_double_eq_tol(w3[i], w1[i], 0x1p-24 * fabs(w1[i]) + 1e-6 * terms_w + 1e-12);
+        ck_assert_double_eq_tol(d3[i], d1[i], 0x1p-24 * fabs(d1[i]) + 1e-6 * terms_d + 1e-12);
     }
 }
 
