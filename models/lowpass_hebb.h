@@ -259,15 +259,15 @@ static inline void lowpass_row1_f32(float *w0, float *d0, size_t n, size_t k, co
 typedef float lph_f16 __attribute__((vector_size(64), aligned(4), may_alias));
 
 static inline void lowpass_tail_f32s(float *w0, float *d0, size_t n, size_t col, size_t k,
-                                     const float *pre, const double *ew, const double *ed,
+                                     const float *pre, const float *ew, const float *ed,
                                      size_t stride, float sg, float qk)
 {
     for (; col < n; col++) {
         float a0 = sg * d0[col], b0 = 0;
         for (size_t j = 0; j < k; j++) {
             float p = pre[j * n + col];
-            a0 += (float)ew[j * stride] * p;
-            b0 += (float)ed[j * stride] * p;
+            a0 += ew[j * stride] * p;
+            b0 += ed[j * stride] * p;
         }
         w0[col] += a0;
         d0[col] = qk * d0[col] + b0;
@@ -275,7 +275,7 @@ static inline void lowpass_tail_f32s(float *w0, float *d0, size_t n, size_t col,
 }
 
 static inline void lowpass_rows2_f32s(float *w0, float *d0, size_t n, size_t k, const float *pre,
-                                      const double *ew, const double *ed, size_t stride,
+                                      const float *ew, const float *ed, size_t stride,
                                       float sg, float qk)
 {
     float *w1 = w0 + n, *d1 = d0 + n;
@@ -285,10 +285,10 @@ static inline void lowpass_rows2_f32s(float *w0, float *d0, size_t n, size_t k, 
         lph_f16 a0 = sg * dv0, a1 = sg * dv1, b0 = { 0 }, b1 = { 0 };
         for (size_t j = 0; j < k; j++) {
             lph_f16 p = *(const lph_f16 *)(pre + j * n + col);
-            a0 += (float)ew[j * stride] * p;
-            b0 += (float)ed[j * stride] * p;
-            a1 += (float)ew[j * stride + 1] * p;
-            b1 += (float)ed[j * stride + 1] * p;
+            a0 += ew[j * stride] * p;
+            b0 += ed[j * stride] * p;
+            a1 += ew[j * stride + 1] * p;
+            b1 += ed[j * stride + 1] * p;
         }
         *(lph_f16 *)(w0 + col) += a0;
         *(lph_f16 *)(d0 + col) = qk * dv0 + b0;
@@ -300,7 +300,7 @@ static inline void lowpass_rows2_f32s(float *w0, float *d0, size_t n, size_t k, 
 }
 
 static inline void lowpass_row1_f32s(float *w0, float *d0, size_t n, size_t k, const float *pre,
-                                     const double *ew, const double *ed, size_t stride,
+                                     const float *ew, const float *ed, size_t stride,
                                      float sg, float qk)
 {
     size_t col = 0;
@@ -309,8 +309,8 @@ static inline void lowpass_row1_f32s(float *w0, float *d0, size_t n, size_t k, c
         lph_f16 a0 = sg * dv0, b0 = { 0 };
         for (size_t j = 0; j < k; j++) {
             lph_f16 p = *(const lph_f16 *)(pre + j * n + col);
-            a0 += (float)ew[j * stride] * p;
-            b0 += (float)ed[j * stride] * p;
+            a0 += ew[j * stride] * p;
+            b0 += ed[j * stride] * p;
         }
         *(lph_f16 *)(w0 + col) += a0;
         *(lph_f16 *)(d0 + col) = qk * dv0 + b0;
@@ -323,7 +323,12 @@ static inline int lowpass_hebb_batch_f32(const apical_rule_batch *c, double eta,
                                          float *delta)
 {
     const size_t m = c->n_post, n = c->n_pre, k = c->k;
+    const float *pre_f = APICAL_BATCH_PRE_F32(c);
+    /* the coefficients in double, or in float for the float lanes (where
+       converting them in the inner loop would cost as much as the products);
+       either way they fit the scratch of 2 k m doubles */
     double *ew = c->scratch, *ed = c->scratch + k * m;
+    float *ewf = (float *)c->scratch, *edf = ewf + k * m;
     const double s = dt * eta;
     /* tau_w = 0: no filter, D stays 0 (q = 0, no induction into D) */
     const int filt = tau_w > 0;
@@ -337,31 +342,36 @@ static inline int lowpass_hebb_batch_f32(const apical_rule_batch *c, double eta,
     for (size_t jj = k; jj-- > 0;) {
         for (size_t i = 0; i < m; i++) {
             double e = sign * c->post[jj * m + i] + offset;
-            ew[jj * m + i] = filt ? s * (1.0 - back) * e : s * e;
-            ed[jj * m + i] = a * back * e;
+            double cw = filt ? s * (1.0 - back) * e : s * e, cd = a * back * e;
+            if (pre_f) {
+                ewf[jj * m + i] = (float)cw;
+                edf[jj * m + i] = (float)cd;
+            } else {
+                ew[jj * m + i] = cw;
+                ed[jj * m + i] = cd;
+            }
         }
         back *= q;
     }
     const double sg = filt ? s * geo : 0.0;
     if (!filt)
         qk = 0.0;
-    const double *pre = c->pre;
-    const float *pre_f = APICAL_BATCH_PRE_F32(c);
     const size_t pairs = m / 2;
-    if (pre_f)
+    if (pre_f) {
         for (size_t r = 0; r < pairs; r++)
-            lowpass_rows2_f32s(w + 2 * r * n, delta + 2 * r * n, n, k, pre_f, ew + 2 * r,
-                               ed + 2 * r, m, (float)sg, (float)qk);
-    else
-        for (size_t r = 0; r < pairs; r++)
-            lowpass_rows2_f32(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r,
-                              ed + 2 * r, m, sg, qk);
-    if (m % 2 && pre_f)
-        lowpass_row1_f32s(w + (m - 1) * n, delta + (m - 1) * n, n, k, pre_f, ew + m - 1,
-                          ed + m - 1, m, (float)sg, (float)qk);
-    else if (m % 2)
-        lowpass_row1_f32(w + (m - 1) * n, delta + (m - 1) * n, n, k, pre, ew + m - 1, ed + m - 1,
-                         m, sg, qk);
+            lowpass_rows2_f32s(w + 2 * r * n, delta + 2 * r * n, n, k, pre_f, ewf + 2 * r,
+                               edf + 2 * r, m, (float)sg, (float)qk);
+        if (m % 2)
+            lowpass_row1_f32s(w + (m - 1) * n, delta + (m - 1) * n, n, k, pre_f, ewf + m - 1,
+                              edf + m - 1, m, (float)sg, (float)qk);
+        return APICAL_OK;
+    }
+    for (size_t r = 0; r < pairs; r++)
+        lowpass_rows2_f32(w + 2 * r * n, delta + 2 * r * n, n, k, c->pre, ew + 2 * r, ed + 2 * r,
+                          m, sg, qk);
+    if (m % 2)
+        lowpass_row1_f32(w + (m - 1) * n, delta + (m - 1) * n, n, k, c->pre, ew + m - 1,
+                         ed + m - 1, m, sg, qk);
     return APICAL_OK;
 }
 
