@@ -53,16 +53,25 @@ static inline double dot_f64(size_t n, const double *restrict w, const double *r
 
 typedef float mv_f16 __attribute__((vector_size(64), aligned(4), may_alias));
 
-/* 16 lanes, summed as a tree */
+/* 16 lanes in four accumulators (a multiply-add takes four cycles: one
+   chain would wait on itself), summed as a tree */
 static inline double dot_f32(size_t n, const float *restrict w, const float *restrict x)
 {
-    const size_t n16 = n & ~(size_t)15;
-    mv_f16 a = { 0 };
-    for (size_t j = 0; j < n16; j += 16)
+    const size_t n64 = n & ~(size_t)63, n16 = n & ~(size_t)15;
+    mv_f16 a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
+    size_t j = 0;
+    for (; j < n64; j += 64) {
         a += *(const mv_f16 *)(w + j) * *(const mv_f16 *)(x + j);
+        b += *(const mv_f16 *)(w + j + 16) * *(const mv_f16 *)(x + j + 16);
+        c += *(const mv_f16 *)(w + j + 32) * *(const mv_f16 *)(x + j + 32);
+        d += *(const mv_f16 *)(w + j + 48) * *(const mv_f16 *)(x + j + 48);
+    }
+    for (; j < n16; j += 16)
+        a += *(const mv_f16 *)(w + j) * *(const mv_f16 *)(x + j);
+    a = (a + b) + (c + d);
     float s = (((a[0] + a[8]) + (a[4] + a[12])) + ((a[2] + a[10]) + (a[6] + a[14]))) +
               (((a[1] + a[9]) + (a[5] + a[13])) + ((a[3] + a[11]) + (a[7] + a[15])));
-    for (size_t j = n16; j < n; j++)
+    for (; j < n; j++)
         s += w[j] * x[j];
     return s;
 }
