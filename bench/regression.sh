@@ -24,11 +24,18 @@ while [ "$i" -lt "$runs" ]; do
     i=$((i + 1))
     echo "load average before run $i: $(cut -d' ' -f1-3 /proc/loadavg)"
     t0=$(date +%s.%N)
-    "$APICAL" run "$top/yaml/regression.yaml" --out "$out/r$i" "$@" > "$out/log$i"
+    if [ -x /usr/bin/time ]; then
+        /usr/bin/time -f "%U %S" -o "$out/cpu$i" "$APICAL" run "$top/yaml/regression.yaml" \
+            --out "$out/r$i" "$@" > "$out/log$i"
+        cpu=$(awk '{ print $1 + $2 }' "$out/cpu$i")
+    else
+        "$APICAL" run "$top/yaml/regression.yaml" --out "$out/r$i" "$@" > "$out/log$i"
+        cpu="?"
+    fi
     t1=$(date +%s.%N)
     t=$(awk "BEGIN { print $t1 - $t0 }")
     tail -2 "$out/log$i" | head -1
-    echo "run $i: $t s wall"
+    echo "run $i: $t s wall, $cpu s CPU (load average after: $(cut -d' ' -f1-3 /proc/loadavg))"
     times="$times $t"
 done
 echo "$times" | tr ' ' '\n' | grep . | sort -n | awk '
