@@ -16,6 +16,7 @@
  */
 #include <dlfcn.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,10 +87,10 @@ static void measure_machine(void)
     if (sym)
         memcpy(&corename, &sym, sizeof sym);
     printf("machine: sgemm %.1f GFLOP/s, dgemm %.1f GFLOP/s (1024^3, OpenBLAS core %s%s); "
-           "memory %.1f GB/s (DRAM triad), %.1f GB/s (2-thread triad on 24 MB, L3) "
+           "memory %.1f GB/s (DRAM triad), %.1f GB/s (%d-thread triad on 24 MB, L3) "
            "(checksum %g)\n", peak_sgemm, peak_dgemm, corename ? corename() : "none",
            getenv("OPENBLAS_CORETYPE") ? ", set by OPENBLAS_CORETYPE" : "", bandwidth,
-           bandwidth_l3, x[12345]);
+           bandwidth_l3, omp_get_max_threads(), x[12345]);
     free(x); free(y); free(z);
 }
 
@@ -98,6 +99,15 @@ static double now(void)
     /* monotonic seconds */
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* CPU seconds of the process (all threads): on a shared machine, wall time
+   includes the time others hold the cores; one thread's CPU time does not. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -175,9 +185,9 @@ static int bench(apical_registry *reg, const int *sz, int nl, int batch, int f32
     c->stims[0].active = 1;
     apical_circuit_weights_changed(c);
     enum { REPS = 7 };
-    double t[REPS];
+    double t[REPS], cpu[REPS];
     for (int r = -1; r < REPS; r++) { /* r = -1 warms up */
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         for (long s = 0; s < steps; s++)
             if (apical_circuit_step_euler(c, 0.1, flags, err, sizeof err) != 0) {
                 fprintf(stderr, "bench_step: %s\n", err);
@@ -189,10 +199,13 @@ static int bench(apical_registry *reg, const int *sz, int nl, int batch, int f32
             apical_config_free(&cfg);
             return 1;
         }
-        if (r >= 0)
+        if (r >= 0) {
             t[r] = (now() - t0) / (double)steps;
+            cpu[r] = (cpu_now() - c0) / (double)steps;
+        }
     }
     qsort(t, REPS, sizeof *t, cmp);
+    qsort(cpu, REPS, sizeof *cpu, cmp);
     char name[128];
     size_t u = 0;
     for (int k = 0; k < nl; k++)
@@ -206,20 +219,29 @@ static int bench(apical_registry *reg, const int *sz, int nl, int batch, int f32
     bytes = (f32 ? 4.0 : 8.0) * (double)nweights + 32.0 * plastic / batch;
     double med = t[REPS / 2], gf = flop / med * 1e-9, gb = bytes / med * 1e-9;
     printf("%-15s %s batch %2d %8zu weights %9.3g FLOP %8.3g B/step %6ld steps x %d: median "
-           "%9.3f us/step = %8.0f steps/s (min %.3f, max %.3f us) %6.2f GFLOP/s (%.1f %% of "
+           "%9.3f us/step = %8.0f steps/s (min %.3f, max %.3f us; cpu %.3f us) %6.2f GFLOP/s (%.1f %% of "
            "%sgemm) %6.2f GB/s (%.0f %% of L3 triad, %.0f %% of DRAM triad)\n",
            name, f32 ? "f32" : "f64", batch, nweights, flop, bytes, steps, REPS, 1e6 * med,
-           1.0 / med, 1e6 * t[0], 1e6 * t[REPS - 1], gf,
+           1.0 / med, 1e6 * t[0], 1e6 * t[REPS - 1], 1e6 * cpu[REPS / 2], gf,
            100 * gf / (f32 ? peak_sgemm : peak_dgemm), f32 ? "s" : "d", gb,
            100 * gb / bandwidth_l3, 100 * gb / bandwidth);
     apical_config_free(&cfg);
     return 0;
 }
 
+static void print_load(const char *when)
+{
+    double l[3];
+    if (getloadavg(l, 3) == 3)
+        printf("load average %s: %.2f %.2f %.2f (%d threads for OpenMP)\n", when, l[0], l[1],
+               l[2], omp_get_max_threads());
+}
+
 int main(int argc, char **argv)
 {
     apical_registry *reg = apical_registry_new(NULL);
     int rc = 0;
+    print_load("before");
     measure_machine();
     if (argc > 1) {
         int sz[16], nl = 0;
@@ -234,6 +256,7 @@ int main(int argc, char **argv)
              bench(reg, small, 3, 16, 1) || bench(reg, mnist, 4, 1, 0) ||
              bench(reg, mnist, 4, 16, 0) || bench(reg, mnist, 4, 16, 1);
     }
+    print_load("after");
     apical_registry_free(reg);
     return rc;
 }
