@@ -274,6 +274,28 @@ static inline void lowpass_tail_f32s(float *w0, float *d0, size_t n, size_t col,
     }
 }
 
+typedef float lph_h8 __attribute__((vector_size(32), aligned(4), may_alias));
+
+/* Columns [col, col + 8) of one row in eight lanes, if the row has them:
+   short rows (30, 50 cells) then keep a scalar tail under eight.  Returns
+   the next column. */
+static inline size_t lowpass_half_f32s(float *w0, float *d0, size_t n, size_t col, size_t k,
+                                       const float *pre, const float *ew, const float *ed,
+                                       size_t stride, float sg, float qk)
+{
+    if (col + 8 > n)
+        return col;
+    lph_h8 dv = *(const lph_h8 *)(d0 + col), a = sg * dv, b = { 0 };
+    for (size_t j = 0; j < k; j++) {
+        lph_h8 p = *(const lph_h8 *)(pre + j * n + col);
+        a += ew[j * stride] * p;
+        b += ed[j * stride] * p;
+    }
+    *(lph_h8 *)(w0 + col) += a;
+    *(lph_h8 *)(d0 + col) = qk * dv + b;
+    return col + 8;
+}
+
 static inline void lowpass_rows2_f32s(float *w0, float *d0, size_t n, size_t k, const float *pre,
                                       const float *ew, const float *ed, size_t stride,
                                       float sg, float qk)
@@ -295,6 +317,8 @@ static inline void lowpass_rows2_f32s(float *w0, float *d0, size_t n, size_t k, 
         *(lph_f16 *)(w1 + col) += a1;
         *(lph_f16 *)(d1 + col) = qk * dv1 + b1;
     }
+    lowpass_half_f32s(w1, d1, n, col, k, pre, ew + 1, ed + 1, stride, sg, qk);
+    col = lowpass_half_f32s(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
     lowpass_tail_f32s(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
     lowpass_tail_f32s(w1, d1, n, col, k, pre, ew + 1, ed + 1, stride, sg, qk);
 }
@@ -315,6 +339,7 @@ static inline void lowpass_row1_f32s(float *w0, float *d0, size_t n, size_t k, c
         *(lph_f16 *)(w0 + col) += a0;
         *(lph_f16 *)(d0 + col) = qk * dv0 + b0;
     }
+    col = lowpass_half_f32s(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
     lowpass_tail_f32s(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
 }
 

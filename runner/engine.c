@@ -52,6 +52,7 @@ static inline double dot_f64(size_t n, const double *restrict w, const double *r
 }
 
 typedef float mv_f16 __attribute__((vector_size(64), aligned(4), may_alias));
+typedef float mv_f8 __attribute__((vector_size(32), aligned(4), may_alias));
 
 /* 16 lanes in four accumulators (a multiply-add takes four cycles: one
    chain would wait on itself), summed as a tree */
@@ -69,8 +70,13 @@ static inline double dot_f32(size_t n, const float *restrict w, const float *res
     for (; j < n16; j += 16)
         a += *(const mv_f16 *)(w + j) * *(const mv_f16 *)(x + j);
     a = (a + b) + (c + d);
-    float s = (((a[0] + a[8]) + (a[4] + a[12])) + ((a[2] + a[10]) + (a[6] + a[14]))) +
-              (((a[1] + a[9]) + (a[5] + a[13])) + ((a[3] + a[11]) + (a[7] + a[15])));
+    mv_f8 h = { a[0] + a[8], a[1] + a[9], a[2] + a[10], a[3] + a[11],
+                a[4] + a[12], a[5] + a[13], a[6] + a[14], a[7] + a[15] };
+    if (j + 8 <= n) { /* half a vector more: short rows keep a short scalar tail */
+        h += *(const mv_f8 *)(w + j) * *(const mv_f8 *)(x + j);
+        j += 8;
+    }
+    float s = ((h[0] + h[4]) + (h[2] + h[6])) + ((h[1] + h[5]) + (h[3] + h[7]));
     for (; j < n; j++)
         s += w[j] * x[j];
     return s;
