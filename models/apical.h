@@ -18,8 +18,9 @@
  * variable k of cell i.
  *
  * History: 1.0 first version; 1.1 appends apical_rule.euler_batch; 1.2 appends
- * apical_cell_model.steady, apical_rule.steady_rate and apical_rule.flags
- * (the steady-state mode of MODEL.md 4).
+ * apical_rule.euler_batch_f32 and apical_rule_batch.pre_f32 (single-precision
+ * weights), apical_cell_model.steady, apical_rule.steady_rate and
+ * apical_rule.flags (the steady-state mode of MODEL.md 4).
  *
  * Versioning: every descriptor starts with struct_size.  Fields are only ever
  * appended within a major version, so a host reads a field only if
@@ -162,6 +163,9 @@ typedef struct apical_rule_batch {
     const double *post;     /* k x n_post: one row per step, oldest first */
     const double *pre;      /* k x n_pre */
     double *scratch;        /* 2 k n_post doubles the rule may overwrite */
+    /* ABI 1.2: pre in single precision (k x n_pre), or NULL; a host may pass
+       it to euler_batch_f32, which may then run in single-precision lanes. */
+    const float *pre_f32;
 } apical_rule_batch;
 
 typedef struct apical_rule {
@@ -196,6 +200,11 @@ typedef struct apical_rule {
        Lets a rule turn k rank-1 updates into one rank-k product.  A host
        reads it only if struct_size covers it. */
     int (*euler_batch)(const apical_rule_batch *c, double dt, double *w, double *aux);
+
+    /* ABI 1.2, optional: euler_batch on single-precision W and aux (the
+       host's f32 weight storage; observables stay double).  Must equal
+       euler_batch up to rounding W and aux to float once per call. */
+    int (*euler_batch_f32)(const apical_rule_batch *c, double dt, float *w, float *aux);
 
     /* ABI 1.2, optional: for a rule whose memory settles, for constant
        observables, at dW/dt = eta (a post + b) pre^T, its eta, a and b.  The
@@ -272,6 +281,16 @@ APICAL_EXPORT const apical_library *apical_library_v1(uint32_t host_major,
          ? (r)->steady_rate : NULL)
 #define APICAL_RULE_FLAGS(r) \
     ((r)->struct_size >= offsetof(apical_rule, flags) + sizeof(uint32_t) ? (r)->flags : 0u)
+
+/* Does batch b (from a host of any 1.x) carry the 1.2 field pre_f32? */
+#define APICAL_BATCH_PRE_F32(b) \
+    ((b)->struct_size >= offsetof(apical_rule_batch, pre_f32) + sizeof(const float *) ? \
+     (b)->pre_f32 : NULL)
+
+/* Does rule r (of any 1.x) carry the 1.2 field euler_batch_f32? */
+#define APICAL_RULE_HAS_BATCH_F32(r) \
+    ((r)->struct_size >= offsetof(apical_rule, euler_batch_f32) + sizeof(void (*)(void)) && \
+     (r)->euler_batch_f32 != NULL)
 
 #ifdef __cplusplus
 }

@@ -46,6 +46,11 @@ static void steady_rate(const double *p, double *eta, double *a, double *b)
     *b = p[P_V_REST];
 }
 
+static int euler_batch_f32(const apical_rule_batch *c, double dt, float *w, float *aux)
+{
+    return lowpass_hebb_batch_f32(c, c->p[P_ETA], c->p[P_TAU_W], -1.0, c->p[P_V_REST], dt, w, aux);
+}
+
 static const apical_rule apical_silence = {
     .struct_size = sizeof(apical_rule),
     .name = "apical_silence",
@@ -57,6 +62,7 @@ static const apical_rule apical_silence = {
     .dwdt = dwdt,
     .euler = euler,
     .euler_batch = euler_batch,
+    .euler_batch_f32 = euler_batch_f32,
     .steady_rate = steady_rate,
 };
 

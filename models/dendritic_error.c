@@ -43,6 +43,11 @@ static void steady_rate(const double *p, double *eta, double *a, double *b)
     *b = 0.0;
 }
 
+static int euler_batch_f32(const apical_rule_batch *c, double dt, float *w, float *aux)
+{
+    return lowpass_hebb_batch_f32(c, c->p[P_ETA], c->p[P_TAU_W], 1.0, 0.0, dt, w, aux);
+}
+
 static const apical_rule dendritic_error = {
     .struct_size = sizeof(apical_rule),
     .name = "dendritic_error",
@@ -54,6 +59,7 @@ static const apical_rule dendritic_error = {
     .dwdt = dwdt,
     .euler = euler,
     .euler_batch = euler_batch,
+    .euler_batch_f32 = euler_batch_f32,
     .steady_rate = steady_rate,
 };
 

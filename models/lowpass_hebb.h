@@ -173,16 +173,230 @@ static inline int lowpass_hebb_batch(const apical_rule_batch *c, double eta, dou
     const double sg = s * geo;
     /* One pass over W and D.  Eight columns of two rows are held in four
        vector accumulators while the k presynaptic rows stream past, so each
-       load of a presynaptic block feeds four fused multiply-adds. */
+       load of a presynaptic block feeds four fused multiply-adds.  No threads
+       here: rows are independent, and the host gives each thread its rows
+       (a block of rows is a smaller problem of the same form). */
     const double *pre = c->pre;
     const size_t pairs = m / 2;
-#pragma omp parallel for schedule(static) if (m * n * k > (1u << 20))
     for (size_t r = 0; r < pairs; r++)
-        lowpass_rows2(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r, ed + 2 * r, m, sg,
-                      qk);
+        lowpass_rows2(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r, ed + 2 * r, m,
+                      sg, qk);
     if (m % 2)
         lowpass_row1(w + (m - 1) * n, delta + (m - 1) * n, n, k, pre, ew + m - 1, ed + m - 1, m,
                      sg, qk);
+    return APICAL_OK;
+}
+
+/* The same pass over single-precision W and D (ABI 1.2): each block of
+   eight is widened to double, updated exactly as above and rounded back, so
+   the only extra error is one rounding to float per call; the traffic to W
+   and D is half that of double storage. */
+typedef float lph_f8 __attribute__((vector_size(32), aligned(4), may_alias));
+
+static inline void lowpass_rows2_f32(float *w0, float *d0, size_t n, size_t k, const double *pre,
+                                     const double *ew, const double *ed, size_t stride,
+                                     double sg, double qk)
+{
+    float *w1 = w0 + n, *d1 = d0 + n;
+    size_t col = 0;
+    for (; col + 8 <= n; col += 8) {
+        lph_v8 dv0 = __builtin_convertvector(*(const lph_f8 *)(d0 + col), lph_v8);
+        lph_v8 dv1 = __builtin_convertvector(*(const lph_f8 *)(d1 + col), lph_v8);
+        lph_v8 a0 = __builtin_convertvector(*(const lph_f8 *)(w0 + col), lph_v8) + sg * dv0;
+        lph_v8 a1 = __builtin_convertvector(*(const lph_f8 *)(w1 + col), lph_v8) + sg * dv1;
+        lph_v8 b0 = qk * dv0, b1 = qk * dv1;
+        for (size_t j = 0; j < k; j++) {
+            lph_v8 p = *(const lph_v8 *)(pre + j * n + col);
+            a0 += ew[j * stride] * p;
+            b0 += ed[j * stride] * p;
+            a1 += ew[j * stride + 1] * p;
+            b1 += ed[j * stride + 1] * p;
+        }
+        *(lph_f8 *)(w0 + col) = __builtin_convertvector(a0, lph_f8);
+        *(lph_f8 *)(d0 + col) = __builtin_convertvector(b0, lph_f8);
+        *(lph_f8 *)(w1 + col) = __builtin_convertvector(a1, lph_f8);
+        *(lph_f8 *)(d1 + col) = __builtin_convertvector(b1, lph_f8);
+    }
+    for (; col < n; col++) {
+        double a0 = w0[col] + sg * d0[col], b0 = qk * d0[col];
+        double a1 = w1[col] + sg * d1[col], b1 = qk * d1[col];
+        for (size_t j = 0; j < k; j++) {
+            double p = pre[j * n + col];
+            a0 += ew[j * stride] * p;
+            b0 += ed[j * stride] * p;
+            a1 += ew[j * stride + 1] * p;
+            b1 += ed[j * stride + 1] * p;
+        }
+        w0[col] = (float)a0;
+        d0[col] = (float)b0;
+        w1[col] = (float)a1;
+        d1[col] = (float)b1;
+    }
+}
+
+static inline void lowpass_row1_f32(float *w0, float *d0, size_t n, size_t k, const double *pre,
+                                    const double *ew, const double *ed, size_t stride,
+                                    double sg, double qk)
+{
+    for (size_t col = 0; col < n; col++) {
+        double a0 = w0[col] + sg * d0[col], b0 = qk * d0[col];
+        for (size_t j = 0; j < k; j++) {
+            a0 += ew[j * stride] * pre[j * n + col];
+            b0 += ed[j * stride] * pre[j * n + col];
+        }
+        w0[col] = (float)a0;
+        d0[col] = (float)b0;
+    }
+}
+
+/* Rows in sixteen single-precision lanes, from pre in single precision:
+   half the instructions of the widened form above.  The increments of W and
+   D are summed apart from W and D and added once, so W is rounded once per
+   call, as above; the products and their sum over k steps are rounded in
+   float (relative ~1e-7 of the increment).  One row at a time or two (the
+   same arithmetic per row, so the result does not depend on how a host cuts
+   the rows). */
+typedef float lph_f16 __attribute__((vector_size(64), aligned(4), may_alias));
+
+static inline void lowpass_tail_f32s(float *w0, float *d0, size_t n, size_t col, size_t k,
+                                     const float *pre, const float *ew, const float *ed,
+                                     size_t stride, float sg, float qk)
+{
+    for (; col < n; col++) {
+        float a0 = sg * d0[col], b0 = 0;
+        for (size_t j = 0; j < k; j++) {
+            float p = pre[j * n + col];
+            a0 += ew[j * stride] * p;
+            b0 += ed[j * stride] * p;
+        }
+        w0[col] += a0;
+        d0[col] = qk * d0[col] + b0;
+    }
+}
+
+typedef float lph_h8 __attribute__((vector_size(32), aligned(4), may_alias));
+
+/* Columns [col, col + 8) of one row in eight lanes, if the row has them:
+   short rows (30, 50 cells) then keep a scalar tail under eight.  Returns
+   the next column. */
+static inline size_t lowpass_half_f32s(float *w0, float *d0, size_t n, size_t col, size_t k,
+                                       const float *pre, const float *ew, const float *ed,
+                                       size_t stride, float sg, float qk)
+{
+    if (col + 8 > n)
+        return col;
+    lph_h8 dv = *(const lph_h8 *)(d0 + col), a = sg * dv, b = { 0 };
+    for (size_t j = 0; j < k; j++) {
+        lph_h8 p = *(const lph_h8 *)(pre + j * n + col);
+        a += ew[j * stride] * p;
+        b += ed[j * stride] * p;
+    }
+    *(lph_h8 *)(w0 + col) += a;
+    *(lph_h8 *)(d0 + col) = qk * dv + b;
+    return col + 8;
+}
+
+static inline void lowpass_rows2_f32s(float *w0, float *d0, size_t n, size_t k, const float *pre,
+                                      const float *ew, const float *ed, size_t stride,
+                                      float sg, float qk)
+{
+    float *w1 = w0 + n, *d1 = d0 + n;
+    size_t col = 0;
+    for (; col + 16 <= n; col += 16) {
+        lph_f16 dv0 = *(const lph_f16 *)(d0 + col), dv1 = *(const lph_f16 *)(d1 + col);
+        lph_f16 a0 = sg * dv0, a1 = sg * dv1, b0 = { 0 }, b1 = { 0 };
+        for (size_t j = 0; j < k; j++) {
+            lph_f16 p = *(const lph_f16 *)(pre + j * n + col);
+            a0 += ew[j * stride] * p;
+            b0 += ed[j * stride] * p;
+            a1 += ew[j * stride + 1] * p;
+            b1 += ed[j * stride + 1] * p;
+        }
+        *(lph_f16 *)(w0 + col) += a0;
+        *(lph_f16 *)(d0 + col) = qk * dv0 + b0;
+        *(lph_f16 *)(w1 + col) += a1;
+        *(lph_f16 *)(d1 + col) = qk * dv1 + b1;
+    }
+    lowpass_half_f32s(w1, d1, n, col, k, pre, ew + 1, ed + 1, stride, sg, qk);
+    col = lowpass_half_f32s(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
+    lowpass_tail_f32s(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
+    lowpass_tail_f32s(w1, d1, n, col, k, pre, ew + 1, ed + 1, stride, sg, qk);
+}
+
+static inline void lowpass_row1_f32s(float *w0, float *d0, size_t n, size_t k, const float *pre,
+                                     const float *ew, const float *ed, size_t stride,
+                                     float sg, float qk)
+{
+    size_t col = 0;
+    for (; col + 16 <= n; col += 16) {
+        lph_f16 dv0 = *(const lph_f16 *)(d0 + col);
+        lph_f16 a0 = sg * dv0, b0 = { 0 };
+        for (size_t j = 0; j < k; j++) {
+            lph_f16 p = *(const lph_f16 *)(pre + j * n + col);
+            a0 += ew[j * stride] * p;
+            b0 += ed[j * stride] * p;
+        }
+        *(lph_f16 *)(w0 + col) += a0;
+        *(lph_f16 *)(d0 + col) = qk * dv0 + b0;
+    }
+    col = lowpass_half_f32s(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
+    lowpass_tail_f32s(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
+}
+
+static inline int lowpass_hebb_batch_f32(const apical_rule_batch *c, double eta, double tau_w,
+                                         double sign, double offset, double dt, float *w,
+                                         float *delta)
+{
+    const size_t m = c->n_post, n = c->n_pre, k = c->k;
+    const float *pre_f = APICAL_BATCH_PRE_F32(c);
+    /* the coefficients in double, or in float for the float lanes (where
+       converting them in the inner loop would cost as much as the products);
+       either way they fit the scratch of 2 k m doubles */
+    double *ew = c->scratch, *ed = c->scratch + k * m;
+    float *ewf = (float *)c->scratch, *edf = ewf + k * m;
+    const double s = dt * eta;
+    /* tau_w = 0: no filter, D stays 0 (q = 0, no induction into D) */
+    const int filt = tau_w > 0;
+    const double a = filt ? dt / tau_w : 0.0, q = 1.0 - a;
+    double qk = 1, geo = 0;
+    for (size_t j = 0; j < k; j++) {
+        geo += qk;
+        qk *= q;
+    }
+    double back = 1;
+    for (size_t jj = k; jj-- > 0;) {
+        for (size_t i = 0; i < m; i++) {
+            double e = sign * c->post[jj * m + i] + offset;
+            double cw = filt ? s * (1.0 - back) * e : s * e, cd = a * back * e;
+            if (pre_f) {
+                ewf[jj * m + i] = (float)cw;
+                edf[jj * m + i] = (float)cd;
+            } else {
+                ew[jj * m + i] = cw;
+                ed[jj * m + i] = cd;
+            }
+        }
+        back *= q;
+    }
+    const double sg = filt ? s * geo : 0.0;
+    if (!filt)
+        qk = 0.0;
+    const size_t pairs = m / 2;
+    if (pre_f) {
+        for (size_t r = 0; r < pairs; r++)
+            lowpass_rows2_f32s(w + 2 * r * n, delta + 2 * r * n, n, k, pre_f, ewf + 2 * r,
+                               edf + 2 * r, m, (float)sg, (float)qk);
+        if (m % 2)
+            lowpass_row1_f32s(w + (m - 1) * n, delta + (m - 1) * n, n, k, pre_f, ewf + m - 1,
+                              edf + m - 1, m, (float)sg, (float)qk);
+        return APICAL_OK;
+    }
+    for (size_t r = 0; r < pairs; r++)
+        lowpass_rows2_f32(w + 2 * r * n, delta + 2 * r * n, n, k, c->pre, ew + 2 * r, ed + 2 * r,
+                          m, sg, qk);
+    if (m % 2)
+        lowpass_row1_f32(w + (m - 1) * n, delta + (m - 1) * n, n, k, c->pre, ew + m - 1,
+                         ed + m - 1, m, sg, qk);
     return APICAL_OK;
 }
 

@@ -96,10 +96,9 @@ static int observe(const apical_cell_ctx *c, uint32_t stage, double *o)
     const double *p = c->p, *u = c->y;
     apical_transfer t = apical_transfer_make(p[P_PHI], p[P_GAMMA], p[P_BETA], p[P_THETA]);
     if (stage == APICAL_OBS_STATE) {
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++)
             o[O_U * n + i] = u[i];
-            o[O_RATE * n + i] = apical_phi(&t, u[i]);
-        }
+        apical_phi_n(&t, n, 1.0, u, o + O_RATE * n);
         return APICAL_OK;
     }
     /* port stage: the rate row of this state is already there */
@@ -113,15 +112,16 @@ static int observe(const apical_cell_ctx *c, uint32_t stage, double *o)
     if (!need || need[O_VA])
         for (size_t i = 0; i < n; i++)
             o[O_VA * n + i] = ta[i] + ti[i];
-    if (!need || need[O_RBP] || need[O_EB])
-        for (size_t i = 0; i < n; i++) {
-            double rbp = apical_phi(&t, cb * vb[i]);
-            o[O_RBP * n + i] = rbp;
-            o[O_EB * n + i] = r[i] - rbp;
-        }
-    if (!need || need[O_EA])
+    if (!need || need[O_RBP] || need[O_EB]) {
+        apical_phi_n(&t, n, cb, vb, o + O_RBP * n);
         for (size_t i = 0; i < n; i++)
-            o[O_EA * n + i] = r[i] - apical_phi(&t, ta[i]);
+            o[O_EB * n + i] = r[i] - o[O_RBP * n + i];
+    }
+    if (!need || need[O_EA]) {
+        apical_phi_n(&t, n, 1.0, ta, o + O_EA * n);
+        for (size_t i = 0; i < n; i++)
+            o[O_EA * n + i] = r[i] - o[O_EA * n + i];
+    }
     return APICAL_OK;
 }
 

@@ -73,10 +73,9 @@ static int observe(const apical_cell_ctx *c, uint32_t stage, double *o)
     const double *p = c->p, *u = c->y;
     apical_transfer t = apical_transfer_make(p[P_PHI], p[P_GAMMA], p[P_BETA], p[P_THETA]);
     if (stage == APICAL_OBS_STATE) {
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++)
             o[O_U * n + i] = u[i];
-            o[O_RATE * n + i] = apical_phi(&t, u[i]);
-        }
+        apical_phi_n(&t, n, 1.0, u, o + O_RATE * n);
         return APICAL_OK;
     }
     /* port stage: the rate row of this state is already there */
@@ -86,12 +85,11 @@ static int observe(const apical_cell_ctx *c, uint32_t stage, double *o)
     if (!need || need[O_VD])
         for (size_t i = 0; i < n; i++)
             o[O_VD * n + i] = v[i];
-    if (!need || need[O_RDP] || need[O_ED])
-        for (size_t i = 0; i < n; i++) {
-            double rdp = apical_phi(&t, ci * v[i]);
-            o[O_RDP * n + i] = rdp;
-            o[O_ED * n + i] = r[i] - rdp;
-        }
+    if (!need || need[O_RDP] || need[O_ED]) {
+        apical_phi_n(&t, n, ci, v, o + O_RDP * n);
+        for (size_t i = 0; i < n; i++)
+            o[O_ED * n + i] = r[i] - o[O_RDP * n + i];
+    }
     return APICAL_OK;
 }
 

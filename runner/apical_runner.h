@@ -117,8 +117,13 @@ typedef struct apical_proj {
     double *dw;                 /* scratch for rules without a fused euler */
     char where[96];             /* where it was defined (FILE:LINE:COL), for messages */
     float *wf;                  /* single-precision copy the dendrites read (or NULL) */
+    float *auxf;                /* with f32 storage: the rule's aux in single precision;
+                                   wf and auxf are then the master copies and w, aux
+                                   follow them at every flush of the plasticity */
     double *hist_post, *hist_pre; /* batched plasticity: k rows of observables */
     double *hist_scratch;
+    double *hist_slice;        /* k x n_post: the post history cut into threads' rows */
+    float *hist_pre_f32;       /* with f32 storage: hist_pre in single precision */
     size_t hist_n;
 } apical_proj;
 
@@ -174,8 +179,15 @@ typedef struct apical_circuit {
     double *scratch;    /* largest population size */
     double *obs_scratch; /* largest n_obs x n */
     size_t batch_k;     /* plasticity steps per rank-k update (1: every step) */
-    int matvec_f32;     /* dendrites read single-precision copies of the weights */
-    float *xf;          /* scratch: a presynaptic vector in single precision */
+    int matvec_f32;     /* 1: dendrites read single-precision copies of the weights;
+                           2: and plastic weights (rules with euler_batch_f32) are stored
+                           and learn in single precision (matvec: f32_all) */
+    float *xf;          /* scratch: a presynaptic vector in single precision, per thread */
+    size_t xf_stride;   /* floats per thread in xf */
+    int route_threads;  /* threads that may route the ports (1 for small circuits) */
+    int team_choice;    /* threads routing now (engine.c, team_size) */
+    unsigned long team_step;
+    double team_time[2];
     double batch_dt;
     double bound;       /* |state| or |weight| beyond this stops a run (0: none) */
     double mem_limit, mem_estimate; /* bytes: refuse circuits past the limit */

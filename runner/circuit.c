@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include <gsl/gsl_randist.h>
 
 #include "apical_runner.h"
@@ -39,6 +41,8 @@ void apical_circuit_weights_changed(apical_circuit *c)
         size_t nw = apical_proj_n_weights(c, pj);
         for (size_t k = 0; k < nw; k++)
             pj->wf[k] = (float)pj->w[k];
+        for (size_t k = 0; pj->auxf && k < pj->rule->n_aux * nw; k++)
+            pj->auxf[k] = (float)pj->aux[k];
     }
 }
 
@@ -112,9 +116,12 @@ void apical_circuit_free(apical_circuit *c)
         free(c->projs[i].aux);
         free(c->projs[i].dw);
         free(c->projs[i].wf);
+        free(c->projs[i].auxf);
         free(c->projs[i].hist_post);
         free(c->projs[i].hist_pre);
         free(c->projs[i].hist_scratch);
+        free(c->projs[i].hist_slice);
+        free(c->projs[i].hist_pre_f32);
     }
     for (size_t i = 0; i < c->n_stims; i++) {
         apical_stim *st = &c->stims[i];
@@ -734,12 +741,16 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
                      c->pops[pj->dst].name, pj->rule->name, *msg ? msg : "parameters rejected");
             return -1;
         }
-        if (pj->rule && c->batch_k > 1 && APICAL_RULE_HAS_BATCH(pj->rule)) {
+        int f32 = pj->rule && c->matvec_f32 == 2 && APICAL_RULE_HAS_BATCH_F32(pj->rule);
+        if (f32 || (pj->rule && c->batch_k > 1 && APICAL_RULE_HAS_BATCH(pj->rule))) {
             size_t m = c->pops[pj->dst].n, n = c->pops[pj->src].n, k = c->batch_k;
             pj->hist_post = malloc(k * m * sizeof(double));
             pj->hist_pre = malloc(k * n * sizeof(double));
             pj->hist_scratch = malloc(2 * k * m * sizeof(double));
-            if (!pj->hist_post || !pj->hist_pre || !pj->hist_scratch)
+            pj->hist_slice = malloc(k * m * sizeof(double));
+            if (f32 && !(pj->hist_pre_f32 = malloc(k * n * sizeof(float))))
+                return snprintf(err, cap, "out of memory"), -1;
+            if (!pj->hist_post || !pj->hist_pre || !pj->hist_scratch || !pj->hist_slice)
                 return snprintf(err, cap, "out of memory"), -1;
         }
         if (pj->rule && !pj->rule->euler) {
@@ -757,14 +768,29 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
     c->noise = calloc(alloc, sizeof(double));
     c->scratch = calloc(nmax, sizeof(double));
     c->obs_scratch = calloc(omax, sizeof(double));
+    /* Below ~2^18 weights the products of a step take less than the few
+       microseconds a parallel region costs. */
+    double n_weights = 0;
+    for (size_t i = 0; i < c->n_projs; i++)
+        if (!c->projs[i].one_to_one)
+            n_weights += (double)apical_proj_n_weights(c, &c->projs[i]);
+    c->route_threads = n_weights >= (double)(1u << 18) ? omp_get_max_threads() : 1;
+    if (c->route_threads < 1)
+        c->route_threads = 1;
+    c->team_choice = c->route_threads;
     if (c->matvec_f32) {
-        if (!(c->xf = malloc(nmax * sizeof(float))))
+        c->xf_stride = (nmax + 15) & ~(size_t)15; /* threads' rows on separate cache lines */
+        if (!(c->xf = malloc(c->xf_stride * (size_t)c->route_threads * sizeof(float))))
             return snprintf(err, cap, "out of memory"), -1;
         for (size_t i = 0; i < c->n_projs; i++) {
             apical_proj *pj = &c->projs[i];
             if (pj->one_to_one)
                 continue;
             if (!(pj->wf = malloc(apical_proj_n_weights(c, pj) * sizeof(float))))
+                return snprintf(err, cap, "out of memory"), -1;
+            if (c->matvec_f32 == 2 && pj->rule && APICAL_RULE_HAS_BATCH_F32(pj->rule) &&
+                !(pj->auxf = calloc((pj->rule->n_aux ? pj->rule->n_aux : 1) *
+                                        apical_proj_n_weights(c, pj), sizeof(float))))
                 return snprintf(err, cap, "out of memory"), -1;
         }
     }

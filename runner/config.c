@@ -983,15 +983,17 @@ static int load_simulation(ctx *x, const yaml_node_t *sim)
         if (mv) {
             if (expect(x, mv, YAML_SCALAR_NODE, "f64 or f32"))
                 return -1;
-            if (!strcmp(scalar(mv), "f32"))
-                apical_circuit_set_matvec_f32(x->cfg->circuit, 1);
+            int f32 = !strcmp(scalar(mv), "f32") ? 1 : !strcmp(scalar(mv), "f32_all") ? 2 : 0;
+            if (f32)
+                apical_circuit_set_matvec_f32(x->cfg->circuit, f32);
             else if (strcmp(scalar(mv), "f64") != 0)
-                return fail(x, mv, "expected f64 or f32 (single-precision weight copies for the "
-                                   "dendrites), found '%s'", scalar(mv));
+                return fail(x, mv, "expected f64, f32 (single-precision weight copies for the "
+                                   "dendrites) or f32_all (and single-precision learning), "
+                                   "found '%s'", scalar(mv));
             if (o->integ.method[0] && strcmp(o->integ.method, "euler") &&
-                strcmp(o->integ.method, "expeuler") && !strcmp(scalar(mv), "f32"))
-                return fail(x, mv, "matvec: f32 is for euler and expeuler (GSL steppers evaluate "
-                                   "between weight updates)");
+                strcmp(o->integ.method, "expeuler") && f32)
+                return fail(x, mv, "matvec: %s is for euler and expeuler (GSL steppers evaluate "
+                                   "between weight updates)", scalar(mv));
         }
         const char *names[] = { "rtol", "atol", "h0", "hmax" };
         double *vals[] = { &o->integ.rtol, &o->integ.atol, &o->integ.h0, &o->integ.hmax };

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include <gsl/gsl_cblas.h>
 #include <gsl/gsl_randist.h>
 
@@ -33,43 +35,132 @@ static int module_failed(const char *what, const apical_pop *p, int rc, char *er
     return -1;
 }
 
-/* y += W x for row-major W (m x n).  Small products are done here: the
-   call and dispatch overhead of a BLAS dgemv dominates below ~10^5 weights
-   (bench/bench_step), and OpenBLAS may spin up threads for them. */
-#define SMALL_MATVEC (1u << 17)
-static void matvec_add(size_t m, size_t n, const double *restrict w, const double *restrict x,
-                       double *restrict y)
+typedef double mv_v8 __attribute__((vector_size(64), aligned(8), may_alias));
+
+/* Eight lanes, summed as a tree at the end: the short rows of small
+   circuits spend more in the reduction than in the products, and `omp simd
+   reduction` sums its lanes one after another. */
+static inline double dot_f64(size_t n, const double *restrict w, const double *restrict x)
 {
-    if (m * n >= SMALL_MATVEC) {
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)m, (int)n, 1.0, w, (int)n, x, 1, 1.0, y,
-                    1);
-        return;
-    }
-    for (size_t i = 0; i < m; i++) {
-        const double *restrict wi = w + i * n;
-        double s = 0;
-#pragma omp simd reduction(+ : s)
-        for (size_t j = 0; j < n; j++)
-            s += wi[j] * x[j];
-        y[i] += s;
-    }
+    const size_t n8 = n & ~(size_t)7;
+    mv_v8 a = { 0 };
+    for (size_t j = 0; j < n8; j += 8)
+        a += *(const mv_v8 *)(w + j) * *(const mv_v8 *)(x + j);
+    double s = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+    for (size_t j = n8; j < n; j++)
+        s += w[j] * x[j];
+    return s;
 }
 
-/* y += W x with a single-precision W (and x), summed in single precision in
-   16 lanes: relative error ~1e-6 (tests/check_circuit bounds its effect). */
-static void matvec_add_f32(size_t m, size_t n, const float *restrict w, const double *x,
-                           float *restrict xf, double *restrict y)
+typedef float mv_f16 __attribute__((vector_size(64), aligned(4), may_alias));
+typedef float mv_f8 __attribute__((vector_size(32), aligned(4), may_alias));
+
+/* 16 lanes in four accumulators (a multiply-add takes four cycles: one
+   chain would wait on itself), summed as a tree */
+static inline double dot_f32(size_t n, const float *restrict w, const float *restrict x)
 {
-    for (size_t j = 0; j < n; j++)
-        xf[j] = (float)x[j];
-#pragma omp parallel for schedule(static) if (m * n > (1u << 17))
-    for (size_t i = 0; i < m; i++) {
-        const float *restrict wi = w + i * n;
-        float s = 0;
-#pragma omp simd reduction(+ : s)
-        for (size_t j = 0; j < n; j++)
-            s += wi[j] * xf[j];
-        y[i] += s;
+    const size_t n64 = n & ~(size_t)63, n16 = n & ~(size_t)15;
+    mv_f16 a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
+    size_t j = 0;
+    for (; j < n64; j += 64) {
+        a += *(const mv_f16 *)(w + j) * *(const mv_f16 *)(x + j);
+        b += *(const mv_f16 *)(w + j + 16) * *(const mv_f16 *)(x + j + 16);
+        c += *(const mv_f16 *)(w + j + 32) * *(const mv_f16 *)(x + j + 32);
+        d += *(const mv_f16 *)(w + j + 48) * *(const mv_f16 *)(x + j + 48);
+    }
+    for (; j < n16; j += 16)
+        a += *(const mv_f16 *)(w + j) * *(const mv_f16 *)(x + j);
+    a = (a + b) + (c + d);
+    mv_f8 h = { a[0] + a[8], a[1] + a[9], a[2] + a[10], a[3] + a[11],
+                a[4] + a[12], a[5] + a[13], a[6] + a[14], a[7] + a[15] };
+    if (j + 8 <= n) { /* half a vector more: short rows keep a short scalar tail */
+        h += *(const mv_f8 *)(w + j) * *(const mv_f8 *)(x + j);
+        j += 8;
+    }
+    float s = ((h[0] + h[4]) + (h[2] + h[6])) + ((h[1] + h[5]) + (h[3] + h[7]));
+    for (; j < n; j++)
+        s += w[j] * x[j];
+    return s;
+}
+
+/* How many threads route the ports.  Both cores help a large circuit only
+   while the machine has a core to spare: on a shared, oversubscribed machine
+   every fork and join waits for a descheduled thread (milliseconds instead
+   of microseconds).  So every 4096 steps, 16 steps are timed on one thread
+   and 16 on all, and the faster count is kept.  The rows are the same either
+   way (each row of a product is one thread's dot product), so the results
+   do not depend on the choice. */
+enum { TEAM_PERIOD = 4096, TEAM_PROBE = 16 };
+
+static int team_size(const apical_circuit *c)
+{
+    if (c->route_threads <= 1)
+        return 1;
+    unsigned long ph = c->team_step % TEAM_PERIOD;
+    if (ph < TEAM_PROBE)
+        return 1;
+    if (ph < 2 * TEAM_PROBE)
+        return c->route_threads;
+    return c->team_choice;
+}
+
+static void team_timed(apical_circuit *c, int nt, double dt)
+{
+    unsigned long ph = c->team_step++ % TEAM_PERIOD;
+    if (ph == 0)
+        c->team_time[0] = c->team_time[1] = 0;
+    if (ph < 2 * TEAM_PROBE)
+        c->team_time[nt > 1] += dt;
+    if (ph == 2 * TEAM_PROBE - 1)
+        c->team_choice = c->team_time[1] < c->team_time[0] ? c->route_threads : 1;
+}
+
+/* Rows [m t / nt, m (t+1) / nt) of every port: the stimuli, then every
+   projection in order.  Thread t of nt owns the same rows of a port in every
+   projection into it, so the threads of one parallel region (one per step,
+   not one per matrix: a region costs microseconds, and much more when the
+   machine is oversubscribed) never write the same element. */
+static void route_rows(apical_circuit *c, int t, int nt)
+{
+    for (size_t i = 0; i < c->n_stims; i++) {
+        const apical_stim *s = &c->stims[i];
+        if (!s->active)
+            continue;
+        apical_pop *d = &c->pops[s->dst];
+        double *port = d->in + s->dst_port * d->n;
+        for (size_t k = d->n * t / nt; k < d->n * (t + 1) / nt; k++)
+            port[k] += s->x[k];
+        if (s->has_target) {
+            /* the target potential is always on its port (so it can be
+               traced); the gate switches the teaching current */
+            apical_pop *g = &c->pops[s->tgt];
+            double *tp = g->in + s->tgt_port * g->n, *tg = g->in + s->tgt_gate * g->n;
+            for (size_t k = g->n * t / nt; k < g->n * (t + 1) / nt; k++) {
+                tp[k] += s->u_trgt[k];
+                tg[k] += s->target_on ? 1.0 : 0.0;
+            }
+        }
+    }
+    float *xf = c->xf ? c->xf + (size_t)t * c->xf_stride : NULL;
+    for (size_t i = 0; i < c->n_projs; i++) {
+        const apical_proj *pj = &c->projs[i];
+        const apical_pop *s = &c->pops[pj->src];
+        apical_pop *d = &c->pops[pj->dst];
+        const double *x = s->obs + pj->src_obs * s->n;
+        const size_t lo = d->n * t / nt, hi = d->n * (t + 1) / nt;
+        double *port = d->in + pj->dst_port * d->n;
+        if (pj->one_to_one) {
+            for (size_t k = lo; k < hi; k++)
+                port[k] += x[k];
+        } else if (pj->wf) {
+            for (size_t j = 0; j < s->n; j++)
+                xf[j] = (float)x[j];
+            for (size_t k = lo; k < hi; k++)
+                port[k] += dot_f32(s->n, pj->wf + k * s->n, xf);
+        } else {
+            for (size_t k = lo; k < hi; k++)
+                port[k] += dot_f64(s->n, pj->w + k * s->n, x);
+        }
     }
 }
 
@@ -89,40 +180,16 @@ int apical_circuit_eval_at(apical_circuit *c, const double *y, double *dydt, cha
         if ((rc = p->model->observe(&x, APICAL_OBS_STATE, p->obs)) != APICAL_OK)
             return module_failed("observe", p, rc, err, cap);
     }
-    for (size_t i = 0; i < c->n_stims; i++) {
-        const apical_stim *s = &c->stims[i];
-        if (!s->active)
-            continue;
-        apical_pop *d = &c->pops[s->dst];
-        double *port = d->in + s->dst_port * d->n;
-        for (size_t k = 0; k < d->n; k++)
-            port[k] += s->x[k];
-        if (s->has_target) {
-            /* the target potential is always on its port (so it can be
-               traced); the gate switches the teaching current */
-            apical_pop *t = &c->pops[s->tgt];
-            double *tp = t->in + s->tgt_port * t->n, *tg = t->in + s->tgt_gate * t->n;
-            for (size_t k = 0; k < t->n; k++) {
-                tp[k] += s->u_trgt[k];
-                tg[k] += s->target_on ? 1.0 : 0.0;
-            }
-        }
+    int nt = team_size(c);
+    double t0 = c->route_threads > 1 ? omp_get_wtime() : 0;
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        route_rows(c, omp_get_thread_num(), omp_get_num_threads());
+    } else {
+        route_rows(c, 0, 1);
     }
-    for (size_t i = 0; i < c->n_projs; i++) {
-        const apical_proj *pj = &c->projs[i];
-        const apical_pop *s = &c->pops[pj->src];
-        apical_pop *d = &c->pops[pj->dst];
-        const double *x = s->obs + pj->src_obs * s->n;
-        double *port = d->in + pj->dst_port * d->n;
-        if (pj->one_to_one) {
-            for (size_t k = 0; k < d->n; k++)
-                port[k] += x[k];
-        } else if (pj->wf) {
-            matvec_add_f32(d->n, s->n, pj->wf, x, c->xf, port);
-        } else {
-            matvec_add(d->n, s->n, pj->w, x, port);
-        }
-    }
+    if (c->route_threads > 1)
+        team_timed(c, nt, omp_get_wtime() - t0);
     for (size_t i = 0; i < c->n_pops; i++) {
         apical_pop *p = &c->pops[i];
         apical_cell_ctx x = pop_ctx(p, y);
@@ -151,32 +218,100 @@ static void refresh_f32(const apical_circuit *c, apical_proj *pj)
         pj->wf[k] = (float)pj->w[k];
 }
 
-static int flush_proj(apical_circuit *c, apical_proj *pj, char *err, size_t cap)
+/* Thread t's rows of a batch flush: rows [m t / nt, m (t+1) / nt) of W (and
+   of a single aux matrix) are a rule's whole problem with n_post = their
+   count, given those columns of the post history.  Rules with several aux
+   matrices are done whole by thread 0.  Rows do not interact, so the result
+   is the same for any nt. */
+static int flush_rows(apical_circuit *c, apical_proj *pj, int t, int nt)
 {
-    if (pj->hist_n == 0)
-        return 0;
-    const apical_pop *s = &c->pops[pj->src], *d = &c->pops[pj->dst];
-    apical_rule_batch b = { sizeof b, d->n, s->n, pj->hist_n, pj->rp, pj->hist_post,
-                            pj->hist_pre, pj->hist_scratch };
-    pj->hist_n = 0;
-    if (pj->rule->euler_batch(&b, c->batch_dt, pj->w, pj->aux) != APICAL_OK) {
-        snprintf(err, cap, "rule %s on %s -> %s failed", pj->rule->name, s->name, d->name);
+    const size_t m = c->pops[pj->dst].n, n = c->pops[pj->src].n, k = pj->hist_n;
+    if (pj->rule->n_aux > 1) {
+        if (t != 0)
+            return APICAL_OK;
+        nt = 1;
+    }
+    const size_t lo = m * (size_t)t / (size_t)nt, hi = m * (size_t)(t + 1) / (size_t)nt,
+                 mt = hi - lo;
+    if (mt == 0)
+        return APICAL_OK;
+    const double *post = pj->hist_post;
+    if (mt < m) {
+        double *slice = pj->hist_slice + k * lo;
+        for (size_t j = 0; j < k; j++)
+            memcpy(slice + j * mt, post + j * m + lo, mt * sizeof(double));
+        post = slice;
+    }
+    apical_rule_batch b = { sizeof b, mt, n, k, pj->rp, post, pj->hist_pre,
+                            pj->hist_scratch + 2 * k * lo, pj->hist_pre_f32 };
+    if (pj->auxf)
+        return pj->rule->euler_batch_f32(&b, c->batch_dt, pj->wf + lo * n, pj->auxf + lo * n);
+    int rc = pj->rule->euler_batch(&b, c->batch_dt, pj->w + lo * n, pj->aux + lo * n);
+    for (size_t q = lo * n; pj->wf && q < hi * n; q++)
+        pj->wf[q] = (float)pj->w[q];
+    return rc;
+}
+
+/* Apply the batches of every projection holding at least `at_least` steps,
+   in one parallel region (as many threads as route the ports). */
+static int flush_batches(apical_circuit *c, size_t at_least, char *err, size_t cap)
+{
+    int nt = c->route_threads > 1 ? c->team_choice : 1, bad = -1;
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        {
+            int t = omp_get_thread_num(), n = omp_get_num_threads();
+            for (size_t i = 0; i < c->n_projs; i++) {
+                apical_proj *pj = &c->projs[i];
+                if (pj->hist_post && pj->hist_n >= at_least && pj->hist_n > 0 &&
+                    flush_rows(c, pj, t, n) != APICAL_OK) {
+#pragma omp atomic write
+                    bad = (int)i;
+                }
+            }
+        }
+    } else {
+        for (size_t i = 0; i < c->n_projs; i++) {
+            apical_proj *pj = &c->projs[i];
+            if (pj->hist_post && pj->hist_n >= at_least && pj->hist_n > 0 &&
+                flush_rows(c, pj, 0, 1) != APICAL_OK)
+                bad = (int)i;
+        }
+    }
+    for (size_t i = 0; i < c->n_projs; i++)
+        if (c->projs[i].hist_post && c->projs[i].hist_n >= at_least)
+            c->projs[i].hist_n = 0;
+    if (bad >= 0) {
+        const apical_proj *pj = &c->projs[bad];
+        snprintf(err, cap, "rule %s on %s -> %s failed", pj->rule->name,
+                 c->pops[pj->src].name, c->pops[pj->dst].name);
         return -1;
     }
-    refresh_f32(c, pj);
     return 0;
 }
 
+/* Apply what the batches hold; with f32 storage, bring the double weights
+   (what checkpoints, metrics and weight files read) up to date. */
 int apical_circuit_flush_plasticity(apical_circuit *c, char *err, size_t cap)
 {
-    for (size_t i = 0; i < c->n_projs; i++)
-        if (c->projs[i].hist_post && flush_proj(c, &c->projs[i], err, cap) != 0)
-            return -1;
+    if (flush_batches(c, 1, err, cap) != 0)
+        return -1;
+    for (size_t i = 0; i < c->n_projs; i++) {
+        apical_proj *pj = &c->projs[i];
+        if (pj->auxf) {
+            size_t nw = apical_proj_n_weights(c, pj), na = pj->rule->n_aux * nw;
+            for (size_t k = 0; k < nw; k++)
+                pj->w[k] = pj->wf[k];
+            for (size_t k = 0; k < na; k++)
+                pj->aux[k] = pj->auxf[k];
+        }
+    }
     return 0;
 }
 
 int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, size_t cap)
 {
+    int full = 0;
     for (size_t i = 0; i < c->n_projs; i++) {
         apical_proj *pj = &c->projs[i];
         if (!pj->rule)
@@ -185,11 +320,12 @@ int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, siz
         if (pj->hist_post) { /* batched: remember this step's observables */
             memcpy(pj->hist_post + pj->hist_n * d->n, d->obs + pj->post_obs * d->n,
                    d->n * sizeof(double));
-            memcpy(pj->hist_pre + pj->hist_n * s->n, s->obs + pj->src_obs * s->n,
-                   s->n * sizeof(double));
+            const double *pre = s->obs + pj->src_obs * s->n;
+            memcpy(pj->hist_pre + pj->hist_n * s->n, pre, s->n * sizeof(double));
+            for (size_t q = 0; pj->hist_pre_f32 && q < s->n; q++)
+                pj->hist_pre_f32[pj->hist_n * s->n + q] = (float)pre[q];
             c->batch_dt = dt;
-            if (++pj->hist_n == c->batch_k && flush_proj(c, pj, err, cap) != 0)
-                return -1;
+            full |= ++pj->hist_n == c->batch_k;
             continue;
         }
         apical_rule_ctx x = { sizeof x, d->n, s->n, pj->rp, d->obs + pj->post_obs * d->n,
@@ -212,7 +348,7 @@ int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, siz
             return -1;
         }
     }
-    return 0;
+    return full ? flush_batches(c, c->batch_k, err, cap) : 0;
 }
 
 int apical_circuit_step_euler(apical_circuit *c, double dt, unsigned flags, char *err,

@@ -514,11 +514,16 @@ static double fast_run(const char *integrator, double *w_out, size_t nw)
 START_TEST(fast_paths_stay_close_to_the_published_scheme)
 {
     enum { NW = 3500 };
-    static double w_ref[NW], w_batch[NW], w_f32[NW];
+    static double w_ref[NW], w_batch[NW], w_f32[NW], w_all[NW], w_all1[NW];
     double a_ref = fast_run("method: euler, dt: 0.1", w_ref, NW);
     double a_b = fast_run("method: euler, dt: 0.1, plasticity_batch: 16", w_batch, NW);
     double a_f = fast_run("method: euler, dt: 0.1, plasticity_batch: 16, matvec: f32", w_f32, NW);
-    double moved = 0, d_batch = 0, d_f32 = 0;
+    /* single-precision weights and low-pass state, learning in rank-16 batches
+       and every step */
+    double a_a = fast_run("method: euler, dt: 0.1, plasticity_batch: 16, matvec: f32_all",
+                          w_all, NW);
+    double a_a1 = fast_run("method: euler, dt: 0.1, matvec: f32_all", w_all1, NW);
+    double moved = 0, d_batch = 0, d_f32 = 0, d_all = 0, d_all1 = 0;
     apical_config cfg0; /* the initial weights, for scale */
     char file[2048], err[2048];
     test_srcpath(file, sizeof file, "yaml/regression.yaml");
@@ -531,6 +536,8 @@ START_TEST(fast_paths_stay_close_to_the_published_scheme)
             moved = fmax(moved, fabs(w_ref[m] - pj->w[j]));
             d_batch = fmax(d_batch, fabs(w_batch[m] - w_ref[m]));
             d_f32 = fmax(d_f32, fabs(w_f32[m] - w_batch[m]));
+            d_all = fmax(d_all, fabs(w_all[m] - w_batch[m]));
+            d_all1 = fmax(d_all1, fabs(w_all1[m] - w_ref[m]));
         }
     }
     apical_config_free(&cfg0);
@@ -542,6 +549,12 @@ START_TEST(fast_paths_stay_close_to_the_published_scheme)
     ck_assert_double_lt(d_f32, 1e-3 * moved);
     ck_assert_double_eq_tol(a_b, a_ref, 0.01 * a_ref);
     ck_assert_double_eq_tol(a_f, a_b, 1e-3 * a_b);
+    fprintf(stderr, "f32 storage: weights differ by %.3g (batch 16, vs f64 batch 16) and %.3g "
+                    "(every step, vs f64); apical_sq %.6g / %.6g\n", d_all, d_all1, a_a, a_a1);
+    ck_assert_double_lt(d_all, 1e-3 * moved);
+    ck_assert_double_lt(d_all1, 1e-3 * moved);
+    ck_assert_double_eq_tol(a_a, a_b, 1e-3 * a_b);
+    ck_assert_double_eq_tol(a_a1, a_ref, 1e-3 * a_ref);
 }
 END_TEST
 
@@ -614,6 +627,62 @@ START_TEST(errors_name_file_line_column)
 }
 END_TEST
 
+/* A circuit past the threading threshold (2^18 weights) computes the same
+   numbers, bit for bit, on one thread and on two: each row of a product and
+   of a batch flush is one thread's work either way. */
+static void threaded_run(int threads, const char *matvec, double *w_out, size_t nw)
+{
+    static const char yaml[] =
+        "apical: 1\nseed: 3\npopulations:\n"
+        "  a: {cell: rate_input, size: 300}\n  h: {cell: pyramidal, size: 301}\n"
+        "  i: {cell: sst, size: 299}\n  o: {cell: pyramidal, size: 299, params: {g_A: 0}}\n"
+        "projections:\n"
+        "  - {from: a, to: h.basal, init: {uniform: [-0.1, 0.1]}, rule: {dendritic_error: {eta: 0.1}}}\n"
+        "  - {from: h, to: o.basal, init: {uniform: [-0.1, 0.1]}, rule: {dendritic_error: {eta: 0.1}}}\n"
+        "  - {from: o, to: h.apical, init: {uniform: [-0.1, 0.1]}}\n"
+        "  - {from: h, to: i.dendrite, init: {uniform: [-0.1, 0.1]}, rule: {dendritic_error: {eta: 0.1}}}\n"
+        "  - {from: i, to: h.apical_inh, init: {uniform: [-0.1, 0.1]}, rule: {apical_silence: {eta: 0.1}}}\n"
+        "  - {from: o.u, to: i.nudge, connect: one_to_one}\n"
+        "stimuli:\n  x: {kind: uniform, range: [-1, 1], drives: a}\n"
+        "simulation:\n  noise: {sigma: 0.1}\n"
+        "  integrator: {method: euler, dt: 0.1, plasticity_batch: 5, matvec: %s}\n"
+        "  phases: [{train: x, patterns: 2, present: 3.1}]\n";
+    char text[4096], err[2048];
+    snprintf(text, sizeof text, yaml, matvec);
+    apical_config cfg;
+    ck_assert_msg(apical_config_load_string(&cfg, reg, "threads", text, err, sizeof err) == 0,
+                  "%s", err);
+    apical_circuit *c = cfg.circuit;
+    ck_assert_int_ge(c->route_threads, 1);
+    c->route_threads = threads;
+    c->team_choice = threads;
+    ck_assert_msg(apical_run(c, &cfg.run, err, sizeof err) == 0, "%s", err);
+    size_t m = 0;
+    for (size_t i = 0; i < c->n_projs; i++)
+        for (size_t j = 0; !c->projs[i].one_to_one && j < apical_proj_n_weights(c, &c->projs[i]) &&
+                           m < nw; j++)
+            w_out[m++] = c->projs[i].w[j];
+    for (size_t j = 0; j < c->n_y && m < nw; j++)
+        w_out[m++] = c->y[j];
+    apical_config_free(&cfg);
+}
+
+START_TEST(threads_do_not_change_the_numbers)
+{
+    enum { NW = 400000 };
+    static double one[NW], two[NW];
+    const char *modes[] = { "f64", "f32", "f32_all" };
+    for (int k = 0; k < 3; k++) {
+        memset(one, 0, sizeof one);
+        memset(two, 0, sizeof two);
+        threaded_run(1, modes[k], one, NW);
+        threaded_run(2, modes[k], two, NW);
+        ck_assert_msg(memcmp(one, two, sizeof one) == 0, "matvec %s: 1 and 2 threads differ",
+                      modes[k]);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("circuit");
@@ -629,6 +698,7 @@ static Suite *suite(void)
     tcase_add_test(t, overrides_apply_and_the_resolved_yaml_reruns);
     tcase_add_test(t, shared_defaults_and_normal_init);
     tcase_add_test(t, fast_paths_stay_close_to_the_published_scheme);
+    tcase_add_test(t, threads_do_not_change_the_numbers);
     tcase_add_test(t, errors_name_file_line_column);
     suite_add_tcase(s, t);
     return s;

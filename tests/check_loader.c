@@ -82,13 +82,14 @@ START_TEST(an_older_minor_works_without_its_missing_fields)
     ck_assert_msg(apical_registry_load_file(r, file, err, sizeof err) == 0, "%s", err);
     const apical_rule *u = test_rule(r, "old_hebb");
     ck_assert(!APICAL_RULE_HAS_BATCH(u)); /* the field is past its struct_size */
-    /* a run asking for batched plasticity falls back to single steps */
+    ck_assert(!APICAL_RULE_HAS_BATCH_F32(u));
+    /* a run asking for batched f32 plasticity falls back to single f64 steps */
     const char *yaml =
         "apical: 1\npopulations:\n  a: {cell: rate_input, size: 2}\n"
         "  b: {cell: pyramidal, size: 2}\n"
         "projections:\n  - {from: a, to: b.basal, init: {constant: 0}, rule: {old_hebb: {eta: 1}}}\n"
         "stimuli:\n  x: {kind: uniform, range: [1, 1], drives: a}\n"
-        "simulation:\n  integrator: {method: euler, dt: 0.1, plasticity_batch: 8}\n"
+        "simulation:\n  integrator: {method: euler, dt: 0.1, plasticity_batch: 8, matvec: f32_all}\n"
         "  phases: [{train: x, patterns: 1, present: 10, noise: false}]\n";
     apical_config cfg;
     ck_assert_msg(apical_config_load_string(&cfg, r, "old", yaml, err, sizeof err) == 0, "%s", err);

@@ -7,8 +7,10 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "testutil.h"
+#include "transfer.h"
 
 #define TOL 1e-14
 
@@ -174,6 +176,46 @@ START_TEST(transfer_functions_never_overflow)
 }
 END_TEST
 
+/* The vectorised rows (apical_phi_n: polynomial exp and log1p) against the
+   scalar libm forms: relative error at most 1e-14 (a few ulp in practice),
+   or absolute 1e-300 where the value underflows; NaN stays NaN. */
+START_TEST(vector_transfer_matches_libm)
+{
+    enum { N = 200001 };
+    static double x[N], y[N];
+    for (int i = 0; i < N; i++) /* dense near 0, out to +-800 */
+        x[i] = 800.0 * pow((i - N / 2) / (double)(N / 2), 3.0) + 1e-3 * sin(i);
+    const double kinds[3][4] = { { 0, 0.1, 1, 3 }, { 1, 0.1, 1, 3 }, { 2, 0.1, 1, 3 } };
+    const double scales[2] = { 1.0, 0.8333333333333334 };
+    for (int k = 0; k < 3; k++)
+        for (int sc = 0; sc < 2; sc++) {
+            apical_transfer t = apical_transfer_make(kinds[k][0], kinds[k][1], kinds[k][2],
+                                                     kinds[k][3]);
+            apical_phi_n(&t, N, scales[sc], x, y);
+            double worst = 0;
+            for (int i = 0; i < N; i++) {
+                double ref = apical_phi(&t, scales[sc] * x[i]), d = fabs(y[i] - ref);
+                if (d > 1e-300 && sc == 0)
+                    worst = fmax(worst, d / fabs(ref));
+                /* with a scale, scale * x may be rounded once or fused into the
+                   next operation: allow for that input rounding (|d log phi/dv| <= 1) */
+                double tol = 1e-14 + (sc ? 4.5e-16 * fabs(scales[sc] * x[i]) : 0.0);
+                ck_assert_msg(d <= tol * fabs(ref) + 1e-300, "phi %d at %.17g: %.17g vs %.17g",
+                              k, x[i], y[i], ref);
+            }
+            if (sc == 0)
+                fprintf(stderr, "phi %s: vector vs libm, largest relative difference %.3g\n",
+                        k == 0 ? "logistic" : k == 1 ? "softrect" : "softplus", worst);
+        }
+    double nan_in[3] = { NAN, -INFINITY, INFINITY }, out[3];
+    apical_transfer lg = apical_transfer_make(0, 0, 0, 0), sp = apical_transfer_make(2, 0, 0, 0);
+    apical_phi_n(&lg, 3, 1.0, nan_in, out);
+    ck_assert(isnan(out[0]) && out[1] >= 0.0 && out[1] < 1e-300 && out[2] == 1.0);
+    apical_phi_n(&sp, 3, 1.0, nan_in, out);
+    ck_assert(isnan(out[0]) && out[1] >= 0.0 && out[1] < 1e-300 && isinf(out[2]));
+}
+END_TEST
+
 /* The analytic Jacobian of each cell against central differences. */
 static void check_jacobian(const char *name, const double *in, size_t n_in_rows)
 {
@@ -284,11 +326,61 @@ static void check_batch(const char *name, double tau_w)
         apical_rule_ctx c = { sizeof c, M, N, p, post + j * M, prer + j * N };
         u->euler(&c, 0.1, w1, d1);
     }
-    apical_rule_batch b = { sizeof b, M, N, K, p, post, prer, scratch };
+    apical_rule_batch b = { sizeof b, M, N, K, p, post, prer, scratch, NULL };
     ck_assert_int_eq(u->euler_batch(&b, 0.1, w2, d2), APICAL_OK);
     for (int i = 0; i < M * N; i++) {
         ck_assert_double_eq_tol(w2[i], w1[i], 1e-13);
         ck_assert_double_eq_tol(d2[i], d1[i], 1e-13);
+    }
+}
+
+/* The single-precision batch (ABI 1.2) against the double one from the same
+   (float) start: one rounding to float per call, so within 2^-24 relative of
+   each value, plus 1e-12 for the order of the sums. */
+static void check_batch_f32(const char *name, double tau_w)
+{
+    const apical_rule *u = test_rule(reg, name);
+    ck_assert(APICAL_RULE_HAS_BATCH_F32(u));
+    enum { K = 16, M = 5, N = 19 }; /* odd row count and a ragged tail */
+    double p[3] = { 0.7, tau_w, 0.2 }, post[K * M], prer[K * N], scratch[2 * K * M];
+    double w1[M * N], d1[M * N];
+    float w2[M * N], d2[M * N];
+    for (int i = 0; i < M * N; i++) {
+        w2[i] = (float)sin(1.0 + i);
+        d2[i] = (float)(0.3 * cos(2.0 * i));
+        w1[i] = w2[i];
+        d1[i] = tau_w > 0 ? d2[i] : 0.0;
+        d2[i] = (float)d1[i];
+    }
+    for (int i = 0; i < K * M; i++)
+        post[i] = sin(0.37 * i);
+    for (int i = 0; i < K * N; i++)
+        prer[i] = cos(0.51 * i);
+    float w3[M * N], d3[M * N], pref[K * N];
+    double w0[M * N], d0[M * N];
+    memcpy(w3, w2, sizeof w2);
+    memcpy(d3, d2, sizeof d2);
+    memcpy(w0, w1, sizeof w1);
+    memcpy(d0, d1, sizeof d1);
+    for (int i = 0; i < K * N; i++)
+        pref[i] = (float)prer[i];
+    apical_rule_batch b = { sizeof b, M, N, K, p, post, prer, scratch, NULL };
+    ck_assert_int_eq(u->euler_batch(&b, 0.1, w1, d1), APICAL_OK);
+    ck_assert_int_eq(u->euler_batch_f32(&b, 0.1, w2, d2), APICAL_OK);
+    for (int i = 0; i < M * N; i++) {
+        ck_assert_double_eq_tol(w2[i], w1[i], 0x1p-24 * fabs(w1[i]) + 1e-12);
+        ck_assert_double_eq_tol(d2[i], d1[i], 0x1p-24 * fabs(d1[i]) + 1e-12);
+    }
+    /* with pre in single precision, in float lanes: the increment is also
+       summed in float, within 1e-6 of the sum of its terms' magnitudes
+       (s = dt eta; |e| <= 1.2, |pre| <= 1; a = dt / tau_w) */
+    b.pre_f32 = pref;
+    ck_assert_int_eq(u->euler_batch_f32(&b, 0.1, w3, d3), APICAL_OK);
+    const double s = 0.1 * p[0], a = tau_w > 0 ? 0.1 / tau_w : 0;
+    for (int i = 0; i < M * N; i++) {
+        double terms_w = s * (K * fabs(d0[i]) + K * 1.2), terms_d = fabs(d0[i]) + K * a * 1.2;
+        ck_assert_double_eq_tol(w3[i], w1[i], 0x1p-24 * fabs(w1[i]) + 1e-6 * terms_w + 1e-12);
+        ck_assert_double_eq_tol(d3[i], d1[i], 0x1p-24 * fabs(d1[i]) + 1e-6 * terms_d + 1e-12);
     }
 }
 
@@ -298,6 +390,10 @@ START_TEST(batched_steps_equal_single_steps)
     check_batch("dendritic_error", 0.0);
     check_batch("apical_silence", 3.0);
     check_batch("apical_silence", 0.0);
+    check_batch_f32("dendritic_error", 3.0);
+    check_batch_f32("dendritic_error", 0.0);
+    check_batch_f32("apical_silence", 3.0);
+    check_batch_f32("apical_silence", 0.0);
 }
 END_TEST
 
@@ -312,6 +408,7 @@ static Suite *suite(void)
     tcase_add_test(t, sst_rhs_and_observables);
     tcase_add_test(t, rate_input_filters_the_pattern);
     tcase_add_test(t, transfer_functions_never_overflow);
+    tcase_add_test(t, vector_transfer_matches_libm);
     tcase_add_test(t, jacobians_match_finite_differences);
     tcase_add_test(t, dendritic_error_rule);
     tcase_add_test(t, apical_silence_rule);

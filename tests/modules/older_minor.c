@@ -1,5 +1,5 @@
 /* A rule module from ABI 1.0: its descriptor ends before euler_batch (1.1).
-   The field is set here to a function that fails, so a host that reads past
+   The fields of 1.1 and 1.2 are set here to a function that fails, so a host that reads past
    struct_size would be caught. */
 #include <stddef.h>
 
@@ -21,6 +21,12 @@ static int trap(const apical_rule_batch *c, double dt, double *w, double *aux)
     return APICAL_EFAIL;
 }
 
+static int trap_f32(const apical_rule_batch *c, double dt, float *w, float *aux)
+{
+    (void)c; (void)dt; (void)w; (void)aux;
+    return APICAL_EFAIL;
+}
+
 static const apical_param params[] = { { "eta", "1/ms", "rate", 0.0, -1e9, 1e9, NULL } };
 
 static const apical_rule rule = {
@@ -33,6 +39,7 @@ static const apical_rule rule = {
     .n_aux = 0,
     .dwdt = dwdt,
     .euler_batch = trap,
+    .euler_batch_f32 = trap_f32,
 };
 
 static const apical_rule *const rules[] = { &rule };
