@@ -72,7 +72,6 @@ struct apical_steady {
     sd_pop *pops;
     sd_proj *projs;
     float *xf, *ef, *of;        /* scratch: source, post factor, product in f32 */
-    double *xd;                 /* scratch: one pattern */
     double *ysave;              /* scratch: a population's state before it settles */
     double *ext_x, *ext_u, *ext_r; /* the batch's inputs, target potentials, target rates */
     size_t ext_stim;            /* stimulus the batch comes from */
@@ -141,7 +140,6 @@ void apical_steady_free(apical_steady *s)
     free(s->xf);
     free(s->ef);
     free(s->of);
-    free(s->xd);
     free(s->ysave);
     free(s->ext_x);
     free(s->ext_u);
@@ -256,7 +254,6 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
     s->xf = malloc(wb * sizeof(float));
     s->ef = malloc(wb * sizeof(float));
     s->of = malloc(wb * sizeof(float));
-    s->xd = malloc(s->widest * sizeof(double));
     size_t most = 1;
     for (size_t i = 0; i < c->n_pops; i++)
         if (c->pops[i].model->n_state * c->pops[i].n > most)
@@ -265,7 +262,7 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
     s->ext_x = calloc(wb, sizeof(double));
     s->ext_u = calloc(wb, sizeof(double));
     s->ext_r = calloc(wb, sizeof(double));
-    if (!s->xf || !s->ef || !s->of || !s->xd || !s->ysave || !s->ext_x || !s->ext_u || !s->ext_r)
+    if (!s->xf || !s->ef || !s->of || !s->ysave || !s->ext_x || !s->ext_u || !s->ext_r)
         goto nomem;
     if (o->n_eval > 0 || o->epochs > 0) {
         const apical_stim *tr = &c->stims[o->train];
