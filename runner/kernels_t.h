@@ -49,6 +49,7 @@ static inline T N(hsum)(N(vf) v)
             o1[(size_t)k * od] = s1;                                                        \
         }                                                                                   \
     }
+FWD_BLOCK(10)
 FWD_BLOCK(8)
 FWD_BLOCK(4)
 FWD_BLOCK(2)
@@ -64,6 +65,8 @@ void N(apical_k_forward)(size_t nb, size_t nd, size_t ns, const T *w, const T *x
         const T *w0 = w + i * ns, *w1 = i + 1 < nd ? w0 + ns : w0;
         T *o0 = out + i, *o1 = i + 1 < nd ? o0 + 1 : o0;
         size_t b = 0;
+        for (; b + 10 <= nb; b += 10)
+            N(fwd_10)(ns, w0, w1, x + b * ns, o0 + b * nd, o1 + b * nd, nd);
         for (; b + 8 <= nb; b += 8)
             N(fwd_8)(ns, w0, w1, x + b * ns, o0 + b * nd, o1 + b * nd, nd);
         for (; b + 4 <= nb; b += 4)
@@ -141,29 +144,38 @@ void N(apical_k_update)(size_t nb, size_t nd, size_t ns, T f, const T *e, const 
     }
 }
 
-void N(apical_k_backward)(size_t nb, size_t nd, size_t ns, const T *w, const T *e,
-                       T *g)
+void N(apical_k_backward)(size_t nb, size_t nd, size_t ns, const T *w, const T *e, T *g)
 {
-    /* columns in vector-wide slices, each owned by one thread */
+    if (nb > 16) { /* in slices of 16 batch rows */
+        for (size_t b = 0; b < nb; b += 16)
+            N(apical_k_backward)(nb - b < 16 ? nb - b : 16, nd, ns, w, e + b * nd, g + b * ns);
+        return;
+    }
+    /* columns in vector-wide slices, each owned by one thread; the batch's
+       accumulators stay in registers while the slice's column of W streams
+       past once */
     const size_t slices = (ns + VW - 1) / VW;
 #pragma omp parallel for schedule(static) if (nb * nd * ns > (1u << 19))
     for (size_t s = 0; s < slices; s++) {
         size_t j = s * VW;
         if (j + VW <= ns) {
-            for (size_t b = 0; b < nb; b++) {
-                N(vf) acc = N(ld)(g + b * ns + j);
-                const T *eb = e + b * nd;
-                for (size_t i = 0; i < nd; i++)
-                    acc += eb[i] * N(ld)(w + i * ns + j);
-                N(st)(g + b * ns + j, acc);
+            N(vf) acc[16];
+            for (size_t b = 0; b < nb; b++)
+                acc[b] = N(ld)(g + b * ns + j);
+            for (size_t i = 0; i < nd; i++) {
+                N(vf) wv = N(ld)(w + i * ns + j);
+                for (size_t b = 0; b < nb; b++)
+                    acc[b] += e[b * nd + i] * wv;
             }
+            for (size_t b = 0; b < nb; b++)
+                N(st)(g + b * ns + j, acc[b]);
         } else {
             for (size_t b = 0; b < nb; b++)
                 for (size_t t = j; t < ns; t++) {
-                    T acc = g[b * ns + t];
+                    T a = g[b * ns + t];
                     for (size_t i = 0; i < nd; i++)
-                        acc += e[b * nd + i] * w[i * ns + t];
-                    g[b * ns + t] = acc;
+                        a += e[b * nd + i] * w[i * ns + t];
+                    g[b * ns + t] = a;
                 }
         }
     }
