@@ -28,18 +28,13 @@ last() { awk -F, -v c="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) k =
                               END { print $k }' "$1"; }
 below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 
-# the microcircuit, 10,000 images, with the gentler rates of the fast start
-# (the shipped rates sit on the initial plateau for the first ~20,000 images)
+# the microcircuit as shipped, 10,000 images (41 % here; 90 % is chance)
 set -- $(files) --set simulation.steady.epochs=1 --set stimuli.train.rows=[0,10000]
-for k in 0 1; do set -- "$@" --set projections.$k.rule.dendritic_error.eta=1; done
-for k in 2 3; do set -- "$@" --set projections.$k.rule.dendritic_error.eta=0.3; done
-for k in 4 5; do set -- "$@" --set projections.$k.rule.dendritic_error.eta=0.1; done
-for k in 8 9 10 11; do set -- "$@" --set projections.$k.rule.dendritic_error.eta=0.2; done
 OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist.yaml" --out "$tmp/mc" "$@"
 e=$(last "$tmp/mc/metrics.csv" error_test)
 a=$(last "$tmp/mc/metrics.csv" apical_sq_hidden1)
 echo "microcircuit after 10,000 images: test error $e, hidden1 apical_sq $a"
-below "$e" 0.70
+below "$e" 0.60
 below "$a" 0.1
 # the same again, on two threads: the same numbers
 OMP_NUM_THREADS=2 "$apical" run "$APICAL_SRCDIR/yaml/mnist.yaml" --out "$tmp/mc2" "$@" >/dev/null
