@@ -317,9 +317,9 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
                 name = name && name[1] ? name + 1 : dirs[i];
                 u += (size_t)snprintf(body + u, sizeof body - u,
                                       "%s\"%s\" using 1:(%s$%d) with linespoints pt 7 ps 0.4 "
-                                      "title \"%s\"",
+                                      "lc %zu title \"%s\"",
                                       any++ ? ", \\\n       " : "", m, panel ? "" : "100*", col,
-                                      name);
+                                      i + 1, name);
             }
             u += (size_t)snprintf(body + u, sizeof body - u, "%s\n", any ? "" : "0 notitle");
         }
