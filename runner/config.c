@@ -824,13 +824,19 @@ static int load_steady(ctx *x, const yaml_node_t *sd)
 {
     apical_steady_opts *o = &x->cfg->steady;
     static const char *const keys[] = { "train", "epochs", "evaluate", "batch", "precision",
-                                        "variant", "passes", NULL };
+                                        "variant", "passes", "decay", NULL };
     if (expect(x, sd, YAML_MAPPING_NODE, "a mapping {train, epochs, ...}") ||
         check_keys(x, sd, "steady", keys))
         return -1;
     o->batch = 10;
     o->passes = 1;
     o->epochs = 1;
+    o->decay = 1.0;
+    yaml_node_t *dc = get(x, sd, "decay");
+    if (dc && to_double(x, dc, &o->decay))
+        return -1;
+    if (dc && !(o->decay > 0 && o->decay <= 1))
+        return fail(x, dc, "decay: the learning rates' factor per epoch, in (0, 1]");
     yaml_node_t *tr = need(x, sd, "train", "steady");
     if (!tr || find_stim(x, tr, &o->train))
         return -1;

@@ -80,6 +80,7 @@ struct apical_steady {
     size_t widest;
     double flop;                /* multiply-adds x 2 of the weight products so far */
     int max_threads;            /* OpenMP threads available */
+    double rate_scale;          /* decay^epoch: the learning rates' factor this epoch */
     double t_multi, t_single;   /* time of the probe batches on all threads and on one */
 };
 
@@ -164,6 +165,7 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
     s->o = *o;
     s->B = o->batch ? o->batch : 1;
     s->max_threads = omp_get_max_threads();
+    s->rate_scale = 1.0;
     s->pops = calloc(c->n_pops, sizeof *s->pops);
     s->projs = calloc(c->n_projs ? c->n_projs : 1, sizeof *s->projs);
     if (!s->pops || !s->projs)
@@ -422,7 +424,7 @@ static void learn_proj(apical_steady *s, size_t k, const double *e)
     sd_proj *q = &s->projs[k];
     size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n, nb = s->nb;
     const double *pre = src_row(s, pj);
-    double f = q->eta / (double)nb;
+    double f = q->eta * s->rate_scale / (double)nb;
     s->flop += 2.0 * (double)(nb * nd * ns);
     if (q->wf) {
         for (size_t i = 0; i < nb * nd; i++)
@@ -742,6 +744,7 @@ int apical_steady_run(apical_steady *s, char *err, size_t cap)
     }
     for (long ep = o->start_epoch; ep < o->epochs; ep++) {
         double t0 = now_s(), wrong, f0 = s->flop;
+        s->rate_scale = o->decay > 0 ? pow(o->decay, (double)ep) : 1.0;
         int rc = apical_steady_train_epoch(s, &wrong, err, cap);
         if (rc)
             return rc;
