@@ -13,6 +13,8 @@
  * (forward sweeps, weight updates, backpropagated errors).  Needs MNIST in
  * data/mnist (scripts/mnist-data) and APICAL_MODULE_PATH (make bench-epoch).
  */
+#include "config.h"
+
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@
 #include <gsl/gsl_cblas.h>
 
 #include "apical_runner.h"
+#include "openblas_core.h"
 
 static double now(void)
 {
@@ -64,6 +67,7 @@ static double sgemm_rate(void)
 
 int main(int argc, char **argv)
 {
+    apical_openblas_coretype(argv);
     long images = argc > 1 ? atol(argv[1]) : 11000;
     int reps = argc > 2 ? atoi(argv[2]) : 3;
     if (images < 10 || images > 55000 || reps < 1) {

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "apical_runner.h"
+#include "openblas_core.h"
 #include "plot.h"
 #include "sweep_cli.h"
 
@@ -640,36 +641,9 @@ static int cmd_plot_sweep(int argc, char **argv)
     return rc;
 }
 
-/* Debian's OpenBLAS 0.3.21 does not recognise some virtual CPUs (this
-   project's development VM among them) and falls back to its Prescott (SSE3)
-   kernels: gemm runs 3-4x below the machine's rate.  OpenBLAS reads
-   OPENBLAS_CORETYPE only as it loads, so when it fell back on a CPU with
-   AVX-512 or AVX2, run ourselves again, once, with the matching core type.
-   Setting OPENBLAS_CORETYPE (to anything) keeps this from happening. */
-static void openblas_coretype(char **argv)
-{
-    const char *pre = getenv("LD_PRELOAD");
-    if (getenv("OPENBLAS_CORETYPE") || (pre && strstr(pre, "vgpreload")))
-        return; /* set by the user, or under valgrind (the new image would escape it) */
-    void *sym = dlsym(RTLD_DEFAULT, "openblas_get_corename");
-    if (!sym)
-        return; /* another CBLAS */
-    char *(*corename)(void);
-    memcpy(&corename, &sym, sizeof sym);
-    const char *core = corename();
-    if (!core || strcasecmp(core, "prescott") != 0)
-        return;
-    __builtin_cpu_init();
-    const char *want = __builtin_cpu_supports("avx512f") ? "SkylakeX"
-                       : __builtin_cpu_supports("avx2") ? "Haswell" : NULL;
-    if (!want || setenv("OPENBLAS_CORETYPE", want, 1) != 0)
-        return;
-    execv("/proc/self/exe", argv); /* if that fails, carry on as we are */
-}
-
 int main(int argc, char **argv)
 {
-    openblas_coretype(argv);
+    apical_openblas_coretype(argv);
     if (argc < 2)
         return usage(stderr);
     if (strcmp(argv[1], "run") == 0)
