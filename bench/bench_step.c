@@ -22,13 +22,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 #include <time.h>
 
 #include <gsl/gsl_cblas.h>
 
 #include "apical_runner.h"
+#include "openblas_core.h"
 
 /* This machine's limits, measured in the same run: OpenBLAS sgemm and dgemm
    rates (1024^3, its default threads), the bandwidth of a streaming triad on
@@ -243,29 +243,6 @@ static int bench(apical_registry *reg, const int *sz, int nl, int batch, int f32
     return 0;
 }
 
-/* As the apical command does (runner/apical.c): when Debian's OpenBLAS fell
-   back to its Prescott kernels on an AVX-512/AVX2 CPU, run again with the
-   right core type, so the gemm rates below are this machine's. */
-static void openblas_coretype(char **argv)
-{
-    const char *pre = getenv("LD_PRELOAD");
-    if (getenv("OPENBLAS_CORETYPE") || (pre && strstr(pre, "vgpreload")))
-        return;
-    void *sym = dlsym(RTLD_DEFAULT, "openblas_get_corename");
-    if (!sym)
-        return;
-    char *(*corename)(void);
-    memcpy(&corename, &sym, sizeof sym);
-    const char *core = corename();
-    if (!core || strcasecmp(core, "prescott") != 0)
-        return;
-    __builtin_cpu_init();
-    const char *want = __builtin_cpu_supports("avx512f") ? "SkylakeX"
-                       : __builtin_cpu_supports("avx2") ? "Haswell" : NULL;
-    if (want && setenv("OPENBLAS_CORETYPE", want, 1) == 0)
-        execv("/proc/self/exe", argv);
-}
-
 static void print_load(const char *when)
 {
     double l[3];
@@ -276,7 +253,7 @@ static void print_load(const char *when)
 
 int main(int argc, char **argv)
 {
-    openblas_coretype(argv);
+    apical_openblas_coretype(argv);
     apical_registry *reg = apical_registry_new(NULL);
     int rc = 0;
     print_load("before");

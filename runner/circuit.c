@@ -512,22 +512,46 @@ int apical_circuit_add_stim_teacher(apical_circuit *c, const char *name, double 
     return 0;
 }
 
+/* The population a stimulus teaches, with its target and target_gate
+   ports; NULL with a message if it has none. */
+static apical_pop *taught_pop(apical_circuit *c, const apical_stim *s, const char *pop,
+                              size_t *ti, size_t *tp, size_t *tg, char *err, size_t cap)
+{
+    apical_pop *p = apical_circuit_pop(c, pop, ti);
+    if (!p) {
+        snprintf(err, cap, "stimulus %s: no population '%s' to teach", s->name, pop);
+        return NULL;
+    }
+    *tp = apical_model_find_port(p->model, "target");
+    *tg = apical_model_find_port(p->model, "target_gate");
+    if (*tp == NONE || *tg == NONE) {
+        snprintf(err, cap, "stimulus %s: %s (%s) has no target and target_gate ports", s->name,
+                 pop, p->model->name);
+        return NULL;
+    }
+    return p;
+}
+
+/* Point the stimulus at its taught population (a target potential buffer). */
+static int teach_pop(apical_stim *s, const apical_pop *p, size_t ti, size_t tp, size_t tg,
+                     char *err, size_t cap)
+{
+    if (!(s->u_trgt = calloc(p->n, sizeof(double))))
+        return snprintf(err, cap, "out of memory"), -1;
+    s->has_target = 1;
+    s->tgt = ti;
+    s->tgt_port = tp;
+    s->tgt_gate = tg;
+    return 0;
+}
+
 int apical_stim_set_target(apical_circuit *c, apical_stim *s, const char *pop,
                            apical_table *targets, char *err, size_t cap)
 {
-    size_t ti;
-    apical_pop *p = apical_circuit_pop(c, pop, &ti);
-    if (!p) {
-        snprintf(err, cap, "stimulus %s: no population '%s' to teach", s->name, pop);
+    size_t ti, tp, tg;
+    apical_pop *p = taught_pop(c, s, pop, &ti, &tp, &tg, err, cap);
+    if (!p)
         return -1;
-    }
-    size_t tp = apical_model_find_port(p->model, "target"),
-           tg = apical_model_find_port(p->model, "target_gate");
-    if (tp == NONE || tg == NONE) {
-        snprintf(err, cap, "stimulus %s: %s (%s) has no target and target_gate ports", s->name,
-                 pop, p->model->name);
-        return -1;
-    }
     size_t want = targets ? targets->cols : s->teacher.sizes[s->teacher.n_layers];
     if (s->kind == APICAL_STIM_TEACHER ? targets != NULL : targets == NULL) {
         snprintf(err, cap, "stimulus %s: %s", s->name,
@@ -544,16 +568,12 @@ int apical_stim_set_target(apical_circuit *c, apical_stim *s, const char *pop,
                  targets->rows, s->table.rows);
         return -1;
     }
-    if (!(s->u_trgt = calloc(p->n, sizeof(double))))
-        return snprintf(err, cap, "out of memory"), -1;
+    if (teach_pop(s, p, ti, tp, tg, err, cap))
+        return -1;
     if (targets) {
         s->targets = *targets;
         memset(targets, 0, sizeof *targets);
     }
-    s->has_target = 1;
-    s->tgt = ti;
-    s->tgt_port = tp;
-    s->tgt_gate = tg;
     return 0;
 }
 
@@ -647,19 +667,10 @@ static int invert_rate(apical_pop *p, double r, double *u, char *err, size_t cap
 int apical_stim_set_idx_targets(apical_circuit *c, apical_stim *s, const char *pop, double off,
                                 double on, char *err, size_t cap)
 {
-    size_t ti;
-    apical_pop *p = apical_circuit_pop(c, pop, &ti);
-    if (!p) {
-        snprintf(err, cap, "stimulus %s: no population '%s' to teach", s->name, pop);
+    size_t ti, tp, tg;
+    apical_pop *p = taught_pop(c, s, pop, &ti, &tp, &tg, err, cap);
+    if (!p)
         return -1;
-    }
-    size_t tp = apical_model_find_port(p->model, "target"),
-           tg = apical_model_find_port(p->model, "target_gate");
-    if (tp == NONE || tg == NONE) {
-        snprintf(err, cap, "stimulus %s: %s (%s) has no target and target_gate ports", s->name,
-                 pop, p->model->name);
-        return -1;
-    }
     for (size_t i = 0; i < s->count; i++)
         if (s->labels.data[s->first + i] >= p->n) {
             snprintf(err, cap, "stimulus %s: image %zu has label %u, but %s has only %zu cells",
@@ -672,13 +683,7 @@ int apical_stim_set_idx_targets(apical_circuit *c, apical_stim *s, const char *p
     s->trgt_r[0] = off;
     s->trgt_r[1] = on;
     s->n_classes = p->n;
-    if (!(s->u_trgt = calloc(p->n, sizeof(double))))
-        return snprintf(err, cap, "out of memory"), -1;
-    s->has_target = 1;
-    s->tgt = ti;
-    s->tgt_port = tp;
-    s->tgt_gate = tg;
-    return 0;
+    return teach_pop(s, p, ti, tp, tg, err, cap);
 }
 
 int apical_circuit_add_stim_uniform(apical_circuit *c, const char *name, double lo, double hi,
