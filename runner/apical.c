@@ -23,6 +23,7 @@
 #include "apical_runner.h"
 #include "openblas_core.h"
 #include "plot.h"
+#include "sweep.h"
 #include "sweep_cli.h"
 
 static int usage(FILE *f)
@@ -152,28 +153,13 @@ static FILE *reopen_at(const char *dir, const char *name, uint64_t offset)
     return f;
 }
 
-static int mkdir_p(const char *dir)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* DIR/weights/p<PATTERN>/<k>_<from>_<to>.<port>.csv, one row per target cell */
 static void on_weights(void *user, long pattern, const apical_circuit *c)
 {
     run_state *s = user;
     char path[4400];
     snprintf(path, sizeof path, "%s/weights/p%ld", s->dir, pattern);
-    if (mkdir_p(path) != 0) {
+    if (apical_mkdir_p(path) != 0) {
         fprintf(stderr, "apical: cannot create %s\n", path);
         return;
     }
@@ -447,7 +433,7 @@ static int cmd_run(int argc, char **argv)
                 remove(f);
             }
         }
-        if (mkdir_p(dir) != 0 || !(s.csv = fopen(path, "w"))) {
+        if (apical_mkdir_p(dir) != 0 || !(s.csv = fopen(path, "w"))) {
             fprintf(stderr, "apical: cannot write %s: %s\n", path, strerror(errno));
             goto done;
         }

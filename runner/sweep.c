@@ -432,7 +432,7 @@ void apical_sweep_run_dir(const apical_sweep *s, size_t run, char *dir, size_t c
     snprintf(dir, cap, "%s/run-%04zu", s->out, run);
 }
 
-static int mkdir_p(const char *dir)
+int apical_mkdir_p(const char *dir)
 {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", dir);
@@ -519,7 +519,7 @@ static int write_file(const char *path, const char *text)
 
 int apical_sweep_prepare(const apical_sweep *s, int force, char *err, size_t cap)
 {
-    if (mkdir_p(s->out) != 0) {
+    if (apical_mkdir_p(s->out) != 0) {
         snprintf(err, cap, "cannot create %s: %s", s->out, strerror(errno));
         return 1;
     }
@@ -541,7 +541,7 @@ int apical_sweep_prepare(const apical_sweep *s, int force, char *err, size_t cap
             snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
             if (force)
                 remove(path);
-            if (mkdir_p(dir) != 0 || (snprintf(path, sizeof path, "%s/args", dir),
+            if (apical_mkdir_p(dir) != 0 || (snprintf(path, sizeof path, "%s/args", dir),
                                       write_file(path, want) != 0)) {
                 snprintf(err, cap, "cannot write %s: %s", path, strerror(errno));
                 free(want);
@@ -592,7 +592,7 @@ pid_t apical_sweep_spawn(const apical_sweep *s, size_t run, const char *exe, int
     for (const char *p = args; p && *p; p++)
         n += *p == '\n';
     char **argv = calloc(n + 1, sizeof *argv);
-    if (!argv || mkdir_p(dir) != 0) {
+    if (!argv || apical_mkdir_p(dir) != 0) {
         snprintf(err, cap, "cannot create %s: %s", dir, strerror(errno));
         free(args);
         free(argv);

@@ -60,6 +60,8 @@ size_t apical_sweep_index(const apical_sweep *s, size_t run, size_t axis);
 /* The point (combination of non-averaged axes) run i belongs to. */
 size_t apical_sweep_point(const apical_sweep *s, size_t run);
 void apical_sweep_run_dir(const apical_sweep *s, size_t run, char *dir, size_t cap);
+/* mkdir -p: DIR and its missing parents; 0 or -1 (errno). */
+int apical_mkdir_p(const char *dir);
 
 /* Create the sweep directory and check that run directories already there
    were made by the same sweep (same arguments); force starts every run
