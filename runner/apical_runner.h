@@ -504,7 +504,9 @@ typedef struct apical_steady_opts {
     int f32;                    /* weights and products in single precision */
     int literal;                /* the paper's literal mixing factors (APICAL_STEADY_LITERAL) */
     int passes;                 /* up-and-down sweep pairs per image (steady mode) */
-    double decay;               /* learning rates times decay^epoch (1: constant) */
+    double decay;               /* learning rates times decay^(epoch - decay_from) from
+                                   epoch decay_from on (1: constant) */
+    long decay_from;
     size_t train;               /* the training stimulus (an idx stimulus with targets) */
     long epochs;
     size_t eval[APICAL_STEADY_MAX_EVAL], n_eval;   /* idx stimuli tested after each epoch */

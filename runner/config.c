@@ -819,12 +819,12 @@ static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
 }
 
 /* simulation.steady: {train: STIM, epochs, evaluate: [STIM...], batch,
-   precision: f32|f64, variant: exact|literal, passes} */
+   precision: f32|f64, variant: exact|literal, passes, decay, decay_from} */
 static int load_steady(ctx *x, const yaml_node_t *sd)
 {
     apical_steady_opts *o = &x->cfg->steady;
     static const char *const keys[] = { "train", "epochs", "evaluate", "batch", "precision",
-                                        "variant", "passes", "decay", NULL };
+                                        "variant", "passes", "decay", "decay_from", NULL };
     if (expect(x, sd, YAML_MAPPING_NODE, "a mapping {train, epochs, ...}") ||
         check_keys(x, sd, "steady", keys))
         return -1;
@@ -837,6 +837,9 @@ static int load_steady(ctx *x, const yaml_node_t *sd)
         return -1;
     if (dc && !(o->decay > 0 && o->decay <= 1))
         return fail(x, dc, "decay: the learning rates' factor per epoch, in (0, 1]");
+    yaml_node_t *df = get(x, sd, "decay_from");
+    if (df && to_long(x, df, 0, &o->decay_from))
+        return -1;
     yaml_node_t *tr = need(x, sd, "train", "steady");
     if (!tr || find_stim(x, tr, &o->train))
         return -1;

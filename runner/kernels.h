@@ -26,6 +26,14 @@ void apical_k_update_f32(size_t nb, size_t nd, size_t ns, float f, const float *
                          const float *x, float *w);
 void apical_k_update_f64(size_t nb, size_t nd, size_t ns, double f, const double *e,
                          const double *x, double *w);
+/* apical_k_update (nbu rows of e and xu) then apical_k_forward (nb rows of
+   x), bit for bit, in one pass over w */
+void apical_k_update_forward_f32(size_t nbu, size_t nb, size_t nd, size_t ns, float f,
+                                 const float *e, const float *xu, float *w, const float *x,
+                                 float *out);
+void apical_k_update_forward_f64(size_t nbu, size_t nb, size_t nd, size_t ns, double f,
+                                 const double *e, const double *xu, double *w, const double *x,
+                                 double *out);
 /* g[b][j] += sum_i e[b][i] w[i][j] */
 void apical_k_backward_f32(size_t nb, size_t nd, size_t ns, const float *w, const float *e,
                            float *g);

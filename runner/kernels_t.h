@@ -144,6 +144,47 @@ void N(apical_k_update)(size_t nb, size_t nd, size_t ns, T f, const T *e, const 
     }
 }
 
+/* Rows i and i+1 of the update, then of the forward product with the new
+   weights: per weight and per output exactly the arithmetic of
+   apical_k_update followed by apical_k_forward, with each pair of rows read
+   and written once while it sits in L1. */
+void N(apical_k_update_forward)(size_t nbu, size_t nb, size_t nd, size_t ns, T f, const T *e,
+                                const T *xu, T *w, const T *x, T *out)
+{
+    if (nbu > MAX_NB) {
+        N(apical_k_update)(nbu, nd, ns, f, e, xu, w);
+        N(apical_k_forward)(nb, nd, ns, w, x, out);
+        return;
+    }
+    const size_t pairs = (nd + 1) / 2;
+#pragma omp parallel for schedule(static) if ((nb + nbu) * nd * ns > (1u << 19))
+    for (size_t p = 0; p < pairs; p++) {
+        size_t i = 2 * p;
+        T c0[MAX_NB], c1[MAX_NB];
+        T *w0 = w + i * ns, *w1 = i + 1 < nd ? w0 + ns : w0;
+        for (size_t k = 0; k < nbu; k++) {
+            c0[k] = f * e[k * nd + i];
+            c1[k] = i + 1 < nd ? f * e[k * nd + i + 1] : 0;
+        }
+        if (i + 1 < nd)
+            N(upd_2)(nbu, ns, w0, w1, xu, c0, c1);
+        else
+            N(upd_1)(nbu, ns, w0, xu, c0);
+        T *o0 = out + i, *o1 = i + 1 < nd ? o0 + 1 : o0;
+        size_t b = 0;
+        for (; b + 10 <= nb; b += 10)
+            N(fwd_10)(ns, w0, w1, x + b * ns, o0 + b * nd, o1 + b * nd, nd);
+        for (; b + 8 <= nb; b += 8)
+            N(fwd_8)(ns, w0, w1, x + b * ns, o0 + b * nd, o1 + b * nd, nd);
+        for (; b + 4 <= nb; b += 4)
+            N(fwd_4)(ns, w0, w1, x + b * ns, o0 + b * nd, o1 + b * nd, nd);
+        for (; b + 2 <= nb; b += 2)
+            N(fwd_2)(ns, w0, w1, x + b * ns, o0 + b * nd, o1 + b * nd, nd);
+        for (; b < nb; b++)
+            N(fwd_1)(ns, w0, w1, x + b * ns, o0 + b * nd, o1 + b * nd, nd);
+    }
+}
+
 void N(apical_k_backward)(size_t nb, size_t nd, size_t ns, const T *w, const T *e, T *g)
 {
     if (nb > 16) { /* in slices of 16 batch rows */

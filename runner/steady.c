@@ -63,6 +63,11 @@ typedef struct sd_proj {
     int plastic;
     double eta, a, b;           /* the rule's steady form */
     double *e;                  /* batch x n_dst: the post factor */
+    /* f32: a weight change waiting to be applied in the same pass over the
+       weights as the next product (apical_k_update_forward) */
+    float *pend_e, *pend_x, pend_f;
+    size_t pend_nb;
+    int pending;
 } sd_proj;
 
 struct apical_steady {
@@ -80,7 +85,7 @@ struct apical_steady {
     size_t widest;
     double flop;                /* multiply-adds x 2 of the weight products so far */
     int max_threads;            /* OpenMP threads available */
-    double rate_scale;          /* decay^epoch: the learning rates' factor this epoch */
+    double rate_scale;          /* decay^(epoch - decay_from): the learning rates' factor */
     double t_multi, t_single;   /* time of the probe batches on all threads and on one */
 };
 
@@ -135,6 +140,8 @@ void apical_steady_free(apical_steady *s)
         free(s->projs[i].out);
         free(s->projs[i].wf);
         free(s->projs[i].e);
+        free(s->projs[i].pend_e);
+        free(s->projs[i].pend_x);
     }
     free(s->pops);
     free(s->projs);
@@ -250,6 +257,9 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
                 goto nomem;
             for (size_t i = 0; i < nd * ns; i++)
                 q->wf[i] = (float)pj->w[i];
+            if (q->plastic && (!(q->pend_e = malloc(s->B * nd * sizeof(float))) ||
+                               !(q->pend_x = malloc(s->B * ns * sizeof(float)))))
+                goto nomem;
         }
     }
     size_t wb = s->B * s->widest;
@@ -281,9 +291,24 @@ fail:
     return NULL;
 }
 
+/* Apply a deferred weight change on its own. */
+static void flush_proj(apical_steady *s, size_t k)
+{
+    apical_circuit *c = s->c;
+    apical_proj *pj = &c->projs[k];
+    sd_proj *q = &s->projs[k];
+    if (!q->pending)
+        return;
+    apical_k_update_f32(q->pend_nb, c->pops[pj->dst].n, c->pops[pj->src].n, q->pend_f, q->pend_e,
+                        q->pend_x, q->wf);
+    q->pending = 0;
+}
+
 void apical_steady_sync(apical_steady *s)
 {
     apical_circuit *c = s->c;
+    for (size_t k = 0; k < c->n_projs; k++)
+        flush_proj(s, k);
     for (size_t k = 0; k < c->n_projs; k++)
         if (s->projs[k].wf && s->projs[k].plastic) {
             size_t n = apical_proj_n_weights(c, &c->projs[k]);
@@ -308,7 +333,12 @@ static void product(apical_steady *s, size_t k, const double *src)
     if (q->wf) {
         for (size_t i = 0; i < nb * ns; i++)
             s->xf[i] = (float)src[i];
-        apical_k_forward_f32(nb, nd, ns, q->wf, s->xf, s->of);
+        if (q->pending)
+            apical_k_update_forward_f32(q->pend_nb, nb, nd, ns, q->pend_f, q->pend_e, q->pend_x,
+                                        q->wf, s->xf, s->of);
+        else
+            apical_k_forward_f32(nb, nd, ns, q->wf, s->xf, s->of);
+        q->pending = 0;
         for (size_t i = 0; i < nb * nd; i++)
             q->out[i] = s->of[i];
     } else {
@@ -416,7 +446,10 @@ static int sweep(apical_steady *s, int passes, char *err, size_t cap)
     return 0;
 }
 
-/* W += (eta / nb) e^T pre, e = a post + b (nb x nd), pre nb x ns */
+/* W += (eta / nb) e^T pre, e = a post + b (nb x nd), pre nb x ns.  In
+   single precision the change waits for the projection's next product,
+   which applies it in the same pass over the weights (the arithmetic is
+   the same; apical_steady_sync applies what is still waiting). */
 static void learn_proj(apical_steady *s, size_t k, const double *e)
 {
     apical_circuit *c = s->c;
@@ -427,11 +460,14 @@ static void learn_proj(apical_steady *s, size_t k, const double *e)
     double f = q->eta * s->rate_scale / (double)nb;
     s->flop += 2.0 * (double)(nb * nd * ns);
     if (q->wf) {
+        flush_proj(s, k);
         for (size_t i = 0; i < nb * nd; i++)
-            s->ef[i] = (float)e[i];
+            q->pend_e[i] = (float)e[i];
         for (size_t i = 0; i < nb * ns; i++)
-            s->xf[i] = (float)pre[i];
-        apical_k_update_f32(nb, nd, ns, (float)f, s->ef, s->xf, q->wf);
+            q->pend_x[i] = (float)pre[i];
+        q->pend_f = (float)f;
+        q->pend_nb = nb;
+        q->pending = 1;
     } else {
         apical_k_update_f64(nb, nd, ns, f, e, pre, pj->w);
     }
@@ -505,6 +541,7 @@ static int learn_backprop(apical_steady *s, char *err, size_t cap)
                 size_t nd = p->n, ns = c->pops[pj->src].n, nb = s->nb;
                 s->flop += 2.0 * (double)(nb * nd * ns);
                 if (pr->wf) {
+                    flush_proj(s, k);
                     for (size_t j = 0; j < nb * nd; j++)
                         s->ef[j] = (float)pr->e[j];
                     memset(s->of, 0, nb * ns * sizeof(float));
@@ -744,7 +781,8 @@ int apical_steady_run(apical_steady *s, char *err, size_t cap)
     }
     for (long ep = o->start_epoch; ep < o->epochs; ep++) {
         double t0 = now_s(), wrong, f0 = s->flop;
-        s->rate_scale = o->decay > 0 ? pow(o->decay, (double)ep) : 1.0;
+        s->rate_scale = o->decay > 0 && ep > o->decay_from
+                            ? pow(o->decay, (double)(ep - o->decay_from)) : 1.0;
         int rc = apical_steady_train_epoch(s, &wrong, err, cap);
         if (rc)
             return rc;
