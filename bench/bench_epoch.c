@@ -7,6 +7,10 @@
  *
  *   bench_epoch [IMAGES [REPS]]    default 11000 images, 3 repetitions
  *
+ * BENCH_NET (microcircuit or backprop), BENCH_PREC (f32 or f64) and
+ * BENCH_THREADS (1 or 2) in the environment restrict the table to the rows
+ * they name (for A/B runs of two builds, interleaved).
+ *
  * Times the training only (no evaluation): IMAGES images in mini-batches
  * of 10, REPS times; prints the median, scaled to 55,000 images.  FLOP are
  * counted by the engine: 2 per multiply-add of every weight product
@@ -93,6 +97,11 @@ int main(int argc, char **argv)
         for (int p = 0; p < 2; p++)
             for (int t = 0; t < 2; t++) {
                 if (t == 1 && threads[1] == 1)
+                    continue;
+                const char *fn = getenv("BENCH_NET"), *fp = getenv("BENCH_PREC"),
+                           *ft = getenv("BENCH_THREADS");
+                if ((fn && strcmp(fn, names[f])) || (fp && strcmp(fp, precs[p])) ||
+                    (ft && atoi(ft) != threads[t]))
                     continue;
                 char path[4096], rows[64], prec[64], err[2048];
                 snprintf(path, sizeof path, "%s/%s", src, files[f]);

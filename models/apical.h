@@ -1,5 +1,5 @@
 /*
- * apical.h -- the module ABI of apical, version 1.2.
+ * apical.h -- the module ABI of apical, version 1.3.
  *
  * A module is a shared object that exports one C function,
  *
@@ -15,12 +15,16 @@
  * Data layout: a population of n cells keeps each variable as a contiguous
  * row of n doubles ("structure of arrays").  State y is n_state rows, port
  * inputs in are n_ports rows, observables are n_obs rows: y[k*n + i] is state
- * variable k of cell i.
+ * variable k of cell i.  From ABI 1.3 a cell model flagged APICAL_CELL_LD
+ * takes rows ld apart (y[k*ld + i], apical_cell_ctx.ld), so a host can hand
+ * each thread a slice of cells [a, b) of its buffers: n = b - a, ld the
+ * buffers' row length, pointers offset by a.
  *
  * History: 1.0 first version; 1.1 appends apical_rule.euler_batch; 1.2 appends
  * apical_rule.euler_batch_f32 and apical_rule_batch.pre_f32 (single-precision
  * weights), apical_cell_model.steady, apical_rule.steady_rate and
- * apical_rule.flags (the steady-state mode of MODEL.md 4).
+ * apical_rule.flags (the steady-state mode of MODEL.md 4); 1.3 appends
+ * apical_cell_ctx.ld and apical_cell_model.flags (APICAL_CELL_LD).
  *
  * Versioning: every descriptor starts with struct_size.  Fields are only ever
  * appended within a major version, so a host reads a field only if
@@ -44,7 +48,7 @@ extern "C" {
 #endif
 
 #define APICAL_ABI_MAJOR 1u
-#define APICAL_ABI_MINOR 2u
+#define APICAL_ABI_MINOR 3u
 #define APICAL_ENTRY_SYMBOL "apical_library_v1"
 
 enum apical_status {
@@ -98,6 +102,10 @@ typedef struct apical_cell_ctx {
     const double *in;       /* port inputs, n_ports x n; unconnected ports are 0 */
     const uint8_t *need;    /* n_obs flags: 0 = the host will not read this
                                observable, so it may be skipped; NULL = all */
+    /* ABI 1.3: distance between consecutive rows of y, in, obs, dydt and the
+       Jacobian blocks; 0 means n.  A host sets it only for cell models
+       flagged APICAL_CELL_LD; modules read it with APICAL_CTX_LD. */
+    size_t ld;
 } apical_cell_ctx;
 
 typedef struct apical_cell_model {
@@ -140,7 +148,13 @@ typedef struct apical_cell_model {
        0; APICAL_STEADY_LITERAL for the paper's literal mixing factors (a
        cell without a separate literal form ignores it). */
     int (*steady)(const apical_cell_ctx *c, uint32_t flags, double *y);
+
+    /* ABI 1.3: APICAL_CELL_* flags. */
+    uint32_t flags;
 } apical_cell_model;
+
+/* Every function of the model honours apical_cell_ctx.ld (rows ld apart). */
+#define APICAL_CELL_LD 1u
 
 #define APICAL_STEADY_UP 1u
 #define APICAL_STEADY_LITERAL 2u
@@ -281,6 +295,14 @@ APICAL_EXPORT const apical_library *apical_library_v1(uint32_t host_major,
          ? (r)->steady_rate : NULL)
 #define APICAL_RULE_FLAGS(r) \
     ((r)->struct_size >= offsetof(apical_rule, flags) + sizeof(uint32_t) ? (r)->flags : 0u)
+
+/* The 1.3 fields: a cell model's flags (0 for older modules), and the row
+   distance of a context from a host of any 1.x. */
+#define APICAL_CELL_FLAGS(m) \
+    ((m)->struct_size >= offsetof(apical_cell_model, flags) + sizeof(uint32_t) ? (m)->flags : 0u)
+#define APICAL_CTX_LD(c) \
+    ((c)->struct_size >= offsetof(apical_cell_ctx, ld) + sizeof(size_t) && (c)->ld ? (c)->ld \
+                                                                                    : (c)->n)
 
 /* Does batch b (from a host of any 1.x) carry the 1.2 field pre_f32? */
 #define APICAL_BATCH_PRE_F32(b) \

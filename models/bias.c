@@ -34,7 +34,7 @@ static int observe(const apical_cell_ctx *c, uint32_t stage, double *o)
 {
     if (stage == APICAL_OBS_STATE)
         for (size_t i = 0; i < c->n; i++)
-            o[O_RATE * c->n + i] = c->p[P_VALUE];
+            o[O_RATE * APICAL_CTX_LD(c) + i] = c->p[P_VALUE];
     return APICAL_OK;
 }
 
@@ -68,6 +68,7 @@ static const apical_cell_model bias = {
     .observe = observe,
     .jacobian = jacobian,
     .steady = steady,
+    .flags = APICAL_CELL_LD,
 };
 
 static const apical_cell_model *const cells[] = { &bias };

@@ -76,11 +76,11 @@ static int check(const double *p, char *msg, size_t cap)
 
 static int rhs(const apical_cell_ctx *c, double *dydt)
 {
-    const size_t n = c->n;
+    const size_t n = c->n, ld = APICAL_CTX_LD(c);
     const double *p = c->p, *u = c->y;
-    const double *vb = c->in + IN_BASAL * n, *ta = c->in + IN_APICAL * n,
-                 *ti = c->in + IN_APICAL_INH * n, *tg = c->in + IN_TARGET * n,
-                 *gate = c->in + IN_GATE * n;
+    const double *vb = c->in + IN_BASAL * ld, *ta = c->in + IN_APICAL * ld,
+                 *ti = c->in + IN_APICAL_INH * ld, *tg = c->in + IN_TARGET * ld,
+                 *gate = c->in + IN_GATE * ld;
     const double glk = p[P_G_LK], gb = p[P_G_B], ga = p[P_G_A], gs = p[P_G_SOM];
     for (size_t i = 0; i < n; i++) {
         double va = ta[i] + ti[i];
@@ -92,55 +92,55 @@ static int rhs(const apical_cell_ctx *c, double *dydt)
 
 static int observe(const apical_cell_ctx *c, uint32_t stage, double *o)
 {
-    const size_t n = c->n;
+    const size_t n = c->n, ld = APICAL_CTX_LD(c);
     const double *p = c->p, *u = c->y;
     apical_transfer t = apical_transfer_make(p[P_PHI], p[P_GAMMA], p[P_BETA], p[P_THETA]);
     if (stage == APICAL_OBS_STATE) {
         for (size_t i = 0; i < n; i++)
-            o[O_U * n + i] = u[i];
-        apical_phi_n(&t, n, 1.0, u, o + O_RATE * n);
+            o[O_U * ld + i] = u[i];
+        apical_phi_n(&t, n, 1.0, u, o + O_RATE * ld);
         return APICAL_OK;
     }
     /* port stage: the rate row of this state is already there */
     const double cb = basal_attenuation(p);
-    const double *vb = c->in + IN_BASAL * n, *ta = c->in + IN_APICAL * n,
-                 *ti = c->in + IN_APICAL_INH * n, *r = o + O_RATE * n;
+    const double *vb = c->in + IN_BASAL * ld, *ta = c->in + IN_APICAL * ld,
+                 *ti = c->in + IN_APICAL_INH * ld, *r = o + O_RATE * ld;
     const uint8_t *need = c->need;
     if (!need || need[O_VB])
         for (size_t i = 0; i < n; i++)
-            o[O_VB * n + i] = vb[i];
+            o[O_VB * ld + i] = vb[i];
     if (!need || need[O_VA])
         for (size_t i = 0; i < n; i++)
-            o[O_VA * n + i] = ta[i] + ti[i];
+            o[O_VA * ld + i] = ta[i] + ti[i];
     if (!need || need[O_RBP] || need[O_EB]) {
-        apical_phi_n(&t, n, cb, vb, o + O_RBP * n);
+        apical_phi_n(&t, n, cb, vb, o + O_RBP * ld);
         for (size_t i = 0; i < n; i++)
-            o[O_EB * n + i] = r[i] - o[O_RBP * n + i];
+            o[O_EB * ld + i] = r[i] - o[O_RBP * ld + i];
     }
     if (!need || need[O_EA]) {
-        apical_phi_n(&t, n, 1.0, ta, o + O_EA * n);
+        apical_phi_n(&t, n, 1.0, ta, o + O_EA * ld);
         for (size_t i = 0; i < n; i++)
-            o[O_EA * n + i] = r[i] - o[O_EA * n + i];
+            o[O_EA * ld + i] = r[i] - o[O_EA * ld + i];
     }
     return APICAL_OK;
 }
 
 static int jacobian(const apical_cell_ctx *c, double *dfdy, double *dfdin, double *dody)
 {
-    const size_t n = c->n;
+    const size_t n = c->n, ld = APICAL_CTX_LD(c);
     const double *p = c->p, *u = c->y;
-    const double *tg = c->in + IN_TARGET * n, *gate = c->in + IN_GATE * n;
+    const double *tg = c->in + IN_TARGET * ld, *gate = c->in + IN_GATE * ld;
     const double glk = p[P_G_LK], gb = p[P_G_B], ga = p[P_G_A], gs = p[P_G_SOM];
     apical_transfer t = apical_transfer_make(p[P_PHI], p[P_GAMMA], p[P_BETA], p[P_THETA]);
     for (size_t i = 0; i < n; i++) {
         dfdy[i] = -(glk + gb + ga + gs * gate[i]);
-        dfdin[IN_BASAL * n + i] = gb;
-        dfdin[IN_APICAL * n + i] = ga;
-        dfdin[IN_APICAL_INH * n + i] = ga;
-        dfdin[IN_TARGET * n + i] = gs * gate[i];
-        dfdin[IN_GATE * n + i] = gs * (tg[i] - u[i]);
-        dody[O_U * n + i] = 1.0;
-        dody[O_RATE * n + i] = apical_dphi(&t, u[i]);
+        dfdin[IN_BASAL * ld + i] = gb;
+        dfdin[IN_APICAL * ld + i] = ga;
+        dfdin[IN_APICAL_INH * ld + i] = ga;
+        dfdin[IN_TARGET * ld + i] = gs * gate[i];
+        dfdin[IN_GATE * ld + i] = gs * (tg[i] - u[i]);
+        dody[O_U * ld + i] = 1.0;
+        dody[O_RATE * ld + i] = apical_dphi(&t, u[i]);
     }
     return APICAL_OK;
 }
@@ -150,11 +150,11 @@ static int jacobian(const apical_cell_ctx *c, double *dfdy, double *dfdin, doubl
    mixing factors and the upward sweep takes u = v_B. */
 static int steady(const apical_cell_ctx *c, uint32_t flags, double *y)
 {
-    const size_t n = c->n;
+    const size_t n = c->n, ld = APICAL_CTX_LD(c);
     const double *p = c->p;
-    const double *vb = c->in + IN_BASAL * n, *ta = c->in + IN_APICAL * n,
-                 *ti = c->in + IN_APICAL_INH * n, *tg = c->in + IN_TARGET * n,
-                 *gate = c->in + IN_GATE * n;
+    const double *vb = c->in + IN_BASAL * ld, *ta = c->in + IN_APICAL * ld,
+                 *ti = c->in + IN_APICAL_INH * ld, *tg = c->in + IN_TARGET * ld,
+                 *gate = c->in + IN_GATE * ld;
     const int literal = (flags & APICAL_STEADY_LITERAL) != 0;
     const double glk = literal ? 0.0 : p[P_G_LK], gb = p[P_G_B], ga = p[P_G_A], gs = p[P_G_SOM];
     if (literal && (flags & APICAL_STEADY_UP)) {
@@ -185,6 +185,7 @@ static const apical_cell_model pyramidal = {
     .observe = observe,
     .jacobian = jacobian,
     .steady = steady,
+    .flags = APICAL_CELL_LD,
 };
 
 static const apical_cell_model *const cells[] = { &pyramidal };

@@ -47,9 +47,9 @@ static int check(const double *p, char *msg, size_t cap)
 
 static int rhs(const apical_cell_ctx *c, double *dydt)
 {
-    const size_t n = c->n;
+    const size_t n = c->n, ld = APICAL_CTX_LD(c);
     const double tau = c->p[P_TAU];
-    const double *r = c->y, *x = c->in + IN_DRIVE * n;
+    const double *r = c->y, *x = c->in + IN_DRIVE * ld;
     for (size_t i = 0; i < n; i++)
         dydt[i] = (x[i] - r[i]) / tau;
     return APICAL_OK;
@@ -57,23 +57,23 @@ static int rhs(const apical_cell_ctx *c, double *dydt)
 
 static int observe(const apical_cell_ctx *c, uint32_t stage, double *o)
 {
-    const size_t n = c->n;
+    const size_t n = c->n, ld = APICAL_CTX_LD(c);
     if (stage != APICAL_OBS_STATE)
         return APICAL_OK;
     for (size_t i = 0; i < n; i++)
-        o[O_RATE * n + i] = o[O_U * n + i] = c->y[i];
+        o[O_RATE * ld + i] = o[O_U * ld + i] = c->y[i];
     return APICAL_OK;
 }
 
 static int jacobian(const apical_cell_ctx *c, double *dfdy, double *dfdin, double *dody)
 {
-    const size_t n = c->n;
+    const size_t n = c->n, ld = APICAL_CTX_LD(c);
     const double tau = c->p[P_TAU];
     for (size_t i = 0; i < n; i++) {
         dfdy[i] = -1.0 / tau;
-        dfdin[IN_DRIVE * n + i] = 1.0 / tau;
-        dody[O_RATE * n + i] = 1.0;
-        dody[O_U * n + i] = 1.0;
+        dfdin[IN_DRIVE * ld + i] = 1.0 / tau;
+        dody[O_RATE * ld + i] = 1.0;
+        dody[O_U * ld + i] = 1.0;
     }
     return APICAL_OK;
 }
@@ -82,7 +82,7 @@ static int steady(const apical_cell_ctx *c, uint32_t flags, double *y)
 {
     (void)flags;
     for (size_t i = 0; i < c->n; i++)
-        y[i] = c->in[IN_DRIVE * c->n + i];
+        y[i] = c->in[IN_DRIVE * APICAL_CTX_LD(c) + i];
     return APICAL_OK;
 }
 
@@ -100,6 +100,7 @@ static const apical_cell_model rate_input = {
     .observe = observe,
     .jacobian = jacobian,
     .steady = steady,
+    .flags = APICAL_CELL_LD,
 };
 
 static const apical_cell_model *const cells[] = { &rate_input };

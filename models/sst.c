@@ -58,9 +58,9 @@ static int check(const double *p, char *msg, size_t cap)
 
 static int rhs(const apical_cell_ctx *c, double *dydt)
 {
-    const size_t n = c->n;
+    const size_t n = c->n, ld = APICAL_CTX_LD(c);
     const double *p = c->p, *u = c->y;
-    const double *v = c->in + IN_DENDRITE * n, *nu = c->in + IN_NUDGE * n;
+    const double *v = c->in + IN_DENDRITE * ld, *nu = c->in + IN_NUDGE * ld;
     const double glk = p[P_G_LK], gd = p[P_G_D], gs = p[P_G_SOM];
     for (size_t i = 0; i < n; i++)
         dydt[i] = -glk * u[i] + gd * (v[i] - u[i]) + gs * (nu[i] - u[i]);
@@ -69,41 +69,41 @@ static int rhs(const apical_cell_ctx *c, double *dydt)
 
 static int observe(const apical_cell_ctx *c, uint32_t stage, double *o)
 {
-    const size_t n = c->n;
+    const size_t n = c->n, ld = APICAL_CTX_LD(c);
     const double *p = c->p, *u = c->y;
     apical_transfer t = apical_transfer_make(p[P_PHI], p[P_GAMMA], p[P_BETA], p[P_THETA]);
     if (stage == APICAL_OBS_STATE) {
         for (size_t i = 0; i < n; i++)
-            o[O_U * n + i] = u[i];
-        apical_phi_n(&t, n, 1.0, u, o + O_RATE * n);
+            o[O_U * ld + i] = u[i];
+        apical_phi_n(&t, n, 1.0, u, o + O_RATE * ld);
         return APICAL_OK;
     }
     /* port stage: the rate row of this state is already there */
     const double ci = p[P_G_D] / (p[P_G_LK] + p[P_G_D]);
-    const double *v = c->in + IN_DENDRITE * n, *r = o + O_RATE * n;
+    const double *v = c->in + IN_DENDRITE * ld, *r = o + O_RATE * ld;
     const uint8_t *need = c->need;
     if (!need || need[O_VD])
         for (size_t i = 0; i < n; i++)
-            o[O_VD * n + i] = v[i];
+            o[O_VD * ld + i] = v[i];
     if (!need || need[O_RDP] || need[O_ED]) {
-        apical_phi_n(&t, n, ci, v, o + O_RDP * n);
+        apical_phi_n(&t, n, ci, v, o + O_RDP * ld);
         for (size_t i = 0; i < n; i++)
-            o[O_ED * n + i] = r[i] - o[O_RDP * n + i];
+            o[O_ED * ld + i] = r[i] - o[O_RDP * ld + i];
     }
     return APICAL_OK;
 }
 
 static int jacobian(const apical_cell_ctx *c, double *dfdy, double *dfdin, double *dody)
 {
-    const size_t n = c->n;
+    const size_t n = c->n, ld = APICAL_CTX_LD(c);
     const double *p = c->p, *u = c->y;
     apical_transfer t = apical_transfer_make(p[P_PHI], p[P_GAMMA], p[P_BETA], p[P_THETA]);
     for (size_t i = 0; i < n; i++) {
         dfdy[i] = -(p[P_G_LK] + p[P_G_D] + p[P_G_SOM]);
-        dfdin[IN_DENDRITE * n + i] = p[P_G_D];
-        dfdin[IN_NUDGE * n + i] = p[P_G_SOM];
-        dody[O_U * n + i] = 1.0;
-        dody[O_RATE * n + i] = apical_dphi(&t, u[i]);
+        dfdin[IN_DENDRITE * ld + i] = p[P_G_D];
+        dfdin[IN_NUDGE * ld + i] = p[P_G_SOM];
+        dody[O_U * ld + i] = 1.0;
+        dody[O_RATE * ld + i] = apical_dphi(&t, u[i]);
     }
     return APICAL_OK;
 }
@@ -113,9 +113,9 @@ static int jacobian(const apical_cell_ctx *c, double *dfdy, double *dfdin, doubl
    prediction c_I v without the nudge (MODEL.md 4). */
 static int steady(const apical_cell_ctx *c, uint32_t flags, double *y)
 {
-    const size_t n = c->n;
+    const size_t n = c->n, ld = APICAL_CTX_LD(c);
     const double *p = c->p;
-    const double *v = c->in + IN_DENDRITE * n, *nu = c->in + IN_NUDGE * n;
+    const double *v = c->in + IN_DENDRITE * ld, *nu = c->in + IN_NUDGE * ld;
     const double glk = (flags & APICAL_STEADY_LITERAL) ? 0.0 : p[P_G_LK], gd = p[P_G_D];
     const double gs = (flags & APICAL_STEADY_UP) ? 0.0 : p[P_G_SOM];
     if (!(glk + gd + gs > 0))
@@ -139,6 +139,7 @@ static const apical_cell_model sst = {
     .observe = observe,
     .jacobian = jacobian,
     .steady = steady,
+    .flags = APICAL_CELL_LD,
 };
 
 static const apical_cell_model *const cells[] = { &sst };

@@ -552,9 +552,12 @@ int apical_steady_train_epoch(apical_steady *s, double *train_error, char *errbu
                               size_t errcap);
 /* FLOP of the weight products done so far (2 per multiply-add). */
 double apical_steady_flop(const apical_steady *s);
-/* Copy single-precision weights back into the circuit (after training, for
-   checkpoints and snapshots). */
+/* The engine learns on its own copy of the weights (packed for its
+   kernels, in the chosen precision).  sync writes that copy back into the
+   circuit's projections (for checkpoints, snapshots and after training);
+   load reads the circuit's weights into it (after changing them by hand). */
 void apical_steady_sync(apical_steady *s);
+void apical_steady_load(apical_steady *s);
 
 /* ---- configuration (config.c) ----------------------------------------- */
 

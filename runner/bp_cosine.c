@@ -46,7 +46,7 @@ static int rates(const apical_pop *p, const double *u, double *r, double *d, dou
     size_t ro = apical_model_find_obs(p->model, "rate");
     if (ro == (size_t)-1 || p->model->n_state != 1)
         return -1;
-    apical_cell_ctx x = { sizeof x, p->n, p->p, u, p->in, NULL };
+    apical_cell_ctx x = { sizeof x, p->n, p->p, u, p->in, NULL, 0 };
     if (p->model->observe(&x, APICAL_OBS_STATE, scratch) != APICAL_OK)
         return -1;
     memcpy(r, scratch + ro * p->n, p->n * sizeof(double));

@@ -639,7 +639,7 @@ static int invert_rate(apical_pop *p, double r, double *u, char *err, size_t cap
         snprintf(err, cap, "%s: too many observables to invert its rate", m->name);
         return -1;
     }
-    apical_cell_ctx x = { sizeof x, 1, p->p, &y, in, NULL };
+    apical_cell_ctx x = { sizeof x, 1, p->p, &y, in, NULL, 0 };
     double lo = -1e3, hi = 1e3, rl, rh;
     y = lo;
     m->observe(&x, APICAL_OBS_STATE, o);

@@ -24,7 +24,7 @@
 
 static apical_cell_ctx pop_ctx(const apical_pop *p, const double *y)
 {
-    apical_cell_ctx x = { sizeof x, p->n, p->p, y + p->y_off, p->in, p->need };
+    apical_cell_ctx x = { sizeof x, p->n, p->p, y + p->y_off, p->in, p->need, 0 };
     return x;
 }
 
@@ -525,7 +525,7 @@ static int measure(apical_circuit *c, const apical_stim *st, sums *m, char *err,
         snprintf(err, cap, "test error needs a one-state cell with a rate at %s", t->name);
         return -1;
     }
-    apical_cell_ctx x = { sizeof x, t->n, t->p, st->u_trgt, t->in, NULL };
+    apical_cell_ctx x = { sizeof x, t->n, t->p, st->u_trgt, t->in, NULL, 0 };
     if (t->model->observe(&x, APICAL_OBS_STATE, c->obs_scratch) != APICAL_OK) {
         snprintf(err, cap, "observe of %s failed", t->name);
         return -1;

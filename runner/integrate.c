@@ -97,7 +97,7 @@ static int local_jacobians(apical_integrator *it, const double *y)
         apical_pop *p = &c->pops[i];
         if (!p->model->jacobian)
             continue;
-        apical_cell_ctx x = { sizeof x, p->n, p->p, y + p->y_off, p->in, p->need };
+        apical_cell_ctx x = { sizeof x, p->n, p->p, y + p->y_off, p->in, p->need, 0 };
         if (p->model->jacobian(&x, it->lj[i].dfdy, it->lj[i].dfdin, it->lj[i].dody) != APICAL_OK)
             return -1;
     }

@@ -20,7 +20,6 @@
 #define VB 16
 #endif
 
-#define MAX_NB 64
 
 #define T float
 #define N(name) name##_f32

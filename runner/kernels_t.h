@@ -1,8 +1,10 @@
 /* kernels_t.h -- the body of kernels.c for one element type: included
    with T (float or double), VB (vector bytes) and N(name) (the suffixed
-   name) defined. */
+   name) defined.  Layout: see kernels.h (panels of PR = 2 vector widths
+   of rows, column by column). */
 typedef T N(vf) __attribute__((vector_size(VB)));
-#define VW ((int)(VB / sizeof(T)))
+#define VW ((size_t)(VB / sizeof(T)))
+#define PR (2 * VW)
 
 static inline N(vf) N(ld)(const T *p)
 {
@@ -13,40 +15,47 @@ static inline N(vf) N(ld)(const T *p)
 
 static inline void N(st)(T *p, N(vf) v) { memcpy(p, &v, sizeof v); }
 
-static inline T N(hsum)(N(vf) v)
+size_t N(apical_k_panel_rows)(void) { return PR; }
+
+size_t N(apical_k_packed_size)(size_t nd, size_t ns) { return (nd + PR - 1) / PR * PR * ns; }
+
+void N(apical_k_pack)(size_t nd, size_t ns, const double *w, T *wp)
 {
-    T s = 0;
-    for (int k = 0; k < VW; k++)
-        s += v[k];
-    return s;
+    size_t ndp = (nd + PR - 1) / PR * PR;
+    for (size_t i = 0; i < ndp; i++)
+        for (size_t j = 0; j < ns; j++)
+            wp[i / PR * PR * ns + j * PR + i % PR] = i < nd ? (T)w[i * ns + j] : 0;
 }
 
-/* Two weight rows against K batch rows: 2 K accumulators in registers;
-   each weight vector is loaded once per K products. */
+void N(apical_k_unpack)(size_t nd, size_t ns, const T *wp, double *w)
+{
+    for (size_t i = 0; i < nd; i++)
+        for (size_t j = 0; j < ns; j++)
+            w[i * ns + j] = wp[i / PR * PR * ns + j * PR + i % PR];
+}
+
+/* One panel (its m <= PR rows) against K batch rows: 2 K accumulators, one
+   per batch row and half-panel, in registers; each column of the panel
+   is two vector loads, each x element one broadcast. */
 #define FWD_BLOCK(K)                                                                        \
-    static void N(fwd_##K)(size_t ns, const T *w0, const T *w1, const T *x,       \
-                        T *o0, T *o1, size_t od)                                   \
+    static void N(fwd_##K)(size_t ns, const T *w, const T *x, T *o, size_t od, size_t m)  \
     {                                                                                       \
-        N(vf) a0[K], a1[K];                                                                    \
+        N(vf) a0[K], a1[K];                                                                 \
         for (int k = 0; k < K; k++)                                                         \
-            a0[k] = a1[k] = (N(vf)){ 0 };                                                      \
-        size_t j = 0;                                                                       \
-        for (; j + VW <= ns; j += VW) {                                                     \
-            N(vf) u0 = N(ld)(w0 + j), u1 = N(ld)(w1 + j);                                            \
+            a0[k] = a1[k] = (N(vf)){ 0 };                                                   \
+        for (size_t j = 0; j < ns; j++) {                                                   \
+            N(vf) u0 = N(ld)(w + j * PR), u1 = N(ld)(w + j * PR + VW);                      \
             for (int k = 0; k < K; k++) {                                                   \
-                N(vf) xv = N(ld)(x + (size_t)k * ns + j);                                         \
+                T xv = x[(size_t)k * ns + j];                                               \
                 a0[k] += u0 * xv;                                                           \
                 a1[k] += u1 * xv;                                                           \
             }                                                                               \
         }                                                                                   \
         for (int k = 0; k < K; k++) {                                                       \
-            T s0 = N(hsum)(a0[k]), s1 = N(hsum)(a1[k]);                                       \
-            for (size_t t = j; t < ns; t++) {                                               \
-                s0 += w0[t] * x[(size_t)k * ns + t];                                        \
-                s1 += w1[t] * x[(size_t)k * ns + t];                                        \
-            }                                                                               \
-            o0[(size_t)k * od] = s0;                                                        \
-            o1[(size_t)k * od] = s1;                                                        \
+            T t[PR];                                                                        \
+            N(st)(t, a0[k]);                                                                \
+            N(st)(t + VW, a1[k]);                                                           \
+            memcpy(o + (size_t)k * od, t, m * sizeof(T));                                   \
         }                                                                                   \
     }
 FWD_BLOCK(10)
@@ -55,172 +64,174 @@ FWD_BLOCK(4)
 FWD_BLOCK(2)
 FWD_BLOCK(1)
 
-void N(apical_k_forward)(size_t nb, size_t nd, size_t ns, const T *w, const T *x,
-                      T *out)
-{
-    const size_t pairs = (nd + 1) / 2;
-#pragma omp parallel for schedule(static) if (nb * nd * ns > (1u << 19))
-    for (size_t p = 0; p < pairs; p++) {
-        size_t i = 2 * p;
-        const T *w0 = w + i * ns, *w1 = i + 1 < nd ? w0 + ns : w0;
-        T *o0 = out + i, *o1 = i + 1 < nd ? o0 + 1 : o0;
-        size_t b = 0;
-        for (; b + 10 <= nb; b += 10)
-            N(fwd_10)(ns, w0, w1, x + b * ns, o0 + b * nd, o1 + b * nd, nd);
-        for (; b + 8 <= nb; b += 8)
-            N(fwd_8)(ns, w0, w1, x + b * ns, o0 + b * nd, o1 + b * nd, nd);
-        for (; b + 4 <= nb; b += 4)
-            N(fwd_4)(ns, w0, w1, x + b * ns, o0 + b * nd, o1 + b * nd, nd);
-        for (; b + 2 <= nb; b += 2)
-            N(fwd_2)(ns, w0, w1, x + b * ns, o0 + b * nd, o1 + b * nd, nd);
-        for (; b < nb; b++)
-            N(fwd_1)(ns, w0, w1, x + b * ns, o0 + b * nd, o1 + b * nd, nd);
+/* One panel's update from K batch rows: c holds K x PR coefficients
+   f e[b][i] (0 in padding rows), kept in registers while the panel
+   streams past once. */
+#define UPD_BLOCK(K)                                                                        \
+    static void N(upd_##K)(size_t ns, T *w, const T *x, const T *c)                         \
+    {                                                                                       \
+        N(vf) c0[K], c1[K];                                                                 \
+        for (int k = 0; k < K; k++) {                                                       \
+            c0[k] = N(ld)(c + (size_t)k * PR);                                              \
+            c1[k] = N(ld)(c + (size_t)k * PR + VW);                                         \
+        }                                                                                   \
+        for (size_t j = 0; j < ns; j++) {                                                   \
+            N(vf) u0 = N(ld)(w + j * PR), u1 = N(ld)(w + j * PR + VW);                      \
+            for (int k = 0; k < K; k++) {                                                   \
+                T xv = x[(size_t)k * ns + j];                                               \
+                u0 += c0[k] * xv;                                                           \
+                u1 += c1[k] * xv;                                                           \
+            }                                                                               \
+            N(st)(w + j * PR, u0);                                                          \
+            N(st)(w + j * PR + VW, u1);                                                     \
+        }                                                                                   \
     }
+UPD_BLOCK(10)
+UPD_BLOCK(8)
+UPD_BLOCK(4)
+UPD_BLOCK(2)
+UPD_BLOCK(1)
+
+/* Panel p: all nb batch rows, in blocks of 10, 8, 4, 2, 1. */
+static void N(fwd_panel)(size_t p, size_t nb, size_t nd, size_t ns, const T *wp, const T *x,
+                         T *out)
+{
+    const T *w = wp + p * PR * ns;
+    size_t i0 = p * PR, m = nd - i0 < PR ? nd - i0 : PR, b = 0;
+    T *o = out + i0;
+    for (; b + 10 <= nb; b += 10)
+        N(fwd_10)(ns, w, x + b * ns, o + b * nd, nd, m);
+    for (; b + 8 <= nb; b += 8)
+        N(fwd_8)(ns, w, x + b * ns, o + b * nd, nd, m);
+    for (; b + 4 <= nb; b += 4)
+        N(fwd_4)(ns, w, x + b * ns, o + b * nd, nd, m);
+    for (; b + 2 <= nb; b += 2)
+        N(fwd_2)(ns, w, x + b * ns, o + b * nd, nd, m);
+    for (; b < nb; b++)
+        N(fwd_1)(ns, w, x + b * ns, o + b * nd, nd, m);
 }
 
-/* One weight row: w += sum_b c[b] x[b], loaded and stored once. */
-static void N(upd_1)(size_t nb, size_t ns, T *w0, const T *x, const T *c0)
+static void N(upd_panel)(size_t p, size_t nb, size_t nd, size_t ns, T f, const T *e,
+                         const T *x, T *wp)
 {
-    size_t j = 0;
-    for (; j + VW <= ns; j += VW) {
-        N(vf) u0 = N(ld)(w0 + j);
-        for (size_t k = 0; k < nb; k++)
-            u0 += c0[k] * N(ld)(x + k * ns + j);
-        N(st)(w0 + j, u0);
-    }
-    for (; j < ns; j++)
-        for (size_t k = 0; k < nb; k++)
-            w0[j] += c0[k] * x[k * ns + j];
-}
-
-/* Two rows sharing the loads of x. */
-static void N(upd_2)(size_t nb, size_t ns, T *w0, T *w1, const T *x, const T *c0,
-                  const T *c1)
-{
-    size_t j = 0;
-    for (; j + VW <= ns; j += VW) {
-        N(vf) u0 = N(ld)(w0 + j), u1 = N(ld)(w1 + j);
-        for (size_t k = 0; k < nb; k++) {
-            N(vf) xv = N(ld)(x + k * ns + j);
-            u0 += c0[k] * xv;
-            u1 += c1[k] * xv;
+    T *w = wp + p * PR * ns;
+    size_t i0 = p * PR, m = nd - i0 < PR ? nd - i0 : PR;
+    for (size_t b = 0; b < nb;) {
+        size_t k = nb - b >= 10 ? 10 : nb - b >= 8 ? 8 : nb - b >= 4 ? 4 : nb - b >= 2 ? 2 : 1;
+        T c[10 * PR];
+        for (size_t q = 0; q < k; q++)
+            for (size_t r = 0; r < PR; r++)
+                c[q * PR + r] = r < m ? f * e[(b + q) * nd + i0 + r] : 0;
+        switch (k) {
+        case 10: N(upd_10)(ns, w, x + b * ns, c); break;
+        case 8: N(upd_8)(ns, w, x + b * ns, c); break;
+        case 4: N(upd_4)(ns, w, x + b * ns, c); break;
+        case 2: N(upd_2)(ns, w, x + b * ns, c); break;
+        default: N(upd_1)(ns, w, x + b * ns, c); break;
         }
-        N(st)(w0 + j, u0);
-        N(st)(w1 + j, u1);
+        b += k;
     }
-    for (; j < ns; j++)
-        for (size_t k = 0; k < nb; k++) {
-            w0[j] += c0[k] * x[k * ns + j];
-            w1[j] += c1[k] * x[k * ns + j];
-        }
 }
 
+#define PAR_MIN (1u << 18) /* multiply-adds below which a product stays on one thread */
 
-void N(apical_k_update)(size_t nb, size_t nd, size_t ns, T f, const T *e, const T *x,
-                     T *w)
+void N(apical_k_forward)(size_t nb, size_t nd, size_t ns, const T *wp, const T *x, T *out)
 {
-    if (nb > MAX_NB) { /* in slices of MAX_NB batch rows */
-        for (size_t b = 0; b < nb; b += MAX_NB)
-            N(apical_k_update)(nb - b < MAX_NB ? nb - b : MAX_NB, nd, ns, f, e + b * nd,
-                            x + b * ns, w);
-        return;
-    }
-    const size_t pairs = nd / 2;
-#pragma omp parallel for schedule(static) if (nb * nd * ns > (1u << 19))
-    for (size_t p = 0; p < pairs; p++) {
-        size_t i = 2 * p;
-        T c0[MAX_NB], c1[MAX_NB];
-        for (size_t k = 0; k < nb; k++) {
-            c0[k] = f * e[k * nd + i];
-            c1[k] = f * e[k * nd + i + 1];
-        }
-        N(upd_2)(nb, ns, w + i * ns, w + (i + 1) * ns, x, c0, c1);
-    }
-    if (nd % 2) {
-        T c0[MAX_NB];
-        for (size_t k = 0; k < nb; k++)
-            c0[k] = f * e[k * nd + nd - 1];
-        N(upd_1)(nb, ns, w + (nd - 1) * ns, x, c0);
-    }
+    const size_t panels = (nd + PR - 1) / PR;
+#pragma omp parallel for schedule(static) if (nb * nd * ns > PAR_MIN)
+    for (size_t p = 0; p < panels; p++)
+        N(fwd_panel)(p, nb, nd, ns, wp, x, out);
 }
 
-/* Rows i and i+1 of the update, then of the forward product with the new
-   weights: per weight and per output exactly the arithmetic of
-   apical_k_update followed by apical_k_forward, with each pair of rows read
-   and written once while it sits in L1. */
+void N(apical_k_update)(size_t nb, size_t nd, size_t ns, T f, const T *e, const T *x, T *wp)
+{
+    const size_t panels = (nd + PR - 1) / PR;
+#pragma omp parallel for schedule(static) if (nb * nd * ns > PAR_MIN)
+    for (size_t p = 0; p < panels; p++)
+        N(upd_panel)(p, nb, nd, ns, f, e, x, wp);
+}
+
+/* Each panel is updated and then, while it is still in cache, multiplied:
+   per weight and per output the arithmetic of apical_k_update followed by
+   apical_k_forward. */
 void N(apical_k_update_forward)(size_t nbu, size_t nb, size_t nd, size_t ns, T f, const T *e,
-                                const T *xu, T *w, const T *x, T *out)
+                                const T *xu, T *wp, const T *x, T *out)
 {
-    if (nbu > MAX_NB) {
-        N(apical_k_update)(nbu, nd, ns, f, e, xu, w);
-        N(apical_k_forward)(nb, nd, ns, w, x, out);
-        return;
-    }
-    const size_t pairs = (nd + 1) / 2;
-#pragma omp parallel for schedule(static) if ((nb + nbu) * nd * ns > (1u << 19))
-    for (size_t p = 0; p < pairs; p++) {
-        size_t i = 2 * p;
-        T c0[MAX_NB], c1[MAX_NB];
-        T *w0 = w + i * ns, *w1 = i + 1 < nd ? w0 + ns : w0;
-        for (size_t k = 0; k < nbu; k++) {
-            c0[k] = f * e[k * nd + i];
-            c1[k] = i + 1 < nd ? f * e[k * nd + i + 1] : 0;
-        }
-        if (i + 1 < nd)
-            N(upd_2)(nbu, ns, w0, w1, xu, c0, c1);
-        else
-            N(upd_1)(nbu, ns, w0, xu, c0);
-        T *o0 = out + i, *o1 = i + 1 < nd ? o0 + 1 : o0;
-        size_t b = 0;
-        for (; b + 10 <= nb; b += 10)
-            N(fwd_10)(ns, w0, w1, x + b * ns, o0 + b * nd, o1 + b * nd, nd);
-        for (; b + 8 <= nb; b += 8)
-            N(fwd_8)(ns, w0, w1, x + b * ns, o0 + b * nd, o1 + b * nd, nd);
-        for (; b + 4 <= nb; b += 4)
-            N(fwd_4)(ns, w0, w1, x + b * ns, o0 + b * nd, o1 + b * nd, nd);
-        for (; b + 2 <= nb; b += 2)
-            N(fwd_2)(ns, w0, w1, x + b * ns, o0 + b * nd, o1 + b * nd, nd);
-        for (; b < nb; b++)
-            N(fwd_1)(ns, w0, w1, x + b * ns, o0 + b * nd, o1 + b * nd, nd);
+    const size_t panels = (nd + PR - 1) / PR;
+#pragma omp parallel for schedule(static) if ((nb + nbu) * nd * ns > PAR_MIN)
+    for (size_t p = 0; p < panels; p++) {
+        N(upd_panel)(p, nbu, nd, ns, f, e, xu, wp);
+        N(fwd_panel)(p, nb, nd, ns, wp, x, out);
     }
 }
 
-void N(apical_k_backward)(size_t nb, size_t nd, size_t ns, const T *w, const T *e, T *g)
+static inline T N(hsum)(N(vf) v)
 {
-    if (nb > 16) { /* in slices of 16 batch rows */
-        for (size_t b = 0; b < nb; b += 16)
-            N(apical_k_backward)(nb - b < 16 ? nb - b : 16, nd, ns, w, e + b * nd, g + b * ns);
-        return;
+    T s = 0;
+    for (size_t k = 0; k < VW; k++)
+        s += v[k];
+    return s;
+}
+
+/* Columns j and j1 of every panel against K batch rows of the padded e
+   (rows ndp apart): 2 K vector accumulators, summed across lanes once at
+   the end. */
+#define BWD_BLOCK(K)                                                                        \
+    static void N(bwd_##K)(size_t panels, size_t ns, size_t ndp, const T *wp, size_t j,   \
+                           size_t j1, const T *ep, T *g)                                    \
+    {                                                                                       \
+        N(vf) a0[K], a1[K];                                                                 \
+        for (int k = 0; k < K; k++)                                                         \
+            a0[k] = a1[k] = (N(vf)){ 0 };                                                   \
+        for (size_t p = 0; p < panels; p++) {                                               \
+            const T *w = wp + p * PR * ns;                                                  \
+            N(vf) w00 = N(ld)(w + j * PR), w01 = N(ld)(w + j * PR + VW);                    \
+            N(vf) w10 = N(ld)(w + j1 * PR), w11 = N(ld)(w + j1 * PR + VW);                  \
+            for (int k = 0; k < K; k++) {                                                   \
+                N(vf) e0 = N(ld)(ep + (size_t)k * ndp + p * PR);                            \
+                N(vf) e1 = N(ld)(ep + (size_t)k * ndp + p * PR + VW);                       \
+                a0[k] += e0 * w00 + e1 * w01;                                               \
+                a1[k] += e0 * w10 + e1 * w11;                                               \
+            }                                                                               \
+        }                                                                                   \
+        for (int k = 0; k < K; k++) {                                                       \
+            g[(size_t)k * ns + j] += N(hsum)(a0[k]);                                        \
+            if (j1 != j)                                                                    \
+                g[(size_t)k * ns + j1] += N(hsum)(a1[k]);                                   \
+        }                                                                                   \
     }
-    /* columns in vector-wide slices, each owned by one thread; the batch's
-       accumulators stay in registers while the slice's column of W streams
-       past once */
-    const size_t slices = (ns + VW - 1) / VW;
-#pragma omp parallel for schedule(static) if (nb * nd * ns > (1u << 19))
-    for (size_t s = 0; s < slices; s++) {
-        size_t j = s * VW;
-        if (j + VW <= ns) {
-            N(vf) acc[16];
-            for (size_t b = 0; b < nb; b++)
-                acc[b] = N(ld)(g + b * ns + j);
-            for (size_t i = 0; i < nd; i++) {
-                N(vf) wv = N(ld)(w + i * ns + j);
-                for (size_t b = 0; b < nb; b++)
-                    acc[b] += e[b * nd + i] * wv;
-            }
-            for (size_t b = 0; b < nb; b++)
-                N(st)(g + b * ns + j, acc[b]);
-        } else {
-            for (size_t b = 0; b < nb; b++)
-                for (size_t t = j; t < ns; t++) {
-                    T a = g[b * ns + t];
-                    for (size_t i = 0; i < nd; i++)
-                        a += e[b * nd + i] * w[i * ns + t];
-                    g[b * ns + t] = a;
-                }
-        }
+BWD_BLOCK(10)
+BWD_BLOCK(8)
+BWD_BLOCK(4)
+BWD_BLOCK(2)
+BWD_BLOCK(1)
+
+void N(apical_k_backward)(size_t nb, size_t nd, size_t ns, const T *wp, const T *e, T *g,
+                          T *scratch)
+{
+    const size_t panels = (nd + PR - 1) / PR, ndp = panels * PR, pairs = (ns + 1) / 2;
+    for (size_t b = 0; b < nb; b++)
+        for (size_t i = 0; i < ndp; i++)
+            scratch[b * ndp + i] = i < nd ? e[b * nd + i] : 0;
+#pragma omp parallel for schedule(static) if (nb * nd * ns > PAR_MIN)
+    for (size_t q = 0; q < pairs; q++) {
+        size_t j = 2 * q, j1 = j + 1 < ns ? j + 1 : j, b = 0;
+        for (; b + 10 <= nb; b += 10)
+            N(bwd_10)(panels, ns, ndp, wp, j, j1, scratch + b * ndp, g + b * ns);
+        for (; b + 8 <= nb; b += 8)
+            N(bwd_8)(panels, ns, ndp, wp, j, j1, scratch + b * ndp, g + b * ns);
+        for (; b + 4 <= nb; b += 4)
+            N(bwd_4)(panels, ns, ndp, wp, j, j1, scratch + b * ndp, g + b * ns);
+        for (; b + 2 <= nb; b += 2)
+            N(bwd_2)(panels, ns, ndp, wp, j, j1, scratch + b * ndp, g + b * ns);
+        for (; b < nb; b++)
+            N(bwd_1)(panels, ns, ndp, wp, j, j1, scratch + b * ndp, g + b * ns);
     }
 }
 
 #undef VW
+#undef PR
+#undef PAR_MIN
 #undef FWD_BLOCK
+#undef UPD_BLOCK
+#undef BWD_BLOCK

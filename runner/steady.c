@@ -59,7 +59,8 @@ typedef struct sd_pop {
 typedef struct sd_proj {
     double *out;                /* batch x n_dst: this projection's input to its port */
     long src_version;           /* source version `out` was computed from (-1: none) */
-    float *wf;                  /* single-precision weights (f32) */
+    float *wf;                  /* the weights, packed in panels (kernels.h): f32 ... */
+    double *wd;                 /* ... or f64; NULL for one_to_one */
     int plastic;
     double eta, a, b;           /* the rule's steady form */
     double *e;                  /* batch x n_dst: the post factor */
@@ -77,7 +78,11 @@ struct apical_steady {
     sd_pop *pops;
     sd_proj *projs;
     float *xf, *ef, *of;        /* scratch: source, post factor, product in f32 */
+    float *scrf;                /* scratch of the backward kernels */
+    double *scrd;
     double *ysave;              /* scratch: a population's state before it settles */
+    const double **psrc;        /* scratch: the products into a population ... */
+    size_t *pport;              /* ... and the ports they feed */
     double *ext_x, *ext_u, *ext_r; /* the batch's inputs, target potentials, target rates */
     size_t ext_stim;            /* stimulus the batch comes from */
     int target_on;
@@ -139,6 +144,7 @@ void apical_steady_free(apical_steady *s)
     for (size_t i = 0; s->projs && i < s->c->n_projs; i++) {
         free(s->projs[i].out);
         free(s->projs[i].wf);
+        free(s->projs[i].wd);
         free(s->projs[i].e);
         free(s->projs[i].pend_e);
         free(s->projs[i].pend_x);
@@ -149,6 +155,10 @@ void apical_steady_free(apical_steady *s)
     free(s->ef);
     free(s->of);
     free(s->ysave);
+    free(s->psrc);
+    free(s->scrf);
+    free(s->scrd);
+    free(s->pport);
     free(s->ext_x);
     free(s->ext_u);
     free(s->ext_r);
@@ -253,16 +263,22 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
                 s->pops[pj->dst].learns_into = 1;
         }
         if (o->f32 && !pj->one_to_one) {
-            if (!(q->wf = malloc(nd * ns * sizeof(float))))
+            if (!(q->wf = malloc(apical_k_packed_size_f32(nd, ns) * sizeof(float))))
                 goto nomem;
-            for (size_t i = 0; i < nd * ns; i++)
-                q->wf[i] = (float)pj->w[i];
             if (q->plastic && (!(q->pend_e = malloc(s->B * nd * sizeof(float))) ||
                                !(q->pend_x = malloc(s->B * ns * sizeof(float)))))
                 goto nomem;
+        } else if (!pj->one_to_one) {
+            if (!(q->wd = malloc(apical_k_packed_size_f64(nd, ns) * sizeof(double))))
+                goto nomem;
         }
     }
+    apical_steady_load(s);
     size_t wb = s->B * s->widest;
+    /* backward's padded copy of the post factors */
+    size_t wpad = s->B * (s->widest + apical_k_panel_rows_f32() + apical_k_panel_rows_f64());
+    s->scrf = malloc(wpad * sizeof(float));
+    s->scrd = malloc(wpad * sizeof(double));
     s->xf = malloc(wb * sizeof(float));
     s->ef = malloc(wb * sizeof(float));
     s->of = malloc(wb * sizeof(float));
@@ -271,10 +287,13 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
         if (c->pops[i].model->n_state * c->pops[i].n > most)
             most = c->pops[i].model->n_state * c->pops[i].n;
     s->ysave = malloc(s->B * most * sizeof(double));
+    s->psrc = malloc((c->n_projs + 1) * sizeof *s->psrc);
+    s->pport = malloc((c->n_projs + 1) * sizeof *s->pport);
     s->ext_x = calloc(wb, sizeof(double));
     s->ext_u = calloc(wb, sizeof(double));
     s->ext_r = calloc(wb, sizeof(double));
-    if (!s->xf || !s->ef || !s->of || !s->ysave || !s->ext_x || !s->ext_u || !s->ext_r)
+    if (!s->xf || !s->ef || !s->of || !s->ysave || !s->ext_x || !s->ext_u || !s->ext_r ||
+        !s->psrc || !s->pport || !s->scrf || !s->scrd)
         goto nomem;
     if (o->n_eval > 0 || o->epochs > 0) {
         const apical_stim *tr = &c->stims[o->train];
@@ -307,15 +326,33 @@ static void flush_proj(apical_steady *s, size_t k)
 void apical_steady_sync(apical_steady *s)
 {
     apical_circuit *c = s->c;
-    for (size_t k = 0; k < c->n_projs; k++)
+    for (size_t k = 0; k < c->n_projs; k++) {
+        apical_proj *pj = &c->projs[k];
+        sd_proj *q = &s->projs[k];
+        size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n;
         flush_proj(s, k);
-    for (size_t k = 0; k < c->n_projs; k++)
-        if (s->projs[k].wf && s->projs[k].plastic) {
-            size_t n = apical_proj_n_weights(c, &c->projs[k]);
-            for (size_t i = 0; i < n; i++)
-                c->projs[k].w[i] = s->projs[k].wf[i];
-        }
+        if (q->wf && q->plastic)
+            apical_k_unpack_f32(nd, ns, q->wf, pj->w);
+        else if (q->wd && q->plastic)
+            apical_k_unpack_f64(nd, ns, q->wd, pj->w);
+    }
     apical_circuit_weights_changed(c);
+}
+
+void apical_steady_load(apical_steady *s)
+{
+    apical_circuit *c = s->c;
+    for (size_t k = 0; k < c->n_projs; k++) {
+        apical_proj *pj = &c->projs[k];
+        sd_proj *q = &s->projs[k];
+        size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n;
+        q->pending = 0;
+        q->src_version = -1;
+        if (q->wf)
+            apical_k_pack_f32(nd, ns, pj->w, q->wf);
+        else if (q->wd)
+            apical_k_pack_f64(nd, ns, pj->w, q->wd);
+    }
 }
 
 /* out (nb x nd) = src (nb x ns) W^T */
@@ -342,7 +379,7 @@ static void product(apical_steady *s, size_t k, const double *src)
         for (size_t i = 0; i < nb * nd; i++)
             q->out[i] = s->of[i];
     } else {
-        apical_k_forward_f64(nb, nd, ns, pj->w, src, q->out);
+        apical_k_forward_f64(nb, nd, ns, q->wd, src, q->out);
     }
 }
 
@@ -353,16 +390,43 @@ static const double *src_row(apical_steady *s, const apical_proj *pj)
     return s->pops[pj->src].obs + pj->src_obs * s->nb * p->n;
 }
 
-/* Ports of population i from the projections whose sources have a value
-   (sources computed earlier in the up sweep, or any in later sweeps), the
-   stimulus and the target. */
-static void gather(apical_steady *s, size_t i, int up)
+/* How many slices of batch rows population i's cell functions run in: one
+   per thread when its module takes rows ld apart (ABI 1.3) and the
+   population is large enough to pay for the threads, else one. */
+static int n_slices(const apical_steady *s, size_t i)
+{
+    const apical_pop *p = &s->c->pops[i];
+    if (!(APICAL_CELL_FLAGS(p->model) & APICAL_CELL_LD) || s->nb * p->n < 2048)
+        return 1;
+    int t = omp_get_max_threads();
+    return t < (int)s->nb ? t : (int)s->nb;
+}
+
+/* Cells [lo, hi) of slice t of T: whole batch rows. */
+static void slice(const apical_steady *s, size_t i, int t, int T, size_t *lo, size_t *hi)
+{
+    size_t n = s->c->pops[i].n;
+    *lo = s->nb * (size_t)t / (size_t)T * n;
+    *hi = s->nb * (size_t)(t + 1) / (size_t)T * n;
+}
+
+static apical_cell_ctx slice_ctx(const apical_steady *s, size_t i, size_t lo, size_t hi)
+{
+    const apical_pop *p = &s->c->pops[i];
+    const sd_pop *q = &s->pops[i];
+    size_t bn = s->nb * p->n;
+    apical_cell_ctx x = { sizeof x, hi - lo, p->p, q->y + lo, q->in + lo, NULL,
+                          (APICAL_CELL_FLAGS(p->model) & APICAL_CELL_LD) ? bn : 0 };
+    return x;
+}
+
+/* Products into population i from the projections whose sources have a
+   value (sources computed earlier in the up sweep, or any in later sweeps),
+   recomputed where the source changed; their rows and ports into src/port. */
+static size_t products_into(apical_steady *s, size_t i, int up, const double **src, size_t *port)
 {
     apical_circuit *c = s->c;
-    apical_pop *p = &c->pops[i];
-    sd_pop *q = &s->pops[i];
-    size_t bn = s->nb * p->n;
-    memset(q->in, 0, p->model->n_ports * bn * sizeof(double));
+    size_t m = 0;
     for (size_t k = 0; k < c->n_projs; k++) {
         apical_proj *pj = &c->projs[k];
         if (pj->dst != i || (up && !s->pops[pj->src].visited))
@@ -372,45 +436,93 @@ static void gather(apical_steady *s, size_t i, int up)
             product(s, k, src_row(s, pj));
             r->src_version = s->pops[pj->src].version;
         }
-        double *port = q->in + pj->dst_port * bn;
-        for (size_t j = 0; j < bn; j++)
-            port[j] += r->out[j];
+        src[m] = r->out;
+        port[m++] = pj->dst_port;
     }
-    const apical_stim *st = &c->stims[s->ext_stim];
-    if (st->dst == i) {
-        double *port = q->in + st->dst_port * bn;
-        for (size_t j = 0; j < bn; j++)
-            port[j] += s->ext_x[j];
-    }
-    if (st->has_target && st->tgt == i && s->target_on && !up) {
-        double *port = q->in + st->tgt_port * bn, *gate = q->in + st->tgt_gate * bn;
-        for (size_t j = 0; j < bn; j++) {
-            port[j] += s->ext_u[j];
-            gate[j] = 1.0;
-        }
-    }
+    return m;
 }
 
+/* The state of population i where it settles with its ports held: the
+   ports summed from the products, the stimulus and the target, then the
+   module's steady and state observables, in slices of batch rows run by
+   the threads. */
 static int settle_pop(apical_steady *s, size_t i, uint32_t flags, char *err, size_t cap)
 {
-    apical_pop *p = &s->c->pops[i];
+    apical_circuit *c = s->c;
+    apical_pop *p = &c->pops[i];
     sd_pop *q = &s->pops[i];
     const apical_cell_model *m = p->model;
-    gather(s, i, (flags & APICAL_STEADY_UP) != 0);
-    apical_cell_ctx x = { sizeof x, s->nb * p->n, p->p, q->y, q->in, NULL };
-    size_t ny = m->n_state * s->nb * p->n;
-    memcpy(s->ysave, q->y, ny * sizeof(double));
-    int rc = m->steady(&x, flags, q->y);
-    if (rc == APICAL_OK)
-        rc = m->observe(&x, APICAL_OBS_STATE, q->obs);
-    if (rc != APICAL_OK) {
+    const int up = (flags & APICAL_STEADY_UP) != 0;
+    const double **src = s->psrc;
+    const size_t *port = s->pport;
+    size_t np = products_into(s, i, up, s->psrc, s->pport);
+    const apical_stim *st = &c->stims[s->ext_stim];
+    const int drive = st->dst == i, teach = st->has_target && st->tgt == i && s->target_on && !up;
+    const size_t bn = s->nb * p->n, ny = m->n_state;
+    const double bound = c->bound;
+    int T = n_slices(s, i), status = APICAL_OK, changed = 0;
+    size_t bad = NONE;
+#pragma omp parallel for num_threads(T) schedule(static, 1) if (T > 1) reduction(| : changed)
+    for (int t = 0; t < T; t++) {
+        size_t lo, hi;
+        slice(s, i, t, T, &lo, &hi);
+        for (size_t k = 0; k < m->n_ports; k++)
+            memset(q->in + k * bn + lo, 0, (hi - lo) * sizeof(double));
+        for (size_t k = 0; k < np; k++) {
+            double *to = q->in + port[k] * bn;
+            for (size_t j = lo; j < hi; j++)
+                to[j] += src[k][j];
+        }
+        if (drive) {
+            double *to = q->in + st->dst_port * bn;
+            for (size_t j = lo; j < hi; j++)
+                to[j] += s->ext_x[j];
+        }
+        if (teach) {
+            double *to = q->in + st->tgt_port * bn, *gate = q->in + st->tgt_gate * bn;
+            for (size_t j = lo; j < hi; j++) {
+                to[j] += s->ext_u[j];
+                gate[j] = 1.0;
+            }
+        }
+        for (size_t k = 0; k < ny; k++)
+            memcpy(s->ysave + k * bn + lo, q->y + k * bn + lo, (hi - lo) * sizeof(double));
+        apical_cell_ctx x = slice_ctx(s, i, lo, hi);
+        int rc = m->steady(&x, flags, q->y + lo);
+        if (rc == APICAL_OK)
+            rc = m->observe(&x, APICAL_OBS_STATE, q->obs + lo);
+        if (rc != APICAL_OK) {
+#pragma omp atomic write
+            status = rc;
+        }
+        /* a state that did not move keeps its version: the products it
+           feeds stay valid (inputs and biases in the down sweep) */
+        for (size_t k = 0; k < ny; k++)
+            changed |= memcmp(s->ysave + k * bn + lo, q->y + k * bn + lo,
+                              (hi - lo) * sizeof(double)) != 0;
+        for (size_t k = 0; k < ny; k++)
+            for (size_t j = lo; j < hi; j++) {
+                double v = q->y[k * bn + j];
+                if (!isfinite(v) || (bound > 0 && fabs(v) > bound)) {
+#pragma omp critical(apical_steady_bad)
+                    if (bad == NONE || k * bn + j < bad)
+                        bad = k * bn + j;
+                    break;
+                }
+            }
+    }
+    if (status != APICAL_OK) {
         snprintf(err, cap, "population %s (%s): its steady function failed (status %d)",
-                 p->name, m->name, rc);
+                 p->name, m->name, status);
         return -1;
     }
-    /* a state that did not move keeps its version: the products it feeds
-       stay valid (inputs and biases in the down sweep) */
-    if (!q->visited || memcmp(s->ysave, q->y, ny * sizeof(double)) != 0)
+    if (bad != NONE) {
+        snprintf(err, cap, "population %s (defined at %s): state %g at cell %zu of the "
+                 "mini-batch; lower the learning rates", p->name, p->where, q->y[bad],
+                 bad % p->n);
+        return -1;
+    }
+    if (!q->visited || changed)
         q->version++;
     q->visited = 1;
     return 0;
@@ -437,8 +549,18 @@ static int sweep(apical_steady *s, int passes, char *err, size_t cap)
     for (size_t i = 0; i < c->n_pops; i++) {
         apical_pop *p = &c->pops[i];
         sd_pop *q = &s->pops[i];
-        apical_cell_ctx x = { sizeof x, s->nb * p->n, p->p, q->y, q->in, NULL };
-        if (p->model->observe(&x, APICAL_OBS_PORTS, q->obs) != APICAL_OK) {
+        int T = n_slices(s, i), status = APICAL_OK;
+#pragma omp parallel for num_threads(T) schedule(static, 1) if (T > 1)
+        for (int t = 0; t < T; t++) {
+            size_t lo, hi;
+            slice(s, i, t, T, &lo, &hi);
+            apical_cell_ctx x = slice_ctx(s, i, lo, hi);
+            if (p->model->observe(&x, APICAL_OBS_PORTS, q->obs + lo) != APICAL_OK) {
+#pragma omp atomic write
+                status = APICAL_EFAIL;
+            }
+        }
+        if (status != APICAL_OK) {
             snprintf(err, cap, "population %s: observe failed", p->name);
             return -1;
         }
@@ -469,7 +591,7 @@ static void learn_proj(apical_steady *s, size_t k, const double *e)
         q->pend_nb = nb;
         q->pending = 1;
     } else {
-        apical_k_update_f64(nb, nd, ns, f, e, pre, pj->w);
+        apical_k_update_f64(nb, nd, ns, f, e, pre, q->wd);
     }
     q->src_version = -1; /* the weights changed */
 }
@@ -507,7 +629,7 @@ static int learn_backprop(apical_steady *s, char *err, size_t cap)
         memset(q->gradr, 0, bn * sizeof(double));
         if (p->model->n_state == 0)
             continue;
-        apical_cell_ctx x = { sizeof x, bn, p->p, q->y, q->in, NULL };
+        apical_cell_ctx x = { sizeof x, bn, p->p, q->y, q->in, NULL, 0 };
         if (p->model->jacobian(&x, q->dfdy, q->dfdin, q->dody) != APICAL_OK) {
             snprintf(err, cap, "population %s: its Jacobian failed", p->name);
             return -1;
@@ -545,11 +667,11 @@ static int learn_backprop(apical_steady *s, char *err, size_t cap)
                     for (size_t j = 0; j < nb * nd; j++)
                         s->ef[j] = (float)pr->e[j];
                     memset(s->of, 0, nb * ns * sizeof(float));
-                    apical_k_backward_f32(nb, nd, ns, pr->wf, s->ef, s->of);
+                    apical_k_backward_f32(nb, nd, ns, pr->wf, s->ef, s->of, s->scrf);
                     for (size_t j = 0; j < nb * ns; j++)
                         sp->gradr[j] += s->of[j];
                 } else {
-                    apical_k_backward_f64(nb, nd, ns, pj->w, pr->e, sp->gradr);
+                    apical_k_backward_f64(nb, nd, ns, pr->wd, pr->e, sp->gradr, s->scrd);
                 }
             }
         }
@@ -604,22 +726,6 @@ static size_t count_wrong(apical_steady *s, const size_t *order, size_t from, si
     return wrong;
 }
 
-static int check_batch(apical_steady *s, char *err, size_t cap)
-{
-    apical_circuit *c = s->c;
-    for (size_t i = 0; i < c->n_pops; i++) {
-        size_t bn = s->nb * c->pops[i].n * c->pops[i].model->n_state;
-        for (size_t j = 0; j < bn; j++)
-            if (!isfinite(s->pops[i].y[j]) || (c->bound > 0 && fabs(s->pops[i].y[j]) > c->bound)) {
-                snprintf(err, cap, "population %s (defined at %s): state %g at cell %zu of the "
-                         "mini-batch; lower the learning rates", c->pops[i].name,
-                         c->pops[i].where, s->pops[i].y[j], j % c->pops[i].n);
-                return -1;
-            }
-    }
-    return 0;
-}
-
 static int evaluate(apical_steady *s, apical_epoch_metrics *m, char *err, size_t cap)
 {
     apical_circuit *c = s->c;
@@ -636,7 +742,7 @@ static int evaluate(apical_steady *s, apical_epoch_metrics *m, char *err, size_t
         for (size_t from = 0; from < st->count; from += s->B) {
             size_t n = st->count - from < s->B ? st->count - from : s->B;
             load_batch(s, s->o.eval[e], NULL, from, n, 0);
-            if (sweep(s, passes, err, cap) || check_batch(s, err, cap))
+            if (sweep(s, passes, err, cap))
                 return -1;
             wrong += count_wrong(s, NULL, from, s->pops[st->tgt].rate);
             if (e != 0)
@@ -734,7 +840,7 @@ int apical_steady_train_epoch(apical_steady *s, double *train_error, char *err, 
         double t0 = now_s();
         choose_threads(s, from / s->B, last);
         load_batch(s, o->train, s->order, from, n, 1);
-        if (sweep(s, passes, err, cap) || check_batch(s, err, cap))
+        if (sweep(s, passes, err, cap))
             return -1;
         /* the free (un-nudged) output: the rates in backprop, the basal
            prediction phi(c v_B) of the nudged cells otherwise */
@@ -792,8 +898,7 @@ int apical_steady_run(apical_steady *s, char *err, size_t cap)
         m.patterns = (ep + 1) * (long)tr->count;
         m.seconds = now_s() - t0;
         m.train_error = wrong;
-        if (o->f32)
-            apical_steady_sync(s);
+        apical_steady_sync(s);
         if (evaluate(s, &m, err, cap))
             return -1;
         if (o->on_epoch)

@@ -67,7 +67,7 @@ START_TEST(loads_a_newer_minor_with_larger_structs)
     ck_assert_str_eq(m->version, "1.1.0");
     /* and it runs: du/dt = -u */
     double y[2] = { 1.0, -2.0 }, dydt[2];
-    apical_cell_ctx c = { sizeof c, 2, NULL, y, NULL, NULL };
+    apical_cell_ctx c = { sizeof c, 2, NULL, y, NULL, NULL, 0 };
     ck_assert_int_eq(m->rhs(&c, dydt), APICAL_OK);
     ck_assert_double_eq(dydt[1], 2.0);
     apical_registry_free(r);

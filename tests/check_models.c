@@ -40,7 +40,7 @@ START_TEST(pyramidal_rhs_and_observables)
     /* ports: basal, apical, apical_inh, target, target_gate */
     const double y[2] = { 0.5, -1.0 };
     const double in[5 * 2] = { 1.2, 0.4, -0.3, 0.6, 0.1, -0.2, 2.0, 0.0, 1.0, 0.0 };
-    apical_cell_ctx c = { sizeof c, 2, p, y, in, NULL };
+    apical_cell_ctx c = { sizeof c, 2, p, y, in, NULL, 0 };
     ck_assert_int_eq(m->rhs(&c, dydt), APICAL_OK);
     /* -0.1*0.5 + (1.2-0.5) + 0.8*(-0.2-0.5) + 0.8*1*(2-0.5) = 1.29 */
     ck_assert_double_eq_tol(dydt[0], 1.29, TOL);
@@ -79,7 +79,7 @@ START_TEST(observables_not_needed_are_skipped)
     const double y[1] = { 0.5 }, in[5] = { 1.2, -0.3, 0.1, 0, 0 };
     size_t ea = obs_index(m, "err_apical"), eb = obs_index(m, "err_basal");
     need[eb] = 1;
-    apical_cell_ctx c = { sizeof c, 1, p, y, in, need };
+    apical_cell_ctx c = { sizeof c, 1, p, y, in, need, 0 };
     obs[ea] = 12345.0;
     m->observe(&c, APICAL_OBS_STATE, obs);
     m->observe(&c, APICAL_OBS_PORTS, obs);
@@ -97,7 +97,7 @@ START_TEST(output_layer_attenuation_without_apical)
     p[2] = 0; /* g_A */
     ck_assert_str_eq(m->params[2].name, "g_A");
     const double y[1] = { 0.0 }, in[5] = { 2.2, 0, 0, 0, 0 };
-    apical_cell_ctx c = { sizeof c, 1, p, y, in, NULL };
+    apical_cell_ctx c = { sizeof c, 1, p, y, in, NULL, 0 };
     m->observe(&c, APICAL_OBS_STATE, obs);
     m->observe(&c, APICAL_OBS_PORTS, obs);
     /* phi(2.2/1.1) = phi(2) = 1/(1+e^-2) */
@@ -111,7 +111,7 @@ START_TEST(sst_rhs_and_observables)
     double p[16], dydt[1], obs[16];
     defaults(m, p);
     const double y[1] = { 0.3 }, in[2] = { 1.0, -0.5 }; /* dendrite, nudge */
-    apical_cell_ctx c = { sizeof c, 1, p, y, in, NULL };
+    apical_cell_ctx c = { sizeof c, 1, p, y, in, NULL, 0 };
     ck_assert_int_eq(m->rhs(&c, dydt), APICAL_OK);
     /* -0.1*0.3 + 1*(1-0.3) + 0.8*(-0.5-0.3) = 0.03 */
     ck_assert_double_eq_tol(dydt[0], 0.03, TOL);
@@ -129,7 +129,7 @@ START_TEST(rate_input_filters_the_pattern)
     const apical_cell_model *m = test_cell(reg, "rate_input");
     double p[1] = { 3.0 }, dydt[1], obs[4];
     const double y[1] = { 0.2 }, in[1] = { 0.8 };
-    apical_cell_ctx c = { sizeof c, 1, p, y, in, NULL };
+    apical_cell_ctx c = { sizeof c, 1, p, y, in, NULL, 0 };
     ck_assert_int_eq(m->rhs(&c, dydt), APICAL_OK);
     ck_assert_double_eq_tol(dydt[0], 0.2, TOL); /* (0.8 - 0.2)/3 */
     m->observe(&c, APICAL_OBS_STATE, obs);
@@ -148,7 +148,7 @@ static double pyr_rate(const apical_cell_model *m, double phi, double u, double 
     defaults(m, p);
     p[4] = phi;
     const double y[1] = { u }, in[5] = { 0 };
-    apical_cell_ctx c = { sizeof c, 1, p, y, in, NULL };
+    apical_cell_ctx c = { sizeof c, 1, p, y, in, NULL, 0 };
     m->observe(&c, APICAL_OBS_STATE, obs);
     m->jacobian(&c, dfdy, dfdin, dody);
     *dphi = dody[obs_index(m, "rate")];
@@ -226,7 +226,7 @@ static void check_jacobian(const char *name, const double *in, size_t n_in_rows)
     ck_assert_uint_eq(m->n_ports, n_in_rows);
     double y[1] = { 0.37 }, inb[8];
     memcpy(inb, in, n_in_rows * sizeof(double));
-    apical_cell_ctx c = { sizeof c, 1, p, y, inb, NULL };
+    apical_cell_ctx c = { sizeof c, 1, p, y, inb, NULL, 0 };
     ck_assert_int_eq(m->jacobian(&c, dfdy, dfdin, dody), APICAL_OK);
     const double h = 1e-6;
     y[0] += h; m->rhs(&c, f1); m->observe(&c, APICAL_OBS_STATE, o1);

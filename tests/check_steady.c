@@ -251,6 +251,7 @@ START_TEST(steady_update_of_the_output_weights)
         }
     }
     ck_assert(apical_steady_learn(sd, x, u, NULL, 3, err, sizeof err) == 0);
+    apical_steady_sync(sd); /* the engine's copy of the weights into the circuit */
     double worst = 0, size = 0;
     for (int k = 0; k < 12; k++) {
         worst = fmax(worst, fabs(w3->w[k] - w0[k] - want[k]));
@@ -314,10 +315,13 @@ START_TEST(backprop_is_the_gradient)
         for (size_t i = 0; i < n; i++) {
             double w = pj->w[i];
             pj->w[i] = w + h;
+            apical_steady_load(sd);
             double lp = loss(sd, c, x, rt, 3);
             pj->w[i] = w - h;
+            apical_steady_load(sd);
             double lm = loss(sd, c, x, rt, 3);
             pj->w[i] = w;
+            apical_steady_load(sd);
             grad[k][i] = (lp - lm) / (2 * h);
         }
     }
@@ -325,6 +329,7 @@ START_TEST(backprop_is_the_gradient)
     for (size_t k = 0; k < 6; k++)
         memcpy(before[k], c->projs[k].w, apical_proj_n_weights(c, &c->projs[k]) * sizeof(double));
     ck_assert(apical_steady_learn(sd, x, u, rt, 3, err, sizeof err) == 0);
+    apical_steady_sync(sd);
     double worst = 0, size = 0;
     for (size_t k = 0; k < 6; k++) {
         size_t n = apical_proj_n_weights(c, &c->projs[k]);
