@@ -140,8 +140,8 @@ static int jacobian(const apical_cell_ctx *c, double *dfdy, double *dfdin, doubl
         dfdin[IN_TARGET * ld + i] = gs * gate[i];
         dfdin[IN_GATE * ld + i] = gs * (tg[i] - u[i]);
         dody[O_U * ld + i] = 1.0;
-        dody[O_RATE * ld + i] = apical_dphi(&t, u[i]);
     }
+    apical_dphi_n(&t, n, u, dody + O_RATE * ld);
     return APICAL_OK;
 }
 

@@ -103,8 +103,8 @@ static int jacobian(const apical_cell_ctx *c, double *dfdy, double *dfdin, doubl
         dfdin[IN_DENDRITE * ld + i] = p[P_G_D];
         dfdin[IN_NUDGE * ld + i] = p[P_G_SOM];
         dody[O_U * ld + i] = 1.0;
-        dody[O_RATE * ld + i] = apical_dphi(&t, u[i]);
     }
+    apical_dphi_n(&t, n, u, dody + O_RATE * ld);
     return APICAL_OK;
 }
 

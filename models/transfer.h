@@ -56,9 +56,9 @@ static inline double apical_phi(const apical_transfer *t, double u)
 
 static inline double apical_dphi(const apical_transfer *t, double u)
 {
-    if (t->kind == APICAL_PHI_LOGISTIC) {
-        double s = apical_logistic(u);
-        return s * (1.0 - s);
+    if (t->kind == APICAL_PHI_LOGISTIC) { /* e / (1 + e)^2, e = exp(-|u|): no cancellation */
+        double e = exp(-fabs(u)), s = 1.0 / (1.0 + e);
+        return e * s * s;
     }
     return t->gamma * t->beta * apical_logistic(t->beta * (u - t->theta));
 }
@@ -144,6 +144,22 @@ static inline void apical_phi_n(const apical_transfer *t, size_t n, double scale
         double v = b * (scale * x[i] - th);
         double e = apical_exp_nonpos(-fabs(v));
         out[i] = g * ((v > 0.0 ? v : 0.0) + apical_log1p_unit(e));
+    }
+}
+
+/* Whole rows of the slope: out[i] = phi'(x[i]), vectorised like apical_phi_n. */
+static inline void apical_dphi_n(const apical_transfer *t, size_t n, const double *restrict x,
+                                 double *restrict out)
+{
+    const int logistic = t->kind == APICAL_PHI_LOGISTIC;
+    const double b = logistic ? 1.0 : t->beta, th = logistic ? 0.0 : t->theta,
+                 g = logistic ? 1.0 : t->gamma * t->beta;
+    APICAL_SIMD
+    for (size_t i = 0; i < n; i++) {
+        double v = b * (x[i] - th);
+        double e = apical_exp_nonpos(-fabs(v)), s = 1.0 / (1.0 + e);
+        double l = v >= 0.0 ? s : e * s; /* logistic(v) */
+        out[i] = logistic ? e * s * s : g * l;
     }
 }
 

@@ -14,7 +14,11 @@
  * lane is one output row.  Element (i, j) of an nd x ns matrix sits at
  * (i / PR) PR ns + j PR + i % PR; rows beyond nd are zero.
  *
- * x, e, out and g are row-major: x nb x ns, e and out nb x nd, g nb x ns.
+ * x, e and out are row-major: x nb x ns, e and out nb x nd.  A product
+ * with W^T (backprop's error) is the forward product of a second copy
+ * packed from W^T (apical_k_pack_t), kept equal to W bit for bit: update
+ * it with f = 1, e = x and x = f e (each weight then gets the same
+ * products, fma(f e, x, w) = fma(x, f e, w), in the same order).
  * Every output element is computed by one thread in a fixed order, so the
  * results do not depend on the number of threads.
  */
@@ -31,6 +35,8 @@
     /* row-major w (nd x ns) into panels wp, and back */                                      \
     void apical_k_pack_##S(size_t nd, size_t ns, const double *w, T *wp);                     \
     void apical_k_unpack_##S(size_t nd, size_t ns, const T *wp, double *w);                   \
+    /* W^T (ns x nd) of row-major w (nd x ns) into panels */                                  \
+    void apical_k_pack_t_##S(size_t nd, size_t ns, const double *w, T *wp);                   \
     /* out[b][i] = sum_j w[i][j] x[b][j] */                                                   \
     void apical_k_forward_##S(size_t nb, size_t nd, size_t ns, const T *wp, const T *x,       \
                               T *out);                                                        \
@@ -40,10 +46,8 @@
     /* apical_k_update (nbu rows of e and xu) then apical_k_forward (nb rows of x), bit for   \
        bit, in one pass over the panels */                                                    \
     void apical_k_update_forward_##S(size_t nbu, size_t nb, size_t nd, size_t ns, T f,        \
-                                     const T *e, const T *xu, T *wp, const T *x, T *out);     \
-    /* g[b][j] += sum_i e[b][i] w[i][j]; scratch holds nb x (nd rounded up to panels) */      \
-    void apical_k_backward_##S(size_t nb, size_t nd, size_t ns, const T *wp, const T *e,      \
-                               T *g, T *scratch);
+                                     const T *e, const T *xu, T *wp, const T *x, T *out);
+
 
 APICAL_KERNELS(float, f32)
 APICAL_KERNELS(double, f64)

@@ -27,6 +27,14 @@ void N(apical_k_pack)(size_t nd, size_t ns, const double *w, T *wp)
             wp[i / PR * PR * ns + j * PR + i % PR] = i < nd ? (T)w[i * ns + j] : 0;
 }
 
+void N(apical_k_pack_t)(size_t nd, size_t ns, const double *w, T *wp)
+{
+    size_t nsp = (ns + PR - 1) / PR * PR;
+    for (size_t j = 0; j < nsp; j++)
+        for (size_t i = 0; i < nd; i++)
+            wp[j / PR * PR * nd + i * PR + j % PR] = j < ns ? (T)w[j + i * ns] : 0;
+}
+
 void N(apical_k_unpack)(size_t nd, size_t ns, const T *wp, double *w)
 {
     for (size_t i = 0; i < nd; i++)
@@ -165,73 +173,8 @@ void N(apical_k_update_forward)(size_t nbu, size_t nb, size_t nd, size_t ns, T f
     }
 }
 
-static inline T N(hsum)(N(vf) v)
-{
-    T s = 0;
-    for (size_t k = 0; k < VW; k++)
-        s += v[k];
-    return s;
-}
-
-/* Columns j and j1 of every panel against K batch rows of the padded e
-   (rows ndp apart): 2 K vector accumulators, summed across lanes once at
-   the end. */
-#define BWD_BLOCK(K)                                                                        \
-    static void N(bwd_##K)(size_t panels, size_t ns, size_t ndp, const T *wp, size_t j,   \
-                           size_t j1, const T *ep, T *g)                                    \
-    {                                                                                       \
-        N(vf) a0[K], a1[K];                                                                 \
-        for (int k = 0; k < K; k++)                                                         \
-            a0[k] = a1[k] = (N(vf)){ 0 };                                                   \
-        for (size_t p = 0; p < panels; p++) {                                               \
-            const T *w = wp + p * PR * ns;                                                  \
-            N(vf) w00 = N(ld)(w + j * PR), w01 = N(ld)(w + j * PR + VW);                    \
-            N(vf) w10 = N(ld)(w + j1 * PR), w11 = N(ld)(w + j1 * PR + VW);                  \
-            for (int k = 0; k < K; k++) {                                                   \
-                N(vf) e0 = N(ld)(ep + (size_t)k * ndp + p * PR);                            \
-                N(vf) e1 = N(ld)(ep + (size_t)k * ndp + p * PR + VW);                       \
-                a0[k] += e0 * w00 + e1 * w01;                                               \
-                a1[k] += e0 * w10 + e1 * w11;                                               \
-            }                                                                               \
-        }                                                                                   \
-        for (int k = 0; k < K; k++) {                                                       \
-            g[(size_t)k * ns + j] += N(hsum)(a0[k]);                                        \
-            if (j1 != j)                                                                    \
-                g[(size_t)k * ns + j1] += N(hsum)(a1[k]);                                   \
-        }                                                                                   \
-    }
-BWD_BLOCK(10)
-BWD_BLOCK(8)
-BWD_BLOCK(4)
-BWD_BLOCK(2)
-BWD_BLOCK(1)
-
-void N(apical_k_backward)(size_t nb, size_t nd, size_t ns, const T *wp, const T *e, T *g,
-                          T *scratch)
-{
-    const size_t panels = (nd + PR - 1) / PR, ndp = panels * PR, pairs = (ns + 1) / 2;
-    for (size_t b = 0; b < nb; b++)
-        for (size_t i = 0; i < ndp; i++)
-            scratch[b * ndp + i] = i < nd ? e[b * nd + i] : 0;
-#pragma omp parallel for schedule(static) if (nb * nd * ns > PAR_MIN)
-    for (size_t q = 0; q < pairs; q++) {
-        size_t j = 2 * q, j1 = j + 1 < ns ? j + 1 : j, b = 0;
-        for (; b + 10 <= nb; b += 10)
-            N(bwd_10)(panels, ns, ndp, wp, j, j1, scratch + b * ndp, g + b * ns);
-        for (; b + 8 <= nb; b += 8)
-            N(bwd_8)(panels, ns, ndp, wp, j, j1, scratch + b * ndp, g + b * ns);
-        for (; b + 4 <= nb; b += 4)
-            N(bwd_4)(panels, ns, ndp, wp, j, j1, scratch + b * ndp, g + b * ns);
-        for (; b + 2 <= nb; b += 2)
-            N(bwd_2)(panels, ns, ndp, wp, j, j1, scratch + b * ndp, g + b * ns);
-        for (; b < nb; b++)
-            N(bwd_1)(panels, ns, ndp, wp, j, j1, scratch + b * ndp, g + b * ns);
-    }
-}
-
 #undef VW
 #undef PR
 #undef PAR_MIN
 #undef FWD_BLOCK
 #undef UPD_BLOCK
-#undef BWD_BLOCK

@@ -61,6 +61,8 @@ typedef struct sd_proj {
     long src_version;           /* source version `out` was computed from (-1: none) */
     float *wf;                  /* the weights, packed in panels (kernels.h): f32 ... */
     double *wd;                 /* ... or f64; NULL for one_to_one */
+    float *wtf;                 /* backprop through it: W^T packed, kept equal bit for */
+    double *wtd;                /* bit to W (same products in the same order) */
     int plastic;
     double eta, a, b;           /* the rule's steady form */
     double *e;                  /* batch x n_dst: the post factor */
@@ -78,8 +80,7 @@ struct apical_steady {
     sd_pop *pops;
     sd_proj *projs;
     float *xf, *ef, *of;        /* scratch: source, post factor, product in f32 */
-    float *scrf;                /* scratch of the backward kernels */
-    double *scrd;
+    double *scrd;               /* scratch: a backpropagated product in f64 */
     double *ysave;              /* scratch: a population's state before it settles */
     const double **psrc;        /* scratch: the products into a population ... */
     size_t *pport;              /* ... and the ports they feed */
@@ -145,6 +146,8 @@ void apical_steady_free(apical_steady *s)
         free(s->projs[i].out);
         free(s->projs[i].wf);
         free(s->projs[i].wd);
+        free(s->projs[i].wtf);
+        free(s->projs[i].wtd);
         free(s->projs[i].e);
         free(s->projs[i].pend_e);
         free(s->projs[i].pend_x);
@@ -156,7 +159,6 @@ void apical_steady_free(apical_steady *s)
     free(s->of);
     free(s->ysave);
     free(s->psrc);
-    free(s->scrf);
     free(s->scrd);
     free(s->pport);
     free(s->ext_x);
@@ -273,12 +275,19 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
                 goto nomem;
         }
     }
+    for (size_t k = 0; bp && k < c->n_projs; k++) {
+        apical_proj *pj = &c->projs[k];
+        sd_proj *q = &s->projs[k];
+        size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n;
+        if (pj->one_to_one || !s->pops[pj->src].learns_into || pj->src >= pj->dst)
+            continue;
+        if (o->f32 ? !(q->wtf = malloc(apical_k_packed_size_f32(ns, nd) * sizeof(float)))
+                   : !(q->wtd = malloc(apical_k_packed_size_f64(ns, nd) * sizeof(double))))
+            goto nomem;
+    }
     apical_steady_load(s);
     size_t wb = s->B * s->widest;
-    /* backward's padded copy of the post factors */
-    size_t wpad = s->B * (s->widest + apical_k_panel_rows_f32() + apical_k_panel_rows_f64());
-    s->scrf = malloc(wpad * sizeof(float));
-    s->scrd = malloc(wpad * sizeof(double));
+    s->scrd = malloc(wb * sizeof(double));
     s->xf = malloc(wb * sizeof(float));
     s->ef = malloc(wb * sizeof(float));
     s->of = malloc(wb * sizeof(float));
@@ -293,7 +302,7 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
     s->ext_u = calloc(wb, sizeof(double));
     s->ext_r = calloc(wb, sizeof(double));
     if (!s->xf || !s->ef || !s->of || !s->ysave || !s->ext_x || !s->ext_u || !s->ext_r ||
-        !s->psrc || !s->pport || !s->scrf || !s->scrd)
+        !s->psrc || !s->pport || !s->scrd)
         goto nomem;
     if (o->n_eval > 0 || o->epochs > 0) {
         const apical_stim *tr = &c->stims[o->train];
@@ -352,6 +361,10 @@ void apical_steady_load(apical_steady *s)
             apical_k_pack_f32(nd, ns, pj->w, q->wf);
         else if (q->wd)
             apical_k_pack_f64(nd, ns, pj->w, q->wd);
+        if (q->wtf)
+            apical_k_pack_t_f32(nd, ns, pj->w, q->wtf);
+        else if (q->wtd)
+            apical_k_pack_t_f64(nd, ns, pj->w, q->wtd);
     }
 }
 
@@ -590,8 +603,20 @@ static void learn_proj(apical_steady *s, size_t k, const double *e)
         q->pend_f = (float)f;
         q->pend_nb = nb;
         q->pending = 1;
+        if (q->wtf) { /* W^T[j][i] += x[b][j] (f e[b][i]): the same products as W's */
+            for (size_t i = 0; i < nb * nd; i++)
+                s->ef[i] = q->pend_f * q->pend_e[i];
+            apical_k_update_f32(nb, ns, nd, 1.0f, q->pend_x, s->ef, q->wtf);
+            s->flop += 2.0 * (double)(nb * nd * ns);
+        }
     } else {
         apical_k_update_f64(nb, nd, ns, f, e, pre, q->wd);
+        if (q->wtd) {
+            for (size_t i = 0; i < nb * nd; i++)
+                s->scrd[i] = f * e[i];
+            apical_k_update_f64(nb, ns, nd, 1.0, pre, s->scrd, q->wtd);
+            s->flop += 2.0 * (double)(nb * nd * ns);
+        }
     }
     q->src_version = -1; /* the weights changed */
 }
@@ -629,8 +654,18 @@ static int learn_backprop(apical_steady *s, char *err, size_t cap)
         memset(q->gradr, 0, bn * sizeof(double));
         if (p->model->n_state == 0)
             continue;
-        apical_cell_ctx x = { sizeof x, bn, p->p, q->y, q->in, NULL, 0 };
-        if (p->model->jacobian(&x, q->dfdy, q->dfdin, q->dody) != APICAL_OK) {
+        int T = n_slices(s, i), status = APICAL_OK;
+#pragma omp parallel for num_threads(T) schedule(static, 1) if (T > 1)
+        for (int t = 0; t < T; t++) {
+            size_t lo, hi;
+            slice(s, i, t, T, &lo, &hi);
+            apical_cell_ctx x = slice_ctx(s, i, lo, hi);
+            if (p->model->jacobian(&x, q->dfdy + lo, q->dfdin + lo, q->dody + lo) != APICAL_OK) {
+#pragma omp atomic write
+                status = APICAL_EFAIL;
+            }
+        }
+        if (status != APICAL_OK) {
             snprintf(err, cap, "population %s: its Jacobian failed", p->name);
             return -1;
         }
@@ -662,16 +697,16 @@ static int learn_backprop(apical_steady *s, char *err, size_t cap)
             if (sp->learns_into) { /* -dL/dr_src += e W */
                 size_t nd = p->n, ns = c->pops[pj->src].n, nb = s->nb;
                 s->flop += 2.0 * (double)(nb * nd * ns);
-                if (pr->wf) {
-                    flush_proj(s, k);
+                if (pr->wtf) { /* a forward product through W^T */
                     for (size_t j = 0; j < nb * nd; j++)
                         s->ef[j] = (float)pr->e[j];
-                    memset(s->of, 0, nb * ns * sizeof(float));
-                    apical_k_backward_f32(nb, nd, ns, pr->wf, s->ef, s->of, s->scrf);
+                    apical_k_forward_f32(nb, ns, nd, pr->wtf, s->ef, s->of);
                     for (size_t j = 0; j < nb * ns; j++)
                         sp->gradr[j] += s->of[j];
                 } else {
-                    apical_k_backward_f64(nb, nd, ns, pr->wd, pr->e, sp->gradr, s->scrd);
+                    apical_k_forward_f64(nb, ns, nd, pr->wtd, pr->e, s->scrd);
+                    for (size_t j = 0; j < nb * ns; j++)
+                        sp->gradr[j] += s->scrd[j];
                 }
             }
         }
