@@ -410,6 +410,44 @@ START_TEST(batched_steps_equal_single_steps)
 }
 END_TEST
 
+/* ABI 1.3: every cell flagged APICAL_CELL_LD gives, on slices [0, 3) and
+   [3, 7) of buffers whose rows are 7 apart, exactly what one call on all 7
+   cells gives: rhs, both observable stages, Jacobian and steady state. */
+START_TEST(slices_with_a_row_distance_equal_whole_calls)
+{
+    const char *names[] = { "pyramidal", "sst", "rate_input", "bias" };
+    enum { N = 7, ROWS = 8 };
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+        const apical_cell_model *m = test_cell(reg, names[k]);
+        ck_assert_msg(APICAL_CELL_FLAGS(m) & APICAL_CELL_LD, "%s honours ld", names[k]);
+        double p[16], y[ROWS * N], in[ROWS * N];
+        defaults(m, p);
+        for (int i = 0; i < ROWS * N; i++) {
+            y[i] = sin(1.3 * i + (double)k);
+            in[i] = cos(0.7 * i);
+        }
+        for (size_t q = 0; q < m->n_ports; q++) /* gates and the like at 0 or 1 */
+            if (strstr(m->ports[q].name, "gate"))
+                for (int i = 0; i < N; i++)
+                    in[q * N + i] = i % 2;
+        double whole[5][ROWS * ROWS * N], part[5][ROWS * ROWS * N];
+        memset(whole, 0, sizeof whole);
+        memset(part, 0, sizeof part);
+        for (int sl = -1; sl < 2; sl++) {
+            size_t lo = sl < 1 ? 0 : 3, hi = sl < 0 ? N : sl == 0 ? 3 : N;
+            double(*o)[ROWS * ROWS * N] = sl < 0 ? whole : part;
+            apical_cell_ctx c = { sizeof c, hi - lo, p, y + lo, in + lo, NULL, sl < 0 ? 0 : N };
+            ck_assert_int_eq(m->rhs(&c, o[0] + lo), APICAL_OK);
+            ck_assert_int_eq(m->observe(&c, APICAL_OBS_STATE, o[1] + lo), APICAL_OK);
+            ck_assert_int_eq(m->observe(&c, APICAL_OBS_PORTS, o[1] + lo), APICAL_OK);
+            ck_assert_int_eq(m->jacobian(&c, o[2] + lo, o[3] + lo, o[4] + lo), APICAL_OK);
+            ck_assert_int_eq(m->steady(&c, 0, o[0] + ROWS * N + lo), APICAL_OK);
+        }
+        ck_assert(memcmp(whole, part, sizeof whole) == 0);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("models");
@@ -426,6 +464,7 @@ static Suite *suite(void)
     tcase_add_test(t, dendritic_error_rule);
     tcase_add_test(t, apical_silence_rule);
     tcase_add_test(t, batched_steps_equal_single_steps);
+    tcase_add_test(t, slices_with_a_row_distance_equal_whole_calls);
     suite_add_tcase(s, t);
     return s;
 }
