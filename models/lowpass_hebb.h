@@ -258,11 +258,11 @@ static inline void lowpass_row1_f32(float *w0, float *d0, size_t n, size_t k, co
    the rows). */
 typedef float lph_f16 __attribute__((vector_size(64), aligned(4), may_alias));
 
-static inline void lowpass_tail_f32s(float *w0, float *d0, size_t n, size_t col, size_t k,
-                                     const float *pre, const float *ew, const float *ed,
+static inline void lowpass_tail_f32s(float *w0, float *d0, size_t n, size_t col, size_t end,
+                                     size_t k, const float *pre, const float *ew, const float *ed,
                                      size_t stride, float sg, float qk)
 {
-    for (; col < n; col++) {
+    for (; col < end; col++) {
         float a0 = sg * d0[col], b0 = 0;
         for (size_t j = 0; j < k; j++) {
             float p = pre[j * n + col];
@@ -276,14 +276,14 @@ static inline void lowpass_tail_f32s(float *w0, float *d0, size_t n, size_t col,
 
 typedef float lph_h8 __attribute__((vector_size(32), aligned(4), may_alias));
 
-/* Columns [col, col + 8) of one row in eight lanes, if the row has them:
-   short rows (30, 50 cells) then keep a scalar tail under eight.  Returns
-   the next column. */
-static inline size_t lowpass_half_f32s(float *w0, float *d0, size_t n, size_t col, size_t k,
-                                       const float *pre, const float *ew, const float *ed,
-                                       size_t stride, float sg, float qk)
+/* Columns [col, col + 8) of one row in eight lanes, if they are before
+   end: short rows (30, 50 cells) then keep a scalar tail under eight.
+   Returns the next column. */
+static inline size_t lowpass_half_f32s(float *w0, float *d0, size_t n, size_t col, size_t end,
+                                       size_t k, const float *pre, const float *ew,
+                                       const float *ed, size_t stride, float sg, float qk)
 {
-    if (col + 8 > n)
+    if (col + 8 > end)
         return col;
     lph_h8 dv = *(const lph_h8 *)(d0 + col), a = sg * dv, b = { 0 };
     for (size_t j = 0; j < k; j++) {
@@ -296,13 +296,13 @@ static inline size_t lowpass_half_f32s(float *w0, float *d0, size_t n, size_t co
     return col + 8;
 }
 
-static inline void lowpass_rows2_f32s(float *w0, float *d0, size_t n, size_t k, const float *pre,
-                                      const float *ew, const float *ed, size_t stride,
-                                      float sg, float qk)
+/* Columns [col, end) of rows w0 and w0 + n (row length n). */
+static inline void lowpass_rows2_f32s(float *w0, float *d0, size_t n, size_t col, size_t end,
+                                      size_t k, const float *pre, const float *ew,
+                                      const float *ed, size_t stride, float sg, float qk)
 {
     float *w1 = w0 + n, *d1 = d0 + n;
-    size_t col = 0;
-    for (; col + 16 <= n; col += 16) {
+    for (; col + 16 <= end; col += 16) {
         lph_f16 dv0 = *(const lph_f16 *)(d0 + col), dv1 = *(const lph_f16 *)(d1 + col);
         lph_f16 a0 = sg * dv0, a1 = sg * dv1, b0 = { 0 }, b1 = { 0 };
         for (size_t j = 0; j < k; j++) {
@@ -317,18 +317,17 @@ static inline void lowpass_rows2_f32s(float *w0, float *d0, size_t n, size_t k, 
         *(lph_f16 *)(w1 + col) += a1;
         *(lph_f16 *)(d1 + col) = qk * dv1 + b1;
     }
-    lowpass_half_f32s(w1, d1, n, col, k, pre, ew + 1, ed + 1, stride, sg, qk);
-    col = lowpass_half_f32s(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
-    lowpass_tail_f32s(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
-    lowpass_tail_f32s(w1, d1, n, col, k, pre, ew + 1, ed + 1, stride, sg, qk);
+    lowpass_half_f32s(w1, d1, n, col, end, k, pre, ew + 1, ed + 1, stride, sg, qk);
+    col = lowpass_half_f32s(w0, d0, n, col, end, k, pre, ew, ed, stride, sg, qk);
+    lowpass_tail_f32s(w0, d0, n, col, end, k, pre, ew, ed, stride, sg, qk);
+    lowpass_tail_f32s(w1, d1, n, col, end, k, pre, ew + 1, ed + 1, stride, sg, qk);
 }
 
-static inline void lowpass_row1_f32s(float *w0, float *d0, size_t n, size_t k, const float *pre,
-                                     const float *ew, const float *ed, size_t stride,
-                                     float sg, float qk)
+static inline void lowpass_row1_f32s(float *w0, float *d0, size_t n, size_t col, size_t end,
+                                     size_t k, const float *pre, const float *ew,
+                                     const float *ed, size_t stride, float sg, float qk)
 {
-    size_t col = 0;
-    for (; col + 16 <= n; col += 16) {
+    for (; col + 16 <= end; col += 16) {
         lph_f16 dv0 = *(const lph_f16 *)(d0 + col);
         lph_f16 a0 = sg * dv0, b0 = { 0 };
         for (size_t j = 0; j < k; j++) {
@@ -339,8 +338,8 @@ static inline void lowpass_row1_f32s(float *w0, float *d0, size_t n, size_t k, c
         *(lph_f16 *)(w0 + col) += a0;
         *(lph_f16 *)(d0 + col) = qk * dv0 + b0;
     }
-    col = lowpass_half_f32s(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
-    lowpass_tail_f32s(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
+    col = lowpass_half_f32s(w0, d0, n, col, end, k, pre, ew, ed, stride, sg, qk);
+    lowpass_tail_f32s(w0, d0, n, col, end, k, pre, ew, ed, stride, sg, qk);
 }
 
 static inline int lowpass_hebb_batch_f32(const apical_rule_batch *c, double eta, double tau_w,
@@ -383,12 +382,21 @@ static inline int lowpass_hebb_batch_f32(const apical_rule_batch *c, double eta,
         qk = 0.0;
     const size_t pairs = m / 2;
     if (pre_f) {
-        for (size_t r = 0; r < pairs; r++)
-            lowpass_rows2_f32s(w + 2 * r * n, delta + 2 * r * n, n, k, pre_f, ewf + 2 * r,
-                               edf + 2 * r, m, (float)sg, (float)qk);
-        if (m % 2)
-            lowpass_row1_f32s(w + (m - 1) * n, delta + (m - 1) * n, n, k, pre_f, ewf + m - 1,
-                              edf + m - 1, m, (float)sg, (float)qk);
+        /* in blocks of columns whose k pre rows fit in L1 (16 KB), every row
+           pair's block in turn: the pre rows are read from L2 once per block
+           instead of once per row pair; each weight gets the same operations
+           (the blocks are whole vectors, the tails where they were) */
+        size_t cw = (16384 / sizeof(float) / (k ? k : 1)) & ~(size_t)15;
+        cw = cw < 16 ? 16 : cw;
+        for (size_t c0 = 0; c0 < n; c0 += cw) {
+            size_t c1 = n - c0 > cw ? c0 + cw : n;
+            for (size_t r = 0; r < pairs; r++)
+                lowpass_rows2_f32s(w + 2 * r * n, delta + 2 * r * n, n, c0, c1, k, pre_f,
+                                   ewf + 2 * r, edf + 2 * r, m, (float)sg, (float)qk);
+            if (m % 2)
+                lowpass_row1_f32s(w + (m - 1) * n, delta + (m - 1) * n, n, c0, c1, k, pre_f,
+                                  ewf + m - 1, edf + m - 1, m, (float)sg, (float)qk);
+        }
         return APICAL_OK;
     }
     for (size_t r = 0; r < pairs; r++)

@@ -281,7 +281,7 @@ static void refresh_f32(const apical_circuit *c, apical_proj *pj)
         pj->wf[k] = (float)pj->w[k];
 }
 
-/* Thread t's rows of a batch flush: rows [m t / nt, m (t+1) / nt) of W (and
+/* Thread t's rows of a batch flush: about rows [m t / nt, m (t+1) / nt) of W (and
    of a single aux matrix) are a rule's whole problem with n_post = their
    count, given those columns of the post history.  Rules with several aux
    matrices are done whole by thread 0.  Rows do not interact, so the result
@@ -294,7 +294,10 @@ static int flush_rows(apical_circuit *c, apical_proj *pj, int t, int nt)
             return APICAL_OK;
         nt = 1;
     }
-    const size_t lo = m * (size_t)t / (size_t)nt, hi = m * (size_t)(t + 1) / (size_t)nt,
+    /* slices start at even rows: a rule that takes rows in pairs then pairs
+       them as in one call on all rows, whatever nt is */
+    const size_t lo = (m * (size_t)t / (size_t)nt) & ~(size_t)1,
+                 hi = t + 1 == nt ? m : (m * (size_t)(t + 1) / (size_t)nt) & ~(size_t)1,
                  mt = hi - lo;
     if (mt == 0)
         return APICAL_OK;
