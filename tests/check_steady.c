@@ -373,6 +373,58 @@ START_TEST(modes_refuse_foreign_rules)
 }
 END_TEST
 
+/* decay: from epoch decay_from on, the learning rates shrink by decay per
+   epoch.  With rates small enough for an epoch's change to be linear in
+   them, epochs 1 and 2 (decay_from 1) change the weights by the same
+   amount and epoch 3 by half of it. */
+static double epoch_w[4][30];
+
+static int keep_weights(void *user, long epochs_done, char *err, size_t cap)
+{
+    (void)err, (void)cap;
+    const apical_circuit *c = user;
+    memcpy(epoch_w[epochs_done], c->projs[0].w, 30 * sizeof(double));
+    return 0;
+}
+
+START_TEST(decay_scales_the_rates_from_decay_from)
+{
+    apical_registry *reg = test_registry();
+    apical_config cfg;
+    char err[2048];
+    const char *sets[] = { "projections.0.rule.dendritic_error.eta=1e-3",
+                           "projections.1.rule.dendritic_error.eta=1e-3",
+                           "projections.2.rule.dendritic_error.eta=1e-3",
+                           "projections.3.rule.dendritic_error.eta=1e-3",
+                           "projections.4.rule.dendritic_error.eta=1e-3",
+                           "projections.5.rule.dendritic_error.eta=1e-3",
+                           "simulation.steady.epochs=3", "simulation.steady.decay=0.5",
+                           "simulation.steady.decay_from=1" };
+    load(&cfg, reg, "steady", lateral_sps, sets, 9);
+    ck_assert_int_eq(cfg.steady.decay_from, 1);
+    apical_circuit *c = cfg.circuit;
+    ck_assert_uint_eq(apical_proj_n_weights(c, &c->projs[0]), 30);
+    cfg.steady.on_checkpoint = keep_weights;
+    cfg.steady.user = c;
+    apical_steady *sd = apical_steady_new(c, &cfg.steady, err, sizeof err);
+    ck_assert_msg(sd != NULL, "%s", err);
+    ck_assert_msg(apical_steady_run(sd, err, sizeof err) == 0, "%s", err);
+    double d[4] = { 0 };
+    for (int e = 1; e < 4; e++) {
+        for (int k = 0; k < 30; k++)
+            d[e] += (epoch_w[e][k] - epoch_w[e - 1][k]) * (epoch_w[e][k] - epoch_w[e - 1][k]);
+        d[e] = sqrt(d[e]);
+    }
+    fprintf(stderr, "decay: weight change per epoch %.3g %.3g %.3g\n", d[1], d[2], d[3]);
+    ck_assert_double_gt(d[1], 1e-7);
+    ck_assert_double_eq_tol(d[2] / d[1], 1.0, 1e-2); /* linear to 1e-3 here */
+    ck_assert_double_eq_tol(d[3] / d[2], 0.5, 1e-2);
+    apical_steady_free(sd);
+    apical_config_free(&cfg);
+    apical_registry_free(reg);
+}
+END_TEST
+
 int main(void)
 {
     write_idx();
@@ -384,6 +436,7 @@ int main(void)
     tcase_add_test(t, steady_update_of_the_output_weights);
     tcase_add_test(t, backprop_is_the_gradient);
     tcase_add_test(t, modes_refuse_foreign_rules);
+    tcase_add_test(t, decay_scales_the_rates_from_decay_from);
     suite_add_tcase(s, t);
     int rc = test_run_suite(s);
     unlink(img_path);
