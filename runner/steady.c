@@ -19,15 +19,18 @@
  * eta mean_b (a post_b + b) pre_b^T over the mini-batch: one GEMM per
  * projection.  The images of a mini-batch go through the sweeps together:
  * a population's buffers hold the batch as batch x n cells, so a module
- * sees one population of batch * n cells and each projection is one
- * matrix-matrix product.  A projection's product is kept and reused while
- * its source has not changed (the down sweep recomputes only the top-down
- * and lateral pathways).
+ * sees batch * n cells (in slices of batch rows, one per thread, when it
+ * takes a row distance: ABI 1.3) and each projection is one product of its
+ * weight matrix with the batch.  The engine keeps its own copy of the
+ * weights, packed for runner/kernels.h (apical_steady_sync and _load move
+ * them to and from the circuit).  A projection's product is kept and
+ * reused while its source has not changed (the down sweep recomputes only
+ * the top-down and lateral pathways).
  *
  * Backprop.  The same upward sweep without nudging is the forward pass of
  * a feedforward net; the error 1/2 |r - r_trgt|^2 at the target population
  * is swept back through the transposed weights of every projection a
- * `backprop` rule learns, each cell's slope du/d(port) = -(df/dport) /
+ * `backprop` rule learns (a second packed copy of W^T, kept equal to W), each cell's slope du/d(port) = -(df/dport) /
  * (df/du) and phi'(u) taken from its module's Jacobian.
  */
 #include "config.h"
