@@ -30,8 +30,9 @@
  * Backprop.  The same upward sweep without nudging is the forward pass of
  * a feedforward net; the error 1/2 |r - r_trgt|^2 at the target population
  * is swept back through the transposed weights of every projection a
- * `backprop` rule learns (a second packed copy of W^T, kept equal to W), each cell's slope du/d(port) = -(df/dport) /
- * (df/du) and phi'(u) taken from its module's Jacobian.
+ * `backprop` rule learns (a second packed copy of W^T, kept equal to W),
+ * each cell's slope du/d(port) = -(df/dport) / (df/du) and phi'(u) taken
+ * from its module's Jacobian.
  */
 #include "config.h"
 
@@ -436,6 +437,29 @@ static apical_cell_ctx slice_ctx(const apical_steady *s, size_t i, size_t lo, si
     return x;
 }
 
+/* Population i's port-stage observables (or, jacobian set, its Jacobian
+   blocks) from its settled state and ports, in slices run by the threads;
+   APICAL_OK or the status of a failed slice. */
+static int observe_sliced(apical_steady *s, size_t i, int jacobian)
+{
+    const apical_cell_model *m = s->c->pops[i].model;
+    sd_pop *q = &s->pops[i];
+    int T = n_slices(s, i), status = APICAL_OK;
+#pragma omp parallel for num_threads(T) schedule(static, 1) if (T > 1)
+    for (int t = 0; t < T; t++) {
+        size_t lo, hi;
+        slice(s, i, t, T, &lo, &hi);
+        apical_cell_ctx x = slice_ctx(s, i, lo, hi);
+        int rc = jacobian ? m->jacobian(&x, q->dfdy + lo, q->dfdin + lo, q->dody + lo)
+                          : m->observe(&x, APICAL_OBS_PORTS, q->obs + lo);
+        if (rc != APICAL_OK) {
+#pragma omp atomic write
+            status = rc;
+        }
+    }
+    return status;
+}
+
 /* Products into population i from the projections whose sources have a
    value (sources computed earlier in the up sweep, or any in later sweeps),
    recomputed where the source changed; their rows and ports into src/port. */
@@ -471,7 +495,7 @@ static int settle_pop(apical_steady *s, size_t i, uint32_t flags, char *err, siz
     const int up = (flags & APICAL_STEADY_UP) != 0;
     const double **src = s->psrc;
     const size_t *port = s->pport;
-    size_t np = products_into(s, i, up, s->psrc, s->pport);
+    size_t np = products_into(s, i, up, s->psrc, s->pport); /* into src, port */
     const apical_stim *st = &c->stims[s->ext_stim];
     const int drive = st->dst == i, teach = st->has_target && st->tgt == i && s->target_on && !up;
     const size_t bn = s->nb * p->n, ny = m->n_state;
@@ -562,25 +586,11 @@ static int sweep(apical_steady *s, int passes, char *err, size_t cap)
             if (settle_pop(s, i, lit, err, cap))
                 return -1;
     }
-    for (size_t i = 0; i < c->n_pops; i++) {
-        apical_pop *p = &c->pops[i];
-        sd_pop *q = &s->pops[i];
-        int T = n_slices(s, i), status = APICAL_OK;
-#pragma omp parallel for num_threads(T) schedule(static, 1) if (T > 1)
-        for (int t = 0; t < T; t++) {
-            size_t lo, hi;
-            slice(s, i, t, T, &lo, &hi);
-            apical_cell_ctx x = slice_ctx(s, i, lo, hi);
-            if (p->model->observe(&x, APICAL_OBS_PORTS, q->obs + lo) != APICAL_OK) {
-#pragma omp atomic write
-                status = APICAL_EFAIL;
-            }
-        }
-        if (status != APICAL_OK) {
-            snprintf(err, cap, "population %s: observe failed", p->name);
+    for (size_t i = 0; i < c->n_pops; i++)
+        if (observe_sliced(s, i, 0) != APICAL_OK) {
+            snprintf(err, cap, "population %s: observe failed", c->pops[i].name);
             return -1;
         }
-    }
     return 0;
 }
 
@@ -657,18 +667,7 @@ static int learn_backprop(apical_steady *s, char *err, size_t cap)
         memset(q->gradr, 0, bn * sizeof(double));
         if (p->model->n_state == 0)
             continue;
-        int T = n_slices(s, i), status = APICAL_OK;
-#pragma omp parallel for num_threads(T) schedule(static, 1) if (T > 1)
-        for (int t = 0; t < T; t++) {
-            size_t lo, hi;
-            slice(s, i, t, T, &lo, &hi);
-            apical_cell_ctx x = slice_ctx(s, i, lo, hi);
-            if (p->model->jacobian(&x, q->dfdy + lo, q->dfdin + lo, q->dody + lo) != APICAL_OK) {
-#pragma omp atomic write
-                status = APICAL_EFAIL;
-            }
-        }
-        if (status != APICAL_OK) {
+        if (observe_sliced(s, i, 1) != APICAL_OK) {
             snprintf(err, cap, "population %s: its Jacobian failed", p->name);
             return -1;
         }
