@@ -28,6 +28,13 @@ static apical_cell_ctx pop_ctx(const apical_pop *p, const double *y)
     return x;
 }
 
+/* Cells [lo, hi) of population p, rows p->n apart (ABI 1.3 slices). */
+static apical_cell_ctx pop_slice_ctx(const apical_pop *p, const double *y, size_t lo, size_t hi)
+{
+    apical_cell_ctx x = { sizeof x, hi - lo, p->p, y + p->y_off + lo, p->in + lo, p->need, p->n };
+    return x;
+}
+
 static int module_failed(const char *what, const apical_pop *p, int rc, char *err, size_t cap)
 {
     snprintf(err, cap, "%s of population %s (%s) failed with status %d", what, p->name,
@@ -197,8 +204,7 @@ static int eval_team(apical_circuit *c, const double *y, double *dydt, int nt, c
                 memset(p->in + k * p->n + lo, 0, (hi - lo) * sizeof(double));
             if (hi == lo)
                 continue;
-            apical_cell_ctx x = { sizeof x, hi - lo, p->p, y + p->y_off + lo, p->in + lo,
-                                  p->need, p->n };
+            apical_cell_ctx x = pop_slice_ctx(p, y, lo, hi);
             int rc = p->model->observe(&x, APICAL_OBS_STATE, p->obs + lo);
             if (rc != APICAL_OK) {
 #pragma omp critical(apical_eval_fail)
@@ -212,8 +218,7 @@ static int eval_team(apical_circuit *c, const double *y, double *dydt, int nt, c
             size_t lo = p->n * (size_t)t / (size_t)n, hi = p->n * (size_t)(t + 1) / (size_t)n;
             if (hi == lo)
                 continue;
-            apical_cell_ctx x = { sizeof x, hi - lo, p->p, y + p->y_off + lo, p->in + lo,
-                                  p->need, p->n };
+            apical_cell_ctx x = pop_slice_ctx(p, y, lo, hi);
             int rc = p->model->observe(&x, APICAL_OBS_PORTS, p->obs + lo), st = 1;
             if (rc == APICAL_OK)
                 rc = p->model->rhs(&x, dydt + p->y_off + lo), st = 2;
