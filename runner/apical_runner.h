@@ -10,6 +10,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdint.h>
 
 #include <gsl/gsl_rng.h>
 
@@ -312,8 +313,18 @@ int apical_circuit_eval_at(apical_circuit *c, const double *y, double *dydt, cha
 int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, size_t errcap);
 /* Apply batched plasticity steps still pending (at pattern ends). */
 int apical_circuit_flush_plasticity(apical_circuit *c, char *err, size_t errcap);
-/* Add the noise of one step of length dt (if flags has APICAL_STEP_NOISE). */
+/* Add the noise of one step of length dt (if flags has APICAL_STEP_NOISE):
+   one 64-bit key drawn from c->rng_noise, then normal q of the step (the
+   noisy variables in population, state and cell order) is
+   apical_normals(key, q): the same numbers for any thread count. */
 void apical_circuit_noise(apical_circuit *c, double dt, unsigned flags);
+
+/* Philox4x32-10 (Salmon et al., SC'11): 128 random bits of a counter
+   under a key (runner/noise.c). */
+void apical_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+/* out[i] = standard normal number first + i under key (Box-Muller on
+   Philox4x32-10 of counter (first + i) / 2): a pure function of (key, index). */
+void apical_normals(uint64_t key, uint64_t first, size_t n, double *out);
 
 /* One forward Euler (Euler-Maruyama with noise) step of states and weights:
    apical_circuit_eval, then apical_circuit_advance_euler. */

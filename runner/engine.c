@@ -16,7 +16,7 @@
 #include <omp.h>
 
 #include <gsl/gsl_cblas.h>
-#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
 
 #include "apical_runner.h"
 #include "bp_cosine.h"
@@ -442,20 +442,29 @@ int apical_circuit_advance_euler(apical_circuit *c, double dt, unsigned flags, c
 
 void apical_circuit_noise(apical_circuit *c, double dt, unsigned flags)
 {
-    if (flags & APICAL_STEP_NOISE) {
-        /* Euler-Maruyama: the Wiener increment over dt has variance dt */
-        const double scale = (flags & APICAL_STEP_NOISE_DT) ? dt : sqrt(dt);
-        for (size_t i = 0; i < c->n_pops; i++) {
-            const apical_pop *p = &c->pops[i];
-            if (p->sigma == 0)
+    if (!(flags & APICAL_STEP_NOISE))
+        return;
+    /* Euler-Maruyama: the Wiener increment over dt has variance dt */
+    const double scale = (flags & APICAL_STEP_NOISE_DT) ? dt : sqrt(dt);
+    uint64_t key = 0, q = 0;
+    int keyed = 0;
+    for (size_t i = 0; i < c->n_pops; i++) {
+        const apical_pop *p = &c->pops[i];
+        for (size_t k = 0; k < p->model->n_state; k++) {
+            if (!(p->model->state[k].flags & APICAL_VAR_NOISY))
                 continue;
-            for (size_t k = 0; k < p->model->n_state; k++) {
-                if (!(p->model->state[k].flags & APICAL_VAR_NOISY))
-                    continue;
-                double *y = c->y + p->y_off + k * p->n;
+            if (p->sigma != 0) {
+                if (!keyed) { /* one key per step with noise: 2 x 32 bits */
+                    key = (uint64_t)gsl_rng_get(c->rng_noise) << 32;
+                    key |= (uint64_t)gsl_rng_get(c->rng_noise) & 0xFFFFFFFFu;
+                    keyed = 1;
+                }
+                double *y = c->y + p->y_off + k * p->n, *z = c->noise, a = p->sigma * scale;
+                apical_normals(key, q, p->n, z);
                 for (size_t j = 0; j < p->n; j++)
-                    y[j] += p->sigma * scale * gsl_ran_gaussian_ziggurat(c->rng_noise, 1.0);
+                    y[j] += a * z[j];
             }
+            q += p->n; /* a variable's numbers do not depend on other sigmas */
         }
     }
 }
