@@ -132,6 +132,8 @@ static int cmp(const void *a, const void *b)
 }
 
 /* YAML for L0-L1-...-out with interneurons, all pathways plastic. */
+/* f32: 0 f64, 1 f32_all (float weights and learning), 2 f16 (half copies for the
+   dendrites, float learning) */
 static void circuit_yaml(char *buf, size_t cap, const int *sz, int nl, int batch, int f32)
 {
     size_t u = 0;
@@ -166,7 +168,8 @@ static void circuit_yaml(char *buf, size_t cap, const int *sz, int nl, int batch
              "stimuli:\n  x: {kind: uniform, range: [-1, 1], drives: L0}\n"
              "simulation:\n  noise: {sigma: 0.3}\n"
              "  integrator: {method: euler, dt: 0.1, plasticity_batch: %d, matvec: %s}\n"
-             "  phases: [{train: x, patterns: 1, present: 100}]\n", batch, f32 ? "f32_all" : "f64");
+             "  phases: [{train: x, patterns: 1, present: 100}]\n", batch,
+             f32 == 2 ? "f16" : f32 ? "f32_all" : "f64");
 }
 
 static int bench(apical_registry *reg, const int *sz, int nl, int batch, int f32)
@@ -230,12 +233,13 @@ static int bench(apical_registry *reg, const int *sz, int nl, int batch, int f32
     for (size_t i = 0; i < c->n_projs; i++)
         if (c->projs[i].rule)
             plastic += (double)(c->pops[c->projs[i].src].n * c->pops[c->projs[i].dst].n);
-    bytes = (f32 ? 4.0 : 8.0) * (double)nweights + (f32 ? 16.0 : 32.0) * plastic / batch;
+    bytes = (f32 == 2 ? 2.0 : f32 ? 4.0 : 8.0) * (double)nweights +
+            (f32 ? 16.0 + (f32 == 2 ? 2.0 : 0.0) : 32.0) * plastic / batch;
     double med = t[REPS / 2], gf = flop / med * 1e-9, gb = bytes / med * 1e-9;
     printf("%-15s %s batch %2d %8zu weights %9.3g FLOP %8.3g B/step %6ld steps x %d: median "
            "%9.3f us/step = %8.0f steps/s (min %.3f, max %.3f us; cpu %.3f us) %6.2f GFLOP/s (%.1f %% of "
            "%sgemm) %6.2f GB/s (%.0f %% of L3 triad, %.0f %% of DRAM triad)\n",
-           name, f32 ? "f32" : "f64", batch, nweights, flop, bytes, steps, REPS, 1e6 * med,
+           name, f32 == 2 ? "f16" : f32 ? "f32" : "f64", batch, nweights, flop, bytes, steps, REPS, 1e6 * med,
            1.0 / med, 1e6 * t[0], 1e6 * t[REPS - 1], 1e6 * cpu[REPS / 2], gf,
            100 * gf / (f32 ? peak_sgemm : peak_dgemm), f32 ? "s" : "d", gb,
            100 * gb / bandwidth_l3, 100 * gb / bandwidth);
@@ -261,7 +265,7 @@ int main(int argc, char **argv)
     if (argc > 1) {
         int sz[16], nl = 0;
         int batch = argc > 2 ? atoi(argv[2]) : 1;
-        int f32 = argc > 3 && !strcmp(argv[3], "f32");
+        int f32 = argc > 3 && !strcmp(argv[3], "f32") ? 1 : argc > 3 && !strcmp(argv[3], "f16") ? 2 : 0;
         for (char *s = strtok(argv[1], "-"); s && nl < 16; s = strtok(NULL, "-"))
             sz[nl++] = atoi(s);
         rc = nl >= 2 && batch >= 1 ? bench(reg, sz, nl, batch, f32) : 2;
@@ -269,7 +273,8 @@ int main(int argc, char **argv)
         const int small[] = { 30, 50, 10 }, mnist[] = { 784, 500, 500, 10 };
         rc = bench(reg, small, 3, 1, 0) || bench(reg, small, 3, 16, 0) ||
              bench(reg, small, 3, 16, 1) || bench(reg, mnist, 4, 1, 0) ||
-             bench(reg, mnist, 4, 16, 0) || bench(reg, mnist, 4, 16, 1);
+             bench(reg, mnist, 4, 16, 0) || bench(reg, mnist, 4, 16, 1) ||
+             bench(reg, mnist, 4, 16, 2);
     }
     print_load("after");
     apical_registry_free(reg);

@@ -118,6 +118,8 @@ typedef struct apical_proj {
     double *dw;                 /* scratch for rules without a fused euler */
     char where[96];             /* where it was defined (FILE:LINE:COL), for messages */
     float *wf;                  /* single-precision copy the dendrites read (or NULL) */
+    uint16_t *wh;               /* matvec: f16: the half-precision copy the dendrites read,
+                                   made from wf (runner/matvec.h) */
     float *auxf;                /* with f32 storage: the rule's aux in single precision;
                                    wf and auxf are then the master copies and w, aux
                                    follow them at every flush of the plasticity */
@@ -182,7 +184,10 @@ typedef struct apical_circuit {
     size_t batch_k;     /* plasticity steps per rank-k update (1: every step) */
     int matvec_f32;     /* 1: dendrites read single-precision copies of the weights;
                            2: and plastic weights (rules with euler_batch_f32) are stored
-                           and learn in single precision (matvec: f32_all) */
+                           and learn in single precision (matvec: f32_all);
+                           3: as 2, and the dendrites read half-precision copies
+                           (matvec: f16) */
+    size_t f16_overflow; /* weights that did not fit half precision at the last refresh */
     float *xf;          /* scratch: a presynaptic vector in single precision, per thread */
     size_t xf_stride;   /* floats per thread in xf */
     int route_threads;  /* threads that may route the ports (1 for small circuits) */

@@ -15,6 +15,7 @@
 #include <gsl/gsl_randist.h>
 
 #include "apical_runner.h"
+#include "matvec.h"
 
 #define NONE ((size_t)-1)
 
@@ -34,6 +35,7 @@ void apical_circuit_set_matvec_f32(apical_circuit *c, int on)
 
 void apical_circuit_weights_changed(apical_circuit *c)
 {
+    c->f16_overflow = 0;
     for (size_t i = 0; i < c->n_projs; i++) {
         apical_proj *pj = &c->projs[i];
         if (!pj->wf)
@@ -43,6 +45,8 @@ void apical_circuit_weights_changed(apical_circuit *c)
             pj->wf[k] = (float)pj->w[k];
         for (size_t k = 0; pj->auxf && k < pj->rule->n_aux * nw; k++)
             pj->auxf[k] = (float)pj->aux[k];
+        if (pj->wh)
+            c->f16_overflow += apical_f16_from_f32(nw, pj->wf, pj->wh);
     }
 }
 
@@ -116,6 +120,7 @@ void apical_circuit_free(apical_circuit *c)
         free(c->projs[i].aux);
         free(c->projs[i].dw);
         free(c->projs[i].wf);
+        free(c->projs[i].wh);
         free(c->projs[i].auxf);
         free(c->projs[i].hist_post);
         free(c->projs[i].hist_pre);
@@ -746,7 +751,7 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
                      c->pops[pj->dst].name, pj->rule->name, *msg ? msg : "parameters rejected");
             return -1;
         }
-        int f32 = pj->rule && c->matvec_f32 == 2 && APICAL_RULE_HAS_BATCH_F32(pj->rule);
+        int f32 = pj->rule && c->matvec_f32 >= 2 && APICAL_RULE_HAS_BATCH_F32(pj->rule);
         if (f32 || (pj->rule && c->batch_k > 1 && APICAL_RULE_HAS_BATCH(pj->rule))) {
             size_t m = c->pops[pj->dst].n, n = c->pops[pj->src].n, k = c->batch_k;
             pj->hist_post = malloc(k * m * sizeof(double));
@@ -793,7 +798,10 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
                 continue;
             if (!(pj->wf = malloc(apical_proj_n_weights(c, pj) * sizeof(float))))
                 return snprintf(err, cap, "out of memory"), -1;
-            if (c->matvec_f32 == 2 && pj->rule && APICAL_RULE_HAS_BATCH_F32(pj->rule) &&
+            if (c->matvec_f32 == 3 &&
+                !(pj->wh = malloc(apical_proj_n_weights(c, pj) * sizeof(uint16_t))))
+                return snprintf(err, cap, "out of memory"), -1;
+            if (c->matvec_f32 >= 2 && pj->rule && APICAL_RULE_HAS_BATCH_F32(pj->rule) &&
                 !(pj->auxf = calloc((pj->rule->n_aux ? pj->rule->n_aux : 1) *
                                         apical_proj_n_weights(c, pj), sizeof(float))))
                 return snprintf(err, cap, "out of memory"), -1;

@@ -990,15 +990,19 @@ static int load_simulation(ctx *x, const yaml_node_t *sim)
         apical_circuit_set_plasticity_batch(x->cfg->circuit, (size_t)batch);
         yaml_node_t *mv = get(x, integ, "matvec");
         if (mv) {
-            if (expect(x, mv, YAML_SCALAR_NODE, "f64 or f32"))
+            if (expect(x, mv, YAML_SCALAR_NODE, "f64, f32, f32_all or f16"))
                 return -1;
-            int f32 = !strcmp(scalar(mv), "f32") ? 1 : !strcmp(scalar(mv), "f32_all") ? 2 : 0;
+            int f32 = !strcmp(scalar(mv), "f32")       ? 1
+                      : !strcmp(scalar(mv), "f32_all") ? 2
+                      : !strcmp(scalar(mv), "f16")     ? 3
+                                                       : 0;
             if (f32)
                 apical_circuit_set_matvec_f32(x->cfg->circuit, f32);
             else if (strcmp(scalar(mv), "f64") != 0)
                 return fail(x, mv, "expected f64, f32 (single-precision weight copies for the "
-                                   "dendrites) or f32_all (and single-precision learning), "
-                                   "found '%s'", scalar(mv));
+                                   "dendrites), f32_all (and single-precision learning) or f16 "
+                                   "(half-precision copies for the dendrites, single-precision "
+                                   "learning), found '%s'", scalar(mv));
             if (o->integ.method[0] && strcmp(o->integ.method, "euler") &&
                 strcmp(o->integ.method, "expeuler") && f32)
                 return fail(x, mv, "matvec: %s is for euler and expeuler (GSL steppers evaluate "

@@ -20,6 +20,7 @@
 
 #include "apical_runner.h"
 #include "bp_cosine.h"
+#include "matvec.h"
 #include "transfer.h"
 
 static apical_cell_ctx pop_ctx(const apical_pop *p, const double *y)
@@ -40,54 +41,6 @@ static int module_failed(const char *what, const apical_pop *p, int rc, char *er
     snprintf(err, cap, "%s of population %s (%s) failed with status %d", what, p->name,
              p->model->name, rc);
     return -1;
-}
-
-typedef double mv_v8 __attribute__((vector_size(64), aligned(8), may_alias));
-
-/* Eight lanes, summed as a tree at the end: the short rows of small
-   circuits spend more in the reduction than in the products, and `omp simd
-   reduction` sums its lanes one after another. */
-static inline double dot_f64(size_t n, const double *restrict w, const double *restrict x)
-{
-    const size_t n8 = n & ~(size_t)7;
-    mv_v8 a = { 0 };
-    for (size_t j = 0; j < n8; j += 8)
-        a += *(const mv_v8 *)(w + j) * *(const mv_v8 *)(x + j);
-    double s = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
-    for (size_t j = n8; j < n; j++)
-        s += w[j] * x[j];
-    return s;
-}
-
-typedef float mv_f16 __attribute__((vector_size(64), aligned(4), may_alias));
-typedef float mv_f8 __attribute__((vector_size(32), aligned(4), may_alias));
-
-/* 16 lanes in four accumulators (a multiply-add takes four cycles: one
-   chain would wait on itself), summed as a tree */
-static inline double dot_f32(size_t n, const float *restrict w, const float *restrict x)
-{
-    const size_t n64 = n & ~(size_t)63, n16 = n & ~(size_t)15;
-    mv_f16 a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
-    size_t j = 0;
-    for (; j < n64; j += 64) {
-        a += *(const mv_f16 *)(w + j) * *(const mv_f16 *)(x + j);
-        b += *(const mv_f16 *)(w + j + 16) * *(const mv_f16 *)(x + j + 16);
-        c += *(const mv_f16 *)(w + j + 32) * *(const mv_f16 *)(x + j + 32);
-        d += *(const mv_f16 *)(w + j + 48) * *(const mv_f16 *)(x + j + 48);
-    }
-    for (; j < n16; j += 16)
-        a += *(const mv_f16 *)(w + j) * *(const mv_f16 *)(x + j);
-    a = (a + b) + (c + d);
-    mv_f8 h = { a[0] + a[8], a[1] + a[9], a[2] + a[10], a[3] + a[11],
-                a[4] + a[12], a[5] + a[13], a[6] + a[14], a[7] + a[15] };
-    if (j + 8 <= n) { /* half a vector more: short rows keep a short scalar tail */
-        h += *(const mv_f8 *)(w + j) * *(const mv_f8 *)(x + j);
-        j += 8;
-    }
-    float s = ((h[0] + h[4]) + (h[2] + h[6])) + ((h[1] + h[5]) + (h[3] + h[7]));
-    for (; j < n; j++)
-        s += w[j] * x[j];
-    return s;
 }
 
 /* How many threads route the ports.  Both cores help a large circuit only
@@ -162,11 +115,12 @@ static void route_rows(apical_circuit *c, int t, int nt)
         } else if (pj->wf) {
             for (size_t j = 0; j < s->n; j++)
                 xf[j] = (float)x[j];
-            for (size_t k = lo; k < hi; k++)
-                port[k] += dot_f32(s->n, pj->wf + k * s->n, xf);
+            if (pj->wh)
+                apical_mv_f16(s->n, pj->wh, xf, lo, hi, port);
+            else
+                apical_mv_f32(s->n, pj->wf, xf, lo, hi, port);
         } else {
-            for (size_t k = lo; k < hi; k++)
-                port[k] += dot_f64(s->n, pj->w + k * s->n, x);
+            apical_mv_f64(s->n, pj->w, x, lo, hi, port);
         }
     }
 }
@@ -277,35 +231,26 @@ static void axpy(size_t n, double a, const double *restrict x, double *restrict 
         y[i] += a * x[i];
 }
 
-static void refresh_f32(const apical_circuit *c, apical_proj *pj)
+static void refresh_f32(apical_circuit *c, apical_proj *pj)
 {
     if (!pj->wf)
         return;
     size_t nw = apical_proj_n_weights(c, pj);
     for (size_t k = 0; k < nw; k++)
         pj->wf[k] = (float)pj->w[k];
+    if (pj->wh)
+        c->f16_overflow += apical_f16_from_f32(nw, pj->wf, pj->wh);
 }
 
-/* Thread t's rows of a batch flush: about rows [m t / nt, m (t+1) / nt) of W (and
-   of a single aux matrix) are a rule's whole problem with n_post = their
-   count, given those columns of the post history.  Rules with several aux
-   matrices are done whole by thread 0.  Rows do not interact, so the result
-   is the same for any nt. */
-static int flush_rows(apical_circuit *c, apical_proj *pj, int t, int nt)
+/* Rows [lo, hi) of a rule's batch: the rule's whole problem with n_post =
+   hi - lo, given those columns of the post history; then the copies the
+   dendrites read.  Returns the rule's status, or HALF_RANGE when a weight
+   does not fit half precision. */
+enum { HALF_RANGE = -1000 };
+
+static int flush_span(apical_circuit *c, apical_proj *pj, size_t lo, size_t hi)
 {
-    const size_t m = c->pops[pj->dst].n, n = c->pops[pj->src].n, k = pj->hist_n;
-    if (pj->rule->n_aux > 1) {
-        if (t != 0)
-            return APICAL_OK;
-        nt = 1;
-    }
-    /* slices start at even rows: a rule that takes rows in pairs then pairs
-       them as in one call on all rows, whatever nt is */
-    const size_t lo = (m * (size_t)t / (size_t)nt) & ~(size_t)1,
-                 hi = t + 1 == nt ? m : (m * (size_t)(t + 1) / (size_t)nt) & ~(size_t)1,
-                 mt = hi - lo;
-    if (mt == 0)
-        return APICAL_OK;
+    const size_t m = c->pops[pj->dst].n, n = c->pops[pj->src].n, k = pj->hist_n, mt = hi - lo;
     const double *post = pj->hist_post;
     if (mt < m) {
         double *slice = pj->hist_slice + k * lo;
@@ -315,11 +260,45 @@ static int flush_rows(apical_circuit *c, apical_proj *pj, int t, int nt)
     }
     apical_rule_batch b = { sizeof b, mt, n, k, pj->rp, post, pj->hist_pre,
                             pj->hist_scratch + 2 * k * lo, pj->hist_pre_f32 };
-    if (pj->auxf)
-        return pj->rule->euler_batch_f32(&b, c->batch_dt, pj->wf + lo * n, pj->auxf + lo * n);
-    int rc = pj->rule->euler_batch(&b, c->batch_dt, pj->w + lo * n, pj->aux + lo * n);
-    for (size_t q = lo * n; pj->wf && q < hi * n; q++)
-        pj->wf[q] = (float)pj->w[q];
+    int rc;
+    if (pj->auxf) {
+        rc = pj->rule->euler_batch_f32(&b, c->batch_dt, pj->wf + lo * n, pj->auxf + lo * n);
+    } else {
+        rc = pj->rule->euler_batch(&b, c->batch_dt, pj->w + lo * n, pj->aux + lo * n);
+        for (size_t q = lo * n; pj->wf && q < hi * n; q++)
+            pj->wf[q] = (float)pj->w[q];
+    }
+    if (rc == APICAL_OK && pj->wh && apical_f16_from_f32(mt * n, pj->wf + lo * n, pj->wh + lo * n))
+        rc = HALF_RANGE;
+    return rc;
+}
+
+/* Thread t's rows of a batch flush: about rows [m t / nt, m (t+1) / nt) of W (and
+   of a single aux matrix) are a rule's whole problem with n_post = their
+   count, given those columns of the post history.  Rules with several aux
+   matrices are done whole by thread 0.  Rows do not interact, so the result
+   is the same for any nt. */
+static int flush_rows(apical_circuit *c, apical_proj *pj, int t, int nt)
+{
+    const size_t m = c->pops[pj->dst].n;
+    if (pj->rule->n_aux > 1) {
+        if (t != 0)
+            return APICAL_OK;
+        nt = 1;
+    }
+    /* slices start at even rows: a rule that takes rows in pairs then pairs
+       them as in one call on all rows, whatever nt is */
+    const size_t lo = (m * (size_t)t / (size_t)nt) & ~(size_t)1,
+                 hi = t + 1 == nt ? m : (m * (size_t)(t + 1) / (size_t)nt) & ~(size_t)1;
+    if (hi == lo)
+        return APICAL_OK;
+    if (!pj->wh)
+        return flush_span(c, pj, lo, hi);
+    /* with half copies: 32 rows at a time, so that the rows the rule has
+       just written are still in cache when they are rounded to half */
+    int rc = APICAL_OK;
+    for (size_t a = lo; a < hi && rc == APICAL_OK; a += 32)
+        rc = flush_span(c, pj, a, hi - a > 32 ? a + 32 : hi);
     return rc;
 }
 
@@ -327,26 +306,28 @@ static int flush_rows(apical_circuit *c, apical_proj *pj, int t, int nt)
    in one parallel region (as many threads as route the ports). */
 static int flush_batches(apical_circuit *c, size_t at_least, char *err, size_t cap)
 {
-    int nt = c->route_threads > 1 ? c->team_choice : 1, bad = -1;
+    int nt = c->route_threads > 1 ? c->team_choice : 1, bad = -1, bad_rc = 0;
     if (nt > 1) {
 #pragma omp parallel num_threads(nt)
         {
             int t = omp_get_thread_num(), n = omp_get_num_threads();
             for (size_t i = 0; i < c->n_projs; i++) {
                 apical_proj *pj = &c->projs[i];
+                int rc;
                 if (pj->hist_post && pj->hist_n >= at_least && pj->hist_n > 0 &&
-                    flush_rows(c, pj, t, n) != APICAL_OK) {
-#pragma omp atomic write
-                    bad = (int)i;
+                    (rc = flush_rows(c, pj, t, n)) != APICAL_OK) {
+#pragma omp critical(apical_flush_fail)
+                    bad = (int)i, bad_rc = rc;
                 }
             }
         }
     } else {
         for (size_t i = 0; i < c->n_projs; i++) {
             apical_proj *pj = &c->projs[i];
+            int rc;
             if (pj->hist_post && pj->hist_n >= at_least && pj->hist_n > 0 &&
-                flush_rows(c, pj, 0, 1) != APICAL_OK)
-                bad = (int)i;
+                (rc = flush_rows(c, pj, 0, 1)) != APICAL_OK)
+                bad = (int)i, bad_rc = rc;
         }
     }
     for (size_t i = 0; i < c->n_projs; i++)
@@ -354,8 +335,13 @@ static int flush_batches(apical_circuit *c, size_t at_least, char *err, size_t c
             c->projs[i].hist_n = 0;
     if (bad >= 0) {
         const apical_proj *pj = &c->projs[bad];
-        snprintf(err, cap, "rule %s on %s -> %s failed", pj->rule->name,
-                 c->pops[pj->src].name, c->pops[pj->dst].name);
+        if (bad_rc == HALF_RANGE)
+            snprintf(err, cap, "projection %s -> %s: a weight reached 65520 in magnitude, past "
+                     "half precision (matvec: f16); use matvec: f32", c->pops[pj->src].name,
+                     c->pops[pj->dst].name);
+        else
+            snprintf(err, cap, "rule %s on %s -> %s failed", pj->rule->name,
+                     c->pops[pj->src].name, c->pops[pj->dst].name);
         return -1;
     }
     return 0;
@@ -446,25 +432,34 @@ void apical_circuit_noise(apical_circuit *c, double dt, unsigned flags)
         return;
     /* Euler-Maruyama: the Wiener increment over dt has variance dt */
     const double scale = (flags & APICAL_STEP_NOISE_DT) ? dt : sqrt(dt);
-    uint64_t key = 0, q = 0;
-    int keyed = 0;
+    /* normal q goes to the q-th noisy variable (population, state, cell order),
+       whatever the sigmas: all of a step's numbers in one call */
+    size_t nq = 0;
+    int any = 0;
+    for (size_t i = 0; i < c->n_pops; i++) {
+        const apical_pop *p = &c->pops[i];
+        for (size_t k = 0; k < p->model->n_state; k++)
+            if (p->model->state[k].flags & APICAL_VAR_NOISY) {
+                nq += p->n;
+                any |= p->sigma != 0;
+            }
+    }
+    if (!any)
+        return;
+    /* one key per step with noise: 2 x 32 bits of rng_noise */
+    uint64_t key = (uint64_t)gsl_rng_get(c->rng_noise) << 32;
+    key |= (uint64_t)gsl_rng_get(c->rng_noise) & 0xFFFFFFFFu;
+    apical_normals(key, 0, nq, c->noise);
+    const double *z = c->noise;
     for (size_t i = 0; i < c->n_pops; i++) {
         const apical_pop *p = &c->pops[i];
         for (size_t k = 0; k < p->model->n_state; k++) {
             if (!(p->model->state[k].flags & APICAL_VAR_NOISY))
                 continue;
-            if (p->sigma != 0) {
-                if (!keyed) { /* one key per step with noise: 2 x 32 bits */
-                    key = (uint64_t)gsl_rng_get(c->rng_noise) << 32;
-                    key |= (uint64_t)gsl_rng_get(c->rng_noise) & 0xFFFFFFFFu;
-                    keyed = 1;
-                }
-                double *y = c->y + p->y_off + k * p->n, *z = c->noise, a = p->sigma * scale;
-                apical_normals(key, q, p->n, z);
-                for (size_t j = 0; j < p->n; j++)
-                    y[j] += a * z[j];
-            }
-            q += p->n; /* a variable's numbers do not depend on other sigmas */
+            double *y = c->y + p->y_off + k * p->n, a = p->sigma * scale;
+            for (size_t j = 0; a != 0 && j < p->n; j++)
+                y[j] += a * z[j];
+            z += p->n;
         }
     }
 }
@@ -476,6 +471,11 @@ static int bad(double v, double bound)
 
 int apical_circuit_check_finite(const apical_circuit *c, char *err, size_t cap)
 {
+    if (c->f16_overflow) {
+        snprintf(err, cap, "%zu weights reached 65520 in magnitude, past half precision "
+                 "(matvec: f16); use matvec: f32", c->f16_overflow);
+        return 1;
+    }
     const double b = c->bound;
     for (size_t i = 0; i < c->n_pops; i++) {
         const apical_pop *p = &c->pops[i];

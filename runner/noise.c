@@ -23,9 +23,13 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "apical_runner.h"
 
-enum { LANES = 8 };
+enum { LANES = 16 };
 
 #define PHILOX_M0 UINT32_C(0xD2511F53)
 #define PHILOX_M1 UINT32_C(0xCD9E8D57)
@@ -112,28 +116,60 @@ static inline void sincos_q(double a, double *sn, double *cs)
    values, pair by pair). */
 static void normal_block(uint64_t key, uint64_t c0, double *z)
 {
-    uint32_t x0[LANES], x1[LANES], x2[LANES], x3[LANES];
-    const uint32_t key0 = (uint32_t)key, key1 = (uint32_t)(key >> 32);
+    /* 32-bit words in 64-bit lanes, so that the 32 x 32 -> 64 bit products
+       are one vpmuludq-like instruction per vector */
+    uint64_t x0[LANES], x1[LANES], x2[LANES], x3[LANES];
+    const uint64_t lo32 = 0xFFFFFFFFu;
     for (int l = 0; l < LANES; l++) {
-        x0[l] = (uint32_t)(c0 + (uint64_t)l);
-        x1[l] = (uint32_t)((c0 + (uint64_t)l) >> 32);
+        x0[l] = (c0 + (uint64_t)l) & lo32;
+        x1[l] = (c0 + (uint64_t)l) >> 32 & lo32;
         x2[l] = 0;
         x3[l] = 0;
     }
-    uint32_t k0 = key0, k1 = key1;
+    uint64_t k0 = key & lo32, k1 = key >> 32;
+#if defined(__AVX512F__)
+    /* the same rounds, eight lanes a vector: _mm512_mul_epu32 takes the low
+       32 bits of each 64-bit lane, the product the generic code forms */
+    for (int h = 0; h < LANES; h += 8) {
+        __m512i a0 = _mm512_loadu_si512(x0 + h), a1 = _mm512_loadu_si512(x1 + h),
+                a2 = _mm512_loadu_si512(x2 + h), a3 = _mm512_loadu_si512(x3 + h);
+        const __m512i m0 = _mm512_set1_epi64(PHILOX_M0), m1 = _mm512_set1_epi64(PHILOX_M1),
+                      mask = _mm512_set1_epi64((long long)lo32);
+        uint64_t kk0 = k0, kk1 = k1;
+        for (int r = 0; r < 10; r++) {
+            __m512i p0 = _mm512_mul_epu32(a0, m0), p1 = _mm512_mul_epu32(a2, m1);
+            __m512i y0 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p1, 32), a1),
+                                          _mm512_set1_epi64((long long)kk0));
+            __m512i y2 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p0, 32), a3),
+                                          _mm512_set1_epi64((long long)kk1));
+            a1 = _mm512_and_si512(p1, mask);
+            a3 = _mm512_and_si512(p0, mask);
+            a0 = y0;
+            a2 = y2;
+            kk0 = (kk0 + PHILOX_W0) & lo32;
+            kk1 = (kk1 + PHILOX_W1) & lo32;
+        }
+        _mm512_storeu_si512(x0 + h, a0);
+        _mm512_storeu_si512(x1 + h, a1);
+        _mm512_storeu_si512(x2 + h, a2);
+        _mm512_storeu_si512(x3 + h, a3);
+    }
+#else
     for (int r = 0; r < 10; r++) {
         for (int l = 0; l < LANES; l++) {
-            uint64_t p0 = (uint64_t)PHILOX_M0 * x0[l], p1 = (uint64_t)PHILOX_M1 * x2[l];
-            uint32_t y0 = (uint32_t)(p1 >> 32) ^ x1[l] ^ k0, y2 = (uint32_t)(p0 >> 32) ^ x3[l] ^ k1;
-            x1[l] = (uint32_t)p1;
-            x3[l] = (uint32_t)p0;
+            uint64_t p0 = (x0[l] & lo32) * PHILOX_M0, p1 = (x2[l] & lo32) * PHILOX_M1;
+            uint64_t y0 = ((p1 >> 32) ^ x1[l] ^ k0) & lo32, y2 = ((p0 >> 32) ^ x3[l] ^ k1) & lo32;
+            x1[l] = p1 & lo32;
+            x3[l] = p0 & lo32;
             x0[l] = y0;
             x2[l] = y2;
         }
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
+        k0 = (k0 + PHILOX_W0) & lo32;
+        k1 = (k1 + PHILOX_W1) & lo32;
     }
+#endif
     double z0[LANES], z1[LANES];
+#pragma omp simd
     for (int l = 0; l < LANES; l++) {
         uint64_t bu = ((uint64_t)x0[l] << 32 | x1[l]) >> 11, bv = ((uint64_t)x2[l] << 32 | x3[l]);
         double u = (double)(bu + 1) * 0x1p-53;                  /* (0, 1] */

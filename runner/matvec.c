@@ -1,0 +1,240 @@
+/*
+ * matvec.c -- row-major products for the Euler step (matvec.h).
+ */
+#include "config.h"
+
+#include <string.h>
+
+#if defined(__AVX512F__) || defined(__F16C__)
+#include <immintrin.h>
+#endif
+
+#include "matvec.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define MV_AVX512 1
+#else
+#define MV_AVX512 0
+#endif
+
+/* ---- binary16 ---- */
+
+uint16_t apical_half_from_float(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) /* infinity, NaN (kept quiet) */
+        return (uint16_t)(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u : 0));
+    if (ax >= 0x477ff000u) /* 65520 and up round past the largest half, 65504 */
+        return (uint16_t)(sign | 0x7c00u);
+    if (ax >= 0x38800000u) { /* normal: rebias the exponent, round 23 -> 10 bits */
+        uint32_t r = ax - ((uint32_t)(127 - 15) << 23);
+        r += 0xfffu + ((r >> 13) & 1u);
+        return (uint16_t)(sign | (r >> 13));
+    }
+    if (ax <= 0x33000000u) /* up to 2^-25: zero (2^-25 itself ties to even, 0) */
+        return (uint16_t)sign;
+    /* subnormal half: m 2^-24, m = mant 2^(e - 126) rounded to nearest even */
+    uint32_t e = ax >> 23, mant = (ax & 0x7fffffu) | 0x800000u, sh = 126 - e;
+    uint32_t q = mant >> sh, rem = mant & ((1u << sh) - 1), half = 1u << (sh - 1);
+    q += rem > half || (rem == half && (q & 1u));
+    return (uint16_t)(sign | q);
+}
+
+float apical_float_from_half(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, x;
+    if (e == 31) {
+        x = sign | 0x7f800000u | (m << 13);
+    } else if (e) {
+        x = sign | ((e + 127 - 15) << 23) | (m << 13);
+    } else if (m) { /* subnormal: m 2^-24, normalised */
+        int s = 0;
+        while (!(m & 0x400u))
+            m <<= 1, s++;
+        x = sign | ((uint32_t)(127 - 14 - s) << 23) | ((m & 0x3ffu) << 13);
+    } else {
+        x = sign;
+    }
+    float f;
+    memcpy(&f, &x, sizeof f);
+    return f;
+}
+
+static inline int too_big(float v) { return !(v < 65520.0f && v > -65520.0f); }
+
+size_t apical_f16_from_f32(size_t count, const float *src, uint16_t *dst)
+{
+    size_t bad = 0, i = 0;
+#if defined(__AVX512F__)
+    const __m512 lim = _mm512_set1_ps(65520.0f);
+    for (; i + 16 <= count; i += 16) {
+        __m512 v = _mm512_loadu_ps(src + i);
+        /* |v| < 65520, false for NaN */
+        __mmask16 ok = _mm512_cmp_ps_mask(_mm512_abs_ps(v), lim, _CMP_LT_OQ);
+        bad += 16 - (size_t)__builtin_popcount((unsigned)ok);
+        _mm256_storeu_si256((__m256i *)(void *)(dst + i),
+                            _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+#elif defined(__F16C__)
+    for (; i + 8 <= count; i += 8) {
+        __m256 v = _mm256_loadu_ps(src + i);
+        for (int l = 0; l < 8; l++)
+            bad += too_big(src[i + l]);
+        _mm_storeu_si128((__m128i *)(void *)(dst + i), _mm256_cvtps_ph(v, 0));
+    }
+#endif
+    for (; i < count; i++) {
+        bad += too_big(src[i]);
+        dst[i] = apical_half_from_float(src[i]);
+    }
+    return bad;
+}
+
+size_t apical_f16_from_f64(size_t count, const double *src, uint16_t *dst)
+{
+    float buf[256];
+    size_t bad = 0;
+    for (size_t i = 0; i < count; i += 256) {
+        size_t m = count - i < 256 ? count - i : 256;
+        for (size_t l = 0; l < m; l++)
+            buf[l] = (float)src[i + l];
+        bad += apical_f16_from_f32(m, buf, dst + i);
+    }
+    return bad;
+}
+
+#if MV_AVX512
+
+/* Row sums of R rows at w (row length n) with x: per row accumulators a
+   (columns 32 k .. 32 k + 15 of each 32, and the masked tail) and b (the
+   other half), summed a + b and reduced.  The same per row for any R. */
+#define MV_ROWS(NAME, WT, XT, VT, LANES, MASKT, ZERO, LOADW, MLOADW, LOADX, MLOADX, FMA, ADD,      \
+                REDUCE, R)                                                                         \
+    static inline void NAME(size_t n, const WT *w, const XT *x, double *out)                    \
+    {                                                                                              \
+        VT a[R], b[R];                                                                             \
+        for (int r = 0; r < R; r++)                                                                \
+            a[r] = b[r] = ZERO;                                                                    \
+        size_t j = 0;                                                                              \
+        for (; j + 2 * LANES <= n; j += 2 * LANES) {                                               \
+            VT x0 = LOADX(x + j), x1 = LOADX(x + j + LANES);                                       \
+            for (int r = 0; r < R; r++) {                                                          \
+                a[r] = FMA(LOADW(w + r * n + j), x0, a[r]);                                        \
+                b[r] = FMA(LOADW(w + r * n + j + LANES), x1, b[r]);                                \
+            }                                                                                      \
+        }                                                                                          \
+        for (; j < n; j += LANES) {                                                                \
+            MASKT m = n - j >= LANES ? (MASKT) ~(MASKT)0 : (MASKT)((1u << (n - j)) - 1);           \
+            VT x0 = MLOADX(m, x + j);                                                              \
+            for (int r = 0; r < R; r++)                                                            \
+                a[r] = FMA(MLOADW(m, w + r * n + j), x0, a[r]);                                    \
+        }                                                                                          \
+        for (int r = 0; r < R; r++)                                                                \
+            out[r] += (double)REDUCE(ADD(a[r], b[r]));                                             \
+    }
+
+#define LD_PD(p) _mm512_loadu_pd(p)
+#define MLD_PD(m, p) _mm512_maskz_loadu_pd(m, p)
+#define LD_PS(p) _mm512_loadu_ps(p)
+#define MLD_PS(m, p) _mm512_maskz_loadu_ps(m, p)
+#define LD_PH(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
+#define MLD_PH(m, p) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p))
+
+MV_ROWS(rows4_f64, double, double, __m512d, 8, __mmask8, _mm512_setzero_pd(), LD_PD, MLD_PD,
+        LD_PD, MLD_PD, _mm512_fmadd_pd, _mm512_add_pd, _mm512_reduce_add_pd, 4)
+MV_ROWS(rows1_f64, double, double, __m512d, 8, __mmask8, _mm512_setzero_pd(), LD_PD, MLD_PD,
+        LD_PD, MLD_PD, _mm512_fmadd_pd, _mm512_add_pd, _mm512_reduce_add_pd, 1)
+MV_ROWS(rows4_f32, float, float, __m512, 16, __mmask16, _mm512_setzero_ps(), LD_PS, MLD_PS,
+        LD_PS, MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, _mm512_reduce_add_ps, 4)
+MV_ROWS(rows1_f32, float, float, __m512, 16, __mmask16, _mm512_setzero_ps(), LD_PS, MLD_PS,
+        LD_PS, MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, _mm512_reduce_add_ps, 1)
+MV_ROWS(rows4_f16, uint16_t, float, __m512, 16, __mmask16, _mm512_setzero_ps(), LD_PH, MLD_PH,
+        LD_PS, MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, _mm512_reduce_add_ps, 4)
+MV_ROWS(rows1_f16, uint16_t, float, __m512, 16, __mmask16, _mm512_setzero_ps(), LD_PH, MLD_PH,
+        LD_PS, MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, _mm512_reduce_add_ps, 1)
+
+#define MV_DRIVER(NAME, WT, XT, R4, R1)                                                      \
+    void NAME(size_t n, const WT *w, const XT *x, size_t lo, size_t hi, double *out)       \
+    {                                                                                        \
+        size_t k = lo;                                                                       \
+        for (; k + 4 <= hi; k += 4)                                                          \
+            R4(n, w + k * n, x, out + k);                                                    \
+        for (; k < hi; k++)                                                                  \
+            R1(n, w + k * n, x, out + k);                                                    \
+    }
+MV_DRIVER(apical_mv_f64, double, double, rows4_f64, rows1_f64)
+MV_DRIVER(apical_mv_f32, float, float, rows4_f32, rows1_f32)
+MV_DRIVER(apical_mv_f16, uint16_t, float, rows4_f16, rows1_f16)
+
+#else /* portable: one row at a time, in GCC/Clang vectors */
+
+typedef double mv_v8 __attribute__((vector_size(64), aligned(8), may_alias));
+typedef float mv_f16 __attribute__((vector_size(64), aligned(4), may_alias));
+
+static inline double dot_f64(size_t n, const double *restrict w, const double *restrict x)
+{
+    const size_t n8 = n & ~(size_t)7;
+    mv_v8 a = { 0 };
+    for (size_t j = 0; j < n8; j += 8)
+        a += *(const mv_v8 *)(w + j) * *(const mv_v8 *)(x + j);
+    double s = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+    for (size_t j = n8; j < n; j++)
+        s += w[j] * x[j];
+    return s;
+}
+
+static inline float dot_f32(size_t n, const float *restrict w, const float *restrict x)
+{
+    const size_t n16 = n & ~(size_t)15;
+    mv_f16 a = { 0 };
+    for (size_t j = 0; j < n16; j += 16)
+        a += *(const mv_f16 *)(w + j) * *(const mv_f16 *)(x + j);
+    float s = 0;
+    for (int l = 0; l < 16; l++)
+        s += a[l];
+    for (size_t j = n16; j < n; j++)
+        s += w[j] * x[j];
+    return s;
+}
+
+void apical_mv_f64(size_t n, const double *w, const double *x, size_t lo, size_t hi, double *out)
+{
+    for (size_t k = lo; k < hi; k++)
+        out[k] += dot_f64(n, w + k * n, x);
+}
+
+void apical_mv_f32(size_t n, const float *w, const float *x, size_t lo, size_t hi, double *out)
+{
+    for (size_t k = lo; k < hi; k++)
+        out[k] += dot_f32(n, w + k * n, x);
+}
+
+void apical_mv_f16(size_t n, const uint16_t *w, const float *x, size_t lo, size_t hi,
+                   double *out)
+{
+    float buf[256];
+    for (size_t k = lo; k < hi; k++) {
+        const uint16_t *row = w + k * n;
+        float s = 0;
+        for (size_t j = 0; j < n; j += 256) {
+            size_t m = n - j < 256 ? n - j : 256;
+#if defined(__F16C__)
+            size_t l = 0;
+            for (; l + 8 <= m; l += 8)
+                _mm256_storeu_ps(buf + l, _mm256_cvtph_ps(_mm_loadu_si128(
+                                              (const __m128i *)(const void *)(row + j + l))));
+            for (; l < m; l++)
+                buf[l] = apical_float_from_half(row[j + l]);
+#else
+            for (size_t l = 0; l < m; l++)
+                buf[l] = apical_float_from_half(row[j + l]);
+#endif
+            s += dot_f32(m, buf, x + j);
+        }
+        out[k] += s;
+    }
+}
+
+#endif
