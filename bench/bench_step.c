@@ -183,6 +183,11 @@ static int bench(apical_registry *reg, const int *sz, int nl, int batch, int f32
         return 1;
     }
     apical_circuit *c = cfg.circuit;
+    const char *bt = getenv("BENCH_THREADS"); /* fix the thread count: no probing */
+    if (bt && atoi(bt) >= 1 && c->route_threads > 1) {
+        c->team_choice = atoi(bt) < c->route_threads ? atoi(bt) : c->route_threads;
+        c->team_fixed = 1;
+    }
     double flop = 0, bytes = 0;
     size_t nweights = 0;
     for (size_t i = 0; i < c->n_projs; i++) {

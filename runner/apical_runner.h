@@ -192,6 +192,7 @@ typedef struct apical_circuit {
     size_t xf_stride;   /* floats per thread in xf */
     int route_threads;  /* threads that may route the ports (1 for small circuits) */
     int team_choice;    /* threads routing now (engine.c, team_size) */
+    int team_fixed;     /* 1: keep team_choice, no probing (benchmarks) */
     unsigned long team_step;
     double team_time[2];
     double batch_dt;

@@ -56,6 +56,8 @@ static int team_size(const apical_circuit *c)
 {
     if (c->route_threads <= 1)
         return 1;
+    if (c->team_fixed)
+        return c->team_choice;
     unsigned long ph = c->team_step % TEAM_PERIOD;
     if (ph < TEAM_PROBE)
         return 1;
@@ -66,6 +68,8 @@ static int team_size(const apical_circuit *c)
 
 static void team_timed(apical_circuit *c, int nt, double dt)
 {
+    if (c->team_fixed)
+        return;
     unsigned long ph = c->team_step++ % TEAM_PERIOD;
     if (ph == 0)
         c->team_time[0] = c->team_time[1] = 0;

@@ -514,7 +514,7 @@ static double fast_run(const char *integrator, double *w_out, size_t nw)
 START_TEST(fast_paths_stay_close_to_the_published_scheme)
 {
     enum { NW = 3500 };
-    static double w_ref[NW], w_batch[NW], w_f32[NW], w_all[NW], w_all1[NW];
+    static double w_ref[NW], w_batch[NW], w_f32[NW], w_all[NW], w_all1[NW], w_h[NW];
     double a_ref = fast_run("method: euler, dt: 0.1", w_ref, NW);
     double a_b = fast_run("method: euler, dt: 0.1, plasticity_batch: 16", w_batch, NW);
     double a_f = fast_run("method: euler, dt: 0.1, plasticity_batch: 16, matvec: f32", w_f32, NW);
@@ -523,7 +523,9 @@ START_TEST(fast_paths_stay_close_to_the_published_scheme)
     double a_a = fast_run("method: euler, dt: 0.1, plasticity_batch: 16, matvec: f32_all",
                           w_all, NW);
     double a_a1 = fast_run("method: euler, dt: 0.1, matvec: f32_all", w_all1, NW);
-    double moved = 0, d_batch = 0, d_f32 = 0, d_all = 0, d_all1 = 0;
+    /* half-precision copies for the dendrites, learning as f32_all */
+    double a_h = fast_run("method: euler, dt: 0.1, plasticity_batch: 16, matvec: f16", w_h, NW);
+    double moved = 0, d_batch = 0, d_f32 = 0, d_all = 0, d_all1 = 0, d_h = 0;
     apical_config cfg0; /* the initial weights, for scale */
     char file[2048], err[2048];
     test_srcpath(file, sizeof file, "yaml/regression.yaml");
@@ -538,6 +540,7 @@ START_TEST(fast_paths_stay_close_to_the_published_scheme)
             d_f32 = fmax(d_f32, fabs(w_f32[m] - w_batch[m]));
             d_all = fmax(d_all, fabs(w_all[m] - w_batch[m]));
             d_all1 = fmax(d_all1, fabs(w_all1[m] - w_ref[m]));
+            d_h = fmax(d_h, fabs(w_h[m] - w_batch[m]));
         }
     }
     apical_config_free(&cfg0);
@@ -555,6 +558,11 @@ START_TEST(fast_paths_stay_close_to_the_published_scheme)
     ck_assert_double_lt(d_all1, 1e-3 * moved);
     ck_assert_double_eq_tol(a_a, a_b, 1e-3 * a_b);
     ck_assert_double_eq_tol(a_a1, a_ref, 1e-3 * a_ref);
+    fprintf(stderr, "f16 dendrites: weights differ by %.3g (vs f64 batch 16); apical_sq %.6g\n",
+            d_h, a_h);
+    ck_assert_double_gt(d_h, d_all); /* the half copies are read, and are coarser */
+    ck_assert_double_lt(d_h, 1e-3 * moved); /* the size of the rank-16 batching error */
+    ck_assert_double_eq_tol(a_h, a_b, 1e-3 * a_b);
 }
 END_TEST
 
@@ -671,8 +679,8 @@ START_TEST(threads_do_not_change_the_numbers)
 {
     enum { NW = 400000 };
     static double one[NW], two[NW];
-    const char *modes[] = { "f64", "f32", "f32_all" };
-    for (int k = 0; k < 3; k++) {
+    const char *modes[] = { "f64", "f32", "f32_all", "f16" };
+    for (int k = 0; k < 4; k++) {
         memset(one, 0, sizeof one);
         memset(two, 0, sizeof two);
         threaded_run(1, modes[k], one, NW);
