@@ -302,6 +302,36 @@ static inline void lowpass_rows2_f32s(float *w0, float *d0, size_t n, size_t col
                                       const float *ed, size_t stride, float sg, float qk)
 {
     float *w1 = w0 + n, *d1 = d0 + n;
+    /* 32 columns: eight independent chains of multiply-adds, enough to keep
+       both FMA units busy (sixteen columns give four, half of that) */
+    for (; col + 32 <= end; col += 32) {
+        lph_f16 dv0 = *(const lph_f16 *)(d0 + col), dv1 = *(const lph_f16 *)(d1 + col);
+        lph_f16 dw0 = *(const lph_f16 *)(d0 + col + 16), dw1 = *(const lph_f16 *)(d1 + col + 16);
+        lph_f16 a0 = sg * dv0, a1 = sg * dv1, b0 = { 0 }, b1 = { 0 };
+        lph_f16 c0 = sg * dw0, c1 = sg * dw1, e0 = { 0 }, e1 = { 0 };
+        for (size_t j = 0; j < k; j++) {
+            lph_f16 p = *(const lph_f16 *)(pre + j * n + col);
+            lph_f16 q = *(const lph_f16 *)(pre + j * n + col + 16);
+            float w0j = ew[j * stride], d0j = ed[j * stride];
+            float w1j = ew[j * stride + 1], d1j = ed[j * stride + 1];
+            a0 += w0j * p;
+            b0 += d0j * p;
+            a1 += w1j * p;
+            b1 += d1j * p;
+            c0 += w0j * q;
+            e0 += d0j * q;
+            c1 += w1j * q;
+            e1 += d1j * q;
+        }
+        *(lph_f16 *)(w0 + col) += a0;
+        *(lph_f16 *)(d0 + col) = qk * dv0 + b0;
+        *(lph_f16 *)(w1 + col) += a1;
+        *(lph_f16 *)(d1 + col) = qk * dv1 + b1;
+        *(lph_f16 *)(w0 + col + 16) += c0;
+        *(lph_f16 *)(d0 + col + 16) = qk * dw0 + e0;
+        *(lph_f16 *)(w1 + col + 16) += c1;
+        *(lph_f16 *)(d1 + col + 16) = qk * dw1 + e1;
+    }
     for (; col + 16 <= end; col += 16) {
         lph_f16 dv0 = *(const lph_f16 *)(d0 + col), dv1 = *(const lph_f16 *)(d1 + col);
         lph_f16 a0 = sg * dv0, a1 = sg * dv1, b0 = { 0 }, b1 = { 0 };
