@@ -72,6 +72,33 @@ static inline int lowpass_hebb_euler(const apical_rule_ctx *c, double eta, doubl
    load straight from the weight rows. */
 typedef double lph_v8 __attribute__((vector_size(64), aligned(8), may_alias));
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+/* The last n - col < 8 columns of one row as one masked vector: the same
+   operations per weight as the scalar tail (fma(sg, D, W), qk D, then one
+   fma per step), without a scalar multiply-add per column and step (short
+   rows, 30 or 10 cells, spend most of a batch there). */
+static inline void lowpass_tail_mask(double *w0, double *d0, size_t n, size_t col, size_t k,
+                                     const double *pre, const double *ew, const double *ed,
+                                     size_t stride, double sg, double qk)
+{
+    const __mmask8 m = (__mmask8)((1u << (n - col)) - 1);
+    __m512d dv = _mm512_maskz_loadu_pd(m, d0 + col);
+    __m512d a = _mm512_fmadd_pd(_mm512_set1_pd(sg), dv, _mm512_maskz_loadu_pd(m, w0 + col));
+    __m512d b = _mm512_mul_pd(_mm512_set1_pd(qk), dv);
+    for (size_t j = 0; j < k; j++) {
+        __m512d p = _mm512_maskz_loadu_pd(m, pre + j * n + col);
+        a = _mm512_fmadd_pd(_mm512_set1_pd(ew[j * stride]), p, a);
+        b = _mm512_fmadd_pd(_mm512_set1_pd(ed[j * stride]), p, b);
+    }
+    _mm512_mask_storeu_pd(w0 + col, m, a);
+    _mm512_mask_storeu_pd(d0 + col, m, b);
+}
+#define LPH_MASKED_TAIL 1
+#else
+#define LPH_MASKED_TAIL 0
+#endif
+
 /* Rows r and r+1 of W and D: W += sg D + sum_j ew_j P_j; D = qk D + sum_j ed_j P_j,
    with ew_j = ew[j * stride] (and [.. + 1] for the second row). */
 static inline void lowpass_rows2(double *w0, double *d0, size_t n, size_t k, const double *pre,
@@ -96,6 +123,13 @@ static inline void lowpass_rows2(double *w0, double *d0, size_t n, size_t k, con
         *(lph_v8 *)(w1 + col) = a1;
         *(lph_v8 *)(d1 + col) = b1;
     }
+    if (LPH_MASKED_TAIL && col < n) {
+#if LPH_MASKED_TAIL
+        lowpass_tail_mask(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
+        lowpass_tail_mask(w1, d1, n, col, k, pre, ew + 1, ed + 1, stride, sg, qk);
+#endif
+        return;
+    }
     for (; col < n; col++) {
         double a0 = w0[col] + sg * d0[col], b0 = qk * d0[col];
         double a1 = w1[col] + sg * d1[col], b1 = qk * d1[col];
@@ -117,7 +151,25 @@ static inline void lowpass_row1(double *w0, double *d0, size_t n, size_t k, cons
                                 const double *ew, const double *ed, size_t stride, double sg,
                                 double qk)
 {
-    for (size_t col = 0; col < n; col++) {
+    size_t col = 0;
+    for (; col + 8 <= n; col += 8) { /* as a row of lowpass_rows2 */
+        lph_v8 dv0 = *(const lph_v8 *)(d0 + col);
+        lph_v8 a0 = *(const lph_v8 *)(w0 + col) + sg * dv0, b0 = qk * dv0;
+        for (size_t j = 0; j < k; j++) {
+            lph_v8 p = *(const lph_v8 *)(pre + j * n + col);
+            a0 += ew[j * stride] * p;
+            b0 += ed[j * stride] * p;
+        }
+        *(lph_v8 *)(w0 + col) = a0;
+        *(lph_v8 *)(d0 + col) = b0;
+    }
+    if (LPH_MASKED_TAIL && col < n) {
+#if LPH_MASKED_TAIL
+        lowpass_tail_mask(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
+#endif
+        return;
+    }
+    for (; col < n; col++) {
         double a0 = w0[col] + sg * d0[col], b0 = qk * d0[col];
         for (size_t j = 0; j < k; j++) {
             a0 += ew[j * stride] * pre[j * n + col];

@@ -107,9 +107,47 @@ size_t apical_f16_from_f64(size_t count, const double *src, uint16_t *dst)
 
 #if MV_AVX512
 
+/* The lane sums of four accumulators at once (a short row spends more in
+   its sum across lanes than in its products): pairs within 128-bit lanes,
+   then across them.  Each row's sum has the same order whichever four
+   rows share the call, so a row alone (with three zero rows) gets the
+   same bits as in a group. */
+static inline void reduce4_pd(__m512d a0, __m512d a1, __m512d a2, __m512d a3, double *out)
+{
+    __m512d t01 = _mm512_add_pd(_mm512_unpacklo_pd(a0, a1), _mm512_unpackhi_pd(a0, a1));
+    __m512d t23 = _mm512_add_pd(_mm512_unpacklo_pd(a2, a3), _mm512_unpackhi_pd(a2, a3));
+    /* 128-bit lanes: (t01 0, t01 2, t23 0, t23 2) + (t01 1, t01 3, t23 1, t23 3) */
+    __m512d s = _mm512_add_pd(_mm512_shuffle_f64x2(t01, t23, _MM_SHUFFLE(2, 0, 2, 0)),
+                              _mm512_shuffle_f64x2(t01, t23, _MM_SHUFFLE(3, 1, 3, 1)));
+    __m512d r = _mm512_add_pd(s, _mm512_shuffle_f64x2(s, s, _MM_SHUFFLE(2, 3, 0, 1)));
+    double t[8];
+    _mm512_storeu_pd(t, r);
+    out[0] += t[0];
+    out[1] += t[1];
+    out[2] += t[4];
+    out[3] += t[5];
+}
+
+static inline void reduce4_ps(__m512 a0, __m512 a1, __m512 a2, __m512 a3, double *out)
+{
+    __m512 t01 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
+    __m512 t23 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
+    /* per 128-bit lane: (a, b, c, d) partial sums, then the four lanes */
+    __m512 u = _mm512_add_ps(
+        _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t01), _mm512_castps_pd(t23))),
+        _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t01), _mm512_castps_pd(t23))));
+    __m512 v = _mm512_add_ps(u, _mm512_shuffle_f32x4(u, u, _MM_SHUFFLE(2, 3, 0, 1)));
+    __m512 r = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    float t[16];
+    _mm512_storeu_ps(t, r);
+    for (int i = 0; i < 4; i++)
+        out[i] += (double)t[i];
+}
+
 /* Row sums of R rows at w (row length n) with x: per row accumulators a
    (columns 32 k .. 32 k + 15 of each 32, and the masked tail) and b (the
-   other half), summed a + b and reduced.  The same per row for any R. */
+   other half), summed a + b and reduced four rows at a time.  The same
+   per row for any R. */
 #define MV_ROWS(NAME, WT, XT, VT, LANES, MASKT, ZERO, LOADW, MLOADW, LOADX, MLOADX, FMA, ADD,      \
                 REDUCE, R)                                                                         \
     static inline void NAME(size_t n, const WT *w, const XT *x, double *out)                    \
@@ -131,8 +169,15 @@ size_t apical_f16_from_f64(size_t count, const double *src, uint16_t *dst)
             for (int r = 0; r < R; r++)                                                            \
                 a[r] = FMA(MLOADW(m, w + r * n + j), x0, a[r]);                                    \
         }                                                                                          \
-        for (int r = 0; r < R; r++)                                                                \
-            out[r] += (double)REDUCE(ADD(a[r], b[r]));                                             \
+        if (R == 4) {                                                                              \
+            REDUCE(ADD(a[0], b[0]), ADD(a[R > 1 ? 1 : 0], b[R > 1 ? 1 : 0]),                       \
+                   ADD(a[R > 2 ? 2 : 0], b[R > 2 ? 2 : 0]), ADD(a[R > 3 ? 3 : 0], b[R > 3 ? 3 : 0]), \
+                   out);                                                                           \
+        } else {                                                                                   \
+            double t[4] = { 0, 0, 0, 0 };                                                          \
+            REDUCE(ADD(a[0], b[0]), ZERO, ZERO, ZERO, t);                                          \
+            out[0] += t[0];                                                                        \
+        }                                                                                          \
     }
 
 #define LD_PD(p) _mm512_loadu_pd(p)
@@ -143,17 +188,17 @@ size_t apical_f16_from_f64(size_t count, const double *src, uint16_t *dst)
 #define MLD_PH(m, p) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p))
 
 MV_ROWS(rows4_f64, double, double, __m512d, 8, __mmask8, _mm512_setzero_pd(), LD_PD, MLD_PD,
-        LD_PD, MLD_PD, _mm512_fmadd_pd, _mm512_add_pd, _mm512_reduce_add_pd, 4)
+        LD_PD, MLD_PD, _mm512_fmadd_pd, _mm512_add_pd, reduce4_pd, 4)
 MV_ROWS(rows1_f64, double, double, __m512d, 8, __mmask8, _mm512_setzero_pd(), LD_PD, MLD_PD,
-        LD_PD, MLD_PD, _mm512_fmadd_pd, _mm512_add_pd, _mm512_reduce_add_pd, 1)
+        LD_PD, MLD_PD, _mm512_fmadd_pd, _mm512_add_pd, reduce4_pd, 1)
 MV_ROWS(rows4_f32, float, float, __m512, 16, __mmask16, _mm512_setzero_ps(), LD_PS, MLD_PS,
-        LD_PS, MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, _mm512_reduce_add_ps, 4)
+        LD_PS, MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, reduce4_ps, 4)
 MV_ROWS(rows1_f32, float, float, __m512, 16, __mmask16, _mm512_setzero_ps(), LD_PS, MLD_PS,
-        LD_PS, MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, _mm512_reduce_add_ps, 1)
+        LD_PS, MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, reduce4_ps, 1)
 MV_ROWS(rows4_f16, uint16_t, float, __m512, 16, __mmask16, _mm512_setzero_ps(), LD_PH, MLD_PH,
-        LD_PS, MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, _mm512_reduce_add_ps, 4)
+        LD_PS, MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, reduce4_ps, 4)
 MV_ROWS(rows1_f16, uint16_t, float, __m512, 16, __mmask16, _mm512_setzero_ps(), LD_PH, MLD_PH,
-        LD_PS, MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, _mm512_reduce_add_ps, 1)
+        LD_PS, MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, reduce4_ps, 1)
 
 #define MV_DRIVER(NAME, WT, XT, R4, R1)                                                      \
     void NAME(size_t n, const WT *w, const XT *x, size_t lo, size_t hi, double *out)       \
