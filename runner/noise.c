@@ -29,7 +29,7 @@
 
 #include "apical_runner.h"
 
-enum { LANES = 16 };
+enum { LANES = 64 };
 
 #define PHILOX_M0 UINT32_C(0xD2511F53)
 #define PHILOX_M1 UINT32_C(0xCD9E8D57)
@@ -112,9 +112,11 @@ static inline void sincos_q(double a, double *sn, double *cs)
     *cs = 1.0 - a2 * c;
 }
 
-/* The pairs of normals of counters c0 .. c0 + LANES - 1, into z (2 LANES
-   values, pair by pair). */
-static void normal_block(uint64_t key, uint64_t c0, double *z)
+/* The pairs of normals of counters c0 .. c0 + nc - 1 (nc <= LANES), into z
+   (2 nc values, pair by pair).  Philox runs on all LANES counters, eight
+   vectors side by side through each round, so that their multiplies
+   overlap; Box-Muller only on the nc needed. */
+static void normal_block(uint64_t key, uint64_t c0, size_t nc, double *z)
 {
     /* 32-bit words in 64-bit lanes, so that the 32 x 32 -> 64 bit products
        are one vpmuludq-like instruction per vector */
@@ -130,29 +132,35 @@ static void normal_block(uint64_t key, uint64_t c0, double *z)
 #if defined(__AVX512F__)
     /* the same rounds, eight lanes a vector: _mm512_mul_epu32 takes the low
        32 bits of each 64-bit lane, the product the generic code forms */
-    for (int h = 0; h < LANES; h += 8) {
-        __m512i a0 = _mm512_loadu_si512(x0 + h), a1 = _mm512_loadu_si512(x1 + h),
-                a2 = _mm512_loadu_si512(x2 + h), a3 = _mm512_loadu_si512(x3 + h);
-        const __m512i m0 = _mm512_set1_epi64(PHILOX_M0), m1 = _mm512_set1_epi64(PHILOX_M1),
-                      mask = _mm512_set1_epi64((long long)lo32);
-        uint64_t kk0 = k0, kk1 = k1;
-        for (int r = 0; r < 10; r++) {
-            __m512i p0 = _mm512_mul_epu32(a0, m0), p1 = _mm512_mul_epu32(a2, m1);
-            __m512i y0 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p1, 32), a1),
-                                          _mm512_set1_epi64((long long)kk0));
-            __m512i y2 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p0, 32), a3),
-                                          _mm512_set1_epi64((long long)kk1));
-            a1 = _mm512_and_si512(p1, mask);
-            a3 = _mm512_and_si512(p0, mask);
-            a0 = y0;
-            a2 = y2;
-            kk0 = (kk0 + PHILOX_W0) & lo32;
-            kk1 = (kk1 + PHILOX_W1) & lo32;
+    enum { NV = LANES / 8 };
+    __m512i a0[NV], a1[NV], a2[NV], a3[NV];
+    const __m512i m0 = _mm512_set1_epi64(PHILOX_M0), m1 = _mm512_set1_epi64(PHILOX_M1),
+                  mask = _mm512_set1_epi64((long long)lo32);
+    for (int h = 0; h < NV; h++) {
+        a0[h] = _mm512_loadu_si512(x0 + 8 * h);
+        a1[h] = _mm512_loadu_si512(x1 + 8 * h);
+        a2[h] = _mm512_loadu_si512(x2 + 8 * h);
+        a3[h] = _mm512_loadu_si512(x3 + 8 * h);
+    }
+    for (int r = 0; r < 10; r++) {
+        const __m512i kv0 = _mm512_set1_epi64((long long)k0), kv1 = _mm512_set1_epi64((long long)k1);
+        for (int h = 0; h < NV; h++) {
+            __m512i p0 = _mm512_mul_epu32(a0[h], m0), p1 = _mm512_mul_epu32(a2[h], m1);
+            __m512i y0 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p1, 32), a1[h]), kv0);
+            __m512i y2 = _mm512_xor_si512(_mm512_xor_si512(_mm512_srli_epi64(p0, 32), a3[h]), kv1);
+            a1[h] = _mm512_and_si512(p1, mask);
+            a3[h] = _mm512_and_si512(p0, mask);
+            a0[h] = y0;
+            a2[h] = y2;
         }
-        _mm512_storeu_si512(x0 + h, a0);
-        _mm512_storeu_si512(x1 + h, a1);
-        _mm512_storeu_si512(x2 + h, a2);
-        _mm512_storeu_si512(x3 + h, a3);
+        k0 = (k0 + PHILOX_W0) & lo32;
+        k1 = (k1 + PHILOX_W1) & lo32;
+    }
+    for (int h = 0; h < NV; h++) {
+        _mm512_storeu_si512(x0 + 8 * h, a0[h]);
+        _mm512_storeu_si512(x1 + 8 * h, a1[h]);
+        _mm512_storeu_si512(x2 + 8 * h, a2[h]);
+        _mm512_storeu_si512(x3 + 8 * h, a3[h]);
     }
 #else
     for (int r = 0; r < 10; r++) {
@@ -170,7 +178,7 @@ static void normal_block(uint64_t key, uint64_t c0, double *z)
 #endif
     double z0[LANES], z1[LANES];
 #pragma omp simd
-    for (int l = 0; l < LANES; l++) {
+    for (size_t l = 0; l < nc; l++) {
         uint64_t bu = ((uint64_t)x0[l] << 32 | x1[l]) >> 11, bv = ((uint64_t)x2[l] << 32 | x3[l]);
         double u = (double)(bu + 1) * 0x1p-53;                  /* (0, 1] */
         double v = (double)(bv >> 11) * 0x1p-53;                /* [0, 1) */
@@ -183,7 +191,7 @@ static void normal_block(uint64_t key, uint64_t c0, double *z)
         z0[l] = r * c2;
         z1[l] = r * s2;
     }
-    for (int l = 0; l < LANES; l++) {
+    for (size_t l = 0; l < nc; l++) {
         z[2 * l] = z0[l];
         z[2 * l + 1] = z1[l];
     }
@@ -194,9 +202,10 @@ void apical_normals(uint64_t key, uint64_t first, size_t n, double *out)
     double z[2 * LANES];
     uint64_t q = first, end = first + n;
     while (q < end) {
-        uint64_t c0 = q / 2, base = 2 * c0;
-        normal_block(key, c0, z);
-        uint64_t lim = base + 2 * LANES < end ? base + 2 * LANES : end;
+        uint64_t c0 = q / 2, base = 2 * c0, c1 = (end + 1) / 2;
+        size_t nc = c1 - c0 < LANES ? (size_t)(c1 - c0) : LANES;
+        normal_block(key, c0, nc, z);
+        uint64_t lim = base + 2 * nc < end ? base + 2 * nc : end;
         for (; q < lim; q++)
             *out++ = z[q - base];
     }
