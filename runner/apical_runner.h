@@ -328,8 +328,9 @@ void apical_circuit_noise(apical_circuit *c, double dt, unsigned flags);
 /* Philox4x32-10 (Salmon et al., SC'11): 128 random bits of a counter
    under a key (runner/noise.c). */
 void apical_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
-/* out[i] = standard normal number first + i under key (Box-Muller on
-   Philox4x32-10 of counter (first + i) / 2): a pure function of (key, index). */
+/* out[i] = standard normal number first + i under key (single-precision
+   Box-Muller on Philox4x32-10 of counter (first + i) / 4, runner/noise.c):
+   a pure function of (key, index). */
 void apical_normals(uint64_t key, uint64_t first, size_t n, double *out);
 
 /* One forward Euler (Euler-Maruyama with noise) step of states and weights:

@@ -37,28 +37,31 @@ START_TEST(philox_known_answers)
 }
 END_TEST
 
-/* Normals 2c and 2c + 1 from Philox's words for counter (c, 0, 0, 0) by
-   the documented Box-Muller, with libm's log, cos and sin: checks the
-   vectorised Philox lanes bit for bit (any wrong bit moves u, v or the
-   quadrant) and the polynomials to 1e-13. */
+/* Normals 4c .. 4c + 3 from Philox's words for counter (c, 0, 0, 0) by
+   the documented Box-Muller (words 0, 1 and 2, 3), with libm's log, cos
+   and sin in double: checks the vectorised Philox lanes bit for bit (any
+   wrong bit moves u, v or the quadrant) and the single-precision
+   polynomials to 1e-6. */
 START_TEST(normals_follow_from_philox_words)
 {
     const uint64_t key = 0xfedcba9876543210ull;
-    enum { N = 2000 };
+    enum { N = 4000 };
     double z[N];
     apical_normals(key, 0, N, z);
-    for (uint64_t c = 0; c < N / 2; c++) {
+    for (uint64_t c = 0; c < N / 4; c++) {
         uint32_t ctr[4] = { (uint32_t)c, (uint32_t)(c >> 32), 0, 0 },
                  k[2] = { (uint32_t)key, (uint32_t)(key >> 32) }, o[4];
         apical_philox4x32_10(ctr, k, o);
-        uint64_t a = ((uint64_t)o[0] << 32 | o[1]) >> 11, b = (uint64_t)o[2] << 32 | o[3];
-        double u = (double)(a + 1) * 0x1p-53, v = (double)(b >> 11) * 0x1p-53;
-        double ang = (v - 0.5) * M_PI / 2 + (double)(b & 3) * M_PI / 2;
-        double r = sqrt(-2 * log(u));
-        ck_assert_msg(fabs(z[2 * c] - r * cos(ang)) < 1e-13 * (1 + r) &&
-                          fabs(z[2 * c + 1] - r * sin(ang)) < 1e-13 * (1 + r),
-                      "counter %llu: %.17g %.17g, want %.17g %.17g", (unsigned long long)c,
-                      z[2 * c], z[2 * c + 1], r * cos(ang), r * sin(ang));
+        for (int h = 0; h < 2; h++) {
+            uint32_t wu = o[2 * h], wv = o[2 * h + 1];
+            double u = ((float)wu + 0.5f) * 0x1p-32f, v = (double)(wv >> 8) * 0x1p-24;
+            double ang = (v - 0.5) * M_PI / 2 + (double)(wv & 3) * M_PI / 2;
+            double r = sqrt(-2 * log(u)), zc = z[4 * c + 2 * h], zs = z[4 * c + 2 * h + 1];
+            ck_assert_msg(fabs(zc - r * cos(ang)) < 1e-6 * (1 + r) &&
+                              fabs(zs - r * sin(ang)) < 1e-6 * (1 + r),
+                          "counter %llu pair %d: %.9g %.9g, want %.9g %.9g",
+                          (unsigned long long)c, h, zc, zs, r * cos(ang), r * sin(ang));
+        }
     }
 }
 END_TEST
@@ -126,6 +129,7 @@ START_TEST(normals_are_standard_normal)
     }
     ck_assert_msg(d < 1.95 / sqrt((double)N), "KS distance %g", d);
     ck_assert(z[0] < -4.5 && z[N - 1] > 4.5); /* the tails are there */
+    ck_assert(z[0] > -6.7 && z[N - 1] < 6.7);   /* and end where u = 2^-33 puts them */
     free(z);
 }
 END_TEST
