@@ -140,6 +140,7 @@ static inline void sincos_q(float a, float *sn, float *cs)
         }                                                                                      \
     }
 PHILOX_VECTORS(2)
+PHILOX_VECTORS(4)
 PHILOX_VECTORS(8)
 #endif
 
@@ -153,7 +154,7 @@ static void normal_block(uint64_t key, uint64_t c0, size_t nc, double *z)
        are one vpmuludq-like instruction per vector */
     uint64_t x0[LANES], x1[LANES], x2[LANES], x3[LANES];
     const uint64_t lo32 = 0xFFFFFFFFu;
-    const size_t nl = nc <= 16 ? 16 : LANES; /* lanes computed */
+    const size_t nl = nc <= 16 ? 16 : nc <= 32 ? 32 : LANES; /* lanes computed */
     for (size_t l = 0; l < nl; l++) {
         x0[l] = (c0 + (uint64_t)l) & lo32;
         x1[l] = (c0 + (uint64_t)l) >> 32 & lo32;
@@ -165,8 +166,10 @@ static void normal_block(uint64_t key, uint64_t c0, size_t nc, double *z)
     /* the same rounds, eight lanes a vector: _mm512_mul_epu32 takes the low
        32 bits of each 64-bit lane, the product the generic code forms; the
        vectors that hold needed counters, side by side through each round */
-    if (nc <= 16)
+    if (nl == 16)
         philox_vectors_2(x0, x1, x2, x3, k0, k1);
+    else if (nl == 32)
+        philox_vectors_4(x0, x1, x2, x3, k0, k1);
     else
         philox_vectors_8(x0, x1, x2, x3, k0, k1);
 #else
