@@ -95,6 +95,33 @@ static inline void lowpass_tail_mask(double *w0, double *d0, size_t n, size_t co
     _mm512_mask_storeu_pd(d0 + col, m, b);
 }
 #define LPH_MASKED_TAIL 1
+
+/* The same for four rows at once (row r at w0 + r n): eight independent
+   chains instead of two. */
+static inline void lowpass_tail_mask4(double *w0, double *d0, size_t n, size_t col, size_t k,
+                                      const double *pre, const double *ew, const double *ed,
+                                      size_t stride, double sg, double qk)
+{
+    const __mmask8 m = (__mmask8)((1u << (n - col)) - 1);
+    __m512d a[4], b[4];
+    for (int r = 0; r < 4; r++) {
+        __m512d dv = _mm512_maskz_loadu_pd(m, d0 + (size_t)r * n + col);
+        a[r] = _mm512_fmadd_pd(_mm512_set1_pd(sg), dv,
+                               _mm512_maskz_loadu_pd(m, w0 + (size_t)r * n + col));
+        b[r] = _mm512_mul_pd(_mm512_set1_pd(qk), dv);
+    }
+    for (size_t j = 0; j < k; j++) {
+        __m512d p = _mm512_maskz_loadu_pd(m, pre + j * n + col);
+        for (int r = 0; r < 4; r++) {
+            a[r] = _mm512_fmadd_pd(_mm512_set1_pd(ew[j * stride + (size_t)r]), p, a[r]);
+            b[r] = _mm512_fmadd_pd(_mm512_set1_pd(ed[j * stride + (size_t)r]), p, b[r]);
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        _mm512_mask_storeu_pd(w0 + (size_t)r * n + col, m, a[r]);
+        _mm512_mask_storeu_pd(d0 + (size_t)r * n + col, m, b[r]);
+    }
+}
 #else
 #define LPH_MASKED_TAIL 0
 #endif
@@ -176,6 +203,85 @@ static inline void lowpass_rows2(double *w0, double *d0, size_t n, size_t k, con
         d0[col] = b0;
         w1[col] = a1;
         d1[col] = b1;
+    }
+}
+
+/* Rows r .. r+3 (row q at w0 + q n): the arithmetic of lowpass_rows2 per
+   weight, with four rows' chains side by side, so that the 8-column
+   blocks and the tails of short rows (10, 30, 50 cells) are not bound by
+   the latency of one chain. */
+static inline void lowpass_rows4(double *w0, double *d0, size_t n, size_t k, const double *pre,
+                                 const double *ew, const double *ed, size_t stride, double sg,
+                                 double qk)
+{
+    size_t col = 0;
+    for (; col + 16 <= n; col += 16) {
+        lph_v8 a[4][2], b[4][2];
+        for (int r = 0; r < 4; r++)
+            for (int h = 0; h < 2; h++) {
+                lph_v8 dv = *(const lph_v8 *)(d0 + (size_t)r * n + col + 8 * (size_t)h);
+                a[r][h] = *(const lph_v8 *)(w0 + (size_t)r * n + col + 8 * (size_t)h) + sg * dv;
+                b[r][h] = qk * dv;
+            }
+        for (size_t j = 0; j < k; j++) {
+            lph_v8 p = *(const lph_v8 *)(pre + j * n + col);
+            lph_v8 q = *(const lph_v8 *)(pre + j * n + col + 8);
+            for (int r = 0; r < 4; r++) {
+                double wj = ew[j * stride + (size_t)r], dj = ed[j * stride + (size_t)r];
+                a[r][0] += wj * p;
+                a[r][1] += wj * q;
+                b[r][0] += dj * p;
+                b[r][1] += dj * q;
+            }
+        }
+        for (int r = 0; r < 4; r++)
+            for (int h = 0; h < 2; h++) {
+                *(lph_v8 *)(w0 + (size_t)r * n + col + 8 * (size_t)h) = a[r][h];
+                *(lph_v8 *)(d0 + (size_t)r * n + col + 8 * (size_t)h) = b[r][h];
+            }
+    }
+    for (; col + 8 <= n; col += 8) {
+        lph_v8 a[4], b[4];
+        for (int r = 0; r < 4; r++) {
+            lph_v8 dv = *(const lph_v8 *)(d0 + (size_t)r * n + col);
+            a[r] = *(const lph_v8 *)(w0 + (size_t)r * n + col) + sg * dv;
+            b[r] = qk * dv;
+        }
+        for (size_t j = 0; j < k; j++) {
+            lph_v8 p = *(const lph_v8 *)(pre + j * n + col);
+            for (int r = 0; r < 4; r++) {
+                a[r] += ew[j * stride + (size_t)r] * p;
+                b[r] += ed[j * stride + (size_t)r] * p;
+            }
+        }
+        for (int r = 0; r < 4; r++) {
+            *(lph_v8 *)(w0 + (size_t)r * n + col) = a[r];
+            *(lph_v8 *)(d0 + (size_t)r * n + col) = b[r];
+        }
+    }
+    if (col < n) {
+#if LPH_MASKED_TAIL
+        lowpass_tail_mask4(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
+#else
+        for (int r = 0; r < 4; r += 2) /* the scalar tail of lowpass_rows2 */
+            for (size_t c = col; c < n; c++) {
+                double *wa = w0 + (size_t)r * n, *da = d0 + (size_t)r * n;
+                double *wb = wa + n, *db = da + n;
+                double a0 = wa[c] + sg * da[c], b0 = qk * da[c];
+                double a1 = wb[c] + sg * db[c], b1 = qk * db[c];
+                for (size_t j = 0; j < k; j++) {
+                    double pv = pre[j * n + c];
+                    a0 += ew[j * stride + (size_t)r] * pv;
+                    b0 += ed[j * stride + (size_t)r] * pv;
+                    a1 += ew[j * stride + (size_t)r + 1] * pv;
+                    b1 += ed[j * stride + (size_t)r + 1] * pv;
+                }
+                wa[c] = a0;
+                da[c] = b0;
+                wb[c] = a1;
+                db[c] = b1;
+            }
+#endif
     }
 }
 
@@ -261,8 +367,11 @@ static inline int lowpass_hebb_batch(const apical_rule_batch *c, double eta, dou
        here: rows are independent, and the host gives each thread its rows
        (a block of rows is a smaller problem of the same form). */
     const double *pre = c->pre;
-    const size_t pairs = m / 2;
-    for (size_t r = 0; r < pairs; r++)
+    const size_t quads = m / 4, pairs = m / 2;
+    for (size_t r = 0; r < quads; r++)
+        lowpass_rows4(w + 4 * r * n, delta + 4 * r * n, n, k, pre, ew + 4 * r, ed + 4 * r, m,
+                      sg, qk);
+    for (size_t r = 2 * quads; r < pairs; r++)
         lowpass_rows2(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r, ed + 2 * r, m,
                       sg, qk);
     if (m % 2)
