@@ -3,10 +3,16 @@
  * plastic: bottom-up (Eq. 7), top-down (Eq. 10), pyramid-to-interneuron
  * (Eq. 8) and interneuron-to-pyramid (Eq. 9), noise on.
  *
- *   bench_step [SIZES [K [f32]]]  e.g. 784-500-500-10 16 f32; default: 30-50-10 and
+ *   bench_step [SIZES [K [f32|f16]]]  e.g. 784-500-500-10 16 f32; default: 30-50-10 and
  *                           784-500-500-10 with plasticity every step and in rank-16
- *                           batches, and in rank-16 batches with single-precision
- *                           weights (matvec: f32_all: dendrites and learning in float)
+ *                           batches, in rank-16 batches with single-precision weights
+ *                           (matvec: f32_all: dendrites and learning in float), and
+ *                           784-500-500-10 with half-precision copies for the dendrites
+ *                           (matvec: f16, learning in float)
+ *
+ *   BENCH_THREADS=N fixes the thread count of circuits past 2^18 weights (no probing:
+ *   by default the engine times one and all threads every 4096 steps and keeps the
+ *   faster, which on a shared machine can pick one thread for a whole repetition).
  *
  * Prints the median over repetitions of microseconds per step, with the
  * work per step (FLOP: 2 per multiply-add of the matrix-vector products,
