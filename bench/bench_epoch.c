@@ -85,6 +85,7 @@ int main(int argc, char **argv)
     /* the machine: sgemm on one and on two OpenBLAS threads is set by the
        environment (OPENBLAS_NUM_THREADS); we report what it gives */
     double peak = sgemm_rate();
+    apical_openblas_single_thread(); /* as apical run: no spinning BLAS threads */
     printf("machine: sgemm 1024^3 %.1f GFLOP/s (OpenBLAS, its default threads); %d OpenMP "
            "threads available\n", peak, omp_get_max_threads());
     printf("%-13s %-4s %7s %10s %10s %11s %9s %8s\n", "net", "prec", "threads", "images",

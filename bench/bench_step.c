@@ -273,6 +273,7 @@ int main(int argc, char **argv)
     int rc = 0;
     print_load("before");
     measure_machine();
+    apical_openblas_single_thread(); /* after sgemm/dgemm: no spinning BLAS threads */
     if (argc > 1) {
         int sz[16], nl = 0;
         int batch = argc > 2 ? atoi(argv[2]) : 1;

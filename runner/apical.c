@@ -630,6 +630,7 @@ static int cmd_plot_sweep(int argc, char **argv)
 int main(int argc, char **argv)
 {
     apical_openblas_coretype(argv);
+    apical_openblas_single_thread();
     if (argc < 2)
         return usage(stderr);
     if (strcmp(argv[1], "run") == 0)

@@ -39,4 +39,22 @@ static inline void apical_openblas_coretype(char **argv)
     execv("/proc/self/exe", argv); /* if that fails, carry on as we are */
 }
 
+/* The step loop and the steady-state kernels do not call BLAS; only a
+   rule batch without a low-pass filter does (one dgemm per flush).
+   OpenBLAS's idle threads wait by spinning on sched_yield, and on a
+   two-core machine they take a core from the OpenMP threads that do the
+   work.  So BLAS runs on the calling thread unless OPENBLAS_NUM_THREADS
+   says otherwise.  Call after any BLAS benchmark that wants all cores. */
+static inline void apical_openblas_single_thread(void)
+{
+    if (getenv("OPENBLAS_NUM_THREADS"))
+        return;
+    void *sym = dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
+    if (!sym)
+        return; /* another CBLAS */
+    void (*set)(int);
+    memcpy(&set, &sym, sizeof sym);
+    set(1);
+}
+
 #endif
