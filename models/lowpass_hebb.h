@@ -134,38 +134,6 @@ static inline void lowpass_rows2(double *w0, double *d0, size_t n, size_t k, con
 {
     double *w1 = w0 + n, *d1 = d0 + n;
     size_t col = 0;
-    /* 16 columns: eight independent chains of multiply-adds, enough to keep
-       both FMA units busy (eight columns give four, half of that) */
-    for (; col + 16 <= n; col += 16) {
-        lph_v8 dv0 = *(const lph_v8 *)(d0 + col), dv1 = *(const lph_v8 *)(d1 + col);
-        lph_v8 dw0 = *(const lph_v8 *)(d0 + col + 8), dw1 = *(const lph_v8 *)(d1 + col + 8);
-        lph_v8 a0 = *(const lph_v8 *)(w0 + col) + sg * dv0, b0 = qk * dv0;
-        lph_v8 a1 = *(const lph_v8 *)(w1 + col) + sg * dv1, b1 = qk * dv1;
-        lph_v8 c0 = *(const lph_v8 *)(w0 + col + 8) + sg * dw0, e0 = qk * dw0;
-        lph_v8 c1 = *(const lph_v8 *)(w1 + col + 8) + sg * dw1, e1 = qk * dw1;
-        for (size_t j = 0; j < k; j++) {
-            lph_v8 p = *(const lph_v8 *)(pre + j * n + col);
-            lph_v8 q = *(const lph_v8 *)(pre + j * n + col + 8);
-            double w0j = ew[j * stride], d0j = ed[j * stride];
-            double w1j = ew[j * stride + 1], d1j = ed[j * stride + 1];
-            a0 += w0j * p;
-            b0 += d0j * p;
-            a1 += w1j * p;
-            b1 += d1j * p;
-            c0 += w0j * q;
-            e0 += d0j * q;
-            c1 += w1j * q;
-            e1 += d1j * q;
-        }
-        *(lph_v8 *)(w0 + col) = a0;
-        *(lph_v8 *)(d0 + col) = b0;
-        *(lph_v8 *)(w1 + col) = a1;
-        *(lph_v8 *)(d1 + col) = b1;
-        *(lph_v8 *)(w0 + col + 8) = c0;
-        *(lph_v8 *)(d0 + col + 8) = e0;
-        *(lph_v8 *)(w1 + col + 8) = c1;
-        *(lph_v8 *)(d1 + col + 8) = e1;
-    }
     for (; col + 8 <= n; col += 8) {
         lph_v8 dv0 = *(const lph_v8 *)(d0 + col), dv1 = *(const lph_v8 *)(d1 + col);
         lph_v8 a0 = *(const lph_v8 *)(w0 + col) + sg * dv0, b0 = qk * dv0;
