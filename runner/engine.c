@@ -47,7 +47,9 @@ static int module_failed(const char *what, const apical_pop *p, int rc, char *er
    while the machine has a core to spare: on a shared, oversubscribed machine
    every fork and join waits for a descheduled thread (milliseconds instead
    of microseconds).  So every 4096 steps, 16 steps are timed on one thread
-   and 16 on all, and the faster count is kept.  The rows are the same either
+   and 16 on all, and the count with the faster best step is kept (the
+   fastest of 16, not their sum: one step that waited for a descheduled
+   thread would otherwise decide for 4096).  The rows are the same either
    way (each row of a product is one thread's dot product), so the results
    do not depend on the choice. */
 enum { TEAM_PERIOD = 4096, TEAM_PROBE = 16 };
@@ -72,9 +74,9 @@ static void team_timed(apical_circuit *c, int nt, double dt)
         return;
     unsigned long ph = c->team_step++ % TEAM_PERIOD;
     if (ph == 0)
-        c->team_time[0] = c->team_time[1] = 0;
-    if (ph < 2 * TEAM_PROBE)
-        c->team_time[nt > 1] += dt;
+        c->team_time[0] = c->team_time[1] = INFINITY;
+    if (ph < 2 * TEAM_PROBE && dt < c->team_time[nt > 1])
+        c->team_time[nt > 1] = dt;
     if (ph == 2 * TEAM_PROBE - 1)
         c->team_choice = c->team_time[1] < c->team_time[0] ? c->route_threads : 1;
 }
