@@ -844,6 +844,12 @@ int apical_run(apical_circuit *c, const apical_run_opts *o, char *err, size_t ca
         return -1;
     apical_integrator_set_h(r.it, r.pos.h);
     apical_circuit_weights_changed(c); /* weights set by init or a checkpoint */
+    if (c->f16_overflow) {
+        snprintf(err, cap, "%zu initial weights are 65520 or more in magnitude, past half "
+                 "precision (matvec: f16); use matvec: f32", c->f16_overflow);
+        apical_integrator_free(r.it);
+        return -1;
+    }
     int rc = 0;
     for (; r.pos.phase < o->n_phases && rc == 0; r.pos.phase++, r.pos.in_phase = 0) {
         size_t i = r.pos.phase;

@@ -566,6 +566,57 @@ START_TEST(fast_paths_stay_close_to_the_published_scheme)
 }
 END_TEST
 
+/* matvec: f16 stops a run whose weights do not fit half precision: at the
+   start, and at the flush after which a weight does not fit (the learning
+   copy set past the range by hand here: the dendritic rules themselves pull
+   weights back towards their predictions). */
+START_TEST(f16_refuses_weights_past_half_range)
+{
+    static const char yaml[] =
+        "apical: 1\npopulations:\n  x: {cell: rate_input, size: 4}\n"
+        "  h: {cell: pyramidal, size: 3}\n"
+        "projections:\n  - {from: x, to: h.basal, init: {constant: %g}%s}\n"
+        "stimuli:\n  s: {kind: uniform, range: [0.5, 1], drives: x}\n"
+        "simulation:\n  integrator: {method: euler, dt: 0.1, plasticity_batch: 4, matvec: f16}\n"
+        "  phases: [{train: s, patterns: 2, present: 5}]\n";
+    const struct { double w; const char *rule, *want; } cases[] = {
+        { 70000, "", "12 initial weights are 65520 or more" },
+        { 60000, "", NULL }, /* fits: runs */
+        { 60000, ", rule: {dendritic_error: {eta: 0.1}}", NULL },
+    };
+    char text[1024], err[2048] = "";
+    apical_config cfg;
+    for (int k = 0; k < 3; k++) {
+        snprintf(text, sizeof text, yaml, cases[k].w, cases[k].rule);
+        ck_assert_msg(apical_config_load_string(&cfg, reg, "f16", text, err, sizeof err) == 0,
+                      "%s", err);
+        int rc = apical_run(cfg.circuit, &cfg.run, err, sizeof err);
+        if (cases[k].want) {
+            ck_assert_int_ne(rc, 0);
+            ck_assert_msg(strstr(err, cases[k].want) && strstr(err, "matvec: f32"), "%s", err);
+        } else {
+            ck_assert_msg(rc == 0, "%s", err);
+        }
+        apical_config_free(&cfg);
+    }
+    /* a learning copy past the range: the next flush (4 steps) refuses it */
+    ck_assert_int_eq(apical_config_load_string(&cfg, reg, "f16", text, err, sizeof err), 0);
+    apical_circuit *c = cfg.circuit;
+    c->stims[0].active = 1;
+    apical_circuit_weights_changed(c);
+    c->projs[0].wf[5] = 70000.0f;
+    int rc = 0, steps = 0;
+    while (rc == 0 && steps < 8) {
+        rc = apical_circuit_step_euler(c, 0.1, APICAL_STEP_PLASTIC, err, sizeof err);
+        steps++;
+    }
+    ck_assert_int_ne(rc, 0);
+    ck_assert_int_eq(steps, 4);
+    ck_assert_msg(strstr(err, "x -> h: a weight reached 65520"), "%s", err);
+    apical_config_free(&cfg);
+}
+END_TEST
+
 /* ---- located errors ------------------------------------------------------ */
 
 static void expect_error(const char *text, const char *where, const char *what)
@@ -707,6 +758,7 @@ static Suite *suite(void)
     tcase_add_test(t, shared_defaults_and_normal_init);
     tcase_add_test(t, fast_paths_stay_close_to_the_published_scheme);
     tcase_add_test(t, threads_do_not_change_the_numbers);
+    tcase_add_test(t, f16_refuses_weights_past_half_range);
     tcase_add_test(t, errors_name_file_line_column);
     suite_add_tcase(s, t);
     return s;
