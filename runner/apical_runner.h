@@ -275,9 +275,11 @@ int apical_stim_set_target(apical_circuit *c, apical_stim *s, const char *pop,
    steps in between see weights up to k-1 steps old.  Set before finalize. */
 void apical_circuit_set_plasticity_batch(apical_circuit *c, size_t k);
 
-/* Let the dendrites read single-precision copies of the weights (refreshed
-   whenever the weights change): half the memory traffic of the step's
-   matrix-vector products.  Set before finalize. */
+/* on = 1: the dendrites read single-precision copies of the weights
+   (refreshed whenever the weights change), half the memory traffic of the
+   step's products; 2: and plastic weights learn in single precision
+   (f32_all); 3: as 2, and the dendrites read half-precision copies (f16,
+   runner/matvec.h).  Set before finalize. */
 void apical_circuit_set_matvec_f32(apical_circuit *c, int on);
 /* Refresh the single-precision copies after changing weights by hand. */
 void apical_circuit_weights_changed(apical_circuit *c);
