@@ -144,16 +144,18 @@ static inline void reduce4_ps(__m512 a0, __m512 a1, __m512 a2, __m512 a3, double
         out[i] += (double)t[i];
 }
 
-/* Row sums of R rows at w (row length n) with x: per row accumulators a
-   (columns 32 k .. 32 k + 15 of each 32, and the masked tail) and b (the
-   other half), summed a + b and reduced four rows at a time.  The same
-   per row for any R. */
-#define MV_ROWS(NAME, WT, XT, VT, LANES, MASKT, ZERO, LOADW, MLOADW, LOADX, MLOADX, FMA, ADD,      \
-                REDUCE, R)                                                                         \
-    static inline void NAME(size_t n, const WT *w, const XT *x, double *out)                    \
+/* Row sums of R <= 4 rows at w (row length n) with x, added to out: per
+   row accumulators a (columns 32 k .. 32 k + 15 of each 32, and the masked
+   tail) and b (the other half), summed a + b and reduced four rows at a
+   time (absent rows as zeros), so each row's bits are the same for any R.
+   Inline with R constant at each call: one copy per R.  Then the driver:
+   rows [lo, hi) in groups of four and single rows. */
+#define MV_TYPE(SFX, WT, XT, VT, LANES, MASKT, ZERO, LOADW, MLOADW, LOADX, MLOADX, FMA, ADD,       \
+                REDUCE)                                                                            \
+    static inline void rows_##SFX(size_t n, const WT *w, const XT *x, double *out, int R)         \
     {                                                                                              \
-        VT a[R], b[R];                                                                             \
-        for (int r = 0; r < R; r++)                                                                \
+        VT a[4], b[4];                                                                             \
+        for (int r = 0; r < 4; r++)                                                                \
             a[r] = b[r] = ZERO;                                                                    \
         size_t j = 0;                                                                              \
         for (; j + 2 * LANES <= n; j += 2 * LANES) {                                               \
@@ -169,15 +171,18 @@ static inline void reduce4_ps(__m512 a0, __m512 a1, __m512 a2, __m512 a3, double
             for (int r = 0; r < R; r++)                                                            \
                 a[r] = FMA(MLOADW(m, w + r * n + j), x0, a[r]);                                    \
         }                                                                                          \
-        if (R == 4) {                                                                              \
-            REDUCE(ADD(a[0], b[0]), ADD(a[R > 1 ? 1 : 0], b[R > 1 ? 1 : 0]),                       \
-                   ADD(a[R > 2 ? 2 : 0], b[R > 2 ? 2 : 0]), ADD(a[R > 3 ? 3 : 0], b[R > 3 ? 3 : 0]), \
-                   out);                                                                           \
-        } else {                                                                                   \
-            double t[4] = { 0, 0, 0, 0 };                                                          \
-            REDUCE(ADD(a[0], b[0]), ZERO, ZERO, ZERO, t);                                          \
-            out[0] += t[0];                                                                        \
-        }                                                                                          \
+        double t[4] = { 0, 0, 0, 0 };                                                              \
+        REDUCE(ADD(a[0], b[0]), ADD(a[1], b[1]), ADD(a[2], b[2]), ADD(a[3], b[3]), t);             \
+        for (int r = 0; r < R; r++)                                                                \
+            out[r] += t[r];                                                                        \
+    }                                                                                              \
+    void apical_mv_##SFX(size_t n, const WT *w, const XT *x, size_t lo, size_t hi, double *out)  \
+    {                                                                                              \
+        size_t k = lo;                                                                             \
+        for (; k + 4 <= hi; k += 4)                                                                \
+            rows_##SFX(n, w + k * n, x, out + k, 4);                                               \
+        for (; k < hi; k++)                                                                        \
+            rows_##SFX(n, w + k * n, x, out + k, 1);                                               \
     }
 
 #define LD_PD(p) _mm512_loadu_pd(p)
@@ -187,31 +192,12 @@ static inline void reduce4_ps(__m512 a0, __m512 a1, __m512 a2, __m512 a3, double
 #define LD_PH(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
 #define MLD_PH(m, p) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p))
 
-MV_ROWS(rows4_f64, double, double, __m512d, 8, __mmask8, _mm512_setzero_pd(), LD_PD, MLD_PD,
-        LD_PD, MLD_PD, _mm512_fmadd_pd, _mm512_add_pd, reduce4_pd, 4)
-MV_ROWS(rows1_f64, double, double, __m512d, 8, __mmask8, _mm512_setzero_pd(), LD_PD, MLD_PD,
-        LD_PD, MLD_PD, _mm512_fmadd_pd, _mm512_add_pd, reduce4_pd, 1)
-MV_ROWS(rows4_f32, float, float, __m512, 16, __mmask16, _mm512_setzero_ps(), LD_PS, MLD_PS,
-        LD_PS, MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, reduce4_ps, 4)
-MV_ROWS(rows1_f32, float, float, __m512, 16, __mmask16, _mm512_setzero_ps(), LD_PS, MLD_PS,
-        LD_PS, MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, reduce4_ps, 1)
-MV_ROWS(rows4_f16, uint16_t, float, __m512, 16, __mmask16, _mm512_setzero_ps(), LD_PH, MLD_PH,
-        LD_PS, MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, reduce4_ps, 4)
-MV_ROWS(rows1_f16, uint16_t, float, __m512, 16, __mmask16, _mm512_setzero_ps(), LD_PH, MLD_PH,
-        LD_PS, MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, reduce4_ps, 1)
-
-#define MV_DRIVER(NAME, WT, XT, R4, R1)                                                      \
-    void NAME(size_t n, const WT *w, const XT *x, size_t lo, size_t hi, double *out)       \
-    {                                                                                        \
-        size_t k = lo;                                                                       \
-        for (; k + 4 <= hi; k += 4)                                                          \
-            R4(n, w + k * n, x, out + k);                                                    \
-        for (; k < hi; k++)                                                                  \
-            R1(n, w + k * n, x, out + k);                                                    \
-    }
-MV_DRIVER(apical_mv_f64, double, double, rows4_f64, rows1_f64)
-MV_DRIVER(apical_mv_f32, float, float, rows4_f32, rows1_f32)
-MV_DRIVER(apical_mv_f16, uint16_t, float, rows4_f16, rows1_f16)
+MV_TYPE(f64, double, double, __m512d, 8, __mmask8, _mm512_setzero_pd(), LD_PD, MLD_PD, LD_PD,
+        MLD_PD, _mm512_fmadd_pd, _mm512_add_pd, reduce4_pd)
+MV_TYPE(f32, float, float, __m512, 16, __mmask16, _mm512_setzero_ps(), LD_PS, MLD_PS, LD_PS,
+        MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, reduce4_ps)
+MV_TYPE(f16, uint16_t, float, __m512, 16, __mmask16, _mm512_setzero_ps(), LD_PH, MLD_PH, LD_PS,
+        MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, reduce4_ps)
 
 #else /* portable: one row at a time, in GCC/Clang vectors */
 
