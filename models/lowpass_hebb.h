@@ -74,118 +74,26 @@ typedef double lph_v8 __attribute__((vector_size(64), aligned(8), may_alias));
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
-/* The last n - col < 8 columns of one row as one masked vector: the same
-   operations per weight as the scalar tail (fma(sg, D, W), qk D, then one
-   fma per step), without a scalar multiply-add per column and step (short
-   rows, 30 or 10 cells, spend most of a batch there). */
-static inline void lowpass_tail_mask(double *w0, double *d0, size_t n, size_t col, size_t k,
-                                     const double *pre, const double *ew, const double *ed,
-                                     size_t stride, double sg, double qk)
-{
-    const __mmask8 m = (__mmask8)((1u << (n - col)) - 1);
-    __m512d dv = _mm512_maskz_loadu_pd(m, d0 + col);
-    __m512d a = _mm512_fmadd_pd(_mm512_set1_pd(sg), dv, _mm512_maskz_loadu_pd(m, w0 + col));
-    __m512d b = _mm512_mul_pd(_mm512_set1_pd(qk), dv);
-    for (size_t j = 0; j < k; j++) {
-        __m512d p = _mm512_maskz_loadu_pd(m, pre + j * n + col);
-        a = _mm512_fmadd_pd(_mm512_set1_pd(ew[j * stride]), p, a);
-        b = _mm512_fmadd_pd(_mm512_set1_pd(ed[j * stride]), p, b);
-    }
-    _mm512_mask_storeu_pd(w0 + col, m, a);
-    _mm512_mask_storeu_pd(d0 + col, m, b);
-}
-#define LPH_MASKED_TAIL 1
-
-/* The same for four rows at once (row r at w0 + r n): eight independent
-   chains instead of two. */
-static inline void lowpass_tail_mask4(double *w0, double *d0, size_t n, size_t col, size_t k,
-                                      const double *pre, const double *ew, const double *ed,
-                                      size_t stride, double sg, double qk)
-{
-    const __mmask8 m = (__mmask8)((1u << (n - col)) - 1);
-    __m512d a[4], b[4];
-    for (int r = 0; r < 4; r++) {
-        __m512d dv = _mm512_maskz_loadu_pd(m, d0 + (size_t)r * n + col);
-        a[r] = _mm512_fmadd_pd(_mm512_set1_pd(sg), dv,
-                               _mm512_maskz_loadu_pd(m, w0 + (size_t)r * n + col));
-        b[r] = _mm512_mul_pd(_mm512_set1_pd(qk), dv);
-    }
-    for (size_t j = 0; j < k; j++) {
-        __m512d p = _mm512_maskz_loadu_pd(m, pre + j * n + col);
-        for (int r = 0; r < 4; r++) {
-            a[r] = _mm512_fmadd_pd(_mm512_set1_pd(ew[j * stride + (size_t)r]), p, a[r]);
-            b[r] = _mm512_fmadd_pd(_mm512_set1_pd(ed[j * stride + (size_t)r]), p, b[r]);
-        }
-    }
-    for (int r = 0; r < 4; r++) {
-        _mm512_mask_storeu_pd(w0 + (size_t)r * n + col, m, a[r]);
-        _mm512_mask_storeu_pd(d0 + (size_t)r * n + col, m, b[r]);
-    }
-}
-#else
-#define LPH_MASKED_TAIL 0
 #endif
 
-/* Rows r and r+1 of W and D: W += sg D + sum_j ew_j P_j; D = qk D + sum_j ed_j P_j,
-   with ew_j = ew[j * stride] (and [.. + 1] for the second row). */
-static inline void lowpass_rows2(double *w0, double *d0, size_t n, size_t k, const double *pre,
-                                 const double *ew, const double *ed, size_t stride, double sg,
-                                 double qk)
-{
-    double *w1 = w0 + n, *d1 = d0 + n;
-    size_t col = 0;
-    for (; col + 8 <= n; col += 8) {
-        lph_v8 dv0 = *(const lph_v8 *)(d0 + col), dv1 = *(const lph_v8 *)(d1 + col);
-        lph_v8 a0 = *(const lph_v8 *)(w0 + col) + sg * dv0, b0 = qk * dv0;
-        lph_v8 a1 = *(const lph_v8 *)(w1 + col) + sg * dv1, b1 = qk * dv1;
-        for (size_t j = 0; j < k; j++) {
-            lph_v8 p = *(const lph_v8 *)(pre + j * n + col);
-            a0 += ew[j * stride] * p;
-            b0 += ed[j * stride] * p;
-            a1 += ew[j * stride + 1] * p;
-            b1 += ed[j * stride + 1] * p;
-        }
-        *(lph_v8 *)(w0 + col) = a0;
-        *(lph_v8 *)(d0 + col) = b0;
-        *(lph_v8 *)(w1 + col) = a1;
-        *(lph_v8 *)(d1 + col) = b1;
-    }
-    if (LPH_MASKED_TAIL && col < n) {
-#if LPH_MASKED_TAIL
-        lowpass_tail_mask(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
-        lowpass_tail_mask(w1, d1, n, col, k, pre, ew + 1, ed + 1, stride, sg, qk);
-#endif
-        return;
-    }
-    for (; col < n; col++) {
-        double a0 = w0[col] + sg * d0[col], b0 = qk * d0[col];
-        double a1 = w1[col] + sg * d1[col], b1 = qk * d1[col];
-        for (size_t j = 0; j < k; j++) {
-            double p = pre[j * n + col];
-            a0 += ew[j * stride] * p;
-            b0 += ed[j * stride] * p;
-            a1 += ew[j * stride + 1] * p;
-            b1 += ed[j * stride + 1] * p;
-        }
-        w0[col] = a0;
-        d0[col] = b0;
-        w1[col] = a1;
-        d1[col] = b1;
-    }
-}
-
-/* Rows r .. r+3 (row q at w0 + q n): the arithmetic of lowpass_rows2 per
-   weight, with four rows' chains side by side, so that the 8-column
-   blocks and the tails of short rows (10, 30, 50 cells) are not bound by
-   the latency of one chain. */
-static inline void lowpass_rows4(double *w0, double *d0, size_t n, size_t k, const double *pre,
-                                 const double *ew, const double *ed, size_t stride, double sg,
-                                 double qk)
+/* Rows w0 + r n, r < R (R = 1, 2 or 4, a constant at each call, so that
+   the inlined copy keeps its accumulators in registers): W += sg D +
+   sum_j ew_j P_j; D = qk D + sum_j ed_j P_j, with ew_j = ew[j * stride + r]
+   for row r.  Blocks of 16 and 8 columns hold R rows' chains side by side
+   (a chain of multiply-adds waits four cycles on itself: rows of 10-50 cells
+   are otherwise bound by that latency); the last n mod 8 columns are one
+   masked vector per row with AVX-512, scalar otherwise.  Every weight gets
+   the same operations in every path, fma(sg, D, W) and qk D, then one fma
+   per step, so how rows are grouped (and cut among threads) does not change
+   a bit. */
+static inline void lowpass_rows(double *w0, double *d0, size_t n, size_t k, const double *pre,
+                                const double *ew, const double *ed, size_t stride, double sg,
+                                double qk, int R)
 {
     size_t col = 0;
     for (; col + 16 <= n; col += 16) {
         lph_v8 a[4][2], b[4][2];
-        for (int r = 0; r < 4; r++)
+        for (int r = 0; r < R; r++)
             for (int h = 0; h < 2; h++) {
                 lph_v8 dv = *(const lph_v8 *)(d0 + (size_t)r * n + col + 8 * (size_t)h);
                 a[r][h] = *(const lph_v8 *)(w0 + (size_t)r * n + col + 8 * (size_t)h) + sg * dv;
@@ -194,7 +102,7 @@ static inline void lowpass_rows4(double *w0, double *d0, size_t n, size_t k, con
         for (size_t j = 0; j < k; j++) {
             lph_v8 p = *(const lph_v8 *)(pre + j * n + col);
             lph_v8 q = *(const lph_v8 *)(pre + j * n + col + 8);
-            for (int r = 0; r < 4; r++) {
+            for (int r = 0; r < R; r++) {
                 double wj = ew[j * stride + (size_t)r], dj = ed[j * stride + (size_t)r];
                 a[r][0] += wj * p;
                 a[r][1] += wj * q;
@@ -202,7 +110,7 @@ static inline void lowpass_rows4(double *w0, double *d0, size_t n, size_t k, con
                 b[r][1] += dj * q;
             }
         }
-        for (int r = 0; r < 4; r++)
+        for (int r = 0; r < R; r++)
             for (int h = 0; h < 2; h++) {
                 *(lph_v8 *)(w0 + (size_t)r * n + col + 8 * (size_t)h) = a[r][h];
                 *(lph_v8 *)(d0 + (size_t)r * n + col + 8 * (size_t)h) = b[r][h];
@@ -210,80 +118,59 @@ static inline void lowpass_rows4(double *w0, double *d0, size_t n, size_t k, con
     }
     for (; col + 8 <= n; col += 8) {
         lph_v8 a[4], b[4];
-        for (int r = 0; r < 4; r++) {
+        for (int r = 0; r < R; r++) {
             lph_v8 dv = *(const lph_v8 *)(d0 + (size_t)r * n + col);
             a[r] = *(const lph_v8 *)(w0 + (size_t)r * n + col) + sg * dv;
             b[r] = qk * dv;
         }
         for (size_t j = 0; j < k; j++) {
             lph_v8 p = *(const lph_v8 *)(pre + j * n + col);
-            for (int r = 0; r < 4; r++) {
+            for (int r = 0; r < R; r++) {
                 a[r] += ew[j * stride + (size_t)r] * p;
                 b[r] += ed[j * stride + (size_t)r] * p;
             }
         }
-        for (int r = 0; r < 4; r++) {
+        for (int r = 0; r < R; r++) {
             *(lph_v8 *)(w0 + (size_t)r * n + col) = a[r];
             *(lph_v8 *)(d0 + (size_t)r * n + col) = b[r];
         }
     }
-    if (col < n) {
-#if LPH_MASKED_TAIL
-        lowpass_tail_mask4(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
-#else
-        for (int r = 0; r < 4; r += 2) /* the scalar tail of lowpass_rows2 */
-            for (size_t c = col; c < n; c++) {
-                double *wa = w0 + (size_t)r * n, *da = d0 + (size_t)r * n;
-                double *wb = wa + n, *db = da + n;
-                double a0 = wa[c] + sg * da[c], b0 = qk * da[c];
-                double a1 = wb[c] + sg * db[c], b1 = qk * db[c];
-                for (size_t j = 0; j < k; j++) {
-                    double pv = pre[j * n + c];
-                    a0 += ew[j * stride + (size_t)r] * pv;
-                    b0 += ed[j * stride + (size_t)r] * pv;
-                    a1 += ew[j * stride + (size_t)r + 1] * pv;
-                    b1 += ed[j * stride + (size_t)r + 1] * pv;
-                }
-                wa[c] = a0;
-                da[c] = b0;
-                wb[c] = a1;
-                db[c] = b1;
-            }
-#endif
-    }
-}
-
-static inline void lowpass_row1(double *w0, double *d0, size_t n, size_t k, const double *pre,
-                                const double *ew, const double *ed, size_t stride, double sg,
-                                double qk)
-{
-    size_t col = 0;
-    for (; col + 8 <= n; col += 8) { /* as a row of lowpass_rows2 */
-        lph_v8 dv0 = *(const lph_v8 *)(d0 + col);
-        lph_v8 a0 = *(const lph_v8 *)(w0 + col) + sg * dv0, b0 = qk * dv0;
-        for (size_t j = 0; j < k; j++) {
-            lph_v8 p = *(const lph_v8 *)(pre + j * n + col);
-            a0 += ew[j * stride] * p;
-            b0 += ed[j * stride] * p;
-        }
-        *(lph_v8 *)(w0 + col) = a0;
-        *(lph_v8 *)(d0 + col) = b0;
-    }
-    if (LPH_MASKED_TAIL && col < n) {
-#if LPH_MASKED_TAIL
-        lowpass_tail_mask(w0, d0, n, col, k, pre, ew, ed, stride, sg, qk);
-#endif
+    if (col == n)
         return;
+#if defined(__AVX512F__)
+    const __mmask8 m = (__mmask8)((1u << (n - col)) - 1);
+    __m512d a[4], b[4];
+    for (int r = 0; r < R; r++) {
+        __m512d dv = _mm512_maskz_loadu_pd(m, d0 + (size_t)r * n + col);
+        a[r] = _mm512_fmadd_pd(_mm512_set1_pd(sg), dv,
+                               _mm512_maskz_loadu_pd(m, w0 + (size_t)r * n + col));
+        b[r] = _mm512_mul_pd(_mm512_set1_pd(qk), dv);
     }
-    for (; col < n; col++) {
-        double a0 = w0[col] + sg * d0[col], b0 = qk * d0[col];
-        for (size_t j = 0; j < k; j++) {
-            a0 += ew[j * stride] * pre[j * n + col];
-            b0 += ed[j * stride] * pre[j * n + col];
+    for (size_t j = 0; j < k; j++) {
+        __m512d p = _mm512_maskz_loadu_pd(m, pre + j * n + col);
+        for (int r = 0; r < R; r++) {
+            a[r] = _mm512_fmadd_pd(_mm512_set1_pd(ew[j * stride + (size_t)r]), p, a[r]);
+            b[r] = _mm512_fmadd_pd(_mm512_set1_pd(ed[j * stride + (size_t)r]), p, b[r]);
         }
-        w0[col] = a0;
-        d0[col] = b0;
     }
+    for (int r = 0; r < R; r++) {
+        _mm512_mask_storeu_pd(w0 + (size_t)r * n + col, m, a[r]);
+        _mm512_mask_storeu_pd(d0 + (size_t)r * n + col, m, b[r]);
+    }
+#else
+    for (int r = 0; r < R; r++) {
+        double *wr = w0 + (size_t)r * n, *dr = d0 + (size_t)r * n;
+        for (size_t c = col; c < n; c++) {
+            double a0 = wr[c] + sg * dr[c], b0 = qk * dr[c];
+            for (size_t j = 0; j < k; j++) {
+                a0 += ew[j * stride + (size_t)r] * pre[j * n + c];
+                b0 += ed[j * stride + (size_t)r] * pre[j * n + c];
+            }
+            wr[c] = a0;
+            dr[c] = b0;
+        }
+    }
+#endif
 }
 
 /*
@@ -329,22 +216,17 @@ static inline int lowpass_hebb_batch(const apical_rule_batch *c, double eta, dou
         back *= q;
     }
     const double sg = s * geo;
-    /* One pass over W and D.  Eight columns of two rows are held in four
-       vector accumulators while the k presynaptic rows stream past, so each
-       load of a presynaptic block feeds four fused multiply-adds.  No threads
-       here: rows are independent, and the host gives each thread its rows
-       (a block of rows is a smaller problem of the same form). */
+    /* One pass over W and D, four rows at a time (lowpass_rows): each load
+       of a presynaptic block feeds the multiply-adds of all four rows while
+       the k presynaptic rows stream past.  No threads here: rows are
+       independent, and the host gives each thread its rows (a block of rows
+       is a smaller problem of the same form). */
     const double *pre = c->pre;
-    const size_t quads = m / 4, pairs = m / 2;
-    for (size_t r = 0; r < quads; r++)
-        lowpass_rows4(w + 4 * r * n, delta + 4 * r * n, n, k, pre, ew + 4 * r, ed + 4 * r, m,
-                      sg, qk);
-    for (size_t r = 2 * quads; r < pairs; r++)
-        lowpass_rows2(w + 2 * r * n, delta + 2 * r * n, n, k, pre, ew + 2 * r, ed + 2 * r, m,
-                      sg, qk);
-    if (m % 2)
-        lowpass_row1(w + (m - 1) * n, delta + (m - 1) * n, n, k, pre, ew + m - 1, ed + m - 1, m,
-                     sg, qk);
+    size_t r = 0;
+    for (; r + 4 <= m; r += 4)
+        lowpass_rows(w + r * n, delta + r * n, n, k, pre, ew + r, ed + r, m, sg, qk, 4);
+    for (; r < m; r++)
+        lowpass_rows(w + r * n, delta + r * n, n, k, pre, ew + r, ed + r, m, sg, qk, 1);
     return APICAL_OK;
 }
 
