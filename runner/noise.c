@@ -173,17 +173,12 @@ static void normal_block(uint64_t key, uint64_t c0, size_t nc, double *z)
     else
         philox_vectors_8(x0, x1, x2, x3, k0, k1);
 #else
-    for (int r = 0; r < 10; r++) {
-        for (size_t l = 0; l < nl; l++) {
-            uint64_t p0 = (x0[l] & lo32) * PHILOX_M0, p1 = (x2[l] & lo32) * PHILOX_M1;
-            uint64_t y0 = ((p1 >> 32) ^ x1[l] ^ k0) & lo32, y2 = ((p0 >> 32) ^ x3[l] ^ k1) & lo32;
-            x1[l] = p1 & lo32;
-            x3[l] = p0 & lo32;
-            x0[l] = y0;
-            x2[l] = y2;
-        }
-        k0 = (k0 + PHILOX_W0) & lo32;
-        k1 = (k1 + PHILOX_W1) & lo32;
+    const uint32_t key32[2] = { (uint32_t)k0, (uint32_t)k1 };
+    for (size_t l = 0; l < nl; l++) { /* lane by lane, the reference function */
+        const uint32_t ctr[4] = { (uint32_t)x0[l], (uint32_t)x1[l], 0, 0 };
+        uint32_t o[4];
+        apical_philox4x32_10(ctr, key32, o);
+        x0[l] = o[0], x1[l] = o[1], x2[l] = o[2], x3[l] = o[3];
     }
 #endif
     /* pair p = 2 l + h of counter l: words (0, 1) for h = 0, (2, 3) for h = 1 */
