@@ -283,6 +283,9 @@ void apical_circuit_set_plasticity_batch(apical_circuit *c, size_t k);
 void apical_circuit_set_matvec_f32(apical_circuit *c, int on);
 /* Refresh the single-precision copies after changing weights by hand. */
 void apical_circuit_weights_changed(apical_circuit *c);
+/* The same for one projection; weights that do not fit half precision add
+   to c->f16_overflow. */
+void apical_proj_weights_changed(apical_circuit *c, apical_proj *pj);
 
 /* Allocate state, check every parameter set, zero weights. */
 int apical_circuit_finalize(apical_circuit *c, char *err, size_t errcap);

@@ -33,21 +33,24 @@ void apical_circuit_set_matvec_f32(apical_circuit *c, int on)
     c->matvec_f32 = on;
 }
 
+void apical_proj_weights_changed(apical_circuit *c, apical_proj *pj)
+{
+    if (!pj->wf)
+        return;
+    size_t nw = apical_proj_n_weights(c, pj);
+    for (size_t k = 0; k < nw; k++)
+        pj->wf[k] = (float)pj->w[k];
+    for (size_t k = 0; pj->auxf && k < pj->rule->n_aux * nw; k++)
+        pj->auxf[k] = (float)pj->aux[k];
+    if (pj->wh)
+        c->f16_overflow += apical_f16_from_f32(nw, pj->wf, pj->wh);
+}
+
 void apical_circuit_weights_changed(apical_circuit *c)
 {
     c->f16_overflow = 0;
-    for (size_t i = 0; i < c->n_projs; i++) {
-        apical_proj *pj = &c->projs[i];
-        if (!pj->wf)
-            continue;
-        size_t nw = apical_proj_n_weights(c, pj);
-        for (size_t k = 0; k < nw; k++)
-            pj->wf[k] = (float)pj->w[k];
-        for (size_t k = 0; pj->auxf && k < pj->rule->n_aux * nw; k++)
-            pj->auxf[k] = (float)pj->aux[k];
-        if (pj->wh)
-            c->f16_overflow += apical_f16_from_f32(nw, pj->wf, pj->wh);
-    }
+    for (size_t i = 0; i < c->n_projs; i++)
+        apical_proj_weights_changed(c, &c->projs[i]);
 }
 
 void apical_circuit_set_plasticity_batch(apical_circuit *c, size_t k)

@@ -237,17 +237,6 @@ static void axpy(size_t n, double a, const double *restrict x, double *restrict 
         y[i] += a * x[i];
 }
 
-static void refresh_f32(apical_circuit *c, apical_proj *pj)
-{
-    if (!pj->wf)
-        return;
-    size_t nw = apical_proj_n_weights(c, pj);
-    for (size_t k = 0; k < nw; k++)
-        pj->wf[k] = (float)pj->w[k];
-    if (pj->wh)
-        c->f16_overflow += apical_f16_from_f32(nw, pj->wf, pj->wh);
-}
-
 /* Rows [lo, hi) of a rule's batch: the rule's whole problem with n_post =
    hi - lo, given those columns of the post history; then the copies the
    dendrites read.  Returns the rule's status, or HALF_RANGE when a weight
@@ -404,7 +393,7 @@ int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, siz
                 axpy(na, dt, pj->dw + nw, pj->aux);
             }
         }
-        refresh_f32(c, pj);
+        apical_proj_weights_changed(c, pj);
         if (rc != APICAL_OK) {
             snprintf(err, cap, "rule %s on %s -> %s failed with status %d", pj->rule->name,
                      s->name, d->name, rc);
