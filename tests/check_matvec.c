@@ -96,22 +96,37 @@ END_TEST
 static const size_t lens[] = { 1, 2, 7, 8, 9, 15, 16, 17, 30, 31, 32, 33, 40, 784 };
 #define N_LENS (sizeof lens / sizeof lens[0])
 
+/* An m x n matrix and an n-vector from the generator, in double, float and
+   half (rounded from the float) */
+typedef struct {
+    double *w, *x;
+    float *wf, *xf;
+    uint16_t *wh;
+} mats;
+
+static mats mats_make(size_t m, size_t n, unsigned seed)
+{
+    mats a = { malloc(m * n * sizeof(double)), malloc(n * sizeof(double)),
+               calloc(m * n, sizeof(float)), calloc(n, sizeof(float)),
+               malloc(m * n * sizeof(uint16_t)) };
+    ck_assert(a.w && a.x && a.wf && a.xf && a.wh);
+    for (size_t k = 0; k < m * n; k++)
+        a.wf[k] = (float)(a.w[k] = rnd(&seed));
+    apical_f16_from_f32(m * n, a.wf, a.wh);
+    for (size_t j = 0; j < n; j++)
+        a.xf[j] = (float)(a.x[j] = rnd(&seed));
+    return a;
+}
+
+static void mats_free(mats *a) { free(a->w), free(a->x), free(a->wf), free(a->xf), free(a->wh); }
+
 START_TEST(products_equal_loops)
 {
     const size_t n = lens[_i], m = 13;
-    unsigned s = 3u + (unsigned)_i;
-    double *w = malloc(m * n * sizeof *w), *x = malloc(n * sizeof *x);
-    float *wf = calloc(m * n, sizeof *wf), *xf = calloc(n, sizeof *xf);
-    uint16_t *wh = malloc(m * n * sizeof *wh);
-    for (size_t k = 0; k < m * n; k++) {
-        w[k] = rnd(&s);
-        wf[k] = (float)w[k];
-    }
-    apical_f16_from_f32(m * n, wf, wh);
-    for (size_t j = 0; j < n; j++) {
-        x[j] = rnd(&s);
-        xf[j] = (float)x[j];
-    }
+    mats a = mats_make(m, n, 3u + (unsigned)_i);
+    const double *w = a.w, *x = a.x;
+    const float *wf = a.wf, *xf = a.xf;
+    const uint16_t *wh = a.wh;
     double o64[13], o32[13], o16[13];
     for (size_t lo = 0; lo < m; lo += 3)
         for (size_t hi = lo; hi <= m; hi += 2) {
@@ -137,22 +152,17 @@ START_TEST(products_equal_loops)
                     ck_assert_double_eq_tol(r16, r64, 1e-3 * mag + 1e-6 * (1 + mag));
             }
         }
-    free(w), free(x), free(wf), free(xf), free(wh);
+    mats_free(&a);
 }
 END_TEST
 
 START_TEST(a_row_does_not_depend_on_its_window)
 {
     const size_t n = lens[_i], m = 11;
-    unsigned s = 9u + (unsigned)_i;
-    double *w = malloc(m * n * sizeof *w), *x = malloc(n * sizeof *x);
-    float *wf = calloc(m * n, sizeof *wf), *xf = calloc(n, sizeof *xf);
-    uint16_t *wh = malloc(m * n * sizeof *wh);
-    for (size_t k = 0; k < m * n; k++)
-        wf[k] = (float)(w[k] = rnd(&s));
-    apical_f16_from_f32(m * n, wf, wh);
-    for (size_t j = 0; j < n; j++)
-        xf[j] = (float)(x[j] = rnd(&s));
+    mats a = mats_make(m, n, 9u + (unsigned)_i);
+    const double *w = a.w, *x = a.x;
+    const float *wf = a.wf, *xf = a.xf;
+    const uint16_t *wh = a.wh;
     double all[3][11] = { { 0 } }, one[3][11] = { { 0 } };
     apical_mv_f64(n, w, x, 0, m, all[0]);
     apical_mv_f32(n, wf, xf, 0, m, all[1]);
@@ -171,7 +181,7 @@ START_TEST(a_row_does_not_depend_on_its_window)
     apical_mv_f16(n, wh, xf, 0, 6, one[2]);
     apical_mv_f16(n, wh, xf, 6, m, one[2]);
     ck_assert(memcmp(all, one, sizeof all) == 0);
-    free(w), free(x), free(wf), free(xf), free(wh);
+    mats_free(&a);
 }
 END_TEST
 
