@@ -12,7 +12,7 @@
  *
  *   BENCH_THREADS=N fixes the thread count of circuits past 2^18 weights (no probing:
  *   by default the engine times one and all threads every 4096 steps and keeps the
- *   faster, which on a shared machine can pick one thread for a whole repetition).
+ *   count with the faster best step, which on a busy shared machine can be one).
  *
  * Prints the median over repetitions of microseconds per step, with the
  * work per step (FLOP: 2 per multiply-add of the matrix-vector products,
@@ -137,9 +137,16 @@ static int cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The weight storages benchmarked: double; float weights and learning
+   (matvec: f32_all); half copies for the dendrites, float learning (f16). */
+enum { F64, F32, F16 };
+static const struct {
+    const char *name, *matvec;
+    double product_bytes, flush_bytes; /* per weight: read by the dendrites; W and Delta
+                                          read and written by a flush (and the half copy) */
+} prec[] = { { "f64", "f64", 8, 32 }, { "f32", "f32_all", 4, 16 }, { "f16", "f16", 2, 18 } };
+
 /* YAML for L0-L1-...-out with interneurons, all pathways plastic. */
-/* f32: 0 f64, 1 f32_all (float weights and learning), 2 f16 (half copies for the
-   dendrites, float learning) */
 static void circuit_yaml(char *buf, size_t cap, const int *sz, int nl, int batch, int f32)
 {
     size_t u = 0;
@@ -174,8 +181,7 @@ static void circuit_yaml(char *buf, size_t cap, const int *sz, int nl, int batch
              "stimuli:\n  x: {kind: uniform, range: [-1, 1], drives: L0}\n"
              "simulation:\n  noise: {sigma: 0.3}\n"
              "  integrator: {method: euler, dt: 0.1, plasticity_batch: %d, matvec: %s}\n"
-             "  phases: [{train: x, patterns: 1, present: 100}]\n", batch,
-             f32 == 2 ? "f16" : f32 ? "f32_all" : "f64");
+             "  phases: [{train: x, patterns: 1, present: 100}]\n", batch, prec[f32].matvec);
 }
 
 static int bench(apical_registry *reg, const int *sz, int nl, int batch, int f32)
@@ -244,13 +250,12 @@ static int bench(apical_registry *reg, const int *sz, int nl, int batch, int f32
     for (size_t i = 0; i < c->n_projs; i++)
         if (c->projs[i].rule)
             plastic += (double)(c->pops[c->projs[i].src].n * c->pops[c->projs[i].dst].n);
-    bytes = (f32 == 2 ? 2.0 : f32 ? 4.0 : 8.0) * (double)nweights +
-            (f32 ? 16.0 + (f32 == 2 ? 2.0 : 0.0) : 32.0) * plastic / batch;
+    bytes = prec[f32].product_bytes * (double)nweights + prec[f32].flush_bytes * plastic / batch;
     double med = t[REPS / 2], gf = flop / med * 1e-9, gb = bytes / med * 1e-9;
     printf("%-15s %s batch %2d %8zu weights %9.3g FLOP %8.3g B/step %6ld steps x %d: median "
            "%9.3f us/step = %8.0f steps/s (min %.3f, max %.3f us; cpu %.3f us) %6.2f GFLOP/s (%.1f %% of "
            "%sgemm) %6.2f GB/s (%.0f %% of L3 triad, %.0f %% of DRAM triad)\n",
-           name, f32 == 2 ? "f16" : f32 ? "f32" : "f64", batch, nweights, flop, bytes, steps, REPS, 1e6 * med,
+           name, prec[f32].name, batch, nweights, flop, bytes, steps, REPS, 1e6 * med,
            1.0 / med, 1e6 * t[0], 1e6 * t[REPS - 1], 1e6 * cpu[REPS / 2], gf,
            100 * gf / (f32 ? peak_sgemm : peak_dgemm), f32 ? "s" : "d", gb,
            100 * gb / bandwidth_l3, 100 * gb / bandwidth);
@@ -277,16 +282,19 @@ int main(int argc, char **argv)
     if (argc > 1) {
         int sz[16], nl = 0;
         int batch = argc > 2 ? atoi(argv[2]) : 1;
-        int f32 = argc > 3 && !strcmp(argv[3], "f32") ? 1 : argc > 3 && !strcmp(argv[3], "f16") ? 2 : 0;
+        int f32 = F64;
+        for (int k = F32; argc > 3 && k <= F16; k++)
+            if (!strcmp(argv[3], prec[k].name))
+                f32 = k;
         for (char *s = strtok(argv[1], "-"); s && nl < 16; s = strtok(NULL, "-"))
             sz[nl++] = atoi(s);
         rc = nl >= 2 && batch >= 1 ? bench(reg, sz, nl, batch, f32) : 2;
     } else {
         const int small[] = { 30, 50, 10 }, mnist[] = { 784, 500, 500, 10 };
-        rc = bench(reg, small, 3, 1, 0) || bench(reg, small, 3, 16, 0) ||
-             bench(reg, small, 3, 16, 1) || bench(reg, mnist, 4, 1, 0) ||
-             bench(reg, mnist, 4, 16, 0) || bench(reg, mnist, 4, 16, 1) ||
-             bench(reg, mnist, 4, 16, 2);
+        rc = bench(reg, small, 3, 1, F64) || bench(reg, small, 3, 16, F64) ||
+             bench(reg, small, 3, 16, F32) || bench(reg, mnist, 4, 1, F64) ||
+             bench(reg, mnist, 4, 16, F64) || bench(reg, mnist, 4, 16, F32) ||
+             bench(reg, mnist, 4, 16, F16);
     }
     print_load("after");
     apical_registry_free(reg);
