@@ -249,7 +249,11 @@ static void steady_header(FILE *f, const apical_config *cfg, int csv)
         for (size_t i = 0; i < c->n_pops; i++)
             if (c->pops[i].apical_fed)
                 fprintf(f, ",apical_sq_%s", c->pops[i].name);
-        fprintf(f, ",mismatch_sq\n");
+        fprintf(f, ",mismatch_sq");
+        for (size_t i = 0; i < c->n_pops; i++)
+            if (c->pops[i].apical_fed)
+                fprintf(f, ",angle_%s", c->pops[i].name);
+        fprintf(f, "\n");
         return;
     }
     fprintf(f, "%5s %9s %8s %8s %7s", "epoch", "patterns", "train%", "seconds", "GFLOP/s");
@@ -258,7 +262,14 @@ static void steady_header(FILE *f, const apical_config *cfg, int csv)
     for (size_t i = 0; i < c->n_pops; i++)
         if (c->pops[i].apical_fed)
             fprintf(f, " %11.11s", c->pops[i].name);
-    fprintf(f, " %11s\n", "mismatch");
+    fprintf(f, " %11s", "mismatch");
+    for (size_t i = 0; i < c->n_pops; i++)
+        if (c->pops[i].apical_fed) {
+            char h[16];
+            snprintf(h, sizeof h, "deg_%s", c->pops[i].name);
+            fprintf(f, " %11.11s", h);
+        }
+    fprintf(f, "\n");
 }
 
 static void on_epoch(void *user, const apical_epoch_metrics *m)
@@ -272,7 +283,11 @@ static void on_epoch(void *user, const apical_epoch_metrics *m)
     for (size_t i = 0; i < c->n_pops; i++)
         if (c->pops[i].apical_fed)
             fprintf(s->csv, ",%.6g", m->apical_sq[i]);
-    fprintf(s->csv, ",%.6g\n", m->mismatch_sq);
+    fprintf(s->csv, ",%.6g", m->mismatch_sq);
+    for (size_t i = 0; i < c->n_pops; i++)
+        if (c->pops[i].apical_fed)
+            fprintf(s->csv, ",%.4f", m->angle_deg[i]);
+    fprintf(s->csv, "\n");
     fflush(s->csv);
     if (s->tty)
         fprintf(stderr, "\r\033[K");
@@ -283,8 +298,41 @@ static void on_epoch(void *user, const apical_epoch_metrics *m)
     for (size_t i = 0; i < c->n_pops; i++)
         if (c->pops[i].apical_fed)
             printf(" %11.4g", m->apical_sq[i]);
-    printf(" %11.4g\n", m->mismatch_sq);
+    printf(" %11.4g", m->mismatch_sq);
+    for (size_t i = 0; i < c->n_pops; i++)
+        if (c->pops[i].apical_fed)
+            printf(" %11.2f", m->angle_deg[i]);
+    printf("\n");
     fflush(stdout);
+}
+
+/* A resumed run appends rows: its metrics.csv must have this build's columns. */
+static int check_steady_header(const apical_config *cfg, const char *dir)
+{
+    char path[4200], *want = NULL, *have = NULL;
+    size_t nw = 0, nh = 0;
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    FILE *m = open_memstream(&want, &nw), *f = fopen(path, "r");
+    int rc = 0;
+    if (m) {
+        steady_header(m, cfg, 1);
+        fclose(m);
+    }
+    if (!want || !f || getline(&have, &nh, f) < 0) {
+        fprintf(stderr, "apical: cannot read %s\n", path);
+        rc = -1;
+    } else if (strcmp(have, want) != 0) {
+        fprintf(stderr,
+                "apical: %s: its columns are not the ones this build writes; resume it with the "
+                "build that started it\n  its header: %s  this build: %s",
+                path, have, want);
+        rc = -1;
+    }
+    if (f)
+        fclose(f);
+    free(have);
+    free(want);
+    return rc;
 }
 
 static int on_epoch_checkpoint(void *user, long epochs, char *err, size_t cap)
@@ -303,6 +351,8 @@ static int run_steady(apical_config *cfg, run_state *s, const char *dir, int res
     o->start_epoch = start_epoch;
     if (!resumed)
         steady_header(s->csv, cfg, 1);
+    else if (check_steady_header(cfg, dir) != 0)
+        return 2;
     steady_header(stdout, cfg, 0);
     o->on_epoch = on_epoch;
     o->on_progress = on_progress;

@@ -486,6 +486,12 @@ int apical_checkpoint_save(const char *path, const apical_circuit *c, const apic
 int apical_checkpoint_load(const char *path, apical_circuit *c, apical_run_pos *pos,
                            uint64_t extra[4], char *err, size_t errcap);
 
+#define APICAL_ALL_POPS ((size_t)-1)
+/* Angle in degrees between the top-down weights into POP.apical and the
+   transpose of POP's forward weights into the layer they come from, averaged
+   over such pairs (APICAL_ALL_POPS: over every pair); NaN where there is none. */
+double apical_feedback_angle(const apical_circuit *c, size_t pop);
+
 /* Evaluate the metrics on n held-out patterns of stimulus stim, each settled
    for o->eval_settle_ms without noise, nudging or plasticity from the
    current state; the state is restored after. */
@@ -519,6 +525,8 @@ typedef struct apical_epoch_metrics {
        mean squared interneuron-partner mismatch */
     double apical_sq[APICAL_STEADY_MAX_POPS];
     double mismatch_sq;
+    /* per apical-fed population, apical_feedback_angle (NaN for the others) */
+    double angle_deg[APICAL_STEADY_MAX_POPS];
 } apical_epoch_metrics;
 
 typedef struct apical_steady_opts {

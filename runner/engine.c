@@ -613,16 +613,18 @@ static int measure(apical_circuit *c, const apical_stim *st, sums *m, char *err,
 }
 
 /* Mean angle between top-down matrices B (X x Y, into X.apical from Y) and
-   the transposes of the forward matrices W (Y x X, X -> Y.basal): 90 degrees
-   for unrelated matrices, 0 when B = W^T (MODEL.md 2.4). */
-static double feedback_angle(const apical_circuit *c)
+   the transposes of the forward matrices W (Y x X, X -> Y.basal), over the
+   pairs whose X is POP (every pair for APICAL_ALL_POPS): 90 degrees for
+   unrelated matrices, 0 when B = W^T (MODEL.md 2.4).  NaN without a pair. */
+double apical_feedback_angle(const apical_circuit *c, size_t pop)
 {
     double sum = 0;
     int pairs = 0;
     for (size_t i = 0; i < c->n_projs; i++) {
         const apical_proj *b = &c->projs[i];
         const apical_pop *x = &c->pops[b->dst];
-        if (b->one_to_one || strcmp(x->model->ports[b->dst_port].name, "apical") != 0)
+        if (b->one_to_one || (pop != APICAL_ALL_POPS && b->dst != pop) ||
+            strcmp(x->model->ports[b->dst_port].name, "apical") != 0)
             continue;
         for (size_t k = 0; k < c->n_projs; k++) {
             const apical_proj *w = &c->projs[k];
@@ -650,7 +652,7 @@ static double feedback_angle(const apical_circuit *c)
 int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, long n,
                     apical_metrics *m, char *err, size_t cap)
 {
-    m->angle_deg = feedback_angle(c);
+    m->angle_deg = apical_feedback_angle(c, APICAL_ALL_POPS);
     apical_stim *s = &c->stims[stim];
     long steps = lround(o->eval_settle_ms / o->dt);
     sums acc = { 0 };

@@ -156,8 +156,12 @@ static void plot_epochs(FILE *gp, const char *dir, char cols[][64], int nc)
 {
     char body[8192], prefix[4200];
     size_t u = 0;
+    int angles = 0;
+    for (int c = 0; c < nc; c++)
+        angles += !strncmp(cols[c], "angle_", 6);
     u += (size_t)snprintf(body + u, sizeof body - u,
-                          "  set multiplot layout 1,2\n  set xlabel \"epoch\"\n"
+                          "  set multiplot layout 1,%d\n  set xlabel \"epoch\"\n", angles ? 3 : 2);
+    u += (size_t)snprintf(body + u, sizeof body - u,
                           "  set logscale y\n  set title \"classification error (%%)\"\n  plot ");
     int k = 0;
     for (int c = 0; c < nc; c++)
@@ -177,11 +181,22 @@ static void plot_epochs(FILE *gp, const char *dir, char cols[][64], int nc)
                                   "%sM using 1:%d with linespoints pt 7 ps 0.4 title \"%s\"",
                                   k++ ? ", \\\n       " : "", c + 1,
                                   strncmp(cols[c], "apical_sq_", 10) ? "mismatch" : cols[c] + 10);
-    snprintf(body + u, sizeof body - u,
-             "%s\n  unset multiplot\n  unset logscale y\n  set format y \"%%g\"\n",
-             k ? "" : "0 notitle");
+    u += (size_t)snprintf(body + u, sizeof body - u,
+                          "%s\n  unset logscale y\n  set format y \"%%g\"\n", k ? "" : "0 notitle");
+    if (angles) {
+        u += (size_t)snprintf(body + u, sizeof body - u,
+                              "  set title \"top-down vs forward^T weights (degrees)\"\n  plot ");
+        k = 0;
+        for (int c = 0; c < nc; c++)
+            if (!strncmp(cols[c], "angle_", 6))
+                u += (size_t)snprintf(body + u, sizeof body - u,
+                                      "%sM using 1:%d with linespoints pt 7 ps 0.4 title \"%s\"",
+                                      k++ ? ", \\\n       " : "", c + 1, cols[c] + 6);
+        u += (size_t)snprintf(body + u, sizeof body - u, "\n");
+    }
+    snprintf(body + u, sizeof body - u, "  unset multiplot\n");
     snprintf(prefix, sizeof prefix, "%s/metrics", dir);
-    apical_plot_terminals(gp, prefix, 1300, 500, body);
+    apical_plot_terminals(gp, prefix, angles ? 1800 : 1300, 500, body);
 }
 
 int apical_plot(const char *dir, char *err, size_t cap)

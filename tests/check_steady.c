@@ -425,6 +425,70 @@ START_TEST(decay_scales_the_rates_from_decay_from)
 }
 END_TEST
 
+static apical_epoch_metrics angle_m[2];
+
+static void keep_metrics(void *user, const apical_epoch_metrics *m)
+{
+    (void)user;
+    if (m->epoch < 2)
+        angle_m[m->epoch] = *m;
+}
+
+/* The test's own angle between B (nx x ny) and W^T (W ny x nx), degrees. */
+static double angle_of(const apical_proj *b, const apical_proj *w, size_t nx, size_t ny)
+{
+    double dot = 0, bb = 0, ww = 0;
+    for (size_t i = 0; i < nx; i++)
+        for (size_t j = 0; j < ny; j++) {
+            dot += b->w[i * ny + j] * w->w[j * nx + i];
+            bb += b->w[i * ny + j] * b->w[i * ny + j];
+            ww += w->w[j * nx + i] * w->w[j * nx + i];
+        }
+    return acos(dot / sqrt(bb * ww)) * 180 / M_PI;
+}
+
+/* Each epoch reports, per apical-fed population, the angle between its
+   top-down weights and its forward weights transposed: 0 for B = W^T, 180
+   for B = -W^T, then the angle of the weights the epoch left. */
+START_TEST(epochs_report_the_feedback_angle_per_layer)
+{
+    apical_registry *reg = test_registry();
+    apical_config cfg;
+    char err[2048];
+    load(&cfg, reg, "steady", lateral_sps, NULL, 0);
+    apical_circuit *c = cfg.circuit;
+    apical_proj *w21 = &c->projs[2], *w32 = &c->projs[4], *b1 = &c->projs[6], *b2 = &c->projs[7];
+    ck_assert_uint_eq(b1->dst, 2); /* hidden1 (5) <- hidden2 (4) */
+    ck_assert_uint_eq(b2->dst, 4); /* hidden2 (4) <- output (3) */
+    for (size_t i = 0; i < 5; i++)
+        for (size_t j = 0; j < 4; j++)
+            b1->w[i * 4 + j] = 2.5 * w21->w[j * 5 + i];
+    for (size_t i = 0; i < 4; i++)
+        for (size_t j = 0; j < 3; j++)
+            b2->w[i * 3 + j] = -w32->w[j * 4 + i];
+    ck_assert_double_eq_tol(apical_feedback_angle(c, 2), 0.0, 1e-5);
+    ck_assert_double_eq_tol(apical_feedback_angle(c, 4), 180.0, 1e-5);
+    ck_assert_double_eq_tol(apical_feedback_angle(c, APICAL_ALL_POPS), 90.0, 1e-5);
+    ck_assert(isnan(apical_feedback_angle(c, 6))); /* the output has no top-down input */
+    cfg.steady.on_epoch = keep_metrics;
+    apical_steady *sd = apical_steady_new(c, &cfg.steady, err, sizeof err);
+    ck_assert_msg(sd != NULL, "%s", err);
+    ck_assert_msg(apical_steady_run(sd, err, sizeof err) == 0, "%s", err);
+    ck_assert_double_eq_tol(angle_m[0].angle_deg[2], 0.0, 1e-5);
+    ck_assert_double_eq_tol(angle_m[0].angle_deg[4], 180.0, 1e-5);
+    ck_assert(isnan(angle_m[0].angle_deg[6]) && isnan(angle_m[0].angle_deg[0]));
+    double a1 = angle_of(b1, w21, 5, 4), a2 = angle_of(b2, w32, 4, 3);
+    fprintf(stderr, "feedback angles after one epoch: %.4f %.4f deg\n", a1, a2);
+    ck_assert_double_gt(a1, 1e-3);         /* the forward weights learned */
+    ck_assert_double_lt(a2, 180.0 - 1e-3);
+    ck_assert_double_eq_tol(angle_m[1].angle_deg[2], a1, 1e-9);
+    ck_assert_double_eq_tol(angle_m[1].angle_deg[4], a2, 1e-9);
+    apical_steady_free(sd);
+    apical_config_free(&cfg);
+    apical_registry_free(reg);
+}
+END_TEST
+
 int main(void)
 {
     write_idx();
@@ -437,6 +501,7 @@ int main(void)
     tcase_add_test(t, backprop_is_the_gradient);
     tcase_add_test(t, modes_refuse_foreign_rules);
     tcase_add_test(t, decay_scales_the_rates_from_decay_from);
+    tcase_add_test(t, epochs_report_the_feedback_angle_per_layer);
     suite_add_tcase(s, t);
     int rc = test_run_suite(s);
     unlink(img_path);
