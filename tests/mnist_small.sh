@@ -28,14 +28,19 @@ last() { awk -F, -v c="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) k =
                               END { print $k }' "$1"; }
 below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 
-# the microcircuit as shipped, 10,000 images (41 % here; 90 % is chance)
+# the microcircuit as shipped, 10,000 images: test error 18 % here (90 % is
+# chance), hidden1's squared apical potential without nudging 0.03 and the
+# angle between hidden2's top-down and forward^T weights 55 degrees; with the
+# interneurons' rule off (eta 0) 90 %, 3.6 and 88 degrees
 set -- $(files) --set simulation.steady.epochs=1 --set stimuli.train.rows=[0,10000]
 OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist.yaml" --out "$tmp/mc" "$@"
 e=$(last "$tmp/mc/metrics.csv" error_test)
 a=$(last "$tmp/mc/metrics.csv" apical_sq_hidden1)
-echo "microcircuit after 10,000 images: test error $e, hidden1 apical_sq $a"
-below "$e" 0.60
-below "$a" 0.1
+g=$(last "$tmp/mc/metrics.csv" angle_hidden2)
+echo "microcircuit after 10,000 images: test error $e, hidden1 apical_sq $a, hidden2 angle $g deg"
+below "$e" 0.35
+below "$a" 0.5
+below "$g" 80
 # the same again, on two threads: the same numbers
 OMP_NUM_THREADS=2 "$apical" run "$APICAL_SRCDIR/yaml/mnist.yaml" --out "$tmp/mc2" "$@" >/dev/null
 cut -d, -f3 --complement "$tmp/mc/metrics.csv" >"$tmp/a.csv"
