@@ -150,8 +150,20 @@ static int csv_columns(const char *path, char cols[][64], int max)
     return n;
 }
 
+/* One curve of a plot command, after K curves: metrics column COL (0-based),
+   times 100 when PERCENT.  Returns the new length of BODY. */
+static size_t curve(char *body, size_t cap, size_t u, int k, int col, int percent,
+                    const char *title)
+{
+    return u + (size_t)snprintf(body + u, cap - u,
+                                "%sM using 1:%s%d%s with linespoints pt 7 ps 0.4 title \"%s\"",
+                                k ? ", \\\n       " : "", percent ? "(100*$" : "", col + 1,
+                                percent ? ")" : "", title);
+}
+
 /* Runs in epochs (modes steady and backprop): classification errors in
-   percent, and the apical potentials and interneuron mismatch, per epoch. */
+   percent, the apical potentials and interneuron mismatch, and (where
+   metrics.csv has them) the feedback angles, per epoch. */
 static void plot_epochs(FILE *gp, const char *dir, char cols[][64], int nc)
 {
     char body[8192], prefix[4200];
@@ -166,21 +178,16 @@ static void plot_epochs(FILE *gp, const char *dir, char cols[][64], int nc)
     int k = 0;
     for (int c = 0; c < nc; c++)
         if (!strcmp(cols[c], "train_error") || !strncmp(cols[c], "error_", 6))
-            u += (size_t)snprintf(body + u, sizeof body - u,
-                                  "%sM using 1:(100*$%d) with linespoints pt 7 ps 0.4 title \"%s\"",
-                                  k++ ? ", \\\n       " : "", c + 1,
-                                  strncmp(cols[c], "error_", 6) ? "train (free output)"
-                                                                : cols[c] + 6);
+            u = curve(body, sizeof body, u, k++, c, 1,
+                      strncmp(cols[c], "error_", 6) ? "train (free output)" : cols[c] + 6);
     u += (size_t)snprintf(body + u, sizeof body - u,
                           "\n  set title \"without nudging: apical potential^2, mismatch^2\"\n"
                           "  set format y \"1e%%T\"\n  plot ");
     k = 0;
     for (int c = 0; c < nc; c++)
         if (!strncmp(cols[c], "apical_sq_", 10) || !strcmp(cols[c], "mismatch_sq"))
-            u += (size_t)snprintf(body + u, sizeof body - u,
-                                  "%sM using 1:%d with linespoints pt 7 ps 0.4 title \"%s\"",
-                                  k++ ? ", \\\n       " : "", c + 1,
-                                  strncmp(cols[c], "apical_sq_", 10) ? "mismatch" : cols[c] + 10);
+            u = curve(body, sizeof body, u, k++, c, 0,
+                      strncmp(cols[c], "apical_sq_", 10) ? "mismatch" : cols[c] + 10);
     u += (size_t)snprintf(body + u, sizeof body - u,
                           "%s\n  unset logscale y\n  set format y \"%%g\"\n", k ? "" : "0 notitle");
     if (angles) {
@@ -189,9 +196,7 @@ static void plot_epochs(FILE *gp, const char *dir, char cols[][64], int nc)
         k = 0;
         for (int c = 0; c < nc; c++)
             if (!strncmp(cols[c], "angle_", 6))
-                u += (size_t)snprintf(body + u, sizeof body - u,
-                                      "%sM using 1:%d with linespoints pt 7 ps 0.4 title \"%s\"",
-                                      k++ ? ", \\\n       " : "", c + 1, cols[c] + 6);
+                u = curve(body, sizeof body, u, k++, c, 0, cols[c] + 6);
         u += (size_t)snprintf(body + u, sizeof body - u, "\n");
     }
     snprintf(body + u, sizeof body - u, "  unset multiplot\n");
