@@ -668,12 +668,12 @@ static int cmd_plot_sweep(int argc, char **argv)
         else
             return usage(stderr);
     }
-    char err[2048];
-    int rc = apical_plot_sweep(argv[0], metric, x, err, sizeof err);
+    char err[2048], wrote[4200] = "";
+    int rc = apical_plot_sweep(argv[0], metric, x, wrote, sizeof wrote, err, sizeof err);
     if (rc)
         fprintf(stderr, "apical: %s\n", err);
     else
-        printf("wrote %s/%s.png and .svg\n", argv[0], metric ? metric : "(first metric)");
+        printf("wrote %s.png and .svg\n", wrote);
     return rc;
 }
 

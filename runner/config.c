@@ -1214,8 +1214,6 @@ static int load_root(ctx *x, const yaml_node_t *root)
     return 0;
 }
 
-/* Apply "a.b.c=value": walk mappings by key and lists by index, creating
-   missing mapping keys; the value replaces (or becomes) a plain scalar. */
 /* The node an override's value becomes: "[a, b, ...]" a flow list of
    plain scalars, anything else one plain scalar.  0: out of memory. */
 static int set_value(ctx *x, size_t k, const char *v)
@@ -1253,6 +1251,8 @@ static int set_value(ctx *x, size_t k, const char *v)
     return seq;
 }
 
+/* Apply "a.b.c=value": walk mappings by key and lists by index, creating
+   missing mapping keys; the value replaces (or becomes) set_value's node. */
 static int apply_set(ctx *x, size_t k)
 {
     const char *set = x->sets[k], *eq = strchr(set, '=');

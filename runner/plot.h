@@ -12,9 +12,11 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
 /* A sweep directory (apical sweep): METRIC_final_mean against the first
    axis (or x_axis) with standard deviations as error bars, one line per
    value of the other axes; DIR/METRIC.png, .svg and .gp.  metric NULL: the
-   first collected one. */
-int apical_plot_sweep(const char *dir, const char *metric, const char *x_axis, char *err,
-                      size_t errcap);
+   first collected one.  A sweep whose only axes are replicates (seeds):
+   its runs' curves as apical_plot_compare draws them, DIR/runs.png.
+   wrote: the figure's path without extension. */
+int apical_plot_sweep(const char *dir, const char *metric, const char *x_axis, char *wrote,
+                      size_t wcap, char *err, size_t errcap);
 /* Shared by the figures: PREFIX.png then PREFIX.svg from the gnuplot
    commands `what`; run a script. */
 void apical_plot_terminals(FILE *gp, const char *prefix, int w, int h, const char *what);

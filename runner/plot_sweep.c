@@ -1,7 +1,8 @@
 /*
  * plot_sweep.c -- `apical plot SWEEPDIR [--metric M] [--x AXIS]`: a
  * collected metric against an axis of a sweep, mean over the replicates
- * (seeds) with their standard deviation as error bars, from aggregate.csv.
+ * (seeds) with their standard deviation as error bars, from aggregate.csv;
+ * a sweep over seeds alone: its runs' curves in one figure.
  */
 #include "config.h"
 
@@ -31,8 +32,53 @@ static int split(char *line, char **cols)
     return n;
 }
 
-int apical_plot_sweep(const char *dir, const char *metric, const char *x_axis, char *err,
-                      size_t cap)
+/* A sweep over replicates only (no axis to plot against): its runs' curves
+   in one figure, DIR/runs.png, from runs.csv's dir column. */
+static int plot_replicates(const char *dir, char *err, size_t cap)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/runs.csv", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, cap, "%s: no runs.csv", dir);
+        return 2;
+    }
+    char *line = NULL, *row[MAX_COLS], *dirs[MAX_GROUPS];
+    size_t lcap = 0, n = 0;
+    if (getline(&line, &lcap, f) > 0)
+        while (n < MAX_GROUPS && getline(&line, &lcap, f) > 0) {
+            if (split(line, row) < 2)
+                continue;
+            size_t len = strlen(dir) + strlen(row[1]) + 16;
+            char *d = malloc(len);
+            if (!d)
+                break;
+            snprintf(d, len, "%s/%s/metrics.csv", dir, row[1]);
+            FILE *m = fopen(d, "r");
+            if (m) { /* a run not started yet has no curve */
+                fclose(m);
+                snprintf(d, len, "%s/%s", dir, row[1]);
+                dirs[n++] = d;
+            } else {
+                free(d);
+            }
+        }
+    free(line);
+    fclose(f);
+    int rc = 2;
+    if (n == 0) {
+        snprintf(err, cap, "%s: no run has a metrics.csv yet", dir);
+    } else {
+        snprintf(path, sizeof path, "%s/runs", dir);
+        rc = apical_plot_compare((const char *const *)dirs, n, path, err, cap);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(dirs[i]);
+    return rc;
+}
+
+int apical_plot_sweep(const char *dir, const char *metric, const char *x_axis, char *wrote,
+                      size_t wcap, char *err, size_t cap)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/aggregate.csv", dir);
@@ -52,6 +98,11 @@ int apical_plot_sweep(const char *dir, const char *metric, const char *x_axis, c
     int nc = hdr ? split(hdr, cols) : 0, n_axes = 0, xc = -1, mc = -1;
     while (n_axes < nc && strcmp(cols[n_axes], "runs") != 0)
         n_axes++;
+    if (n_axes == 0 && nc > 0 && !x_axis) {
+        rc = plot_replicates(dir, err, cap);
+        snprintf(wrote, wcap, "%s/runs", dir);
+        goto done;
+    }
     if (n_axes == nc || n_axes == 0) {
         snprintf(err, cap, "%s: no axis columns before 'runs'", path);
         goto done;
@@ -76,6 +127,7 @@ int apical_plot_sweep(const char *dir, const char *metric, const char *x_axis, c
     }
     char mname[256];
     snprintf(mname, sizeof mname, "%.*s", (int)(strlen(cols[mc]) - 11), cols[mc]);
+    snprintf(wrote, wcap, "%s/%s", dir, mname);
     /* the groups: distinct values of the other axes; log x if it spans
        decades of positive values */
     char *groups[MAX_GROUPS];

@@ -88,6 +88,35 @@ static int is_scalar(sctx *x, const yaml_node_t *n, const char *what)
     return fail(x, n, "expected %s", what);
 }
 
+/* A `set:` value as `apical run --set` takes it: a scalar as it is, a list
+   of scalars as "[a,b,...]" (so `rows: [0, 5000]` works as on the command
+   line).  *out is malloc'd; -1 with the message in x. */
+static int set_text(sctx *x, yaml_node_t *v, char **out)
+{
+    if (v->type != YAML_SEQUENCE_NODE) {
+        if (is_scalar(x, v, "a scalar value or a list of scalars"))
+            return -1;
+        return (*out = strdup(scalar(v))) ? 0 : fail(x, v, "out of memory");
+    }
+    size_t cap = 3;
+    for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++) {
+        yaml_node_t *it = node(x, *i);
+        if (is_scalar(x, it, "a scalar in the list"))
+            return -1;
+        if (strpbrk(scalar(it), ",[]"))
+            return fail(x, it, "a list item in set: cannot hold ',', '[' or ']'");
+        cap += strlen(scalar(it)) + 1;
+    }
+    if (!(*out = malloc(cap)))
+        return fail(x, v, "out of memory");
+    char *p = *out;
+    *p++ = '[';
+    for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++)
+        p += sprintf(p, "%s%s", i > v->data.sequence.items.start ? "," : "", scalar(node(x, *i)));
+    strcpy(p, "]");
+    return 0;
+}
+
 static int to_double(sctx *x, const yaml_node_t *n, double *out)
 {
     char *end;
@@ -245,14 +274,23 @@ static int load_metric(sctx *x, const yaml_node_t *m, apical_sweep_metric *out)
     }
     if (is_scalar(x, name, "a metric: NAME or {NAME: min|max} (columns of metrics.csv)"))
         return -1;
+    /* Dynamics runs' columns, then steady and backprop runs': train_error,
+       seconds, mismatch_sq, and per evaluated set or population
+       error_<set>, apical_sq_<pop>, angle_<pop>. */
     static const char *const known[] = { "apical_sq", "mismatch_sq", "test_error", "angle_deg",
-                                         "bp_cosine", "t_ms", NULL };
+                                         "bp_cosine", "t_ms", "train_error", "seconds", NULL };
+    static const char *const prefix[] = { "error_", "apical_sq_", "angle_", NULL };
+    const char *nm = scalar(name);
     int ok = 0;
     for (size_t i = 0; known[i] && !ok; i++)
-        ok = strcmp(known[i], scalar(name)) == 0;
+        ok = strcmp(known[i], nm) == 0;
+    for (size_t i = 0; prefix[i] && !ok; i++)
+        ok = strncmp(prefix[i], nm, strlen(prefix[i])) == 0 && nm[strlen(prefix[i])];
     if (!ok)
         return fail(x, name, "unknown metric '%s' (expected one of: apical_sq, mismatch_sq, "
-                             "test_error, angle_deg, bp_cosine, t_ms)", scalar(name));
+                             "test_error, angle_deg, bp_cosine, t_ms; for steady and backprop "
+                             "runs train_error, seconds, error_<set>, apical_sq_<pop>, "
+                             "angle_<pop>)", nm);
     if (best && (best->type != YAML_SCALAR_NODE ||
                  (strcmp(scalar(best), "min") != 0 && strcmp(scalar(best), "max") != 0)))
         return fail(x, best, "expected min or max (which value is best)");
@@ -309,14 +347,19 @@ static int load_root(sctx *x, apical_sweep *s, const yaml_node_t *root, const ch
         for (size_t i = 0; i < n; i++) {
             yaml_node_t *k = node(x, set->data.mapping.pairs.start[i].key),
                         *v = node(x, set->data.mapping.pairs.start[i].value);
-            if (is_scalar(x, k, "a key path") || is_scalar(x, v, "a scalar value"))
+            char *val;
+            if (is_scalar(x, k, "a key path"))
                 return -1;
             if (!key_ok(scalar(k)))
                 return fail(x, k, "'%s' is not a key path", scalar(k));
-            size_t l = strlen(scalar(k)) + strlen(scalar(v)) + 2;
-            if (!(s->sets[i] = malloc(l)))
+            if (set_text(x, v, &val))
+                return -1;
+            size_t l = strlen(scalar(k)) + strlen(val) + 2;
+            if ((s->sets[i] = malloc(l)))
+                snprintf(s->sets[i], l, "%s=%s", scalar(k), val);
+            free(val);
+            if (!s->sets[i])
                 return fail(x, k, "out of memory");
-            snprintf(s->sets[i], l, "%s=%s", scalar(k), scalar(v));
             s->n_sets++;
         }
     }

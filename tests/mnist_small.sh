@@ -72,3 +72,38 @@ cut -d, -f3 --complement "$tmp/r2/metrics.csv" >"$tmp/b.csv"
 cmp "$tmp/a.csv" "$tmp/b.csv"
 cmp "$tmp/r1/checkpoint.bin" "$tmp/r2/checkpoint.bin"
 echo "steady run stopped in epoch 2 and resumed: metrics and checkpoint identical"
+
+# the seed sweep (yaml/sweeps/mnist_seeds.yaml) on 1,000 images: a `set:`
+# may hold lists (rows: [0, 1000]) as --set does; steady runs' columns are
+# collected, their final values are the runs' last rows and the aggregate
+# their mean; a sweep over seeds alone is plotted as its runs' curves
+{
+    printf 'sweep: 1\nbase: %s/yaml/mnist.yaml\nset:\n' "$APICAL_SRCDIR"
+    printf '  simulation.steady.epochs: 1\n  stimuli.train.rows: [0, 1000]\n'
+    printf '  stimuli.validation.rows: [55000, 500]\n  stimuli.test.rows: [0, 1000]\n'
+    for s in train validation; do
+        printf '  stimuli.%s.images: %s/train-images-idx3-ubyte\n' "$s" "$data"
+        printf '  stimuli.%s.labels: %s/train-labels-idx1-ubyte\n' "$s" "$data"
+    done
+    printf '  stimuli.test.images: %s/t10k-images-idx3-ubyte\n' "$data"
+    printf '  stimuli.test.labels: %s/t10k-labels-idx1-ubyte\n' "$data"
+    printf 'axes:\n  - {key: seed, range: [1, 2]}\ncollect: [error_test, angle_hidden2]\n'
+} >"$tmp/seeds.yaml"
+"$apical" sweep "$tmp/seeds.yaml" --out "$tmp/sw" --jobs 2 >/dev/null
+grep -q -x 'stimuli.train.rows=\[0,1000\]' "$tmp/sw/run-0001/args"
+e1=$(last "$tmp/sw/run-0000/metrics.csv" error_test)
+e2=$(last "$tmp/sw/run-0001/metrics.csv" error_test)
+awk -F, -v a="$e1" -v b="$e2" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+    { v[NR] = $c["error_test_final"] }
+    END { if (v[2] != a || v[3] != b) { print "runs.csv: " v[2] ", " v[3]; exit 1 } }' \
+    "$tmp/sw/runs.csv"
+awk -F, -v a="$e1" -v b="$e2" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+    { m = $c["error_test_final_mean"]; n = $c["runs"] }
+    END { d = m - (a + b) / 2; if (n != 2 || d * d > 1e-18) { print "mean " m; exit 1 } }' \
+    "$tmp/sw/aggregate.csv"
+[ "$e1" != "$e2" ] || { echo "seeds 1 and 2 gave the same test error $e1"; exit 1; }
+echo "seed sweep: test error $e1 and $e2, mean in aggregate.csv"
+if command -v gnuplot >/dev/null; then
+    "$apical" plot "$tmp/sw" | grep -q "$tmp/sw/runs.png"
+    grep -q 'run-0001/metrics.csv' "$tmp/sw/runs.gp"
+fi

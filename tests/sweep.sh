@@ -46,6 +46,10 @@ grep -q 'bad_axis.yaml:5:52: expected \[from, to, n\]' "$tmp/err"
 printf 'sweep: 1\nbase: nothere.yaml\naxes: []\ncollect: [x]\n' >"$tmp/bad.yaml"
 if "$apical" sweep "$tmp/bad.yaml" 2>"$tmp/err"; then exit 1; fi
 grep -q 'bad.yaml:2:7: cannot read' "$tmp/err"
+printf 'sweep: 1\nbase: %s/yaml/self_predicting.yaml\nset:\n  seed: {a: 1}\naxes: []\n' \
+    "$APICAL_SRCDIR" >"$tmp/bad.yaml"
+if "$apical" sweep "$tmp/bad.yaml" 2>"$tmp/err"; then exit 1; fi
+grep -q 'bad.yaml:4:9: expected a scalar value or a list of scalars' "$tmp/err"
 # another sweep into the same directory is refused
 sed -e 's/0.0005, 0.002, 5/0.001, 0.002, 5/' \
     -e "s|^base: .*|base: $APICAL_SRCDIR/yaml/self_predicting.yaml|" \
