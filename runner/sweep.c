@@ -935,6 +935,49 @@ int apical_sweep_aggregate(const apical_sweep *s, char *err, size_t cap)
     return 0;
 }
 
+size_t apical_sweep_summary(const apical_sweep *s, char *buf, size_t cap)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/aggregate.csv", s->out);
+    buf[0] = 0;
+    FILE *f = s->n_metrics ? fopen(path, "r") : NULL;
+    if (!f)
+        return 0;
+    size_t n_axes = 0, u = 0, lines = 0;
+    for (size_t a = 0; a < s->n_axes; a++)
+        n_axes += !s->axes[a].average;
+    char line[8192];
+    if (fgets(line, sizeof line, f))
+        while (fgets(line, sizeof line, f) && lines < 12 && u < cap) {
+            char *col[256];
+            size_t nc = 0;
+            line[strcspn(line, "\r\n")] = 0;
+            for (char *p = line; nc < 256;) {
+                col[nc++] = p;
+                char *c = strchr(p, ',');
+                if (!c)
+                    break;
+                *c = 0;
+                p = c + 1;
+            }
+            if (nc < n_axes + 5)
+                continue;
+            u += (size_t)snprintf(buf + u, cap - u, "  ");
+            for (size_t a = 0, k = 0; a < s->n_axes && u < cap; a++)
+                if (!s->axes[a].average)
+                    u += (size_t)snprintf(buf + u, cap - u, "%s=%s ", s->axes[a].name, col[k++]);
+            if (u < cap)
+                u += (size_t)snprintf(buf + u, cap - u,
+                                      "%s final: mean %.4g, s.d. %.2g (%s of %s runs)\n",
+                                      s->metrics[0].name, strtod(col[n_axes + 3], NULL),
+                                      strtod(col[n_axes + 4], NULL), col[n_axes + 1],
+                                      col[n_axes]);
+            lines++;
+        }
+    fclose(f);
+    return u < cap ? u : cap - 1;
+}
+
 int apical_sweep_exe(char *path, size_t cap)
 {
     ssize_t n = readlink("/proc/self/exe", path, cap - 1);

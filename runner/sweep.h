@@ -91,6 +91,10 @@ void apical_sweep_message(const apical_sweep *s, size_t run, char *msg, size_t c
    message, final and best of each metric) and OUT/aggregate.csv (one row
    per point: mean and standard deviation over its finished runs). */
 int apical_sweep_aggregate(const apical_sweep *s, char *err, size_t cap);
+/* For the console: the first collected metric's final mean and standard
+   deviation per point (at most 12 lines), from OUT/aggregate.csv, into
+   buf; returns its length (0: no table). */
+size_t apical_sweep_summary(const apical_sweep *s, char *buf, size_t cap);
 
 /* The directory of the running executable (for finding apical / apical-mpi
    beside it); 0 on success. */

@@ -253,6 +253,9 @@ int apical_cmd_sweep(int argc, char **argv)
             failed += apical_sweep_state(&s, i) == APICAL_SWEEP_FAILED;
         printf("done: %zu runs, %zu failed; tables in %s/aggregate.csv and %s/runs.csv\n",
                s.n_runs, failed, s.out, s.out);
+        char sum[4096];
+        if (apical_sweep_summary(&s, sum, sizeof sum))
+            fputs(sum, stdout);
     }
     free(todo);
     free(pids);

@@ -187,9 +187,13 @@ static int dispatcher(const apical_sweep *s, const char *exe, int size, const ch
     size_t failed = 0;
     for (size_t i = 0; i < s->n_runs; i++)
         failed += apical_sweep_state(s, i) == APICAL_SWEEP_FAILED;
-    if (rc == 0)
+    char sum[4096];
+    if (rc == 0) {
         printf("done: %zu runs, %zu failed; tables in %s/aggregate.csv and %s/runs.csv\n",
                s->n_runs, failed, s->out, s->out);
+        if (apical_sweep_summary(s, sum, sizeof sum))
+            fputs(sum, stdout);
+    }
     free(todo);
     free(t0);
     free(idle);

@@ -89,7 +89,8 @@ echo "steady run stopped in epoch 2 and resumed: metrics and checkpoint identica
     printf '  stimuli.test.labels: %s/t10k-labels-idx1-ubyte\n' "$data"
     printf 'axes:\n  - {key: seed, range: [1, 2]}\ncollect: [error_test, angle_hidden2]\n'
 } >"$tmp/seeds.yaml"
-"$apical" sweep "$tmp/seeds.yaml" --out "$tmp/sw" --jobs 2 >/dev/null
+"$apical" sweep "$tmp/seeds.yaml" --out "$tmp/sw" --jobs 2 >"$tmp/sw.out"
+grep '^  error_test final: mean ' "$tmp/sw.out" | grep -q '(2 of 2 runs)$'
 grep -q -x 'stimuli.train.rows=\[0,1000\]' "$tmp/sw/run-0001/args"
 e1=$(last "$tmp/sw/run-0000/metrics.csv" error_test)
 e2=$(last "$tmp/sw/run-0001/metrics.csv" error_test)

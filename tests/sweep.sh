@@ -21,6 +21,7 @@ grep -q '^seed: 3' "$tmp/s/run-0008/config.yaml"
 nf=$(grep -l '^failed 1' "$tmp"/s/run-*/status | wc -l)
 [ "$nf" -ge 1 ] || { echo "no run failed"; exit 1; }
 grep -q "done: 9 runs, $nf failed" "$tmp/out"
+grep -q '^  eta=0.002 apical_sq final: mean [0-9.e-]*, s.d. [0-9.e-]* (3 of 3 runs)$' "$tmp/out"
 [ "$(grep -c ',failed,1,"diverged by t = ' "$tmp/s/runs.csv")" -eq "$nf" ]
 for f in $(grep -l '^failed' "$tmp"/s/run-*/status); do
     grep -q 'eta=5$' "$(dirname "$f")/args" || { echo "$f failed"; exit 1; }
