@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,41 @@ static int csv_columns(const char *path, char cols[][64], int max)
     fclose(f);
     return n;
 }
+
+/* Whether column COL (1-based) of a CSV file holds a number in some data
+   row (a positive one when POSITIVE, for a log scale): gnuplot refuses a
+   panel where no file has a point. */
+static int has_data(const char *path, int col, int positive)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    int found = 0, header = 1;
+    while (!found && getline(&line, &cap, f) > 0) {
+        if (header) {
+            header = 0;
+            continue;
+        }
+        char *p = line;
+        for (int c = 1; c < col && p; c++)
+            if ((p = strchr(p, ',')))
+                p++;
+        if (!p)
+            continue;
+        char *end;
+        double v = strtod(p, &end);
+        found = end != p && isfinite(v) && (!positive || v > 0);
+    }
+    free(line);
+    fclose(f);
+    return found;
+}
+
+/* The plot command of a panel that no run has data for: fixed ranges for
+   this plot only, nothing drawn, "no data" in the key. */
+static const char no_data[] = "[0:1] [1:10] 1e30 title \"no data\"\n";
 
 /* One curve of a plot command, after K curves: metrics column COL (0-based),
    times 100 when PERCENT.  Returns the new length of BODY. */
@@ -331,7 +367,7 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
                     if (panel ? (!strncmp(cc[c], "apical_sq_", 10) && !col)
                               : !strncmp(cc[c], "error_", 6))
                         col = c + 1;
-                if (!col)
+                if (!col || !has_data(m, col, 1))
                     continue;
                 const char *name = strrchr(dirs[i], '/');
                 name = name && name[1] ? name + 1 : dirs[i];
@@ -341,7 +377,7 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
                                       any++ ? ", \\\n       " : "", m, panel ? "" : "100*", col,
                                       i + 1, name);
             }
-            u += (size_t)snprintf(body + u, sizeof body - u, "%s\n", any ? "" : "0 notitle");
+            u += (size_t)snprintf(body + u, sizeof body - u, "%s", any ? "\n" : no_data);
         }
         snprintf(body + u, sizeof body - u, "  unset multiplot\n");
         apical_plot_terminals(gp, out, 1300, 480, body);
@@ -361,15 +397,20 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
     for (int k = 0; k < 3; k++) {
         u += (size_t)snprintf(body + u, sizeof body - u, "  %s logscale y\n  set title \"%s\"\n"
                               "  plot ", k < 2 ? "set" : "unset", labels[k]);
+        int any = 0;
         for (size_t i = 0; i < n && u < sizeof body - 512; i++) {
+            char m[4200];
+            snprintf(m, sizeof m, "%s/metrics.csv", dirs[i]);
+            if (!has_data(m, atoi(colnum[k]), k < 2))
+                continue;
             const char *name = strrchr(dirs[i], '/');
             name = name && name[1] ? name + 1 : dirs[i];
             u += (size_t)snprintf(body + u, sizeof body - u,
-                                  "%s\"%s/metrics.csv\" using 2:%s with linespoints pt 7 ps 0.4 "
+                                  "%s\"%s\" using 2:%s with linespoints pt 7 ps 0.4 "
                                   "title \"%s\"",
-                                  i ? ", \\\n       " : "", dirs[i], colnum[k], name);
+                                  any++ ? ", \\\n       " : "", m, colnum[k], name);
         }
-        u += (size_t)snprintf(body + u, sizeof body - u, "\n");
+        u += (size_t)snprintf(body + u, sizeof body - u, "%s", any ? "\n" : no_data);
     }
     snprintf(body + u, sizeof body - u, "  unset multiplot\n");
     apical_plot_terminals(gp, out, 1500, 450, body);

@@ -24,6 +24,15 @@ grep -c 'set xrange' "$tmp/run/plot.gp" | grep -qx 6
 "$apical" plot "$tmp/run" "$tmp/run2" --out "$tmp/both"
 [ "$(wc -c <"$tmp/both.png")" -gt 10000 ] && grep -q '<svg' "$tmp/both.svg"
 grep -q 'run2/metrics.csv' "$tmp/both.gp"
+# runs without a single test error (metrics only at pattern 0): that panel
+# says "no data" instead of gnuplot failing on an empty range
+for s in 1 2; do
+    "$apical" run "$APICAL_SRCDIR/yaml/self_predicting.yaml" --out "$tmp/short$s" --set seed=$s \
+        --set simulation.phases.0.patterns=2 >/dev/null
+done
+"$apical" plot "$tmp/short1" "$tmp/short2" --out "$tmp/short"
+grep -q 'title "no data"' "$tmp/short.gp" && grep -q 'short2/metrics.csv' "$tmp/short.gp"
+[ "$(head -c 8 "$tmp/short.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
 # not a run directory: exit 2 with a message
 if "$apical" plot "$tmp" 2>"$tmp/err"; then exit 1; else [ $? -eq 2 ]; fi
 grep -q 'no metrics.csv' "$tmp/err"
