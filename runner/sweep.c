@@ -943,12 +943,13 @@ size_t apical_sweep_summary(const apical_sweep *s, char *buf, size_t cap)
     FILE *f = s->n_metrics ? fopen(path, "r") : NULL;
     if (!f)
         return 0;
-    size_t n_axes = 0, u = 0, lines = 0;
+    size_t n_axes = 0, u = 0, lines = 0, nm = s->n_metrics < 64 ? s->n_metrics : 64;
+    int any_ok = 0, seen[64] = { 0 };
     for (size_t a = 0; a < s->n_axes; a++)
         n_axes += !s->axes[a].average;
     char line[8192];
     if (fgets(line, sizeof line, f))
-        while (fgets(line, sizeof line, f) && lines < 12 && u < cap) {
+        while (fgets(line, sizeof line, f) && u < cap) {
             char *col[256];
             size_t nc = 0;
             line[strcspn(line, "\r\n")] = 0;
@@ -961,6 +962,14 @@ size_t apical_sweep_summary(const apical_sweep *s, char *buf, size_t cap)
                 p = c + 1;
             }
             if (nc < n_axes + 5)
+                continue;
+            /* a metric that no finished run has a number for: misspelt? */
+            if (atoi(col[n_axes + 1]) > 0) {
+                any_ok = 1;
+                for (size_t m = 0; m < nm && n_axes + 3 + 4 * m < nc; m++)
+                    seen[m] |= isfinite(strtod(col[n_axes + 3 + 4 * m], NULL)) != 0;
+            }
+            if (lines >= 12)
                 continue;
             u += (size_t)snprintf(buf + u, cap - u, "  ");
             for (size_t a = 0, k = 0; a < s->n_axes && u < cap; a++)
@@ -975,6 +984,11 @@ size_t apical_sweep_summary(const apical_sweep *s, char *buf, size_t cap)
             lines++;
         }
     fclose(f);
+    for (size_t m = 0; m < nm && any_ok && u < cap; m++)
+        if (!seen[m])
+            u += (size_t)snprintf(buf + u, cap - u,
+                                  "  no finished run has a value for '%s' (is it a column of "
+                                  "their metrics.csv?)\n", s->metrics[m].name);
     return u < cap ? u : cap - 1;
 }
 

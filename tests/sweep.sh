@@ -53,7 +53,7 @@ if "$apical" sweep "$tmp/bad.yaml" 2>"$tmp/err"; then exit 1; fi
 grep -q 'bad.yaml:4:9: expected a scalar value or a list of scalars' "$tmp/err"
 # another sweep into the same directory is refused
 sed -e 's/0.0005, 0.002, 5/0.001, 0.002, 5/' \
-    -e "s|^base: .*|base: $APICAL_SRCDIR/yaml/self_predicting.yaml|" \
+    -e "s|^base: .*|base: $APICAL_SRCDIR/tests/sweep/../../yaml/self_predicting.yaml|" \
     "$APICAL_SRCDIR/tests/sweep/small.yaml" >"$tmp/other.yaml"
 if "$apical" sweep "$tmp/other.yaml" --out "$tmp/s" 2>"$tmp/err"; then exit 1; fi
 grep -q 'run-0000 was run with other arguments' "$tmp/err"
@@ -62,4 +62,13 @@ if command -v gnuplot >/dev/null; then
     [ "$(head -c 8 "$tmp/s/mismatch_sq.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
     grep -q 'yerrorlines' "$tmp/s/mismatch_sq.gp"
 fi
+# a collected name that no run has (misspelt) is said at the end; the runs
+# have ended, so the same sweep with another collect: only re-tabulates
+sed -e 's/^collect: .*/collect: [apical_sq, angle_hiden]/' \
+    -e "s|^base: .*|base: $APICAL_SRCDIR/tests/sweep/../../yaml/self_predicting.yaml|" \
+    "$APICAL_SRCDIR/tests/sweep/small.yaml" >"$tmp/typo.yaml"
+"$apical" sweep "$tmp/typo.yaml" --out "$tmp/s" >"$tmp/out3"
+grep -q '9 finished earlier, 0 to resume, 0 to start' "$tmp/out3"
+grep -q "no finished run has a value for 'angle_hiden'" "$tmp/out3"
+if grep -q "value for 'apical_sq'" "$tmp/out3"; then exit 1; fi
 echo "sweep: ok"
