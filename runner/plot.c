@@ -161,12 +161,9 @@ static int has_data(const char *path, int col, int positive)
         return 0;
     char *line = NULL;
     size_t cap = 0;
-    int found = 0, header = 1;
+    int found = 0;
+    getline(&line, &cap, f); /* header */
     while (!found && getline(&line, &cap, f) > 0) {
-        if (header) {
-            header = 0;
-            continue;
-        }
         char *p = line;
         for (int c = 1; c < col && p; c++)
             if ((p = strchr(p, ',')))

@@ -821,9 +821,13 @@ static void csv_quoted(FILE *f, const char *text)
     fputc('"', f);
 }
 
-int apical_sweep_aggregate(const apical_sweep *s, char *err, size_t cap)
+int apical_sweep_aggregate(const apical_sweep *s, char *summary, size_t scap, char *err,
+                           size_t cap)
 {
-    size_t nm = s->n_metrics < 64 ? s->n_metrics : 64;
+    size_t nm = s->n_metrics < 64 ? s->n_metrics : 64, su = 0, lines = 0;
+    int any_ok = 0, seen[64] = { 0 }; /* a finished run has a value for metric m */
+    if (summary && scap)
+        summary[0] = 0;
     /* per run: final and best of each metric */
     double *val = malloc(s->n_runs * 2 * nm * sizeof *val);
     int *state = malloc(s->n_runs * sizeof *state);
@@ -898,11 +902,20 @@ int apical_sweep_aggregate(const apical_sweep *s, char *err, size_t cap)
                 ok += state[i] == APICAL_SWEEP_OK;
                 failed += state[i] == APICAL_SWEEP_FAILED;
             }
+        any_ok |= ok > 0;
+        int line = summary && nm && lines < 12 && su < scap; /* a console line too */
+        if (line) {
+            lines++;
+            su += (size_t)snprintf(summary + su, scap - su, "  ");
+        }
         first = 1;
         for (size_t a = 0; a < s->n_axes; a++)
             if (!s->axes[a].average) {
-                fprintf(af, "%s%s", first ? "" : ",", s->axes[a].values[apical_sweep_index(s, rep, a)]);
+                const char *v = s->axes[a].values[apical_sweep_index(s, rep, a)];
+                fprintf(af, "%s%s", first ? "" : ",", v);
                 first = 0;
+                if (line && su < scap)
+                    su += (size_t)snprintf(summary + su, scap - su, "%s=%s ", s->axes[a].name, v);
             }
         fprintf(af, "%s%zu,%zu,%zu", first ? "" : ",", runs, ok, failed);
         for (size_t m = 0; m < nm; m++)
@@ -917,10 +930,24 @@ int apical_sweep_aggregate(const apical_sweep *s, char *err, size_t cap)
                         double d = val[i * 2 * nm + (size_t)b * nm + m] - mean;
                         ss += d * d;
                     }
-                fprintf(af, ",%.10g,%.10g", mean, ok > 1 ? sqrt(ss / (double)(ok - 1)) : NAN);
+                double sd = ok > 1 ? sqrt(ss / (double)(ok - 1)) : NAN;
+                fprintf(af, ",%.10g,%.10g", mean, sd);
+                if (b == 0)
+                    seen[m] |= isfinite(mean) != 0;
+                if (b == 0 && m == 0 && line && su < scap)
+                    su += (size_t)snprintf(summary + su, scap - su,
+                                           "%s final: mean %.4g, s.d. %.2g (%zu of %zu runs)\n",
+                                           s->metrics[0].name, mean, sd, ok, runs);
             }
         fputc('\n', af);
     }
+    /* a metric no finished run has a number for: not a column of their
+       metrics.csv (misspelt?) */
+    for (size_t m = 0; m < nm && summary && any_ok && su < scap; m++)
+        if (!seen[m])
+            su += (size_t)snprintf(summary + su, scap - su,
+                                   "  no finished run has a value for '%s' (is it a column of "
+                                   "their metrics.csv?)\n", s->metrics[m].name);
     int bad = fclose(rf) != 0;
     bad |= fclose(af) != 0;
     free(val);
@@ -933,63 +960,6 @@ int apical_sweep_aggregate(const apical_sweep *s, char *err, size_t cap)
         return 1;
     }
     return 0;
-}
-
-size_t apical_sweep_summary(const apical_sweep *s, char *buf, size_t cap)
-{
-    char path[4400];
-    snprintf(path, sizeof path, "%s/aggregate.csv", s->out);
-    buf[0] = 0;
-    FILE *f = s->n_metrics ? fopen(path, "r") : NULL;
-    if (!f)
-        return 0;
-    size_t n_axes = 0, u = 0, lines = 0, nm = s->n_metrics < 64 ? s->n_metrics : 64;
-    int any_ok = 0, seen[64] = { 0 };
-    for (size_t a = 0; a < s->n_axes; a++)
-        n_axes += !s->axes[a].average;
-    char line[8192];
-    if (fgets(line, sizeof line, f))
-        while (fgets(line, sizeof line, f) && u < cap) {
-            char *col[256];
-            size_t nc = 0;
-            line[strcspn(line, "\r\n")] = 0;
-            for (char *p = line; nc < 256;) {
-                col[nc++] = p;
-                char *c = strchr(p, ',');
-                if (!c)
-                    break;
-                *c = 0;
-                p = c + 1;
-            }
-            if (nc < n_axes + 5)
-                continue;
-            /* a metric that no finished run has a number for: misspelt? */
-            if (atoi(col[n_axes + 1]) > 0) {
-                any_ok = 1;
-                for (size_t m = 0; m < nm && n_axes + 3 + 4 * m < nc; m++)
-                    seen[m] |= isfinite(strtod(col[n_axes + 3 + 4 * m], NULL)) != 0;
-            }
-            if (lines >= 12)
-                continue;
-            u += (size_t)snprintf(buf + u, cap - u, "  ");
-            for (size_t a = 0, k = 0; a < s->n_axes && u < cap; a++)
-                if (!s->axes[a].average)
-                    u += (size_t)snprintf(buf + u, cap - u, "%s=%s ", s->axes[a].name, col[k++]);
-            if (u < cap)
-                u += (size_t)snprintf(buf + u, cap - u,
-                                      "%s final: mean %.4g, s.d. %.2g (%s of %s runs)\n",
-                                      s->metrics[0].name, strtod(col[n_axes + 3], NULL),
-                                      strtod(col[n_axes + 4], NULL), col[n_axes + 1],
-                                      col[n_axes]);
-            lines++;
-        }
-    fclose(f);
-    for (size_t m = 0; m < nm && any_ok && u < cap; m++)
-        if (!seen[m])
-            u += (size_t)snprintf(buf + u, cap - u,
-                                  "  no finished run has a value for '%s' (is it a column of "
-                                  "their metrics.csv?)\n", s->metrics[m].name);
-    return u < cap ? u : cap - 1;
 }
 
 int apical_sweep_exe(char *path, size_t cap)

@@ -89,14 +89,13 @@ void apical_sweep_message(const apical_sweep *s, size_t run, char *msg, size_t c
 
 /* Write OUT/runs.csv (one row per run: axis values, status, exit code,
    message, final and best of each metric) and OUT/aggregate.csv (one row
-   per point: mean and standard deviation over its finished runs). */
-int apical_sweep_aggregate(const apical_sweep *s, char *err, size_t cap);
-/* For the console: the first collected metric's final mean and standard
-   deviation per point (at most 12 lines), from OUT/aggregate.csv, and a
-   line for each metric that no finished run has a value for (a name that
-   is not a column of their metrics.csv), into buf; returns its length (0:
-   no table). */
-size_t apical_sweep_summary(const apical_sweep *s, char *buf, size_t cap);
+   per point: mean and standard deviation over its finished runs).  If
+   summary is not NULL, it gets the lines for the console: the first
+   collected metric's final mean and standard deviation per point (at most
+   12), and a line for each metric that no finished run has a value for (a
+   name that is not a column of their metrics.csv). */
+int apical_sweep_aggregate(const apical_sweep *s, char *summary, size_t scap, char *err,
+                           size_t cap);
 
 /* The directory of the running executable (for finding apical / apical-mpi
    beside it); 0 on success. */

@@ -239,7 +239,8 @@ int apical_cmd_sweep(int argc, char **argv)
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    if (apical_sweep_aggregate(&s, err, sizeof err) != 0) {
+    char sum[4096];
+    if (apical_sweep_aggregate(&s, sum, sizeof sum, err, sizeof err) != 0) {
         fprintf(stderr, "apical: %s\n", err);
         rc = 1;
     }
@@ -253,9 +254,7 @@ int apical_cmd_sweep(int argc, char **argv)
             failed += apical_sweep_state(&s, i) == APICAL_SWEEP_FAILED;
         printf("done: %zu runs, %zu failed; tables in %s/aggregate.csv and %s/runs.csv\n",
                s.n_runs, failed, s.out, s.out);
-        char sum[4096];
-        if (apical_sweep_summary(&s, sum, sizeof sum))
-            fputs(sum, stdout);
+        fputs(sum, stdout);
     }
     free(todo);
     free(pids);

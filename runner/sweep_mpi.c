@@ -180,19 +180,18 @@ static int dispatcher(const apical_sweep *s, const char *exe, int size, const ch
     for (int i = 0; i < n_idle; i++)
         MPI_Send(&stop, 1, MPI_LONG, idle[i], TAG_WORK, MPI_COMM_WORLD);
     char err[2048];
-    if (apical_sweep_aggregate(s, err, sizeof err) != 0) {
+    char sum[4096];
+    if (apical_sweep_aggregate(s, sum, sizeof sum, err, sizeof err) != 0) {
         fprintf(stderr, "apical-mpi: %s\n", err);
         rc = 1;
     }
     size_t failed = 0;
     for (size_t i = 0; i < s->n_runs; i++)
         failed += apical_sweep_state(s, i) == APICAL_SWEEP_FAILED;
-    char sum[4096];
     if (rc == 0) {
         printf("done: %zu runs, %zu failed; tables in %s/aggregate.csv and %s/runs.csv\n",
                s->n_runs, failed, s->out, s->out);
-        if (apical_sweep_summary(s, sum, sizeof sum))
-            fputs(sum, stdout);
+        fputs(sum, stdout);
     }
     free(todo);
     free(t0);
