@@ -14,6 +14,9 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 apical="$APICAL_BUILDDIR/runner/apical"
+# a failed check says which, and shows what it compared
+fail() { echo "FAIL: $*"; exit 1; }
+same() { cmp "$1" "$2" || { echo "== $1"; cat "$1"; echo "== $2"; cat "$2"; fail "$3"; }; }
 files() {
     for s in train validation; do
         echo "--set stimuli.$s.images=$data/train-images-idx3-ubyte"
@@ -38,21 +41,21 @@ e=$(last "$tmp/mc/metrics.csv" error_test)
 a=$(last "$tmp/mc/metrics.csv" apical_sq_hidden1)
 g=$(last "$tmp/mc/metrics.csv" angle_hidden2)
 echo "microcircuit after 10,000 images: test error $e, hidden1 apical_sq $a, hidden2 angle $g deg"
-below "$e" 0.35
-below "$a" 0.5
-below "$g" 80
+below "$e" 0.35 || fail "microcircuit test error $e, bound 0.35"
+below "$a" 0.5 || fail "hidden1 apical_sq $a, bound 0.5"
+below "$g" 80 || fail "hidden2 angle $g, bound 80"
 # the same again, on two threads: the same numbers
 OMP_NUM_THREADS=2 "$apical" run "$APICAL_SRCDIR/yaml/mnist.yaml" --out "$tmp/mc2" "$@" >/dev/null
 cut -d, -f3 --complement "$tmp/mc/metrics.csv" >"$tmp/a.csv"
 cut -d, -f3 --complement "$tmp/mc2/metrics.csv" >"$tmp/b.csv"
-cmp "$tmp/a.csv" "$tmp/b.csv"
+same "$tmp/a.csv" "$tmp/b.csv" "one and two threads gave different metrics"
 
 # the backprop baseline, 10,000 images
 OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist_backprop.yaml" --out "$tmp/bp" $(files) \
     --set simulation.steady.epochs=1 --set stimuli.train.rows=[0,10000]
 e=$(last "$tmp/bp/metrics.csv" error_test)
 echo "backprop after 10,000 images: test error $e"
-below "$e" 0.22
+below "$e" 0.22 || fail "backprop test error $e, bound 0.22"
 
 # steady mode stopped in its second epoch resumes from the checkpoint of
 # the first to the weights of an uninterrupted run
@@ -64,13 +67,15 @@ lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 while [ "$(lines "$tmp/r2/metrics.csv")" -lt 3 ]; do sleep 0.02; done
 kill -TERM "$pid"
 if wait "$pid"; then echo "(the run finished before the signal: nothing to resume)"; else
-    grep -E 'stopped (.* images into the epoch|after epoch 1)' "$tmp/r2.log"
-    OMP_NUM_THREADS=1 "$apical" run --resume "$tmp/r2" >/dev/null
+    grep -E 'stopped (.* images into the epoch|after epoch 1)' "$tmp/r2.log" ||
+        { cat "$tmp/r2.log"; fail "the stopped run did not say where it stopped"; }
+    OMP_NUM_THREADS=1 "$apical" run --resume "$tmp/r2" >"$tmp/r3.log" 2>&1 ||
+        { cat "$tmp/r3.log"; fail "the resumed run failed"; }
 fi
 cut -d, -f3 --complement "$tmp/r1/metrics.csv" >"$tmp/a.csv"
 cut -d, -f3 --complement "$tmp/r2/metrics.csv" >"$tmp/b.csv"
-cmp "$tmp/a.csv" "$tmp/b.csv"
-cmp "$tmp/r1/checkpoint.bin" "$tmp/r2/checkpoint.bin"
+same "$tmp/a.csv" "$tmp/b.csv" "the resumed run's metrics differ from the uninterrupted run's"
+cmp "$tmp/r1/checkpoint.bin" "$tmp/r2/checkpoint.bin" || fail "the resumed run's weights differ"
 echo "steady run stopped in epoch 2 and resumed: metrics and checkpoint identical"
 
 # the seed sweep (yaml/sweeps/mnist_seeds.yaml) on 1,000 images: a `set:`
@@ -89,9 +94,17 @@ echo "steady run stopped in epoch 2 and resumed: metrics and checkpoint identica
     printf '  stimuli.test.labels: %s/t10k-labels-idx1-ubyte\n' "$data"
     printf 'axes:\n  - {key: seed, range: [1, 2]}\ncollect: [error_test, angle_hidden2]\n'
 } >"$tmp/seeds.yaml"
-"$apical" sweep "$tmp/seeds.yaml" --out "$tmp/sw" --jobs 2 >"$tmp/sw.out"
-grep '^  error_test final: mean ' "$tmp/sw.out" | grep -q '(2 of 2 runs)$'
-grep -q -x 'stimuli.train.rows=\[0,1000\]' "$tmp/sw/run-0001/args"
+sweep_failed() {
+    cat "$tmp/sw.out"
+    for f in "$tmp"/sw/run-*/run.log; do [ -f "$f" ] && { echo "== $f"; cat "$f"; }; done
+    fail "$1"
+}
+"$apical" sweep "$tmp/seeds.yaml" --out "$tmp/sw" --jobs 2 >"$tmp/sw.out" 2>&1 ||
+    sweep_failed "the seed sweep failed"
+grep '^  error_test final: mean ' "$tmp/sw.out" | grep -q '(2 of 2 runs)$' ||
+    sweep_failed "no summary line for 2 of 2 runs"
+grep -q -x 'stimuli.train.rows=\[0,1000\]' "$tmp/sw/run-0001/args" ||
+    sweep_failed "run-0001/args lacks stimuli.train.rows=[0,1000]"
 e1=$(last "$tmp/sw/run-0000/metrics.csv" error_test)
 e2=$(last "$tmp/sw/run-0001/metrics.csv" error_test)
 awk -F, -v a="$e1" -v b="$e2" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
@@ -102,9 +115,10 @@ awk -F, -v a="$e1" -v b="$e2" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; ne
     { m = $c["error_test_final_mean"]; n = $c["runs"] }
     END { d = m - (a + b) / 2; if (n != 2 || d * d > 1e-18) { print "mean " m; exit 1 } }' \
     "$tmp/sw/aggregate.csv"
-[ "$e1" != "$e2" ] || { echo "seeds 1 and 2 gave the same test error $e1"; exit 1; }
+[ "$e1" != "$e2" ] || fail "seeds 1 and 2 gave the same test error $e1"
 echo "seed sweep: test error $e1 and $e2, mean in aggregate.csv"
 if command -v gnuplot >/dev/null; then
-    "$apical" plot "$tmp/sw" | grep -q "$tmp/sw/runs.png"
-    grep -q 'run-0001/metrics.csv' "$tmp/sw/runs.gp"
+    "$apical" plot "$tmp/sw" >"$tmp/plot.out" 2>&1 || { cat "$tmp/plot.out"; fail "apical plot"; }
+    grep -q "$tmp/sw/runs.png" "$tmp/plot.out" || { cat "$tmp/plot.out"; fail "plot output"; }
+    grep -q 'run-0001/metrics.csv' "$tmp/sw/runs.gp" || fail "runs.gp does not draw run-0001"
 fi
