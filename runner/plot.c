@@ -343,20 +343,28 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
     char cols[MAX_COLS][64], first[4200];
     snprintf(first, sizeof first, "%s/metrics.csv", dirs[0]);
     int nc = csv_columns(first, cols, MAX_COLS);
+    /* the plot commands, however many runs: built in memory, then written
+       for each terminal by apical_plot_terminals */
+    char *body = NULL;
+    size_t body_len = 0;
+    FILE *b = open_memstream(&body, &body_len);
+    if (!b) {
+        fclose(gp);
+        snprintf(err, cap, "out of memory");
+        return 1;
+    }
+    int w, h;
     if (nc > 0 && !strcmp(cols[0], "epoch")) {
         /* runs in epochs: the last evaluated set's error (the test set),
            and the first hidden layer's apical potential */
-        char body[16384];
-        size_t u = 0;
-        u += (size_t)snprintf(body + u, sizeof body - u,
-                              "  set multiplot layout 1,2\n  set xlabel \"epoch\"\n"
-                              "  set logscale y\n");
+        w = 1300, h = 480;
+        fputs("  set multiplot layout 1,2\n  set xlabel \"epoch\"\n  set logscale y\n", b);
         for (int panel = 0; panel < 2; panel++) {
-            u += (size_t)snprintf(body + u, sizeof body - u, "  set title \"%s\"\n  plot ",
-                                  panel ? "apical potential^2 without nudging (first layer)"
-                                        : "classification error (%), last evaluated set");
+            fprintf(b, "  set title \"%s\"\n  plot ",
+                    panel ? "apical potential^2 without nudging (first layer)"
+                          : "classification error (%), last evaluated set");
             int any = 0;
-            for (size_t i = 0; i < n && u < sizeof body - 512; i++) {
+            for (size_t i = 0; i < n; i++) {
                 char m[4200], cc[MAX_COLS][64];
                 snprintf(m, sizeof m, "%s/metrics.csv", dirs[i]);
                 int k = csv_columns(m, cc, MAX_COLS), col = 0;
@@ -368,49 +376,45 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
                     continue;
                 const char *name = strrchr(dirs[i], '/');
                 name = name && name[1] ? name + 1 : dirs[i];
-                u += (size_t)snprintf(body + u, sizeof body - u,
-                                      "%s\"%s\" using 1:(%s$%d) with linespoints pt 7 ps 0.4 "
-                                      "lc %zu title \"%s\"",
-                                      any++ ? ", \\\n       " : "", m, panel ? "" : "100*", col,
-                                      i + 1, name);
+                fprintf(b, "%s\"%s\" using 1:(%s$%d) with linespoints pt 7 ps 0.4 lc %zu title \"%s\"",
+                        any++ ? ", \\\n       " : "", m, panel ? "" : "100*", col, i + 1, name);
             }
-            u += (size_t)snprintf(body + u, sizeof body - u, "%s", any ? "\n" : no_data);
+            fputs(any ? "\n" : no_data, b);
         }
-        snprintf(body + u, sizeof body - u, "  unset multiplot\n");
-        apical_plot_terminals(gp, out, 1300, 480, body);
-        if (fclose(gp) != 0) {
-            snprintf(err, cap, "cannot write %s", script);
-            return 1;
+    } else {
+        /* one line per run in each panel: test error, apical potential, angle */
+        static const char *const colnum[3] = { "6", "4", "7" };
+        static const char *const labels[3] = { "test_error", "apical_sq",
+                                               "angle_deg (forward vs feedback^T)" };
+        w = 1500, h = 450;
+        fputs("  set multiplot layout 1,3\n  set xlabel \"training patterns\"\n", b);
+        for (int k = 0; k < 3; k++) {
+            fprintf(b, "  %s logscale y\n  set title \"%s\"\n  plot ", k < 2 ? "set" : "unset",
+                    labels[k]);
+            int any = 0;
+            for (size_t i = 0; i < n; i++) {
+                char m[4200];
+                snprintf(m, sizeof m, "%s/metrics.csv", dirs[i]);
+                if (!has_data(m, atoi(colnum[k]), k < 2))
+                    continue;
+                const char *name = strrchr(dirs[i], '/');
+                name = name && name[1] ? name + 1 : dirs[i];
+                fprintf(b, "%s\"%s\" using 2:%s with linespoints pt 7 ps 0.4 title \"%s\"",
+                        any++ ? ", \\\n       " : "", m, colnum[k], name);
+            }
+            fputs(any ? "\n" : no_data, b);
         }
-        return apical_plot_gnuplot(script, err, cap);
     }
-    /* one line per run in each panel: test error, apical potential, angle */
-    const char *colnum[3] = { "6", "4", "7" };
-    const char *labels[3] = { "test_error", "apical_sq", "angle_deg (forward vs feedback^T)" };
-    char body[32768];
-    size_t u = 0;
-    u += (size_t)snprintf(body + u, sizeof body - u,
-                          "  set multiplot layout 1,3\n  set xlabel \"training patterns\"\n");
-    for (int k = 0; k < 3; k++) {
-        u += (size_t)snprintf(body + u, sizeof body - u, "  %s logscale y\n  set title \"%s\"\n"
-                              "  plot ", k < 2 ? "set" : "unset", labels[k]);
-        int any = 0;
-        for (size_t i = 0; i < n && u < sizeof body - 512; i++) {
-            char m[4200];
-            snprintf(m, sizeof m, "%s/metrics.csv", dirs[i]);
-            if (!has_data(m, atoi(colnum[k]), k < 2))
-                continue;
-            const char *name = strrchr(dirs[i], '/');
-            name = name && name[1] ? name + 1 : dirs[i];
-            u += (size_t)snprintf(body + u, sizeof body - u,
-                                  "%s\"%s\" using 2:%s with linespoints pt 7 ps 0.4 "
-                                  "title \"%s\"",
-                                  any++ ? ", \\\n       " : "", m, colnum[k], name);
-        }
-        u += (size_t)snprintf(body + u, sizeof body - u, "%s", any ? "\n" : no_data);
+    fputs("  unset multiplot\n", b);
+    int bad = ferror(b);
+    if (fclose(b) != 0 || bad) {
+        free(body);
+        fclose(gp);
+        snprintf(err, cap, "out of memory");
+        return 1;
     }
-    snprintf(body + u, sizeof body - u, "  unset multiplot\n");
-    apical_plot_terminals(gp, out, 1500, 450, body);
+    apical_plot_terminals(gp, out, w, h, body);
+    free(body);
     if (fclose(gp) != 0) {
         snprintf(err, cap, "cannot write %s", script);
         return 1;

@@ -43,16 +43,27 @@ static int plot_replicates(const char *dir, char *err, size_t cap)
         snprintf(err, cap, "%s: no runs.csv", dir);
         return 2;
     }
-    char *line = NULL, *row[MAX_COLS], *dirs[MAX_GROUPS];
-    size_t lcap = 0, n = 0;
+    char *line = NULL, *row[MAX_COLS], **dirs = NULL;
+    size_t lcap = 0, n = 0, dcap = 0;
+    int oom = 0;
     if (getline(&line, &lcap, f) > 0)
-        while (n < MAX_GROUPS && getline(&line, &lcap, f) > 0) {
+        while (!oom && getline(&line, &lcap, f) > 0) {
             if (split(line, row) < 2)
                 continue;
+            if (n == dcap) {
+                char **more = realloc(dirs, (dcap = dcap ? 2 * dcap : 16) * sizeof *dirs);
+                if (!more) {
+                    oom = 1;
+                    break;
+                }
+                dirs = more;
+            }
             size_t len = strlen(dir) + strlen(row[1]) + 16;
             char *d = malloc(len);
-            if (!d)
+            if (!d) {
+                oom = 1;
                 break;
+            }
             snprintf(d, len, "%s/%s/metrics.csv", dir, row[1]);
             FILE *m = fopen(d, "r");
             if (m) { /* a run not started yet has no curve */
@@ -66,7 +77,10 @@ static int plot_replicates(const char *dir, char *err, size_t cap)
     free(line);
     fclose(f);
     int rc = 2;
-    if (n == 0) {
+    if (oom) {
+        snprintf(err, cap, "out of memory");
+        rc = 1;
+    } else if (n == 0) {
         snprintf(err, cap, "%s: no run has a metrics.csv yet", dir);
     } else {
         snprintf(path, sizeof path, "%s/runs", dir);
@@ -74,6 +88,7 @@ static int plot_replicates(const char *dir, char *err, size_t cap)
     }
     for (size_t i = 0; i < n; i++)
         free(dirs[i]);
+    free(dirs);
     return rc;
 }
 

@@ -33,6 +33,25 @@ done
 "$apical" plot "$tmp/short1" "$tmp/short2" --out "$tmp/short"
 grep -q 'title "no data"' "$tmp/short.gp" && grep -q 'short2/metrics.csv' "$tmp/short.gp"
 [ "$(head -c 8 "$tmp/short.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
+# a sweep over seeds alone, of more runs than one figure used to hold (32):
+# every run's curve is drawn (tables and metrics made up here)
+sw="$tmp/sweep40"
+mkdir -p "$sw"
+echo "runs,ok,failed,error_test_final_mean,error_test_final_std" >"$sw/aggregate.csv"
+echo "40,40,0,0.5,0.1" >>"$sw/aggregate.csv"
+echo "run,dir,seed,status,exit,message,error_test_final,error_test_best" >"$sw/runs.csv"
+for i in $(seq 0 39); do
+    r=$(printf 'run-%04d' "$i")
+    echo "$i,$r,$((i + 1)),ok,0,\"\",0.5,0.4" >>"$sw/runs.csv"
+    mkdir "$sw/$r"
+    printf 'epoch,patterns,seconds,train_error,error_test,apical_sq_hidden1\n' >"$sw/$r/metrics.csv"
+    printf '0,0,0,nan,0.9,1e-3\n1,10,1,0.5,0.%d,1e-4\n' "$((i + 10))" >>"$sw/$r/metrics.csv"
+done
+"$apical" plot "$sw" | grep -q "$sw/runs.png"
+[ "$(grep -c '/metrics.csv" using 1:' "$sw/runs.gp")" -eq 80 ] ||
+    { echo "runs.gp draws $(grep -c '/metrics.csv" using 1:' "$sw/runs.gp") curves, not 2 x 40"; exit 1; }
+grep -q 'run-0039/metrics.csv' "$sw/runs.gp"
+[ "$(head -c 8 "$sw/runs.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
 # not a run directory: exit 2 with a message
 if "$apical" plot "$tmp" 2>"$tmp/err"; then exit 1; else [ $? -eq 2 ]; fi
 grep -q 'no metrics.csv' "$tmp/err"
