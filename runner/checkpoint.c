@@ -46,6 +46,11 @@ static void shape(const apical_circuit *c, uint64_t s[5])
     s[4] = nw;
 }
 
+/* Layout: magic (8 bytes), version (4), shape (40), pos (48), extra (32,
+   the caller's: where its output files end, so bytes 100-131 differ
+   between runs whose files differ in length; tests/mnist_small.sh skips
+   them), then the states, weights, stimuli and generators. */
+_Static_assert(sizeof(apical_run_pos) == 48, "the checkpoint layout above assumes 48 bytes of pos");
 static int write_all(FILE *f, const apical_circuit *c, const apical_run_pos *pos,
                      const uint64_t extra[4])
 {
