@@ -317,6 +317,18 @@ int apical_plot(const char *dir, char *err, size_t cap)
     return apical_plot_gnuplot(script, err, cap);
 }
 
+/* Run I's curve in a figure of several runs, after *ANY curves: file M,
+   "using USING"; colour I + 1 in every panel, so that a run keeps its
+   colour where another run has no data. */
+static void run_curve(FILE *b, int *any, const char *m, const char *dir, size_t i,
+                      const char *using)
+{
+    const char *name = strrchr(dir, '/');
+    name = name && name[1] ? name + 1 : dir;
+    fprintf(b, "%s\"%s\" using %s with linespoints pt 7 ps 0.4 lc %zu title \"%s\"",
+            (*any)++ ? ", \\\n       " : "", m, using, i + 1, name);
+}
+
 int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char *err,
                         size_t cap)
 {
@@ -374,16 +386,15 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
                         col = c + 1;
                 if (!col || !has_data(m, col, 1))
                     continue;
-                const char *name = strrchr(dirs[i], '/');
-                name = name && name[1] ? name + 1 : dirs[i];
-                fprintf(b, "%s\"%s\" using 1:(%s$%d) with linespoints pt 7 ps 0.4 lc %zu title \"%s\"",
-                        any++ ? ", \\\n       " : "", m, panel ? "" : "100*", col, i + 1, name);
+                char using[64];
+                snprintf(using, sizeof using, "1:(%s$%d)", panel ? "" : "100*", col);
+                run_curve(b, &any, m, dirs[i], i, using);
             }
             fputs(any ? "\n" : no_data, b);
         }
     } else {
         /* one line per run in each panel: test error, apical potential, angle */
-        static const char *const colnum[3] = { "6", "4", "7" };
+        static const int colnum[3] = { 6, 4, 7 };
         static const char *const labels[3] = { "test_error", "apical_sq",
                                                "angle_deg (forward vs feedback^T)" };
         w = 1500, h = 450;
@@ -395,12 +406,11 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
             for (size_t i = 0; i < n; i++) {
                 char m[4200];
                 snprintf(m, sizeof m, "%s/metrics.csv", dirs[i]);
-                if (!has_data(m, atoi(colnum[k]), k < 2))
+                if (!has_data(m, colnum[k], k < 2))
                     continue;
-                const char *name = strrchr(dirs[i], '/');
-                name = name && name[1] ? name + 1 : dirs[i];
-                fprintf(b, "%s\"%s\" using 2:%s with linespoints pt 7 ps 0.4 title \"%s\"",
-                        any++ ? ", \\\n       " : "", m, colnum[k], name);
+                char using[16];
+                snprintf(using, sizeof using, "2:%d", colnum[k]);
+                run_curve(b, &any, m, dirs[i], i, using);
             }
             fputs(any ? "\n" : no_data, b);
         }

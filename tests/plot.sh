@@ -32,6 +32,9 @@ for s in 1 2; do
 done
 "$apical" plot "$tmp/short1" "$tmp/short2" --out "$tmp/short"
 grep -q 'title "no data"' "$tmp/short.gp" && grep -q 'short2/metrics.csv' "$tmp/short.gp"
+# a run keeps its colour in every panel it appears in (the second run: lc 2)
+[ "$(grep -c 'short2/metrics.csv" using .* lc 2 title' "$tmp/short.gp")" -eq \
+    "$(grep -c 'short2/metrics.csv"' "$tmp/short.gp")" ]
 [ "$(head -c 8 "$tmp/short.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
 # a sweep over seeds alone, of more runs than one figure used to hold (32):
 # every run's curve is drawn (tables and metrics made up here)
