@@ -3,6 +3,7 @@
  *
  *   apical run FILE.yaml [--out DIR]     integrate a circuit, write DIR/metrics.csv
  *   apical modules [--yaml]              list every loadable model and rule
+ *   apical inspect DIR                   what a run's checkpoint holds
  *
  * Exit codes: 0 ok, 1 the run failed, 2 bad input.
  */
@@ -37,6 +38,7 @@ static int usage(FILE *f)
                "       apical sweep SWEEP.yaml [--out DIR] [--jobs N] [--force]\n"
                "       mpirun -n N apical sweep SWEEP.yaml [--out DIR] [--force]\n"
                "       apical plot SWEEPDIR [--metric NAME] [--x AXIS]\n"
+               "       apical inspect DIR\n"
                "       apical --version\n");
     return f == stderr ? 2 : 0;
 }
@@ -549,6 +551,100 @@ done:
     return rc;
 }
 
+/* apical inspect DIR: the run position, a digest of the state, each
+   projection's weights, and how far the lateral pathways (W^IP, W^PI) are
+   from what the self-predicting state asks of them (MODEL.md 2.2). */
+static int cmd_inspect(int argc, char **argv)
+{
+    if (argc != 1 || argv[0][0] == '-')
+        return usage(stderr);
+    char err[2048], file[4200], ck[4200];
+    snprintf(file, sizeof file, "%s/config.yaml", argv[0]);
+    snprintf(ck, sizeof ck, "%s/checkpoint.bin", argv[0]);
+    apical_registry *reg = apical_registry_new(NULL);
+    if (!reg) {
+        fprintf(stderr, "apical: out of memory\n");
+        return 1;
+    }
+    apical_config cfg;
+    apical_run_pos pos;
+    uint64_t extra[4];
+    int rc = 2;
+    if (apical_config_load_file_set(&cfg, reg, file, NULL, 0, err, sizeof err) != 0) {
+        fprintf(stderr, "apical: %s\n", err);
+        apical_registry_free(reg);
+        return 2;
+    }
+    const apical_circuit *c = cfg.circuit;
+    if (apical_checkpoint_load(ck, cfg.circuit, &pos, extra, err, sizeof err) != 0) {
+        fprintf(stderr, "apical: %s\n", err);
+        goto done;
+    }
+    if (cfg.steady.mode != APICAL_MODE_DYNAMICS)
+        printf("%s: after epoch %llu\n", argv[0], (unsigned long long)pos.phase);
+    else
+        printf("%s: after pattern %lld, t = %g ms\n", argv[0], (long long)pos.pattern,
+               (double)pos.step * cfg.run.dt);
+    printf("digest %016llx (states, weights, stimuli, random streams)\n",
+           (unsigned long long)apical_checkpoint_digest(c, &pos));
+    printf("%3s %-34s %-16s %9s %10s %11s %11s %11s\n", "#", "projection", "rule", "weights",
+           "|W|_F", "mean", "min", "max");
+    for (size_t i = 0; i < c->n_projs; i++) {
+        const apical_proj *p = &c->projs[i];
+        char name[160];
+        snprintf(name, sizeof name, "%s -> %s.%s", c->pops[p->src].name, c->pops[p->dst].name,
+                 c->pops[p->dst].model->ports[p->dst_port].name);
+        if (p->one_to_one) {
+            printf("%3zu %-34s %-16s %9s\n", i, name, "one_to_one", "-");
+            continue;
+        }
+        size_t n = apical_proj_n_weights(c, p);
+        double ss = 0, sum = 0, lo = INFINITY, hi = -INFINITY;
+        for (size_t k = 0; k < n; k++) {
+            double w = p->w[k];
+            ss += w * w;
+            sum += w;
+            lo = w < lo ? w : lo;
+            hi = w > hi ? w : hi;
+        }
+        printf("%3zu %-34s %-16s %9zu %10.4g %11.4g %11.4g %11.4g\n", i, name,
+               p->rule ? p->rule->name : "fixed", n, sqrt(ss), n ? sum / (double)n : 0, lo, hi);
+    }
+    int header = 0;
+    for (size_t i = 0; i < c->n_projs; i++) {
+        const apical_proj *p = &c->projs[i];
+        const char *port = c->pops[p->dst].model->ports[p->dst_port].name;
+        if (p->one_to_one || (strcmp(port, "dendrite") != 0 && strcmp(port, "apical_inh") != 0))
+            continue;
+        double f;
+        char why[512];
+        const apical_proj *q = apical_proj_partner(c, p, &f, why, sizeof why);
+        if (!header++)
+            printf("self-predicting state: |W - f W_partner| / |f W_partner| and the cosine\n");
+        if (!q) {
+            printf("%3zu %s\n", i, why);
+            continue;
+        }
+        size_t n = apical_proj_n_weights(c, p);
+        double dd = 0, pp = 0, ww = 0, wp = 0;
+        for (size_t k = 0; k < n; k++) {
+            double t = f * q->w[k], d = p->w[k] - t;
+            dd += d * d;
+            pp += t * t;
+            ww += p->w[k] * p->w[k];
+            wp += p->w[k] * t;
+        }
+        printf("%3zu vs %.6g x #%zu (%s -> %s): deviation %.4g, cosine %.6f\n", i, f,
+               (size_t)(q - c->projs), c->pops[q->src].name, c->pops[q->dst].name,
+               pp > 0 ? sqrt(dd / pp) : sqrt(dd), ww > 0 && pp > 0 ? wp / sqrt(ww * pp) : NAN);
+    }
+    rc = 0;
+done:
+    apical_config_free(&cfg);
+    apical_registry_free(reg);
+    return rc;
+}
+
 /* apical check FILE.yaml [--set ...]: build the circuit, run nothing. */
 static int cmd_check(int argc, char **argv)
 {
@@ -689,6 +785,8 @@ int main(int argc, char **argv)
         return cmd_check(argc - 2, argv + 2);
     if (strcmp(argv[1], "modules") == 0)
         return cmd_modules(argc - 2, argv + 2);
+    if (strcmp(argv[1], "inspect") == 0)
+        return cmd_inspect(argc - 2, argv + 2);
     if (strcmp(argv[1], "sweep") == 0)
         return apical_cmd_sweep(argc - 2, argv + 2);
     if (strcmp(argv[1], "plot") == 0) {

@@ -300,6 +300,11 @@ void apical_proj_init_uniform(apical_circuit *c, apical_proj *pj, double lo, dou
    weights).  Call when those projections hold their weights. */
 int apical_proj_init_self_predicting(apical_circuit *c, apical_proj *pj, char *err,
                                      size_t errcap);
+/* The projection whose weights, times *factor, the self-predicting state
+   asks of pj (see above): NULL, with a message, when pj is not a lateral
+   pathway or its partner is missing. */
+const apical_proj *apical_proj_partner(const apical_circuit *c, const apical_proj *pj,
+                                       double *factor, char *err, size_t errcap);
 /* Copy weights from a table of n_dst rows and n_src columns. */
 int apical_proj_init_table(apical_circuit *c, apical_proj *pj, const apical_table *t, char *err,
                            size_t errcap);
@@ -485,6 +490,10 @@ int apical_checkpoint_save(const char *path, const apical_circuit *c, const apic
                            const uint64_t extra[4], char *err, size_t errcap);
 int apical_checkpoint_load(const char *path, apical_circuit *c, apical_run_pos *pos,
                            uint64_t extra[4], char *err, size_t errcap);
+/* A 64-bit FNV-1a digest of what a checkpoint of c at pos holds except the
+   caller's four words: equal for two runs in the same state, whatever their
+   output files. */
+uint64_t apical_checkpoint_digest(const apical_circuit *c, const apical_run_pos *pos);
 
 #define APICAL_ALL_POPS ((size_t)-1)
 /* Angle in degrees between the top-down weights into POP.apical and the

@@ -21,9 +21,22 @@
 #define MAGIC "APICALCK"
 #define CKPT_VERSION 1u
 
-static int put(FILE *f, const void *p, size_t size, size_t n)
+/* Where write_all's bytes go: a file, or a running digest. */
+typedef struct sink {
+    FILE *f;
+    uint64_t h; /* FNV-1a, when f is NULL */
+} sink;
+
+static int put(sink *k, const void *p, size_t size, size_t n)
 {
-    return n == 0 || fwrite(p, size, n, f) == n ? 0 : -1;
+    if (n == 0)
+        return 0;
+    if (k->f)
+        return fwrite(p, size, n, k->f) == n ? 0 : -1;
+    const unsigned char *b = p;
+    for (size_t i = 0; i < size * n; i++)
+        k->h = (k->h ^ b[i]) * 1099511628211u;
+    return 0;
 }
 
 static int get(FILE *f, void *p, size_t size, size_t n)
@@ -47,18 +60,19 @@ static void shape(const apical_circuit *c, uint64_t s[5])
 }
 
 /* Layout: magic (8 bytes), version (4), shape (40), pos (48), extra (32,
-   the caller's: where its output files end, so bytes 100-131 differ
-   between runs whose files differ in length; tests/mnist_small.sh skips
-   them), then the states, weights, stimuli and generators. */
+   the caller's: where its output files end, so these bytes differ between
+   runs whose files differ in length; the digest leaves them out), then the
+   states, weights, stimuli and generators (each generator's state as
+   gsl_rng_fwrite writes it: gsl_rng_size bytes of gsl_rng_state). */
 _Static_assert(sizeof(apical_run_pos) == 48, "the checkpoint layout above assumes 48 bytes of pos");
-static int write_all(FILE *f, const apical_circuit *c, const apical_run_pos *pos,
+static int write_all(sink *f, const apical_circuit *c, const apical_run_pos *pos,
                      const uint64_t extra[4])
 {
     uint32_t version = CKPT_VERSION;
     uint64_t s[5];
     shape(c, s);
     int rc = put(f, MAGIC, 1, 8) | put(f, &version, sizeof version, 1) | put(f, s, 8, 5) |
-             put(f, pos, sizeof *pos, 1) | put(f, extra, 8, 4) |
+             put(f, pos, sizeof *pos, 1) | (extra ? put(f, extra, 8, 4) : 0) |
              put(f, c->y, sizeof(double), c->n_y);
     for (size_t i = 0; i < c->n_projs && rc == 0; i++) {
         const apical_proj *p = &c->projs[i];
@@ -76,8 +90,15 @@ static int write_all(FILE *f, const apical_circuit *c, const apical_run_pos *pos
     }
     gsl_rng *const streams[] = { c->rng_init, c->rng_train, c->rng_noise, c->rng_test };
     for (int i = 0; i < 4 && rc == 0; i++)
-        rc |= gsl_rng_fwrite(f, streams[i]) ? -1 : 0;
+        rc |= put(f, gsl_rng_state(streams[i]), gsl_rng_size(streams[i]), 1);
     return rc;
+}
+
+uint64_t apical_checkpoint_digest(const apical_circuit *c, const apical_run_pos *pos)
+{
+    sink k = { NULL, 14695981039346656037u };
+    write_all(&k, c, pos, NULL);
+    return k.h;
 }
 
 int apical_checkpoint_save(const char *path, const apical_circuit *c, const apical_run_pos *pos,
@@ -90,7 +111,8 @@ int apical_checkpoint_save(const char *path, const apical_circuit *c, const apic
         snprintf(err, cap, "cannot write %s: %s", tmp, strerror(errno));
         return -1;
     }
-    int rc = write_all(f, c, pos, extra);
+    sink k = { f, 0 };
+    int rc = write_all(&k, c, pos, extra);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0)
         rc = -1;
     if (fclose(f) != 0)

@@ -846,7 +846,8 @@ static int param_of(const apical_pop *p, const char *name, double *v, char *err,
 }
 
 /* The projection into port `port` of population dst (one_to_one or not). */
-static apical_proj *proj_into(apical_circuit *c, size_t dst, const char *port, int one_to_one)
+static const apical_proj *proj_into(const apical_circuit *c, size_t dst, const char *port,
+                                    int one_to_one)
 {
     size_t dp = apical_model_find_port(c->pops[dst].model, port);
     for (size_t i = 0; i < c->n_projs; i++)
@@ -856,42 +857,42 @@ static apical_proj *proj_into(apical_circuit *c, size_t dst, const char *port, i
     return NULL;
 }
 
-int apical_proj_init_self_predicting(apical_circuit *c, apical_proj *pj, char *err, size_t cap)
+const apical_proj *apical_proj_partner(const apical_circuit *c, const apical_proj *pj,
+                                       double *factor, char *err, size_t cap)
 {
-    apical_pop *d = &c->pops[pj->dst], *s = &c->pops[pj->src];
+    const apical_pop *d = &c->pops[pj->dst], *s = &c->pops[pj->src];
     const char *port = d->model->ports[pj->dst_port].name;
     if (pj->one_to_one) {
         snprintf(err, cap, "a one_to_one projection has no weights");
-        return -1;
+        return NULL;
     }
     if (strcmp(port, "apical_inh") == 0) {
         /* W^PI = -W^PP_{k,k+1}: cancel the top-down input of the pyramids */
-        apical_proj *down = proj_into(c, pj->dst, "apical", 0);
+        const apical_proj *down = proj_into(c, pj->dst, "apical", 0);
         if (!down || down->src == pj->src) {
             snprintf(err, cap, "self_predicting %s -> %s.apical_inh needs a top-down projection "
                      "into %s.apical to cancel", s->name, d->name, d->name);
-            return -1;
+            return NULL;
         }
         if (c->pops[down->src].n != s->n) {
             snprintf(err, cap, "self_predicting: %s has %zu cells, but the top-down source %s "
                      "has %zu", s->name, s->n, c->pops[down->src].name, c->pops[down->src].n);
-            return -1;
+            return NULL;
         }
-        for (size_t i = 0; i < d->n * s->n; i++)
-            pj->w[i] = -down->w[i];
-        return 0;
+        *factor = -1;
+        return down;
     }
     if (strcmp(port, "dendrite") == 0) {
         /* W^IP = (c_next / c_I) W^PP_{k+1,k}: predict the partner pyramids'
            basal prediction (MODEL.md 2.2) */
-        apical_proj *nudge = proj_into(c, pj->dst, "nudge", 1);
+        const apical_proj *nudge = proj_into(c, pj->dst, "nudge", 1);
         if (!nudge) {
             snprintf(err, cap, "self_predicting %s -> %s.dendrite needs the one_to_one nudge "
                      "into %s.nudge that names the partner pyramids", s->name, d->name, d->name);
-            return -1;
+            return NULL;
         }
         size_t q = nudge->src;
-        apical_proj *up = NULL;
+        const apical_proj *up = NULL;
         for (size_t i = 0; i < c->n_projs && !up; i++)
             if (c->projs[i].src == pj->src && c->projs[i].dst == q && !c->projs[i].one_to_one &&
                 strcmp(c->pops[q].model->ports[c->projs[i].dst_port].name, "basal") == 0)
@@ -899,22 +900,32 @@ int apical_proj_init_self_predicting(apical_circuit *c, apical_proj *pj, char *e
         if (!up) {
             snprintf(err, cap, "self_predicting %s -> %s.dendrite needs the projection %s -> "
                      "%s.basal to copy", s->name, d->name, s->name, c->pops[q].name);
-            return -1;
+            return NULL;
         }
         double glk, gb, ga, glk_i, gd;
         if (param_of(&c->pops[q], "g_lk", &glk, err, cap) ||
             param_of(&c->pops[q], "g_B", &gb, err, cap) ||
             param_of(&c->pops[q], "g_A", &ga, err, cap) || param_of(d, "g_lk", &glk_i, err, cap) ||
             param_of(d, "g_D", &gd, err, cap))
-            return -1;
-        double f = (gb / (glk + gb + ga)) / (gd / (glk_i + gd));
-        for (size_t i = 0; i < d->n * s->n; i++)
-            pj->w[i] = f * up->w[i];
-        return 0;
+            return NULL;
+        *factor = (gb / (glk + gb + ga)) / (gd / (glk_i + gd));
+        return up;
     }
     snprintf(err, cap, "self_predicting init is for the lateral pathways: a projection into "
              "apical_inh (W^PI) or into an interneuron's dendrite (W^IP), not %s", port);
-    return -1;
+    return NULL;
+}
+
+int apical_proj_init_self_predicting(apical_circuit *c, apical_proj *pj, char *err, size_t cap)
+{
+    double f;
+    const apical_proj *from = apical_proj_partner(c, pj, &f, err, cap);
+    if (!from)
+        return -1;
+    size_t n = apical_proj_n_weights(c, pj);
+    for (size_t i = 0; i < n; i++)
+        pj->w[i] = f * from->w[i];
+    return 0;
 }
 
 void apical_proj_init_normal(apical_circuit *c, apical_proj *pj, double mean, double sd)
