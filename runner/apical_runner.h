@@ -538,12 +538,19 @@ typedef struct apical_epoch_metrics {
     double angle_deg[APICAL_STEADY_MAX_POPS];
 } apical_epoch_metrics;
 
+/* How backprop mode sends the error back through a projection src -> dst:
+   through its transpose (backprop), or through the fixed top-down projection
+   dst -> src.apical of the same circuit (feedback alignment, with the
+   microcircuit's own random feedback weights). */
+enum apical_feedback { APICAL_FEEDBACK_TRANSPOSE = 0, APICAL_FEEDBACK_TOPDOWN = 1 };
+
 typedef struct apical_steady_opts {
     int mode;                   /* APICAL_MODE_STEADY or APICAL_MODE_BACKPROP */
     size_t batch;               /* weight changes are averaged over this many images */
     int f32;                    /* weights and products in single precision */
     int literal;                /* the paper's literal mixing factors (APICAL_STEADY_LITERAL) */
     int passes;                 /* up-and-down sweep pairs per image (steady mode) */
+    int feedback;               /* backprop: how the error returns to a hidden population */
     double decay;               /* learning rates times decay^(epoch - decay_from) from
                                    epoch decay_from on (1: constant) */
     long decay_from;

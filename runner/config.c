@@ -819,12 +819,14 @@ static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
 }
 
 /* simulation.steady: {train: STIM, epochs, evaluate: [STIM...], batch,
-   precision: f32|f64, variant: exact|literal, passes, decay, decay_from} */
+   precision: f32|f64, variant: exact|literal, passes, decay, decay_from,
+   feedback: transpose|topdown (backprop mode)} */
 static int load_steady(ctx *x, const yaml_node_t *sd)
 {
     apical_steady_opts *o = &x->cfg->steady;
     static const char *const keys[] = { "train", "epochs", "evaluate", "batch", "precision",
-                                        "variant", "passes", "decay", "decay_from", NULL };
+                                        "variant", "passes", "decay", "decay_from", "feedback",
+                                        NULL };
     if (expect(x, sd, YAML_MAPPING_NODE, "a mapping {train, epochs, ...}") ||
         check_keys(x, sd, "steady", keys))
         return -1;
@@ -840,6 +842,19 @@ static int load_steady(ctx *x, const yaml_node_t *sd)
     yaml_node_t *df = get(x, sd, "decay_from");
     if (df && to_long(x, df, 0, &o->decay_from))
         return -1;
+    yaml_node_t *fb = get(x, sd, "feedback");
+    if (fb) {
+        if (expect(x, fb, YAML_SCALAR_NODE, "transpose or topdown"))
+            return -1;
+        if (strcmp(scalar(fb), "transpose") && strcmp(scalar(fb), "topdown"))
+            return fail(x, fb, "expected transpose (backprop) or topdown (feedback alignment "
+                        "through the top-down projections), found '%s'", scalar(fb));
+        if (o->mode != APICAL_MODE_BACKPROP)
+            return fail(x, fb, "feedback belongs to mode backprop (steady mode's errors "
+                        "travel through the top-down projections anyway)");
+        o->feedback = strcmp(scalar(fb), "topdown") == 0 ? APICAL_FEEDBACK_TOPDOWN
+                                                          : APICAL_FEEDBACK_TRANSPOSE;
+    }
     yaml_node_t *tr = need(x, sd, "train", "steady");
     if (!tr || find_stim(x, tr, &o->train))
         return -1;

@@ -32,7 +32,10 @@
  * is swept back through the transposed weights of every projection a
  * `backprop` rule learns (a second packed copy of W^T, kept equal to W),
  * each cell's slope du/d(port) = -(df/dport) / (df/du) and phi'(u) taken
- * from its module's Jacobian.
+ * from its module's Jacobian.  With `feedback: topdown` the error returns
+ * instead through the circuit's fixed top-down projection dst -> src.apical
+ * (feedback alignment, Lillicrap et al. 2016, with the microcircuit's own
+ * random feedback weights), and no W^T copy is kept.
  */
 #include "config.h"
 
@@ -67,6 +70,8 @@ typedef struct sd_proj {
     double *wd;                 /* ... or f64; NULL for one_to_one */
     float *wtf;                 /* backprop through it: W^T packed, kept equal bit for */
     double *wtd;                /* bit to W (same products in the same order) */
+    size_t fb;                  /* feedback topdown: the projection the error returns
+                                   through instead of W^T (NONE: W^T) */
     int plastic;
     double eta, a, b;           /* the rule's steady form */
     double *e;                  /* batch x n_dst: the post factor */
@@ -178,6 +183,33 @@ static int oom(char *err, size_t cap)
     return -1;
 }
 
+/* Feedback alignment: the error reaches the source of forward projection k
+   (src -> dst) through the circuit's top-down projection dst -> src.apical,
+   which must be fixed. */
+static int find_feedback(apical_steady *s, size_t k, char *err, size_t cap)
+{
+    const apical_circuit *c = s->c;
+    const apical_proj *pj = &c->projs[k];
+    const apical_pop *src = &c->pops[pj->src], *dst = &c->pops[pj->dst];
+    size_t port = apical_model_find_port(src->model, "apical");
+    for (size_t i = 0; i < c->n_projs; i++) {
+        const apical_proj *t = &c->projs[i];
+        if (t->src != pj->dst || t->dst != pj->src || t->one_to_one || t->dst_port != port)
+            continue;
+        if (s->projs[i].plastic) {
+            snprintf(err, cap, "feedback topdown: the top-down projection %s -> %s.apical "
+                     "(defined at %s) must be fixed (no rule)", dst->name, src->name, t->where);
+            return -1;
+        }
+        s->projs[k].fb = i;
+        return 0;
+    }
+    snprintf(err, cap, "feedback topdown: projection %s -> %s (defined at %s) sends its error "
+             "back through a top-down projection %s -> %s.apical, and there is none",
+             src->name, dst->name, pj->where, dst->name, src->name);
+    return -1;
+}
+
 apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o, char *err,
                                  size_t cap)
 {
@@ -239,6 +271,7 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
         size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n;
         q->out = calloc(s->B * nd, sizeof(double));
         q->src_version = -1;
+        q->fb = NONE;
         if (!q->out)
             goto nomem;
         if (pj->rule) {
@@ -285,6 +318,11 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
         size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n;
         if (pj->one_to_one || !s->pops[pj->src].learns_into || pj->src >= pj->dst)
             continue;
+        if (o->feedback == APICAL_FEEDBACK_TOPDOWN) {
+            if (find_feedback(s, k, err, cap))
+                goto fail;
+            continue;
+        }
         if (o->f32 ? !(q->wtf = malloc(apical_k_packed_size_f32(ns, nd) * sizeof(float)))
                    : !(q->wtd = malloc(apical_k_packed_size_f64(ns, nd) * sizeof(double))))
             goto nomem;
@@ -699,14 +737,19 @@ static int learn_backprop(apical_steady *s, char *err, size_t cap)
             if (sp->learns_into) { /* -dL/dr_src += e W */
                 size_t nd = p->n, ns = c->pops[pj->src].n, nb = s->nb;
                 s->flop += 2.0 * (double)(nb * nd * ns);
-                if (pr->wtf) { /* a forward product through W^T */
+                /* a forward product through W^T, or with feedback topdown
+                   through the top-down weights B (ns x nd): e B^T */
+                const sd_proj *fb = pr->fb != NONE ? &s->projs[pr->fb] : NULL;
+                const float *bf = fb ? fb->wf : pr->wtf;
+                const double *bd = fb ? fb->wd : pr->wtd;
+                if (bf) {
                     for (size_t j = 0; j < nb * nd; j++)
                         s->ef[j] = (float)pr->e[j];
-                    apical_k_forward_f32(nb, ns, nd, pr->wtf, s->ef, s->of);
+                    apical_k_forward_f32(nb, ns, nd, bf, s->ef, s->of);
                     for (size_t j = 0; j < nb * ns; j++)
                         sp->gradr[j] += s->of[j];
                 } else {
-                    apical_k_forward_f64(nb, ns, nd, pr->wtd, pr->e, s->scrd);
+                    apical_k_forward_f64(nb, ns, nd, bd, pr->e, s->scrd);
                     for (size_t j = 0; j < nb * ns; j++)
                         sp->gradr[j] += s->scrd[j];
                 }

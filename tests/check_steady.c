@@ -351,6 +351,111 @@ START_TEST(backprop_is_the_gradient)
 }
 END_TEST
 
+/* feedback topdown: the error returns through the fixed top-down weights B
+   (feedback alignment) instead of W^T.  The update, computed here by hand
+   in f64 for a batch of three: delta_out = (r_trgt - r_out) r_out (1 -
+   r_out), delta_h2 = (B_2 delta_out) phi'(u_h2), delta_h1 = (B_1 delta_h2)
+   phi'(u_h1), dW = eta mean_b delta pre^T. */
+static const char topdown_only[] =
+    "  - {from: hidden2, to: hidden1.apical, init: {uniform: [-1, 1]}}\n"
+    "  - {from: output, to: hidden2.apical, init: {uniform: [-1, 1]}}\n";
+
+static void layer(const double *w, const double *bias, const double *pre, size_t nd, size_t ns,
+                  double *r)
+{
+    for (size_t i = 0; i < nd; i++) {
+        double v = bias[i];
+        for (size_t j = 0; j < ns; j++)
+            v += w[i * ns + j] * pre[j];
+        r[i] = sigm(v);
+    }
+}
+
+/* delta_src = (B delta_dst) r_src (1 - r_src), B nsrc x ndst */
+static void back(const double *b, const double *delta, const double *r, size_t ns, size_t nd,
+                 double *out)
+{
+    for (size_t i = 0; i < ns; i++) {
+        double g = 0;
+        for (size_t j = 0; j < nd; j++)
+            g += b[i * nd + j] * delta[j];
+        out[i] = g * r[i] * (1 - r[i]);
+    }
+}
+
+START_TEST(feedback_topdown_returns_the_error_through_the_topdown_weights)
+{
+    apical_registry *reg = test_registry();
+    apical_config cfg;
+    char err[2048];
+    const char *sets[] = { "defaults.pyramidal.g_lk=0", "defaults.pyramidal.g_A=0",
+                           "simulation.steady.feedback=topdown" };
+    load(&cfg, reg, "backprop", topdown_only, sets, 3);
+    ck_assert_int_eq(cfg.steady.feedback, APICAL_FEEDBACK_TOPDOWN);
+    apical_circuit *c = cfg.circuit;
+    apical_stim *st = &c->stims[0];
+    enum { NB = 3 };
+    double x[NB * NPIX], u[NB * 3], rt[NB * 3];
+    for (int b = 0; b < NB; b++) {
+        apical_stim_idx_pattern(st, (size_t)b + 1, x + b * NPIX);
+        for (int i = 0; i < 3; i++) {
+            int on = (unsigned)i == st->labels.data[b + 1];
+            u[b * 3 + i] = st->trgt_u[on];
+            rt[b * 3 + i] = st->trgt_r[on];
+        }
+    }
+    const size_t n[4] = { NPIX, 5, 4, 3 };
+    double w[6][30], dw[6][30] = { { 0 } };
+    for (size_t k = 0; k < 6; k++)
+        memcpy(w[k], c->projs[k].w, apical_proj_n_weights(c, &c->projs[k]) * sizeof(double));
+    const double *b1 = c->projs[6].w, *b2 = c->projs[7].w; /* 5 x 4 and 4 x 3 */
+    for (int b = 0; b < NB; b++) {
+        double r1[5], r2[4], r3[3], d3[3], d2[4], d1[5];
+        const double *r0 = x + b * NPIX, one = 1;
+        layer(w[0], w[1], r0, 5, NPIX, r1);
+        layer(w[2], w[3], r1, 4, 5, r2);
+        layer(w[4], w[5], r2, 3, 4, r3);
+        for (int i = 0; i < 3; i++)
+            d3[i] = (rt[b * 3 + i] - r3[i]) * r3[i] * (1 - r3[i]);
+        back(b2, d3, r2, 4, 3, d2);
+        back(b1, d2, r1, 5, 4, d1);
+        const double *d[3] = { d1, d2, d3 }, *pre[3] = { r0, r1, r2 };
+        for (int l = 0; l < 3; l++)
+            for (size_t i = 0; i < n[l + 1]; i++) {
+                for (size_t j = 0; j < n[l]; j++)
+                    dw[2 * l][i * n[l] + j] += d[l][i] * pre[l][j] / NB;
+                dw[2 * l + 1][i] += d[l][i] * one / NB;
+            }
+    }
+    apical_steady *sd = apical_steady_new(c, &cfg.steady, err, sizeof err);
+    ck_assert_msg(sd != NULL, "%s", err);
+    ck_assert(apical_steady_learn(sd, x, u, rt, NB, err, sizeof err) == 0);
+    apical_steady_sync(sd);
+    double worst = 0, size = 0;
+    for (size_t k = 0; k < 6; k++)
+        for (size_t i = 0; i < apical_proj_n_weights(c, &c->projs[k]); i++) {
+            worst = fmax(worst, fabs(c->projs[k].w[i] - w[k][i] - dw[k][i]));
+            size = fmax(size, fabs(dw[k][i]));
+        }
+    printf("feedback topdown vs by hand: largest change %.3g, largest difference %.3g\n", size,
+           worst);
+    ck_assert_double_gt(size, 1e-3);
+    ck_assert_double_lt(worst, 1e-14);
+    /* the top-down weights stay as they were */
+    ck_assert(c->projs[6].w == b1 && c->projs[7].w == b2);
+    apical_steady_free(sd);
+    apical_config_free(&cfg);
+
+    /* without a top-down projection to return through: an error naming it */
+    load(&cfg, reg, "backprop", "  - {from: output, to: hidden2.apical, init: {uniform: [-1, 1]}}\n",
+         sets, 3);
+    ck_assert_ptr_null(apical_steady_new(cfg.circuit, &cfg.steady, err, sizeof err));
+    ck_assert_msg(strstr(err, "hidden2 -> hidden1.apical, and there is none") != NULL, "%s", err);
+    apical_config_free(&cfg);
+    apical_registry_free(reg);
+}
+END_TEST
+
 /* Modes refuse rules they cannot run, with the place of the projection. */
 START_TEST(modes_refuse_foreign_rules)
 {
@@ -499,6 +604,7 @@ int main(void)
     tcase_add_test(t, one_sweep_in_the_self_predicting_state);
     tcase_add_test(t, steady_update_of_the_output_weights);
     tcase_add_test(t, backprop_is_the_gradient);
+    tcase_add_test(t, feedback_topdown_returns_the_error_through_the_topdown_weights);
     tcase_add_test(t, modes_refuse_foreign_rules);
     tcase_add_test(t, decay_scales_the_rates_from_decay_from);
     tcase_add_test(t, epochs_report_the_feedback_angle_per_layer);
