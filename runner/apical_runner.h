@@ -551,6 +551,10 @@ typedef struct apical_steady_opts {
     int literal;                /* the paper's literal mixing factors (APICAL_STEADY_LITERAL) */
     int passes;                 /* up-and-down sweep pairs per image (steady mode) */
     int feedback;               /* backprop: how the error returns to a hidden population */
+    int ideal_interneurons;     /* steady: every projection into an interneuron's dendrite is
+                                   set to its self-predicting value (MODEL.md 2.2) after each
+                                   mini-batch instead of learning (a diagnostic: the
+                                   microcircuit with perfect interneurons) */
     double decay;               /* learning rates times decay^(epoch - decay_from) from
                                    epoch decay_from on (1: constant) */
     long decay_from;

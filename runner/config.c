@@ -820,13 +820,14 @@ static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
 
 /* simulation.steady: {train: STIM, epochs, evaluate: [STIM...], batch,
    precision: f32|f64, variant: exact|literal, passes, decay, decay_from,
-   feedback: transpose|topdown (backprop mode)} */
+   feedback: transpose|topdown (backprop mode), interneurons: learned|ideal
+   (steady mode)} */
 static int load_steady(ctx *x, const yaml_node_t *sd)
 {
     apical_steady_opts *o = &x->cfg->steady;
     static const char *const keys[] = { "train", "epochs", "evaluate", "batch", "precision",
                                         "variant", "passes", "decay", "decay_from", "feedback",
-                                        NULL };
+                                        "interneurons", NULL };
     if (expect(x, sd, YAML_MAPPING_NODE, "a mapping {train, epochs, ...}") ||
         check_keys(x, sd, "steady", keys))
         return -1;
@@ -854,6 +855,17 @@ static int load_steady(ctx *x, const yaml_node_t *sd)
                         "travel through the top-down projections anyway)");
         o->feedback = strcmp(scalar(fb), "topdown") == 0 ? APICAL_FEEDBACK_TOPDOWN
                                                           : APICAL_FEEDBACK_TRANSPOSE;
+    }
+    yaml_node_t *in = get(x, sd, "interneurons");
+    if (in) {
+        if (expect(x, in, YAML_SCALAR_NODE, "learned or ideal"))
+            return -1;
+        if (strcmp(scalar(in), "learned") && strcmp(scalar(in), "ideal"))
+            return fail(x, in, "expected learned (Eq. 8) or ideal (set to the self-predicting "
+                        "weights after every mini-batch), found '%s'", scalar(in));
+        if (o->mode != APICAL_MODE_STEADY)
+            return fail(x, in, "interneurons belongs to mode steady");
+        o->ideal_interneurons = strcmp(scalar(in), "ideal") == 0;
     }
     yaml_node_t *tr = need(x, sd, "train", "steady");
     if (!tr || find_stim(x, tr, &o->train))

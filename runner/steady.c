@@ -72,6 +72,9 @@ typedef struct sd_proj {
     double *wtd;                /* bit to W (same products in the same order) */
     size_t fb;                  /* feedback topdown: the projection the error returns
                                    through instead of W^T (NONE: W^T) */
+    size_t copy_of;             /* ideal interneurons: the weights are copy_f times this
+                                   projection's after every mini-batch (NONE: not a copy) */
+    double copy_f;
     int plastic;
     double eta, a, b;           /* the rule's steady form */
     double *e;                  /* batch x n_dst: the post factor */
@@ -272,6 +275,7 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
         q->out = calloc(s->B * nd, sizeof(double));
         q->src_version = -1;
         q->fb = NONE;
+        q->copy_of = NONE;
         if (!q->out)
             goto nomem;
         if (pj->rule) {
@@ -326,6 +330,23 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
         if (o->f32 ? !(q->wtf = malloc(apical_k_packed_size_f32(ns, nd) * sizeof(float)))
                    : !(q->wtd = malloc(apical_k_packed_size_f64(ns, nd) * sizeof(double))))
             goto nomem;
+    }
+    for (size_t k = 0; o->ideal_interneurons && k < c->n_projs; k++) {
+        apical_proj *pj = &c->projs[k];
+        const apical_pop *d = &c->pops[pj->dst];
+        if (pj->one_to_one || strcmp(d->model->ports[pj->dst_port].name, "dendrite") != 0)
+            continue;
+        double f = 0;
+        char why[256];
+        const apical_proj *from = apical_proj_partner(c, pj, &f, why, sizeof why);
+        if (!from) {
+            snprintf(err, cap, "interneurons ideal: projection %s -> %s.dendrite (defined at "
+                     "%s): %s", c->pops[pj->src].name, d->name, pj->where, why);
+            goto fail;
+        }
+        s->projs[k].copy_of = (size_t)(from - c->projs);
+        s->projs[k].copy_f = f;
+        s->projs[k].plastic = 0;
     }
     apical_steady_load(s);
     size_t wb = s->B * s->widest;
@@ -382,9 +403,10 @@ void apical_steady_sync(apical_steady *s)
         sd_proj *q = &s->projs[k];
         size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n;
         flush_proj(s, k);
-        if (q->wf && q->plastic)
+        int moves = q->plastic || q->copy_of != NONE;
+        if (q->wf && moves)
             apical_k_unpack_f32(nd, ns, q->wf, pj->w);
-        else if (q->wd && q->plastic)
+        else if (q->wd && moves)
             apical_k_unpack_f64(nd, ns, q->wd, pj->w);
     }
     apical_circuit_weights_changed(c);
@@ -689,6 +711,26 @@ static int learn_steady(apical_steady *s)
     for (size_t k = 0; k < c->n_projs; k++)
         if (s->projs[k].plastic)
             learn_proj(s, k, s->projs[k].e);
+    /* ideal interneurons: their weights follow the partners' new weights
+       (the packed layouts agree: the same shapes) */
+    for (size_t k = 0; k < c->n_projs; k++) {
+        sd_proj *q = &s->projs[k];
+        if (q->copy_of == NONE)
+            continue;
+        apical_proj *pj = &c->projs[k];
+        sd_proj *from = &s->projs[q->copy_of];
+        size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n;
+        flush_proj(s, q->copy_of);
+        if (q->wf) {
+            float f = (float)q->copy_f;
+            for (size_t i = 0, n = apical_k_packed_size_f32(nd, ns); i < n; i++)
+                q->wf[i] = f * from->wf[i];
+        } else {
+            for (size_t i = 0, n = apical_k_packed_size_f64(nd, ns); i < n; i++)
+                q->wd[i] = q->copy_f * from->wd[i];
+        }
+        q->src_version = -1;
+    }
     return 0;
 }
 

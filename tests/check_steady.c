@@ -456,6 +456,52 @@ START_TEST(feedback_topdown_returns_the_error_through_the_topdown_weights)
 }
 END_TEST
 
+/* interneurons: ideal sets every projection into an interneuron's dendrite
+   to its self-predicting value after each mini-batch: c_next / c_I times
+   the partner's new weights.  Here c_I = 1 / 1.1 (g_lk 0.1, g_D 1),
+   hidden2's c_B = 1 / 1.4 (g_A 0.3) and the output's c_N = 1 / 1.1 (g_A 0),
+   so the factors are 1.1 / 1.4 and 1. */
+START_TEST(ideal_interneurons_follow_their_partners)
+{
+    apical_registry *reg = test_registry();
+    apical_config cfg;
+    char err[2048];
+    const char *sets[] = { "simulation.steady.interneurons=ideal" };
+    load(&cfg, reg, "steady", lateral_sps, sets, 1);
+    apical_circuit *c = cfg.circuit;
+    apical_stim *st = &c->stims[0];
+    double x[4 * NPIX], u[4 * 3];
+    for (int b = 0; b < 4; b++) {
+        apical_stim_idx_pattern(st, (size_t)b, x + b * NPIX);
+        for (int i = 0; i < 3; i++)
+            u[b * 3 + i] = st->trgt_u[(unsigned)i == st->labels.data[b]];
+    }
+    double before[30];
+    memcpy(before, c->projs[2].w, 20 * sizeof(double));
+    apical_steady *sd = apical_steady_new(c, &cfg.steady, err, sizeof err);
+    ck_assert_msg(sd != NULL, "%s", err);
+    ck_assert(apical_steady_learn(sd, x, u, NULL, 4, err, sizeof err) == 0);
+    apical_steady_sync(sd);
+    double moved = 0;
+    for (int i = 0; i < 20; i++)
+        moved = fmax(moved, fabs(c->projs[2].w[i] - before[i]));
+    ck_assert_double_gt(moved, 1e-4);
+    /* (copy, partner, factor): hidden1->inter1 and bias->inter1 follow
+       hidden1->hidden2 and bias->hidden2; hidden2->inter2 and bias->inter2
+       follow hidden2->output and bias->output */
+    const int pairs[4][2] = { { 8, 2 }, { 9, 3 }, { 10, 4 }, { 11, 5 } };
+    const double f[4] = { 1.1 / 1.4, 1.1 / 1.4, 1, 1 };
+    for (int k = 0; k < 4; k++) {
+        const apical_proj *a = &c->projs[pairs[k][0]], *b = &c->projs[pairs[k][1]];
+        for (size_t i = 0; i < apical_proj_n_weights(c, a); i++)
+            ck_assert_double_eq_tol(a->w[i], f[k] * b->w[i], 1e-12);
+    }
+    apical_steady_free(sd);
+    apical_config_free(&cfg);
+    apical_registry_free(reg);
+}
+END_TEST
+
 /* Modes refuse rules they cannot run, with the place of the projection. */
 START_TEST(modes_refuse_foreign_rules)
 {
@@ -605,6 +651,7 @@ int main(void)
     tcase_add_test(t, steady_update_of_the_output_weights);
     tcase_add_test(t, backprop_is_the_gradient);
     tcase_add_test(t, feedback_topdown_returns_the_error_through_the_topdown_weights);
+    tcase_add_test(t, ideal_interneurons_follow_their_partners);
     tcase_add_test(t, modes_refuse_foreign_rules);
     tcase_add_test(t, decay_scales_the_rates_from_decay_from);
     tcase_add_test(t, epochs_report_the_feedback_angle_per_layer);
