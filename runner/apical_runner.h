@@ -558,6 +558,8 @@ typedef struct apical_steady_opts {
     double decay;               /* learning rates times decay^(epoch - decay_from) from
                                    epoch decay_from on (1: constant) */
     long decay_from;
+    int interneurons_keep_rate; /* the rules into interneurons' dendrites keep their rate
+                                   when the others decay (decay_interneurons: false) */
     size_t train;               /* the training stimulus (an idx stimulus with targets) */
     long epochs;
     size_t eval[APICAL_STEADY_MAX_EVAL], n_eval;   /* idx stimuli tested after each epoch */

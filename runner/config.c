@@ -820,14 +820,14 @@ static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
 
 /* simulation.steady: {train: STIM, epochs, evaluate: [STIM...], batch,
    precision: f32|f64, variant: exact|literal, passes, decay, decay_from,
-   feedback: transpose|topdown (backprop mode), interneurons: learned|ideal
-   (steady mode)} */
+   feedback: transpose|topdown (backprop mode), interneurons: learned|ideal,
+   decay_interneurons: true|false (steady mode)} */
 static int load_steady(ctx *x, const yaml_node_t *sd)
 {
     apical_steady_opts *o = &x->cfg->steady;
     static const char *const keys[] = { "train", "epochs", "evaluate", "batch", "precision",
                                         "variant", "passes", "decay", "decay_from", "feedback",
-                                        "interneurons", NULL };
+                                        "interneurons", "decay_interneurons", NULL };
     if (expect(x, sd, YAML_MAPPING_NODE, "a mapping {train, epochs, ...}") ||
         check_keys(x, sd, "steady", keys))
         return -1;
@@ -840,6 +840,11 @@ static int load_steady(ctx *x, const yaml_node_t *sd)
         return -1;
     if (dc && !(o->decay > 0 && o->decay <= 1))
         return fail(x, dc, "decay: the learning rates' factor per epoch, in (0, 1]");
+    yaml_node_t *di = get(x, sd, "decay_interneurons");
+    int decay_in = 1;
+    if (di && to_bool(x, di, &decay_in))
+        return -1;
+    o->interneurons_keep_rate = !decay_in;
     yaml_node_t *df = get(x, sd, "decay_from");
     if (df && to_long(x, df, 0, &o->decay_from))
         return -1;

@@ -75,6 +75,7 @@ typedef struct sd_proj {
     size_t copy_of;             /* ideal interneurons: the weights are copy_f times this
                                    projection's after every mini-batch (NONE: not a copy) */
     double copy_f;
+    int no_decay;               /* keeps its rate when the others decay */
     int plastic;
     double eta, a, b;           /* the rule's steady form */
     double *e;                  /* batch x n_dst: the post factor */
@@ -295,6 +296,8 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
             }
             rate(pj->rp, &q->eta, &q->a, &q->b);
             q->plastic = q->eta != 0;
+            q->no_decay = o->interneurons_keep_rate &&
+                          strcmp(c->pops[pj->dst].model->ports[pj->dst_port].name, "dendrite") == 0;
             if (pj->one_to_one) {
                 snprintf(err, cap, "projection %s -> %s: a one_to_one projection has no "
                          "weights to learn", c->pops[pj->src].name, c->pops[pj->dst].name);
@@ -665,7 +668,7 @@ static void learn_proj(apical_steady *s, size_t k, const double *e)
     sd_proj *q = &s->projs[k];
     size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n, nb = s->nb;
     const double *pre = src_row(s, pj);
-    double f = q->eta * s->rate_scale / (double)nb;
+    double f = q->eta * (q->no_decay ? 1.0 : s->rate_scale) / (double)nb;
     s->flop += 2.0 * (double)(nb * nd * ns);
     if (q->wf) {
         flush_proj(s, k);

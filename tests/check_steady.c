@@ -527,18 +527,22 @@ END_TEST
 /* decay: from epoch decay_from on, the learning rates shrink by decay per
    epoch.  With rates small enough for an epoch's change to be linear in
    them, epochs 1 and 2 (decay_from 1) change the weights by the same
-   amount and epoch 3 by half of it. */
+   amount and epoch 3 by half of it.  With decay_interneurons: false the
+   interneurons' rule (hidden1 -> inter1, given a rule here) keeps its rate
+   while the forward rates halve. */
 static double epoch_w[4][30];
+static size_t kept_proj;
 
 static int keep_weights(void *user, long epochs_done, char *err, size_t cap)
 {
     (void)err, (void)cap;
     const apical_circuit *c = user;
-    memcpy(epoch_w[epochs_done], c->projs[0].w, 30 * sizeof(double));
+    memcpy(epoch_w[epochs_done], c->projs[kept_proj].w, 20 * sizeof(double));
     return 0;
 }
 
-START_TEST(decay_scales_the_rates_from_decay_from)
+/* The weight change of projection k in epochs 1, 2 and 3 into d[1..3]. */
+static void decay_run(const char *decay_in, size_t k, double d[4])
 {
     apical_registry *reg = test_registry();
     apical_config cfg;
@@ -549,30 +553,45 @@ START_TEST(decay_scales_the_rates_from_decay_from)
                            "projections.3.rule.dendritic_error.eta=1e-3",
                            "projections.4.rule.dendritic_error.eta=1e-3",
                            "projections.5.rule.dendritic_error.eta=1e-3",
+                           "projections.8.rule.dendritic_error.eta=1e-3",
                            "simulation.steady.epochs=3", "simulation.steady.decay=0.5",
-                           "simulation.steady.decay_from=1" };
-    load(&cfg, reg, "steady", lateral_sps, sets, 9);
+                           "simulation.steady.decay_from=1", decay_in };
+    load(&cfg, reg, "steady", lateral_sps, sets, 11);
     ck_assert_int_eq(cfg.steady.decay_from, 1);
     apical_circuit *c = cfg.circuit;
-    ck_assert_uint_eq(apical_proj_n_weights(c, &c->projs[0]), 30);
+    ck_assert_uint_ge(apical_proj_n_weights(c, &c->projs[k]), 20);
+    kept_proj = k;
     cfg.steady.on_checkpoint = keep_weights;
     cfg.steady.user = c;
     apical_steady *sd = apical_steady_new(c, &cfg.steady, err, sizeof err);
     ck_assert_msg(sd != NULL, "%s", err);
     ck_assert_msg(apical_steady_run(sd, err, sizeof err) == 0, "%s", err);
-    double d[4] = { 0 };
     for (int e = 1; e < 4; e++) {
-        for (int k = 0; k < 30; k++)
-            d[e] += (epoch_w[e][k] - epoch_w[e - 1][k]) * (epoch_w[e][k] - epoch_w[e - 1][k]);
+        d[e] = 0;
+        for (int i = 0; i < 20; i++)
+            d[e] += (epoch_w[e][i] - epoch_w[e - 1][i]) * (epoch_w[e][i] - epoch_w[e - 1][i]);
         d[e] = sqrt(d[e]);
     }
-    fprintf(stderr, "decay: weight change per epoch %.3g %.3g %.3g\n", d[1], d[2], d[3]);
+    fprintf(stderr, "decay (%s), projection %zu: weight change per epoch %.3g %.3g %.3g\n",
+            decay_in, k, d[1], d[2], d[3]);
     ck_assert_double_gt(d[1], 1e-7);
     ck_assert_double_eq_tol(d[2] / d[1], 1.0, 1e-2); /* linear to 1e-3 here */
-    ck_assert_double_eq_tol(d[3] / d[2], 0.5, 1e-2);
     apical_steady_free(sd);
     apical_config_free(&cfg);
     apical_registry_free(reg);
+}
+
+START_TEST(decay_scales_the_rates_from_decay_from)
+{
+    double d[4];
+    decay_run("simulation.steady.decay_interneurons=true", 0, d);
+    ck_assert_double_eq_tol(d[3] / d[2], 0.5, 1e-2);
+    decay_run("simulation.steady.decay_interneurons=true", 8, d);
+    ck_assert_double_eq_tol(d[3] / d[2], 0.5, 1e-2);
+    decay_run("simulation.steady.decay_interneurons=false", 0, d);
+    ck_assert_double_eq_tol(d[3] / d[2], 0.5, 1e-2);
+    decay_run("simulation.steady.decay_interneurons=false", 8, d);
+    ck_assert_double_eq_tol(d[3] / d[2], 1.0, 1e-2);
 }
 END_TEST
 
