@@ -171,7 +171,7 @@ static void on_weights(void *user, long pattern, const apical_circuit *c)
             continue;
         const apical_pop *src = &c->pops[pj->src], *dst = &c->pops[pj->dst];
         snprintf(path, sizeof path, "%s/weights/p%ld/%zu_%s_%s.%s.csv", s->dir, pattern, k,
-                 src->name, dst->name, dst->model->ports[pj->dst_port].name);
+                 src->name, dst->name, apical_proj_port(c, pj));
         FILE *f = fopen(path, "w");
         if (!f) {
             fprintf(stderr, "apical: cannot write %s\n", path);
@@ -593,7 +593,7 @@ static int cmd_inspect(int argc, char **argv)
         const apical_proj *p = &c->projs[i];
         char name[160];
         snprintf(name, sizeof name, "%s -> %s.%s", c->pops[p->src].name, c->pops[p->dst].name,
-                 c->pops[p->dst].model->ports[p->dst_port].name);
+                 apical_proj_port(c, p));
         if (p->one_to_one) {
             printf("%3zu %-34s %-16s %9s\n", i, name, "one_to_one", "-");
             continue;
@@ -613,7 +613,7 @@ static int cmd_inspect(int argc, char **argv)
     int header = 0;
     for (size_t i = 0; i < c->n_projs; i++) {
         const apical_proj *p = &c->projs[i];
-        const char *port = c->pops[p->dst].model->ports[p->dst_port].name;
+        const char *port = apical_proj_port(c, p);
         if (p->one_to_one || (strcmp(port, "dendrite") != 0 && strcmp(port, "apical_inh") != 0))
             continue;
         double f;

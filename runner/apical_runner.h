@@ -300,6 +300,8 @@ void apical_proj_init_uniform(apical_circuit *c, apical_proj *pj, double lo, dou
    weights).  Call when those projections hold their weights. */
 int apical_proj_init_self_predicting(apical_circuit *c, apical_proj *pj, char *err,
                                      size_t errcap);
+/* The name of the port projection pj feeds ("basal", "apical", "dendrite", ...). */
+const char *apical_proj_port(const apical_circuit *c, const apical_proj *pj);
 /* The projection whose weights, times *factor, the self-predicting state
    asks of pj (see above): NULL, with a message, when pj is not a lateral
    pathway or its partner is missing. */

@@ -78,7 +78,7 @@ int apical_bp_cosine_pattern(apical_circuit *c, apical_integrator *it, apical_st
         for (size_t i = 0; i < c->n_projs && !found; i++) {
             const apical_proj *pj = &c->projs[i];
             if (!pj->one_to_one && pj->dst == top &&
-                strcmp(c->pops[top].model->ports[pj->dst_port].name, "basal") == 0)
+                strcmp(apical_proj_port(c, pj), "basal") == 0)
                 found = pj;
         }
         if (!found)

@@ -845,6 +845,11 @@ static int param_of(const apical_pop *p, const char *name, double *v, char *err,
     return -1;
 }
 
+const char *apical_proj_port(const apical_circuit *c, const apical_proj *pj)
+{
+    return c->pops[pj->dst].model->ports[pj->dst_port].name;
+}
+
 /* The projection into port `port` of population dst (one_to_one or not). */
 static const apical_proj *proj_into(const apical_circuit *c, size_t dst, const char *port,
                                     int one_to_one)
@@ -861,7 +866,7 @@ const apical_proj *apical_proj_partner(const apical_circuit *c, const apical_pro
                                        double *factor, char *err, size_t cap)
 {
     const apical_pop *d = &c->pops[pj->dst], *s = &c->pops[pj->src];
-    const char *port = d->model->ports[pj->dst_port].name;
+    const char *port = apical_proj_port(c, pj);
     if (pj->one_to_one) {
         snprintf(err, cap, "a one_to_one projection has no weights");
         return NULL;
@@ -895,7 +900,7 @@ const apical_proj *apical_proj_partner(const apical_circuit *c, const apical_pro
         const apical_proj *up = NULL;
         for (size_t i = 0; i < c->n_projs && !up; i++)
             if (c->projs[i].src == pj->src && c->projs[i].dst == q && !c->projs[i].one_to_one &&
-                strcmp(c->pops[q].model->ports[c->projs[i].dst_port].name, "basal") == 0)
+                strcmp(apical_proj_port(c, &c->projs[i]), "basal") == 0)
                 up = &c->projs[i];
         if (!up) {
             snprintf(err, cap, "self_predicting %s -> %s.dendrite needs the projection %s -> "

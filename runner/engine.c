@@ -494,7 +494,7 @@ int apical_circuit_check_finite(const apical_circuit *c, char *err, size_t cap)
             if (bad(pj->w[j], b)) {
                 snprintf(err, cap, "projection %s -> %s.%s%s%s%s: weight [%zu][%zu] is %g%s",
                          c->pops[pj->src].name, c->pops[pj->dst].name,
-                         c->pops[pj->dst].model->ports[pj->dst_port].name,
+                         apical_proj_port(c, pj),
                          pj->where[0] ? " (" : "", pj->where, pj->where[0] ? ")" : "", j / ns,
                          j % ns, pj->w[j], isfinite(pj->w[j]) ? ", past the bound" : "");
                 return 1;
@@ -624,12 +624,12 @@ double apical_feedback_angle(const apical_circuit *c, size_t pop)
         const apical_proj *b = &c->projs[i];
         const apical_pop *x = &c->pops[b->dst];
         if (b->one_to_one || (pop != APICAL_ALL_POPS && b->dst != pop) ||
-            strcmp(x->model->ports[b->dst_port].name, "apical") != 0)
+            strcmp(apical_proj_port(c, b), "apical") != 0)
             continue;
         for (size_t k = 0; k < c->n_projs; k++) {
             const apical_proj *w = &c->projs[k];
             if (w->one_to_one || w->src != b->dst || w->dst != b->src ||
-                strcmp(c->pops[w->dst].model->ports[w->dst_port].name, "basal") != 0)
+                strcmp(apical_proj_port(c, w), "basal") != 0)
                 continue;
             size_t nx = x->n, ny = c->pops[b->src].n;
             double dot = 0, bb = 0, ww = 0;

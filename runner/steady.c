@@ -195,10 +195,10 @@ static int find_feedback(apical_steady *s, size_t k, char *err, size_t cap)
     const apical_circuit *c = s->c;
     const apical_proj *pj = &c->projs[k];
     const apical_pop *src = &c->pops[pj->src], *dst = &c->pops[pj->dst];
-    size_t port = apical_model_find_port(src->model, "apical");
     for (size_t i = 0; i < c->n_projs; i++) {
         const apical_proj *t = &c->projs[i];
-        if (t->src != pj->dst || t->dst != pj->src || t->one_to_one || t->dst_port != port)
+        if (t->src != pj->dst || t->dst != pj->src || t->one_to_one ||
+            strcmp(apical_proj_port(c, t), "apical") != 0)
             continue;
         if (s->projs[i].plastic) {
             snprintf(err, cap, "feedback topdown: the top-down projection %s -> %s.apical "
@@ -297,7 +297,7 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
             rate(pj->rp, &q->eta, &q->a, &q->b);
             q->plastic = q->eta != 0;
             q->no_decay = o->interneurons_keep_rate &&
-                          strcmp(c->pops[pj->dst].model->ports[pj->dst_port].name, "dendrite") == 0;
+                          strcmp(apical_proj_port(c, pj), "dendrite") == 0;
             if (pj->one_to_one) {
                 snprintf(err, cap, "projection %s -> %s: a one_to_one projection has no "
                          "weights to learn", c->pops[pj->src].name, c->pops[pj->dst].name);
@@ -337,7 +337,7 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
     for (size_t k = 0; o->ideal_interneurons && k < c->n_projs; k++) {
         apical_proj *pj = &c->projs[k];
         const apical_pop *d = &c->pops[pj->dst];
-        if (pj->one_to_one || strcmp(d->model->ports[pj->dst_port].name, "dendrite") != 0)
+        if (pj->one_to_one || strcmp(apical_proj_port(c, pj), "dendrite") != 0)
             continue;
         double f = 0;
         char why[256];
