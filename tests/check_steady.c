@@ -388,9 +388,13 @@ START_TEST(feedback_topdown_returns_the_error_through_the_topdown_weights)
     apical_registry *reg = test_registry();
     apical_config cfg;
     char err[2048];
+    /* loop 0 in f64, loop 1 in f32 (the packed single-precision products) */
     const char *sets[] = { "defaults.pyramidal.g_lk=0", "defaults.pyramidal.g_A=0",
-                           "simulation.steady.feedback=topdown" };
-    load(&cfg, reg, "backprop", topdown_only, sets, 3);
+                           "simulation.steady.feedback=topdown",
+                           _i ? "simulation.steady.precision=f32"
+                              : "simulation.steady.precision=f64" };
+    const double tol = _i ? 1e-6 : 1e-14;
+    load(&cfg, reg, "backprop", topdown_only, sets, 4);
     ck_assert_int_eq(cfg.steady.feedback, APICAL_FEEDBACK_TOPDOWN);
     apical_circuit *c = cfg.circuit;
     apical_stim *st = &c->stims[0];
@@ -437,10 +441,10 @@ START_TEST(feedback_topdown_returns_the_error_through_the_topdown_weights)
             worst = fmax(worst, fabs(c->projs[k].w[i] - w[k][i] - dw[k][i]));
             size = fmax(size, fabs(dw[k][i]));
         }
-    printf("feedback topdown vs by hand: largest change %.3g, largest difference %.3g\n", size,
-           worst);
+    printf("feedback topdown (%s) vs by hand: largest change %.3g, largest difference %.3g\n",
+           _i ? "f32" : "f64", size, worst);
     ck_assert_double_gt(size, 1e-3);
-    ck_assert_double_lt(worst, 1e-14);
+    ck_assert_double_lt(worst, tol);
     /* the top-down weights stay as they were */
     ck_assert(c->projs[6].w == b1 && c->projs[7].w == b2);
     apical_steady_free(sd);
@@ -448,7 +452,7 @@ START_TEST(feedback_topdown_returns_the_error_through_the_topdown_weights)
 
     /* without a top-down projection to return through: an error naming it */
     load(&cfg, reg, "backprop", "  - {from: output, to: hidden2.apical, init: {uniform: [-1, 1]}}\n",
-         sets, 3);
+         sets, 4);
     ck_assert_ptr_null(apical_steady_new(cfg.circuit, &cfg.steady, err, sizeof err));
     ck_assert_msg(strstr(err, "hidden2 -> hidden1.apical, and there is none") != NULL, "%s", err);
     apical_config_free(&cfg);
@@ -669,7 +673,7 @@ int main(void)
     tcase_add_test(t, one_sweep_in_the_self_predicting_state);
     tcase_add_test(t, steady_update_of_the_output_weights);
     tcase_add_test(t, backprop_is_the_gradient);
-    tcase_add_test(t, feedback_topdown_returns_the_error_through_the_topdown_weights);
+    tcase_add_loop_test(t, feedback_topdown_returns_the_error_through_the_topdown_weights, 0, 2);
     tcase_add_test(t, ideal_interneurons_follow_their_partners);
     tcase_add_test(t, modes_refuse_foreign_rules);
     tcase_add_test(t, decay_scales_the_rates_from_decay_from);
