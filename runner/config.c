@@ -342,6 +342,21 @@ static int load_populations(ctx *x, const yaml_node_t *pops, const yaml_node_t *
     return 0;
 }
 
+/* A scalar that is one of names[] (NULL-terminated): its index into *out;
+   otherwise an error that says what was expected (a description of names). */
+static int one_of(ctx *x, const yaml_node_t *n, const char *const names[], const char *expected,
+                  int *out)
+{
+    if (expect(x, n, YAML_SCALAR_NODE, expected))
+        return -1;
+    for (int k = 0; names[k]; k++)
+        if (strcmp(scalar(n), names[k]) == 0) {
+            *out = k;
+            return 0;
+        }
+    return fail(x, n, "expected %s, found '%s'", expected, scalar(n));
+}
+
 static int to_bool(ctx *x, const yaml_node_t *n, int *out)
 {
     if (n->type == YAML_SCALAR_NODE) {
@@ -460,13 +475,9 @@ static int load_projections(ctx *x, const yaml_node_t *list, size_t **deferred,
         int one = 0;
         yaml_node_t *conn = get(x, v, "connect");
         if (conn) {
-            if (expect(x, conn, YAML_SCALAR_NODE, "all_to_all or one_to_one"))
+            static const char *const kinds[] = { "all_to_all", "one_to_one", NULL };
+            if (one_of(x, conn, kinds, "all_to_all or one_to_one", &one))
                 return -1;
-            if (strcmp(scalar(conn), "one_to_one") == 0)
-                one = 1;
-            else if (strcmp(scalar(conn), "all_to_all") != 0)
-                return fail(x, conn, "expected all_to_all or one_to_one, found '%s'",
-                            scalar(conn));
         }
         const apical_rule *rule = NULL;
         const yaml_node_t *rparams = NULL;
@@ -850,27 +861,22 @@ static int load_steady(ctx *x, const yaml_node_t *sd)
         return -1;
     yaml_node_t *fb = get(x, sd, "feedback");
     if (fb) {
-        if (expect(x, fb, YAML_SCALAR_NODE, "transpose or topdown"))
+        static const char *const ways[] = { "transpose", "topdown", NULL }; /* enum order */
+        if (one_of(x, fb, ways, "transpose (backprop) or topdown (feedback alignment through "
+                   "the top-down projections)", &o->feedback))
             return -1;
-        if (strcmp(scalar(fb), "transpose") && strcmp(scalar(fb), "topdown"))
-            return fail(x, fb, "expected transpose (backprop) or topdown (feedback alignment "
-                        "through the top-down projections), found '%s'", scalar(fb));
         if (o->mode != APICAL_MODE_BACKPROP)
             return fail(x, fb, "feedback belongs to mode backprop (steady mode's errors "
                         "travel through the top-down projections anyway)");
-        o->feedback = strcmp(scalar(fb), "topdown") == 0 ? APICAL_FEEDBACK_TOPDOWN
-                                                          : APICAL_FEEDBACK_TRANSPOSE;
     }
     yaml_node_t *in = get(x, sd, "interneurons");
     if (in) {
-        if (expect(x, in, YAML_SCALAR_NODE, "learned or ideal"))
+        static const char *const kinds[] = { "learned", "ideal", NULL };
+        if (one_of(x, in, kinds, "learned (Eq. 8) or ideal (set to the self-predicting weights "
+                   "after every mini-batch)", &o->ideal_interneurons))
             return -1;
-        if (strcmp(scalar(in), "learned") && strcmp(scalar(in), "ideal"))
-            return fail(x, in, "expected learned (Eq. 8) or ideal (set to the self-predicting "
-                        "weights after every mini-batch), found '%s'", scalar(in));
         if (o->mode != APICAL_MODE_STEADY)
             return fail(x, in, "interneurons belongs to mode steady");
-        o->ideal_interneurons = strcmp(scalar(in), "ideal") == 0;
     }
     yaml_node_t *tr = need(x, sd, "train", "steady");
     if (!tr || find_stim(x, tr, &o->train))
@@ -911,21 +917,13 @@ static int load_steady(ctx *x, const yaml_node_t *sd)
         }
     }
     yaml_node_t *pr = get(x, sd, "precision"), *va = get(x, sd, "variant");
-    if (pr) {
-        if (expect(x, pr, YAML_SCALAR_NODE, "f32 or f64"))
-            return -1;
-        if (strcmp(scalar(pr), "f32") && strcmp(scalar(pr), "f64"))
-            return fail(x, pr, "expected f32 or f64, found '%s'", scalar(pr));
-        o->f32 = !strcmp(scalar(pr), "f32");
-    }
-    if (va) {
-        if (expect(x, va, YAML_SCALAR_NODE, "exact or literal"))
-            return -1;
-        if (strcmp(scalar(va), "exact") && strcmp(scalar(va), "literal"))
-            return fail(x, va, "expected exact (MODEL.md 4, with the attenuation factors) or "
-                        "literal (the paper's wording), found '%s'", scalar(va));
-        o->literal = !strcmp(scalar(va), "literal");
-    }
+    static const char *const precisions[] = { "f64", "f32", NULL };
+    static const char *const variants[] = { "exact", "literal", NULL };
+    if (pr && one_of(x, pr, precisions, "f32 or f64", &o->f32))
+        return -1;
+    if (va && one_of(x, va, variants, "exact (MODEL.md 4, with the attenuation factors) or "
+                     "literal (the paper's wording)", &o->literal))
+        return -1;
     return 0;
 }
 
@@ -941,15 +939,8 @@ static int load_simulation(ctx *x, const yaml_node_t *sim)
     x->cfg->steady.mode = APICAL_MODE_DYNAMICS;
     if (mode) {
         static const char *const names[] = { "dynamics", "steady", "backprop", NULL };
-        if (expect(x, mode, YAML_SCALAR_NODE, "dynamics, steady or backprop"))
+        if (one_of(x, mode, names, "mode dynamics, steady or backprop", &x->cfg->steady.mode))
             return -1;
-        int k = 0;
-        while (names[k] && strcmp(names[k], scalar(mode)) != 0)
-            k++;
-        if (!names[k])
-            return fail(x, mode, "unknown mode '%s' (one of: dynamics, steady, backprop)",
-                        scalar(mode));
-        x->cfg->steady.mode = k;
     }
     yaml_node_t *bound = get(x, sim, "bound");
     x->cfg->circuit->bound = 1e8;
@@ -1079,13 +1070,9 @@ static int load_noise(ctx *x, const yaml_node_t *sim, double *sigma)
     if (*sigma < 0)
         return fail(x, s, "sigma must be at least 0");
     if (sc) {
-        if (expect(x, sc, YAML_SCALAR_NODE, "sqrt_dt or dt"))
+        static const char *const scales[] = { "sqrt_dt", "dt", NULL };
+        if (one_of(x, sc, scales, "sqrt_dt (Euler-Maruyama) or dt", &x->cfg->run.noise_dt_scaled))
             return -1;
-        if (strcmp(scalar(sc), "dt") == 0)
-            x->cfg->run.noise_dt_scaled = 1;
-        else if (strcmp(scalar(sc), "sqrt_dt") != 0)
-            return fail(x, sc, "expected sqrt_dt (Euler-Maruyama) or dt, found '%s'",
-                        scalar(sc));
     }
     return 0;
 }
