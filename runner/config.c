@@ -855,6 +855,8 @@ static int load_steady(ctx *x, const yaml_node_t *sd)
     int decay_in = 1;
     if (di && to_bool(x, di, &decay_in))
         return -1;
+    if (di && o->mode != APICAL_MODE_STEADY)
+        return fail(x, di, "decay_interneurons belongs to mode steady");
     o->interneurons_keep_rate = !decay_in;
     yaml_node_t *df = get(x, sd, "decay_from");
     if (df && to_long(x, df, 0, &o->decay_from))
