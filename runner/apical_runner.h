@@ -302,6 +302,10 @@ int apical_proj_init_self_predicting(apical_circuit *c, apical_proj *pj, char *e
                                      size_t errcap);
 /* The name of the port projection pj feeds ("basal", "apical", "dendrite", ...). */
 const char *apical_proj_port(const apical_circuit *c, const apical_proj *pj);
+/* The first dense (not one_to_one) projection from population src into
+   port `port` of population dst, or NULL. */
+const apical_proj *apical_proj_between(const apical_circuit *c, size_t src, size_t dst,
+                                       const char *port);
 /* The projection whose weights, times *factor, the self-predicting state
    asks of pj (see above): NULL, with a message, when pj is not a lateral
    pathway or its partner is missing. */

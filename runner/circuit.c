@@ -862,6 +862,18 @@ static const apical_proj *proj_into(const apical_circuit *c, size_t dst, const c
     return NULL;
 }
 
+const apical_proj *apical_proj_between(const apical_circuit *c, size_t src, size_t dst,
+                                       const char *port)
+{
+    for (size_t i = 0; i < c->n_projs; i++) {
+        const apical_proj *pj = &c->projs[i];
+        if (pj->src == src && pj->dst == dst && !pj->one_to_one &&
+            strcmp(apical_proj_port(c, pj), port) == 0)
+            return pj;
+    }
+    return NULL;
+}
+
 const apical_proj *apical_proj_partner(const apical_circuit *c, const apical_proj *pj,
                                        double *factor, char *err, size_t cap)
 {
@@ -897,11 +909,7 @@ const apical_proj *apical_proj_partner(const apical_circuit *c, const apical_pro
             return NULL;
         }
         size_t q = nudge->src;
-        const apical_proj *up = NULL;
-        for (size_t i = 0; i < c->n_projs && !up; i++)
-            if (c->projs[i].src == pj->src && c->projs[i].dst == q && !c->projs[i].one_to_one &&
-                strcmp(apical_proj_port(c, &c->projs[i]), "basal") == 0)
-                up = &c->projs[i];
+        const apical_proj *up = apical_proj_between(c, pj->src, q, "basal");
         if (!up) {
             snprintf(err, cap, "self_predicting %s -> %s.dendrite needs the projection %s -> "
                      "%s.basal to copy", s->name, d->name, s->name, c->pops[q].name);

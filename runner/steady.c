@@ -195,23 +195,21 @@ static int find_feedback(apical_steady *s, size_t k, char *err, size_t cap)
     const apical_circuit *c = s->c;
     const apical_proj *pj = &c->projs[k];
     const apical_pop *src = &c->pops[pj->src], *dst = &c->pops[pj->dst];
-    for (size_t i = 0; i < c->n_projs; i++) {
-        const apical_proj *t = &c->projs[i];
-        if (t->src != pj->dst || t->dst != pj->src || t->one_to_one ||
-            strcmp(apical_proj_port(c, t), "apical") != 0)
-            continue;
-        if (s->projs[i].plastic) {
-            snprintf(err, cap, "feedback topdown: the top-down projection %s -> %s.apical "
-                     "(defined at %s) must be fixed (no rule)", dst->name, src->name, t->where);
-            return -1;
-        }
-        s->projs[k].fb = i;
-        return 0;
+    const apical_proj *t = apical_proj_between(c, pj->dst, pj->src, "apical");
+    if (!t) {
+        snprintf(err, cap, "feedback topdown: projection %s -> %s (defined at %s) sends its "
+                 "error back through a top-down projection %s -> %s.apical, and there is none",
+                 src->name, dst->name, pj->where, dst->name, src->name);
+        return -1;
     }
-    snprintf(err, cap, "feedback topdown: projection %s -> %s (defined at %s) sends its error "
-             "back through a top-down projection %s -> %s.apical, and there is none",
-             src->name, dst->name, pj->where, dst->name, src->name);
-    return -1;
+    size_t i = (size_t)(t - c->projs);
+    if (s->projs[i].plastic) {
+        snprintf(err, cap, "feedback topdown: the top-down projection %s -> %s.apical "
+                 "(defined at %s) must be fixed (no rule)", dst->name, src->name, t->where);
+        return -1;
+    }
+    s->projs[k].fb = i;
+    return 0;
 }
 
 apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o, char *err,
