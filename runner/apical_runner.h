@@ -550,6 +550,21 @@ typedef struct apical_epoch_metrics {
    microcircuit's own random feedback weights). */
 enum apical_feedback { APICAL_FEEDBACK_TRANSPOSE = 0, APICAL_FEEDBACK_TOPDOWN = 1 };
 
+/* How steady mode's interneurons learn.  LEARNED: Eq. 8 after the down
+   sweep, towards the partner's nudged potential (the paper's scheme).
+   IDEAL: not at all; every projection into an interneuron's dendrite is
+   set to its self-predicting value (MODEL.md 2.2) after each mini-batch (a
+   diagnostic: the microcircuit with perfect interneurons).  FREE: Eq. 8 in
+   the free state, at the end of the up sweep, towards the partner's
+   un-nudged potential, with the up sweep's presynaptic rates (a variant:
+   the rule's fixed point is then the self-predicting copy itself, not the
+   least-squares prediction of the nudged partner). */
+enum apical_interneurons {
+    APICAL_INTERNEURONS_LEARNED = 0,
+    APICAL_INTERNEURONS_IDEAL = 1,
+    APICAL_INTERNEURONS_FREE = 2
+};
+
 typedef struct apical_steady_opts {
     int mode;                   /* APICAL_MODE_STEADY or APICAL_MODE_BACKPROP */
     size_t batch;               /* weight changes are averaged over this many images */
@@ -557,10 +572,8 @@ typedef struct apical_steady_opts {
     int literal;                /* the paper's literal mixing factors (APICAL_STEADY_LITERAL) */
     int passes;                 /* up-and-down sweep pairs per image (steady mode) */
     int feedback;               /* backprop: how the error returns to a hidden population */
-    int ideal_interneurons;     /* steady: every projection into an interneuron's dendrite is
-                                   set to its self-predicting value (MODEL.md 2.2) after each
-                                   mini-batch instead of learning (a diagnostic: the
-                                   microcircuit with perfect interneurons) */
+    int interneurons;           /* steady: how projections into interneurons' dendrites learn
+                                   (enum apical_interneurons) */
     double decay;               /* learning rates times decay^(epoch - decay_from) from
                                    epoch decay_from on (1: constant) */
     long decay_from;

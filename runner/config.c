@@ -831,7 +831,7 @@ static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
 
 /* simulation.steady: {train: STIM, epochs, evaluate: [STIM...], batch,
    precision: f32|f64, variant: exact|literal, passes, decay, decay_from,
-   feedback: transpose|topdown (backprop mode), interneurons: learned|ideal,
+   feedback: transpose|topdown (backprop mode), interneurons: learned|ideal|free,
    decay_interneurons: true|false (steady mode)} */
 static int load_steady(ctx *x, const yaml_node_t *sd)
 {
@@ -873,9 +873,10 @@ static int load_steady(ctx *x, const yaml_node_t *sd)
     }
     yaml_node_t *in = get(x, sd, "interneurons");
     if (in) {
-        static const char *const kinds[] = { "learned", "ideal", NULL };
-        if (one_of(x, in, kinds, "learned (Eq. 8) or ideal (set to the self-predicting weights "
-                   "after every mini-batch)", &o->ideal_interneurons))
+        static const char *const kinds[] = { "learned", "ideal", "free", NULL }; /* enum order */
+        if (one_of(x, in, kinds, "learned (Eq. 8), ideal (set to the self-predicting weights "
+                   "after every mini-batch) or free (Eq. 8 in the un-nudged state)",
+                   &o->interneurons))
             return -1;
         if (o->mode != APICAL_MODE_STEADY)
             return fail(x, in, "interneurons belongs to mode steady");

@@ -75,6 +75,9 @@ typedef struct sd_proj {
     size_t copy_of;             /* ideal interneurons: the weights are copy_f times this
                                    projection's after every mini-batch (NONE: not a copy) */
     double copy_f;
+    double *pre;                /* interneurons free: batch x n_src, the up sweep's rates the
+                                   change is taken with (e is taken there too); NULL: the
+                                   final rates */
     int no_decay;               /* keeps its rate when the others decay */
     int plastic;
     double eta, a, b;           /* the rule's steady form */
@@ -106,6 +109,7 @@ struct apical_steady {
     int max_threads;            /* OpenMP threads available */
     double rate_scale;          /* decay^(epoch - decay_from): the learning rates' factor */
     double t_multi, t_single;   /* time of the probe batches on all threads and on one */
+    int any_free;               /* some projection learns in the free state */
 };
 
 /* All threads, or one, whichever the last probe found faster: on a machine
@@ -164,6 +168,7 @@ void apical_steady_free(apical_steady *s)
         free(s->projs[i].e);
         free(s->projs[i].pend_e);
         free(s->projs[i].pend_x);
+        free(s->projs[i].pre);
     }
     free(s->pops);
     free(s->projs);
@@ -332,7 +337,21 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
                    : !(q->wtd = malloc(apical_k_packed_size_f64(ns, nd) * sizeof(double))))
             goto nomem;
     }
-    for (size_t k = 0; o->ideal_interneurons && k < c->n_projs; k++) {
+    for (size_t k = 0; o->interneurons == APICAL_INTERNEURONS_FREE && k < c->n_projs; k++) {
+        apical_proj *pj = &c->projs[k];
+        sd_proj *q = &s->projs[k];
+        if (!q->plastic || strcmp(apical_proj_port(c, pj), "dendrite") != 0)
+            continue;
+        if (!(q->pre = malloc(s->B * c->pops[pj->src].n * sizeof(double))))
+            goto nomem;
+        s->any_free = 1;
+    }
+    if (o->interneurons == APICAL_INTERNEURONS_FREE && !s->any_free) {
+        snprintf(err, cap, "interneurons free: no projection into an interneuron's dendrite "
+                 "has a rule");
+        goto fail;
+    }
+    for (size_t k = 0; o->interneurons == APICAL_INTERNEURONS_IDEAL && k < c->n_projs; k++) {
         apical_proj *pj = &c->projs[k];
         const apical_pop *d = &c->pops[pj->dst];
         if (pj->one_to_one || strcmp(apical_proj_port(c, pj), "dendrite") != 0)
@@ -629,6 +648,41 @@ static int settle_pop(apical_steady *s, size_t i, uint32_t flags, char *err, siz
     return 0;
 }
 
+/* Interneurons free: at the end of the up sweep every population is
+   computed, so an interneuron settles with its partner's un-nudged
+   potential on its nudge port; the post factor of each projection that
+   learns in the free state is taken there, with the up sweep's presynaptic
+   rates.  The down sweep settles the interneuron again, nudged. */
+static int free_posts(apical_steady *s, uint32_t lit, char *err, size_t cap)
+{
+    apical_circuit *c = s->c;
+    for (size_t i = 0; i < c->n_pops; i++) {
+        int learns = 0;
+        for (size_t k = 0; k < c->n_projs && !learns; k++)
+            learns = c->projs[k].dst == i && s->projs[k].pre;
+        if (!learns)
+            continue;
+        if (settle_pop(s, i, lit, err, cap))
+            return -1;
+        if (observe_sliced(s, i, 0) != APICAL_OK) {
+            snprintf(err, cap, "population %s: observe failed", c->pops[i].name);
+            return -1;
+        }
+        size_t bn = s->nb * c->pops[i].n;
+        for (size_t k = 0; k < c->n_projs; k++) {
+            apical_proj *pj = &c->projs[k];
+            sd_proj *q = &s->projs[k];
+            if (pj->dst != i || !q->pre)
+                continue;
+            const double *post = s->pops[i].obs + pj->post_obs * bn;
+            for (size_t j = 0; j < bn; j++)
+                q->e[j] = q->a * post[j] + q->b;
+            memcpy(q->pre, src_row(s, pj), s->nb * c->pops[pj->src].n * sizeof(double));
+        }
+    }
+    return 0;
+}
+
 /* The sweeps; observables of both stages are filled in at the end. */
 static int sweep(apical_steady *s, int passes, char *err, size_t cap)
 {
@@ -641,6 +695,8 @@ static int sweep(apical_steady *s, int passes, char *err, size_t cap)
         for (size_t i = 0; i < c->n_pops; i++)
             if (settle_pop(s, i, up | lit, err, cap))
                 return -1;
+        if (pass == 0 && s->any_free && free_posts(s, lit, err, cap))
+            return -1;
         if (s->o.mode == APICAL_MODE_BACKPROP)
             break;
         for (size_t i = c->n_pops; i-- > 0;)
@@ -665,7 +721,7 @@ static void learn_proj(apical_steady *s, size_t k, const double *e)
     apical_proj *pj = &c->projs[k];
     sd_proj *q = &s->projs[k];
     size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n, nb = s->nb;
-    const double *pre = src_row(s, pj);
+    const double *pre = q->pre ? q->pre : src_row(s, pj);
     double f = q->eta * (q->no_decay ? 1.0 : s->rate_scale) / (double)nb;
     s->flop += 2.0 * (double)(nb * nd * ns);
     if (q->wf) {
@@ -701,7 +757,7 @@ static int learn_steady(apical_steady *s)
     for (size_t k = 0; k < c->n_projs; k++) {
         apical_proj *pj = &c->projs[k];
         sd_proj *q = &s->projs[k];
-        if (!q->plastic)
+        if (!q->plastic || q->pre) /* free: taken in the up sweep */
             continue;
         size_t bn = s->nb * c->pops[pj->dst].n;
         const double *post = s->pops[pj->dst].obs + pj->post_obs * bn;

@@ -506,6 +506,147 @@ START_TEST(ideal_interneurons_follow_their_partners)
 }
 END_TEST
 
+/* interneurons: free takes Eq. 8 at the end of the up sweep: the
+   interneuron settles with its partner's un-nudged potential, E^IP =
+   phi(u_I) - phi(c_I v_I), and the change is taken with the up sweep's
+   rates.  In the self-predicting state E^IP is then zero with the target
+   on, where the paper's scheme (learned) moves the weights; away from it the
+   change equals one computed by hand from the up sweep. */
+static const char *lateral_learning(int sps)
+{
+    static char text[2048];
+    const char *init = sps ? "self_predicting: true" : "uniform: [-1, 1]";
+    snprintf(text, sizeof text,
+             "  - {from: hidden2, to: hidden1.apical, init: {uniform: [-1, 1]}}\n"
+             "  - {from: output, to: hidden2.apical, init: {uniform: [-1, 1]}}\n"
+             "  - {from: hidden1, to: inter1.dendrite, init: {%s}, rule: {dendritic_error: {eta: 1}}}\n"
+             "  - {from: bias, to: inter1.dendrite, init: {%s}, rule: {dendritic_error: {eta: 1}}}\n"
+             "  - {from: hidden2, to: inter2.dendrite, init: {%s}, rule: {dendritic_error: {eta: 1}}}\n"
+             "  - {from: bias, to: inter2.dendrite, init: {%s}, rule: {dendritic_error: {eta: 1}}}\n"
+             "  - {from: inter1, to: hidden1.apical_inh, init: {uniform: [-1, 1]}}\n"
+             "  - {from: inter2, to: hidden2.apical_inh, init: {uniform: [-1, 1]}}\n"
+             "  - {from: hidden2.u, to: inter1.nudge, connect: one_to_one}\n"
+             "  - {from: output.u, to: inter2.nudge, connect: one_to_one}\n",
+             init, init, init, init);
+    return text;
+}
+
+/* Largest change of the interneurons' weights (projections 8-11) and of
+   hidden1 -> hidden2 after one mini-batch of four with the target on. */
+static void interneuron_step(const char *kind, int sps, double *d_ip, double *d_pp)
+{
+    apical_registry *reg = test_registry();
+    apical_config cfg;
+    char err[2048], set[64];
+    snprintf(set, sizeof set, "simulation.steady.interneurons=%s", kind);
+    const char *sets[] = { set };
+    load(&cfg, reg, "steady", lateral_learning(sps), sets, 1);
+    apical_circuit *c = cfg.circuit;
+    apical_stim *st = &c->stims[0];
+    double x[4 * NPIX], u[4 * 3], w[12][30];
+    for (int b = 0; b < 4; b++) {
+        apical_stim_idx_pattern(st, (size_t)b, x + b * NPIX);
+        for (int i = 0; i < 3; i++)
+            u[b * 3 + i] = st->trgt_u[(unsigned)i == st->labels.data[b]];
+    }
+    for (size_t k = 0; k < 12; k++)
+        memcpy(w[k], c->projs[k].w, apical_proj_n_weights(c, &c->projs[k]) * sizeof(double));
+    apical_steady *sd = apical_steady_new(c, &cfg.steady, err, sizeof err);
+    ck_assert_msg(sd != NULL, "%s", err);
+    ck_assert(apical_steady_learn(sd, x, u, NULL, 4, err, sizeof err) == 0);
+    apical_steady_sync(sd);
+    *d_ip = *d_pp = 0;
+    for (size_t k = 2; k < 12; k++)
+        for (size_t i = 0; i < apical_proj_n_weights(c, &c->projs[k]); i++) {
+            double d = fabs(c->projs[k].w[i] - w[k][i]);
+            if (k >= 8)
+                *d_ip = fmax(*d_ip, d);
+            else if (k == 2)
+                *d_pp = fmax(*d_pp, d);
+        }
+    if (!sps) { /* by hand: the up sweep, then each interneuron nudged by its
+                   partner's up-sweep potential */
+        const double cb = 1.0 / 1.4, cn = 1.0 / 1.1, ci = 1.0 / 1.1;
+        double want[4][20] = { { 0 } };
+        for (int b = 0; b < 4; b++) {
+            double r1[5], r2[4], u2[4], u3[3];
+            for (int i = 0; i < 5; i++) {
+                double v = w[1][i];
+                for (int j = 0; j < NPIX; j++)
+                    v += w[0][i * NPIX + j] * x[b * NPIX + j];
+                r1[i] = sigm(cb * v);
+            }
+            for (int i = 0; i < 4; i++) {
+                double v = w[3][i];
+                for (int j = 0; j < 5; j++)
+                    v += w[2][i * 5 + j] * r1[j];
+                u2[i] = cb * v;
+                r2[i] = sigm(u2[i]);
+            }
+            for (int i = 0; i < 3; i++) {
+                double v = w[5][i];
+                for (int j = 0; j < 4; j++)
+                    v += w[4][i * 4 + j] * r2[j];
+                u3[i] = cn * v;
+            }
+            /* inter1 (4) from hidden1 (5) towards u2; inter2 (3) from hidden2 (4) towards u3 */
+            const double *pre[2] = { r1, r2 }, *part[2] = { u2, u3 };
+            const size_t nd[2] = { 4, 3 }, ns[2] = { 5, 4 };
+            for (int l = 0; l < 2; l++)
+                for (size_t i = 0; i < nd[l]; i++) {
+                    double v = w[9 + 2 * l][i];
+                    for (size_t j = 0; j < ns[l]; j++)
+                        v += w[8 + 2 * l][i * ns[l] + j] * pre[l][j];
+                    double ui = (v + 0.2 * part[l][i]) / 1.3; /* (g_D v + g_som u_P) / (...) */
+                    double e = sigm(ui) - sigm(ci * v);
+                    for (size_t j = 0; j < ns[l]; j++)
+                        want[2 * l][i * ns[l] + j] += e * pre[l][j] / 4;
+                    want[2 * l + 1][i] += e / 4;
+                }
+        }
+        double worst = 0, size = 0;
+        for (size_t k = 8; k < 12; k++)
+            for (size_t i = 0; i < apical_proj_n_weights(c, &c->projs[k]); i++) {
+                worst = fmax(worst, fabs(c->projs[k].w[i] - w[k][i] - want[k - 8][i]));
+                size = fmax(size, fabs(want[k - 8][i]));
+            }
+        printf("interneurons %s vs by hand: largest change %.3g, largest difference %.3g\n",
+               kind, size, worst);
+        ck_assert_double_gt(size, 1e-3);
+        ck_assert_double_lt(worst, 1e-14);
+    }
+    apical_steady_free(sd);
+    apical_config_free(&cfg);
+    apical_registry_free(reg);
+}
+
+START_TEST(free_interneurons_learn_in_the_free_state)
+{
+    double ip, pp, ip_l, pp_l, ip_r, pp_r;
+    interneuron_step("free", 1, &ip, &pp);
+    interneuron_step("learned", 1, &ip_l, &pp_l);
+    printf("self-predicting start, target on: interneuron weights move %.3g (free) and "
+           "%.3g (learned); hidden1->hidden2 %.3g and %.3g\n", ip, ip_l, pp, pp_l);
+    ck_assert_double_lt(ip, 1e-15);
+    ck_assert_double_gt(ip_l, 1e-4);
+    ck_assert_double_gt(pp, 1e-4);
+    ck_assert_double_eq_tol(pp, pp_l, 1e-15); /* the forward rule is the same */
+    interneuron_step("free", 0, &ip_r, &pp_r);
+
+    /* no interneuron rule to run in the free state: refused */
+    apical_registry *reg = test_registry();
+    apical_config cfg;
+    char err[2048];
+    const char *sets[] = { "simulation.steady.interneurons=free" };
+    load(&cfg, reg, "steady", lateral_sps, sets, 1);
+    ck_assert_ptr_null(apical_steady_new(cfg.circuit, &cfg.steady, err, sizeof err));
+    ck_assert_msg(strstr(err, "no projection into an interneuron's dendrite has a rule"), "%s",
+                  err);
+    apical_config_free(&cfg);
+    apical_registry_free(reg);
+}
+END_TEST
+
 /* Modes refuse rules they cannot run, with the place of the projection. */
 START_TEST(modes_refuse_foreign_rules)
 {
@@ -676,6 +817,7 @@ int main(void)
     tcase_add_test(t, backprop_is_the_gradient);
     tcase_add_loop_test(t, feedback_topdown_returns_the_error_through_the_topdown_weights, 0, 2);
     tcase_add_test(t, ideal_interneurons_follow_their_partners);
+    tcase_add_test(t, free_interneurons_learn_in_the_free_state);
     tcase_add_test(t, modes_refuse_foreign_rules);
     tcase_add_test(t, decay_scales_the_rates_from_decay_from);
     tcase_add_test(t, epochs_report_the_feedback_angle_per_layer);
