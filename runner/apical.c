@@ -68,6 +68,7 @@ typedef struct run_state {
     double last_draw;
     double last_trace;
     double last_error;
+    int probe;                  /* steady: the bp_cosine columns are on */
 } run_state;
 
 static void on_metrics(void *user, const apical_metrics *m)
@@ -255,6 +256,9 @@ static void steady_header(FILE *f, const apical_config *cfg, int csv)
         for (size_t i = 0; i < c->n_pops; i++)
             if (c->pops[i].apical_fed)
                 fprintf(f, ",angle_%s", c->pops[i].name);
+        for (size_t i = 0; o->bp_probe && i < c->n_pops; i++)
+            if (c->pops[i].apical_fed)
+                fprintf(f, ",bp_cosine_%s,fa_cosine_%s", c->pops[i].name, c->pops[i].name);
         fprintf(f, "\n");
         return;
     }
@@ -270,6 +274,13 @@ static void steady_header(FILE *f, const apical_config *cfg, int csv)
             char h[16];
             snprintf(h, sizeof h, "deg_%s", c->pops[i].name);
             fprintf(f, " %11.11s", h);
+        }
+    for (size_t i = 0; o->bp_probe && i < c->n_pops; i++)
+        if (c->pops[i].apical_fed) {
+            char h[2][16];
+            snprintf(h[0], sizeof h[0], "bp_%s", c->pops[i].name);
+            snprintf(h[1], sizeof h[1], "fa_%s", c->pops[i].name);
+            fprintf(f, " %8.8s %8.8s", h[0], h[1]);
         }
     fprintf(f, "\n");
 }
@@ -289,6 +300,9 @@ static void on_epoch(void *user, const apical_epoch_metrics *m)
     for (size_t i = 0; i < c->n_pops; i++)
         if (c->pops[i].apical_fed)
             fprintf(s->csv, ",%.4f", m->angle_deg[i]);
+    for (size_t i = 0; s->probe && i < c->n_pops; i++)
+        if (c->pops[i].apical_fed)
+            fprintf(s->csv, ",%.6g,%.6g", m->bp_cos[i], m->fa_cos[i]);
     fprintf(s->csv, "\n");
     fflush(s->csv);
     if (s->tty)
@@ -304,6 +318,9 @@ static void on_epoch(void *user, const apical_epoch_metrics *m)
     for (size_t i = 0; i < c->n_pops; i++)
         if (c->pops[i].apical_fed)
             printf(" %11.2f", m->angle_deg[i]);
+    for (size_t i = 0; s->probe && i < c->n_pops; i++)
+        if (c->pops[i].apical_fed)
+            printf(" %8.4f %8.4f", m->bp_cos[i], m->fa_cos[i]);
     printf("\n");
     fflush(stdout);
 }
@@ -351,6 +368,7 @@ static int run_steady(apical_config *cfg, run_state *s, const char *dir, int res
     char err[2048];
     apical_steady_opts *o = &cfg->steady;
     o->start_epoch = start_epoch;
+    s->probe = o->bp_probe > 0 && o->mode == APICAL_MODE_STEADY;
     if (!resumed)
         steady_header(s->csv, cfg, 1);
     else if (check_steady_header(cfg, dir) != 0)
@@ -447,7 +465,7 @@ static int cmd_run(int argc, char **argv)
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
     int rc = 1;
     run_state s = { dir, cfg.circuit, NULL, NULL, &cfg.run, isatty(STDERR_FILENO), now(), 0, -1,
-                    NAN };
+                    NAN, 0 };
     apical_run_pos pos;
     if (resume) {
         uint64_t extra[4];

@@ -542,6 +542,12 @@ typedef struct apical_epoch_metrics {
     double mismatch_sq;
     /* per apical-fed population, apical_feedback_angle (NaN for the others) */
     double angle_deg[APICAL_STEADY_MAX_POPS];
+    /* bp_cosine probe (steady mode): per apical-fed population, the mean over
+       the probe's mini-batches of the cosine between the layer's bottom-up
+       update (Eq. 7, all basal projections together) and backprop's (bp_cos)
+       or feedback alignment's through the top-down weights (fa_cos) update of
+       the free feedforward network (MODEL.md 2.3); NaN when not measured */
+    double bp_cos[APICAL_STEADY_MAX_POPS], fa_cos[APICAL_STEADY_MAX_POPS];
 } apical_epoch_metrics;
 
 /* How backprop mode sends the error back through a projection src -> dst:
@@ -577,6 +583,9 @@ typedef struct apical_steady_opts {
     double decay;               /* learning rates times decay^(epoch - decay_from) from
                                    epoch decay_from on (1: constant) */
     long decay_from;
+    size_t bp_probe;            /* steady: bp_cos and fa_cos are measured after every epoch on
+                                   the first bp_probe images of the training stimulus, with
+                                   their targets and no plasticity (0: off) */
     int interneurons_keep_rate; /* the rules into interneurons' dendrites keep their rate
                                    when the others decay (decay_interneurons: false) */
     size_t train;               /* the training stimulus (an idx stimulus with targets) */

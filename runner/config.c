@@ -832,13 +832,14 @@ static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
 /* simulation.steady: {train: STIM, epochs, evaluate: [STIM...], batch,
    precision: f32|f64, variant: exact|literal, passes, decay, decay_from,
    feedback: transpose|topdown (backprop mode), interneurons: learned|ideal|free,
-   decay_interneurons: true|false (steady mode)} */
+   decay_interneurons: true|false, bp_cosine: IMAGES (steady mode)} */
 static int load_steady(ctx *x, const yaml_node_t *sd)
 {
     apical_steady_opts *o = &x->cfg->steady;
     static const char *const keys[] = { "train", "epochs", "evaluate", "batch", "precision",
                                         "variant", "passes", "decay", "decay_from", "feedback",
-                                        "interneurons", "decay_interneurons", NULL };
+                                        "interneurons", "decay_interneurons", "bp_cosine",
+                                        NULL };
     if (expect(x, sd, YAML_MAPPING_NODE, "a mapping {train, epochs, ...}") ||
         check_keys(x, sd, "steady", keys))
         return -1;
@@ -858,6 +859,14 @@ static int load_steady(ctx *x, const yaml_node_t *sd)
     if (di && o->mode != APICAL_MODE_STEADY)
         return fail(x, di, "decay_interneurons belongs to mode steady");
     o->interneurons_keep_rate = !decay_in;
+    yaml_node_t *bc = get(x, sd, "bp_cosine");
+    long probe = 0;
+    if (bc && to_long(x, bc, 0, &probe))
+        return -1;
+    if (bc && o->mode != APICAL_MODE_STEADY)
+        return fail(x, bc, "bp_cosine belongs to mode steady (it compares the microcircuit's "
+                    "updates with backprop's)");
+    o->bp_probe = (size_t)probe;
     yaml_node_t *df = get(x, sd, "decay_from");
     if (df && to_long(x, df, 0, &o->decay_from))
         return -1;

@@ -45,6 +45,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <gsl/gsl_cblas.h>
 #include <gsl/gsl_randist.h>
 
 #include "apical_runner.h"
@@ -57,6 +58,8 @@ typedef struct sd_pop {
     double *dfdy, *dfdin, *dody; /* backprop: the module's Jacobian blocks */
     double *grad;               /* backprop: -dL/du, batch x n */
     double *gradr;              /* backprop: -dL/drate, batch x n */
+    double *grad_fa, *gradr_fa; /* bp_cosine probe: the same through the top-down weights */
+    double *rfree;              /* bp_cosine probe: the up sweep's rates, batch x n */
     long version;               /* bumped whenever the state is recomputed */
     int visited;                /* computed in the current up sweep */
     int learns_into;            /* some projection into it carries a backprop rule */
@@ -110,6 +113,7 @@ struct apical_steady {
     double rate_scale;          /* decay^(epoch - decay_from): the learning rates' factor */
     double t_multi, t_single;   /* time of the probe batches on all threads and on one */
     int any_free;               /* some projection learns in the free state */
+    double *gram;               /* bp_cosine probe: six batch x batch products */
 };
 
 /* All threads, or one, whichever the last probe found faster: on a machine
@@ -158,6 +162,9 @@ void apical_steady_free(apical_steady *s)
         free(p->dody);
         free(p->grad);
         free(p->gradr);
+        free(p->grad_fa);
+        free(p->gradr_fa);
+        free(p->rfree);
     }
     for (size_t i = 0; s->projs && i < s->c->n_projs; i++) {
         free(s->projs[i].out);
@@ -183,6 +190,7 @@ void apical_steady_free(apical_steady *s)
     free(s->ext_u);
     free(s->ext_r);
     free(s->order);
+    free(s->gram);
     free(s);
 }
 
@@ -257,10 +265,11 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
             goto nomem;
         q->rate = apical_model_find_obs(m, "rate");
         q->version = 0;
-        if (bp) {
+        if (bp || o->bp_probe) {
             if (!m->jacobian || (m->n_state != 1 && m->n_state != 0)) {
-                snprintf(err, cap, "population %s (%s): backprop needs cells with one state "
-                         "variable and a Jacobian", p->name, m->name);
+                snprintf(err, cap, "population %s (%s): %s needs cells with one state "
+                         "variable and a Jacobian", p->name, m->name,
+                         bp ? "backprop" : "bp_cosine");
                 goto fail;
             }
             q->dfdy = calloc(bn + 1, sizeof(double));
@@ -269,6 +278,13 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
             q->grad = calloc(bn + 1, sizeof(double));
             q->gradr = calloc(bn + 1, sizeof(double));
             if (!q->dfdy || !q->dfdin || !q->dody || !q->grad || !q->gradr)
+                goto nomem;
+        }
+        if (o->bp_probe) {
+            q->grad_fa = calloc(bn + 1, sizeof(double));
+            q->gradr_fa = calloc(bn + 1, sizeof(double));
+            q->rfree = calloc(bn + 1, sizeof(double));
+            if (!q->grad_fa || !q->gradr_fa || !q->rfree)
                 goto nomem;
         }
     }
@@ -384,6 +400,8 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
     s->ext_x = calloc(wb, sizeof(double));
     s->ext_u = calloc(wb, sizeof(double));
     s->ext_r = calloc(wb, sizeof(double));
+    if (o->bp_probe && !(s->gram = malloc(6 * s->B * s->B * sizeof(double))))
+        goto nomem;
     if (!s->xf || !s->ef || !s->of || !s->ysave || !s->ext_x || !s->ext_u || !s->ext_r ||
         !s->psrc || !s->pport || !s->scrd)
         goto nomem;
@@ -905,6 +923,145 @@ static size_t count_wrong(apical_steady *s, const size_t *order, size_t from, si
     return wrong;
 }
 
+/* G (nb x nb) = A B^T for A, B nb x n */
+static void gram(size_t nb, size_t n, const double *a, const double *b, double *g)
+{
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)nb, (int)n, 1.0, a,
+                (int)n, b, (int)n, 0.0, g, (int)nb);
+}
+
+static double dot(size_t n, const double *a, const double *b)
+{
+    double d = 0;
+    for (size_t i = 0; i < n; i++)
+        d += a[i] * b[i];
+    return d;
+}
+
+/* The bp_cosine probe on rows [from, from+n) of the training stimulus.
+   The up sweep is the free feedforward network (MODEL.md 2.3): its rates,
+   and from the modules' Jacobians the deltas of backprop, delta_N =
+   phi'(u_N) (u_trgt - u_N) at the taught population and delta_src =
+   phi'(u_src) (W^T (delta_dst du_dst/dbasal)) down the basal projections,
+   and of feedback alignment, the same through the top-down projection
+   dst -> src.apical instead of W^T.  Then the nudged sweeps give Eq. 7's
+   update, err_basal times the presynaptic rates.  For every apical-fed
+   population, the cosines between the update of all its basal projections
+   over the batch, sum_b e_b r_b^T, and backprop's and feedback alignment's
+   go into cb and cf (nc counts the batches where each is defined). */
+static int probe_batch(apical_steady *s, size_t from, size_t n, double *cb, double *cf,
+                       size_t *nbp, size_t *nfa, char *err, size_t cap)
+{
+    apical_circuit *c = s->c;
+    const apical_stim *st = &c->stims[s->o.train];
+    const uint32_t lit = s->o.literal ? APICAL_STEADY_LITERAL : 0;
+    load_batch(s, s->o.train, NULL, from, n, 1);
+    const size_t nb = s->nb;
+    for (size_t i = 0; i < c->n_pops; i++)
+        s->pops[i].visited = 0;
+    for (size_t i = 0; i < c->n_pops; i++)
+        if (settle_pop(s, i, APICAL_STEADY_UP | lit, err, cap))
+            return -1;
+    for (size_t i = 0; i < c->n_pops; i++) {
+        sd_pop *q = &s->pops[i];
+        size_t bn = nb * c->pops[i].n;
+        memset(q->gradr, 0, bn * sizeof(double));
+        memset(q->gradr_fa, 0, bn * sizeof(double));
+        if (q->rate != NONE)
+            memcpy(q->rfree, q->obs + q->rate * bn, bn * sizeof(double));
+        if (c->pops[i].model->n_state == 1 && observe_sliced(s, i, 1) != APICAL_OK) {
+            snprintf(err, cap, "population %s: its Jacobian failed", c->pops[i].name);
+            return -1;
+        }
+    }
+    for (size_t i = c->n_pops; i-- > 0;) {
+        const apical_pop *p = &c->pops[i];
+        sd_pop *q = &s->pops[i];
+        if (p->model->n_state != 1 || q->rate == NONE)
+            continue;
+        size_t bn = nb * p->n;
+        const double *slope = q->dody + q->rate * bn;
+        for (size_t j = 0; j < bn; j++) {
+            double g = i == st->tgt ? s->ext_u[j] - q->y[j] : q->gradr[j];
+            double gf = i == st->tgt ? s->ext_u[j] - q->y[j] : q->gradr_fa[j];
+            q->grad[j] = g * slope[j];
+            q->grad_fa[j] = gf * slope[j];
+        }
+        for (size_t k = 0; k < c->n_projs; k++) {
+            const apical_proj *pj = &c->projs[k];
+            const apical_pop *src = &c->pops[pj->src];
+            if (pj->dst != i || pj->one_to_one || pj->src >= i || src->model->n_state != 1 ||
+                strcmp(apical_proj_port(c, pj), "basal") != 0)
+                continue;
+            const double *dfin = q->dfdin + pj->dst_port * bn;
+            const apical_proj *t = apical_proj_between(c, i, pj->src, "apical");
+            for (int fa = 0; fa <= (t != NULL); fa++) {
+                const double *g = fa ? q->grad_fa : q->grad;
+                for (size_t j = 0; j < bn; j++)
+                    s->scrd[j] = g[j] * (-dfin[j] / q->dfdy[j]);
+                double *to = fa ? s->pops[pj->src].gradr_fa : s->pops[pj->src].gradr;
+                /* nb x ns += e (nb x nd) W (nd x ns), or e B^T with B ns x nd */
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, fa ? CblasTrans : CblasNoTrans,
+                            (int)nb, (int)src->n, (int)p->n, 1.0, s->scrd, (int)p->n,
+                            fa ? t->w : pj->w, fa ? (int)p->n : (int)src->n, 1.0, to,
+                            (int)src->n);
+            }
+        }
+    }
+    if (sweep(s, s->o.passes, err, cap))
+        return -1;
+    double *ee = s->gram, *ed = ee + nb * nb, *ef = ed + nb * nb, *rr = ef + nb * nb,
+           *rq = rr + nb * nb, *qq = rq + nb * nb;
+    for (size_t i = 0; i < c->n_pops; i++) {
+        const apical_pop *p = &c->pops[i];
+        const sd_pop *q = &s->pops[i];
+        size_t eb = apical_model_find_obs(p->model, "err_basal");
+        if (!p->apical_fed || eb == NONE || p->model->n_state != 1)
+            continue;
+        size_t bn = nb * p->n;
+        const double *e = q->obs + eb * bn;
+        double mm = 0, mb = 0, bb = 0, mf = 0, ff = 0;
+        for (size_t k = 0; k < c->n_projs; k++) {
+            const apical_proj *pj = &c->projs[k];
+            const sd_pop *sp = &s->pops[pj->src];
+            size_t ns = c->pops[pj->src].n;
+            if (pj->dst != i || pj->one_to_one || pj->src >= i || pj->src_obs != sp->rate ||
+                strcmp(apical_proj_port(c, pj), "basal") != 0)
+                continue;
+            /* <sum_b x_b y_b^T, sum_b z_b w_b^T> = sum_bb' (x_b.z_b') (y_b.w_b') */
+            const double *dfin = q->dfdin + pj->dst_port * bn;
+            gram(nb, p->n, e, e, ee);
+            gram(nb, ns, src_row(s, pj), src_row(s, pj), rr);
+            gram(nb, ns, src_row(s, pj), sp->rfree, rq);
+            gram(nb, ns, sp->rfree, sp->rfree, qq);
+            for (int fa = 0; fa < 2; fa++) {
+                const double *g = fa ? q->grad_fa : q->grad;
+                for (size_t j = 0; j < bn; j++)
+                    s->scrd[j] = g[j] * (-dfin[j] / q->dfdy[j]);
+                gram(nb, p->n, e, s->scrd, ed);
+                gram(nb, p->n, s->scrd, s->scrd, ef);
+                double x = 0, y = 0;
+                for (size_t j = 0; j < nb * nb; j++) {
+                    x += ed[j] * rq[j];
+                    y += ef[j] * qq[j];
+                }
+                *(fa ? &mf : &mb) += x;
+                *(fa ? &ff : &bb) += y;
+            }
+            mm += dot(nb * nb, ee, rr);
+        }
+        if (mm > 0 && bb > 0) {
+            cb[i] += mb / sqrt(mm * bb);
+            nbp[i]++;
+        }
+        if (mm > 0 && ff > 0) {
+            cf[i] += mf / sqrt(mm * ff);
+            nfa[i]++;
+        }
+    }
+    return 0;
+}
+
 static int evaluate(apical_steady *s, apical_epoch_metrics *m, char *err, size_t cap)
 {
     apical_circuit *c = s->c;
@@ -957,6 +1114,24 @@ static int evaluate(apical_steady *s, apical_epoch_metrics *m, char *err, size_t
                     m->apical_sq[i] = asq[i] / (double)(st->count * c->pops[i].n);
             if (n_mis)
                 m->mismatch_sq = mis / (double)n_mis;
+        }
+    }
+    for (size_t i = 0; i < APICAL_STEADY_MAX_POPS; i++)
+        m->bp_cos[i] = m->fa_cos[i] = NAN;
+    if (s->o.bp_probe && s->o.mode == APICAL_MODE_STEADY) {
+        const apical_stim *tr = &c->stims[s->o.train];
+        size_t n = s->o.bp_probe < tr->count ? s->o.bp_probe : tr->count;
+        double cb[APICAL_STEADY_MAX_POPS] = { 0 }, cf[APICAL_STEADY_MAX_POPS] = { 0 };
+        size_t nbp[APICAL_STEADY_MAX_POPS] = { 0 }, nfa[APICAL_STEADY_MAX_POPS] = { 0 };
+        for (size_t from = 0; from < n; from += s->B)
+            if (probe_batch(s, from, n - from < s->B ? n - from : s->B, cb, cf, nbp, nfa, err,
+                            cap))
+                return -1;
+        for (size_t i = 0; i < c->n_pops; i++) {
+            if (nbp[i])
+                m->bp_cos[i] = cb[i] / (double)nbp[i];
+            if (nfa[i])
+                m->fa_cos[i] = cf[i] / (double)nfa[i];
         }
     }
     return 0;

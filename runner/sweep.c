@@ -276,10 +276,11 @@ static int load_metric(sctx *x, const yaml_node_t *m, apical_sweep_metric *out)
         return -1;
     /* Dynamics runs' columns, then steady and backprop runs': train_error,
        seconds, mismatch_sq, and per evaluated set or population
-       error_<set>, apical_sq_<pop>, angle_<pop>. */
+       error_<set>, apical_sq_<pop>, angle_<pop>, bp_cosine_<pop>, fa_cosine_<pop>. */
     static const char *const known[] = { "apical_sq", "mismatch_sq", "test_error", "angle_deg",
                                          "bp_cosine", "t_ms", "train_error", "seconds", NULL };
-    static const char *const prefix[] = { "error_", "apical_sq_", "angle_", NULL };
+    static const char *const prefix[] = { "error_", "apical_sq_", "angle_", "bp_cosine_",
+                                          "fa_cosine_", NULL };
     const char *nm = scalar(name);
     int ok = 0;
     for (size_t i = 0; known[i] && !ok; i++)
@@ -290,12 +291,13 @@ static int load_metric(sctx *x, const yaml_node_t *m, apical_sweep_metric *out)
         return fail(x, name, "unknown metric '%s' (expected one of: apical_sq, mismatch_sq, "
                              "test_error, angle_deg, bp_cosine, t_ms; for steady and backprop "
                              "runs train_error, seconds, error_<set>, apical_sq_<pop>, "
-                             "angle_<pop>)", nm);
+                             "angle_<pop>, bp_cosine_<pop>, fa_cosine_<pop>)", nm);
     if (best && (best->type != YAML_SCALAR_NODE ||
                  (strcmp(scalar(best), "min") != 0 && strcmp(scalar(best), "max") != 0)))
         return fail(x, best, "expected min or max (which value is best)");
     out->best_is_max = best ? strcmp(scalar(best), "max") == 0
-                            : strcmp(scalar(name), "bp_cosine") == 0;
+                            : strstr(scalar(name), "_cosine") != NULL ||
+                                  strcmp(scalar(name), "bp_cosine") == 0;
     out->name = strdup(scalar(name));
     return out->name ? 0 : fail(x, name, "out of memory");
 }

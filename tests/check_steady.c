@@ -647,6 +647,156 @@ START_TEST(free_interneurons_learn_in_the_free_state)
 }
 END_TEST
 
+/* bp_cosine: before any learning, on all eight images (two batches of
+   four), the probe compares each hidden layer's Eq. 7 update with
+   backprop's and feedback alignment's of the free network.  With weak
+   nudging (pyramids' g_som 0.002) in the self-predicting state the
+   microcircuit's update is feedback alignment's to first order (MODEL.md
+   2.3): fa_cos near 1, and bp_cos then near the cosine between feedback
+   alignment's and backprop's updates, computed here from the up sweep by
+   hand.  Interneurons away from the self-predicting state add their
+   residual to the apical potentials and move the update away.  With
+   top-down weights equal to the forward weights' transpose the two agree
+   exactly. */
+static apical_epoch_metrics probe_m;
+
+static void keep_probe(void *user, const apical_epoch_metrics *m)
+{
+    (void)user;
+    if (m->epoch == 0)
+        probe_m = *m;
+}
+
+static void probe_run(const char *g_som, const char *lateral, int transpose, double bp[2],
+                      double fa[2], double hand[2])
+{
+    apical_registry *reg = test_registry();
+    apical_config cfg;
+    char err[2048], set[64];
+    snprintf(set, sizeof set, "defaults.pyramidal.g_som=%s", g_som);
+    const char *sets[] = { set, "simulation.steady.bp_cosine=8", "simulation.steady.epochs=0" };
+    load(&cfg, reg, "steady", lateral, sets, 3);
+    apical_circuit *c = cfg.circuit;
+    const double *w[6];
+    for (int k = 0; k < 6; k++)
+        w[k] = c->projs[k].w;
+    double *b1 = c->projs[6].w, *b2 = c->projs[7].w; /* 5 x 4, 4 x 3 */
+    if (transpose) {
+        for (int i = 0; i < 5; i++)
+            for (int j = 0; j < 4; j++)
+                b1[i * 4 + j] = w[2][j * 5 + i];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 3; j++)
+                b2[i * 3 + j] = w[4][j * 4 + i];
+    }
+    /* by hand: cos(sum_b dfa_b pre_b^T, sum_b dbp_b pre_b^T) per layer, all
+       basal projections (weights and bias) together, averaged over the batches */
+    apical_stim *st = &c->stims[0];
+    const double cb = 1.0 / 1.4, cn = 1.0 / 1.1; /* g_som off in the up sweep */
+    hand[0] = hand[1] = 0;
+    for (int from = 0; from < NIMG; from += 4) {
+        double x[4][NPIX], r1[4][5], r2[4][4], d[2][2][4][5] = { { { { 0 } } } };
+        for (int b = 0; b < 4; b++) {
+            apical_stim_idx_pattern(st, (size_t)(from + b), x[b]);
+            double u3[3], r3[3], d3[3];
+            for (int i = 0; i < 5; i++) {
+                double v = w[1][i];
+                for (int j = 0; j < NPIX; j++)
+                    v += w[0][i * NPIX + j] * x[b][j];
+                r1[b][i] = sigm(cb * v);
+            }
+            for (int i = 0; i < 4; i++) {
+                double v = w[3][i];
+                for (int j = 0; j < 5; j++)
+                    v += w[2][i * 5 + j] * r1[b][j];
+                r2[b][i] = sigm(cb * v);
+            }
+            for (int i = 0; i < 3; i++) {
+                double v = w[5][i];
+                for (int j = 0; j < 4; j++)
+                    v += w[4][i * 4 + j] * r2[b][j];
+                u3[i] = cn * v;
+                r3[i] = sigm(u3[i]);
+                double ut = st->trgt_u[(unsigned)i == st->labels.data[from + b]];
+                d3[i] = r3[i] * (1 - r3[i]) * (ut - u3[i]);
+            }
+            for (int f = 0; f < 2; f++) { /* d[f][layer][b][cell]: f 1 feedback alignment */
+                for (int i = 0; i < 4; i++) {
+                    double g = 0;
+                    for (int j = 0; j < 3; j++)
+                        g += (f ? b2[i * 3 + j] : w[4][j * 4 + i]) * d3[j];
+                    d[f][1][b][i] = g * r2[b][i] * (1 - r2[b][i]);
+                }
+                for (int i = 0; i < 5; i++) {
+                    double g = 0;
+                    for (int j = 0; j < 4; j++)
+                        g += (f ? b1[i * 4 + j] : w[2][j * 5 + i]) * d[f][1][b][j];
+                    d[f][0][b][i] = g * r1[b][i] * (1 - r1[b][i]);
+                }
+            }
+        }
+        const int n[2] = { 5, 4 }, np[2] = { NPIX, 5 };
+        for (int l = 0; l < 2; l++) {
+            double dw[2][5 * NPIX + 5] = { { 0 } }; /* [f][weights | bias] */
+            for (int f = 0; f < 2; f++)
+                for (int b = 0; b < 4; b++)
+                    for (int i = 0; i < n[l]; i++) {
+                        for (int j = 0; j < np[l]; j++)
+                            dw[f][i * np[l] + j] +=
+                                d[f][l][b][i] * (l ? r1[b][j] : x[b][j]);
+                        dw[f][n[l] * np[l] + i] += d[f][l][b][i];
+                    }
+            double ab = 0, aa = 0, bb = 0;
+            for (int k = 0; k < n[l] * np[l] + n[l]; k++) {
+                ab += dw[0][k] * dw[1][k];
+                aa += dw[1][k] * dw[1][k];
+                bb += dw[0][k] * dw[0][k];
+            }
+            hand[l] += ab / sqrt(aa * bb) / (NIMG / 4);
+        }
+    }
+    apical_steady_opts o = cfg.steady;
+    o.on_epoch = keep_probe;
+    apical_steady *sd = apical_steady_new(c, &o, err, sizeof err);
+    ck_assert_msg(sd != NULL, "%s", err);
+    ck_assert(apical_steady_run(sd, err, sizeof err) == 0);
+    size_t ih[2];
+    apical_circuit_pop(c, "hidden1", &ih[0]);
+    apical_circuit_pop(c, "hidden2", &ih[1]);
+    for (int l = 0; l < 2; l++) {
+        bp[l] = probe_m.bp_cos[ih[l]];
+        fa[l] = probe_m.fa_cos[ih[l]];
+    }
+    ck_assert(isnan(probe_m.bp_cos[0]) && isnan(probe_m.fa_cos[6])); /* input, output */
+    apical_steady_free(sd);
+    apical_config_free(&cfg);
+    apical_registry_free(reg);
+}
+
+START_TEST(bp_cosine_probe_compares_with_backprop_and_feedback_alignment)
+{
+    double bp[2], fa[2], hand[2], bps[2], fas[2], hs[2], bpt[2], fat[2], ht[2];
+    probe_run("0.002", lateral_sps, 0, bp, fa, hand);
+    probe_run("0.002", lateral_random, 0, bps, fas, hs);
+    probe_run("1", lateral_sps, 1, bpt, fat, ht);
+    for (int l = 0; l < 2; l++) {
+        printf("bp_cosine probe, hidden%d: self-predicting, weak nudging: bp %.5f fa %.6f (by "
+               "hand, fa vs bp: %.5f); random interneurons: bp %.4f fa %.4f; top-down = W^T, "
+               "g_som 1: bp %.6f fa %.6f\n", l + 1, bp[l], fa[l], hand[l], bps[l], fas[l],
+               bpt[l], fat[l]);
+        fflush(stdout);
+        ck_assert_double_gt(fa[l], 0.999);
+        ck_assert_double_lt(fabs(bp[l] - hand[l]), 5e-4);
+        ck_assert_double_lt(fabs(hand[l]), 0.9); /* random feedback: not backprop */
+        ck_assert_double_eq_tol(hs[l], hand[l], 1e-12); /* the same free network */
+        ck_assert_double_lt(fas[l], 0.9);
+        ck_assert_double_eq_tol(bpt[l], fat[l], 1e-12);
+        ck_assert_double_eq_tol(ht[l], 1.0, 1e-12);
+    }
+
+}
+END_TEST
+
 /* Modes refuse rules they cannot run, with the place of the projection. */
 START_TEST(modes_refuse_foreign_rules)
 {
@@ -818,6 +968,7 @@ int main(void)
     tcase_add_loop_test(t, feedback_topdown_returns_the_error_through_the_topdown_weights, 0, 2);
     tcase_add_test(t, ideal_interneurons_follow_their_partners);
     tcase_add_test(t, free_interneurons_learn_in_the_free_state);
+    tcase_add_test(t, bp_cosine_probe_compares_with_backprop_and_feedback_alignment);
     tcase_add_test(t, modes_refuse_foreign_rules);
     tcase_add_test(t, decay_scales_the_rates_from_decay_from);
     tcase_add_test(t, epochs_report_the_feedback_angle_per_layer);
