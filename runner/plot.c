@@ -196,16 +196,20 @@ static size_t curve(char *body, size_t cap, size_t u, int k, int col, int percen
 
 /* Runs in epochs (modes steady and backprop): classification errors in
    percent, the apical potentials and interneuron mismatch, and (where
-   metrics.csv has them) the feedback angles, per epoch. */
+   metrics.csv has them) the feedback angles and the bp_cosine probe's
+   cosines, per epoch. */
 static void plot_epochs(FILE *gp, const char *dir, char cols[][64], int nc)
 {
     char body[8192], prefix[4200];
     size_t u = 0;
-    int angles = 0;
-    for (int c = 0; c < nc; c++)
+    int angles = 0, cosines = 0;
+    for (int c = 0; c < nc; c++) {
         angles += !strncmp(cols[c], "angle_", 6);
+        cosines += strstr(cols[c], "_cosine_") != NULL;
+    }
+    int panels = 2 + (angles > 0) + (cosines > 0);
     u += (size_t)snprintf(body + u, sizeof body - u,
-                          "  set multiplot layout 1,%d\n  set xlabel \"epoch\"\n", angles ? 3 : 2);
+                          "  set multiplot layout 1,%d\n  set xlabel \"epoch\"\n", panels);
     u += (size_t)snprintf(body + u, sizeof body - u,
                           "  set logscale y\n  set title \"classification error (%%)\"\n  plot ");
     int k = 0;
@@ -232,9 +236,22 @@ static void plot_epochs(FILE *gp, const char *dir, char cols[][64], int nc)
                 u = curve(body, sizeof body, u, k++, c, 0, cols[c] + 6);
         u += (size_t)snprintf(body + u, sizeof body - u, "\n");
     }
+    if (cosines) {
+        u += (size_t)snprintf(body + u, sizeof body - u,
+                              "  set title \"update vs backprop (bp) and feedback alignment (fa), "
+                              "cosine\"\n  plot ");
+        k = 0;
+        for (int c = 0; c < nc; c++)
+            if (strstr(cols[c], "_cosine_")) {
+                char t[64];
+                snprintf(t, sizeof t, "%.2s %s", cols[c], strstr(cols[c], "_cosine_") + 8);
+                u = curve(body, sizeof body, u, k++, c, 0, t);
+            }
+        u += (size_t)snprintf(body + u, sizeof body - u, "\n");
+    }
     snprintf(body + u, sizeof body - u, "  unset multiplot\n");
     snprintf(prefix, sizeof prefix, "%s/metrics", dir);
-    apical_plot_terminals(gp, prefix, angles ? 1800 : 1300, 500, body);
+    apical_plot_terminals(gp, prefix, 450 + 450 * panels, 500, body);
 }
 
 int apical_plot(const char *dir, char *err, size_t cap)
