@@ -948,7 +948,8 @@ static double dot(size_t n, const double *a, const double *b)
    update, err_basal times the presynaptic rates.  For every apical-fed
    population, the cosines between the update of all its basal projections
    over the batch, sum_b e_b r_b^T, and backprop's and feedback alignment's
-   go into cb and cf (nc counts the batches where each is defined). */
+   are added to cb and cf, and nbp and nfa count the batches where each is
+   defined. */
 static int probe_batch(apical_steady *s, size_t from, size_t n, double *cb, double *cf,
                        size_t *nbp, size_t *nfa, char *err, size_t cap)
 {
