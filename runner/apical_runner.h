@@ -579,7 +579,9 @@ typedef struct apical_steady_opts {
     int passes;                 /* up-and-down sweep pairs per image (steady mode) */
     int feedback;               /* backprop: how the error returns to a hidden population */
     int interneurons;           /* steady: how projections into interneurons' dendrites learn
-                                   (enum apical_interneurons) */
+                                   (enum apical_interneurons) ... */
+    unsigned char interneurons_pop[APICAL_STEADY_MAX_POPS]; /* ... or, per population where
+                                   not 0, 1 + an enum apical_interneurons */
     double decay;               /* learning rates times decay^(epoch - decay_from) from
                                    epoch decay_from on (1: constant) */
     long decay_from;

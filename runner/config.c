@@ -829,9 +829,42 @@ static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
     return 0;
 }
 
+/* interneurons: learned|ideal|free, for all interneurons, or a mapping
+   {POP: learned|ideal|free, ...} for the named ones (the others learn). */
+static int load_interneurons(ctx *x, const yaml_node_t *in, apical_steady_opts *o)
+{
+    static const char *const kinds[] = { "learned", "ideal", "free", NULL }; /* enum order */
+    static const char expected[] = "learned (Eq. 8), ideal (set to the self-predicting "
+                                   "weights after every mini-batch) or free (Eq. 8 in the "
+                                   "un-nudged state)";
+    if (o->mode != APICAL_MODE_STEADY)
+        return fail(x, in, "interneurons belongs to mode steady");
+    if (in->type != YAML_MAPPING_NODE)
+        return one_of(x, in, kinds, expected, &o->interneurons);
+    for (yaml_node_pair_t *pr = in->data.mapping.pairs.start; pr < in->data.mapping.pairs.top;
+         pr++) {
+        yaml_node_t *k = node(x, pr->key), *v = node(x, pr->value);
+        size_t i;
+        int kind;
+        if (expect(x, k, YAML_SCALAR_NODE, "a population name"))
+            return -1;
+        apical_pop *p = apical_circuit_pop(x->cfg->circuit, scalar(k), &i);
+        if (!p)
+            return fail(x, k, "no population '%s'", scalar(k));
+        if (apical_model_find_port(p->model, "dendrite") == (size_t)-1)
+            return fail(x, k, "population %s (%s) is not an interneuron: it has no dendrite "
+                        "port", p->name, p->model->name);
+        if (one_of(x, v, kinds, expected, &kind))
+            return -1;
+        o->interneurons_pop[i] = (unsigned char)(1 + kind);
+    }
+    return 0;
+}
+
 /* simulation.steady: {train: STIM, epochs, evaluate: [STIM...], batch,
    precision: f32|f64, variant: exact|literal, passes, decay, decay_from,
-   feedback: transpose|topdown (backprop mode), interneurons: learned|ideal|free,
+   feedback: transpose|topdown (backprop mode), interneurons: learned|ideal|free or
+   {POP: learned|ideal|free},
    decay_interneurons: true|false, bp_cosine: IMAGES (steady mode)} */
 static int load_steady(ctx *x, const yaml_node_t *sd)
 {
@@ -881,15 +914,8 @@ static int load_steady(ctx *x, const yaml_node_t *sd)
                         "travel through the top-down projections anyway)");
     }
     yaml_node_t *in = get(x, sd, "interneurons");
-    if (in) {
-        static const char *const kinds[] = { "learned", "ideal", "free", NULL }; /* enum order */
-        if (one_of(x, in, kinds, "learned (Eq. 8), ideal (set to the self-predicting weights "
-                   "after every mini-batch) or free (Eq. 8 in the un-nudged state)",
-                   &o->interneurons))
-            return -1;
-        if (o->mode != APICAL_MODE_STEADY)
-            return fail(x, in, "interneurons belongs to mode steady");
-    }
+    if (in && load_interneurons(x, in, o))
+        return -1;
     yaml_node_t *tr = need(x, sd, "train", "steady");
     if (!tr || find_stim(x, tr, &o->train))
         return -1;

@@ -225,6 +225,12 @@ static int find_feedback(apical_steady *s, size_t k, char *err, size_t cap)
     return 0;
 }
 
+/* How the interneurons of population i learn (enum apical_interneurons). */
+static int in_mode(const apical_steady_opts *o, size_t i)
+{
+    return o->interneurons_pop[i] ? o->interneurons_pop[i] - 1 : o->interneurons;
+}
+
 apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o, char *err,
                                  size_t cap)
 {
@@ -353,24 +359,29 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
                    : !(q->wtd = malloc(apical_k_packed_size_f64(ns, nd) * sizeof(double))))
             goto nomem;
     }
-    for (size_t k = 0; o->interneurons == APICAL_INTERNEURONS_FREE && k < c->n_projs; k++) {
+    int want_free = 0;
+    for (size_t i = 0; i < c->n_pops; i++)
+        want_free |= in_mode(o, i) == APICAL_INTERNEURONS_FREE;
+    for (size_t k = 0; k < c->n_projs; k++) {
         apical_proj *pj = &c->projs[k];
         sd_proj *q = &s->projs[k];
-        if (!q->plastic || strcmp(apical_proj_port(c, pj), "dendrite") != 0)
+        if (in_mode(o, pj->dst) != APICAL_INTERNEURONS_FREE || !q->plastic ||
+            strcmp(apical_proj_port(c, pj), "dendrite") != 0)
             continue;
         if (!(q->pre = malloc(s->B * c->pops[pj->src].n * sizeof(double))))
             goto nomem;
         s->any_free = 1;
     }
-    if (o->interneurons == APICAL_INTERNEURONS_FREE && !s->any_free) {
+    if (want_free && !s->any_free) {
         snprintf(err, cap, "interneurons free: no projection into an interneuron's dendrite "
                  "has a rule");
         goto fail;
     }
-    for (size_t k = 0; o->interneurons == APICAL_INTERNEURONS_IDEAL && k < c->n_projs; k++) {
+    for (size_t k = 0; k < c->n_projs; k++) {
         apical_proj *pj = &c->projs[k];
         const apical_pop *d = &c->pops[pj->dst];
-        if (pj->one_to_one || strcmp(apical_proj_port(c, pj), "dendrite") != 0)
+        if (in_mode(o, pj->dst) != APICAL_INTERNEURONS_IDEAL || pj->one_to_one ||
+            strcmp(apical_proj_port(c, pj), "dendrite") != 0)
             continue;
         double f = 0;
         char why[256];
