@@ -241,6 +241,12 @@ static int write_config(const char *path, const char *file, const apical_config 
 
 /* ---- steady-state and backprop runs ---- */
 
+/* The run has the bp_cosine probe's columns (steady mode measures them). */
+static int probe_columns(const apical_steady_opts *o)
+{
+    return o->bp_probe > 0 && o->mode == APICAL_MODE_STEADY;
+}
+
 static void steady_header(FILE *f, const apical_config *cfg, int csv)
 {
     const apical_circuit *c = cfg->circuit;
@@ -256,7 +262,7 @@ static void steady_header(FILE *f, const apical_config *cfg, int csv)
         for (size_t i = 0; i < c->n_pops; i++)
             if (c->pops[i].apical_fed)
                 fprintf(f, ",angle_%s", c->pops[i].name);
-        for (size_t i = 0; o->bp_probe && i < c->n_pops; i++)
+        for (size_t i = 0; probe_columns(o) && i < c->n_pops; i++)
             if (c->pops[i].apical_fed)
                 fprintf(f, ",bp_cosine_%s,fa_cosine_%s", c->pops[i].name, c->pops[i].name);
         fprintf(f, "\n");
@@ -275,7 +281,7 @@ static void steady_header(FILE *f, const apical_config *cfg, int csv)
             snprintf(h, sizeof h, "deg_%s", c->pops[i].name);
             fprintf(f, " %11.11s", h);
         }
-    for (size_t i = 0; o->bp_probe && i < c->n_pops; i++)
+    for (size_t i = 0; probe_columns(o) && i < c->n_pops; i++)
         if (c->pops[i].apical_fed) {
             char h[2][16];
             snprintf(h[0], sizeof h[0], "bp_%s", c->pops[i].name);
@@ -368,7 +374,7 @@ static int run_steady(apical_config *cfg, run_state *s, const char *dir, int res
     char err[2048];
     apical_steady_opts *o = &cfg->steady;
     o->start_epoch = start_epoch;
-    s->probe = o->bp_probe > 0 && o->mode == APICAL_MODE_STEADY;
+    s->probe = probe_columns(o);
     if (!resumed)
         steady_header(s->csv, cfg, 1);
     else if (check_steady_header(cfg, dir) != 0)

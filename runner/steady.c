@@ -63,6 +63,7 @@ typedef struct sd_pop {
     long version;               /* bumped whenever the state is recomputed */
     int visited;                /* computed in the current up sweep */
     int learns_into;            /* some projection into it carries a backprop rule */
+    int learns_free;            /* interneurons free: some projection into it learns there */
     size_t rate;                /* index of the rate observable */
 } sd_pop;
 
@@ -113,7 +114,7 @@ struct apical_steady {
     double rate_scale;          /* decay^(epoch - decay_from): the learning rates' factor */
     double t_multi, t_single;   /* time of the probe batches on all threads and on one */
     int any_free;               /* some projection learns in the free state */
-    double *gram;               /* bp_cosine probe: six batch x batch products */
+    double *gram;               /* bp_cosine probe: eight batch x batch products */
 };
 
 /* All threads, or one, whichever the last probe found faster: on a machine
@@ -370,7 +371,7 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
             continue;
         if (!(q->pre = malloc(s->B * c->pops[pj->src].n * sizeof(double))))
             goto nomem;
-        s->any_free = 1;
+        s->pops[pj->dst].learns_free = s->any_free = 1;
     }
     if (want_free && !s->any_free) {
         snprintf(err, cap, "interneurons free: no projection into an interneuron's dendrite "
@@ -411,7 +412,7 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
     s->ext_x = calloc(wb, sizeof(double));
     s->ext_u = calloc(wb, sizeof(double));
     s->ext_r = calloc(wb, sizeof(double));
-    if (o->bp_probe && !(s->gram = malloc(6 * s->B * s->B * sizeof(double))))
+    if (o->bp_probe && !(s->gram = malloc(8 * s->B * s->B * sizeof(double))))
         goto nomem;
     if (!s->xf || !s->ef || !s->of || !s->ysave || !s->ext_x || !s->ext_u || !s->ext_r ||
         !s->psrc || !s->pport || !s->scrd)
@@ -686,10 +687,7 @@ static int free_posts(apical_steady *s, uint32_t lit, char *err, size_t cap)
 {
     apical_circuit *c = s->c;
     for (size_t i = 0; i < c->n_pops; i++) {
-        int learns = 0;
-        for (size_t k = 0; k < c->n_projs && !learns; k++)
-            learns = c->projs[k].dst == i && s->projs[k].pre;
-        if (!learns)
+        if (!s->pops[i].learns_free)
             continue;
         if (settle_pop(s, i, lit, err, cap))
             return -1;
@@ -820,6 +818,15 @@ static int learn_steady(apical_steady *s)
     return 0;
 }
 
+/* -dL/d(port) of population q's cells (bn of them) from g = -dL/du: g
+   du/dport = g (-df/dport) / (df/du), from the Jacobian blocks. */
+static void port_grad(const sd_pop *q, size_t port, size_t bn, const double *g, double *out)
+{
+    const double *dfin = q->dfdin + port * bn;
+    for (size_t j = 0; j < bn; j++)
+        out[j] = g[j] * (-dfin[j] / q->dfdy[j]);
+}
+
 /* Backprop: -dL/du at the target, swept back through every projection into
    a population that learns. */
 static int learn_backprop(apical_steady *s, char *err, size_t cap)
@@ -858,9 +865,7 @@ static int learn_backprop(apical_steady *s, char *err, size_t cap)
             sd_proj *pr = &s->projs[k];
             if (pj->dst != i || pj->one_to_one || pj->src >= i)
                 continue;
-            const double *dfin = q->dfdin + pj->dst_port * bn;
-            for (size_t j = 0; j < bn; j++)
-                pr->e[j] = q->grad[j] * (-dfin[j] / q->dfdy[j]);
+            port_grad(q, pj->dst_port, bn, q->grad, pr->e);
             sd_pop *sp = &s->pops[pj->src];
             if (sp->learns_into) { /* -dL/dr_src += e W */
                 size_t nd = p->n, ns = c->pops[pj->src].n, nb = s->nb;
@@ -941,14 +946,6 @@ static void gram(size_t nb, size_t n, const double *a, const double *b, double *
                 (int)n, b, (int)n, 0.0, g, (int)nb);
 }
 
-static double dot(size_t n, const double *a, const double *b)
-{
-    double d = 0;
-    for (size_t i = 0; i < n; i++)
-        d += a[i] * b[i];
-    return d;
-}
-
 /* The bp_cosine probe on rows [from, from+n) of the training stimulus.
    The up sweep is the free feedforward network (MODEL.md 2.3): its rates,
    and from the modules' Jacobians the deltas of backprop, delta_N =
@@ -1005,12 +1002,9 @@ static int probe_batch(apical_steady *s, size_t from, size_t n, double *cb, doub
             if (pj->dst != i || pj->one_to_one || pj->src >= i || src->model->n_state != 1 ||
                 strcmp(apical_proj_port(c, pj), "basal") != 0)
                 continue;
-            const double *dfin = q->dfdin + pj->dst_port * bn;
             const apical_proj *t = apical_proj_between(c, i, pj->src, "apical");
             for (int fa = 0; fa <= (t != NULL); fa++) {
-                const double *g = fa ? q->grad_fa : q->grad;
-                for (size_t j = 0; j < bn; j++)
-                    s->scrd[j] = g[j] * (-dfin[j] / q->dfdy[j]);
+                port_grad(q, pj->dst_port, bn, fa ? q->grad_fa : q->grad, s->scrd);
                 double *to = fa ? s->pops[pj->src].gradr_fa : s->pops[pj->src].gradr;
                 /* nb x ns += e (nb x nd) W (nd x ns), or e B^T with B ns x nd */
                 cblas_dgemm(CblasRowMajor, CblasNoTrans, fa ? CblasTrans : CblasNoTrans,
@@ -1022,45 +1016,43 @@ static int probe_batch(apical_steady *s, size_t from, size_t n, double *cb, doub
     }
     if (sweep(s, s->o.passes, err, cap))
         return -1;
-    double *ee = s->gram, *ed = ee + nb * nb, *ef = ed + nb * nb, *rr = ef + nb * nb,
-           *rq = rr + nb * nb, *qq = rq + nb * nb;
+    /* <sum_b x_b y_b^T, sum_b z_b w_b^T> = sum_bb' (x_b.z_b') (y_b.w_b'): the
+       post factors' products once per population (all basal projections
+       feed the same port), the rates' per projection */
+    const size_t g2 = nb * nb;
+    double *ee = s->gram, *e_bp = ee + g2, *bp_bp = e_bp + g2, *e_fa = bp_bp + g2,
+           *fa_fa = e_fa + g2, *rr = fa_fa + g2, *rq = rr + g2, *qq = rq + g2;
     for (size_t i = 0; i < c->n_pops; i++) {
         const apical_pop *p = &c->pops[i];
         const sd_pop *q = &s->pops[i];
-        size_t eb = apical_model_find_obs(p->model, "err_basal");
-        if (!p->apical_fed || eb == NONE || p->model->n_state != 1)
+        size_t eo = apical_model_find_obs(p->model, "err_basal"),
+               port = apical_model_find_port(p->model, "basal");
+        if (!p->apical_fed || eo == NONE || port == NONE || p->model->n_state != 1)
             continue;
         size_t bn = nb * p->n;
-        const double *e = q->obs + eb * bn;
+        const double *e = q->obs + eo * bn;
+        gram(nb, p->n, e, e, ee);
+        for (int fa = 0; fa < 2; fa++) { /* e with backprop's delta, then with FA's */
+            port_grad(q, port, bn, fa ? q->grad_fa : q->grad, s->scrd);
+            gram(nb, p->n, e, s->scrd, fa ? e_fa : e_bp);
+            gram(nb, p->n, s->scrd, s->scrd, fa ? fa_fa : bp_bp);
+        }
         double mm = 0, mb = 0, bb = 0, mf = 0, ff = 0;
         for (size_t k = 0; k < c->n_projs; k++) {
             const apical_proj *pj = &c->projs[k];
             const sd_pop *sp = &s->pops[pj->src];
             size_t ns = c->pops[pj->src].n;
             if (pj->dst != i || pj->one_to_one || pj->src >= i || pj->src_obs != sp->rate ||
-                strcmp(apical_proj_port(c, pj), "basal") != 0)
+                pj->dst_port != port)
                 continue;
-            /* <sum_b x_b y_b^T, sum_b z_b w_b^T> = sum_bb' (x_b.z_b') (y_b.w_b') */
-            const double *dfin = q->dfdin + pj->dst_port * bn;
-            gram(nb, p->n, e, e, ee);
             gram(nb, ns, src_row(s, pj), src_row(s, pj), rr);
             gram(nb, ns, src_row(s, pj), sp->rfree, rq);
             gram(nb, ns, sp->rfree, sp->rfree, qq);
-            for (int fa = 0; fa < 2; fa++) {
-                const double *g = fa ? q->grad_fa : q->grad;
-                for (size_t j = 0; j < bn; j++)
-                    s->scrd[j] = g[j] * (-dfin[j] / q->dfdy[j]);
-                gram(nb, p->n, e, s->scrd, ed);
-                gram(nb, p->n, s->scrd, s->scrd, ef);
-                double x = 0, y = 0;
-                for (size_t j = 0; j < nb * nb; j++) {
-                    x += ed[j] * rq[j];
-                    y += ef[j] * qq[j];
-                }
-                *(fa ? &mf : &mb) += x;
-                *(fa ? &ff : &bb) += y;
-            }
-            mm += dot(nb * nb, ee, rr);
+            mm += cblas_ddot((int)g2, ee, 1, rr, 1);
+            mb += cblas_ddot((int)g2, e_bp, 1, rq, 1);
+            bb += cblas_ddot((int)g2, bp_bp, 1, qq, 1);
+            mf += cblas_ddot((int)g2, e_fa, 1, rq, 1);
+            ff += cblas_ddot((int)g2, fa_fa, 1, qq, 1);
         }
         if (mm > 0 && bb > 0) {
             cb[i] += mb / sqrt(mm * bb);

@@ -296,8 +296,7 @@ static int load_metric(sctx *x, const yaml_node_t *m, apical_sweep_metric *out)
                  (strcmp(scalar(best), "min") != 0 && strcmp(scalar(best), "max") != 0)))
         return fail(x, best, "expected min or max (which value is best)");
     out->best_is_max = best ? strcmp(scalar(best), "max") == 0
-                            : strstr(scalar(name), "_cosine") != NULL ||
-                                  strcmp(scalar(name), "bp_cosine") == 0;
+                            : strstr(scalar(name), "_cosine") != NULL; /* bp_cosine too */
     out->name = strdup(scalar(name));
     return out->name ? 0 : fail(x, name, "out of memory");
 }
