@@ -360,15 +360,25 @@ static const char topdown_only[] =
     "  - {from: hidden2, to: hidden1.apical, init: {uniform: [-1, 1]}}\n"
     "  - {from: output, to: hidden2.apical, init: {uniform: [-1, 1]}}\n";
 
-static void layer(const double *w, const double *bias, const double *pre, size_t nd, size_t ns,
-                  double *r)
+/* One layer of the free network by hand: u = c (W pre + bias) (into u
+   unless NULL), r = phi(u). */
+static void layer_c(const double *w, const double *bias, const double *pre, size_t nd, size_t ns,
+                    double c, double *u, double *r)
 {
     for (size_t i = 0; i < nd; i++) {
         double v = bias[i];
         for (size_t j = 0; j < ns; j++)
             v += w[i * ns + j] * pre[j];
-        r[i] = sigm(v);
+        if (u)
+            u[i] = c * v;
+        r[i] = sigm(c * v);
     }
+}
+
+static void layer(const double *w, const double *bias, const double *pre, size_t nd, size_t ns,
+                  double *r)
+{
+    layer_c(w, bias, pre, nd, ns, 1.0, NULL, r);
 }
 
 /* delta_src = (B delta_dst) r_src (1 - r_src), B nsrc x ndst */
@@ -575,26 +585,10 @@ static void interneuron_step(const char *kind, int sps, double *d_ip, double *d_
         const double cb = 1.0 / 1.4, cn = 1.0 / 1.1, ci = 1.0 / 1.1;
         double want[4][20] = { { 0 } };
         for (int b = 0; b < 4; b++) {
-            double r1[5], r2[4], u2[4], u3[3];
-            for (int i = 0; i < 5; i++) {
-                double v = w[1][i];
-                for (int j = 0; j < NPIX; j++)
-                    v += w[0][i * NPIX + j] * x[b * NPIX + j];
-                r1[i] = sigm(cb * v);
-            }
-            for (int i = 0; i < 4; i++) {
-                double v = w[3][i];
-                for (int j = 0; j < 5; j++)
-                    v += w[2][i * 5 + j] * r1[j];
-                u2[i] = cb * v;
-                r2[i] = sigm(u2[i]);
-            }
-            for (int i = 0; i < 3; i++) {
-                double v = w[5][i];
-                for (int j = 0; j < 4; j++)
-                    v += w[4][i * 4 + j] * r2[j];
-                u3[i] = cn * v;
-            }
+            double r1[5], r2[4], u2[4], u3[3], r3[3];
+            layer_c(w[0], w[1], x + b * NPIX, 5, NPIX, cb, NULL, r1);
+            layer_c(w[2], w[3], r1, 4, 5, cb, u2, r2);
+            layer_c(w[4], w[5], r2, 3, 4, cn, u3, r3);
             /* inter1 (4) from hidden1 (5) towards u2; inter2 (3) from hidden2 (4) towards u3 */
             const double *pre[2] = { r1, r2 }, *part[2] = { u2, u3 };
             const size_t nd[2] = { 4, 3 }, ns[2] = { 5, 4 };
@@ -705,24 +699,10 @@ static void probe_run(const char *g_som, const char *lateral, int transpose, dou
         for (int b = 0; b < 4; b++) {
             apical_stim_idx_pattern(st, (size_t)(from + b), x[b]);
             double u3[3], r3[3], d3[3];
-            for (int i = 0; i < 5; i++) {
-                double v = w[1][i];
-                for (int j = 0; j < NPIX; j++)
-                    v += w[0][i * NPIX + j] * x[b][j];
-                r1[b][i] = sigm(cb * v);
-            }
-            for (int i = 0; i < 4; i++) {
-                double v = w[3][i];
-                for (int j = 0; j < 5; j++)
-                    v += w[2][i * 5 + j] * r1[b][j];
-                r2[b][i] = sigm(cb * v);
-            }
+            layer_c(w[0], w[1], x[b], 5, NPIX, cb, NULL, r1[b]);
+            layer_c(w[2], w[3], r1[b], 4, 5, cb, NULL, r2[b]);
+            layer_c(w[4], w[5], r2[b], 3, 4, cn, u3, r3);
             for (int i = 0; i < 3; i++) {
-                double v = w[5][i];
-                for (int j = 0; j < 4; j++)
-                    v += w[4][i * 4 + j] * r2[b][j];
-                u3[i] = cn * v;
-                r3[i] = sigm(u3[i]);
                 double ut = st->trgt_u[(unsigned)i == st->labels.data[from + b]];
                 d3[i] = r3[i] * (1 - r3[i]) * (ut - u3[i]);
             }
