@@ -564,11 +564,16 @@ enum apical_feedback { APICAL_FEEDBACK_TRANSPOSE = 0, APICAL_FEEDBACK_TOPDOWN = 
    the free state, at the end of the up sweep, towards the partner's
    un-nudged potential, with the up sweep's presynaptic rates (a variant:
    the rule's fixed point is then the self-predicting copy itself, not the
-   least-squares prediction of the nudged partner). */
+   least-squares prediction of the nudged partner).  IMPLICIT: Eq. 8 as in
+   LEARNED, with each mini-batch's change solved at the weights after the
+   step (backward Euler to first order), so that no learning rate makes the
+   delta rule overshoot (a variant of the discretisation, not of the rule:
+   the same fixed points, and the same change where the change is small). */
 enum apical_interneurons {
     APICAL_INTERNEURONS_LEARNED = 0,
     APICAL_INTERNEURONS_IDEAL = 1,
-    APICAL_INTERNEURONS_FREE = 2
+    APICAL_INTERNEURONS_FREE = 2,
+    APICAL_INTERNEURONS_IMPLICIT = 3
 };
 
 typedef struct apical_steady_opts {

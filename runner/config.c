@@ -829,14 +829,15 @@ static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
     return 0;
 }
 
-/* interneurons: learned|ideal|free, for all interneurons, or a mapping
-   {POP: learned|ideal|free, ...} for the named ones (the others learn). */
+/* interneurons: learned|ideal|free|implicit, for all interneurons, or a
+   mapping {POP: learned|ideal|free|implicit, ...} for the named ones (the others learn). */
 static int load_interneurons(ctx *x, const yaml_node_t *in, apical_steady_opts *o)
 {
-    static const char *const kinds[] = { "learned", "ideal", "free", NULL }; /* enum order */
+    static const char *const kinds[] = { "learned", "ideal", "free", "implicit",
+                                         NULL }; /* enum order */
     static const char expected[] = "learned (Eq. 8), ideal (set to the self-predicting "
-                                   "weights after every mini-batch) or free (Eq. 8 in the "
-                                   "un-nudged state)";
+                                   "weights after every mini-batch), free (Eq. 8 in the "
+                                   "un-nudged state) or implicit (Eq. 8 stepped implicitly)";
     if (o->mode != APICAL_MODE_STEADY)
         return fail(x, in, "interneurons belongs to mode steady");
     if (in->type != YAML_MAPPING_NODE)
@@ -863,8 +864,8 @@ static int load_interneurons(ctx *x, const yaml_node_t *in, apical_steady_opts *
 
 /* simulation.steady: {train: STIM, epochs, evaluate: [STIM...], batch,
    precision: f32|f64, variant: exact|literal, passes, decay, decay_from,
-   feedback: transpose|topdown (backprop mode), interneurons: learned|ideal|free or
-   {POP: learned|ideal|free},
+   feedback: transpose|topdown (backprop mode), interneurons:
+   learned|ideal|free|implicit or {POP: learned|ideal|free|implicit},
    decay_interneurons: true|false, bp_cosine: IMAGES (steady mode)} */
 static int load_steady(ctx *x, const yaml_node_t *sd)
 {

@@ -64,6 +64,11 @@ typedef struct sd_pop {
     int visited;                /* computed in the current up sweep */
     int learns_into;            /* some projection into it carries a backprop rule */
     int learns_free;            /* interneurons free: some projection into it learns there */
+    size_t imp_first;           /* interneurons implicit: the first of the plastic projections
+                                   into its dendrite, whose change is solved together (NONE:
+                                   not implicit) */
+    double *gain;               /* implicit: -d(post factor)/d(dendrite input), batch x n */
+    double *yp, *inp, *obsp;    /* implicit: state, ports and observables at a moved input */
     size_t rate;                /* index of the rate observable */
 } sd_pop;
 
@@ -115,6 +120,8 @@ struct apical_steady {
     double t_multi, t_single;   /* time of the probe batches on all threads and on one */
     int any_free;               /* some projection learns in the free state */
     double *gram;               /* bp_cosine probe: eight batch x batch products */
+    double *imp_g, *imp_m;      /* interneurons implicit: the batch's Gram (batch x batch) and
+                                   one cell's system (batch x (batch + 1)) */
 };
 
 /* All threads, or one, whichever the last probe found faster: on a machine
@@ -166,6 +173,10 @@ void apical_steady_free(apical_steady *s)
         free(p->grad_fa);
         free(p->gradr_fa);
         free(p->rfree);
+        free(p->gain);
+        free(p->yp);
+        free(p->inp);
+        free(p->obsp);
     }
     for (size_t i = 0; s->projs && i < s->c->n_projs; i++) {
         free(s->projs[i].out);
@@ -192,6 +203,8 @@ void apical_steady_free(apical_steady *s)
     free(s->ext_r);
     free(s->order);
     free(s->gram);
+    free(s->imp_g);
+    free(s->imp_m);
     free(s);
 }
 
@@ -230,6 +243,63 @@ static int find_feedback(apical_steady *s, size_t k, char *err, size_t cap)
 static int in_mode(const apical_steady_opts *o, size_t i)
 {
     return o->interneurons_pop[i] ? o->interneurons_pop[i] - 1 : o->interneurons;
+}
+
+/* Interneurons implicit: the plastic projections into each such
+   population's dendrite learn together, so they must share the post factor
+   (one observable, one a and b); the buffers of the step.  -1 with err set
+   when they do not, or when no projection qualifies. */
+static int implicit_setup(apical_steady *s, char *err, size_t cap)
+{
+    apical_circuit *c = s->c;
+    int want = 0, any = 0;
+    for (size_t i = 0; i < c->n_pops; i++) {
+        if (in_mode(&s->o, i) != APICAL_INTERNEURONS_IMPLICIT)
+            continue;
+        want = 1;
+        sd_pop *q = &s->pops[i];
+        const apical_pop *p = &c->pops[i];
+        for (size_t k = 0; k < c->n_projs; k++) {
+            const apical_proj *pj = &c->projs[k];
+            const sd_proj *r = &s->projs[k];
+            if (pj->dst != i || !r->plastic || strcmp(apical_proj_port(c, pj), "dendrite") != 0)
+                continue;
+            if (q->imp_first == NONE) {
+                q->imp_first = k;
+                continue;
+            }
+            const apical_proj *f = &c->projs[q->imp_first];
+            const sd_proj *rf = &s->projs[q->imp_first];
+            if (pj->post_obs != f->post_obs || r->a != rf->a || r->b != rf->b) {
+                snprintf(err, cap, "interneurons implicit: projections %s -> %s (defined at %s) "
+                         "and %s -> %s (defined at %s) learn from different post factors; the "
+                         "implicit step solves one for the whole dendrite",
+                         c->pops[f->src].name, p->name, f->where, c->pops[pj->src].name,
+                         p->name, pj->where);
+                return -1;
+            }
+        }
+        if (q->imp_first == NONE)
+            continue;
+        any = 1;
+        size_t bn = s->B * p->n;
+        const apical_cell_model *m = p->model;
+        q->gain = malloc(bn * sizeof(double));
+        q->yp = malloc((m->n_state * bn + 1) * sizeof(double));
+        q->inp = malloc((m->n_ports * bn + 1) * sizeof(double));
+        q->obsp = malloc((m->n_obs * bn + 1) * sizeof(double));
+        if (!q->gain || !q->yp || !q->inp || !q->obsp)
+            return oom(err, cap);
+    }
+    if (want && !any) {
+        snprintf(err, cap, "interneurons implicit: no projection into an interneuron's "
+                 "dendrite has a rule");
+        return -1;
+    }
+    if (any && (!(s->imp_g = malloc(s->B * s->B * sizeof(double))) ||
+                !(s->imp_m = malloc(s->B * (s->B + 1) * sizeof(double)))))
+        return oom(err, cap);
+    return 0;
 }
 
 apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o, char *err,
@@ -272,6 +342,7 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
             goto nomem;
         q->rate = apical_model_find_obs(m, "rate");
         q->version = 0;
+        q->imp_first = NONE;
         if (bp || o->bp_probe) {
             if (!m->jacobian || (m->n_state != 1 && m->n_state != 0)) {
                 snprintf(err, cap, "population %s (%s): %s needs cells with one state "
@@ -396,6 +467,8 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
         s->projs[k].copy_f = f;
         s->projs[k].plastic = 0;
     }
+    if (implicit_setup(s, err, cap) < 0)
+        goto fail;
     apical_steady_load(s);
     size_t wb = s->B * s->widest;
     s->scrd = malloc(wb * sizeof(double));
@@ -778,7 +851,113 @@ static void learn_proj(apical_steady *s, size_t k, const double *e)
     q->src_version = -1; /* the weights changed */
 }
 
-static int learn_steady(apical_steady *s)
+/* Interneurons implicit: Eq. 8 is a delta rule, and its explicit step
+   (learn_proj with the post factor e taken before the step) overshoots once
+   eta c_I lambda_I phi' |r|^2 exceeds 2.  Here the batch's change is the
+   rule's change at the weights after the step (backward Euler, to first
+   order in the change): for cell j of population i,
+       e'_j = e_j - D_j G e'_j,  i.e.  (I + D_j G) e'_j = e_j,
+   with e_j the post factors of the batch's patterns (a batch-vector),
+   D_j = diag(-de/dv), the derivative of the post factor by the dendritic
+   input (central differences through the module's steady and observe
+   functions, clipped at 0), and G the batch's Gram sum_p f_p r_p r_p^T of
+   the presynaptic rates, f_p the projection's step factor eta/nb; each
+   projection then learns f_p e'^T r_p as before.  Small changes are as
+   explicit ones; along directions where the explicit step overshoots, the
+   error is taken out instead of reversed (unconditionally stable for
+   f_p >= 0).  The rule's fixed points are unchanged. */
+static int implicit_step(apical_steady *s, size_t i, char *err, size_t cap)
+{
+    apical_circuit *c = s->c;
+    const apical_pop *p = &c->pops[i];
+    const apical_cell_model *m = p->model;
+    sd_pop *q = &s->pops[i];
+    const size_t n = p->n, nb = s->nb, bn = nb * n, first = q->imp_first;
+    const apical_proj *pf = &c->projs[first];
+    sd_proj *rf = &s->projs[first];
+    const double h = 1e-5;
+    const uint32_t lit = s->o.literal ? APICAL_STEADY_LITERAL : 0;
+    apical_cell_ctx x = { sizeof x, bn, p->p, q->yp, q->inp, NULL, 0 };
+    for (int side = 0; side < 2; side++) {
+        memcpy(q->inp, q->in, m->n_ports * bn * sizeof(double));
+        double *v = q->inp + pf->dst_port * bn;
+        for (size_t j = 0; j < bn; j++)
+            v[j] += side ? -h : h;
+        int rc = m->steady(&x, lit, q->yp);
+        if (rc == APICAL_OK)
+            rc = m->observe(&x, APICAL_OBS_STATE, q->obsp);
+        if (rc == APICAL_OK)
+            rc = m->observe(&x, APICAL_OBS_PORTS, q->obsp);
+        if (rc != APICAL_OK) {
+            snprintf(err, cap, "population %s (%s): its steady or observe function failed "
+                     "(status %d) in the implicit step", p->name, m->name, rc);
+            return -1;
+        }
+        const double *post = q->obsp + pf->post_obs * bn;
+        for (size_t j = 0; j < bn; j++)
+            q->gain[j] = side ? fmax(0.0, -rf->a * (q->gain[j] - post[j]) / (2 * h)) : post[j];
+    }
+    double *g = s->imp_g, *a = s->imp_m;
+    memset(g, 0, nb * nb * sizeof(double));
+    for (size_t k = first; k < c->n_projs; k++) {
+        const apical_proj *pj = &c->projs[k];
+        const sd_proj *r = &s->projs[k];
+        if (pj->dst != i || !r->plastic || pj->dst_port != pf->dst_port)
+            continue;
+        size_t ns = c->pops[pj->src].n;
+        double f = r->eta * (r->no_decay ? 1.0 : s->rate_scale) / (double)nb;
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, (int)nb, (int)ns, f,
+                    src_row(s, pj), (int)ns, src_row(s, pj), (int)ns, 1.0, g, (int)nb);
+        s->flop += 2.0 * (double)(nb * nb * ns);
+    }
+    /* cell by cell: [I + D_j G | e_j] by Gaussian elimination with partial
+       pivoting, e'_j back into the first projection's post factors */
+    const size_t w = nb + 1;
+    for (size_t j = 0; j < n; j++) {
+        for (size_t b = 0; b < nb; b++) {
+            double d = q->gain[b * n + j];
+            for (size_t b2 = 0; b2 < nb; b2++)
+                a[b * w + b2] = (b == b2) + d * g[b * nb + b2];
+            a[b * w + nb] = rf->e[b * n + j];
+        }
+        for (size_t col = 0; col < nb; col++) {
+            size_t piv = col;
+            for (size_t r = col + 1; r < nb; r++)
+                if (fabs(a[r * w + col]) > fabs(a[piv * w + col]))
+                    piv = r;
+            if (!(fabs(a[piv * w + col]) > 1e-300)) {
+                snprintf(err, cap, "population %s: the implicit step's system is singular "
+                         "(a negative learning rate?)", p->name);
+                return -1;
+            }
+            if (piv != col)
+                for (size_t t = col; t < w; t++) {
+                    double tmp = a[col * w + t];
+                    a[col * w + t] = a[piv * w + t];
+                    a[piv * w + t] = tmp;
+                }
+            for (size_t r = col + 1; r < nb; r++) {
+                double l = a[r * w + col] / a[col * w + col];
+                for (size_t t = col; t < w; t++)
+                    a[r * w + t] -= l * a[col * w + t];
+            }
+        }
+        for (size_t b = nb; b-- > 0;) {
+            double v = a[b * w + nb];
+            for (size_t t = b + 1; t < nb; t++)
+                v -= a[b * w + t] * rf->e[t * n + j];
+            rf->e[b * n + j] = v / a[b * w + b];
+        }
+    }
+    for (size_t k = first + 1; k < c->n_projs; k++) {
+        const apical_proj *pj = &c->projs[k];
+        if (pj->dst == i && s->projs[k].plastic && pj->dst_port == pf->dst_port)
+            memcpy(s->projs[k].e, rf->e, bn * sizeof(double));
+    }
+    return 0;
+}
+
+static int learn_steady(apical_steady *s, char *err, size_t cap)
 {
     apical_circuit *c = s->c;
     for (size_t k = 0; k < c->n_projs; k++) {
@@ -791,6 +970,9 @@ static int learn_steady(apical_steady *s)
         for (size_t j = 0; j < bn; j++)
             q->e[j] = q->a * post[j] + q->b;
     }
+    for (size_t i = 0; i < c->n_pops; i++)
+        if (s->pops[i].imp_first != NONE && implicit_step(s, i, err, cap))
+            return -1;
     /* every post factor is taken before any weight moves */
     for (size_t k = 0; k < c->n_projs; k++)
         if (s->projs[k].plastic)
@@ -1177,7 +1359,7 @@ int apical_steady_learn(apical_steady *s, const double *x, const double *u_trgt,
         memcpy(s->ext_r, r_trgt, n * st->n_classes * sizeof(double));
         return learn_backprop(s, err, cap);
     }
-    return learn_steady(s);
+    return learn_steady(s, err, cap);
 }
 
 int apical_steady_train_epoch(apical_steady *s, double *train_error, char *err, size_t cap)
@@ -1206,7 +1388,7 @@ int apical_steady_train_epoch(apical_steady *s, double *train_error, char *err, 
         /* the free (un-nudged) output: the rates in backprop, the basal
            prediction phi(c v_B) of the nudged cells otherwise */
         wrong += count_wrong(s, s->order, from, free_obs);
-        if ((o->mode == APICAL_MODE_BACKPROP ? learn_backprop(s, err, cap) : learn_steady(s)) != 0)
+        if ((o->mode == APICAL_MODE_BACKPROP ? learn_backprop(s, err, cap) : learn_steady(s, err, cap)) != 0)
             return -1;
         if (o->stop && *o->stop) {
             snprintf(err, cap, "stopped %zu images into the epoch; the checkpoint holds the "

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <gsl/gsl_linalg.h>
+
 #include "testutil.h"
 
 #define NPIX 6
@@ -647,6 +649,190 @@ START_TEST(free_interneurons_learn_in_the_free_state)
 }
 END_TEST
 
+/* interneurons: implicit.  Interneuron layer l (0: inter1 from hidden1,
+   1: inter2 from hidden2) of the settled batch, by hand from the states:
+   the presynaptic rates r_b the rule learns with (the final ones), each
+   cell's post factor e = phi(u_I) - phi(c_I v), v from the up sweep's rates
+   (the down sweep settles an interneuron before its presynaptic layer), and
+   its gain g = c_I phi'(c_I v) - phi'(u_I) g_D / (g_lk + g_D + g_som), the
+   derivative of -e by v. */
+#define IMP_B 4
+static void inter_posts(apical_circuit *c, apical_steady *sd, const double *x, int l,
+                        double r[IMP_B][5], double e[IMP_B][4], double g[IMP_B][4])
+{
+    const size_t ns = l ? 4 : 5, nd = l ? 3 : 4, src = l ? 4 : 2, dst = l ? 5 : 3;
+    const double *w = c->projs[8 + 2 * l].w, *bias = c->projs[9 + 2 * l].w, ci = 1.0 / 1.1;
+    for (int b = 0; b < IMP_B; b++) {
+        const double *fin = apical_steady_state(sd, src, (size_t)b);
+        const double *ui = apical_steady_state(sd, dst, (size_t)b);
+        const double *part = apical_steady_state(sd, dst + 1, (size_t)b);
+        double r1[5], r2[4];
+        layer_c(c->projs[0].w, c->projs[1].w, x + b * NPIX, 5, NPIX, 1.0 / 1.4, NULL, r1);
+        layer_c(c->projs[2].w, c->projs[3].w, r1, 4, 5, 1.0 / 1.4, NULL, r2);
+        const double *rup = l ? r2 : r1;
+        for (size_t j = 0; j < ns; j++)
+            r[b][j] = sigm(fin[j]);
+        for (size_t i = 0; i < nd; i++) {
+            double v = bias[i];
+            for (size_t j = 0; j < ns; j++)
+                v += w[i * ns + j] * rup[j];
+            ck_assert_double_eq_tol(ui[i], (v + 0.2 * part[i]) / 1.3, 1e-12);
+            double s1 = sigm(ui[i]), s0 = sigm(ci * v);
+            e[b][i] = s1 - s0;
+            g[b][i] = ci * s0 * (1 - s0) - s1 * (1 - s1) / 1.3;
+        }
+    }
+}
+
+static double sum_sq_posts(apical_circuit *c, apical_steady *sd, const double *x)
+{
+    double r[IMP_B][5], e[IMP_B][4], g[IMP_B][4], sum = 0;
+    for (int l = 0; l < 2; l++) {
+        inter_posts(c, sd, x, l, r, e, g);
+        for (int b = 0; b < IMP_B; b++)
+            for (int i = 0; i < (l ? 3 : 4); i++)
+                sum += e[b][i] * e[b][i];
+    }
+    return sum;
+}
+
+static void imp_batch(apical_stim *st, double *x, double *u)
+{
+    for (int b = 0; b < IMP_B; b++) {
+        apical_stim_idx_pattern(st, (size_t)b, x + b * NPIX);
+        for (int i = 0; i < 3; i++)
+            u[b * 3 + i] = st->trgt_u[(unsigned)i == st->labels.data[b]];
+    }
+}
+
+/* The step: with G = f (r_b . r_b' + 1) the Gram of the presynaptic rates
+   and the bias (f = eta / batch = 1/4), each cell's post factors e' solve
+   (I + diag(g) G) e' = e (GSL's LU here), and the weights move by f e'^T
+   (r, 1).  The explicit step (f e^T (r, 1)) is computed too, to show that
+   the two differ at this rate.  Then, with the forward weights held and
+   eta^IP 40, ten steps on one batch: the implicit step takes most of the
+   interneurons' error out at once and lowers it at every step (not to 0:
+   the step is first order, and hidden1's final rates move with inter1's
+   weights through the apical dendrite), the explicit one overshoots and
+   grows it. */
+START_TEST(implicit_interneurons_solve_the_step_at_the_new_weights)
+{
+    apical_registry *reg = test_registry();
+    apical_config cfg;
+    char err[2048];
+    const char *sets[] = { "simulation.steady.interneurons=implicit" };
+    load(&cfg, reg, "steady", lateral_learning(0), sets, 1);
+    apical_circuit *c = cfg.circuit;
+    double x[IMP_B * NPIX], u[IMP_B * 3], w[12][30];
+    imp_batch(&c->stims[0], x, u);
+    for (size_t k = 0; k < 12; k++)
+        memcpy(w[k], c->projs[k].w, apical_proj_n_weights(c, &c->projs[k]) * sizeof(double));
+    apical_steady *sd = apical_steady_new(c, &cfg.steady, err, sizeof err);
+    ck_assert_msg(sd != NULL, "%s", err);
+    ck_assert(apical_steady_settle(sd, x, u, IMP_B, err, sizeof err) == 0);
+    double want[4][30] = { { 0 } }, expl[4][30] = { { 0 } }, f = 0.25;
+    for (int l = 0; l < 2; l++) {
+        double r[IMP_B][5], e[IMP_B][4], g[IMP_B][4];
+        const size_t ns = l ? 4 : 5, nd = l ? 3 : 4;
+        inter_posts(c, sd, x, l, r, e, g);
+        gsl_matrix *m = gsl_matrix_alloc(IMP_B, IMP_B);
+        gsl_vector *rhs = gsl_vector_alloc(IMP_B), *sol = gsl_vector_alloc(IMP_B);
+        gsl_permutation *perm = gsl_permutation_alloc(IMP_B);
+        for (size_t i = 0; i < nd; i++) {
+            for (int b = 0; b < IMP_B; b++) {
+                ck_assert_double_gt(g[b][i], 0); /* no clipping to check here */
+                for (int b2 = 0; b2 < IMP_B; b2++) {
+                    double dot = 1;
+                    for (size_t j = 0; j < ns; j++)
+                        dot += r[b][j] * r[b2][j];
+                    gsl_matrix_set(m, (size_t)b, (size_t)b2, (b == b2) + g[b][i] * f * dot);
+                }
+                gsl_vector_set(rhs, (size_t)b, e[b][i]);
+            }
+            int sign;
+            gsl_linalg_LU_decomp(m, perm, &sign);
+            gsl_linalg_LU_solve(m, perm, rhs, sol);
+            for (int b = 0; b < IMP_B; b++) {
+                double ep = gsl_vector_get(sol, (size_t)b);
+                for (size_t j = 0; j < ns; j++) {
+                    want[2 * l][i * ns + j] += f * ep * r[b][j];
+                    expl[2 * l][i * ns + j] += f * e[b][i] * r[b][j];
+                }
+                want[2 * l + 1][i] += f * ep;
+                expl[2 * l + 1][i] += f * e[b][i];
+            }
+        }
+        gsl_matrix_free(m);
+        gsl_vector_free(rhs);
+        gsl_vector_free(sol);
+        gsl_permutation_free(perm);
+    }
+    ck_assert(apical_steady_learn(sd, x, u, NULL, IMP_B, err, sizeof err) == 0);
+    apical_steady_sync(sd);
+    double worst = 0, size = 0, apart = 0;
+    for (size_t k = 8; k < 12; k++)
+        for (size_t i = 0; i < apical_proj_n_weights(c, &c->projs[k]); i++) {
+            worst = fmax(worst, fabs(c->projs[k].w[i] - w[k][i] - want[k - 8][i]));
+            size = fmax(size, fabs(want[k - 8][i]));
+            apart = fmax(apart, fabs(want[k - 8][i] - expl[k - 8][i]));
+        }
+    printf("interneurons implicit vs by hand: largest change %.3g, largest difference %.3g "
+           "(the explicit step differs by %.3g)\n", size, worst, apart);
+    ck_assert_double_gt(size, 1e-3);
+    ck_assert_double_gt(apart, 1e-3);
+    ck_assert_double_lt(worst, 1e-9);
+    apical_steady_free(sd);
+    apical_config_free(&cfg);
+
+    /* ten steps on one batch at eta^IP 40, the forward weights held */
+    double sums[2][11];
+    for (int kind = 0; kind < 2; kind++) {
+        const char *more[] = { kind ? "simulation.steady.interneurons=implicit"
+                                    : "simulation.steady.interneurons=learned",
+                               "projections.0.rule.dendritic_error.eta=0",
+                               "projections.1.rule.dendritic_error.eta=0",
+                               "projections.2.rule.dendritic_error.eta=0",
+                               "projections.3.rule.dendritic_error.eta=0",
+                               "projections.4.rule.dendritic_error.eta=0",
+                               "projections.5.rule.dendritic_error.eta=0",
+                               "projections.8.rule.dendritic_error.eta=40",
+                               "projections.9.rule.dendritic_error.eta=40",
+                               "projections.10.rule.dendritic_error.eta=40",
+                               "projections.11.rule.dendritic_error.eta=40" };
+        load(&cfg, reg, "steady", lateral_learning(0), more, 11);
+        c = cfg.circuit;
+        sd = apical_steady_new(c, &cfg.steady, err, sizeof err);
+        ck_assert_msg(sd != NULL, "%s", err);
+        for (int t = 0; t <= 10; t++) {
+            ck_assert(apical_steady_settle(sd, x, u, IMP_B, err, sizeof err) == 0);
+            sums[kind][t] = sum_sq_posts(c, sd, x);
+            if (t < 10) {
+                ck_assert(apical_steady_learn(sd, x, u, NULL, IMP_B, err, sizeof err) == 0);
+                apical_steady_sync(sd);
+            }
+        }
+        apical_steady_free(sd);
+        apical_config_free(&cfg);
+    }
+    printf("ten steps at eta^IP 40: squared post factors %.3g -> %.3g (implicit), "
+           "%.3g -> %.3g (explicit)\n", sums[1][0], sums[1][10], sums[0][0], sums[0][10]);
+    ck_assert_double_eq_tol(sums[0][0], sums[1][0], 1e-15);
+    for (int t = 0; t < 10; t++)
+        ck_assert_double_lt(sums[1][t + 1], sums[1][t]);
+    ck_assert_double_lt(sums[1][10], 0.2 * sums[1][0]);
+    ck_assert_double_gt(sums[0][10], sums[0][0]);
+
+    /* no interneuron rule to step: refused */
+    const char *none[] = { "simulation.steady.interneurons.inter1=implicit" };
+    load(&cfg, reg, "steady", lateral_sps, none, 1);
+    ck_assert_ptr_null(apical_steady_new(cfg.circuit, &cfg.steady, err, sizeof err));
+    ck_assert_msg(strstr(err, "implicit: no projection into an interneuron's dendrite has a "
+                          "rule"), "%s", err);
+    apical_config_free(&cfg);
+    apical_registry_free(reg);
+}
+END_TEST
+
 /* bp_cosine: before any learning, on all eight images (two batches of
    four), the probe compares each hidden layer's Eq. 7 update with
    backprop's and feedback alignment's of the free network.  With weak
@@ -954,6 +1140,7 @@ int main(void)
     tcase_add_loop_test(t, feedback_topdown_returns_the_error_through_the_topdown_weights, 0, 2);
     tcase_add_loop_test(t, ideal_interneurons_follow_their_partners, 0, 2);
     tcase_add_test(t, free_interneurons_learn_in_the_free_state);
+    tcase_add_test(t, implicit_interneurons_solve_the_step_at_the_new_weights);
     tcase_add_test(t, bp_cosine_probe_compares_with_backprop_and_feedback_alignment);
     tcase_add_test(t, modes_refuse_foreign_rules);
     tcase_add_test(t, decay_scales_the_rates_from_decay_from);
