@@ -52,6 +52,7 @@
 #include "kernels.h"
 
 #define NONE ((size_t)-1)
+#define IMP_W 64 /* interneurons implicit: cells solved together */
 
 typedef struct sd_pop {
     double *y, *in, *obs;       /* n_state, n_ports, n_obs rows of batch*n */
@@ -121,7 +122,7 @@ struct apical_steady {
     int any_free;               /* some projection learns in the free state */
     double *gram;               /* bp_cosine probe: eight batch x batch products */
     double *imp_g, *imp_m;      /* interneurons implicit: the batch's Gram (batch x batch) and
-                                   one cell's system (batch x (batch + 1)) */
+                                   IMP_W cells' systems and vectors */
 };
 
 /* All threads, or one, whichever the last probe found faster: on a machine
@@ -297,7 +298,7 @@ static int implicit_setup(apical_steady *s, char *err, size_t cap)
         return -1;
     }
     if (any && (!(s->imp_g = malloc(s->B * s->B * sizeof(double))) ||
-                !(s->imp_m = malloc(s->B * (s->B + 1) * sizeof(double)))))
+                !(s->imp_m = malloc((s->B * s->B + 2 * s->B) * IMP_W * sizeof(double)))))
         return oom(err, cap);
     return 0;
 }
@@ -910,43 +911,94 @@ static int implicit_step(apical_steady *s, size_t i, char *err, size_t cap)
                     src_row(s, pj), (int)ns, src_row(s, pj), (int)ns, 1.0, g, (int)nb);
         s->flop += 2.0 * (double)(nb * nb * ns);
     }
-    /* cell by cell: [I + D_j G | e_j] by Gaussian elimination with partial
-       pivoting, e'_j back into the first projection's post factors */
-    const size_t w = nb + 1;
-    for (size_t j = 0; j < n; j++) {
-        for (size_t b = 0; b < nb; b++) {
-            double d = q->gain[b * n + j];
-            for (size_t b2 = 0; b2 < nb; b2++)
-                a[b * w + b2] = (b == b2) + d * g[b * nb + b2];
-            a[b * w + nb] = rf->e[b * n + j];
-        }
-        for (size_t col = 0; col < nb; col++) {
-            size_t piv = col;
-            for (size_t r = col + 1; r < nb; r++)
-                if (fabs(a[r * w + col]) > fabs(a[piv * w + col]))
-                    piv = r;
-            if (!(fabs(a[piv * w + col]) > 1e-300)) {
-                snprintf(err, cap, "population %s: the implicit step's system is singular "
-                         "(a negative learning rate?)", p->name);
-                return -1;
+    /* (I + D G)^-1 = I - S (I + S G S)^-1 S G with S = D^(1/2): per cell
+       an SPD system, solved by Cholesky for IMP_W cells at a time, the
+       cell innermost (a[(row * nb + col) * IMP_W + cell], no pivoting) */
+    for (size_t j0 = 0; j0 < n; j0 += IMP_W) {
+        const size_t w = n - j0 < IMP_W ? n - j0 : IMP_W;
+        double *sq = a + nb * nb * IMP_W, *y = sq + nb * IMP_W;
+        for (size_t b = 0; b < nb; b++)
+            for (size_t t = 0; t < w; t++)
+                sq[b * IMP_W + t] = sqrt(q->gain[b * n + j0 + t]);
+        for (size_t b = 0; b < nb; b++)
+            for (size_t b2 = 0; b2 <= b; b2++) {
+                double *ab = a + (b * nb + b2) * IMP_W;
+                const double gb = g[b * nb + b2], *s1 = sq + b * IMP_W, *s2 = sq + b2 * IMP_W;
+#pragma omp simd
+                for (size_t t = 0; t < w; t++)
+                    ab[t] = (b == b2) + s1[t] * gb * s2[t];
             }
-            if (piv != col)
-                for (size_t t = col; t < w; t++) {
-                    double tmp = a[col * w + t];
-                    a[col * w + t] = a[piv * w + t];
-                    a[piv * w + t] = tmp;
+        for (size_t b = 0; b < nb; b++) { /* y = S G e */
+            double *yb = y + b * IMP_W;
+            for (size_t t = 0; t < w; t++)
+                yb[t] = 0;
+            for (size_t b2 = 0; b2 < nb; b2++) {
+                const double gb = g[b * nb + b2], *eb = rf->e + b2 * n + j0;
+#pragma omp simd
+                for (size_t t = 0; t < w; t++)
+                    yb[t] += gb * eb[t];
+            }
+            for (size_t t = 0; t < w; t++)
+                yb[t] *= sq[b * IMP_W + t];
+        }
+        for (size_t k = 0; k < nb; k++) { /* L L^T, L in the lower triangle */
+            double *akk = a + (k * nb + k) * IMP_W;
+            for (size_t m2 = 0; m2 < k; m2++) {
+                const double *akm = a + (k * nb + m2) * IMP_W;
+#pragma omp simd
+                for (size_t t = 0; t < w; t++)
+                    akk[t] -= akm[t] * akm[t];
+            }
+            for (size_t t = 0; t < w; t++)
+                if (!(akk[t] > 0)) {
+                    snprintf(err, cap, "population %s: the implicit step's system is not "
+                             "positive definite (a negative learning rate?)", p->name);
+                    return -1;
                 }
-            for (size_t r = col + 1; r < nb; r++) {
-                double l = a[r * w + col] / a[col * w + col];
-                for (size_t t = col; t < w; t++)
-                    a[r * w + t] -= l * a[col * w + t];
+#pragma omp simd
+            for (size_t t = 0; t < w; t++)
+                akk[t] = sqrt(akk[t]);
+            for (size_t r = k + 1; r < nb; r++) {
+                double *ark = a + (r * nb + k) * IMP_W;
+                for (size_t m2 = 0; m2 < k; m2++) {
+                    const double *arm = a + (r * nb + m2) * IMP_W, *akm = a + (k * nb + m2) * IMP_W;
+#pragma omp simd
+                    for (size_t t = 0; t < w; t++)
+                        ark[t] -= arm[t] * akm[t];
+                }
+#pragma omp simd
+                for (size_t t = 0; t < w; t++)
+                    ark[t] /= akk[t];
             }
         }
-        for (size_t b = nb; b-- > 0;) {
-            double v = a[b * w + nb];
-            for (size_t t = b + 1; t < nb; t++)
-                v -= a[b * w + t] * rf->e[t * n + j];
-            rf->e[b * n + j] = v / a[b * w + b];
+        for (size_t b = 0; b < nb; b++) { /* L z = y */
+            double *yb = y + b * IMP_W;
+            for (size_t m2 = 0; m2 < b; m2++) {
+                const double *abm = a + (b * nb + m2) * IMP_W, *ym = y + m2 * IMP_W;
+#pragma omp simd
+                for (size_t t = 0; t < w; t++)
+                    yb[t] -= abm[t] * ym[t];
+            }
+            const double *abb = a + (b * nb + b) * IMP_W;
+#pragma omp simd
+            for (size_t t = 0; t < w; t++)
+                yb[t] /= abb[t];
+        }
+        for (size_t b = nb; b-- > 0;) { /* L^T x = z, then e' = e - S x */
+            double *yb = y + b * IMP_W;
+            for (size_t m2 = b + 1; m2 < nb; m2++) {
+                const double *amb = a + (m2 * nb + b) * IMP_W, *ym = y + m2 * IMP_W;
+#pragma omp simd
+                for (size_t t = 0; t < w; t++)
+                    yb[t] -= amb[t] * ym[t];
+            }
+            const double *abb = a + (b * nb + b) * IMP_W;
+            double *eb = rf->e + b * n + j0;
+#pragma omp simd
+            for (size_t t = 0; t < w; t++) {
+                yb[t] /= abb[t];
+                eb[t] -= sq[b * IMP_W + t] * yb[t];
+            }
         }
     }
     for (size_t k = first + 1; k < c->n_projs; k++) {
