@@ -298,7 +298,7 @@ static int implicit_setup(apical_steady *s, char *err, size_t cap)
         return -1;
     }
     if (any && (!(s->imp_g = malloc(s->B * s->B * sizeof(double))) ||
-                !(s->imp_m = malloc((s->B * s->B + 2 * s->B) * IMP_W * sizeof(double)))))
+                !(s->imp_m = malloc((s->B * (s->B + 1) + 1) * IMP_W * sizeof(double)))))
         return oom(err, cap);
     return 0;
 }
@@ -911,96 +911,71 @@ static int implicit_step(apical_steady *s, size_t i, char *err, size_t cap)
                     src_row(s, pj), (int)ns, src_row(s, pj), (int)ns, 1.0, g, (int)nb);
         s->flop += 2.0 * (double)(nb * nb * ns);
     }
-    /* (I + D G)^-1 = I - S (I + S G S)^-1 S G with S = D^(1/2): per cell
-       an SPD system, solved by Cholesky for IMP_W cells at a time, the
-       cell innermost (a[(row * nb + col) * IMP_W + cell], no pivoting) */
+    /* per cell [I + D_j G | e_j] by Gaussian elimination with partial
+       pivoting, IMP_W cells at a time in lockstep with the cell innermost
+       (a[(row * w + col) * IMP_W + cell]); each cell's arithmetic is the
+       same, in the same order, as one cell at a time */
+    const size_t w = nb + 1;
+#define A_(r, k) (a + ((r) * w + (k)) * IMP_W)
     for (size_t j0 = 0; j0 < n; j0 += IMP_W) {
-        const size_t w = n - j0 < IMP_W ? n - j0 : IMP_W;
-        double *sq = a + nb * nb * IMP_W, *y = sq + nb * IMP_W;
-        for (size_t b = 0; b < nb; b++)
-            for (size_t t = 0; t < w; t++)
-                sq[b * IMP_W + t] = sqrt(q->gain[b * n + j0 + t]);
-        for (size_t b = 0; b < nb; b++)
-            for (size_t b2 = 0; b2 <= b; b2++) {
-                double *ab = a + (b * nb + b2) * IMP_W;
-                const double gb = g[b * nb + b2], *s1 = sq + b * IMP_W, *s2 = sq + b2 * IMP_W;
-#pragma omp simd
-                for (size_t t = 0; t < w; t++)
-                    ab[t] = (b == b2) + s1[t] * gb * s2[t];
-            }
-        for (size_t b = 0; b < nb; b++) { /* y = S G e */
-            double *yb = y + b * IMP_W;
-            for (size_t t = 0; t < w; t++)
-                yb[t] = 0;
+        const size_t nc = n - j0 < IMP_W ? n - j0 : IMP_W;
+        double *l = a + nb * w * IMP_W;
+        for (size_t b = 0; b < nb; b++) {
+            const double *d = q->gain + b * n + j0;
             for (size_t b2 = 0; b2 < nb; b2++) {
-                const double gb = g[b * nb + b2], *eb = rf->e + b2 * n + j0;
-#pragma omp simd
-                for (size_t t = 0; t < w; t++)
-                    yb[t] += gb * eb[t];
+                double *ab = A_(b, b2);
+                const double gb = g[b * nb + b2];
+                for (size_t t = 0; t < nc; t++)
+                    ab[t] = (b == b2) + d[t] * gb;
             }
-            for (size_t t = 0; t < w; t++)
-                yb[t] *= sq[b * IMP_W + t];
+            memcpy(A_(b, nb), rf->e + b * n + j0, nc * sizeof(double));
         }
-        for (size_t k = 0; k < nb; k++) { /* L L^T, L in the lower triangle */
-            double *akk = a + (k * nb + k) * IMP_W;
-            for (size_t m2 = 0; m2 < k; m2++) {
-                const double *akm = a + (k * nb + m2) * IMP_W;
-#pragma omp simd
-                for (size_t t = 0; t < w; t++)
-                    akk[t] -= akm[t] * akm[t];
-            }
-            for (size_t t = 0; t < w; t++)
-                if (!(akk[t] > 0)) {
-                    snprintf(err, cap, "population %s: the implicit step's system is not "
-                             "positive definite (a negative learning rate?)", p->name);
+        for (size_t col = 0; col < nb; col++) {
+            for (size_t t = 0; t < nc; t++) {
+                size_t piv = col;
+                for (size_t r = col + 1; r < nb; r++)
+                    if (fabs(A_(r, col)[t]) > fabs(A_(piv, col)[t]))
+                        piv = r;
+                if (!(fabs(A_(piv, col)[t]) > 1e-300)) {
+                    snprintf(err, cap, "population %s: the implicit step's system is singular "
+                             "(a negative learning rate?)", p->name);
                     return -1;
                 }
+                if (piv != col)
+                    for (size_t k = col; k < w; k++) {
+                        double tmp = A_(col, k)[t];
+                        A_(col, k)[t] = A_(piv, k)[t];
+                        A_(piv, k)[t] = tmp;
+                    }
+            }
+            for (size_t r = col + 1; r < nb; r++) {
+                const double *pc = A_(col, col), *rc = A_(r, col);
+                for (size_t t = 0; t < nc; t++)
+                    l[t] = rc[t] / pc[t];
+                for (size_t k = col; k < w; k++) {
+                    double *rk = A_(r, k);
+                    const double *ck = A_(col, k);
 #pragma omp simd
-            for (size_t t = 0; t < w; t++)
-                akk[t] = sqrt(akk[t]);
-            for (size_t r = k + 1; r < nb; r++) {
-                double *ark = a + (r * nb + k) * IMP_W;
-                for (size_t m2 = 0; m2 < k; m2++) {
-                    const double *arm = a + (r * nb + m2) * IMP_W, *akm = a + (k * nb + m2) * IMP_W;
-#pragma omp simd
-                    for (size_t t = 0; t < w; t++)
-                        ark[t] -= arm[t] * akm[t];
+                    for (size_t t = 0; t < nc; t++)
+                        rk[t] -= l[t] * ck[t];
                 }
-#pragma omp simd
-                for (size_t t = 0; t < w; t++)
-                    ark[t] /= akk[t];
             }
         }
-        for (size_t b = 0; b < nb; b++) { /* L z = y */
-            double *yb = y + b * IMP_W;
-            for (size_t m2 = 0; m2 < b; m2++) {
-                const double *abm = a + (b * nb + m2) * IMP_W, *ym = y + m2 * IMP_W;
+        for (size_t b = nb; b-- > 0;) {
+            double *v = A_(b, nb);
+            for (size_t k = b + 1; k < nb; k++) {
+                const double *bk = A_(b, k), *xk = A_(k, nb);
 #pragma omp simd
-                for (size_t t = 0; t < w; t++)
-                    yb[t] -= abm[t] * ym[t];
+                for (size_t t = 0; t < nc; t++)
+                    v[t] -= bk[t] * xk[t];
             }
-            const double *abb = a + (b * nb + b) * IMP_W;
-#pragma omp simd
-            for (size_t t = 0; t < w; t++)
-                yb[t] /= abb[t];
-        }
-        for (size_t b = nb; b-- > 0;) { /* L^T x = z, then e' = e - S x */
-            double *yb = y + b * IMP_W;
-            for (size_t m2 = b + 1; m2 < nb; m2++) {
-                const double *amb = a + (m2 * nb + b) * IMP_W, *ym = y + m2 * IMP_W;
-#pragma omp simd
-                for (size_t t = 0; t < w; t++)
-                    yb[t] -= amb[t] * ym[t];
-            }
-            const double *abb = a + (b * nb + b) * IMP_W;
+            const double *bb = A_(b, b);
             double *eb = rf->e + b * n + j0;
-#pragma omp simd
-            for (size_t t = 0; t < w; t++) {
-                yb[t] /= abb[t];
-                eb[t] -= sq[b * IMP_W + t] * yb[t];
-            }
+            for (size_t t = 0; t < nc; t++)
+                eb[t] = v[t] = v[t] / bb[t];
         }
     }
+#undef A_
     for (size_t k = first + 1; k < c->n_projs; k++) {
         const apical_proj *pj = &c->projs[k];
         if (pj->dst == i && s->projs[k].plastic && pj->dst_port == pf->dst_port)
