@@ -862,11 +862,12 @@ static void learn_proj(apical_steady *s, size_t k, const double *e)
    D_j = diag(-de/dv), the derivative of the post factor by the dendritic
    input (central differences through the module's steady and observe
    functions, clipped at 0), and G the batch's Gram sum_p f_p r_p r_p^T of
-   the presynaptic rates, f_p the projection's step factor eta/nb; each
-   projection then learns f_p e'^T r_p as before.  Small changes are as
-   explicit ones; along directions where the explicit step overshoots, the
-   error is taken out instead of reversed (unconditionally stable for
-   f_p >= 0).  The rule's fixed points are unchanged. */
+   the presynaptic rates the change is taken with, f_p the projection's step
+   factor eta/nb; each projection then learns f_p e'^T r_p as before.  Small
+   changes are as explicit ones; along directions where the explicit step
+   overshoots, the error is taken out instead of reversed (for the
+   linearised rule no f_p >= 0 overshoots).  The rule's fixed points are
+   unchanged. */
 static int implicit_step(apical_steady *s, size_t i, char *err, size_t cap)
 {
     apical_circuit *c = s->c;
