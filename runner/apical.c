@@ -69,6 +69,7 @@ typedef struct run_state {
     double last_trace;
     double last_error;
     int probe;                  /* steady: the bp_cosine columns are on */
+    unsigned char copies[APICAL_STEADY_MAX_POPS]; /* steady: copy_dev_<pop> columns */
 } run_state;
 
 static void on_metrics(void *user, const apical_metrics *m)
@@ -247,6 +248,13 @@ static int probe_columns(const apical_steady_opts *o)
     return o->bp_probe > 0 && o->mode == APICAL_MODE_STEADY;
 }
 
+/* Population i is an interneuron with weights that copy a partner's: the
+   copy_dev_<pop> column. */
+static int has_copy(const apical_circuit *c, size_t i)
+{
+    return !isnan(apical_copy_deviation(c, i));
+}
+
 static void steady_header(FILE *f, const apical_config *cfg, int csv)
 {
     const apical_circuit *c = cfg->circuit;
@@ -265,6 +273,9 @@ static void steady_header(FILE *f, const apical_config *cfg, int csv)
         for (size_t i = 0; probe_columns(o) && i < c->n_pops; i++)
             if (c->pops[i].apical_fed)
                 fprintf(f, ",bp_cosine_%s,fa_cosine_%s", c->pops[i].name, c->pops[i].name);
+        for (size_t i = 0; i < c->n_pops; i++)
+            if (has_copy(c, i))
+                fprintf(f, ",copy_dev_%s", c->pops[i].name);
         fprintf(f, "\n");
         return;
     }
@@ -288,6 +299,12 @@ static void steady_header(FILE *f, const apical_config *cfg, int csv)
             snprintf(h[1], sizeof h[1], "fa_%s", c->pops[i].name);
             fprintf(f, " %8.8s %8.8s", h[0], h[1]);
         }
+    for (size_t i = 0; i < c->n_pops; i++)
+        if (has_copy(c, i)) {
+            char h[16];
+            snprintf(h, sizeof h, "dev_%s", c->pops[i].name);
+            fprintf(f, " %10.10s", h);
+        }
     fprintf(f, "\n");
 }
 
@@ -309,6 +326,9 @@ static void on_epoch(void *user, const apical_epoch_metrics *m)
     for (size_t i = 0; s->probe && i < c->n_pops; i++)
         if (c->pops[i].apical_fed)
             fprintf(s->csv, ",%.6g,%.6g", m->bp_cos[i], m->fa_cos[i]);
+    for (size_t i = 0; i < c->n_pops; i++)
+        if (s->copies[i])
+            fprintf(s->csv, ",%.6g", m->copy_dev[i]);
     fprintf(s->csv, "\n");
     fflush(s->csv);
     if (s->tty)
@@ -327,6 +347,9 @@ static void on_epoch(void *user, const apical_epoch_metrics *m)
     for (size_t i = 0; s->probe && i < c->n_pops; i++)
         if (c->pops[i].apical_fed)
             printf(" %8.4f %8.4f", m->bp_cos[i], m->fa_cos[i]);
+    for (size_t i = 0; i < c->n_pops; i++)
+        if (s->copies[i])
+            printf(" %10.4g", m->copy_dev[i]);
     printf("\n");
     fflush(stdout);
 }
@@ -375,6 +398,8 @@ static int run_steady(apical_config *cfg, run_state *s, const char *dir, int res
     apical_steady_opts *o = &cfg->steady;
     o->start_epoch = start_epoch;
     s->probe = probe_columns(o);
+    for (size_t i = 0; i < cfg->circuit->n_pops; i++)
+        s->copies[i] = (unsigned char)has_copy(cfg->circuit, i);
     if (!resumed)
         steady_header(s->csv, cfg, 1);
     else if (check_steady_header(cfg, dir) != 0)
@@ -471,7 +496,7 @@ static int cmd_run(int argc, char **argv)
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
     int rc = 1;
     run_state s = { dir, cfg.circuit, NULL, NULL, &cfg.run, isatty(STDERR_FILENO), now(), 0, -1,
-                    NAN, 0 };
+                    NAN, 0, { 0 } };
     apical_run_pos pos;
     if (resume) {
         uint64_t extra[4];

@@ -507,6 +507,11 @@ uint64_t apical_checkpoint_digest(const apical_circuit *c, const apical_run_pos 
    over such pairs (APICAL_ALL_POPS: over every pair); NaN where there is none. */
 double apical_feedback_angle(const apical_circuit *c, size_t pop);
 
+/* Relative distance of the weights into POP.dendrite (an interneuron's W^IP)
+   from their self-predicting copy of the partner pyramids' forward weights,
+   |W - f W_p| / |f W_p| over all such projections; NaN where there is none. */
+double apical_copy_deviation(const apical_circuit *c, size_t pop);
+
 /* Evaluate the metrics on n held-out patterns of stimulus stim, each settled
    for o->eval_settle_ms without noise, nudging or plasticity from the
    current state; the state is restored after. */
@@ -548,6 +553,8 @@ typedef struct apical_epoch_metrics {
        or feedback alignment's through the top-down weights (fa_cos) update of
        the free feedforward network (MODEL.md 2.3); NaN when not measured */
     double bp_cos[APICAL_STEADY_MAX_POPS], fa_cos[APICAL_STEADY_MAX_POPS];
+    /* per interneuron population, apical_copy_deviation (NaN for the others) */
+    double copy_dev[APICAL_STEADY_MAX_POPS];
 } apical_epoch_metrics;
 
 /* How backprop mode sends the error back through a projection src -> dst:

@@ -649,6 +649,34 @@ double apical_feedback_angle(const apical_circuit *c, size_t pop)
     return pairs ? sum / pairs : NAN;
 }
 
+/* Relative distance of POP's dendritic weights from their self-predicting
+   values (MODEL.md 2.2), over the projections into POP.dendrite that have
+   a partner to copy (weights and bias together): sqrt(sum |W - f W_p|^2 /
+   sum |f W_p|^2), or the absolute distance where the copies are 0.  NaN when
+   POP has no such projection. */
+double apical_copy_deviation(const apical_circuit *c, size_t pop)
+{
+    double dd = 0, pp = 0;
+    int any = 0;
+    for (size_t k = 0; k < c->n_projs; k++) {
+        const apical_proj *pj = &c->projs[k];
+        if (pj->dst != pop || pj->one_to_one || strcmp(apical_proj_port(c, pj), "dendrite") != 0)
+            continue;
+        double f;
+        char why[256];
+        const apical_proj *q = apical_proj_partner(c, pj, &f, why, sizeof why);
+        if (!q)
+            continue;
+        any = 1;
+        for (size_t i = 0, n = apical_proj_n_weights(c, pj); i < n; i++) {
+            double t = f * q->w[i], d = pj->w[i] - t;
+            dd += d * d;
+            pp += t * t;
+        }
+    }
+    return !any ? NAN : pp > 0 ? sqrt(dd / pp) : sqrt(dd);
+}
+
 int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, long n,
                     apical_metrics *m, char *err, size_t cap)
 {

@@ -218,13 +218,18 @@ static void plot_epochs(FILE *gp, const char *dir, char cols[][64], int nc)
             u = curve(body, sizeof body, u, k++, c, 1,
                       strncmp(cols[c], "error_", 6) ? "train (free output)" : cols[c] + 6);
     u += (size_t)snprintf(body + u, sizeof body - u,
-                          "\n  set title \"without nudging: apical potential^2, mismatch^2\"\n"
-                          "  set format y \"1e%%T\"\n  plot ");
+                          "\n  set title \"without nudging: apical potential^2, mismatch^2; "
+                          "W^IP vs its copy\"\n  set format y \"1e%%T\"\n  plot ");
     k = 0;
     for (int c = 0; c < nc; c++)
-        if (!strncmp(cols[c], "apical_sq_", 10) || !strcmp(cols[c], "mismatch_sq"))
-            u = curve(body, sizeof body, u, k++, c, 0,
-                      strncmp(cols[c], "apical_sq_", 10) ? "mismatch" : cols[c] + 10);
+        if (!strncmp(cols[c], "apical_sq_", 10) || !strcmp(cols[c], "mismatch_sq") ||
+            !strncmp(cols[c], "copy_dev_", 9)) {
+            char t[80];
+            snprintf(t, sizeof t, "%s%s", strncmp(cols[c], "copy_dev_", 9) ? "" : "copy ",
+                     !strncmp(cols[c], "apical_sq_", 10) ? cols[c] + 10
+                     : !strncmp(cols[c], "copy_dev_", 9) ? cols[c] + 9 : "mismatch");
+            u = curve(body, sizeof body, u, k++, c, 0, t);
+        }
     u += (size_t)snprintf(body + u, sizeof body - u,
                           "%s\n  unset logscale y\n  set format y \"%%g\"\n", k ? "" : "0 notitle");
     if (angles) {

@@ -1281,10 +1281,12 @@ static int evaluate(apical_steady *s, apical_epoch_metrics *m, char *err, size_t
     apical_circuit *c = s->c;
     m->n_eval = s->o.n_eval;
     for (size_t i = 0; i < APICAL_STEADY_MAX_POPS; i++)
-        m->apical_sq[i] = m->angle_deg[i] = NAN;
-    for (size_t i = 0; i < c->n_pops; i++)
+        m->apical_sq[i] = m->angle_deg[i] = m->copy_dev[i] = NAN;
+    for (size_t i = 0; i < c->n_pops; i++) {
         if (c->pops[i].apical_fed)
             m->angle_deg[i] = apical_feedback_angle(c, i);
+        m->copy_dev[i] = apical_copy_deviation(c, i);
+    }
     m->mismatch_sq = NAN;
     double asq[APICAL_STEADY_MAX_POPS] = { 0 }, mis = 0;
     size_t n_mis = 0;

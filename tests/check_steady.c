@@ -1087,8 +1087,10 @@ static double angle_of(const apical_proj *b, const apical_proj *w, size_t nx, si
 
 /* Each epoch reports, per apical-fed population, the angle between its
    top-down weights and its forward weights transposed: 0 for B = W^T, 180
-   for B = -W^T, then the angle of the weights the epoch left. */
-START_TEST(epochs_report_the_feedback_angle_per_layer)
+   for B = -W^T, then the angle of the weights the epoch left; and per
+   interneuron population the distance of its weights from their
+   self-predicting copy. */
+START_TEST(epochs_report_feedback_angles_and_copy_deviations)
 {
     apical_registry *reg = test_registry();
     apical_config cfg;
@@ -1121,6 +1123,30 @@ START_TEST(epochs_report_the_feedback_angle_per_layer)
     ck_assert_double_lt(a2, 180.0 - 1e-3);
     ck_assert_double_eq_tol(angle_m[1].angle_deg[2], a1, 1e-9);
     ck_assert_double_eq_tol(angle_m[1].angle_deg[4], a2, 1e-9);
+    /* copy_dev: the interneurons (fixed here) start as the self-predicting
+       copy, exactly, and after the epoch lie as far from it as their
+       partners have moved: |W8 - f W2, W9 - f W3| / |f W2, f W3| for inter1
+       (f = c_B / c_I = 1.1 / 1.4), W10, W11 against W4, W5 for inter2 (f = 1) */
+    const int cp[2][4] = { { 8, 9, 2, 3 }, { 10, 11, 4, 5 } };
+    const double fcp[2] = { 1.1 / 1.4, 1.0 };
+    for (int l = 0; l < 2; l++) {
+        double dd = 0, pp = 0;
+        for (int h = 0; h < 2; h++) {
+            const apical_proj *a = &c->projs[cp[l][h]], *b = &c->projs[cp[l][h + 2]];
+            for (size_t i = 0; i < apical_proj_n_weights(c, a); i++) {
+                double t = fcp[l] * b->w[i];
+                dd += (a->w[i] - t) * (a->w[i] - t);
+                pp += t * t;
+            }
+        }
+        size_t pop = l ? 5 : 3;
+        fprintf(stderr, "copy deviation of %s after one epoch: %.6g (by hand %.6g)\n",
+                c->pops[pop].name, angle_m[1].copy_dev[pop], sqrt(dd / pp));
+        ck_assert_double_eq(angle_m[0].copy_dev[pop], 0.0);
+        ck_assert_double_gt(angle_m[1].copy_dev[pop], 1e-4);
+        ck_assert_double_eq_tol(angle_m[1].copy_dev[pop], sqrt(dd / pp), 1e-12);
+    }
+    ck_assert(isnan(angle_m[1].copy_dev[2]) && isnan(angle_m[1].copy_dev[0]));
     apical_steady_free(sd);
     apical_config_free(&cfg);
     apical_registry_free(reg);
@@ -1144,7 +1170,7 @@ int main(void)
     tcase_add_test(t, bp_cosine_probe_compares_with_backprop_and_feedback_alignment);
     tcase_add_test(t, modes_refuse_foreign_rules);
     tcase_add_test(t, decay_scales_the_rates_from_decay_from);
-    tcase_add_test(t, epochs_report_the_feedback_angle_per_layer);
+    tcase_add_test(t, epochs_report_feedback_angles_and_copy_deviations);
     suite_add_tcase(s, t);
     int rc = test_run_suite(s);
     unlink(img_path);
