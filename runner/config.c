@@ -1377,7 +1377,8 @@ static int apply_set(ctx *x, size_t k)
                 return 0;
             next = v;
         } else {
-            return snprintf(x->err, x->cap, "--set %s: '%s' is inside a scalar", set, key), -1;
+            return snprintf(x->err, x->cap, "--set %s: '%s' is inside a scalar (set the whole "
+                            "value, or write it as a mapping in the file)", set, key), -1;
         }
         id = next;
     }
