@@ -674,18 +674,12 @@ static int cmd_inspect(int argc, char **argv)
             printf("%3zu %s\n", i, why);
             continue;
         }
-        size_t n = apical_proj_n_weights(c, p);
-        double dd = 0, pp = 0, ww = 0, wp = 0;
-        for (size_t k = 0; k < n; k++) {
-            double t = f * q->w[k], d = p->w[k] - t;
-            dd += d * d;
-            pp += t * t;
-            ww += p->w[k] * p->w[k];
-            wp += p->w[k] * t;
-        }
+        double m[4] = { 0 }; /* |W - T|^2, |T|^2, |W|^2, W . T */
+        apical_copy_sums(c, p, q, f, m);
         printf("%3zu vs %.6g x #%zu (%s -> %s): deviation %.4g, cosine %.6f\n", i, f,
                (size_t)(q - c->projs), c->pops[q->src].name, c->pops[q->dst].name,
-               pp > 0 ? sqrt(dd / pp) : sqrt(dd), ww > 0 && pp > 0 ? wp / sqrt(ww * pp) : NAN);
+               m[1] > 0 ? sqrt(m[0] / m[1]) : sqrt(m[0]),
+               m[2] > 0 && m[1] > 0 ? m[3] / sqrt(m[2] * m[1]) : NAN);
     }
     rc = 0;
 done:

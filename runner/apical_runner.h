@@ -512,6 +512,11 @@ double apical_feedback_angle(const apical_circuit *c, size_t pop);
    |W - f W_p| / |f W_p| over all such projections; NaN where there is none. */
 double apical_copy_deviation(const apical_circuit *c, size_t pop);
 
+/* Adds to acc, over pj's weights W and their copy target T = f W_q:
+   |W - T|^2, |T|^2, |W|^2 and W . T (apical_copy_deviation, apical inspect). */
+void apical_copy_sums(const apical_circuit *c, const apical_proj *pj, const apical_proj *q,
+                      double f, double acc[4]);
+
 /* Evaluate the metrics on n held-out patterns of stimulus stim, each settled
    for o->eval_settle_ms without noise, nudging or plasticity from the
    current state; the state is restored after. */

@@ -649,6 +649,18 @@ double apical_feedback_angle(const apical_circuit *c, size_t pop)
     return pairs ? sum / pairs : NAN;
 }
 
+void apical_copy_sums(const apical_circuit *c, const apical_proj *pj, const apical_proj *q,
+                      double f, double acc[4])
+{
+    for (size_t i = 0, n = apical_proj_n_weights(c, pj); i < n; i++) {
+        double t = f * q->w[i], d = pj->w[i] - t;
+        acc[0] += d * d;
+        acc[1] += t * t;
+        acc[2] += pj->w[i] * pj->w[i];
+        acc[3] += pj->w[i] * t;
+    }
+}
+
 /* Relative distance of POP's dendritic weights from their self-predicting
    values (MODEL.md 2.2), over the projections into POP.dendrite that have
    a partner to copy (weights and bias together): sqrt(sum |W - f W_p|^2 /
@@ -656,7 +668,7 @@ double apical_feedback_angle(const apical_circuit *c, size_t pop)
    POP has no such projection. */
 double apical_copy_deviation(const apical_circuit *c, size_t pop)
 {
-    double dd = 0, pp = 0;
+    double acc[4] = { 0 };
     int any = 0;
     for (size_t k = 0; k < c->n_projs; k++) {
         const apical_proj *pj = &c->projs[k];
@@ -668,13 +680,9 @@ double apical_copy_deviation(const apical_circuit *c, size_t pop)
         if (!q)
             continue;
         any = 1;
-        for (size_t i = 0, n = apical_proj_n_weights(c, pj); i < n; i++) {
-            double t = f * q->w[i], d = pj->w[i] - t;
-            dd += d * d;
-            pp += t * t;
-        }
+        apical_copy_sums(c, pj, q, f, acc);
     }
-    return !any ? NAN : pp > 0 ? sqrt(dd / pp) : sqrt(dd);
+    return !any ? NAN : acc[1] > 0 ? sqrt(acc[0] / acc[1]) : sqrt(acc[0]);
 }
 
 int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, long n,
