@@ -1418,7 +1418,8 @@ int apical_steady_train_epoch(apical_steady *s, double *train_error, char *err, 
         /* the free (un-nudged) output: the rates in backprop, the basal
            prediction phi(c v_B) of the nudged cells otherwise */
         wrong += count_wrong(s, s->order, from, free_obs);
-        if ((o->mode == APICAL_MODE_BACKPROP ? learn_backprop(s, err, cap) : learn_steady(s, err, cap)) != 0)
+        if ((o->mode == APICAL_MODE_BACKPROP ? learn_backprop(s, err, cap)
+                                             : learn_steady(s, err, cap)) != 0)
             return -1;
         if (o->stop && *o->stop) {
             snprintf(err, cap, "stopped %zu images into the epoch; the checkpoint holds the "

@@ -189,6 +189,18 @@ END_TEST
 
 static double sigm(double u) { return 1.0 / (1.0 + exp(-u)); }
 
+/* The first n images of the training stimulus (n x NPIX) and their
+   one-hot target potentials (n x 3). */
+static void first_images(apical_stim *st, int n, double *x, double *u)
+{
+    for (int b = 0; b < n; b++) {
+        apical_stim_idx_pattern(st, (size_t)b, x + b * NPIX);
+        for (int i = 0; i < 3; i++)
+            u[b * 3 + i] = st->trgt_u[(unsigned)i == st->labels.data[b]];
+    }
+}
+
+
 /* One mini-batch of the dendritic rule on the output weights equals
    eta mean_b (phi(u) - phi(c_N v_B)) r^T computed here from the settled
    states. */
@@ -207,11 +219,7 @@ START_TEST(steady_update_of_the_output_weights)
     apical_proj *w3 = &c->projs[4], *b3 = &c->projs[5];
     ck_assert_uint_eq(w3->src, ih2);
     double x[3 * NPIX], u[3 * 3], w0[12], bb0[3];
-    for (int b = 0; b < 3; b++) {
-        apical_stim_idx_pattern(st, (size_t)b, x + b * NPIX);
-        for (int i = 0; i < 3; i++)
-            u[b * 3 + i] = st->trgt_u[(unsigned)i == st->labels.data[b]];
-    }
+    first_images(st, 3, x, u);
     memcpy(w0, w3->w, sizeof w0);
     memcpy(bb0, b3->w, sizeof bb0);
     apical_steady *sd = apical_steady_new(c, &cfg.steady, err, sizeof err);
@@ -490,11 +498,7 @@ START_TEST(ideal_interneurons_follow_their_partners)
     apical_circuit *c = cfg.circuit;
     apical_stim *st = &c->stims[0];
     double x[4 * NPIX], u[4 * 3];
-    for (int b = 0; b < 4; b++) {
-        apical_stim_idx_pattern(st, (size_t)b, x + b * NPIX);
-        for (int i = 0; i < 3; i++)
-            u[b * 3 + i] = st->trgt_u[(unsigned)i == st->labels.data[b]];
-    }
+    first_images(st, 4, x, u);
     double before[30], before8[30];
     memcpy(before, c->projs[2].w, 20 * sizeof(double));
     memcpy(before8, c->projs[8].w, 20 * sizeof(double));
@@ -562,11 +566,7 @@ static void interneuron_step(const char *kind, int sps, double *d_ip, double *d_
     apical_circuit *c = cfg.circuit;
     apical_stim *st = &c->stims[0];
     double x[4 * NPIX], u[4 * 3], w[12][30];
-    for (int b = 0; b < 4; b++) {
-        apical_stim_idx_pattern(st, (size_t)b, x + b * NPIX);
-        for (int i = 0; i < 3; i++)
-            u[b * 3 + i] = st->trgt_u[(unsigned)i == st->labels.data[b]];
-    }
+    first_images(st, 4, x, u);
     for (size_t k = 0; k < 12; k++)
         memcpy(w[k], c->projs[k].w, apical_proj_n_weights(c, &c->projs[k]) * sizeof(double));
     apical_steady *sd = apical_steady_new(c, &cfg.steady, err, sizeof err);
@@ -696,15 +696,6 @@ static double sum_sq_posts(apical_circuit *c, apical_steady *sd, const double *x
     return sum;
 }
 
-static void imp_batch(apical_stim *st, double *x, double *u)
-{
-    for (int b = 0; b < IMP_B; b++) {
-        apical_stim_idx_pattern(st, (size_t)b, x + b * NPIX);
-        for (int i = 0; i < 3; i++)
-            u[b * 3 + i] = st->trgt_u[(unsigned)i == st->labels.data[b]];
-    }
-}
-
 /* The step: with G = f (r_b . r_b' + 1) the Gram of the presynaptic rates
    and the bias (f = eta / batch = 1/4), each cell's post factors e' solve
    (I + diag(g) G) e' = e (GSL's LU here), and the weights move by f e'^T
@@ -724,7 +715,7 @@ START_TEST(implicit_interneurons_solve_the_step_at_the_new_weights)
     load(&cfg, reg, "steady", lateral_learning(0), sets, 1);
     apical_circuit *c = cfg.circuit;
     double x[IMP_B * NPIX], u[IMP_B * 3], w[12][30];
-    imp_batch(&c->stims[0], x, u);
+    first_images(&c->stims[0], IMP_B, x, u);
     for (size_t k = 0; k < 12; k++)
         memcpy(w[k], c->projs[k].w, apical_proj_n_weights(c, &c->projs[k]) * sizeof(double));
     apical_steady *sd = apical_steady_new(c, &cfg.steady, err, sizeof err);
