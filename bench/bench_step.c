@@ -196,27 +196,30 @@ static int bench(apical_registry *reg, const int *sz, int nl, int batch, int f32
     }
     apical_circuit *c = cfg.circuit;
     const char *bt = getenv("BENCH_THREADS"); /* fix the thread count: no probing */
-    if (bt && atoi(bt) >= 1 && c->route_threads > 1) {
-        c->team_choice = atoi(bt) < c->route_threads ? atoi(bt) : c->route_threads;
-        c->team_fixed = 1;
+    int most = apical_circuit_threads(c);
+    if (bt && atoi(bt) >= 1 && most > 1 &&
+        apical_circuit_set_threads(c, atoi(bt) < most ? atoi(bt) : most, err, sizeof err) != 0) {
+        fprintf(stderr, "bench_step: %s\n", err);
+        return 1;
     }
     double flop = 0, bytes = 0;
     size_t nweights = 0;
-    for (size_t i = 0; i < c->n_projs; i++) {
-        const apical_proj *p = &c->projs[i];
-        if (p->one_to_one)
-            continue;
-        double nw = (double)(c->pops[p->src].n * c->pops[p->dst].n);
+    for (size_t i = 0; i < apical_circuit_n_projs(c); i++) {
+        const apical_proj *p = apical_circuit_proj_at(c, i);
+        double nw = (double)apical_proj_n_weights(c, p);
+        int plastic = apical_proj_rule(p) != NULL;
         nweights += (size_t)nw;
-        flop += 2 * nw + (p->rule ? 5 * nw : 0);
+        flop += 2 * nw + (plastic ? 5 * nw : 0);
         /* read W for the product; read and write W and Delta for the rule */
-        bytes += 8 * nw + (p->rule ? 32 * nw : 0);
+        bytes += 8 * nw + (plastic ? 32 * nw : 0);
     }
     long steps = (long)fmax(800, 2e8 / flop); /* about 0.1-0.3 s per repetition */
     const unsigned flags = APICAL_STEP_PLASTIC | APICAL_STEP_NOISE;
-    for (size_t i = 0; i < c->stims[0].size; i++)
-        c->stims[0].x[i] = sin((double)i);
-    c->stims[0].active = 1;
+    apical_stim *st = apical_circuit_stim_at(c, 0);
+    double *x = apical_stim_pattern(st);
+    for (size_t i = 0; i < apical_stim_size(st); i++)
+        x[i] = sin((double)i);
+    apical_circuit_activate(c, 0, 0);
     apical_circuit_weights_changed(c);
     enum { REPS = 7 };
     double t[REPS], cpu[REPS];
@@ -247,9 +250,9 @@ static int bench(apical_registry *reg, const int *sz, int nl, int batch, int f32
     /* weight traffic per step: f32 copies or f64 weights read once; the
        rules' W and Delta read and written once per batch */
     double plastic = 0;
-    for (size_t i = 0; i < c->n_projs; i++)
-        if (c->projs[i].rule)
-            plastic += (double)(c->pops[c->projs[i].src].n * c->pops[c->projs[i].dst].n);
+    for (size_t i = 0; i < apical_circuit_n_projs(c); i++)
+        if (apical_proj_rule(apical_circuit_proj_at(c, i)))
+            plastic += (double)apical_proj_n_weights(c, apical_circuit_proj_at(c, i));
     bytes = prec[f32].product_bytes * (double)nweights + prec[f32].flush_bytes * plastic / batch;
     double med = t[REPS / 2], gf = flop / med * 1e-9, gb = bytes / med * 1e-9;
     printf("%-15s %s batch %2d %8zu weights %9.3g FLOP %8.3g B/step %6ld steps x %d: median "

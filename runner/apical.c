@@ -39,8 +39,15 @@ static int usage(FILE *f)
                "       mpirun -n N apical sweep SWEEP.yaml [--out DIR] [--force]\n"
                "       apical plot SWEEPDIR [--metric NAME] [--x AXIS]\n"
                "       apical inspect DIR\n"
-               "       apical --version\n");
+               "       apical --version\n"
+               "exit status: 0 done, 1 the run failed, 2 bad input, 3 stopped by a signal\n"
+               "(a checkpoint was written: apical run --resume DIR continues it)\n");
     return f == stderr ? 2 : 0;
+}
+
+static const char *pop_name(const apical_circuit *c, size_t i)
+{
+    return apical_pop_name(apical_circuit_pop_at(c, i));
 }
 
 static double now(void)
@@ -68,21 +75,87 @@ typedef struct run_state {
     double last_draw;
     double last_trace;
     double last_error;
-    int probe;                  /* steady: the bp_cosine columns are on */
-    unsigned char copies[APICAL_STEADY_MAX_POPS]; /* steady: copy_dev_<pop> columns */
+    apical_column *cols;        /* metrics.csv's and the terminal's columns */
+    size_t n_cols;
+    double *vals;               /* a row's values, one per column */
 } run_state;
+
+/* The run's columns, for its mode. */
+static int set_columns(run_state *s, const apical_config *cfg)
+{
+    int steady = cfg->steady.mode != APICAL_MODE_DYNAMICS;
+    s->n_cols = steady ? apical_steady_columns(cfg->circuit, &cfg->steady, NULL, 0)
+                       : apical_dynamics_columns(NULL, 0);
+    s->cols = calloc(s->n_cols, sizeof *s->cols);
+    s->vals = calloc(s->n_cols, sizeof *s->vals);
+    if (!s->cols || !s->vals) {
+        fprintf(stderr, "apical: out of memory\n");
+        return -1;
+    }
+    if (steady)
+        apical_steady_columns(cfg->circuit, &cfg->steady, s->cols, s->n_cols);
+    else
+        apical_dynamics_columns(s->cols, s->n_cols);
+    return 0;
+}
+
+/* One column's value in its format (csv or terminal). */
+static void put_value(FILE *f, const apical_column *col, const char *fmt, double v,
+                      const char *phase)
+{
+    if (col->metric == APICAL_COL_PHASE)
+        fprintf(f, fmt, phase);
+    else if (apical_column_integer(col))
+        fprintf(f, fmt, (long)v);
+    else
+        fprintf(f, fmt, v);
+}
+
+/* The csv header (csv) or the terminal's. */
+static void put_header(FILE *f, const apical_column *cols, size_t n, int csv)
+{
+    int first = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (csv && cols[i].name[0]) {
+            fprintf(f, "%s%s", first ? "" : ",", cols[i].name);
+            first = 0;
+        } else if (!csv) {
+            fputs(cols[i].head, f);
+        }
+    }
+    fputc('\n', f);
+}
+
+/* A row: vals[i] is column i's value. */
+static void put_row(FILE *f, const apical_column *cols, size_t n, const double *vals, int csv,
+                    const char *phase)
+{
+    int first = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (csv && cols[i].name[0]) {
+            if (!first)
+                fputc(',', f);
+            put_value(f, &cols[i], cols[i].csv_fmt, vals[i], phase);
+            first = 0;
+        } else if (!csv && cols[i].head[0]) {
+            put_value(f, &cols[i], cols[i].term_fmt, cols[i].term_scale * vals[i], phase);
+        }
+    }
+    fputc('\n', f);
+}
 
 static void on_metrics(void *user, const apical_metrics *m)
 {
     run_state *s = user;
+    double *vals = s->vals;
     s->last_error = m->test_error;
-    fprintf(s->csv, "%s,%ld,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g\n", m->phase, m->pattern,
-            m->t_ms, m->apical_sq, m->mismatch_sq, m->test_error, m->angle_deg, m->bp_cosine);
+    for (size_t i = 0; i < s->n_cols; i++)
+        vals[i] = apical_dynamics_value(&s->cols[i], m, now() - s->t0);
+    put_row(s->csv, s->cols, s->n_cols, vals, 1, m->phase);
     fflush(s->csv);
     if (s->tty)
         fprintf(stderr, "\r\033[K");
-    printf("%-6s %9ld %12.1f %12.5g %12.5g %12.5g %7.2f %9.1f\n", m->phase, m->pattern,
-           m->t_ms, m->apical_sq, m->mismatch_sq, m->test_error, m->angle_deg, now() - s->t0);
+    put_row(stdout, s->cols, s->n_cols, vals, 0, m->phase);
     fflush(stdout);
 }
 
@@ -98,9 +171,9 @@ static void on_trace(void *user, double t_ms, const apical_circuit *c)
     fprintf(s->traces, "%.10g", t_ms);
     for (size_t i = 0; i < s->run->n_traces; i++) {
         const apical_trace_var *tv = &s->run->traces[i];
-        const apical_pop *p = &c->pops[tv->pop];
-        const double *v = (tv->port ? p->in : p->obs) + tv->obs * p->n;
-        for (size_t k = 0; k < p->n; k++)
+        const apical_pop *p = apical_circuit_pop_at(c, tv->pop);
+        const double *v = tv->port ? apical_pop_port(p, tv->obs) : apical_pop_observable(p, tv->obs);
+        for (size_t k = 0; k < apical_pop_size(p); k++)
             fprintf(s->traces, ",%.17g", v[k]);
     }
     fputc('\n', s->traces);
@@ -115,10 +188,11 @@ static int open_traces(run_state *s, const apical_config *cfg, const char *dir)
     fprintf(s->traces, "t_ms");
     for (size_t i = 0; i < cfg->run.n_traces; i++) {
         const apical_trace_var *tv = &cfg->run.traces[i];
-        const apical_pop *p = &cfg->circuit->pops[tv->pop];
-        const char *var = tv->port ? p->model->ports[tv->obs].name : p->model->obs[tv->obs].name;
-        for (size_t k = 0; k < p->n; k++)
-            fprintf(s->traces, ",%s.%s[%zu]", p->name, var, k);
+        const apical_pop *p = apical_circuit_pop_at(cfg->circuit, tv->pop);
+        const apical_cell_model *m = apical_pop_model(p);
+        const char *var = tv->port ? m->ports[tv->obs].name : m->obs[tv->obs].name;
+        for (size_t k = 0; k < apical_pop_size(p); k++)
+            fprintf(s->traces, ",%s.%s[%zu]", apical_pop_name(p), var, k);
     }
     fputc('\n', s->traces);
     return 0;
@@ -167,21 +241,24 @@ static void on_weights(void *user, long pattern, const apical_circuit *c)
         fprintf(stderr, "apical: cannot create %s\n", path);
         return;
     }
-    for (size_t k = 0; k < c->n_projs; k++) {
-        const apical_proj *pj = &c->projs[k];
-        if (pj->one_to_one)
+    for (size_t k = 0; k < apical_circuit_n_projs(c); k++) {
+        const apical_proj *pj = apical_circuit_proj_at(c, k);
+        if (apical_proj_one_to_one(pj))
             continue;
-        const apical_pop *src = &c->pops[pj->src], *dst = &c->pops[pj->dst];
+        const apical_pop *src = apical_circuit_pop_at(c, apical_proj_src(pj)),
+                         *dst = apical_circuit_pop_at(c, apical_proj_dst(pj));
+        size_t ns = apical_pop_size(src), nd = apical_pop_size(dst);
+        const double *w = apical_proj_weights(pj);
         snprintf(path, sizeof path, "%s/weights/p%ld/%zu_%s_%s.%s.csv", s->dir, pattern, k,
-                 src->name, dst->name, apical_proj_port(c, pj));
+                 apical_pop_name(src), apical_pop_name(dst), apical_proj_port(c, pj));
         FILE *f = fopen(path, "w");
         if (!f) {
             fprintf(stderr, "apical: cannot write %s\n", path);
             continue;
         }
-        for (size_t i = 0; i < dst->n; i++)
-            for (size_t j = 0; j < src->n; j++)
-                fprintf(f, "%.17g%c", pj->w[i * src->n + j], j + 1 < src->n ? ',' : '\n');
+        for (size_t i = 0; i < nd; i++)
+            for (size_t j = 0; j < ns; j++)
+                fprintf(f, "%.17g%c", w[i * ns + j], j + 1 < ns ? ',' : '\n');
         if (fclose(f) != 0)
             fprintf(stderr, "apical: error writing %s\n", path);
     }
@@ -220,19 +297,19 @@ static int write_config(const char *path, const char *file, const apical_config 
         fprintf(f, " --set %s", sets[i]);
     /* the modules this run used, with their versions */
     const apical_circuit *c = cfg->circuit;
-    for (size_t i = 0; i < c->n_pops; i++) {
-        const apical_cell_model *m = c->pops[i].model;
+    for (size_t i = 0; i < apical_circuit_n_pops(c); i++) {
+        const apical_cell_model *m = apical_pop_model(apical_circuit_pop_at(c, i));
         int seen = 0;
         for (size_t k = 0; k < i; k++)
-            seen |= c->pops[k].model == m;
+            seen |= apical_pop_model(apical_circuit_pop_at(c, k)) == m;
         if (!seen)
             fprintf(f, "\n# cell %s %s", m->name, m->version);
     }
-    for (size_t i = 0; i < c->n_projs; i++) {
-        const apical_rule *u = c->projs[i].rule;
+    for (size_t i = 0; i < apical_circuit_n_projs(c); i++) {
+        const apical_rule *u = apical_proj_rule(apical_circuit_proj_at(c, i));
         int seen = !u;
         for (size_t k = 0; k < i && !seen; k++)
-            seen |= c->projs[k].rule == u;
+            seen |= apical_proj_rule(apical_circuit_proj_at(c, k)) == u;
         if (!seen)
             fprintf(f, "\n# rule %s %s", u->name, u->version);
     }
@@ -242,128 +319,32 @@ static int write_config(const char *path, const char *file, const apical_config 
 
 /* ---- steady-state and backprop runs ---- */
 
-/* The run has the bp_cosine probe's columns (steady mode measures them). */
-static int probe_columns(const apical_steady_opts *o)
-{
-    return o->bp_probe > 0 && o->mode == APICAL_MODE_STEADY;
-}
-
-/* Population i is an interneuron with weights that copy a partner's: the
-   copy_dev_<pop> column. */
-static int has_copy(const apical_circuit *c, size_t i)
-{
-    return !isnan(apical_copy_deviation(c, i));
-}
-
-static void steady_header(FILE *f, const apical_config *cfg, int csv)
-{
-    const apical_circuit *c = cfg->circuit;
-    const apical_steady_opts *o = &cfg->steady;
-    if (csv) {
-        fprintf(f, "epoch,patterns,seconds,train_error");
-        for (size_t e = 0; e < o->n_eval; e++)
-            fprintf(f, ",error_%s", c->stims[o->eval[e]].name);
-        for (size_t i = 0; i < c->n_pops; i++)
-            if (c->pops[i].apical_fed)
-                fprintf(f, ",apical_sq_%s", c->pops[i].name);
-        fprintf(f, ",mismatch_sq");
-        for (size_t i = 0; i < c->n_pops; i++)
-            if (c->pops[i].apical_fed)
-                fprintf(f, ",angle_%s", c->pops[i].name);
-        for (size_t i = 0; probe_columns(o) && i < c->n_pops; i++)
-            if (c->pops[i].apical_fed)
-                fprintf(f, ",bp_cosine_%s,fa_cosine_%s", c->pops[i].name, c->pops[i].name);
-        for (size_t i = 0; i < c->n_pops; i++)
-            if (has_copy(c, i))
-                fprintf(f, ",copy_dev_%s", c->pops[i].name);
-        fprintf(f, "\n");
-        return;
-    }
-    fprintf(f, "%5s %9s %8s %8s %7s", "epoch", "patterns", "train%", "seconds", "GFLOP/s");
-    for (size_t e = 0; e < o->n_eval; e++)
-        fprintf(f, " %8.8s%%", c->stims[o->eval[e]].name);
-    for (size_t i = 0; i < c->n_pops; i++)
-        if (c->pops[i].apical_fed)
-            fprintf(f, " %11.11s", c->pops[i].name);
-    fprintf(f, " %11s", "mismatch");
-    for (size_t i = 0; i < c->n_pops; i++)
-        if (c->pops[i].apical_fed) {
-            char h[16];
-            snprintf(h, sizeof h, "deg_%s", c->pops[i].name);
-            fprintf(f, " %11.11s", h);
-        }
-    for (size_t i = 0; probe_columns(o) && i < c->n_pops; i++)
-        if (c->pops[i].apical_fed) {
-            char h[2][16];
-            snprintf(h[0], sizeof h[0], "bp_%s", c->pops[i].name);
-            snprintf(h[1], sizeof h[1], "fa_%s", c->pops[i].name);
-            fprintf(f, " %8.8s %8.8s", h[0], h[1]);
-        }
-    for (size_t i = 0; i < c->n_pops; i++)
-        if (has_copy(c, i)) {
-            char h[16];
-            snprintf(h, sizeof h, "dev_%s", c->pops[i].name);
-            fprintf(f, " %10.10s", h);
-        }
-    fprintf(f, "\n");
-}
-
 static void on_epoch(void *user, const apical_epoch_metrics *m)
 {
     run_state *s = user;
-    const apical_circuit *c = s->circuit;
+    double *vals = s->vals;
     s->last_error = m->n_eval ? m->error[0] : NAN;
-    fprintf(s->csv, "%ld,%ld,%.4f,%.6g", m->epoch, m->patterns, m->seconds, m->train_error);
-    for (size_t e = 0; e < m->n_eval; e++)
-        fprintf(s->csv, ",%.6g", m->error[e]);
-    for (size_t i = 0; i < c->n_pops; i++)
-        if (c->pops[i].apical_fed)
-            fprintf(s->csv, ",%.6g", m->apical_sq[i]);
-    fprintf(s->csv, ",%.6g", m->mismatch_sq);
-    for (size_t i = 0; i < c->n_pops; i++)
-        if (c->pops[i].apical_fed)
-            fprintf(s->csv, ",%.4f", m->angle_deg[i]);
-    for (size_t i = 0; s->probe && i < c->n_pops; i++)
-        if (c->pops[i].apical_fed)
-            fprintf(s->csv, ",%.6g,%.6g", m->bp_cos[i], m->fa_cos[i]);
-    for (size_t i = 0; i < c->n_pops; i++)
-        if (s->copies[i])
-            fprintf(s->csv, ",%.6g", m->copy_dev[i]);
-    fprintf(s->csv, "\n");
+    for (size_t i = 0; i < s->n_cols; i++)
+        vals[i] = apical_steady_value(&s->cols[i], m);
+    put_row(s->csv, s->cols, s->n_cols, vals, 1, NULL);
     fflush(s->csv);
     if (s->tty)
         fprintf(stderr, "\r\033[K");
-    printf("%5ld %9ld %8.3f %8.2f %7.1f", m->epoch, m->patterns, 100 * m->train_error, m->seconds,
-           m->seconds > 0 ? 1e-9 * m->flop / m->seconds : 0.0);
-    for (size_t e = 0; e < m->n_eval; e++)
-        printf(" %9.3f", 100 * m->error[e]);
-    for (size_t i = 0; i < c->n_pops; i++)
-        if (c->pops[i].apical_fed)
-            printf(" %11.4g", m->apical_sq[i]);
-    printf(" %11.4g", m->mismatch_sq);
-    for (size_t i = 0; i < c->n_pops; i++)
-        if (c->pops[i].apical_fed)
-            printf(" %11.2f", m->angle_deg[i]);
-    for (size_t i = 0; s->probe && i < c->n_pops; i++)
-        if (c->pops[i].apical_fed)
-            printf(" %8.4f %8.4f", m->bp_cos[i], m->fa_cos[i]);
-    for (size_t i = 0; i < c->n_pops; i++)
-        if (s->copies[i])
-            printf(" %10.4g", m->copy_dev[i]);
-    printf("\n");
+    put_row(stdout, s->cols, s->n_cols, vals, 0, NULL);
     fflush(stdout);
 }
 
 /* A resumed run appends rows: its metrics.csv must have this build's columns. */
-static int check_steady_header(const apical_config *cfg, const char *dir)
+static int check_steady_header(const run_state *s, const apical_config *cfg, const char *dir)
 {
     char path[4200], *want = NULL, *have = NULL;
     size_t nw = 0, nh = 0;
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
     FILE *m = open_memstream(&want, &nw), *f = fopen(path, "r");
     int rc = 0;
+    (void)cfg;
     if (m) {
-        steady_header(m, cfg, 1);
+        put_header(m, s->cols, s->n_cols, 1);
         fclose(m);
     }
     if (!want || !f || getline(&have, &nh, f) < 0) {
@@ -397,14 +378,13 @@ static int run_steady(apical_config *cfg, run_state *s, const char *dir, int res
     char err[2048];
     apical_steady_opts *o = &cfg->steady;
     o->start_epoch = start_epoch;
-    s->probe = probe_columns(o);
-    for (size_t i = 0; i < cfg->circuit->n_pops; i++)
-        s->copies[i] = (unsigned char)has_copy(cfg->circuit, i);
+    if (set_columns(s, cfg) != 0)
+        return 1;
     if (!resumed)
-        steady_header(s->csv, cfg, 1);
-    else if (check_steady_header(cfg, dir) != 0)
+        put_header(s->csv, s->cols, s->n_cols, 1);
+    else if (check_steady_header(s, cfg, dir) != 0)
         return 2;
-    steady_header(stdout, cfg, 0);
+    put_header(stdout, s->cols, s->n_cols, 0);
     o->on_epoch = on_epoch;
     o->on_progress = on_progress;
     o->on_checkpoint = on_epoch_checkpoint;
@@ -419,7 +399,7 @@ static int run_steady(apical_config *cfg, run_state *s, const char *dir, int res
     apical_steady_free(sd);
     if (rc == APICAL_RUN_STOPPED) {
         fprintf(stderr, "apical: %s; continue with: apical run --resume %s\n", err, dir);
-        return 1;
+        return APICAL_EXIT_STOPPED;
     }
     if (rc != 0) {
         fprintf(stderr, "apical: %s\n", err);
@@ -496,7 +476,7 @@ static int cmd_run(int argc, char **argv)
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
     int rc = 1;
     run_state s = { dir, cfg.circuit, NULL, NULL, &cfg.run, isatty(STDERR_FILENO), now(), 0, -1,
-                    NAN, 0, { 0 } };
+                    NAN, NULL, 0, NULL };
     apical_run_pos pos;
     if (resume) {
         uint64_t extra[4];
@@ -547,9 +527,12 @@ static int cmd_run(int argc, char **argv)
             fprintf(stderr, "apical: cannot write %s/traces.csv: %s\n", dir, strerror(errno));
             goto done;
         }
-        if (cfg.steady.mode == APICAL_MODE_DYNAMICS)
-            fprintf(s.csv,
-                    "phase,pattern,t_ms,apical_sq,mismatch_sq,test_error,angle_deg,bp_cosine\n");
+    }
+    if (cfg.steady.mode == APICAL_MODE_DYNAMICS) {
+        if (set_columns(&s, &cfg) != 0)
+            goto done;
+        if (!resume)
+            put_header(s.csv, s.cols, s.n_cols, 1);
     }
     if (cfg.steady.mode != APICAL_MODE_DYNAMICS) {
         struct sigaction sa;
@@ -560,8 +543,7 @@ static int cmd_run(int argc, char **argv)
         rc = run_steady(&cfg, &s, dir, resume != NULL, resume ? (long)pos.phase : 0);
         goto done;
     }
-    printf("%-6s %9s %12s %12s %12s %12s %7s %9s\n", "phase", "pattern", "t_ms", "apical_sq",
-           "mismatch_sq", "test_error", "angle", "wall_s");
+    put_header(stdout, s.cols, s.n_cols, 0);
     cfg.run.on_metrics = on_metrics;
     cfg.run.on_progress = on_progress;
     if (s.traces)
@@ -578,6 +560,7 @@ static int cmd_run(int argc, char **argv)
     int run_rc = apical_run(cfg.circuit, &cfg.run, err, sizeof err);
     if (run_rc == APICAL_RUN_STOPPED) {
         fprintf(stderr, "apical: %s; continue with: apical run --resume %s\n", err, dir);
+        rc = APICAL_EXIT_STOPPED;
         goto done;
     }
     if (run_rc != 0) {
@@ -589,6 +572,8 @@ static int cmd_run(int argc, char **argv)
     rc = 0;
 done:
     free(sets);
+    free(s.cols);
+    free(s.vals);
     if (s.csv)
         fclose(s.csv);
     if (s.traces && fclose(s.traces) != 0 && rc == 0) {
@@ -638,32 +623,32 @@ static int cmd_inspect(int argc, char **argv)
            (unsigned long long)apical_checkpoint_digest(c, &pos));
     printf("%3s %-34s %-16s %9s %10s %11s %11s %11s\n", "#", "projection", "rule", "weights",
            "|W|_F", "mean", "min", "max");
-    for (size_t i = 0; i < c->n_projs; i++) {
-        const apical_proj *p = &c->projs[i];
+    for (size_t i = 0; i < apical_circuit_n_projs(c); i++) {
+        const apical_proj *p = apical_circuit_proj_at(c, i);
         char name[160];
-        snprintf(name, sizeof name, "%s -> %s.%s", c->pops[p->src].name, c->pops[p->dst].name,
-                 apical_proj_port(c, p));
-        if (p->one_to_one) {
+        snprintf(name, sizeof name, "%s -> %s.%s", pop_name(c, apical_proj_src(p)),
+                 pop_name(c, apical_proj_dst(p)), apical_proj_port(c, p));
+        if (apical_proj_one_to_one(p)) {
             printf("%3zu %-34s %-16s %9s\n", i, name, "one_to_one", "-");
             continue;
         }
         size_t n = apical_proj_n_weights(c, p);
         double ss = 0, sum = 0, lo = INFINITY, hi = -INFINITY;
         for (size_t k = 0; k < n; k++) {
-            double w = p->w[k];
+            double w = apical_proj_weights(p)[k];
             ss += w * w;
             sum += w;
             lo = w < lo ? w : lo;
             hi = w > hi ? w : hi;
         }
         printf("%3zu %-34s %-16s %9zu %10.4g %11.4g %11.4g %11.4g\n", i, name,
-               p->rule ? p->rule->name : "fixed", n, sqrt(ss), n ? sum / (double)n : 0, lo, hi);
+               apical_proj_rule(p) ? apical_proj_rule(p)->name : "fixed", n, sqrt(ss), n ? sum / (double)n : 0, lo, hi);
     }
     int header = 0;
-    for (size_t i = 0; i < c->n_projs; i++) {
-        const apical_proj *p = &c->projs[i];
+    for (size_t i = 0; i < apical_circuit_n_projs(c); i++) {
+        const apical_proj *p = apical_circuit_proj_at(c, i);
         const char *port = apical_proj_port(c, p);
-        if (p->one_to_one || (strcmp(port, "dendrite") != 0 && strcmp(port, "apical_inh") != 0))
+        if (apical_proj_one_to_one(p) || (strcmp(port, "dendrite") != 0 && strcmp(port, "apical_inh") != 0))
             continue;
         double f;
         char why[512];
@@ -676,8 +661,11 @@ static int cmd_inspect(int argc, char **argv)
         }
         double m[4] = { 0 }; /* |W - T|^2, |T|^2, |W|^2, W . T */
         apical_copy_sums(c, p, q, f, m);
-        printf("%3zu vs %.6g x #%zu (%s -> %s): deviation %.4g, cosine %.6f\n", i, f,
-               (size_t)(q - c->projs), c->pops[q->src].name, c->pops[q->dst].name,
+        size_t qi = 0;
+        while (apical_circuit_proj_at(c, qi) != q)
+            qi++;
+        printf("%3zu vs %.6g x #%zu (%s -> %s): deviation %.4g, cosine %.6f\n", i, f, qi,
+               pop_name(c, apical_proj_src(q)), pop_name(c, apical_proj_dst(q)),
                m[1] > 0 ? sqrt(m[0] / m[1]) : sqrt(m[0]),
                m[2] > 0 && m[1] > 0 ? m[3] / sqrt(m[2] * m[1]) : NAN);
     }
@@ -713,14 +701,13 @@ static int cmd_check(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "apical: %s\n", err);
     } else {
+        const apical_circuit *c = cfg.circuit;
         size_t weights = 0;
-        for (size_t i = 0; i < cfg.circuit->n_projs; i++)
-            if (!cfg.circuit->projs[i].one_to_one)
-                weights += cfg.circuit->pops[cfg.circuit->projs[i].src].n *
-                           cfg.circuit->pops[cfg.circuit->projs[i].dst].n;
+        for (size_t i = 0; i < apical_circuit_n_projs(c); i++)
+            weights += apical_proj_n_weights(c, apical_circuit_proj_at(c, i));
         printf("%s: ok: %zu populations, %zu projections (%zu weights), %zu stimuli, "
-               "%zu phases, %ld training patterns\n", file, cfg.circuit->n_pops,
-               cfg.circuit->n_projs, weights, cfg.circuit->n_stims, cfg.run.n_phases,
+               "%zu phases, %ld training patterns\n", file, apical_circuit_n_pops(c),
+               apical_circuit_n_projs(c), weights, apical_circuit_n_stims(c), cfg.run.n_phases,
                apical_run_total_patterns(&cfg.run));
     }
     apical_config_free(&cfg);

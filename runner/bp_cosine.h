@@ -4,7 +4,7 @@
 #ifndef APICAL_BP_COSINE_H
 #define APICAL_BP_COSINE_H
 
-#include "apical_runner.h"
+#include "circuit_int.h"
 
 typedef struct apical_bp_acc {
     double sum;     /* cosines over patterns and hidden layers */

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "apical_runner.h"
+#include "circuit_int.h"
 
 #define MAGIC "APICALCK"
 #define CKPT_VERSION 1u

@@ -16,7 +16,7 @@
 
 #include <yaml.h>
 
-#include "apical_runner.h"
+#include "circuit_int.h"
 #include "transfer.h"
 
 typedef struct ctx {

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apical_runner.h"
+#include "circuit_int.h"
 
 static int is_sep(int ch) { return ch == ',' || ch == ' ' || ch == '\t' || ch == '\r'; }
 

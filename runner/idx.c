@@ -15,7 +15,7 @@
 
 #include <zlib.h>
 
-#include "apical_runner.h"
+#include "circuit_int.h"
 
 static uint32_t be32(const unsigned char *b)
 {

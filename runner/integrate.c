@@ -17,7 +17,7 @@
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_odeiv2.h>
 
-#include "apical_runner.h"
+#include "circuit_int.h"
 
 typedef struct gsl_method {
     const char *name;

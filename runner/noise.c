@@ -30,7 +30,7 @@
 #include <immintrin.h>
 #endif
 
-#include "apical_runner.h"
+#include "circuit_int.h"
 
 enum { LANES = 64 };
 

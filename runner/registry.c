@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apical_runner.h"
+#include "circuit_int.h"
 
 #ifndef APICAL_MODULE_DIR
 #define APICAL_MODULE_DIR "/usr/local/lib/apical"

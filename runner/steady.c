@@ -48,7 +48,7 @@
 #include <gsl/gsl_cblas.h>
 #include <gsl/gsl_randist.h>
 
-#include "apical_runner.h"
+#include "circuit_int.h"
 #include "kernels.h"
 
 #define NONE ((size_t)-1)

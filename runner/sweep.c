@@ -27,6 +27,7 @@
 
 #include <yaml.h>
 
+#include "apical_runner.h"
 #include "sweep.h"
 
 typedef struct sctx {
@@ -724,8 +725,7 @@ int apical_sweep_finish(const apical_sweep *s, size_t run, int wstatus, char *ms
     msg[0] = 0;
     if (code != 0)
         last_error(dir, msg, cap);
-    if (code == 1 && strstr(msg, "continue with: apical run --resume") &&
-        exists(dir, "checkpoint.bin"))
+    if (code == APICAL_EXIT_STOPPED && exists(dir, "checkpoint.bin"))
         return APICAL_SWEEP_RESUME; /* stopped, not failed */
     if (WIFSIGNALED(wstatus)) {
         int sig = WTERMSIG(wstatus);

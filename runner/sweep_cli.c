@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apical_runner.h"
 #include "sweep.h"
 #include "sweep_cli.h"
 
@@ -247,7 +248,7 @@ int apical_cmd_sweep(int argc, char **argv)
     if (stopping && rc == 0) {
         fprintf(stderr, "apical: sweep stopped (%zu runs left to do); run the same "
                         "command again to resume\n", stopped + (n_todo - next));
-        rc = 1;
+        rc = APICAL_EXIT_STOPPED;
     } else if (rc == 0) {
         failed = 0;
         for (size_t i = 0; i < s.n_runs; i++)

@@ -712,9 +712,8 @@ static void threaded_run(int threads, const char *matvec, double *w_out, size_t 
     ck_assert_msg(apical_config_load_string(&cfg, reg, "threads", text, err, sizeof err) == 0,
                   "%s", err);
     apical_circuit *c = cfg.circuit;
-    ck_assert_int_ge(c->route_threads, 1);
-    c->route_threads = threads;
-    c->team_choice = threads;
+    ck_assert_int_ge(apical_circuit_threads(c), 1);
+    ck_assert_msg(apical_circuit_set_threads(c, threads, err, sizeof err) == 0, "%s", err);
     ck_assert_msg(apical_run(c, &cfg.run, err, sizeof err) == 0, "%s", err);
     size_t m = 0;
     for (size_t i = 0; i < c->n_projs; i++)

@@ -25,7 +25,10 @@ pid=$!
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 while [ "$(lines "$tmp/b/metrics.csv")" -lt 4 ]; do sleep 0.05; done
 kill -TERM "$pid"
-if wait "$pid"; then echo "the stopped run exited 0"; cat "$tmp/b.log"; exit 1; fi
+status=0
+wait "$pid" || status=$?
+# exit code 3: stopped, with a checkpoint to resume from
+[ "$status" -eq 3 ] || { echo "the stopped run exited $status, not 3"; cat "$tmp/b.log"; exit 1; }
 grep 'stopped at pattern' "$tmp/b.log"
 [ -f "$tmp/b/checkpoint.bin" ]
 if cmp -s "$tmp/a/metrics.csv" "$tmp/b/metrics.csv"; then

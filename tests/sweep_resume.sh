@@ -23,7 +23,9 @@ while [ ! -f "$tmp/b/run-0000/status" ] || [ "$(lines "$tmp/b/run-0001/metrics.c
     sleep 0.05
 done
 kill -TERM "$pid"
-if wait "$pid"; then echo "the stopped sweep exited 0"; cat "$tmp/b.log"; exit 1; fi
+status=0
+wait "$pid" || status=$?
+[ "$status" -eq 3 ] || { echo "the stopped sweep exited $status, not 3"; cat "$tmp/b.log"; exit 1; }
 cat "$tmp/b.log"
 grep -q 'sweep stopped' "$tmp/b.log"
 [ ! -f "$tmp/b/run-0001/status" ] && [ -f "$tmp/b/run-0001/checkpoint.bin" ]

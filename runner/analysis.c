@@ -1,0 +1,136 @@
+/*
+ * analysis.c -- measures of a circuit's state and weights: the apical
+ * potential, the interneurons' mismatch, the output error, the angle between
+ * feedback and forward weights, and the distance of the lateral weights from
+ * the self-predicting state.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "circuit_int.h"
+
+
+/* Squared apical potential, interneuron mismatch and output error at the
+   current state (ports and observables filled by an evaluation). */
+int apical_measure(apical_circuit *c, const apical_stim *st, apical_sums *m, char *err,
+                   size_t cap)
+{
+    for (size_t i = 0; i < c->n_pops; i++) {
+        const apical_pop *p = &c->pops[i];
+        if (!p->apical_fed || p->obs_v_apical == (size_t)-1)
+            continue;
+        const double *va = p->obs + p->obs_v_apical * p->n;
+        for (size_t j = 0; j < p->n; j++)
+            m->apical += va[j] * va[j];
+        m->n_apical += p->n;
+    }
+    for (size_t i = 0; i < c->n_projs; i++) {
+        const apical_proj *pj = &c->projs[i];
+        if (!pj->one_to_one)
+            continue;
+        const apical_pop *s = &c->pops[pj->src], *d = &c->pops[pj->dst];
+        size_t du = apical_model_find_obs(d->model, "u");
+        if (du == (size_t)-1)
+            continue;
+        const double *a = s->obs + pj->src_obs * s->n, *b = d->obs + du * d->n;
+        for (size_t j = 0; j < d->n; j++)
+            m->mismatch += (a[j] - b[j]) * (a[j] - b[j]);
+        m->n_mismatch += d->n;
+    }
+    if (!st->has_target)
+        return 0;
+    /* the target rate: the target cell's own rate at the target potential,
+       from its module (state observables at y = u_trgt) */
+    const apical_pop *t = &c->pops[st->tgt];
+    size_t ro = apical_model_find_obs(t->model, "rate");
+    if (ro == (size_t)-1 || t->model->n_state != 1) {
+        snprintf(err, cap, "test error needs a one-state cell with a rate at %s", t->name);
+        return -1;
+    }
+    apical_cell_ctx x = { sizeof x, t->n, t->p, st->u_trgt, t->in, NULL, 0 };
+    if (t->model->observe(&x, APICAL_OBS_STATE, c->obs_scratch) != APICAL_OK) {
+        snprintf(err, cap, "observe of %s failed", t->name);
+        return -1;
+    }
+    const double *r = t->obs + ro * t->n, *rt = c->obs_scratch + ro * t->n;
+    for (size_t j = 0; j < t->n; j++)
+        m->error += (r[j] - rt[j]) * (r[j] - rt[j]);
+    m->n_error++;
+    return 0;
+}
+
+/* Mean angle between top-down matrices B (X x Y, into X.apical from Y) and
+   the transposes of the forward matrices W (Y x X, X -> Y.basal), over the
+   pairs whose X is POP (every pair for APICAL_ALL_POPS): 90 degrees for
+   unrelated matrices, 0 when B = W^T (MODEL.md 2.4).  NaN without a pair. */
+double apical_feedback_angle(const apical_circuit *c, size_t pop)
+{
+    double sum = 0;
+    int pairs = 0;
+    for (size_t i = 0; i < c->n_projs; i++) {
+        const apical_proj *b = &c->projs[i];
+        const apical_pop *x = &c->pops[b->dst];
+        if (b->one_to_one || (pop != APICAL_ALL_POPS && b->dst != pop) ||
+            strcmp(apical_proj_port(c, b), "apical") != 0)
+            continue;
+        for (size_t k = 0; k < c->n_projs; k++) {
+            const apical_proj *w = &c->projs[k];
+            if (w->one_to_one || w->src != b->dst || w->dst != b->src ||
+                strcmp(apical_proj_port(c, w), "basal") != 0)
+                continue;
+            size_t nx = x->n, ny = c->pops[b->src].n;
+            double dot = 0, bb = 0, ww = 0;
+            for (size_t r = 0; r < nx; r++)
+                for (size_t q = 0; q < ny; q++) {
+                    double bv = b->w[r * ny + q], wv = w->w[q * nx + r];
+                    dot += bv * wv;
+                    bb += bv * bv;
+                    ww += wv * wv;
+                }
+            if (bb > 0 && ww > 0) {
+                sum += acos(fmax(-1.0, fmin(1.0, dot / sqrt(bb * ww)))) * 180.0 / M_PI;
+                pairs++;
+            }
+        }
+    }
+    return pairs ? sum / pairs : NAN;
+}
+
+void apical_copy_sums(const apical_circuit *c, const apical_proj *pj, const apical_proj *q,
+                      double f, double acc[4])
+{
+    for (size_t i = 0, n = apical_proj_n_weights(c, pj); i < n; i++) {
+        double t = f * q->w[i], d = pj->w[i] - t;
+        acc[0] += d * d;
+        acc[1] += t * t;
+        acc[2] += pj->w[i] * pj->w[i];
+        acc[3] += pj->w[i] * t;
+    }
+}
+
+/* Relative distance of POP's dendritic weights from their self-predicting
+   values (MODEL.md 2.2), over the projections into POP.dendrite that have
+   a partner to copy (weights and bias together): sqrt(sum |W - f W_p|^2 /
+   sum |f W_p|^2), or the absolute distance where the copies are 0.  NaN when
+   POP has no such projection. */
+double apical_copy_deviation(const apical_circuit *c, size_t pop)
+{
+    double acc[4] = { 0 };
+    int any = 0;
+    for (size_t k = 0; k < c->n_projs; k++) {
+        const apical_proj *pj = &c->projs[k];
+        if (pj->dst != pop || pj->one_to_one || strcmp(apical_proj_port(c, pj), "dendrite") != 0)
+            continue;
+        double f;
+        char why[256];
+        const apical_proj *q = apical_proj_partner(c, pj, &f, why, sizeof why);
+        if (!q)
+            continue;
+        any = 1;
+        apical_copy_sums(c, pj, q, f, acc);
+    }
+    return !any ? NAN : acc[1] > 0 ? sqrt(acc[0] / acc[1]) : sqrt(acc[0]);
+}

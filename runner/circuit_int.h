@@ -1,0 +1,150 @@
+/*
+ * circuit_int.h -- libapical's internal view of a circuit: the structs
+ * behind the public API's opaque types, and what the library's own files
+ * share.  Not installed.
+ */
+#ifndef APICAL_CIRCUIT_INT_H
+#define APICAL_CIRCUIT_INT_H
+
+#include <gsl/gsl_rng.h>
+
+#include "apical_runner.h"
+
+struct apical_pop {
+    char *name;
+    const apical_cell_model *model;
+    size_t n;
+    double *p;          /* parameters, table order */
+    double sigma;       /* noise amplitude on APICAL_VAR_NOISY state */
+    size_t y_off;       /* offset of this population's state in circuit y */
+    double *in;         /* ports, n_ports x n */
+    double *obs;        /* observables, n_obs x n */
+    uint8_t *need;      /* n_obs flags: observables something reads */
+    int apical_fed;     /* some projection targets an apical* port */
+    char where[96];     /* where it was defined (FILE:LINE:COL), for messages */
+    size_t obs_v_apical; /* index of v_apical, or (size_t)-1 */
+};
+
+struct apical_proj {
+    size_t src, dst;            /* population indices */
+    size_t src_obs, dst_port;
+    int one_to_one;
+    double *w;                  /* n_dst x n_src, row-major (dense only) */
+    const apical_rule *rule;    /* NULL: fixed */
+    double *rp;                 /* rule parameters */
+    double *aux;                /* rule->n_aux matrices */
+    size_t post_obs;            /* index into the destination's observables */
+    double *dw;                 /* scratch for rules without a fused euler */
+    char where[96];             /* where it was defined (FILE:LINE:COL), for messages */
+    float *wf;                  /* single-precision copy the dendrites read (or NULL) */
+    uint16_t *wh;               /* matvec: f16: the half-precision copy the dendrites read,
+                                   made from wf (runner/matvec.h) */
+    float *auxf;                /* with f32 storage: the rule's aux in single precision;
+                                   wf and auxf are then the master copies and w, aux
+                                   follow them at every flush of the plasticity */
+    double *hist_post, *hist_pre; /* batched plasticity: k rows of observables */
+    double *hist_scratch;
+    double *hist_slice;        /* k x n_post: the post history cut into threads' rows */
+    float *hist_pre_f32;       /* with f32 storage: hist_pre in single precision */
+    size_t hist_n;
+};
+
+enum apical_stim_kind {
+    APICAL_STIM_UNIFORM = 1,    /* patterns drawn from U(lo, hi) */
+    APICAL_STIM_TABLE = 2,      /* rows of a table, in order, cycling */
+    APICAL_STIM_TEACHER = 3,    /* U(lo, hi) inputs, targets from a teacher network */
+    APICAL_STIM_IDX = 4         /* images of an IDX file (MNIST), one-hot class targets */
+};
+
+/* A teacher network (MODEL.md 3.3): r_l = phi(k_l W_l r_{l-1}); the
+   target potential is the last layer's k_L W_L r_{L-1}. */
+typedef struct apical_teacher {
+    size_t n_layers;            /* weight layers */
+    size_t *sizes;              /* n_layers + 1 */
+    double *gains;              /* n_layers */
+    double **w;                 /* sizes[l+1] x sizes[l] */
+    double *r[2];               /* scratch activations */
+    double phi[4];              /* transfer: kind, gamma, beta, theta (transfer.h) */
+} apical_teacher;
+
+struct apical_stim {
+    char *name;
+    int kind;
+    size_t size;
+    double lo, hi;              /* uniform range */
+    apical_table table;         /* table: one pattern per row, in order */
+    apical_table targets;       /* table: target potentials, row for row */
+    size_t next_row;
+    apical_teacher teacher;
+    size_t dst, dst_port;       /* the population and port it drives */
+    double *x;                  /* current pattern */
+    int has_target;
+    size_t tgt, tgt_port, tgt_gate; /* population, its target and target_gate ports */
+    double *u_trgt;             /* current target potential */
+    int active, target_on;      /* set by the run, per phase */
+    /* idx: images first .. first+count-1 of an N x H x W file, pixels times
+       scale; targets one-hot: potential trgt_u[1] (rate trgt_r[1]) for the
+       labelled class, trgt_u[0] (trgt_r[0]) elsewhere */
+    apical_idx images, labels;
+    size_t first, count;
+    double scale;
+    double trgt_u[2], trgt_r[2];
+    size_t n_classes;           /* the target population's size */
+};
+
+struct apical_circuit {
+    apical_pop *pops;   size_t n_pops;
+    apical_proj *projs; size_t n_projs;
+    apical_stim *stims; size_t n_stims;
+    size_t n_y;
+    double *y, *dydt, *y_saved, *noise;
+    double *scratch;    /* largest population size */
+    double *obs_scratch; /* largest n_obs x n */
+    size_t batch_k;     /* plasticity steps per rank-k update (1: every step) */
+    int matvec_f32;     /* 1: dendrites read single-precision copies of the weights;
+                           2: and plastic weights (rules with euler_batch_f32) are stored
+                           and learn in single precision (matvec: f32_all);
+                           3: as 2, and the dendrites read half-precision copies
+                           (matvec: f16) */
+    size_t f16_overflow; /* weights that did not fit half precision at the last refresh */
+    float *xf;          /* scratch: a presynaptic vector in single precision, per thread */
+    size_t xf_stride;   /* floats per thread in xf */
+    int xf_threads;     /* threads xf has room for */
+    int route_auto;     /* route_threads as finalize chose it */
+    int route_threads;  /* threads that may route the ports (1 for small circuits) */
+    int team_choice;    /* threads routing now (step.c, team_size) */
+    int team_fixed;     /* 1: keep team_choice, no probing (benchmarks) */
+    unsigned long team_step;
+    double team_time[2];
+    double batch_dt;
+    double bound;       /* |state| or |weight| beyond this stops a run (0: none) */
+    double mem_limit, mem_estimate; /* bytes: refuse circuits past the limit */
+    unsigned long seed;
+    gsl_rng *rng_init, *rng_train, *rng_noise, *rng_test;
+    int finalized;
+};
+
+
+/* Philox4x32-10 (Salmon et al., SC'11): 128 random bits of a counter
+   under a key (runner/noise.c). */
+void apical_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+/* out[i] = standard normal number first + i under key (single-precision
+   Box-Muller on Philox4x32-10 of counter (first + i) / 4, runner/noise.c):
+   a pure function of (key, index). */
+void apical_normals(uint64_t key, uint64_t first, size_t n, double *out);
+
+/* stimulus.c: the next pattern of s (and its target): a fresh draw from
+   rng (through the teacher), or the next row of a table or IDX file. */
+void apical_stim_next(apical_stim *s, gsl_rng *rng);
+
+/* analysis.c: sums of squares over held-out patterns. */
+typedef struct apical_sums {
+    double apical, mismatch, error;
+    size_t n_apical, n_mismatch, n_error;
+} apical_sums;
+/* Adds the squared apical potential, interneuron mismatch and output error
+   at the current state (ports and observables filled by an evaluation). */
+int apical_measure(apical_circuit *c, const apical_stim *st, apical_sums *m, char *err,
+                   size_t cap);
+
+#endif /* APICAL_CIRCUIT_INT_H */

@@ -1,0 +1,219 @@
+/*
+ * run.c -- a run in the dynamics mode: phases of training, testing and
+ * settling, held-out evaluations, traces, weight snapshots and checkpoints,
+ * over an integrator of integrate.c.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <gsl/gsl_rng.h>
+
+#include "bp_cosine.h"
+#include "circuit_int.h"
+
+int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, long n,
+                    apical_metrics *m, char *err, size_t cap)
+{
+    m->angle_deg = apical_feedback_angle(c, APICAL_ALL_POPS);
+    apical_stim *s = &c->stims[stim];
+    long steps = lround(o->eval_settle_ms / o->dt);
+    apical_sums acc = { 0 };
+    apical_bp_acc bp = { 0, 0 };
+    apical_integrator *it = apical_integrator_new(c, &o->integ, err, cap);
+    if (!it)
+        return -1;
+    memcpy(c->y_saved, c->y, c->n_y * sizeof(double));
+    int was_active = s->active, was_on = s->target_on;
+    apical_circuit_activate(c, stim, 0); /* no nudging */
+    /* the same held-out patterns at every evaluation: the test stream
+       restarted, or a table's rows from the first */
+    gsl_rng_set(c->rng_test, c->seed ^ 0x5eed7e57UL);
+    size_t row = s->next_row;
+    s->next_row = 0;
+    int rc = 0;
+    for (long k = 0; k < n && rc == 0; k++) {
+        memcpy(c->y, c->y_saved, c->n_y * sizeof(double));
+        apical_integrator_reset(it);
+        apical_stim_next(s, c->rng_test);
+        for (long t = 0; t < steps && rc == 0; t++)
+            rc = apical_circuit_eval(c, err, cap) || apical_integrator_advance(it, o->dt, 0, err, cap);
+        if (rc == 0 && (rc = apical_circuit_eval(c, err, cap)) == 0)
+            rc = apical_measure(c, s, &acc, err, cap);
+        if (rc == 0 && o->eval_bp_cosine)
+            rc = apical_bp_cosine_pattern(c, it, s, steps, o->dt, &bp, err, cap);
+    }
+    memcpy(c->y, c->y_saved, c->n_y * sizeof(double));
+    s->next_row = row;
+    if (was_active)
+        apical_circuit_activate(c, stim, was_on);
+    apical_integrator_free(it);
+    m->apical_sq = acc.n_apical ? acc.apical / (double)acc.n_apical : NAN;
+    m->mismatch_sq = acc.n_mismatch ? acc.mismatch / (double)acc.n_mismatch : NAN;
+    m->test_error = acc.n_error ? acc.error / (double)acc.n_error : NAN;
+    m->bp_cosine = bp.n ? bp.sum / (double)bp.n : NAN;
+    return rc ? -1 : 0;
+}
+
+long apical_run_total_patterns(const apical_run_opts *o)
+{
+    long n = 0;
+    for (size_t i = 0; i < o->n_phases; i++)
+        if (o->phases[i].kind == APICAL_PHASE_TRAIN)
+            n += o->phases[i].patterns;
+    return n;
+}
+
+typedef struct run_state {
+    apical_circuit *c;
+    const apical_run_opts *o;
+    apical_integrator *it;
+    int tracing;            /* traces wanted in the current phase */
+    long total;             /* training patterns overall */
+    apical_run_pos pos;
+} run_state;
+
+static int emit(run_state *r, const char *phase, size_t stim, long n, char *err, size_t cap)
+{
+    apical_metrics m = { phase, r->pos.pattern, (double)r->pos.step * r->o->dt, NAN, NAN, NAN,
+                         NAN, NAN };
+    if (apical_evaluate(r->c, r->o, stim, n, &m, err, cap) != 0)
+        return -1;
+    if (r->o->on_metrics)
+        r->o->on_metrics(r->o->user, &m);
+    return 0;
+}
+
+/* Integrate `steps` steps with the active stimulus as it is. */
+static int integrate(run_state *r, long steps, unsigned flags, char *err, size_t cap)
+{
+    const apical_run_opts *o = r->o;
+    for (long t = 0; t < steps; t++, r->pos.step++) {
+        if (apical_circuit_eval(r->c, err, cap) != 0)
+            return -1;
+        if (r->tracing && o->on_trace && o->trace_every > 0 && r->pos.step % o->trace_every == 0)
+            o->on_trace(o->user, (double)r->pos.step * o->dt, r->c);
+        if (apical_integrator_advance(r->it, o->dt, flags, err, cap) != 0)
+            return -1;
+    }
+    if (apical_circuit_flush_plasticity(r->c, err, cap) != 0)
+        return -1;
+    if (apical_circuit_check_finite(r->c, err, cap)) {
+        char where[512];
+        snprintf(where, sizeof where, "%s", err);
+        snprintf(err, cap, "diverged by t = %g ms, in training pattern %ld: %s",
+                 (double)r->pos.step * o->dt, (long)r->pos.pattern + 1, where);
+        return -1;
+    }
+    return 0;
+}
+
+static unsigned phase_flags(const apical_circuit *c, const apical_run_opts *o,
+                            const apical_phase *ph)
+{
+    unsigned flags = 0;
+    if (ph->plastic)
+        flags |= APICAL_STEP_PLASTIC;
+    if (ph->noise)
+        for (size_t i = 0; i < c->n_pops; i++)
+            if (c->pops[i].sigma > 0)
+                flags |= APICAL_STEP_NOISE;
+    if (o->noise_dt_scaled)
+        flags |= APICAL_STEP_NOISE_DT;
+    return flags;
+}
+
+static int checkpoint(run_state *r, char *err, size_t cap)
+{
+    if (!r->o->on_checkpoint)
+        return 0;
+    r->pos.h = apical_integrator_h(r->it);
+    return r->o->on_checkpoint(r->o->user, &r->pos, err, cap) ? -1 : 0;
+}
+
+static int run_phase(run_state *r, const apical_phase *ph, char *err, size_t cap)
+{
+    apical_circuit *c = r->c;
+    const apical_run_opts *o = r->o;
+    unsigned flags = phase_flags(c, o, ph);
+    if (r->pos.in_phase > 0 && ph->kind != APICAL_PHASE_TRAIN)
+        return 0; /* resumed after it */
+    if (ph->kind == APICAL_PHASE_TEST)
+        return emit(r, "test", ph->stim, ph->patterns, err, cap);
+    if (ph->kind == APICAL_PHASE_SETTLE) {
+        apical_circuit_activate(c, r->pos.last_stim, ph->target);
+        return integrate(r, lround(ph->present_ms / o->dt), flags, err, cap);
+    }
+    apical_stim *s = &c->stims[ph->stim];
+    const long steps = lround(ph->present_ms / o->dt);
+    r->pos.last_stim = ph->stim;
+    apical_circuit_activate(c, ph->stim, ph->target);
+    if (o->eval_every > 0 && r->pos.pattern == 0 &&
+        emit(r, "train", ph->stim, o->eval_patterns, err, cap) != 0)
+        return -1;
+    if (o->on_weights && o->weights_every > 0 && r->pos.pattern == 0 && r->pos.in_phase == 0)
+        o->on_weights(o->user, 0, c);
+    while (r->pos.in_phase < ph->patterns) {
+        apical_stim_next(s, c->rng_train);
+        if (integrate(r, steps, flags, err, cap) != 0)
+            return -1;
+        r->pos.pattern++;
+        r->pos.in_phase++;
+        if (o->eval_every > 0 && r->pos.pattern % o->eval_every == 0 &&
+            emit(r, "train", ph->stim, o->eval_patterns, err, cap) != 0)
+            return -1;
+        if (o->on_weights && o->weights_every > 0 && r->pos.pattern % o->weights_every == 0)
+            o->on_weights(o->user, (long)r->pos.pattern, c);
+        if (o->on_progress)
+            o->on_progress(o->user, r->pos.pattern, r->total);
+        int stop = o->stop && *o->stop;
+        if ((stop || (o->checkpoint_every > 0 && r->pos.pattern % o->checkpoint_every == 0)) &&
+            checkpoint(r, err, cap) != 0)
+            return -1;
+        if (stop) {
+            snprintf(err, cap, "stopped at pattern %ld (t = %g ms); a checkpoint was written",
+                     (long)r->pos.pattern, (double)r->pos.step * o->dt);
+            return APICAL_RUN_STOPPED;
+        }
+    }
+    return 0;
+}
+
+int apical_run(apical_circuit *c, const apical_run_opts *o, char *err, size_t cap)
+{
+    if (!c->finalized) {
+        snprintf(err, cap, "run needs a finalized circuit");
+        return -1;
+    }
+    run_state r = { c, o, NULL, 1, apical_run_total_patterns(o), { 0 } };
+    if (o->resume) {
+        r.pos = *o->resume;
+        if (r.pos.phase > o->n_phases) {
+            snprintf(err, cap, "the checkpoint is past the run's last phase");
+            return -1;
+        }
+        apical_circuit_activate(c, r.pos.last_stim, 0);
+    }
+    if (!(r.it = apical_integrator_new(c, &o->integ, err, cap)))
+        return -1;
+    apical_integrator_set_h(r.it, r.pos.h);
+    apical_circuit_weights_changed(c); /* weights set by init or a checkpoint */
+    if (c->f16_overflow) {
+        snprintf(err, cap, "%zu initial weights are 65520 or more in magnitude, past half "
+                 "precision (matvec: f16); use matvec: f32", c->f16_overflow);
+        apical_integrator_free(r.it);
+        return -1;
+    }
+    int rc = 0;
+    for (; r.pos.phase < o->n_phases && rc == 0; r.pos.phase++, r.pos.in_phase = 0) {
+        size_t i = r.pos.phase;
+        r.tracing = !o->trace_phases || (i < 64 && (o->trace_phases >> i & 1));
+        rc = run_phase(&r, &o->phases[i], err, cap);
+    }
+    if (rc == 0)
+        rc = checkpoint(&r, err, cap); /* the final state */
+    apical_integrator_free(r.it);
+    return rc;
+}
