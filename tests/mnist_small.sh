@@ -35,9 +35,8 @@ below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 # the microcircuit as shipped, 10,000 images: test error 22 % here (90 % is
 # chance), hidden1's squared apical potential without nudging 0.13 and the
 # angle between hidden2's top-down and forward^T weights 52 degrees (with the
-# explicit Eq. 8 at eta^IP 0.15, the settings before session 11: 18 %, 0.03,
-# 55); with the interneurons' rule off (eta 0, `interneurons: learned`) 90 %,
-# 3.6 and 88 degrees
+# explicit Eq. 8 at eta^IP 0.15: 18 %, 0.03, 55); with the interneurons'
+# rule off (eta 0, `interneurons: learned`) 90 %, 3.6 and 88 degrees
 set -- $(files) --set simulation.steady.epochs=1 --set stimuli.train.rows=[0,10000]
 OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist.yaml" --out "$tmp/mc" "$@"
 e=$(last "$tmp/mc/metrics.csv" error_test)

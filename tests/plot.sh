@@ -36,8 +36,8 @@ grep -q 'title "no data"' "$tmp/short.gp" && grep -q 'short2/metrics.csv' "$tmp/
 [ "$(grep -c 'short2/metrics.csv" using .* lc 2 title' "$tmp/short.gp")" -eq \
     "$(grep -c 'short2/metrics.csv"' "$tmp/short.gp")" ]
 [ "$(head -c 8 "$tmp/short.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
-# a sweep over seeds alone, of more runs than one figure used to hold (32):
-# every run's curve is drawn (tables and metrics made up here)
+# a sweep over seeds alone, of 40 runs: every run's curve is drawn (tables and
+# metrics made up here)
 sw="$tmp/sweep40"
 mkdir -p "$sw"
 echo "runs,ok,failed,error_test_final_mean,error_test_final_std" >"$sw/aggregate.csv"
