@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * apical.h -- the module ABI of apical, version 1.3.
  *
