@@ -410,6 +410,120 @@ static int run_steady(apical_config *cfg, run_state *s, const char *dir, int res
     return 0;
 }
 
+/* The run directory when --out is not given: runs/<file's stem>-<time>. */
+static void default_dir(const char *file, char *dir, size_t cap)
+{
+    const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+    size_t len = strcspn(base, ".");
+    char stamp[32];
+    time_t t = time(NULL);
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&t));
+    snprintf(dir, cap, "runs/%.*s-%s", (int)len, base, stamp);
+}
+
+/* A resumed run: the checkpoint loaded into the circuit (*pos where it
+   stands), the output files reopened where the checkpoint left them.
+   Returns 0, or the exit code. */
+static int open_resumed(run_state *s, apical_config *cfg, apical_run_pos *pos)
+{
+    uint64_t extra[4];
+    char ck[4200], err[2048];
+    snprintf(ck, sizeof ck, "%s/checkpoint.bin", s->dir);
+    if (apical_checkpoint_load(ck, cfg->circuit, pos, extra, err, sizeof err) != 0) {
+        fprintf(stderr, "apical: %s\n", err);
+        return APICAL_EXIT_USAGE;
+    }
+    memcpy(&s->last_trace, &extra[2], sizeof(double));
+    if (!(s->csv = reopen_at(s->dir, "metrics.csv", extra[0])) ||
+        (cfg->run.n_traces && !(s->traces = reopen_at(s->dir, "traces.csv", extra[1])))) {
+        fprintf(stderr, "apical: cannot reopen the output files in %s\n", s->dir);
+        return APICAL_EXIT_FAILED;
+    }
+    cfg->run.resume = pos;
+    if (cfg->steady.mode != APICAL_MODE_DYNAMICS)
+        printf("resuming %s after epoch %llu\n", s->dir, (unsigned long long)pos->phase);
+    else
+        printf("resuming %s at pattern %lld (t = %g ms)\n", s->dir, (long long)pos->pattern,
+               (double)pos->step * cfg->run.dt);
+    return 0;
+}
+
+/* A new run: its directory (refused when it holds a run, unless force) with
+   metrics.csv, config.yaml and traces.csv opened.  Returns 0, or the exit
+   code. */
+static int open_new(run_state *s, const apical_config *cfg, const char *file,
+                    const char *const *sets, size_t n_sets, int force)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/metrics.csv", s->dir);
+    if (access(path, F_OK) == 0 && !force) {
+        fprintf(stderr, "apical: %s holds an earlier run; choose another --out, or "
+                        "--force to replace it\n", s->dir);
+        return APICAL_EXIT_USAGE;
+    }
+    if (force) { /* what an earlier run left that this one may not write */
+        const char *old[] = { "traces.csv", "checkpoint.bin", NULL };
+        for (int i = 0; old[i]; i++) {
+            char f[4200];
+            snprintf(f, sizeof f, "%s/%s", s->dir, old[i]);
+            remove(f);
+        }
+    }
+    if (apical_mkdir_p(s->dir) != 0 || !(s->csv = fopen(path, "w"))) {
+        fprintf(stderr, "apical: cannot write %s: %s\n", path, strerror(errno));
+        return APICAL_EXIT_FAILED;
+    }
+    snprintf(path, sizeof path, "%s/config.yaml", s->dir);
+    if (write_config(path, file, cfg, sets, n_sets) != 0) {
+        fprintf(stderr, "apical: cannot write %s\n", path);
+        return APICAL_EXIT_FAILED;
+    }
+    if (cfg->run.n_traces && open_traces(s, cfg, s->dir) != 0) {
+        fprintf(stderr, "apical: cannot write %s/traces.csv: %s\n", s->dir, strerror(errno));
+        return APICAL_EXIT_FAILED;
+    }
+    return 0;
+}
+
+/* SIGINT and SIGTERM raise stop_requested: the run stops at the next
+   pattern (or mini-batch) with a checkpoint. */
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* The run of a circuit in the dynamics mode; returns the exit code. */
+static int run_dynamics(apical_config *cfg, run_state *s)
+{
+    char err[2048];
+    put_header(stdout, s->cols, s->n_cols, 0);
+    cfg->run.on_metrics = on_metrics;
+    cfg->run.on_progress = on_progress;
+    if (s->traces)
+        cfg->run.on_trace = on_trace;
+    cfg->run.user = s;
+    cfg->run.on_checkpoint = on_checkpoint;
+    cfg->run.on_weights = on_weights;
+    cfg->run.stop = &stop_requested;
+    catch_stop_signals();
+    int run_rc = apical_run(cfg->circuit, &cfg->run, err, sizeof err);
+    if (run_rc == APICAL_RUN_STOPPED) {
+        fprintf(stderr, "apical: %s; continue with: apical run --resume %s\n", err, s->dir);
+        return APICAL_EXIT_STOPPED;
+    }
+    if (run_rc != 0) {
+        fprintf(stderr, "apical: %s\n", err);
+        return APICAL_EXIT_FAILED;
+    }
+    printf("done: %ld patterns in %.2f s; results in %s/\n",
+           apical_run_total_patterns(&cfg->run), now() - s->t0, s->dir);
+    return APICAL_EXIT_OK;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     const char *file = NULL, *out = NULL, *resume = NULL;
@@ -449,7 +563,7 @@ static int cmd_run(int argc, char **argv)
         free(sets);
         return usage(stderr);
     }
-    char err[2048], dir[4096], path[4200];
+    char err[2048], dir[4096];
     apical_registry *reg = apical_registry_new(NULL);
     apical_config cfg;
     if (!reg) {
@@ -463,114 +577,24 @@ static int cmd_run(int argc, char **argv)
         free(sets);
         return 2;
     }
-    if (out) {
+    if (out)
         snprintf(dir, sizeof dir, "%s", out);
-    } else {
-        const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
-        size_t len = strcspn(base, ".");
-        char stamp[32];
-        time_t t = time(NULL);
-        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&t));
-        snprintf(dir, sizeof dir, "runs/%.*s-%s", (int)len, base, stamp);
-    }
-    snprintf(path, sizeof path, "%s/metrics.csv", dir);
-    int rc = 1;
+    else
+        default_dir(file, dir, sizeof dir);
     run_state s = { dir, cfg.circuit, NULL, NULL, &cfg.run, isatty(STDERR_FILENO), now(), 0, -1,
                     NAN, NULL, 0, NULL };
     apical_run_pos pos;
-    if (resume) {
-        uint64_t extra[4];
-        char ck[4200];
-        snprintf(ck, sizeof ck, "%s/checkpoint.bin", dir);
-        if (apical_checkpoint_load(ck, cfg.circuit, &pos, extra, err, sizeof err) != 0) {
-            fprintf(stderr, "apical: %s\n", err);
-            rc = 2;
-            goto done;
-        }
-        memcpy(&s.last_trace, &extra[2], sizeof(double));
-        if (!(s.csv = reopen_at(dir, "metrics.csv", extra[0])) ||
-            (cfg.run.n_traces && !(s.traces = reopen_at(dir, "traces.csv", extra[1])))) {
-            fprintf(stderr, "apical: cannot reopen the output files in %s\n", dir);
-            goto done;
-        }
-        cfg.run.resume = &pos;
-        if (cfg.steady.mode != APICAL_MODE_DYNAMICS)
-            printf("resuming %s after epoch %llu\n", dir, (unsigned long long)pos.phase);
-        else
-            printf("resuming %s at pattern %lld (t = %g ms)\n", dir, (long long)pos.pattern,
-                   (double)pos.step * cfg.run.dt);
-    } else {
-        if (access(path, F_OK) == 0 && !force) {
-            fprintf(stderr, "apical: %s holds an earlier run; choose another --out, or "
-                            "--force to replace it\n", dir);
-            rc = 2;
-            goto done;
-        }
-        if (force) { /* what an earlier run left that this one may not write */
-            const char *old[] = { "traces.csv", "checkpoint.bin", NULL };
-            for (int i = 0; old[i]; i++) {
-                char f[4200];
-                snprintf(f, sizeof f, "%s/%s", dir, old[i]);
-                remove(f);
-            }
-        }
-        if (apical_mkdir_p(dir) != 0 || !(s.csv = fopen(path, "w"))) {
-            fprintf(stderr, "apical: cannot write %s: %s\n", path, strerror(errno));
-            goto done;
-        }
-        snprintf(path, sizeof path, "%s/config.yaml", dir);
-        if (write_config(path, file, &cfg, sets, n_sets) != 0) {
-            fprintf(stderr, "apical: cannot write %s\n", path);
-            goto done;
-        }
-        if (cfg.run.n_traces && open_traces(&s, &cfg, dir) != 0) {
-            fprintf(stderr, "apical: cannot write %s/traces.csv: %s\n", dir, strerror(errno));
-            goto done;
-        }
-    }
-    if (cfg.steady.mode == APICAL_MODE_DYNAMICS) {
-        if (set_columns(&s, &cfg) != 0)
-            goto done;
-        if (!resume)
+    int rc = resume ? open_resumed(&s, &cfg, &pos) : open_new(&s, &cfg, file, sets, n_sets, force);
+    if (rc == 0 && cfg.steady.mode == APICAL_MODE_DYNAMICS) {
+        rc = set_columns(&s, &cfg) != 0;
+        if (rc == 0 && !resume)
             put_header(s.csv, s.cols, s.n_cols, 1);
-    }
-    if (cfg.steady.mode != APICAL_MODE_DYNAMICS) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
+        if (rc == 0)
+            rc = run_dynamics(&cfg, &s);
+    } else if (rc == 0) {
+        catch_stop_signals();
         rc = run_steady(&cfg, &s, dir, resume != NULL, resume ? (long)pos.phase : 0);
-        goto done;
     }
-    put_header(stdout, s.cols, s.n_cols, 0);
-    cfg.run.on_metrics = on_metrics;
-    cfg.run.on_progress = on_progress;
-    if (s.traces)
-        cfg.run.on_trace = on_trace;
-    cfg.run.user = &s;
-    cfg.run.on_checkpoint = on_checkpoint;
-    cfg.run.on_weights = on_weights;
-    cfg.run.stop = &stop_requested;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    int run_rc = apical_run(cfg.circuit, &cfg.run, err, sizeof err);
-    if (run_rc == APICAL_RUN_STOPPED) {
-        fprintf(stderr, "apical: %s; continue with: apical run --resume %s\n", err, dir);
-        rc = APICAL_EXIT_STOPPED;
-        goto done;
-    }
-    if (run_rc != 0) {
-        fprintf(stderr, "apical: %s\n", err);
-        goto done;
-    }
-    printf("done: %ld patterns in %.2f s; results in %s/\n", apical_run_total_patterns(&cfg.run),
-           now() - s.t0, dir);
-    rc = 0;
-done:
     free(sets);
     free(s.cols);
     free(s.vals);
