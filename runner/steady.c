@@ -136,144 +136,160 @@ int apical_sd_oom(char *err, size_t cap)
     return -1;
 }
 
-apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o, char *err,
-                                 size_t cap)
+/* Population i's buffers; its module must have a steady function (and for
+   backprop or the probe a Jacobian). */
+static int setup_pop(apical_steady *s, size_t i, char *err, size_t cap)
 {
-    apical_steady *s = calloc(1, sizeof *s);
-    if (!s)
-        return apical_sd_oom(err, cap), NULL;
-    s->c = c;
-    s->o = *o;
-    s->B = o->batch ? o->batch : 1;
-    s->max_threads = omp_get_max_threads();
-    s->rate_scale = 1.0;
-    s->pops = calloc(c->n_pops, sizeof *s->pops);
-    s->projs = calloc(c->n_projs ? c->n_projs : 1, sizeof *s->projs);
-    if (!s->pops || !s->projs)
-        goto nomem;
+    apical_circuit *c = s->c;
+    const apical_steady_opts *o = &s->o;
     const int bp = o->mode == APICAL_MODE_BACKPROP;
-    if (c->n_pops > APICAL_STEADY_MAX_POPS) {
-        snprintf(err, cap, "steady mode handles up to %d populations", APICAL_STEADY_MAX_POPS);
-        goto fail;
+    apical_pop *p = &c->pops[i];
+    const apical_cell_model *m = p->model;
+    sd_pop *q = &s->pops[i];
+    if (!APICAL_CELL_STEADY(m)) {
+        snprintf(err, cap, "population %s (%s, defined at %s): the module has no steady "
+                 "function (ABI 1.2), so it cannot run in %s mode", p->name, m->name,
+                 p->where, bp ? "backprop" : "steady");
+        return -1;
     }
-    for (size_t i = 0; i < c->n_pops; i++) {
-        apical_pop *p = &c->pops[i];
-        const apical_cell_model *m = p->model;
-        sd_pop *q = &s->pops[i];
-        if (!APICAL_CELL_STEADY(m)) {
-            snprintf(err, cap, "population %s (%s, defined at %s): the module has no steady "
-                     "function (ABI 1.2), so it cannot run in %s mode", p->name, m->name,
-                     p->where, bp ? "backprop" : "steady");
-            goto fail;
+    if (p->n > s->widest)
+        s->widest = p->n;
+    size_t bn = s->B * p->n;
+    q->y = calloc(m->n_state * bn + 1, sizeof(double));
+    q->in = calloc(m->n_ports * bn + 1, sizeof(double));
+    q->obs = calloc(m->n_obs * bn + 1, sizeof(double));
+    if (!q->y || !q->in || !q->obs)
+        return apical_sd_oom(err, cap);
+    q->rate = apical_model_find_obs(m, "rate");
+    q->version = 0;
+    q->imp_first = NONE;
+    if (bp || o->bp_probe) {
+        if (!m->jacobian || (m->n_state != 1 && m->n_state != 0)) {
+            snprintf(err, cap, "population %s (%s): %s needs cells with one state "
+                     "variable and a Jacobian", p->name, m->name,
+                     bp ? "backprop" : "bp_cosine");
+            return -1;
         }
-        if (p->n > s->widest)
-            s->widest = p->n;
-        size_t bn = s->B * p->n;
-        q->y = calloc(m->n_state * bn + 1, sizeof(double));
-        q->in = calloc(m->n_ports * bn + 1, sizeof(double));
-        q->obs = calloc(m->n_obs * bn + 1, sizeof(double));
-        if (!q->y || !q->in || !q->obs)
-            goto nomem;
-        q->rate = apical_model_find_obs(m, "rate");
-        q->version = 0;
-        q->imp_first = NONE;
-        if (bp || o->bp_probe) {
-            if (!m->jacobian || (m->n_state != 1 && m->n_state != 0)) {
-                snprintf(err, cap, "population %s (%s): %s needs cells with one state "
-                         "variable and a Jacobian", p->name, m->name,
-                         bp ? "backprop" : "bp_cosine");
-                goto fail;
-            }
-            q->dfdy = calloc(bn + 1, sizeof(double));
-            q->dfdin = calloc(m->n_ports * bn + 1, sizeof(double));
-            q->dody = calloc(m->n_obs * bn + 1, sizeof(double));
-            q->grad = calloc(bn + 1, sizeof(double));
-            q->gradr = calloc(bn + 1, sizeof(double));
-            if (!q->dfdy || !q->dfdin || !q->dody || !q->grad || !q->gradr)
-                goto nomem;
-        }
-        if (o->bp_probe) {
-            q->grad_fa = calloc(bn + 1, sizeof(double));
-            q->gradr_fa = calloc(bn + 1, sizeof(double));
-            q->rfree = calloc(bn + 1, sizeof(double));
-            if (!q->grad_fa || !q->gradr_fa || !q->rfree)
-                goto nomem;
-        }
+        q->dfdy = calloc(bn + 1, sizeof(double));
+        q->dfdin = calloc(m->n_ports * bn + 1, sizeof(double));
+        q->dody = calloc(m->n_obs * bn + 1, sizeof(double));
+        q->grad = calloc(bn + 1, sizeof(double));
+        q->gradr = calloc(bn + 1, sizeof(double));
+        if (!q->dfdy || !q->dfdin || !q->dody || !q->grad || !q->gradr)
+            return apical_sd_oom(err, cap);
     }
-    for (size_t k = 0; k < c->n_projs; k++) {
-        apical_proj *pj = &c->projs[k];
-        sd_proj *q = &s->projs[k];
-        size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n;
-        q->out = calloc(s->B * nd, sizeof(double));
-        q->src_version = -1;
-        q->fb = NONE;
-        q->copy_of = NONE;
-        if (!q->out)
-            goto nomem;
-        if (pj->rule) {
-            const apical_rule *r = pj->rule;
-            uint32_t fl = APICAL_RULE_FLAGS(r);
-            void (*rate)(const double *, double *, double *, double *) =
-                APICAL_RULE_STEADY_RATE(r);
-            if (bp != ((fl & APICAL_RULE_NONLOCAL) != 0) || !rate) {
-                snprintf(err, cap, "projection %s -> %s (defined at %s): rule %s %s",
-                         c->pops[pj->src].name, c->pops[pj->dst].name, pj->where, r->name,
-                         bp ? "is local: backprop mode learns with the backprop rule only"
-                         : (fl & APICAL_RULE_NONLOCAL)
-                             ? "needs simulation mode backprop"
-                             : "has no steady rate (ABI 1.2), so it cannot learn in steady "
-                               "mode");
-                goto fail;
-            }
-            rate(pj->rp, &q->eta, &q->a, &q->b);
-            q->plastic = q->eta != 0;
-            q->no_decay = o->interneurons_keep_rate &&
-                          strcmp(apical_proj_port(c, pj), "dendrite") == 0;
-            if (pj->one_to_one) {
-                snprintf(err, cap, "projection %s -> %s: a one_to_one projection has no "
-                         "weights to learn", c->pops[pj->src].name, c->pops[pj->dst].name);
-                goto fail;
-            }
-            if (!(q->e = calloc(s->B * nd, sizeof(double))))
-                goto nomem;
-            if (bp)
-                s->pops[pj->dst].learns_into = 1;
-        }
-        if (o->f32 && !pj->one_to_one) {
-            if (!(q->wf = malloc(apical_k_packed_size_f32(nd, ns) * sizeof(float))))
-                goto nomem;
-            if (q->plastic && (!(q->pend_e = malloc(s->B * nd * sizeof(float))) ||
-                               !(q->pend_x = malloc(s->B * ns * sizeof(float)))))
-                goto nomem;
-        } else if (!pj->one_to_one) {
-            if (!(q->wd = malloc(apical_k_packed_size_f64(nd, ns) * sizeof(double))))
-                goto nomem;
-        }
+    if (o->bp_probe) {
+        q->grad_fa = calloc(bn + 1, sizeof(double));
+        q->gradr_fa = calloc(bn + 1, sizeof(double));
+        q->rfree = calloc(bn + 1, sizeof(double));
+        if (!q->grad_fa || !q->gradr_fa || !q->rfree)
+            return apical_sd_oom(err, cap);
     }
-    if (bp && apical_sd_backprop_setup(s, err, cap))
-        goto fail;
+    return 0;
+}
+
+/* The steady form of projection k's rule, which must suit the mode, and
+   the buffer of its post factor. */
+static int take_rule(apical_steady *s, size_t k, char *err, size_t cap)
+{
+    apical_circuit *c = s->c;
+    const apical_steady_opts *o = &s->o;
+    const int bp = o->mode == APICAL_MODE_BACKPROP;
+    apical_proj *pj = &c->projs[k];
+    sd_proj *q = &s->projs[k];
+    const apical_rule *r = pj->rule;
+    uint32_t fl = APICAL_RULE_FLAGS(r);
+    void (*rate)(const double *, double *, double *, double *) = APICAL_RULE_STEADY_RATE(r);
+    if (bp != ((fl & APICAL_RULE_NONLOCAL) != 0) || !rate) {
+        snprintf(err, cap, "projection %s -> %s (defined at %s): rule %s %s",
+                 c->pops[pj->src].name, c->pops[pj->dst].name, pj->where, r->name,
+                 bp ? "is local: backprop mode learns with the backprop rule only"
+                 : (fl & APICAL_RULE_NONLOCAL)
+                     ? "needs simulation mode backprop"
+                     : "has no steady rate (ABI 1.2), so it cannot learn in steady "
+                       "mode");
+        return -1;
+    }
+    rate(pj->rp, &q->eta, &q->a, &q->b);
+    q->plastic = q->eta != 0;
+    q->no_decay = o->interneurons_keep_rate &&
+                  strcmp(apical_proj_port(c, pj), "dendrite") == 0;
+    if (pj->one_to_one) {
+        snprintf(err, cap, "projection %s -> %s: a one_to_one projection has no "
+                 "weights to learn", c->pops[pj->src].name, c->pops[pj->dst].name);
+        return -1;
+    }
+    if (!(q->e = calloc(s->B * c->pops[pj->dst].n, sizeof(double))))
+        return apical_sd_oom(err, cap);
+    if (bp)
+        s->pops[pj->dst].learns_into = 1;
+    return 0;
+}
+
+/* Projection k's buffers: its product, its rule's steady form, its packed
+   weights and, in f32, the deferred change of a plastic one. */
+static int setup_proj(apical_steady *s, size_t k, char *err, size_t cap)
+{
+    apical_circuit *c = s->c;
+    apical_proj *pj = &c->projs[k];
+    sd_proj *q = &s->projs[k];
+    size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n;
+    q->out = calloc(s->B * nd, sizeof(double));
+    q->src_version = -1;
+    q->fb = NONE;
+    q->copy_of = NONE;
+    if (!q->out)
+        return apical_sd_oom(err, cap);
+    if (pj->rule && take_rule(s, k, err, cap))
+        return -1;
+    if (s->o.f32 && !pj->one_to_one) {
+        if (!(q->wf = malloc(apical_k_packed_size_f32(nd, ns) * sizeof(float))))
+            return apical_sd_oom(err, cap);
+        if (q->plastic && (!(q->pend_e = malloc(s->B * nd * sizeof(float))) ||
+                           !(q->pend_x = malloc(s->B * ns * sizeof(float)))))
+            return apical_sd_oom(err, cap);
+    } else if (!pj->one_to_one) {
+        if (!(q->wd = malloc(apical_k_packed_size_f64(nd, ns) * sizeof(double))))
+            return apical_sd_oom(err, cap);
+    }
+    return 0;
+}
+
+/* Interneurons free: the buffers of the up sweep's presynaptic rates for
+   every plastic projection into such a population's dendrite. */
+static int setup_free(apical_steady *s, char *err, size_t cap)
+{
+    apical_circuit *c = s->c;
     int want_free = 0;
     for (size_t i = 0; i < c->n_pops; i++)
-        want_free |= sd_in_mode(o, i) == APICAL_INTERNEURONS_FREE;
+        want_free |= sd_in_mode(&s->o, i) == APICAL_INTERNEURONS_FREE;
     for (size_t k = 0; k < c->n_projs; k++) {
         apical_proj *pj = &c->projs[k];
         sd_proj *q = &s->projs[k];
-        if (sd_in_mode(o, pj->dst) != APICAL_INTERNEURONS_FREE || !q->plastic ||
+        if (sd_in_mode(&s->o, pj->dst) != APICAL_INTERNEURONS_FREE || !q->plastic ||
             strcmp(apical_proj_port(c, pj), "dendrite") != 0)
             continue;
         if (!(q->pre = malloc(s->B * c->pops[pj->src].n * sizeof(double))))
-            goto nomem;
+            return apical_sd_oom(err, cap);
         s->pops[pj->dst].learns_free = s->any_free = 1;
     }
     if (want_free && !s->any_free) {
         snprintf(err, cap, "interneurons free: no projection into an interneuron's dendrite "
                  "has a rule");
-        goto fail;
+        return -1;
     }
+    return 0;
+}
+
+/* Interneurons ideal: each projection into such a population's dendrite
+   copies its partner's weights, scaled, and does not learn itself. */
+static int setup_ideal(apical_steady *s, char *err, size_t cap)
+{
+    apical_circuit *c = s->c;
     for (size_t k = 0; k < c->n_projs; k++) {
         apical_proj *pj = &c->projs[k];
         const apical_pop *d = &c->pops[pj->dst];
-        if (sd_in_mode(o, pj->dst) != APICAL_INTERNEURONS_IDEAL || pj->one_to_one ||
+        if (sd_in_mode(&s->o, pj->dst) != APICAL_INTERNEURONS_IDEAL || pj->one_to_one ||
             strcmp(apical_proj_port(c, pj), "dendrite") != 0)
             continue;
         double f = 0;
@@ -282,15 +298,21 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
         if (!from) {
             snprintf(err, cap, "interneurons ideal: projection %s -> %s.dendrite (defined at "
                      "%s): %s", c->pops[pj->src].name, d->name, pj->where, why);
-            goto fail;
+            return -1;
         }
         s->projs[k].copy_of = (size_t)(from - c->projs);
         s->projs[k].copy_f = f;
         s->projs[k].plastic = 0;
     }
-    if (apical_sd_implicit_setup(s, err, cap) < 0)
-        goto fail;
-    apical_steady_load(s);
+    return 0;
+}
+
+/* The scratch buffers, the batch's external inputs and the training
+   order. */
+static int setup_scratch(apical_steady *s, char *err, size_t cap)
+{
+    apical_circuit *c = s->c;
+    const apical_steady_opts *o = &s->o;
     size_t wb = s->B * s->widest;
     s->scrd = malloc(wb * sizeof(double));
     s->xf = malloc(wb * sizeof(float));
@@ -307,24 +329,61 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
     s->ext_u = calloc(wb, sizeof(double));
     s->ext_r = calloc(wb, sizeof(double));
     if (o->bp_probe && !(s->gram = malloc(8 * s->B * s->B * sizeof(double))))
-        goto nomem;
+        return apical_sd_oom(err, cap);
     if (!s->xf || !s->ef || !s->of || !s->ysave || !s->ext_x || !s->ext_u || !s->ext_r ||
         !s->psrc || !s->pport || !s->scrd)
-        goto nomem;
+        return apical_sd_oom(err, cap);
     if (o->n_eval > 0 || o->epochs > 0) {
         const apical_stim *tr = &c->stims[o->train];
         if (!(s->order = malloc(tr->count * sizeof *s->order)))
-            goto nomem;
+            return apical_sd_oom(err, cap);
         for (size_t i = 0; i < tr->count; i++)
             s->order[i] = i;
     }
+    return 0;
+}
+
+apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o, char *err,
+                                 size_t cap)
+{
+    apical_steady *s = calloc(1, sizeof *s);
+    if (!s)
+        return apical_sd_oom(err, cap), NULL;
+    s->c = c;
+    s->o = *o;
+    s->B = o->batch ? o->batch : 1;
+    s->max_threads = omp_get_max_threads();
+    s->rate_scale = 1.0;
+    s->pops = calloc(c->n_pops, sizeof *s->pops);
+    s->projs = calloc(c->n_projs ? c->n_projs : 1, sizeof *s->projs);
+    if (!s->pops || !s->projs) {
+        apical_sd_oom(err, cap);
+        goto fail;
+    }
+    if (c->n_pops > APICAL_STEADY_MAX_POPS) {
+        snprintf(err, cap, "steady mode handles up to %d populations", APICAL_STEADY_MAX_POPS);
+        goto fail;
+    }
+    for (size_t i = 0; i < c->n_pops; i++)
+        if (setup_pop(s, i, err, cap))
+            goto fail;
+    for (size_t k = 0; k < c->n_projs; k++)
+        if (setup_proj(s, k, err, cap))
+            goto fail;
+    if (o->mode == APICAL_MODE_BACKPROP && apical_sd_backprop_setup(s, err, cap))
+        goto fail;
+    if (setup_free(s, err, cap) || setup_ideal(s, err, cap) ||
+        apical_sd_implicit_setup(s, err, cap) < 0)
+        goto fail;
+    apical_steady_load(s);
+    if (setup_scratch(s, err, cap))
+        goto fail;
     return s;
-nomem:
-    apical_sd_oom(err, cap);
 fail:
     apical_steady_free(s);
     return NULL;
 }
+
 /* Apply a deferred weight change on its own. */
 static void flush_proj(apical_steady *s, size_t k)
 {
@@ -664,6 +723,34 @@ void apical_sd_learn_proj(apical_steady *s, size_t k, const double *e)
     q->src_version = -1; /* the weights changed */
 }
 
+/* Ideal interneurons: their weights follow the partners' new weights (the
+   packed layouts agree: the same shapes). */
+static void follow_partners(apical_steady *s)
+{
+    apical_circuit *c = s->c;
+    for (size_t k = 0; k < c->n_projs; k++) {
+        sd_proj *q = &s->projs[k];
+        if (q->copy_of == NONE)
+            continue;
+        apical_proj *pj = &c->projs[k];
+        sd_proj *from = &s->projs[q->copy_of];
+        size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n;
+        flush_proj(s, q->copy_of);
+        if (q->wf) {
+            float f = (float)q->copy_f;
+            for (size_t i = 0, n = apical_k_packed_size_f32(nd, ns); i < n; i++)
+                q->wf[i] = f * from->wf[i];
+        } else {
+            for (size_t i = 0, n = apical_k_packed_size_f64(nd, ns); i < n; i++)
+                q->wd[i] = q->copy_f * from->wd[i];
+        }
+        q->src_version = -1;
+    }
+}
+
+/* Steady mode's change of the mini-batch: every rule's post factor at the
+   settled state (interneurons free: taken in the up sweep; implicit:
+   replaced by the implicit step's), then the changes. */
 static int learn_steady(apical_steady *s, char *err, size_t cap)
 {
     apical_circuit *c = s->c;
@@ -684,26 +771,7 @@ static int learn_steady(apical_steady *s, char *err, size_t cap)
     for (size_t k = 0; k < c->n_projs; k++)
         if (s->projs[k].plastic)
             apical_sd_learn_proj(s, k, s->projs[k].e);
-    /* ideal interneurons: their weights follow the partners' new weights
-       (the packed layouts agree: the same shapes) */
-    for (size_t k = 0; k < c->n_projs; k++) {
-        sd_proj *q = &s->projs[k];
-        if (q->copy_of == NONE)
-            continue;
-        apical_proj *pj = &c->projs[k];
-        sd_proj *from = &s->projs[q->copy_of];
-        size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n;
-        flush_proj(s, q->copy_of);
-        if (q->wf) {
-            float f = (float)q->copy_f;
-            for (size_t i = 0, n = apical_k_packed_size_f32(nd, ns); i < n; i++)
-                q->wf[i] = f * from->wf[i];
-        } else {
-            for (size_t i = 0, n = apical_k_packed_size_f64(nd, ns); i < n; i++)
-                q->wd[i] = q->copy_f * from->wd[i];
-        }
-        q->src_version = -1;
-    }
+    follow_partners(s);
     return 0;
 }
 
