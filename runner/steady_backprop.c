@@ -75,8 +75,35 @@ void apical_sd_port_grad(const sd_pop *q, size_t port, size_t bn, const double *
         out[j] = g[j] * (-dfin[j] / q->dfdy[j]);
 }
 
-/* Backprop: -dL/du at the target, swept back through every projection into
-   a population that learns. */
+/* -dL/dr_src += e W for projection k's post factor e (-dL/d(port) at its
+   destination): a forward product through W^T, or with feedback topdown
+   through the top-down weights B (ns x nd): e B^T. */
+static void error_to_source(apical_steady *s, size_t k)
+{
+    apical_circuit *c = s->c;
+    apical_proj *pj = &c->projs[k];
+    sd_proj *pr = &s->projs[k];
+    sd_pop *sp = &s->pops[pj->src];
+    size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n, nb = s->nb;
+    s->flop += 2.0 * (double)(nb * nd * ns);
+    const sd_proj *fb = pr->fb != NONE ? &s->projs[pr->fb] : NULL;
+    const float *bf = fb ? fb->wf : pr->wtf;
+    const double *bd = fb ? fb->wd : pr->wtd;
+    if (bf) {
+        for (size_t j = 0; j < nb * nd; j++)
+            s->ef[j] = (float)pr->e[j];
+        apical_k_forward_f32(nb, ns, nd, bf, s->ef, s->of);
+        for (size_t j = 0; j < nb * ns; j++)
+            sp->gradr[j] += s->of[j];
+    } else {
+        apical_k_forward_f64(nb, ns, nd, bd, pr->e, s->scrd);
+        for (size_t j = 0; j < nb * ns; j++)
+            sp->gradr[j] += s->scrd[j];
+    }
+}
+
+/* -dL/du at the target, swept back through every projection into a
+   population that learns. */
 int apical_sd_learn_backprop(apical_steady *s, char *err, size_t cap)
 {
     apical_circuit *c = s->c;
@@ -110,31 +137,11 @@ int apical_sd_learn_backprop(apical_steady *s, char *err, size_t cap)
         /* into every projection arriving here: -dL/d(port) = grad du/dport */
         for (size_t k = 0; k < c->n_projs; k++) {
             apical_proj *pj = &c->projs[k];
-            sd_proj *pr = &s->projs[k];
             if (pj->dst != i || pj->one_to_one || pj->src >= i)
                 continue;
-            apical_sd_port_grad(q, pj->dst_port, bn, q->grad, pr->e);
-            sd_pop *sp = &s->pops[pj->src];
-            if (sp->learns_into) { /* -dL/dr_src += e W */
-                size_t nd = p->n, ns = c->pops[pj->src].n, nb = s->nb;
-                s->flop += 2.0 * (double)(nb * nd * ns);
-                /* a forward product through W^T, or with feedback topdown
-                   through the top-down weights B (ns x nd): e B^T */
-                const sd_proj *fb = pr->fb != NONE ? &s->projs[pr->fb] : NULL;
-                const float *bf = fb ? fb->wf : pr->wtf;
-                const double *bd = fb ? fb->wd : pr->wtd;
-                if (bf) {
-                    for (size_t j = 0; j < nb * nd; j++)
-                        s->ef[j] = (float)pr->e[j];
-                    apical_k_forward_f32(nb, ns, nd, bf, s->ef, s->of);
-                    for (size_t j = 0; j < nb * ns; j++)
-                        sp->gradr[j] += s->of[j];
-                } else {
-                    apical_k_forward_f64(nb, ns, nd, bd, pr->e, s->scrd);
-                    for (size_t j = 0; j < nb * ns; j++)
-                        sp->gradr[j] += s->scrd[j];
-                }
-            }
+            apical_sd_port_grad(q, pj->dst_port, bn, q->grad, s->projs[k].e);
+            if (s->pops[pj->src].learns_into)
+                error_to_source(s, k);
         }
     }
     for (size_t k = 0; k < c->n_projs; k++)

@@ -89,15 +89,18 @@ int apical_sd_implicit_setup(apical_steady *s, char *err, size_t cap)
     return 0;
 }
 
-int apical_sd_implicit_step(apical_steady *s, size_t i, char *err, size_t cap)
+/* D_j of every cell and pattern into the population's gain: the post
+   factor at the dendritic input moved by +h and by -h, through the
+   module's steady and observe functions. */
+static int dendrite_gain(apical_steady *s, size_t i, char *err, size_t cap)
 {
     apical_circuit *c = s->c;
     const apical_pop *p = &c->pops[i];
     const apical_cell_model *m = p->model;
     sd_pop *q = &s->pops[i];
-    const size_t n = p->n, nb = s->nb, bn = nb * n, first = q->imp_first;
-    const apical_proj *pf = &c->projs[first];
-    sd_proj *rf = &s->projs[first];
+    const size_t bn = s->nb * p->n;
+    const apical_proj *pf = &c->projs[q->imp_first];
+    const sd_proj *rf = &s->projs[q->imp_first];
     const double h = 1e-5;
     const uint32_t lit = s->o.literal ? APICAL_STEADY_LITERAL : 0;
     apical_cell_ctx x = { sizeof x, bn, p->p, q->yp, q->inp, NULL, 0 };
@@ -120,7 +123,17 @@ int apical_sd_implicit_step(apical_steady *s, size_t i, char *err, size_t cap)
         for (size_t j = 0; j < bn; j++)
             q->gain[j] = side ? fmax(0.0, -rf->a * (q->gain[j] - post[j]) / (2 * h)) : post[j];
     }
-    double *g = s->imp_g, *a = s->imp_m;
+    return 0;
+}
+
+/* G = sum_p f_p r_p r_p^T (nb x nb) over the plastic projections into
+   population i's dendrite, into s->imp_g. */
+static void rates_gram(apical_steady *s, size_t i)
+{
+    apical_circuit *c = s->c;
+    const size_t nb = s->nb, first = s->pops[i].imp_first;
+    const apical_proj *pf = &c->projs[first];
+    double *g = s->imp_g;
     memset(g, 0, nb * nb * sizeof(double));
     for (size_t k = first; k < c->n_projs; k++) {
         const apical_proj *pj = &c->projs[k];
@@ -133,71 +146,110 @@ int apical_sd_implicit_step(apical_steady *s, size_t i, char *err, size_t cap)
                     sd_src_row(s, pj), (int)ns, sd_src_row(s, pj), (int)ns, 1.0, g, (int)nb);
         s->flop += 2.0 * (double)(nb * nb * ns);
     }
-    /* per cell [I + D_j G | e_j] by Gaussian elimination with partial
-       pivoting, IMP_W cells at a time in lockstep with the cell innermost
-       (a[(row * w + col) * IMP_W + cell]); each cell's arithmetic is the
-       same, in the same order, as one cell at a time */
-    const size_t w = nb + 1;
+}
+
+/* Cells [j0, j0+nc) of population i, nc <= IMP_W, are solved together:
+   their systems [I + D_j G | e_j] lie in s->imp_m with the cell innermost,
+   row r, column k at A_(r, k) (w = nb + 1 columns).  Each cell's arithmetic
+   is the same, in the same order, as one cell at a time. */
 #define A_(r, k) (a + ((r) * w + (k)) * IMP_W)
-    for (size_t j0 = 0; j0 < n; j0 += IMP_W) {
-        const size_t nc = n - j0 < IMP_W ? n - j0 : IMP_W;
-        double *l = a + nb * w * IMP_W;
-        for (size_t b = 0; b < nb; b++) {
-            const double *d = q->gain + b * n + j0;
-            for (size_t b2 = 0; b2 < nb; b2++) {
-                double *ab = A_(b, b2);
-                const double gb = g[b * nb + b2];
-                for (size_t t = 0; t < nc; t++)
-                    ab[t] = (b == b2) + d[t] * gb;
-            }
-            memcpy(A_(b, nb), rf->e + b * n + j0, nc * sizeof(double));
-        }
-        for (size_t col = 0; col < nb; col++) {
-            for (size_t t = 0; t < nc; t++) {
-                size_t piv = col;
-                for (size_t r = col + 1; r < nb; r++)
-                    if (fabs(A_(r, col)[t]) > fabs(A_(piv, col)[t]))
-                        piv = r;
-                if (!(fabs(A_(piv, col)[t]) > 1e-300)) {
-                    snprintf(err, cap, "population %s: the implicit step's system is singular "
-                             "(a negative learning rate?)", p->name);
-                    return -1;
-                }
-                if (piv != col)
-                    for (size_t k = col; k < w; k++) {
-                        double tmp = A_(col, k)[t];
-                        A_(col, k)[t] = A_(piv, k)[t];
-                        A_(piv, k)[t] = tmp;
-                    }
-            }
-            for (size_t r = col + 1; r < nb; r++) {
-                const double *pc = A_(col, col), *rc = A_(r, col);
-                for (size_t t = 0; t < nc; t++)
-                    l[t] = rc[t] / pc[t];
-                for (size_t k = col; k < w; k++) {
-                    double *rk = A_(r, k);
-                    const double *ck = A_(col, k);
-#pragma omp simd
-                    for (size_t t = 0; t < nc; t++)
-                        rk[t] -= l[t] * ck[t];
-                }
-            }
-        }
-        for (size_t b = nb; b-- > 0;) {
-            double *v = A_(b, nb);
-            for (size_t k = b + 1; k < nb; k++) {
-                const double *bk = A_(b, k), *xk = A_(k, nb);
-#pragma omp simd
-                for (size_t t = 0; t < nc; t++)
-                    v[t] -= bk[t] * xk[t];
-            }
-            const double *bb = A_(b, b);
-            double *eb = rf->e + b * n + j0;
+
+static void fill_systems(apical_steady *s, size_t i, size_t j0, size_t nc)
+{
+    const sd_pop *q = &s->pops[i];
+    const size_t n = s->c->pops[i].n, nb = s->nb, w = nb + 1;
+    const double *g = s->imp_g, *e = s->projs[q->imp_first].e;
+    double *a = s->imp_m;
+    for (size_t b = 0; b < nb; b++) {
+        const double *d = q->gain + b * n + j0;
+        for (size_t b2 = 0; b2 < nb; b2++) {
+            double *ab = A_(b, b2);
+            const double gb = g[b * nb + b2];
             for (size_t t = 0; t < nc; t++)
-                eb[t] = v[t] = v[t] / bb[t];
+                ab[t] = (b == b2) + d[t] * gb;
+        }
+        memcpy(A_(b, nb), e + b * n + j0, nc * sizeof(double));
+    }
+}
+
+/* Gaussian elimination with partial pivoting to upper triangular form. */
+static int eliminate(apical_steady *s, size_t i, size_t nc, char *err, size_t cap)
+{
+    const size_t nb = s->nb, w = nb + 1;
+    double *a = s->imp_m, *l = a + nb * w * IMP_W;
+    for (size_t col = 0; col < nb; col++) {
+        for (size_t t = 0; t < nc; t++) {
+            size_t piv = col;
+            for (size_t r = col + 1; r < nb; r++)
+                if (fabs(A_(r, col)[t]) > fabs(A_(piv, col)[t]))
+                    piv = r;
+            if (!(fabs(A_(piv, col)[t]) > 1e-300)) {
+                snprintf(err, cap, "population %s: the implicit step's system is singular "
+                         "(a negative learning rate?)", s->c->pops[i].name);
+                return -1;
+            }
+            if (piv != col)
+                for (size_t k = col; k < w; k++) {
+                    double tmp = A_(col, k)[t];
+                    A_(col, k)[t] = A_(piv, k)[t];
+                    A_(piv, k)[t] = tmp;
+                }
+        }
+        for (size_t r = col + 1; r < nb; r++) {
+            const double *pc = A_(col, col), *rc = A_(r, col);
+            for (size_t t = 0; t < nc; t++)
+                l[t] = rc[t] / pc[t];
+            for (size_t k = col; k < w; k++) {
+                double *rk = A_(r, k);
+                const double *ck = A_(col, k);
+#pragma omp simd
+                for (size_t t = 0; t < nc; t++)
+                    rk[t] -= l[t] * ck[t];
+            }
         }
     }
+    return 0;
+}
+
+/* Back substitution; the solutions e'_j into the first projection's post
+   factors. */
+static void substitute(apical_steady *s, size_t i, size_t j0, size_t nc)
+{
+    const size_t n = s->c->pops[i].n, nb = s->nb, w = nb + 1;
+    double *a = s->imp_m, *e = s->projs[s->pops[i].imp_first].e;
+    for (size_t b = nb; b-- > 0;) {
+        double *v = A_(b, nb);
+        for (size_t k = b + 1; k < nb; k++) {
+            const double *bk = A_(b, k), *xk = A_(k, nb);
+#pragma omp simd
+            for (size_t t = 0; t < nc; t++)
+                v[t] -= bk[t] * xk[t];
+        }
+        const double *bb = A_(b, b);
+        double *eb = e + b * n + j0;
+        for (size_t t = 0; t < nc; t++)
+            eb[t] = v[t] = v[t] / bb[t];
+    }
+}
+
 #undef A_
+
+int apical_sd_implicit_step(apical_steady *s, size_t i, char *err, size_t cap)
+{
+    apical_circuit *c = s->c;
+    const size_t n = c->pops[i].n, bn = s->nb * n, first = s->pops[i].imp_first;
+    const apical_proj *pf = &c->projs[first];
+    const sd_proj *rf = &s->projs[first];
+    if (dendrite_gain(s, i, err, cap))
+        return -1;
+    rates_gram(s, i);
+    for (size_t j0 = 0; j0 < n; j0 += IMP_W) {
+        const size_t nc = n - j0 < IMP_W ? n - j0 : IMP_W;
+        fill_systems(s, i, j0, nc);
+        if (eliminate(s, i, nc, err, cap))
+            return -1;
+        substitute(s, i, j0, nc);
+    }
     for (size_t k = first + 1; k < c->n_projs; k++) {
         const apical_proj *pj = &c->projs[k];
         if (pj->dst == i && s->projs[k].plastic && pj->dst_port == pf->dst_port)
