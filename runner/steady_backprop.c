@@ -67,14 +67,6 @@ int apical_sd_backprop_setup(apical_steady *s, char *err, size_t cap)
     return 0;
 }
 
-/* g du/dport = g (-df/dport) / (df/du), from the Jacobian blocks. */
-void apical_sd_port_grad(const sd_pop *q, size_t port, size_t bn, const double *g, double *out)
-{
-    const double *dfin = q->dfdin + port * bn;
-    for (size_t j = 0; j < bn; j++)
-        out[j] = g[j] * (-dfin[j] / q->dfdy[j]);
-}
-
 /* -dL/dr_src += e W for projection k's post factor e (-dL/d(port) at its
    destination): a forward product through W^T, or with feedback topdown
    through the top-down weights B (ns x nd): e B^T. */

@@ -106,7 +106,7 @@ static inline const double *sd_src_row(const apical_steady *s, const apical_proj
     return s->pops[pj->src].obs + pj->src_obs * s->nb * p->n;
 }
 
-/* ---- steady.c ---------------------------------------------------------- */
+/* ---- steady_sweep.c ---------------------------------------------------- */
 
 /* The message for a failed allocation; returns -1. */
 int apical_sd_oom(char *err, size_t cap);
@@ -124,6 +124,8 @@ int apical_sd_settle_pop(apical_steady *s, size_t i, uint32_t flags, char *err, 
 int apical_sd_sweep(apical_steady *s, int passes, char *err, size_t cap);
 
 /* W += f e^T pre for projection k with the post factor e (batch x n_dst). */
+/* Apply a deferred weight change of projection k on its own. */
+void apical_sd_flush_proj(apical_steady *s, size_t k);
 void apical_sd_learn_proj(apical_steady *s, size_t k, const double *e);
 
 /* Batch rows [from, from+n) of stimulus st_i in the given order (NULL: as
@@ -135,6 +137,9 @@ void apical_sd_load_batch(apical_steady *s, size_t st_i, const size_t *order, si
    observable o (0 when o is NONE or the stimulus has no targets). */
 size_t apical_sd_count_wrong(apical_steady *s, const size_t *order, size_t from, size_t o);
 
+/* -dL/d(port) of population q's cells (bn of them) from g = -dL/du. */
+void apical_sd_port_grad(const sd_pop *q, size_t port, size_t bn, const double *g, double *out);
+
 /* ---- steady_backprop.c ------------------------------------------------- */
 
 /* Backprop mode: the W^T copies, or with feedback topdown the projections
@@ -143,9 +148,6 @@ int apical_sd_backprop_setup(apical_steady *s, char *err, size_t cap);
 
 /* Backprop mode: the mini-batch's change from the error at the target. */
 int apical_sd_learn_backprop(apical_steady *s, char *err, size_t cap);
-
-/* -dL/d(port) of population q's cells (bn of them) from g = -dL/du. */
-void apical_sd_port_grad(const sd_pop *q, size_t port, size_t bn, const double *g, double *out);
 
 /* ---- steady_implicit.c ------------------------------------------------- */
 
