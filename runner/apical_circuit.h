@@ -198,7 +198,8 @@ void apical_circuit_activate(apical_circuit *c, size_t active, int target_on);
    exactly n, no probing.  The numbers are the same for any count.  Call
    after finalize. */
 int apical_circuit_set_threads(apical_circuit *c, int n, char *err, size_t errcap);
-/* The most threads the default would use (1 for a small circuit). */
+/* The most threads it routes with now: what the default chose (1 for a
+   small circuit), or the count set. */
 int apical_circuit_threads(const apical_circuit *c);
 /* |state| or |weight| beyond bound stops a run (0: no bound; default 0
    here, 1e8 from a YAML file). */

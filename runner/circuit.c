@@ -497,14 +497,15 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
     for (size_t i = 0; i < c->n_projs; i++)
         if (!c->projs[i].one_to_one)
             n_weights += (double)apical_proj_n_weights(c, &c->projs[i]);
-    c->route_threads = n_weights >= (double)(1u << 18) ? omp_get_max_threads() : 1;
-    if (c->route_threads < 1)
-        c->route_threads = 1;
-    c->team_choice = c->route_auto = c->route_threads;
+    c->route_auto = n_weights >= (double)(1u << 18) ? omp_get_max_threads() : 1;
+    if (c->route_auto < 1)
+        c->route_auto = 1;
+    /* probed every 4096 steps, 16 on one thread and 16 on all */
+    apical_team_init(&c->team, c->route_auto, 4096, 16);
     if (c->matvec_f32) {
         c->xf_stride = (nmax + 15) & ~(size_t)15; /* threads' rows on separate cache lines */
-        c->xf_threads = c->route_threads;
-        if (!(c->xf = malloc(c->xf_stride * (size_t)c->route_threads * sizeof(float))))
+        c->xf_threads = c->route_auto;
+        if (!(c->xf = malloc(c->xf_stride * (size_t)c->route_auto * sizeof(float))))
             return snprintf(err, cap, "out of memory"), -1;
         for (size_t i = 0; i < c->n_projs; i++) {
             apical_proj *pj = &c->projs[i];
@@ -726,7 +727,7 @@ size_t apical_stim_size(const apical_stim *s) { return s->size; }
 
 int apical_circuit_threads(const apical_circuit *c)
 {
-    return c->route_threads;
+    return c->team.most;
 }
 
 int apical_circuit_set_threads(apical_circuit *c, int n, char *err, size_t cap)
@@ -736,8 +737,7 @@ int apical_circuit_set_threads(apical_circuit *c, int n, char *err, size_t cap)
         return -1;
     }
     if (n <= 0) {
-        c->route_threads = c->team_choice = c->route_auto;
-        c->team_fixed = 0;
+        apical_team_fix(&c->team, 0, c->route_auto);
         return 0;
     }
     if (c->xf && n > c->xf_threads) { /* per-thread scratch for n threads */
@@ -749,8 +749,7 @@ int apical_circuit_set_threads(apical_circuit *c, int n, char *err, size_t cap)
         c->xf = xf;
         c->xf_threads = n;
     }
-    c->route_threads = c->team_choice = n;
-    c->team_fixed = 1;
+    apical_team_fix(&c->team, n, c->route_auto);
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "apical_runner.h"
+#include "team.h"
 
 struct apical_pop {
     char *name;
@@ -110,12 +111,9 @@ struct apical_circuit {
     float *xf;          /* scratch: a presynaptic vector in single precision, per thread */
     size_t xf_stride;   /* floats per thread in xf */
     int xf_threads;     /* threads xf has room for */
-    int route_auto;     /* route_threads as finalize chose it */
-    int route_threads;  /* threads that may route the ports (1 for small circuits) */
-    int team_choice;    /* threads routing now (step.c, team_size) */
-    int team_fixed;     /* 1: keep team_choice, no probing (benchmarks) */
-    unsigned long team_step;
-    double team_time[2];
+    int route_auto;     /* threads that may route the ports, as finalize chose
+                           (1 for small circuits) */
+    apical_team team;   /* threads routing the ports and flushing the plasticity */
     double batch_dt;
     double bound;       /* |state| or |weight| beyond this stops a run (0: none) */
     double mem_limit, mem_estimate; /* bytes: refuse circuits past the limit */

@@ -46,31 +46,6 @@
 #include "kernels.h"
 #include "steady_int.h"
 
-/* All threads, or one, whichever the last probe found faster: on a machine
-   shared with other jobs, threads that wait for a descheduled sibling cost
-   more than they give.  Every 1024 batches, 16 run on all threads and 16
-   on one.  The numbers do not depend on the choice (each row of a product
-   is one thread's work, in the same order). */
-static void choose_threads(apical_steady *s, size_t k, double last)
-{
-    if (s->max_threads < 2)
-        return;
-    if (s->o.threads > 0) {
-        omp_set_num_threads(s->o.threads);
-        return;
-    }
-    size_t phase = k % 1024;
-    if (phase == 0)
-        s->t_multi = s->t_single = 0;
-    else if (phase <= 16)
-        s->t_multi += last;
-    else if (phase <= 32)
-        s->t_single += last;
-    omp_set_num_threads(phase < 16 ? s->max_threads
-                        : phase < 32 ? 1
-                        : s->t_multi < s->t_single ? s->max_threads : 1);
-}
-
 static double now_s(void)
 {
     struct timespec t;
@@ -347,6 +322,12 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
     s->o = *o;
     s->B = o->batch ? o->batch : 1;
     s->max_threads = omp_get_max_threads();
+    /* all threads or one, whichever is faster here: probed every 1024
+       mini-batches, 16 on one thread and 16 on all (team.h); o->threads
+       fixes the count */
+    apical_team_init(&s->team, s->max_threads, 1024, 16);
+    if (o->threads > 0)
+        apical_team_fix(&s->team, o->threads, s->max_threads);
     s->rate_scale = 1.0;
     s->pops = calloc(c->n_pops, sizeof *s->pops);
     s->projs = calloc(c->n_projs ? c->n_projs : 1, sizeof *s->projs);
@@ -521,11 +502,12 @@ int apical_steady_train_epoch(apical_steady *s, double *train_error, char *err, 
         s->order[i] = i;
     gsl_ran_shuffle(c->rng_train, s->order, tr->count, sizeof *s->order);
     size_t wrong = 0;
-    double last = 0;
     for (size_t from = 0; from < tr->count; from += s->B) {
         size_t n = tr->count - from < s->B ? tr->count - from : s->B;
         double t0 = now_s();
-        choose_threads(s, from / s->B, last);
+        int nt = apical_team_size(&s->team);
+        if (s->max_threads > 1)
+            omp_set_num_threads(nt);
         apical_sd_load_batch(s, o->train, s->order, from, n, 1);
         if (apical_sd_sweep(s, passes, err, cap))
             return -1;
@@ -542,7 +524,7 @@ int apical_steady_train_epoch(apical_steady *s, double *train_error, char *err, 
         }
         if (o->on_progress && (from / s->B) % 256 == 0)
             o->on_progress(o->user, (long)(from + n), (long)tr->count);
-        last = now_s() - t0;
+        apical_team_timed(&s->team, nt, now_s() - t0);
     }
     if (s->max_threads > 1)
         omp_set_num_threads(s->max_threads);

@@ -86,7 +86,7 @@ struct apical_steady {
     double flop;                /* multiply-adds x 2 of the weight products so far */
     int max_threads;            /* OpenMP threads available */
     double rate_scale;          /* decay^(epoch - decay_from): the learning rates' factor */
-    double t_multi, t_single;   /* time of the probe batches on all threads and on one */
+    apical_team team;           /* threads per mini-batch (team.h) */
     int any_free;               /* some projection learns in the free state */
     double *gram;               /* bp_cosine probe: eight batch x batch products */
     double *imp_g, *imp_m;      /* interneurons implicit: the batch's Gram (batch x batch) and

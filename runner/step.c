@@ -42,43 +42,10 @@ static int module_failed(const char *what, const apical_pop *p, int rc, char *er
     return -1;
 }
 
-/* How many threads route the ports.  Both cores help a large circuit only
-   while the machine has a core to spare: on a shared, oversubscribed machine
-   every fork and join waits for a descheduled thread (milliseconds instead
-   of microseconds).  So every 4096 steps, 16 steps are timed on one thread
-   and 16 on all, and the count with the faster best step is kept (the
-   fastest of 16, not their sum: one step that waited for a descheduled
-   thread would otherwise decide for 4096).  The rows are the same either
-   way (each row of a product is one thread's dot product), so the results
-   do not depend on the choice. */
-enum { TEAM_PERIOD = 4096, TEAM_PROBE = 16 };
-
-static int team_size(const apical_circuit *c)
-{
-    if (c->route_threads <= 1)
-        return 1;
-    if (c->team_fixed)
-        return c->team_choice;
-    unsigned long ph = c->team_step % TEAM_PERIOD;
-    if (ph < TEAM_PROBE)
-        return 1;
-    if (ph < 2 * TEAM_PROBE)
-        return c->route_threads;
-    return c->team_choice;
-}
-
-static void team_timed(apical_circuit *c, int nt, double dt)
-{
-    if (c->team_fixed)
-        return;
-    unsigned long ph = c->team_step++ % TEAM_PERIOD;
-    if (ph == 0)
-        c->team_time[0] = c->team_time[1] = INFINITY;
-    if (ph < 2 * TEAM_PROBE && dt < c->team_time[nt > 1])
-        c->team_time[nt > 1] = dt;
-    if (ph == 2 * TEAM_PROBE - 1)
-        c->team_choice = c->team_time[1] < c->team_time[0] ? c->route_threads : 1;
-}
+/* How many threads route the ports: c->team (team.h) probes one against
+   all as the steps go.  The rows are the same either way (each row of a
+   product is one thread's dot product), so the results do not depend on
+   the choice. */
 
 /* Rows [m t / nt, m (t+1) / nt) of every port: the stimuli, then every
    projection in order.  Thread t of nt owns the same rows of a port in every
@@ -195,11 +162,11 @@ static int eval_team(apical_circuit *c, const double *y, double *dydt, int nt, c
 int apical_circuit_eval_at(apical_circuit *c, const double *y, double *dydt, char *err,
                            size_t cap)
 {
-    int rc, nt = team_size(c);
-    double t0 = c->route_threads > 1 ? omp_get_wtime() : 0;
+    int rc, nt = apical_team_size(&c->team);
+    double t0 = c->team.most > 1 ? omp_get_wtime() : 0;
     if (nt > 1 && all_sliceable(c)) {
         rc = eval_team(c, y, dydt, nt, err, cap);
-        team_timed(c, nt, omp_get_wtime() - t0);
+        apical_team_timed(&c->team, nt, omp_get_wtime() - t0);
         return rc;
     }
     for (size_t i = 0; i < c->n_pops; i++) {
@@ -223,8 +190,8 @@ int apical_circuit_eval_at(apical_circuit *c, const double *y, double *dydt, cha
         if ((rc = p->model->rhs(&x, dydt + p->y_off)) != APICAL_OK)
             return module_failed("rhs", p, rc, err, cap);
     }
-    if (c->route_threads > 1) /* the whole evaluation, as in the team's timing */
-        team_timed(c, nt, omp_get_wtime() - t0);
+    if (c->team.most > 1) /* the whole evaluation, as in the team's timing */
+        apical_team_timed(&c->team, nt, omp_get_wtime() - t0);
     return 0;
 }
 
@@ -300,7 +267,7 @@ static int flush_rows(apical_circuit *c, apical_proj *pj, int t, int nt)
    in one parallel region (as many threads as route the ports). */
 static int flush_batches(apical_circuit *c, size_t at_least, char *err, size_t cap)
 {
-    int nt = c->route_threads > 1 ? c->team_choice : 1, bad = -1, bad_rc = 0;
+    int nt = c->team.most > 1 ? c->team.choice : 1, bad = -1, bad_rc = 0;
     if (nt > 1) {
 #pragma omp parallel num_threads(nt)
         {
