@@ -84,6 +84,9 @@ int apical_stim_set_idx_targets(apical_circuit *c, apical_stim *s, const char *p
                                 double off, double on, char *err, size_t errcap);
 /* Pattern i (0 .. count-1) of an idx stimulus into x (its size). */
 void apical_stim_idx_pattern(const apical_stim *s, size_t i, double *x);
+/* The one-hot target of image i of an idx stimulus with targets: the
+   potentials into u and (r not NULL) the rates into r, one per class. */
+void apical_stim_idx_target(const apical_stim *s, size_t i, double *u, double *r);
 
 /* Give a stimulus targets for a population's target / target_gate ports:
    a table (one row of target potentials per pattern row; takes it) or, for

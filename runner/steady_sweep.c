@@ -335,13 +335,9 @@ void apical_sd_load_batch(apical_steady *s, size_t st_i, const size_t *order, si
     for (size_t b = 0; b < n; b++) {
         size_t row = order ? order[from + b] : from + b;
         apical_stim_idx_pattern(st, row, s->ext_x + b * st->size);
-        if (st->has_target) {
-            unsigned lab = st->labels.data[st->first + row];
-            for (size_t i = 0; i < st->n_classes; i++) {
-                s->ext_u[b * st->n_classes + i] = st->trgt_u[i == lab];
-                s->ext_r[b * st->n_classes + i] = st->trgt_r[i == lab];
-            }
-        }
+        if (st->has_target)
+            apical_stim_idx_target(st, row, s->ext_u + b * st->n_classes,
+                                   s->ext_r + b * st->n_classes);
     }
 }
 

@@ -221,6 +221,16 @@ int apical_circuit_add_stim_idx(apical_circuit *c, const char *name, apical_idx 
     return 0;
 }
 
+void apical_stim_idx_target(const apical_stim *s, size_t i, double *u, double *r)
+{
+    unsigned lab = s->labels.data[s->first + i];
+    for (size_t k = 0; k < s->n_classes; k++) {
+        u[k] = s->trgt_u[k == lab];
+        if (r)
+            r[k] = s->trgt_r[k == lab];
+    }
+}
+
 void apical_stim_idx_pattern(const apical_stim *s, size_t i, double *x)
 {
     const unsigned char *px = s->images.data + (s->first + i) * s->size;
@@ -340,11 +350,8 @@ void apical_stim_next(apical_stim *s, gsl_rng *rng)
     }
     if (s->kind == APICAL_STIM_IDX) {
         apical_stim_idx_pattern(s, s->next_row, s->x);
-        if (s->has_target) {
-            unsigned lab = s->labels.data[s->first + s->next_row];
-            for (size_t i = 0; i < s->n_classes; i++)
-                s->u_trgt[i] = s->trgt_u[i == lab];
-        }
+        if (s->has_target)
+            apical_stim_idx_target(s, s->next_row, s->u_trgt, NULL);
         s->next_row = (s->next_row + 1) % s->count;
         return;
     }
