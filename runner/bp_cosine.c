@@ -65,14 +65,13 @@ static int rates(const apical_pop *p, const double *u, double *r, double *d, dou
     return 0;
 }
 
-int apical_bp_cosine_pattern(apical_circuit *c, apical_integrator *it, apical_stim *s,
-                             long steps, double dt, apical_bp_acc *acc, char *err, size_t cap)
+/* The chain of basal projections down from population top (chain[0] feeds
+   it), the err_basal observable of each post population into eb; 0 when
+   there is no hidden layer or a cell lacks what the measure needs. */
+static size_t find_chain(const apical_circuit *c, size_t top, const apical_proj **chain,
+                         size_t *eb, size_t *maxn)
 {
-    if (!s->has_target)
-        return 0;
-    /* the chain of basal projections down from the taught population */
-    const apical_proj *chain[MAX_LAYERS];
-    size_t n = 0, top = s->tgt;
+    size_t n = 0;
     while (n < MAX_LAYERS) {
         const apical_proj *found = NULL;
         for (size_t i = 0; i < c->n_projs && !found; i++) {
@@ -83,36 +82,35 @@ int apical_bp_cosine_pattern(apical_circuit *c, apical_integrator *it, apical_st
         }
         if (!found)
             break;
-        chain[n++] = found; /* chain[0] feeds the taught population */
+        chain[n++] = found;
         top = found->src;
     }
     if (n < 2)
         return 0; /* no hidden layer */
-    size_t maxn = 0, eb[MAX_LAYERS];
+    *maxn = 0;
     for (size_t k = 0; k < n; k++) {
         const apical_pop *post = &c->pops[chain[k]->dst], *pre = &c->pops[chain[k]->src];
-        maxn = post->n > maxn ? post->n : maxn;
-        maxn = pre->n > maxn ? pre->n : maxn;
+        *maxn = post->n > *maxn ? post->n : *maxn;
+        *maxn = pre->n > *maxn ? pre->n : *maxn;
         eb[k] = apical_model_find_obs(post->model, "err_basal");
         if (eb[k] == (size_t)-1 || isnan(param(post, "g_B") + param(post, "g_lk") +
                                          param(post, "g_A")))
             return 0;
     }
-    /* layer l = 0 (input) .. n (taught): u, r, phi', delta; all of maxn */
-    size_t L = n + 1;
-    double *buf = malloc((4 * L + 2) * maxn * sizeof *buf);
-    if (!buf) {
-        snprintf(err, cap, "out of memory");
-        return -1;
-    }
-    double *u = buf, *r = u + L * maxn, *dphi = r + L * maxn, *delta = dphi + L * maxn,
-           *tmp = delta + L * maxn, *pre_r = tmp + maxn;
-    int rc = 0;
-    /* feedforward pass from the input's present rates; layer l's weights
-       are chain[n - l] (pre = layer l-1, post = layer l) */
+    return n;
+}
+
+/* Backprop through the free feedforward network of the chain's n layers
+   (rows of maxn: u, r, phi', delta per layer l = 0 (input) .. n (taught)),
+   from the input's present rates and the stimulus's target. */
+static int backprop(apical_circuit *c, const apical_stim *s, const apical_proj *const *chain,
+                    size_t n, size_t maxn, double *u, double *r, double *dphi, double *delta,
+                    double *tmp)
+{
+    /* layer l's weights are chain[n - l] (pre = layer l-1, post = layer l) */
     const apical_pop *in = &c->pops[chain[n - 1]->src];
     memcpy(r, in->obs + chain[n - 1]->src_obs * in->n, in->n * sizeof(double));
-    for (size_t l = 1; l <= n && rc == 0; l++) {
+    for (size_t l = 1; l <= n; l++) {
         const apical_proj *pj = chain[n - l];
         const apical_pop *post = &c->pops[pj->dst], *pre = &c->pops[pj->src];
         double cb = param(post, "g_B") /
@@ -123,12 +121,8 @@ int apical_bp_cosine_pattern(apical_circuit *c, apical_integrator *it, apical_st
                 v += pj->w[i * pre->n + j] * r[(l - 1) * maxn + j];
             u[l * maxn + i] = cb * v;
         }
-        rc = rates(post, u + l * maxn, r + l * maxn, dphi + l * maxn, c->obs_scratch, tmp);
-    }
-    if (rc) {
-        free(buf);
-        snprintf(err, cap, "bp_cosine: the rate of a layer could not be computed");
-        return -1;
+        if (rates(post, u + l * maxn, r + l * maxn, dphi + l * maxn, c->obs_scratch, tmp))
+            return -1;
     }
     for (size_t i = 0; i < c->pops[s->tgt].n; i++)
         delta[n * maxn + i] = dphi[n * maxn + i] * (s->u_trgt[i] - u[n * maxn + i]);
@@ -142,24 +136,17 @@ int apical_bp_cosine_pattern(apical_circuit *c, apical_integrator *it, apical_st
             delta[l * maxn + i] = dphi[l * maxn + i] * a;
         }
     }
-    /* the nudged steady state, err_basal observed on the way */
-    uint8_t was_needed[MAX_LAYERS];
-    for (size_t k = 0; k < n; k++) {
-        apical_pop *post = &c->pops[chain[k]->dst];
-        was_needed[k] = post->need[eb[k]];
-        post->need[eb[k]] = 1;
-    }
-    int was_on = s->target_on;
-    s->target_on = 1;
-    apical_integrator_reset(it);
-    for (long t = 0; t < steps && rc == 0; t++)
-        rc = apical_circuit_eval(c, err, cap) || apical_integrator_advance(it, dt, 0, err, cap);
-    if (rc == 0)
-        rc = apical_circuit_eval(c, err, cap);
-    s->target_on = was_on;
-    /* hidden layers l = 1 .. n-1: cos(err_basal r_pre^T, delta_l r^-_{l-1}^T)
-       = cos(err, delta) cos(r_pre, r^-_{l-1}) for outer products */
-    for (size_t l = 1; l < n && rc == 0; l++) {
+    return 0;
+}
+
+/* Hidden layers l = 1 .. n-1 at the nudged state:
+   cos(err_basal r_pre^T, delta_l r^-_{l-1}^T) = cos(err, delta) cos(r_pre, r^-_{l-1})
+   for outer products, added to acc. */
+static void add_cosines(const apical_circuit *c, const apical_proj *const *chain,
+                        const size_t *eb, size_t n, size_t maxn, const double *r,
+                        const double *delta, double *pre_r, apical_bp_acc *acc)
+{
+    for (size_t l = 1; l < n; l++) {
         const apical_proj *pj = chain[n - l];
         const apical_pop *post = &c->pops[pj->dst], *pre = &c->pops[pj->src];
         const double *e = post->obs + eb[n - l] * post->n;
@@ -180,6 +167,47 @@ int apical_bp_cosine_pattern(apical_circuit *c, apical_integrator *it, apical_st
             acc->n++;
         }
     }
+}
+
+int apical_bp_cosine_pattern(apical_circuit *c, apical_integrator *it, apical_stim *s,
+                             long steps, double dt, apical_bp_acc *acc, char *err, size_t cap)
+{
+    if (!s->has_target)
+        return 0;
+    const apical_proj *chain[MAX_LAYERS];
+    size_t eb[MAX_LAYERS], maxn = 0, n = find_chain(c, s->tgt, chain, eb, &maxn);
+    if (n == 0)
+        return 0;
+    size_t L = n + 1;
+    double *buf = malloc((4 * L + 2) * maxn * sizeof *buf);
+    if (!buf) {
+        snprintf(err, cap, "out of memory");
+        return -1;
+    }
+    double *u = buf, *r = u + L * maxn, *dphi = r + L * maxn, *delta = dphi + L * maxn,
+           *tmp = delta + L * maxn, *pre_r = tmp + maxn;
+    if (backprop(c, s, chain, n, maxn, u, r, dphi, delta, tmp) != 0) {
+        free(buf);
+        snprintf(err, cap, "bp_cosine: the rate of a layer could not be computed");
+        return -1;
+    }
+    /* the nudged steady state, err_basal observed on the way */
+    uint8_t was_needed[MAX_LAYERS];
+    for (size_t k = 0; k < n; k++) {
+        apical_pop *post = &c->pops[chain[k]->dst];
+        was_needed[k] = post->need[eb[k]];
+        post->need[eb[k]] = 1;
+    }
+    int was_on = s->target_on, rc = 0;
+    s->target_on = 1;
+    apical_integrator_reset(it);
+    for (long t = 0; t < steps && rc == 0; t++)
+        rc = apical_circuit_eval(c, err, cap) || apical_integrator_advance(it, dt, 0, err, cap);
+    if (rc == 0)
+        rc = apical_circuit_eval(c, err, cap);
+    s->target_on = was_on;
+    if (rc == 0)
+        add_cosines(c, chain, eb, n, maxn, r, delta, pre_r, acc);
     for (size_t k = 0; k < n; k++)
         c->pops[chain[k]->dst].need[eb[k]] = was_needed[k];
     free(buf);

@@ -421,9 +421,13 @@ int apical_circuit_add_proj(apical_circuit *c, const char *src, const char *src_
     return 0;
 }
 
-int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
+/* Each population's parameters checked, its place in the state vector, its
+   port and observable buffers, and which observables the runner reads;
+   *ny the state's length, *nmax the largest population, *omax the largest
+   observable block. */
+static int finalize_pops(apical_circuit *c, size_t *ny, size_t *nmax, size_t *omax, char *err,
+                         size_t cap)
 {
-    size_t ny = 0, nmax = 1, omax = 1;
     for (size_t i = 0; i < c->n_pops; i++) {
         apical_pop *p = &c->pops[i];
         const apical_cell_model *m = p->model;
@@ -433,12 +437,12 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
                      *msg ? msg : "parameters rejected");
             return -1;
         }
-        p->y_off = ny;
-        ny += m->n_state * p->n;
-        if (p->n > nmax)
-            nmax = p->n;
-        if (m->n_obs * p->n > omax)
-            omax = m->n_obs * p->n;
+        p->y_off = *ny;
+        *ny += m->n_state * p->n;
+        if (p->n > *nmax)
+            *nmax = p->n;
+        if (m->n_obs * p->n > *omax)
+            *omax = m->n_obs * p->n;
         p->in = calloc((m->n_ports ? m->n_ports : 1) * p->n, sizeof(double));
         p->obs = calloc((m->n_obs ? m->n_obs : 1) * p->n, sizeof(double));
         p->need = calloc(m->n_obs ? m->n_obs : 1, 1);
@@ -456,6 +460,13 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
         if (pj->rule)
             c->pops[pj->dst].need[pj->post_obs] = 1;
     }
+    return 0;
+}
+
+/* Each rule's parameters checked, and its buffers: the history of batched
+   plasticity, the scratch of rules without a fused euler. */
+static int finalize_rules(apical_circuit *c, char *err, size_t cap)
+{
     for (size_t i = 0; i < c->n_projs; i++) {
         apical_proj *pj = &c->projs[i];
         char msg[256] = "";
@@ -483,6 +494,42 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
                 return snprintf(err, cap, "out of memory"), -1;
         }
     }
+    return 0;
+}
+
+/* With matvec f32 or f16: the single- (and half-) precision copies of the
+   weights, the rules' f32 memory, and a per-thread presynaptic vector of
+   nmax floats. */
+static int finalize_low_precision(apical_circuit *c, size_t nmax, char *err, size_t cap)
+{
+    if (!c->matvec_f32)
+        return 0;
+    c->xf_stride = (nmax + 15) & ~(size_t)15; /* threads' rows on separate cache lines */
+    c->xf_threads = c->route_auto;
+    if (!(c->xf = malloc(c->xf_stride * (size_t)c->route_auto * sizeof(float))))
+        return snprintf(err, cap, "out of memory"), -1;
+    for (size_t i = 0; i < c->n_projs; i++) {
+        apical_proj *pj = &c->projs[i];
+        if (pj->one_to_one)
+            continue;
+        if (!(pj->wf = malloc(apical_proj_n_weights(c, pj) * sizeof(float))))
+            return snprintf(err, cap, "out of memory"), -1;
+        if (c->matvec_f32 == 3 &&
+            !(pj->wh = malloc(apical_proj_n_weights(c, pj) * sizeof(uint16_t))))
+            return snprintf(err, cap, "out of memory"), -1;
+        if (c->matvec_f32 >= 2 && pj->rule && APICAL_RULE_HAS_BATCH_F32(pj->rule) &&
+            !(pj->auxf = calloc((pj->rule->n_aux ? pj->rule->n_aux : 1) *
+                                    apical_proj_n_weights(c, pj), sizeof(float))))
+            return snprintf(err, cap, "out of memory"), -1;
+    }
+    return 0;
+}
+
+int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
+{
+    size_t ny = 0, nmax = 1, omax = 1;
+    if (finalize_pops(c, &ny, &nmax, &omax, err, cap) != 0 || finalize_rules(c, err, cap) != 0)
+        return -1;
     c->n_y = ny;
     size_t alloc = ny ? ny : 1;
     c->y = calloc(alloc, sizeof(double));
@@ -502,26 +549,8 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
         c->route_auto = 1;
     /* probed every 4096 steps, 16 on one thread and 16 on all */
     apical_team_init(&c->team, c->route_auto, 4096, 16);
-    if (c->matvec_f32) {
-        c->xf_stride = (nmax + 15) & ~(size_t)15; /* threads' rows on separate cache lines */
-        c->xf_threads = c->route_auto;
-        if (!(c->xf = malloc(c->xf_stride * (size_t)c->route_auto * sizeof(float))))
-            return snprintf(err, cap, "out of memory"), -1;
-        for (size_t i = 0; i < c->n_projs; i++) {
-            apical_proj *pj = &c->projs[i];
-            if (pj->one_to_one)
-                continue;
-            if (!(pj->wf = malloc(apical_proj_n_weights(c, pj) * sizeof(float))))
-                return snprintf(err, cap, "out of memory"), -1;
-            if (c->matvec_f32 == 3 &&
-                !(pj->wh = malloc(apical_proj_n_weights(c, pj) * sizeof(uint16_t))))
-                return snprintf(err, cap, "out of memory"), -1;
-            if (c->matvec_f32 >= 2 && pj->rule && APICAL_RULE_HAS_BATCH_F32(pj->rule) &&
-                !(pj->auxf = calloc((pj->rule->n_aux ? pj->rule->n_aux : 1) *
-                                        apical_proj_n_weights(c, pj), sizeof(float))))
-                return snprintf(err, cap, "out of memory"), -1;
-        }
-    }
+    if (finalize_low_precision(c, nmax, err, cap) != 0)
+        return -1;
     if (!c->y || !c->dydt || !c->y_saved || !c->noise || !c->scratch || !c->obs_scratch)
         return snprintf(err, cap, "out of memory"), -1;
     c->finalized = 1;
