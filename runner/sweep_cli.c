@@ -132,6 +132,98 @@ int apical_sweep_parse_args(int argc, char **argv, const char **file, const char
     return *file ? 0 : -1;
 }
 
+/* Runs in progress: slot k runs run slot_run[k] as process pids[k] (0: free). */
+typedef struct pool {
+    long jobs, running;
+    pid_t *pids;
+    size_t *slot_run;
+    double *slot_t0;
+} pool;
+
+/* Start todo[*next], ... while slots are free; 0, or 1 when a run could not
+   be started (then the sweep stops). */
+static int fill_slots(apical_sweep *s, pool *p, const size_t *todo, size_t n_todo, size_t *next,
+                      const char *exe)
+{
+    char err[2048];
+    while (p->running < p->jobs && *next < n_todo && !stopping) {
+        long k = 0;
+        while (p->pids[k])
+            k++;
+        size_t run = todo[(*next)++];
+        pid_t pid = apical_sweep_spawn(s, run, exe, p->jobs > 1, err, sizeof err);
+        if (pid < 0) {
+            fprintf(stderr, "apical: run-%04zu: %s\n", run, err);
+            stopping = 1;
+            return 1;
+        }
+        p->pids[k] = pid;
+        p->slot_run[k] = run;
+        p->slot_t0[k] = now();
+        p->running++;
+    }
+    return 0;
+}
+
+/* The runs of todo, jobs at a time, each reported as it ends; on SIGINT or
+   SIGTERM the running ones are told to checkpoint and stop.  *next: how
+   many were started; *stopped: how many stopped with a checkpoint. */
+static int run_pool(apical_sweep *s, pool *p, const size_t *todo, size_t n_todo,
+                    const char *exe, size_t *next, size_t *stopped)
+{
+    size_t done = 0;
+    int forwarded = 0, rc = 0;
+    while ((*next < n_todo && !stopping) || p->running > 0) {
+        if (fill_slots(s, p, todo, n_todo, next, exe) != 0)
+            rc = 1;
+        if (stopping && !forwarded) { /* the runs checkpoint and stop */
+            for (long k = 0; k < p->jobs; k++)
+                if (p->pids[k])
+                    kill(p->pids[k], SIGTERM);
+            forwarded = 1;
+        }
+        int ws;
+        pid_t pid = waitpid(-1, &ws, 0);
+        if (pid < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        for (long k = 0; k < p->jobs; k++) {
+            if (p->pids[k] != pid)
+                continue;
+            char msg[2048];
+            int st = apical_sweep_finish(s, p->slot_run[k], ws, msg, sizeof msg);
+            if (st == APICAL_SWEEP_RESUME)
+                (*stopped)++;
+            else
+                done++;
+            apical_sweep_report(s, p->slot_run[k], st, now() - p->slot_t0[k],
+                                s->n_runs - n_todo + done, s->n_runs, msg);
+            p->pids[k] = 0;
+            p->running--;
+        }
+    }
+    return rc;
+}
+
+/* The runs still to do (fresh or stopped), in order; prints the plan. */
+static size_t runs_to_do(const apical_sweep *s, const char *file, long jobs, size_t *todo)
+{
+    size_t n_todo = 0, n_resume = 0;
+    for (size_t i = 0; i < s->n_runs; i++) {
+        int st = apical_sweep_state(s, i);
+        if (st == APICAL_SWEEP_FRESH || st == APICAL_SWEEP_RESUME)
+            todo[n_todo++] = i;
+        n_resume += st == APICAL_SWEEP_RESUME;
+    }
+    printf("sweep %s: %zu runs at %zu points in %s; %zu finished earlier, %zu to resume, "
+           "%zu to start; %ld at a time\n", file, s->n_runs, s->n_points, s->out,
+           s->n_runs - n_todo, n_resume, n_todo - n_resume, jobs);
+    fflush(stdout);
+    return n_todo;
+}
+
 int apical_cmd_sweep(int argc, char **argv)
 {
     if (under_mpirun())
@@ -162,82 +254,22 @@ int apical_cmd_sweep(int argc, char **argv)
         apical_sweep_free(&s);
         return rc;
     }
-    size_t *todo = malloc(s.n_runs * sizeof *todo), n_todo = 0, n_resume = 0;
-    pid_t *pids = calloc((size_t)jobs, sizeof *pids);
-    size_t *slot_run = calloc((size_t)jobs, sizeof *slot_run);
-    double *slot_t0 = calloc((size_t)jobs, sizeof *slot_t0);
-    if (!todo || !pids || !slot_run || !slot_t0) {
+    size_t *todo = malloc(s.n_runs * sizeof *todo);
+    pool p = { jobs, 0, calloc((size_t)jobs, sizeof(pid_t)), calloc((size_t)jobs, sizeof(size_t)),
+               calloc((size_t)jobs, sizeof(double)) };
+    if (!todo || !p.pids || !p.slot_run || !p.slot_t0) {
         fprintf(stderr, "apical: out of memory\n");
-        free(todo), free(pids), free(slot_run), free(slot_t0);
+        free(todo), free(p.pids), free(p.slot_run), free(p.slot_t0);
         apical_sweep_free(&s);
         return 1;
     }
-    for (size_t i = 0; i < s.n_runs; i++) {
-        int st = apical_sweep_state(&s, i);
-        if (st == APICAL_SWEEP_FRESH || st == APICAL_SWEEP_RESUME)
-            todo[n_todo++] = i;
-        n_resume += st == APICAL_SWEEP_RESUME;
-    }
-    printf("sweep %s: %zu runs at %zu points in %s; %zu finished earlier, %zu to resume, "
-           "%zu to start; %ld at a time\n", file, s.n_runs, s.n_points, s.out, s.n_runs - n_todo,
-           n_resume, n_todo - n_resume, jobs);
-    fflush(stdout);
+    size_t n_todo = runs_to_do(&s, file, jobs, todo), next = 0, stopped = 0;
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    size_t next = 0, done = 0, failed = 0, stopped = 0;
-    long running = 0;
-    int forwarded = 0;
-    rc = 0;
-    while ((next < n_todo && !stopping) || running > 0) {
-        while (running < jobs && next < n_todo && !stopping) {
-            long k = 0;
-            while (pids[k])
-                k++;
-            size_t run = todo[next++];
-            pid_t pid = apical_sweep_spawn(&s, run, exe, jobs > 1, err, sizeof err);
-            if (pid < 0) {
-                fprintf(stderr, "apical: run-%04zu: %s\n", run, err);
-                rc = 1;
-                stopping = 1;
-                break;
-            }
-            pids[k] = pid;
-            slot_run[k] = run;
-            slot_t0[k] = now();
-            running++;
-        }
-        if (stopping && !forwarded) { /* the runs checkpoint and stop */
-            for (long k = 0; k < jobs; k++)
-                if (pids[k])
-                    kill(pids[k], SIGTERM);
-            forwarded = 1;
-        }
-        int ws;
-        pid_t pid = waitpid(-1, &ws, 0);
-        if (pid < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        for (long k = 0; k < jobs; k++) {
-            if (pids[k] != pid)
-                continue;
-            char msg[2048];
-            int st = apical_sweep_finish(&s, slot_run[k], ws, msg, sizeof msg);
-            if (st == APICAL_SWEEP_RESUME)
-                stopped++;
-            else
-                done++;
-            failed += st == APICAL_SWEEP_FAILED;
-            apical_sweep_report(&s, slot_run[k], st, now() - slot_t0[k],
-                                s.n_runs - n_todo + done, s.n_runs, msg);
-            pids[k] = 0;
-            running--;
-        }
-    }
+    rc = run_pool(&s, &p, todo, n_todo, exe, &next, &stopped);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     char sum[4096];
@@ -250,7 +282,7 @@ int apical_cmd_sweep(int argc, char **argv)
                         "command again to resume\n", stopped + (n_todo - next));
         rc = APICAL_EXIT_STOPPED;
     } else if (rc == 0) {
-        failed = 0;
+        size_t failed = 0;
         for (size_t i = 0; i < s.n_runs; i++)
             failed += apical_sweep_state(&s, i) == APICAL_SWEEP_FAILED;
         printf("done: %zu runs, %zu failed; tables in %s/aggregate.csv and %s/runs.csv\n",
@@ -258,9 +290,9 @@ int apical_cmd_sweep(int argc, char **argv)
         fputs(sum, stdout);
     }
     free(todo);
-    free(pids);
-    free(slot_run);
-    free(slot_t0);
+    free(p.pids);
+    free(p.slot_run);
+    free(p.slot_t0);
     apical_sweep_free(&s);
     return rc;
 }
