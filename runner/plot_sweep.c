@@ -92,6 +92,72 @@ static int plot_replicates(const char *dir, char *err, size_t cap)
     return rc;
 }
 
+/* The rows of aggregate.csv after its header: the groups (distinct values
+   of the axes other than xc, as "i=value,..."; strdup'ed) and the range of
+   the x axis. */
+static int read_groups(FILE *f, int nc, int n_axes, int xc, char **groups, double *xmin,
+                       double *xmax)
+{
+    char *line = NULL, *row[MAX_COLS];
+    size_t lcap = 0;
+    int n_groups = 0;
+    while (getline(&line, &lcap, f) > 0) {
+        int n = split(line, row);
+        if (n != nc)
+            continue;
+        double x = strtod(row[xc], NULL);
+        *xmin = fmin(*xmin, x);
+        *xmax = fmax(*xmax, x);
+        char g[1024] = "";
+        size_t u = 0;
+        for (int i = 0; i < n_axes; i++)
+            if (i != xc && u < sizeof g)
+                u += (size_t)snprintf(g + u, sizeof g - u, "%s%d=%s", u ? "," : "", i, row[i]);
+        int seen = 0;
+        for (int i = 0; i < n_groups && !seen; i++)
+            seen = strcmp(groups[i], g) == 0;
+        if (!seen && n_groups < MAX_GROUPS)
+            groups[n_groups++] = strdup(g);
+    }
+    free(line);
+    return n_groups;
+}
+
+/* The gnuplot commands of the figure: one line with error bars per group,
+   metric column mc against axis column xc. */
+static void plot_body(char *body, size_t cap, const char *dir, char *const *cols, int xc, int mc,
+                      const char *mname, char *const *groups, int n_groups, int logx)
+{
+    size_t u = (size_t)snprintf(body, cap,
+                                "  %s logscale x\n  set xlabel \"%s\"\n  set ylabel \"%s (final)\"\n"
+                                "  set title \"%s: mean and standard deviation over replicates\"\n"
+                                "  plot ",
+                                logx ? "set" : "unset", cols[xc], mname, dir);
+    for (int g = 0; g < n_groups && u < cap - 1024; g++) {
+        /* a condition on each other axis: strcol(i+1) eq "value" */
+        char cond[1024] = "1", title[1024] = "";
+        size_t cu = 1, tu = 0;
+        for (char *p = groups[g]; *p && cu < sizeof cond - 64;) {
+            int col = atoi(p);
+            char *eq = strchr(p, '='), *comma = strchr(eq, ',');
+            int len = comma ? (int)(comma - eq - 1) : (int)strlen(eq + 1);
+            cu += (size_t)snprintf(cond + cu, sizeof cond - cu, " && strcol(%d) eq \"%.*s\"",
+                                   col + 1, len, eq + 1);
+            if (tu < sizeof title)
+                tu += (size_t)snprintf(title + tu, sizeof title - tu, "%s%s=%.*s",
+                                       tu ? " " : "", cols[col], len, eq + 1);
+            p = comma ? comma + 1 : eq + 1 + len;
+        }
+        u += (size_t)snprintf(body + u, cap - u,
+                              "%sA skip 1 using (%s ? column(%d) : NaN):%d:"
+                              "(column(%d) == column(%d) ? column(%d) : 0) "
+                              "with yerrorlines pt 7 ps 0.6 lw 1.5 title \"%s\"",
+                              g ? ", \\\n       " : "", cond, xc + 1, mc + 1, mc + 2, mc + 2,
+                              mc + 2, n_groups > 1 ? title : mname);
+    }
+    snprintf(body + u, cap - u, "\n");
+}
+
 int apical_plot_sweep(const char *dir, const char *metric, const char *x_axis, char *wrote,
                       size_t wcap, char *err, size_t cap)
 {
@@ -102,7 +168,7 @@ int apical_plot_sweep(const char *dir, const char *metric, const char *x_axis, c
         snprintf(err, cap, "%s: no aggregate.csv (is it a sweep directory?)", dir);
         return 2;
     }
-    char *line = NULL, *hdr = NULL, *cols[MAX_COLS], *row[MAX_COLS];
+    char *line = NULL, *hdr = NULL, *cols[MAX_COLS];
     size_t lcap = 0;
     int rc = 2;
     if (getline(&line, &lcap, f) <= 0) {
@@ -146,26 +212,8 @@ int apical_plot_sweep(const char *dir, const char *metric, const char *x_axis, c
     /* the groups: distinct values of the other axes; log x if it spans
        decades of positive values */
     char *groups[MAX_GROUPS];
-    int n_groups = 0;
     double xmin = INFINITY, xmax = -INFINITY;
-    while (getline(&line, &lcap, f) > 0) {
-        int n = split(line, row);
-        if (n != nc)
-            continue;
-        double x = strtod(row[xc], NULL);
-        xmin = fmin(xmin, x);
-        xmax = fmax(xmax, x);
-        char g[1024] = "";
-        size_t u = 0;
-        for (int i = 0; i < n_axes; i++)
-            if (i != xc && u < sizeof g)
-                u += (size_t)snprintf(g + u, sizeof g - u, "%s%d=%s", u ? "," : "", i, row[i]);
-        int seen = 0;
-        for (int i = 0; i < n_groups && !seen; i++)
-            seen = strcmp(groups[i], g) == 0;
-        if (!seen && n_groups < MAX_GROUPS)
-            groups[n_groups++] = strdup(g);
-    }
+    int n_groups = read_groups(f, nc, n_axes, xc, groups, &xmin, &xmax);
     snprintf(path, sizeof path, "%s/%s.gp", dir, mname);
     FILE *gp = fopen(path, "w");
     if (!gp) {
@@ -178,35 +226,8 @@ int apical_plot_sweep(const char *dir, const char *metric, const char *x_axis, c
                 "set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05\n"
                 "A = \"%s/aggregate.csv\"\n", path, dir);
     char body[32768];
-    size_t u = (size_t)snprintf(body, sizeof body,
-                                "  %s logscale x\n  set xlabel \"%s\"\n  set ylabel \"%s (final)\"\n"
-                                "  set title \"%s: mean and standard deviation over replicates\"\n"
-                                "  plot ",
-                                xmin > 0 && xmax / xmin >= 20 ? "set" : "unset", cols[xc], mname,
-                                dir);
-    for (int g = 0; g < n_groups && u < sizeof body - 1024; g++) {
-        /* a condition on each other axis: strcol(i+1) eq "value" */
-        char cond[1024] = "1", title[1024] = "";
-        size_t cu = 1, tu = 0;
-        for (char *p = groups[g]; *p && cu < sizeof cond - 64;) {
-            int col = atoi(p);
-            char *eq = strchr(p, '='), *comma = strchr(eq, ',');
-            int len = comma ? (int)(comma - eq - 1) : (int)strlen(eq + 1);
-            cu += (size_t)snprintf(cond + cu, sizeof cond - cu, " && strcol(%d) eq \"%.*s\"",
-                                   col + 1, len, eq + 1);
-            if (tu < sizeof title)
-                tu += (size_t)snprintf(title + tu, sizeof title - tu, "%s%s=%.*s",
-                                       tu ? " " : "", cols[col], len, eq + 1);
-            p = comma ? comma + 1 : eq + 1 + len;
-        }
-        u += (size_t)snprintf(body + u, sizeof body - u,
-                              "%sA skip 1 using (%s ? column(%d) : NaN):%d:"
-                              "(column(%d) == column(%d) ? column(%d) : 0) "
-                              "with yerrorlines pt 7 ps 0.6 lw 1.5 title \"%s\"",
-                              g ? ", \\\n       " : "", cond, xc + 1, mc + 1, mc + 2, mc + 2,
-                              mc + 2, n_groups > 1 ? title : mname);
-    }
-    snprintf(body + u, sizeof body - u, "\n");
+    plot_body(body, sizeof body, dir, cols, xc, mc, mname, groups, n_groups,
+              xmin > 0 && xmax / xmin >= 20);
     char prefix[4200];
     snprintf(prefix, sizeof prefix, "%s/%s", dir, mname);
     apical_plot_terminals(gp, prefix, 900, 550, body);
