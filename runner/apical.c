@@ -636,15 +636,15 @@ static int cmd_inspect(int argc, char **argv)
                (double)pos.step * cfg.run.dt);
     printf("digest %016llx (states, weights, stimuli, random streams)\n",
            (unsigned long long)apical_checkpoint_digest(c, &pos));
-    printf("%3s %-34s %-16s %9s %10s %11s %11s %11s\n", "#", "projection", "rule", "weights",
-           "|W|_F", "mean", "min", "max");
+    printf("%3s %-18s %-30s %-16s %9s %10s %11s %11s %11s\n", "#", "name", "projection", "rule",
+           "weights", "|W|_F", "mean", "min", "max");
     for (size_t i = 0; i < c->n_projs; i++) {
         const apical_proj *p = &c->projs[i];
         char name[160];
         snprintf(name, sizeof name, "%s -> %s.%s", c->pops[p->src].name, c->pops[p->dst].name,
                  apical_proj_port(c, p));
         if (p->one_to_one) {
-            printf("%3zu %-34s %-16s %9s\n", i, name, "one_to_one", "-");
+            printf("%3zu %-18s %-30s %-16s %9s\n", i, p->name, name, "one_to_one", "-");
             continue;
         }
         size_t n = apical_proj_n_weights(c, p);
@@ -656,7 +656,7 @@ static int cmd_inspect(int argc, char **argv)
             lo = w < lo ? w : lo;
             hi = w > hi ? w : hi;
         }
-        printf("%3zu %-34s %-16s %9zu %10.4g %11.4g %11.4g %11.4g\n", i, name,
+        printf("%3zu %-18s %-30s %-16s %9zu %10.4g %11.4g %11.4g %11.4g\n", i, p->name, name,
                p->rule ? p->rule->name : "fixed", n, sqrt(ss), n ? sum / (double)n : 0, lo, hi);
     }
     int header = 0;
@@ -676,8 +676,8 @@ static int cmd_inspect(int argc, char **argv)
         }
         double m[4] = { 0 }; /* |W - T|^2, |T|^2, |W|^2, W . T */
         apical_copy_sums(c, p, q, f, m);
-        printf("%3zu vs %.6g x #%zu (%s -> %s): deviation %.4g, cosine %.6f\n", i, f,
-               (size_t)(q - c->projs), c->pops[q->src].name, c->pops[q->dst].name,
+        printf("%3zu vs %.6g x #%zu (%s): deviation %.4g, cosine %.6f\n", i, f,
+               (size_t)(q - c->projs), q->name,
                m[1] > 0 ? sqrt(m[0] / m[1]) : sqrt(m[0]),
                m[2] > 0 && m[1] > 0 ? m[3] / sqrt(m[2] * m[1]) : NAN);
     }

@@ -452,12 +452,32 @@ static int load_rule(ctx *x, const yaml_node_t *rn, const apical_rule **rule,
     return 0;
 }
 
+/* The projection's name: its name: key, or SRC-DST (from apical_circuit_add_proj),
+   which no earlier projection may have. */
+static int name_proj(ctx *x, const yaml_node_t *v, apical_proj *pj)
+{
+    apical_circuit *c = x->cfg->circuit;
+    yaml_node_t *nm = get(x, v, "name");
+    if (nm) {
+        if (expect(x, nm, YAML_SCALAR_NODE, "a projection name"))
+            return -1;
+        if (apical_proj_set_name(c, pj, scalar(nm), x->err, x->cap))
+            return fail_at(x, nm, x->err);
+        return 0;
+    }
+    const apical_proj *first = apical_circuit_proj(c, pj->name, NULL);
+    if (first != pj)
+        return fail(x, v, "the projection defined at %s is called %s already, and so is this one "
+                    "by default (SOURCE-TARGET): give them a name: each", first->where, pj->name);
+    return 0;
+}
+
 static int load_projections(ctx *x, const yaml_node_t *list, size_t **deferred,
                             const yaml_node_t ***deferred_at, size_t *n_deferred)
 {
     if (expect(x, list, YAML_SEQUENCE_NODE, "a list of projections"))
         return -1;
-    static const char *const keys[] = { "from", "to", "init", "connect", "rule", NULL };
+    static const char *const keys[] = { "name", "from", "to", "init", "connect", "rule", NULL };
     apical_circuit *c = x->cfg->circuit;
     for (yaml_node_item_t *it = list->data.sequence.items.start;
          it < list->data.sequence.items.top; it++) {
@@ -500,6 +520,8 @@ static int load_projections(ctx *x, const yaml_node_t *list, size_t **deferred,
         apical_proj *pj = &c->projs[c->n_projs - 1];
         snprintf(pj->where, sizeof pj->where, "%s:%zu:%zu", x->file, v->start_mark.line + 1,
                  v->start_mark.column + 1);
+        if (name_proj(x, v, pj))
+            return -1;
         yaml_node_t *init = get(x, v, "init");
         if (init && one)
             return fail(x, init, "a one_to_one projection has no weights to initialise");
@@ -1309,16 +1331,81 @@ static int set_value(ctx *x, size_t k, const char *v)
     return seq;
 }
 
-/* Apply "a.b.c=value": walk mappings by key and lists by index, creating
-   missing mapping keys; the value replaces (or becomes) set_value's node. */
+/* The name of a projection in the document: its name: key, or SRC-DST from
+   from: and to:; "" when it has neither. */
+static void item_name(ctx *x, const yaml_node_t *item, char *out, size_t cap)
+{
+    out[0] = 0;
+    if (item->type != YAML_MAPPING_NODE)
+        return;
+    yaml_node_t *nm = get(x, item, "name"), *from = get(x, item, "from"),
+                *to = get(x, item, "to");
+    if (nm && nm->type == YAML_SCALAR_NODE)
+        snprintf(out, cap, "%s", scalar(nm));
+    else if (!nm && from && to && from->type == YAML_SCALAR_NODE && to->type == YAML_SCALAR_NODE)
+        snprintf(out, cap, "%.*s-%.*s", (int)strcspn(scalar(from), "."), scalar(from),
+                 (int)strcspn(scalar(to), "."), scalar(to));
+}
+
+/* The item of list n that key selects: its position, or in the list of
+   projections also its name.  -1 with the message in x->err. */
+static int list_item(ctx *x, size_t k, const yaml_node_t *n, const char *key, int named,
+                     long *out)
+{
+    const char *set = x->sets[k];
+    long size = n->data.sequence.items.top - n->data.sequence.items.start;
+    char *end;
+    long i = strtol(key, &end, 10);
+    if (end != key && !*end) {
+        if (i < 0 || i >= size)
+            return snprintf(x->err, x->cap, "--set %s: '%s' is not an index of a %ld-item "
+                            "list", set, key, size), -1;
+        return *out = i, 0;
+    }
+    if (!named)
+        return snprintf(x->err, x->cap, "--set %s: '%s' is not an index of a %ld-item list",
+                        set, key, size), -1;
+    char names[512] = "", name[256];
+    long best = -1;
+    size_t used = 0, bestd = 3;
+    for (i = 0; i < size; i++) {
+        item_name(x, node(x, n->data.sequence.items.start[i]), name, sizeof name);
+        if (strcmp(name, key) == 0)
+            return *out = i, 0;
+        size_t d = edit_distance(key, name);
+        if (d < bestd) {
+            bestd = d;
+            best = i;
+        }
+        if (used < sizeof names)
+            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                                     name);
+    }
+    if (best >= 0) {
+        item_name(x, node(x, n->data.sequence.items.start[best]), name, sizeof name);
+        return snprintf(x->err, x->cap, "--set %s: no projection '%s' (did you mean '%s'?)", set,
+                        key, name), -1;
+    }
+    return snprintf(x->err, x->cap, "--set %s: no projection '%s' (the projections: %s; or a "
+                    "position, 0 to %ld)", set, key, names, size - 1), -1;
+}
+
+/* Apply "a.b.c=value": walk mappings by key and lists by position (the
+   list of projections also by name: projections.hidden-inter.rule...),
+   creating missing mapping keys; the value replaces (or becomes)
+   set_value's node. */
 static int apply_set(ctx *x, size_t k)
 {
     const char *set = x->sets[k], *eq = strchr(set, '=');
     if (!eq || eq == set)
         return snprintf(x->err, x->cap, "--set %s: expected path.to.key=value", set), -1;
     int id = 1; /* the root */
-    if (!yaml_document_get_root_node(&x->doc))
+    yaml_node_t *root = yaml_document_get_root_node(&x->doc);
+    if (!root)
         return snprintf(x->err, x->cap, "--set %s: the file is empty", set), -1;
+    /* the list whose items have names (by id: adding nodes moves them) */
+    const yaml_node_t *projs = root->type == YAML_MAPPING_NODE ? get(x, root, "projections") : NULL;
+    int projs_id = projs ? (int)(projs - x->doc.nodes.start) + 1 : 0;
     const char *p = set;
     while (p < eq) {
         size_t len = strcspn(p, ".=");
@@ -1333,12 +1420,9 @@ static int apply_set(ctx *x, size_t k)
         yaml_node_t *n = node(x, id);
         int next = 0;
         if (n->type == YAML_SEQUENCE_NODE) {
-            char *end;
-            long i = strtol(key, &end, 10);
-            long size = n->data.sequence.items.top - n->data.sequence.items.start;
-            if (*end || i < 0 || i >= size)
-                return snprintf(x->err, x->cap, "--set %s: '%s' is not an index of a %ld-item "
-                                "list", set, key, size), -1;
+            long i;
+            if (list_item(x, k, n, key, id == projs_id, &i))
+                return -1;
             yaml_node_item_t *item = &n->data.sequence.items.start[i];
             if (last) {
                 int v = set_value(x, k, eq + 1);

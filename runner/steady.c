@@ -272,11 +272,10 @@ static int implicit_setup(apical_steady *s, char *err, size_t cap)
             const apical_proj *f = &c->projs[q->imp_first];
             const sd_proj *rf = &s->projs[q->imp_first];
             if (pj->post_obs != f->post_obs || r->a != rf->a || r->b != rf->b) {
-                snprintf(err, cap, "interneurons implicit: projections %s -> %s (defined at %s) "
-                         "and %s -> %s (defined at %s) learn from different post factors; the "
-                         "implicit step solves one for the whole dendrite",
-                         c->pops[f->src].name, p->name, f->where, c->pops[pj->src].name,
-                         p->name, pj->where);
+                snprintf(err, cap, "interneurons implicit: projections %s (defined at %s) and "
+                         "%s (defined at %s) learn from different post factors; the implicit "
+                         "step solves one for the whole dendrite of %s",
+                         f->name, f->where, pj->name, pj->where, p->name);
                 return -1;
             }
         }
@@ -383,8 +382,8 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
             void (*rate)(const double *, double *, double *, double *) =
                 APICAL_RULE_STEADY_RATE(r);
             if (bp != ((fl & APICAL_RULE_NONLOCAL) != 0) || !rate) {
-                snprintf(err, cap, "projection %s -> %s (defined at %s): rule %s %s",
-                         c->pops[pj->src].name, c->pops[pj->dst].name, pj->where, r->name,
+                snprintf(err, cap, "projection %s (defined at %s): rule %s %s", pj->name,
+                         pj->where, r->name,
                          bp ? "is local: backprop mode learns with the backprop rule only"
                          : (fl & APICAL_RULE_NONLOCAL)
                              ? "needs simulation mode backprop"
@@ -397,8 +396,8 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
             q->no_decay = o->interneurons_keep_rate &&
                           strcmp(apical_proj_port(c, pj), "dendrite") == 0;
             if (pj->one_to_one) {
-                snprintf(err, cap, "projection %s -> %s: a one_to_one projection has no "
-                         "weights to learn", c->pops[pj->src].name, c->pops[pj->dst].name);
+                snprintf(err, cap, "projection %s: a one_to_one projection has no weights to "
+                         "learn", pj->name);
                 goto fail;
             }
             if (!(q->e = calloc(s->B * nd, sizeof(double))))
@@ -452,7 +451,6 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
     }
     for (size_t k = 0; k < c->n_projs; k++) {
         apical_proj *pj = &c->projs[k];
-        const apical_pop *d = &c->pops[pj->dst];
         if (in_mode(o, pj->dst) != APICAL_INTERNEURONS_IDEAL || pj->one_to_one ||
             strcmp(apical_proj_port(c, pj), "dendrite") != 0)
             continue;
@@ -460,8 +458,8 @@ apical_steady *apical_steady_new(apical_circuit *c, const apical_steady_opts *o,
         char why[256];
         const apical_proj *from = apical_proj_partner(c, pj, &f, why, sizeof why);
         if (!from) {
-            snprintf(err, cap, "interneurons ideal: projection %s -> %s.dendrite (defined at "
-                     "%s): %s", c->pops[pj->src].name, d->name, pj->where, why);
+            snprintf(err, cap, "interneurons ideal: projection %s (defined at %s): %s",
+                     pj->name, pj->where, why);
             goto fail;
         }
         s->projs[k].copy_of = (size_t)(from - c->projs);
