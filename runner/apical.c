@@ -645,15 +645,15 @@ static int cmd_inspect(int argc, char **argv)
                (double)pos.step * cfg.run.dt);
     printf("digest %016llx (states, weights, stimuli, random streams)\n",
            (unsigned long long)apical_checkpoint_digest(c, &pos));
-    printf("%3s %-34s %-16s %9s %10s %11s %11s %11s\n", "#", "projection", "rule", "weights",
-           "|W|_F", "mean", "min", "max");
+    printf("%3s %-18s %-30s %-16s %9s %10s %11s %11s %11s\n", "#", "name", "projection", "rule",
+           "weights", "|W|_F", "mean", "min", "max");
     for (size_t i = 0; i < apical_circuit_n_projs(c); i++) {
         const apical_proj *p = apical_circuit_proj_at(c, i);
         char name[160];
         snprintf(name, sizeof name, "%s -> %s.%s", pop_name(c, apical_proj_src(p)),
                  pop_name(c, apical_proj_dst(p)), apical_proj_port(c, p));
         if (apical_proj_one_to_one(p)) {
-            printf("%3zu %-34s %-16s %9s\n", i, name, "one_to_one", "-");
+            printf("%3zu %-18s %-30s %-16s %9s\n", i, apical_proj_name(p), name, "one_to_one", "-");
             continue;
         }
         size_t n = apical_proj_n_weights(c, p);
@@ -665,8 +665,9 @@ static int cmd_inspect(int argc, char **argv)
             lo = w < lo ? w : lo;
             hi = w > hi ? w : hi;
         }
-        printf("%3zu %-34s %-16s %9zu %10.4g %11.4g %11.4g %11.4g\n", i, name,
-               apical_proj_rule(p) ? apical_proj_rule(p)->name : "fixed", n, sqrt(ss), n ? sum / (double)n : 0, lo, hi);
+        const apical_rule *rule = apical_proj_rule(p);
+        printf("%3zu %-18s %-30s %-16s %9zu %10.4g %11.4g %11.4g %11.4g\n", i, apical_proj_name(p),
+               name, rule ? rule->name : "fixed", n, sqrt(ss), n ? sum / (double)n : 0, lo, hi);
     }
     int header = 0;
     for (size_t i = 0; i < apical_circuit_n_projs(c); i++) {
@@ -688,8 +689,8 @@ static int cmd_inspect(int argc, char **argv)
         size_t qi = 0;
         while (apical_circuit_proj_at(c, qi) != q)
             qi++;
-        printf("%3zu vs %.6g x #%zu (%s -> %s): deviation %.4g, cosine %.6f\n", i, f, qi,
-               pop_name(c, apical_proj_src(q)), pop_name(c, apical_proj_dst(q)),
+        printf("%3zu vs %.6g x #%zu (%s): deviation %.4g, cosine %.6f\n", i, f, qi,
+               apical_proj_name(q),
                m[1] > 0 ? sqrt(m[0] / m[1]) : sqrt(m[0]),
                m[2] > 0 && m[1] > 0 ? m[3] / sqrt(m[2] * m[1]) : NAN);
     }

@@ -51,10 +51,18 @@ size_t apical_model_find_obs(const apical_cell_model *m, const char *name);
 size_t apical_model_find_port(const apical_cell_model *m, const char *name);
 
 /* A projection from obs src_obs of src to port dst_port of dst.  one_to_one
-   needs equal sizes and has no weights.  rule may be NULL. */
+   needs equal sizes and has no weights.  rule may be NULL.  Its name is
+   SRC-DST (the population names) until apical_proj_set_name gives another. */
 int apical_circuit_add_proj(apical_circuit *c, const char *src, const char *src_obs,
                             const char *dst, const char *dst_port, int one_to_one,
                             const apical_rule *rule, char *err, size_t errcap);
+/* Rename a projection: a name no other projection of c has, without '.',
+   '=', white space or control characters, and not a number (numbers select
+   projections by position). */
+int apical_proj_set_name(apical_circuit *c, apical_proj *pj, const char *name, char *err,
+                         size_t errcap);
+/* The first projection called name (NULL if none); its index in *index. */
+apical_proj *apical_circuit_proj(apical_circuit *c, const char *name, size_t *index);
 
 int apical_circuit_add_stim_uniform(apical_circuit *c, const char *name, double lo, double hi,
                                     const char *dst, const char *dst_port, char *err,
@@ -183,6 +191,9 @@ const apical_rule *apical_proj_rule(const apical_proj *pj);
 const double *apical_proj_rule_params(const apical_proj *pj);
 /* Where it was defined (FILE:LINE:COL), or "". */
 const char *apical_proj_where(const apical_proj *pj);
+/* Its name: unique in the circuit, SRC-DST unless the YAML's name: or
+   apical_proj_set_name gave another. */
+const char *apical_proj_name(const apical_proj *pj);
 
 const char *apical_stim_name(const apical_stim *s);
 /* Its pattern (the values it puts on its port), apical_stim_size of them:

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +119,7 @@ void apical_circuit_free(apical_circuit *c)
         free(c->pops[i].need);
     }
     for (size_t i = 0; i < c->n_projs; i++) {
+        free(c->projs[i].name);
         free(c->projs[i].w);
         free(c->projs[i].rp);
         free(c->projs[i].aux);
@@ -174,6 +176,40 @@ apical_pop *apical_circuit_pop(apical_circuit *c, const char *name, size_t *inde
             return &c->pops[i];
         }
     return NULL;
+}
+
+apical_proj *apical_circuit_proj(apical_circuit *c, const char *name, size_t *index)
+{
+    for (size_t i = 0; i < c->n_projs; i++)
+        if (c->projs[i].name && strcmp(c->projs[i].name, name) == 0) {
+            if (index)
+                *index = i;
+            return &c->projs[i];
+        }
+    return NULL;
+}
+
+int apical_proj_set_name(apical_circuit *c, apical_proj *pj, const char *name, char *err,
+                         size_t cap)
+{
+    size_t digits = strspn(name, "0123456789");
+    if (!*name || (name[digits] == 0))
+        return snprintf(err, cap, "'%s' cannot name a projection: a number selects a projection "
+                        "by position", name), -1;
+    for (const char *p = name; *p; p++)
+        if (*p == '.' || *p == '=' || isspace((unsigned char)*p) || iscntrl((unsigned char)*p))
+            return snprintf(err, cap, "a projection name cannot contain '.', '=', white space or "
+                            "control characters: '%s'", name), -1;
+    for (size_t i = 0; i < c->n_projs; i++)
+        if (&c->projs[i] != pj && c->projs[i].name && strcmp(c->projs[i].name, name) == 0)
+            return snprintf(err, cap, "the projection defined at %s is called '%s' already",
+                            c->projs[i].where, name), -1;
+    char *copy = strdup(name);
+    if (!copy)
+        return snprintf(err, cap, "out of memory"), -1;
+    free(pj->name);
+    pj->name = copy;
+    return 0;
 }
 
 size_t apical_model_find_obs(const apical_cell_model *m, const char *name)
@@ -415,6 +451,14 @@ int apical_circuit_add_proj(apical_circuit *c, const char *src, const char *src_
         for (size_t i = 0; i < rule->n_params; i++)
             p->rp[i] = rule->params[i].def;
     }
+    p->name = malloc(strlen(s->name) + strlen(d->name) + 2);
+    if (!p->name) {
+        free(p->w);
+        free(p->rp);
+        free(p->aux);
+        return snprintf(err, cap, "out of memory"), -1;
+    }
+    sprintf(p->name, "%s-%s", s->name, d->name);
     if (strncmp(dst_port, "apical", 6) == 0)
         d->apical_fed = 1;
     c->n_projs++;
@@ -471,8 +515,8 @@ static int finalize_rules(apical_circuit *c, char *err, size_t cap)
         apical_proj *pj = &c->projs[i];
         char msg[256] = "";
         if (pj->rule && pj->rule->check && pj->rule->check(pj->rp, msg, sizeof msg) != 0) {
-            snprintf(err, cap, "projection %s -> %s, rule %s: %s", c->pops[pj->src].name,
-                     c->pops[pj->dst].name, pj->rule->name, *msg ? msg : "parameters rejected");
+            snprintf(err, cap, "projection %s, rule %s: %s", pj->name, pj->rule->name,
+                     *msg ? msg : "parameters rejected");
             return -1;
         }
         int f32 = pj->rule && c->matvec_f32 >= 2 && APICAL_RULE_HAS_BATCH_F32(pj->rule);
@@ -750,6 +794,7 @@ double *apical_proj_weights(const apical_proj *pj) { return pj->w; }
 const apical_rule *apical_proj_rule(const apical_proj *pj) { return pj->rule; }
 const double *apical_proj_rule_params(const apical_proj *pj) { return pj->rp; }
 const char *apical_proj_where(const apical_proj *pj) { return pj->where; }
+const char *apical_proj_name(const apical_proj *pj) { return pj->name; }
 const char *apical_stim_name(const apical_stim *s) { return s->name; }
 double *apical_stim_pattern(const apical_stim *s) { return s->x; }
 size_t apical_stim_size(const apical_stim *s) { return s->size; }

@@ -37,6 +37,7 @@ struct apical_proj {
     size_t post_obs;            /* index into the destination's observables */
     double *dw;                 /* scratch for rules without a fused euler */
     char where[96];             /* where it was defined (FILE:LINE:COL), for messages */
+    char *name;                 /* unique in the circuit; by default SRC-DST */
     float *wf;                  /* single-precision copy the dendrites read (or NULL) */
     uint16_t *wh;               /* matvec: f16: the half-precision copy the dendrites read,
                                    made from wf (runner/matvec.h) */

@@ -170,8 +170,8 @@ static int take_rule(apical_steady *s, size_t k, char *err, size_t cap)
     uint32_t fl = APICAL_RULE_FLAGS(r);
     void (*rate)(const double *, double *, double *, double *) = APICAL_RULE_STEADY_RATE(r);
     if (bp != ((fl & APICAL_RULE_NONLOCAL) != 0) || !rate) {
-        snprintf(err, cap, "projection %s -> %s (defined at %s): rule %s %s",
-                 c->pops[pj->src].name, c->pops[pj->dst].name, pj->where, r->name,
+        snprintf(err, cap, "projection %s (defined at %s): rule %s %s", pj->name,
+                 pj->where, r->name,
                  bp ? "is local: backprop mode learns with the backprop rule only"
                  : (fl & APICAL_RULE_NONLOCAL)
                      ? "needs simulation mode backprop"
@@ -184,8 +184,8 @@ static int take_rule(apical_steady *s, size_t k, char *err, size_t cap)
     q->no_decay = o->interneurons_keep_rate &&
                   strcmp(apical_proj_port(c, pj), "dendrite") == 0;
     if (pj->one_to_one) {
-        snprintf(err, cap, "projection %s -> %s: a one_to_one projection has no "
-                 "weights to learn", c->pops[pj->src].name, c->pops[pj->dst].name);
+        snprintf(err, cap, "projection %s: a one_to_one projection has no weights to "
+                 "learn", pj->name);
         return -1;
     }
     if (!(q->e = calloc(s->B * c->pops[pj->dst].n, sizeof(double))))
@@ -257,7 +257,6 @@ static int setup_ideal(apical_steady *s, char *err, size_t cap)
     apical_circuit *c = s->c;
     for (size_t k = 0; k < c->n_projs; k++) {
         apical_proj *pj = &c->projs[k];
-        const apical_pop *d = &c->pops[pj->dst];
         if (sd_in_mode(&s->o, pj->dst) != APICAL_INTERNEURONS_IDEAL || pj->one_to_one ||
             strcmp(apical_proj_port(c, pj), "dendrite") != 0)
             continue;
@@ -265,8 +264,8 @@ static int setup_ideal(apical_steady *s, char *err, size_t cap)
         char why[256];
         const apical_proj *from = apical_proj_partner(c, pj, &f, why, sizeof why);
         if (!from) {
-            snprintf(err, cap, "interneurons ideal: projection %s -> %s.dendrite (defined at "
-                     "%s): %s", c->pops[pj->src].name, d->name, pj->where, why);
+            snprintf(err, cap, "interneurons ideal: projection %s (defined at %s): %s",
+                     pj->name, pj->where, why);
             return -1;
         }
         s->projs[k].copy_of = (size_t)(from - c->projs);

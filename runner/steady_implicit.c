@@ -58,11 +58,10 @@ int apical_sd_implicit_setup(apical_steady *s, char *err, size_t cap)
             const apical_proj *f = &c->projs[q->imp_first];
             const sd_proj *rf = &s->projs[q->imp_first];
             if (pj->post_obs != f->post_obs || r->a != rf->a || r->b != rf->b) {
-                snprintf(err, cap, "interneurons implicit: projections %s -> %s (defined at %s) "
-                         "and %s -> %s (defined at %s) learn from different post factors; the "
-                         "implicit step solves one for the whole dendrite",
-                         c->pops[f->src].name, p->name, f->where, c->pops[pj->src].name,
-                         p->name, pj->where);
+                snprintf(err, cap, "interneurons implicit: projections %s (defined at %s) and "
+                         "%s (defined at %s) learn from different post factors; the implicit "
+                         "step solves one for the whole dendrite of %s",
+                         f->name, f->where, pj->name, pj->where, p->name);
                 return -1;
             }
         }

@@ -29,104 +29,44 @@
 
 #include "apical_runner.h"
 #include "sweep.h"
+#include "yamlutil.h"
 
-typedef struct sctx {
-    yaml_document_t doc;
-    const char *file;
-    char *err;
-    size_t cap;
-} sctx;
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int fail(sctx *x, const yaml_node_t *n, const char *fmt, ...)
+/* A non-empty scalar. */
+static int is_scalar(apical_yaml *y, const yaml_node_t *n, const char *what)
 {
-    int used = n ? snprintf(x->err, x->cap, "%s:%zu:%zu: ", x->file, n->start_mark.line + 1,
-                            n->start_mark.column + 1)
-                 : snprintf(x->err, x->cap, "%s: ", x->file);
-    if (used < 0 || (size_t)used >= x->cap)
-        return -1;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(x->err + used, x->cap - (size_t)used, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-static yaml_node_t *node(sctx *x, int id) { return yaml_document_get_node(&x->doc, id); }
-static const char *scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
-
-static yaml_node_t *get(sctx *x, const yaml_node_t *map, const char *key)
-{
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(x, p->key);
-        if (k->type == YAML_SCALAR_NODE && strcmp(scalar(k), key) == 0)
-            return node(x, p->value);
-    }
-    return NULL;
-}
-
-static int check_keys(sctx *x, const yaml_node_t *map, const char *where,
-                      const char *const *allowed, const char *list)
-{
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(x, p->key);
-        int ok = 0;
-        for (size_t i = 0; k->type == YAML_SCALAR_NODE && allowed[i] && !ok; i++)
-            ok = strcmp(scalar(k), allowed[i]) == 0;
-        if (!ok)
-            return fail(x, k, "unknown key '%s' in %s (expected one of: %s)",
-                        k->type == YAML_SCALAR_NODE ? scalar(k) : "?", where, list);
-    }
-    return 0;
-}
-
-static int is_scalar(sctx *x, const yaml_node_t *n, const char *what)
-{
-    if (n->type == YAML_SCALAR_NODE && scalar(n)[0])
+    if (n->type == YAML_SCALAR_NODE && apical_yaml_scalar(n)[0])
         return 0;
-    return fail(x, n, "expected %s", what);
+    return apical_yaml_fail(y, n, "expected %s", what);
 }
 
 /* A `set:` value as `apical run --set` takes it: a scalar as it is, a list
    of scalars as "[a,b,...]" (so `rows: [0, 5000]` works as on the command
-   line).  *out is malloc'd; -1 with the message in x. */
-static int set_text(sctx *x, yaml_node_t *v, char **out)
+   line).  *out is malloc'd; -1 with the message in y. */
+static int set_text(apical_yaml *y, yaml_node_t *v, char **out)
 {
     if (v->type != YAML_SEQUENCE_NODE) {
-        if (is_scalar(x, v, "a scalar value or a list of scalars"))
+        if (is_scalar(y, v, "a scalar value or a list of scalars"))
             return -1;
-        return (*out = strdup(scalar(v))) ? 0 : fail(x, v, "out of memory");
+        *out = strdup(apical_yaml_scalar(v));
+        return *out ? 0 : apical_yaml_fail(y, v, "out of memory");
     }
     size_t cap = 3;
     for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++) {
-        yaml_node_t *it = node(x, *i);
-        if (is_scalar(x, it, "a scalar in the list"))
+        yaml_node_t *it = apical_yaml_node(y, *i);
+        if (is_scalar(y, it, "a scalar in the list"))
             return -1;
-        if (strpbrk(scalar(it), ",[]"))
-            return fail(x, it, "a list item in set: cannot hold ',', '[' or ']'");
-        cap += strlen(scalar(it)) + 1;
+        if (strpbrk(apical_yaml_scalar(it), ",[]"))
+            return apical_yaml_fail(y, it, "a list item in set: cannot hold ',', '[' or ']'");
+        cap += strlen(apical_yaml_scalar(it)) + 1;
     }
     if (!(*out = malloc(cap)))
-        return fail(x, v, "out of memory");
+        return apical_yaml_fail(y, v, "out of memory");
     char *p = *out;
     *p++ = '[';
     for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++)
-        p += sprintf(p, "%s%s", i > v->data.sequence.items.start ? "," : "", scalar(node(x, *i)));
+        p += sprintf(p, "%s%s", i > v->data.sequence.items.start ? "," : "",
+                     apical_yaml_scalar(apical_yaml_node(y, *i)));
     strcpy(p, "]");
-    return 0;
-}
-
-static int to_double(sctx *x, const yaml_node_t *n, double *out)
-{
-    char *end;
-    if (is_scalar(x, n, "a number"))
-        return -1;
-    errno = 0;
-    *out = strtod(scalar(n), &end);
-    if (*end || errno || !isfinite(*out))
-        return fail(x, n, "expected a number, found '%s'", scalar(n));
     return 0;
 }
 
@@ -142,34 +82,35 @@ static char *fmt_value(double v)
 /* values: [a, b, ...] | range: [from, to(, step)] | linspace / logspace:
    [from, to, n]; the values are kept as strings, passed to --set as they
    are. */
-static int load_values(sctx *x, const yaml_node_t *ax, apical_sweep_axis *a)
+static int load_values(apical_yaml *y, const yaml_node_t *ax, apical_sweep_axis *a)
 {
     static const char *const forms[] = { "values", "range", "linspace", "logspace" };
     const yaml_node_t *v = NULL;
     int form = -1;
     for (int i = 0; i < 4; i++) {
-        const yaml_node_t *f = get(x, ax, forms[i]);
+        const yaml_node_t *f = apical_yaml_get(y, ax, forms[i]);
         if (f && v)
-            return fail(x, f, "an axis has one of values, range, linspace, logspace");
+            return apical_yaml_fail(y, f, "an axis has one of values, range, linspace, logspace");
         if (f) {
             v = f;
             form = i;
         }
     }
     if (!v)
-        return fail(x, ax, "an axis needs values: [...], range: [from, to, step], "
-                           "linspace: [from, to, n] or logspace: [from, to, n]");
+        return apical_yaml_fail(y, ax, "an axis needs values: [...], range: [from, to, step], "
+                                       "linspace: [from, to, n] or logspace: [from, to, n]");
     if (v->type != YAML_SEQUENCE_NODE)
-        return fail(x, v, "expected a list");
+        return apical_yaml_fail(y, v, "expected a list");
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
     if (form == 0) {
         if (n == 0)
-            return fail(x, v, "an axis needs at least one value");
+            return apical_yaml_fail(y, v, "an axis needs at least one value");
         if (!(a->values = calloc(n, sizeof *a->values)))
-            return fail(x, v, "out of memory");
+            return apical_yaml_fail(y, v, "out of memory");
         for (size_t i = 0; i < n; i++) {
-            yaml_node_t *it = node(x, v->data.sequence.items.start[i]);
-            if (is_scalar(x, it, "a scalar value") || !(a->values[i] = strdup(scalar(it))))
+            yaml_node_t *it = apical_yaml_node(y, v->data.sequence.items.start[i]);
+            if (is_scalar(y, it, "a scalar value") ||
+                !(a->values[i] = strdup(apical_yaml_scalar(it))))
                 return -1;
             a->n_values++;
         }
@@ -177,27 +118,27 @@ static int load_values(sctx *x, const yaml_node_t *ax, apical_sweep_axis *a)
     }
     double p[3] = { 0, 0, 1 };
     if (n < 2 || n > 3 || (form > 1 && n != 3))
-        return fail(x, v, form == 1 ? "expected [from, to] or [from, to, step]"
-                                    : "expected [from, to, n]");
+        return apical_yaml_fail(y, v, form == 1 ? "expected [from, to] or [from, to, step]"
+                                                : "expected [from, to, n]");
     for (size_t i = 0; i < n; i++)
-        if (to_double(x, node(x, v->data.sequence.items.start[i]), &p[i]))
+        if (apical_yaml_double(y, apical_yaml_node(y, v->data.sequence.items.start[i]), &p[i]))
             return -1;
     size_t count;
     if (form == 1) {
         if (!(p[2] > 0) || p[1] < p[0])
-            return fail(x, v, "a range needs from <= to and a positive step");
+            return apical_yaml_fail(y, v, "a range needs from <= to and a positive step");
         count = (size_t)floor((p[1] - p[0]) / p[2] * (1 + 1e-12)) + 1;
     } else {
         if (p[2] < 1 || p[2] != floor(p[2]) || p[2] > 1e6)
-            return fail(x, v, "n must be a whole number from 1");
+            return apical_yaml_fail(y, v, "n must be a whole number from 1");
         if (form == 3 && !(p[0] > 0 && p[1] > 0))
-            return fail(x, v, "a logspace needs positive ends");
+            return apical_yaml_fail(y, v, "a logspace needs positive ends");
         count = (size_t)p[2];
     }
     if (count > 1000000)
-        return fail(x, v, "too many values");
+        return apical_yaml_fail(y, v, "too many values");
     if (!(a->values = calloc(count, sizeof *a->values)))
-        return fail(x, v, "out of memory");
+        return apical_yaml_fail(y, v, "out of memory");
     for (size_t i = 0; i < count; i++) {
         double t = count > 1 ? (double)i / (double)(count - 1) : 0, val;
         if (form == 1)
@@ -207,7 +148,7 @@ static int load_values(sctx *x, const yaml_node_t *ax, apical_sweep_axis *a)
         else
             val = exp(log(p[0]) + t * (log(p[1]) - log(p[0])));
         if (!(a->values[i] = fmt_value(val)))
-            return fail(x, v, "out of memory");
+            return apical_yaml_fail(y, v, "out of memory");
         a->n_values++;
     }
     return 0;
@@ -218,62 +159,62 @@ static int key_ok(const char *k)
     return k[0] && !strchr(k, '=') && !strchr(k, ' ') && k[0] != '.' && k[strlen(k) - 1] != '.';
 }
 
-static int load_axis(sctx *x, const yaml_node_t *ax, apical_sweep_axis *a)
+static int load_axis(apical_yaml *y, const yaml_node_t *ax, apical_sweep_axis *a)
 {
     static const char *const keys[] = { "key", "name", "values", "range", "linspace",
                                         "logspace", "average", NULL };
     if (ax->type != YAML_MAPPING_NODE)
-        return fail(x, ax, "expected an axis {key: path.to.key, values: [...]}");
-    if (check_keys(x, ax, "an axis", keys,
-                   "key, name, values, range, linspace, logspace, average"))
+        return apical_yaml_fail(y, ax, "expected an axis {key: path.to.key, values: [...]}");
+    if (apical_yaml_check_keys(y, ax, "an axis", keys))
         return -1;
-    yaml_node_t *k = get(x, ax, "key");
+    yaml_node_t *k = apical_yaml_get(y, ax, "key");
     if (!k)
-        return fail(x, ax, "an axis needs key: path.to.key (or a list of them)");
-    size_t n = k->type == YAML_SEQUENCE_NODE
-                   ? (size_t)(k->data.sequence.items.top - k->data.sequence.items.start)
-                   : 1;
+        return apical_yaml_fail(y, ax, "an axis needs key: path.to.key (or a list of them)");
+    int list = k->type == YAML_SEQUENCE_NODE;
+    size_t n = list ? (size_t)(k->data.sequence.items.top - k->data.sequence.items.start) : 1;
     if (n == 0)
-        return fail(x, k, "expected at least one key path");
+        return apical_yaml_fail(y, k, "expected at least one key path");
     if (!(a->keys = calloc(n, sizeof *a->keys)))
-        return fail(x, k, "out of memory");
+        return apical_yaml_fail(y, k, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *kn = k->type == YAML_SEQUENCE_NODE ? node(x, k->data.sequence.items.start[i]) : k;
-        if (is_scalar(x, kn, "a key path like populations.hidden.params.g_A"))
+        yaml_node_t *kn = list ? apical_yaml_node(y, k->data.sequence.items.start[i]) : k;
+        if (is_scalar(y, kn, "a key path like populations.hidden.params.g_A"))
             return -1;
-        if (!key_ok(scalar(kn)))
-            return fail(x, kn, "'%s' is not a key path like populations.hidden.params.g_A",
-                        scalar(kn));
-        if (!(a->keys[i] = strdup(scalar(kn))))
-            return fail(x, kn, "out of memory");
+        if (!key_ok(apical_yaml_scalar(kn)))
+            return apical_yaml_fail(y, kn, "'%s' is not a key path like "
+                                    "populations.hidden.params.g_A", apical_yaml_scalar(kn));
+        if (!(a->keys[i] = strdup(apical_yaml_scalar(kn))))
+            return apical_yaml_fail(y, kn, "out of memory");
         a->n_keys++;
     }
-    yaml_node_t *nm = get(x, ax, "name"), *avg = get(x, ax, "average");
-    if (nm && is_scalar(x, nm, "a column name"))
+    yaml_node_t *nm = apical_yaml_get(y, ax, "name"), *avg = apical_yaml_get(y, ax, "average");
+    if (nm && is_scalar(y, nm, "a column name"))
         return -1;
-    if (nm && (strchr(scalar(nm), ',') || strchr(scalar(nm), '"')))
-        return fail(x, nm, "a column name without commas or quotes");
-    a->name = strdup(nm ? scalar(nm) : a->keys[0]);
+    if (nm && strpbrk(apical_yaml_scalar(nm), ",\""))
+        return apical_yaml_fail(y, nm, "a column name without commas or quotes");
+    a->name = strdup(nm ? apical_yaml_scalar(nm) : a->keys[0]);
     a->average = strcmp(a->keys[0], "seed") == 0;
     if (avg) {
-        if (avg->type == YAML_SCALAR_NODE && strcmp(scalar(avg), "true") == 0)
+        const char *v = avg->type == YAML_SCALAR_NODE ? apical_yaml_scalar(avg) : "";
+        if (strcmp(v, "true") == 0)
             a->average = 1;
-        else if (avg->type == YAML_SCALAR_NODE && strcmp(scalar(avg), "false") == 0)
+        else if (strcmp(v, "false") == 0)
             a->average = 0;
         else
-            return fail(x, avg, "expected true or false");
+            return apical_yaml_fail(y, avg, "expected true or false");
     }
-    return a->name ? load_values(x, ax, a) : fail(x, ax, "out of memory");
+    return a->name ? load_values(y, ax, a) : apical_yaml_fail(y, ax, "out of memory");
 }
 
-static int load_metric(sctx *x, const yaml_node_t *m, apical_sweep_metric *out)
+static int load_metric(apical_yaml *y, const yaml_node_t *m, apical_sweep_metric *out)
 {
     const yaml_node_t *name = m, *best = NULL;
-    if (m->type == YAML_MAPPING_NODE && m->data.mapping.pairs.top - m->data.mapping.pairs.start == 1) {
-        name = node(x, m->data.mapping.pairs.start[0].key);
-        best = node(x, m->data.mapping.pairs.start[0].value);
+    if (m->type == YAML_MAPPING_NODE &&
+        m->data.mapping.pairs.top - m->data.mapping.pairs.start == 1) {
+        name = apical_yaml_node(y, m->data.mapping.pairs.start[0].key);
+        best = apical_yaml_node(y, m->data.mapping.pairs.start[0].value);
     }
-    if (is_scalar(x, name, "a metric: NAME or {NAME: min|max} (columns of metrics.csv)"))
+    if (is_scalar(y, name, "a metric: NAME or {NAME: min|max} (columns of metrics.csv)"))
         return -1;
     /* Dynamics runs' columns, then steady and backprop runs': train_error,
        seconds, mismatch_sq, and per evaluated set or population
@@ -282,129 +223,146 @@ static int load_metric(sctx *x, const yaml_node_t *m, apical_sweep_metric *out)
                                          "bp_cosine", "t_ms", "train_error", "seconds", NULL };
     static const char *const prefix[] = { "error_", "apical_sq_", "angle_", "bp_cosine_",
                                           "fa_cosine_", NULL };
-    const char *nm = scalar(name);
+    const char *nm = apical_yaml_scalar(name);
     int ok = 0;
     for (size_t i = 0; known[i] && !ok; i++)
         ok = strcmp(known[i], nm) == 0;
     for (size_t i = 0; prefix[i] && !ok; i++)
         ok = strncmp(prefix[i], nm, strlen(prefix[i])) == 0 && nm[strlen(prefix[i])];
     if (!ok)
-        return fail(x, name, "unknown metric '%s' (expected one of: apical_sq, mismatch_sq, "
-                             "test_error, angle_deg, bp_cosine, t_ms; for steady and backprop "
-                             "runs train_error, seconds, error_<set>, apical_sq_<pop>, "
-                             "angle_<pop>, bp_cosine_<pop>, fa_cosine_<pop>)", nm);
-    if (best && (best->type != YAML_SCALAR_NODE ||
-                 (strcmp(scalar(best), "min") != 0 && strcmp(scalar(best), "max") != 0)))
-        return fail(x, best, "expected min or max (which value is best)");
-    out->best_is_max = best ? strcmp(scalar(best), "max") == 0
-                            : strstr(scalar(name), "_cosine") != NULL; /* bp_cosine too */
-    out->name = strdup(scalar(name));
-    return out->name ? 0 : fail(x, name, "out of memory");
+        return apical_yaml_fail(y, name, "unknown metric '%s' (expected one of: apical_sq, "
+                                "mismatch_sq, test_error, angle_deg, bp_cosine, t_ms; for steady "
+                                "and backprop runs train_error, seconds, error_<set>, "
+                                "apical_sq_<pop>, angle_<pop>, bp_cosine_<pop>, "
+                                "fa_cosine_<pop>)", nm);
+    const char *b = best && best->type == YAML_SCALAR_NODE ? apical_yaml_scalar(best) : "";
+    if (best && strcmp(b, "min") != 0 && strcmp(b, "max") != 0)
+        return apical_yaml_fail(y, best, "expected min or max (which value is best)");
+    out->best_is_max = best ? strcmp(b, "max") == 0
+                            : strstr(nm, "_cosine") != NULL; /* bp_cosine too */
+    out->name = strdup(nm);
+    return out->name ? 0 : apical_yaml_fail(y, name, "out of memory");
 }
 
-static int load_root(sctx *x, apical_sweep *s, const yaml_node_t *root, const char *out)
+/* set: {path.to.key: value} as "path.to.key=value" */
+static int load_sets(apical_yaml *y, apical_sweep *s, const yaml_node_t *set)
 {
-    static const char *const keys[] = { "sweep", "base", "out", "set", "axes", "collect", NULL };
-    if (!root || root->type != YAML_MAPPING_NODE)
-        return fail(x, root, "expected a sweep: a mapping with sweep: 1, base, axes, collect");
-    if (check_keys(x, root, "the sweep", keys, "sweep, base, out, set, axes, collect"))
-        return -1;
-    yaml_node_t *ver = get(x, root, "sweep"), *base = get(x, root, "base"),
-                *o = get(x, root, "out"), *set = get(x, root, "set"),
-                *axes = get(x, root, "axes"), *col = get(x, root, "collect");
-    if (!ver)
-        return fail(x, root, "missing 'sweep: 1' (the schema version)");
-    if (ver->type != YAML_SCALAR_NODE || strcmp(scalar(ver), "1") != 0)
-        return fail(x, ver, "this apical reads sweep schema 1");
-    if (!base)
-        return fail(x, root, "missing 'base: CIRCUIT.yaml' (relative to the sweep file)");
-    if (is_scalar(x, base, "a file name"))
-        return -1;
-    const char *slash = strrchr(x->file, '/');
-    size_t len = strlen(scalar(base)) + strlen(x->file) + 2;
-    if (!(s->base = malloc(len)))
-        return fail(x, base, "out of memory");
-    if (scalar(base)[0] == '/' || !slash)
-        snprintf(s->base, len, "%s", scalar(base));
-    else
-        snprintf(s->base, len, "%.*s/%s", (int)(slash - x->file), x->file, scalar(base));
-    if (access(s->base, R_OK) != 0)
-        return fail(x, base, "cannot read %s: %s", s->base, strerror(errno));
-    if (o && !out && is_scalar(x, o, "a directory"))
-        return -1;
-    if (out || o) {
-        s->out = strdup(out ? out : scalar(o));
-    } else {
-        const char *b = slash ? slash + 1 : x->file;
-        char buf[512];
-        snprintf(buf, sizeof buf, "runs/%.*s", (int)strcspn(b, "."), b);
-        s->out = strdup(buf);
+    if (set->type != YAML_MAPPING_NODE)
+        return apical_yaml_fail(y, set, "expected a mapping of path.to.key: value");
+    size_t n = (size_t)(set->data.mapping.pairs.top - set->data.mapping.pairs.start);
+    if (!(s->sets = calloc(n ? n : 1, sizeof *s->sets)))
+        return apical_yaml_fail(y, set, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *k = apical_yaml_node(y, set->data.mapping.pairs.start[i].key),
+                    *v = apical_yaml_node(y, set->data.mapping.pairs.start[i].value);
+        char *val;
+        if (is_scalar(y, k, "a key path"))
+            return -1;
+        const char *key = apical_yaml_scalar(k);
+        if (!key_ok(key))
+            return apical_yaml_fail(y, k, "'%s' is not a key path", key);
+        if (set_text(y, v, &val))
+            return -1;
+        size_t l = strlen(key) + strlen(val) + 2;
+        if ((s->sets[i] = malloc(l)))
+            snprintf(s->sets[i], l, "%s=%s", key, val);
+        free(val);
+        if (!s->sets[i])
+            return apical_yaml_fail(y, k, "out of memory");
+        s->n_sets++;
     }
-    if (set) {
-        if (set->type != YAML_MAPPING_NODE)
-            return fail(x, set, "expected a mapping of path.to.key: value");
-        size_t n = (size_t)(set->data.mapping.pairs.top - set->data.mapping.pairs.start);
-        if (!(s->sets = calloc(n ? n : 1, sizeof *s->sets)))
-            return fail(x, set, "out of memory");
-        for (size_t i = 0; i < n; i++) {
-            yaml_node_t *k = node(x, set->data.mapping.pairs.start[i].key),
-                        *v = node(x, set->data.mapping.pairs.start[i].value);
-            char *val;
-            if (is_scalar(x, k, "a key path"))
-                return -1;
-            if (!key_ok(scalar(k)))
-                return fail(x, k, "'%s' is not a key path", scalar(k));
-            if (set_text(x, v, &val))
-                return -1;
-            size_t l = strlen(scalar(k)) + strlen(val) + 2;
-            if ((s->sets[i] = malloc(l)))
-                snprintf(s->sets[i], l, "%s=%s", scalar(k), val);
-            free(val);
-            if (!s->sets[i])
-                return fail(x, k, "out of memory");
-            s->n_sets++;
-        }
-    }
-    if (!axes || axes->type != YAML_SEQUENCE_NODE ||
-        axes->data.sequence.items.top == axes->data.sequence.items.start)
-        return fail(x, axes ? axes : root, "expected axes: a list of {key, values} (at least one)");
+    return 0;
+}
+
+/* axes: [{key, values...}, ...]: the runs are their cartesian product */
+static int load_axes(apical_yaml *y, apical_sweep *s, const yaml_node_t *axes)
+{
     size_t na = (size_t)(axes->data.sequence.items.top - axes->data.sequence.items.start);
     if (!(s->axes = calloc(na, sizeof *s->axes)))
-        return fail(x, axes, "out of memory");
+        return apical_yaml_fail(y, axes, "out of memory");
     s->n_runs = s->n_points = 1;
     for (size_t i = 0; i < na; i++) {
-        yaml_node_t *an = node(x, axes->data.sequence.items.start[i]);
+        yaml_node_t *an = apical_yaml_node(y, axes->data.sequence.items.start[i]);
         s->n_axes++;
-        if (load_axis(x, an, &s->axes[i]))
+        if (load_axis(y, an, &s->axes[i]))
             return -1;
         for (size_t k = 0; k < i; k++)
             if (strcmp(s->axes[k].name, s->axes[i].name) == 0)
-                return fail(x, an, "two axes named '%s' (give one a name:)", s->axes[i].name);
+                return apical_yaml_fail(y, an, "two axes named '%s' (give one a name:)",
+                                        s->axes[i].name);
         if (s->n_runs * s->axes[i].n_values > 100000)
-            return fail(x, an, "more than 100000 runs");
+            return apical_yaml_fail(y, an, "more than 100000 runs");
         s->n_runs *= s->axes[i].n_values;
         if (!s->axes[i].average)
             s->n_points *= s->axes[i].n_values;
     }
+    return 0;
+}
+
+static int load_root(apical_yaml *y, apical_sweep *s, const yaml_node_t *root, const char *out)
+{
+    static const char *const keys[] = { "sweep", "base", "out", "set", "axes", "collect", NULL };
+    if (!root || root->type != YAML_MAPPING_NODE)
+        return apical_yaml_fail(y, root, "expected a sweep: a mapping with sweep: 1, base, axes, "
+                                         "collect");
+    if (apical_yaml_check_keys(y, root, "the sweep", keys))
+        return -1;
+    yaml_node_t *ver = apical_yaml_get(y, root, "sweep"), *base = apical_yaml_get(y, root, "base"),
+                *o = apical_yaml_get(y, root, "out"), *set = apical_yaml_get(y, root, "set"),
+                *axes = apical_yaml_get(y, root, "axes"),
+                *col = apical_yaml_get(y, root, "collect");
+    if (!ver)
+        return apical_yaml_fail(y, root, "missing 'sweep: 1' (the schema version)");
+    if (ver->type != YAML_SCALAR_NODE || strcmp(apical_yaml_scalar(ver), "1") != 0)
+        return apical_yaml_fail(y, ver, "this apical reads sweep schema 1");
+    if (!base)
+        return apical_yaml_fail(y, root, "missing 'base: CIRCUIT.yaml' (relative to the sweep "
+                                         "file)");
+    if (is_scalar(y, base, "a file name"))
+        return -1;
+    size_t len = strlen(apical_yaml_scalar(base)) + strlen(y->file) + 2;
+    if (!(s->base = malloc(len)))
+        return apical_yaml_fail(y, base, "out of memory");
+    apical_yaml_resolve(y->file, apical_yaml_scalar(base), s->base, len);
+    if (access(s->base, R_OK) != 0)
+        return apical_yaml_fail(y, base, "cannot read %s: %s", s->base, strerror(errno));
+    if (o && !out && is_scalar(y, o, "a directory"))
+        return -1;
+    if (out || o) {
+        s->out = strdup(out ? out : apical_yaml_scalar(o));
+    } else {
+        const char *slash = strrchr(y->file, '/'), *b = slash ? slash + 1 : y->file;
+        char buf[512];
+        snprintf(buf, sizeof buf, "runs/%.*s", (int)strcspn(b, "."), b);
+        s->out = strdup(buf);
+    }
+    if (set && load_sets(y, s, set))
+        return -1;
+    if (!axes || axes->type != YAML_SEQUENCE_NODE ||
+        axes->data.sequence.items.top == axes->data.sequence.items.start)
+        return apical_yaml_fail(y, axes ? axes : root, "expected axes: a list of {key, values} "
+                                                       "(at least one)");
+    if (load_axes(y, s, axes))
+        return -1;
     if (!col || col->type != YAML_SEQUENCE_NODE ||
         col->data.sequence.items.top == col->data.sequence.items.start)
-        return fail(x, col ? col : root, "expected collect: a list of metric names "
-                                         "(columns of metrics.csv, e.g. [test_error])");
+        return apical_yaml_fail(y, col ? col : root, "expected collect: a list of metric names "
+                                                     "(columns of metrics.csv, e.g. [test_error])");
     size_t nm = (size_t)(col->data.sequence.items.top - col->data.sequence.items.start);
     if (!(s->metrics = calloc(nm, sizeof *s->metrics)))
-        return fail(x, col, "out of memory");
+        return apical_yaml_fail(y, col, "out of memory");
     for (size_t i = 0; i < nm; i++) {
         s->n_metrics++;
-        if (load_metric(x, node(x, col->data.sequence.items.start[i]), &s->metrics[i]))
+        if (load_metric(y, apical_yaml_node(y, col->data.sequence.items.start[i]), &s->metrics[i]))
             return -1;
     }
-    return s->out ? 0 : fail(x, root, "out of memory");
+    return s->out ? 0 : apical_yaml_fail(y, root, "out of memory");
 }
 
 int apical_sweep_load(apical_sweep *s, const char *file, const char *out, char *err, size_t cap)
 {
     memset(s, 0, sizeof *s);
-    sctx x = { .file = file, .err = err, .cap = cap };
+    apical_yaml y = { .file = file, .err = err, .cap = cap };
     FILE *f = fopen(file, "rb");
     if (!f) {
         snprintf(err, cap, "%s: cannot open: %s", file, strerror(errno));
@@ -414,15 +372,12 @@ int apical_sweep_load(apical_sweep *s, const char *file, const char *out, char *
     yaml_parser_initialize(&ps);
     yaml_parser_set_input_file(&ps, f);
     int rc = 0;
-    if (!yaml_parser_load(&ps, &x.doc)) {
-        snprintf(err, cap, "%s:%zu:%zu: %s%s%s", file, ps.problem_mark.line + 1,
-                 ps.problem_mark.column + 1, ps.problem ? ps.problem : "invalid YAML",
-                 ps.context ? " " : "", ps.context ? ps.context : "");
+    if (apical_yaml_load(&y, &ps)) {
         rc = 2;
     } else {
         s->file = dup_str(file);
-        rc = load_root(&x, s, yaml_document_get_root_node(&x.doc), out) ? 2 : 0;
-        yaml_document_delete(&x.doc);
+        rc = load_root(&y, s, yaml_document_get_root_node(&y.doc), out) ? 2 : 0;
+        yaml_document_delete(&y.doc);
     }
     yaml_parser_delete(&ps);
     fclose(f);

@@ -476,10 +476,10 @@ static double fast_run(const char *integrator, double *w_out, size_t nw)
     const char *sets[] = { "simulation.phases.0.patterns=40", "record.metrics.every=40",
                            "record.metrics.patterns=10", "record.checkpoint.every=0",
                            /* rates x100 so that the weights move visibly */
-                           "projections.0.rule.dendritic_error.eta=0.11875",
-                           "projections.1.rule.dendritic_error.eta=0.05",
-                           "projections.3.rule.dendritic_error.eta=0.11875",
-                           "projections.4.rule.apical_silence.eta=0.59375" };
+                           "projections.input-hidden.rule.dendritic_error.eta=0.11875",
+                           "projections.hidden-output.rule.dendritic_error.eta=0.05",
+                           "projections.hidden-inter.rule.dendritic_error.eta=0.11875",
+                           "projections.inter-hidden.rule.apical_silence.eta=0.59375" };
     /* the file with its integrator line replaced */
     apical_config cfg;
     char text[8192];
@@ -629,6 +629,121 @@ static void expect_error(const char *text, const char *where, const char *what)
     ck_assert_msg(strstr(err, what) != NULL, "expected '%s' in: %s", what, err);
 }
 
+/* ---- projection names --------------------------------------------------- */
+
+/* The parameter of pj's rule called key. */
+static double rule_param(const apical_proj *pj, const char *key)
+{
+    for (size_t i = 0; i < pj->rule->n_params; i++)
+        if (strcmp(pj->rule->params[i].name, key) == 0)
+            return pj->rp[i];
+    ck_abort_msg("rule %s has no parameter %s", pj->rule->name, key);
+    return NAN;
+}
+
+START_TEST(projections_have_default_and_given_names)
+{
+    apical_config a = load("small", small);
+    const char *want[] = { "in-hid", "hid-out", "out-hid", "hid-int", "int-hid", "out-int" };
+    ck_assert_uint_eq(a.circuit->n_projs, 6);
+    for (size_t i = 0; i < 6; i++) {
+        size_t k = 99;
+        ck_assert_str_eq(a.circuit->projs[i].name, want[i]);
+        ck_assert_ptr_eq(apical_circuit_proj(a.circuit, want[i], &k), &a.circuit->projs[i]);
+        ck_assert_uint_eq(k, i);
+    }
+    ck_assert_ptr_null(apical_circuit_proj(a.circuit, "in-out", NULL));
+    /* names given in the file are kept; the others stay SRC-DST */
+    const char *at = strstr(small, "{from: hid, to: int.dendrite");
+    char text[4096];
+    snprintf(text, sizeof text, "%.*s{name: W_IP_hid, %s", (int)(at - small), small, at + 1);
+    apical_config b = load("named", text);
+    ck_assert_str_eq(b.circuit->projs[3].name, "W_IP_hid");
+    ck_assert_str_eq(b.circuit->projs[4].name, "int-hid");
+    ck_assert_ptr_nonnull(strstr(b.resolved, "name: W_IP_hid"));
+    /* the resolved YAML adds no names of its own */
+    ck_assert_ptr_null(strstr(a.resolved, "name:"));
+    apical_config_free(&a);
+    apical_config_free(&b);
+}
+END_TEST
+
+START_TEST(set_selects_a_projection_by_name)
+{
+    const char *sets[] = { "projections.hid-int.rule.dendritic_error.eta=0.77",
+                           "projections.int-hid.name=W_PI",
+                           "projections.W_PI.rule.apical_silence.eta=0.125" };
+    char err[2048] = "";
+    apical_config a, ref = load("small", small);
+    ck_assert_msg(apical_config_load_string_set(&a, reg, "small", small, sets, 3, err,
+                                                sizeof err) == 0, "%s", err);
+    const apical_proj *p = a.circuit->projs;
+    ck_assert_double_eq(rule_param(&p[3], "eta"), 0.77);
+    ck_assert_double_eq(rule_param(&ref.circuit->projs[3], "eta"), 0.4);
+    ck_assert_double_eq(rule_param(&p[0], "eta"), 0.3); /* the others as in the file */
+    ck_assert_double_eq(rule_param(&p[1], "eta"), 0.2);
+    ck_assert_double_eq(rule_param(&p[2], "eta"), 0.1);
+    ck_assert_str_eq(p[4].name, "W_PI"); /* renamed, then selected by the new name */
+    ck_assert_double_eq(rule_param(&p[4], "eta"), 0.125);
+    apical_config_free(&a);
+    /* the fallback: a position selects the same projection */
+    const char *by_index[] = { "projections.3.rule.dendritic_error.eta=0.77" };
+    ck_assert_msg(apical_config_load_string_set(&a, reg, "small", small, by_index, 1, err,
+                                                sizeof err) == 0, "%s", err);
+    ck_assert_double_eq(rule_param(&a.circuit->projs[3], "eta"), 0.77);
+    ck_assert_double_eq(rule_param(&a.circuit->projs[4], "eta"), 0.5);
+    apical_config_free(&a);
+    apical_config_free(&ref);
+    /* an unknown name: named in the error, with the closest one or the list */
+    const char *typo[] = { "projections.hid-itn.rule.dendritic_error.eta=1" };
+    ck_assert_int_eq(apical_config_load_string_set(&a, reg, "small", small, typo, 1, err,
+                                                   sizeof err), 2);
+    ck_assert_msg(strstr(err, "--set projections.hid-itn.rule.dendritic_error.eta=1: no "
+                         "projection 'hid-itn' (did you mean 'hid-int'?)") == err, "%s", err);
+    const char *none[] = { "projections.lateral.init.constant=1" };
+    ck_assert_int_eq(apical_config_load_string_set(&a, reg, "small", small, none, 1, err,
+                                                   sizeof err), 2);
+    ck_assert_msg(strstr(err, "no projection 'lateral' (the projections: in-hid, hid-out, "
+                         "out-hid, hid-int, int-hid, out-int; or a position, 0 to 5)"), "%s", err);
+    /* names select projections only: other lists take positions */
+    const char *phase[] = { "simulation.phases.first.patterns=1" };
+    ck_assert_int_eq(apical_config_load_string_set(&a, reg, "small", small, phase, 1, err,
+                                                   sizeof err), 2);
+    ck_assert_msg(strstr(err, "'first' is not an index of a 1-item list"), "%s", err);
+}
+END_TEST
+
+START_TEST(projection_names_are_unique_and_plain)
+{
+    const char *head = "apical: 1\nsimulation: {phases: []}\n"
+                       "populations:\n  a: {cell: pyramidal, size: 3}\n"
+                       "  b: {cell: pyramidal, size: 2}\nprojections:\n"
+                       "  - {from: a, to: b.basal, init: {constant: 1}}\n";
+    char buf[2048];
+    /* a second a -> b (into another port) has the same default name */
+    snprintf(buf, sizeof buf, "%s  - {from: a.u, to: b.apical, init: {constant: 1}}\n", head);
+    expect_error(buf, "bad.yaml:8:5:", "bad.yaml:7:5 is called a-b already, and so is this one "
+                 "by default (SOURCE-TARGET): give them a name: each");
+    snprintf(buf, sizeof buf, "%s  - {from: a.u, to: b.apical, name: a-b, init: {constant: 1}}\n",
+             head);
+    expect_error(buf, "bad.yaml:8:37:", "the projection defined at bad.yaml:7:5 is called 'a-b' "
+                 "already");
+    const char *bad[] = { "top.down", "top down", "x=y", "12", "\"tab\\there\"", "\"\"" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(buf, sizeof buf, "%s  - {from: a, to: b.apical, name: %s, init: {constant: 1}}\n",
+                 head, bad[i]);
+        expect_error(buf, "bad.yaml:8:35:", i < 3 || i == 4 ? "cannot contain '.', '=', white "
+                     "space or control characters" : "cannot name a projection");
+    }
+    /* given names make the two distinct */
+    snprintf(buf, sizeof buf, "%s  - {from: a.u, to: b.apical, name: top-down, init: {constant: "
+             "1}}\n", head);
+    apical_config cfg = load("ok", buf);
+    ck_assert_str_eq(cfg.circuit->projs[1].name, "top-down");
+    apical_config_free(&cfg);
+}
+END_TEST
+
 START_TEST(errors_name_file_line_column)
 {
     const char *head = "apical: 1\nsimulation: {phases: [{train: s, patterns: 1}]}\n";
@@ -754,6 +869,9 @@ static Suite *suite(void)
     tcase_add_test(t, teacher_targets_nudge_the_output);
     tcase_add_test(t, same_seed_same_numbers);
     tcase_add_test(t, overrides_apply_and_the_resolved_yaml_reruns);
+    tcase_add_test(t, projections_have_default_and_given_names);
+    tcase_add_test(t, set_selects_a_projection_by_name);
+    tcase_add_test(t, projection_names_are_unique_and_plain);
     tcase_add_test(t, shared_defaults_and_normal_init);
     tcase_add_test(t, fast_paths_stay_close_to_the_published_scheme);
     tcase_add_test(t, threads_do_not_change_the_numbers);

@@ -780,16 +780,16 @@ START_TEST(implicit_interneurons_solve_the_step_at_the_new_weights)
     for (int kind = 0; kind < 2; kind++) {
         const char *more[] = { kind ? "simulation.steady.interneurons=implicit"
                                     : "simulation.steady.interneurons=learned",
-                               "projections.0.rule.dendritic_error.eta=0",
-                               "projections.1.rule.dendritic_error.eta=0",
-                               "projections.2.rule.dendritic_error.eta=0",
-                               "projections.3.rule.dendritic_error.eta=0",
-                               "projections.4.rule.dendritic_error.eta=0",
-                               "projections.5.rule.dendritic_error.eta=0",
-                               "projections.8.rule.dendritic_error.eta=40",
-                               "projections.9.rule.dendritic_error.eta=40",
-                               "projections.10.rule.dendritic_error.eta=40",
-                               "projections.11.rule.dendritic_error.eta=40" };
+                               "projections.input-hidden1.rule.dendritic_error.eta=0",
+                               "projections.bias-hidden1.rule.dendritic_error.eta=0",
+                               "projections.hidden1-hidden2.rule.dendritic_error.eta=0",
+                               "projections.bias-hidden2.rule.dendritic_error.eta=0",
+                               "projections.hidden2-output.rule.dendritic_error.eta=0",
+                               "projections.bias-output.rule.dendritic_error.eta=0",
+                               "projections.hidden1-inter1.rule.dendritic_error.eta=40",
+                               "projections.bias-inter1.rule.dendritic_error.eta=40",
+                               "projections.hidden2-inter2.rule.dendritic_error.eta=40",
+                               "projections.bias-inter2.rule.dendritic_error.eta=40" };
         load(&cfg, reg, "steady", lateral_learning(0), more, 11);
         c = cfg.circuit;
         sd = apical_steady_new(c, &cfg.steady, err, sizeof err);
@@ -1005,13 +1005,13 @@ static void decay_run(const char *decay_in, size_t k, double d[4])
     apical_registry *reg = test_registry();
     apical_config cfg;
     char err[2048];
-    const char *sets[] = { "projections.0.rule.dendritic_error.eta=1e-3",
-                           "projections.1.rule.dendritic_error.eta=1e-3",
-                           "projections.2.rule.dendritic_error.eta=1e-3",
-                           "projections.3.rule.dendritic_error.eta=1e-3",
-                           "projections.4.rule.dendritic_error.eta=1e-3",
-                           "projections.5.rule.dendritic_error.eta=1e-3",
-                           "projections.8.rule.dendritic_error.eta=1e-3",
+    const char *sets[] = { "projections.input-hidden1.rule.dendritic_error.eta=1e-3",
+                           "projections.bias-hidden1.rule.dendritic_error.eta=1e-3",
+                           "projections.hidden1-hidden2.rule.dendritic_error.eta=1e-3",
+                           "projections.bias-hidden2.rule.dendritic_error.eta=1e-3",
+                           "projections.hidden2-output.rule.dendritic_error.eta=1e-3",
+                           "projections.bias-output.rule.dendritic_error.eta=1e-3",
+                           "projections.hidden1-inter1.rule.dendritic_error.eta=1e-3",
                            "simulation.steady.epochs=3", "simulation.steady.decay=0.5",
                            "simulation.steady.decay_from=1", decay_in };
     load(&cfg, reg, "steady", lateral_sps, sets, 11);

@@ -9,7 +9,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 apical="$APICAL_BUILDDIR/runner/apical"
 yaml="$APICAL_SRCDIR/yaml/self_predicting.yaml"
-if "$apical" run "$yaml" --out "$tmp/d" --set projections.4.rule.apical_silence.eta=5 \
+if "$apical" run "$yaml" --out "$tmp/d" --set projections.inter-hidden.rule.apical_silence.eta=5 \
        --set record.checkpoint.every=1 --set record.metrics.every=5 \
        --set record.metrics.patterns=2 >"$tmp/out" 2>"$tmp/err"; then
     echo "the run did not stop"; exit 1
@@ -29,7 +29,7 @@ if "$apical" run --resume "$tmp/d" >/dev/null 2>"$tmp/err"; then exit 1; fi
 strip() { grep diverged "$1" | sed 's/ ([^)]*)//'; }
 [ "$(strip "$tmp/err")" = "$(strip "$tmp/err1")" ]
 # a tighter bound stops it earlier
-if "$apical" run "$yaml" --out "$tmp/e" --set projections.4.rule.apical_silence.eta=5 \
+if "$apical" run "$yaml" --out "$tmp/e" --set projections.inter-hidden.rule.apical_silence.eta=5 \
        --set simulation.bound=10 >/dev/null 2>"$tmp/err2"; then exit 1; fi
 p2=$(sed -n 's/.*in training pattern \([0-9]*\).*/\1/p' "$tmp/err2")
 [ "$p2" -lt "$pattern" ]

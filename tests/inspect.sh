@@ -13,11 +13,11 @@ fail() { echo "inspect: FAIL: $1"; exit 1; }
 "$apical" run "$yaml" --out "$tmp/a" >/dev/null
 "$apical" inspect "$tmp/a" >"$tmp/a.txt" || { cat "$tmp/a.txt"; fail "inspect exited non-zero"; }
 cat "$tmp/a.txt"
-# row: projection index -> its fields
-row() { awk -v i="$1" '$1 == i && $3 == "->" { print; exit }' "$tmp/a.txt"; }
+# row: projection index -> its fields (index, name, from -> to.port, rule, ...)
+row() { awk -v i="$1" '$1 == i && $4 == "->" { print; exit }' "$tmp/a.txt"; }
 near() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; exit !(d < 1e-3 && d > -1e-3) }'; }
 check() { # index, column (1-based among: weights |W| mean min max), value
-    v=$(row "$1" | awk -v c="$2" '{ print $(5 + c) }')
+    v=$(row "$1" | awk -v c="$2" '{ print $(6 + c) }')
     near "$v" "$3" || fail "projection $1: column $2 is $v, expected $3"
 }
 check 0 1 12; check 0 2 1.73205; check 0 3 0.5; check 0 4 0.5; check 0 5 0.5
@@ -25,11 +25,12 @@ check 1 2 0.70711; check 2 2 2.26274; check 3 2 0.28284
 check 4 3 -0.8 # W^PI self-predicting: minus the top-down weights
 row 3 | grep -q dendritic_error || fail "projection 3 should show its rule"
 row 0 | grep -q fixed || fail "projection 0 should show fixed"
+[ "$(row 3 | awk '{ print $2 }')" = hidden-inter ] || fail "projection 3 should be named hidden-inter"
 dev() { awk -v i="$1" '$1 == i && $2 == "vs" { print $(NF - 2), $NF; exit }' "$tmp/a.txt" | tr -d ,; }
 set -- $(dev 3)
 near "$1" 0.418182 || fail "W^IP deviation $1, expected 0.418182"
 near "$2" 1 || fail "W^IP cosine $2, expected 1"
-grep -q '^  3 vs 0.6875 x #1' "$tmp/a.txt" || fail "W^IP's partner: 0.6875 x #1"
+grep -q '^  3 vs 0.6875 x #1 (hidden-output)' "$tmp/a.txt" || fail "W^IP's partner: 0.6875 x #1"
 set -- $(dev 4)
 near "$1" 0 || fail "W^PI deviation $1, expected 0"
 

@@ -31,7 +31,7 @@ done
 for f in $(grep -l '^ok' "$tmp"/s/run-*/status); do
     tail -1 "$(dirname "$f")/metrics.csv" | grep -q '^train,200,'
 done
-check_tables "$tmp/s" projections.4.rule.apical_silence.eta
+check_tables "$tmp/s" projections.inter-hidden.rule.apical_silence.eta
 # run again: nothing to do, the same tables
 cp "$tmp/s/aggregate.csv" "$tmp/agg1"
 "$apical" sweep "$APICAL_SRCDIR/tests/sweep/small.yaml" --out "$tmp/s" >"$tmp/out2"

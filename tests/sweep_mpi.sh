@@ -29,7 +29,7 @@ grep -q 'to run on 2 MPI ranks' "$tmp/out"
 nf=$(grep -l '^failed 1' "$tmp"/s/run-*/status | wc -l)
 [ "$nf" -ge 1 ] && grep -q "done: 9 runs, $nf failed" "$tmp/out"
 [ "$(grep -c ',ok,0,' "$tmp/s/runs.csv")" -eq $((9 - nf)) ]
-check_tables "$tmp/s" projections.4.rule.apical_silence.eta
+check_tables "$tmp/s" projections.inter-hidden.rule.apical_silence.eta
 # the same tables as the local driver's
 "$apical" sweep "$APICAL_SRCDIR/tests/sweep/small.yaml" --out "$tmp/l" --jobs 2 >/dev/null
 cmp "$tmp/s/aggregate.csv" "$tmp/l/aggregate.csv"
