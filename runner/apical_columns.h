@@ -21,16 +21,29 @@ extern "C" {
    per-evaluated-set column ("apical_sq_" stands for apical_sq_<pop>); the
    mode whose metrics.csv has it (APICAL_MODE_STEADY: steady and backprop);
    per: 0 one column, 1 one per evaluated stimulus, 2 one per population;
-   and what it holds.  Ends with a NULL pattern. */
+   is_metric: a measured value (not where the run stands: phase, pattern,
+   epoch, patterns); the panel of `apical plot`'s figure of a steady or
+   backprop run that shows it (0 none, 1 classification error, 2 squared
+   potentials and copy deviations, 3 angles, 4 cosines) and its curve's
+   title there (label, then the population or stimulus); and what it holds.
+   Ends with a NULL pattern (metric_kinds.c). */
 typedef struct apical_metric_kind {
     const char *pattern;
     int mode;
     int per;
+    int is_metric;
+    int panel;
+    const char *label;
     const char *doc;
 } apical_metric_kind;
 extern const apical_metric_kind apical_metric_kinds[];
-/* 1 when NAME can be a column of metrics.csv in MODE. */
+/* The kind of column NAME in MODE, or NULL. */
+const apical_metric_kind *apical_metric_kind_of(int mode, const char *name);
+/* 1 when NAME can be a measured column of metrics.csv in MODE. */
 int apical_metric_known(int mode, const char *name);
+/* The measured columns of MODE, "a, b, error_<stim>, ...", into buf (at most
+   cap bytes); returns the length it needed. */
+size_t apical_metric_list(int mode, char *buf, size_t cap);
 
 enum apical_column_metric {
     APICAL_COL_PHASE = 1, APICAL_COL_PATTERN, APICAL_COL_T_MS, APICAL_COL_APICAL_SQ,

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apical_runner.h"
 #include "plot.h"
 
 #define MAX_GROUPS 32
@@ -198,60 +199,58 @@ static size_t curve(char *body, size_t cap, size_t u, int k, int col, int percen
    percent, the apical potentials and interneuron mismatch, and (where
    metrics.csv has them) the feedback angles and the bp_cosine probe's
    cosines, per epoch. */
+/* The curves of panel PANEL (apical_metric_kind's panel) after K: every
+   column of that panel, titled by its kind.  Returns the new length of
+   BODY; *k counts the curves. */
+static size_t panel_curves(char *body, size_t cap, size_t u, char cols[][64], int nc, int panel,
+                           int *k)
+{
+    for (int c = 0; c < nc; c++) {
+        const apical_metric_kind *kd = apical_metric_kind_of(APICAL_MODE_STEADY, cols[c]);
+        if (!kd || kd->panel != panel)
+            continue;
+        char t[80];
+        snprintf(t, sizeof t, "%s%s", kd->label, kd->per ? cols[c] + strlen(kd->pattern) : "");
+        u = curve(body, cap, u, (*k)++, c, panel == 1, t);
+    }
+    return u;
+}
+
 static void plot_epochs(FILE *gp, const char *dir, char cols[][64], int nc)
 {
     char body[8192], prefix[4200];
     size_t u = 0;
-    int angles = 0, cosines = 0;
+    int in_panel[5] = { 0 };
     for (int c = 0; c < nc; c++) {
-        angles += !strncmp(cols[c], "angle_", 6);
-        cosines += strstr(cols[c], "_cosine_") != NULL;
+        const apical_metric_kind *kd = apical_metric_kind_of(APICAL_MODE_STEADY, cols[c]);
+        in_panel[kd ? kd->panel : 0]++;
     }
-    int panels = 2 + (angles > 0) + (cosines > 0);
+    int panels = 2 + (in_panel[3] > 0) + (in_panel[4] > 0), k = 0;
     u += (size_t)snprintf(body + u, sizeof body - u,
                           "  set multiplot layout 1,%d\n  set xlabel \"epoch\"\n", panels);
     u += (size_t)snprintf(body + u, sizeof body - u,
                           "  set logscale y\n  set title \"classification error (%%)\"\n  plot ");
-    int k = 0;
-    for (int c = 0; c < nc; c++)
-        if (!strcmp(cols[c], "train_error") || !strncmp(cols[c], "error_", 6))
-            u = curve(body, sizeof body, u, k++, c, 1,
-                      strncmp(cols[c], "error_", 6) ? "train (free output)" : cols[c] + 6);
+    u = panel_curves(body, sizeof body, u, cols, nc, 1, &k);
     u += (size_t)snprintf(body + u, sizeof body - u,
                           "\n  set title \"without nudging: apical potential^2, mismatch^2; "
                           "W^IP vs its copy\"\n  set format y \"1e%%T\"\n  plot ");
     k = 0;
-    for (int c = 0; c < nc; c++)
-        if (!strncmp(cols[c], "apical_sq_", 10) || !strcmp(cols[c], "mismatch_sq") ||
-            !strncmp(cols[c], "copy_dev_", 9)) {
-            char t[80];
-            snprintf(t, sizeof t, "%s%s", strncmp(cols[c], "copy_dev_", 9) ? "" : "copy ",
-                     !strncmp(cols[c], "apical_sq_", 10) ? cols[c] + 10
-                     : !strncmp(cols[c], "copy_dev_", 9) ? cols[c] + 9 : "mismatch");
-            u = curve(body, sizeof body, u, k++, c, 0, t);
-        }
+    u = panel_curves(body, sizeof body, u, cols, nc, 2, &k);
     u += (size_t)snprintf(body + u, sizeof body - u,
                           "%s\n  unset logscale y\n  set format y \"%%g\"\n", k ? "" : "0 notitle");
-    if (angles) {
+    if (in_panel[3]) {
         u += (size_t)snprintf(body + u, sizeof body - u,
                               "  set title \"top-down vs forward^T weights (degrees)\"\n  plot ");
         k = 0;
-        for (int c = 0; c < nc; c++)
-            if (!strncmp(cols[c], "angle_", 6))
-                u = curve(body, sizeof body, u, k++, c, 0, cols[c] + 6);
+        u = panel_curves(body, sizeof body, u, cols, nc, 3, &k);
         u += (size_t)snprintf(body + u, sizeof body - u, "\n");
     }
-    if (cosines) {
+    if (in_panel[4]) {
         u += (size_t)snprintf(body + u, sizeof body - u,
                               "  set title \"update vs backprop (bp) and feedback alignment (fa), "
                               "cosine\"\n  plot ");
         k = 0;
-        for (int c = 0; c < nc; c++)
-            if (strstr(cols[c], "_cosine_")) {
-                char t[64];
-                snprintf(t, sizeof t, "%.2s %s", cols[c], strstr(cols[c], "_cosine_") + 8);
-                u = curve(body, sizeof body, u, k++, c, 0, t);
-            }
+        u = panel_curves(body, sizeof body, u, cols, nc, 4, &k);
         u += (size_t)snprintf(body + u, sizeof body - u, "\n");
     }
     snprintf(body + u, sizeof body - u, "  unset multiplot\n");
@@ -416,7 +415,7 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
         }
     } else {
         /* one line per run in each panel: test error, apical potential, angle */
-        static const int colnum[3] = { 6, 4, 7 };
+        static const char *const names[3] = { "test_error", "apical_sq", "angle_deg" };
         static const char *const labels[3] = { "test_error", "apical_sq",
                                                "angle_deg (forward vs feedback^T)" };
         w = 1500, h = 450;
@@ -426,12 +425,16 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
                     labels[k]);
             int any = 0;
             for (size_t i = 0; i < n; i++) {
-                char m[4200];
+                char m[4200], cc[MAX_COLS][64];
                 snprintf(m, sizeof m, "%s/metrics.csv", dirs[i]);
-                if (!has_data(m, colnum[k], k < 2))
+                int ncc = csv_columns(m, cc, MAX_COLS), col = 0;
+                for (int c = 0; c < ncc && !col; c++)
+                    if (strcmp(cc[c], names[k]) == 0)
+                        col = c + 1;
+                if (!col || !has_data(m, col, k < 2))
                     continue;
                 char using[16];
-                snprintf(using, sizeof using, "2:%d", colnum[k]);
+                snprintf(using, sizeof using, "2:%d", col);
                 run_curve(b, &any, m, dirs[i], i, using);
             }
             fputs(any ? "\n" : no_data, b);

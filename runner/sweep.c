@@ -216,25 +216,15 @@ static int load_metric(apical_yaml *y, const yaml_node_t *m, apical_sweep_metric
     }
     if (is_scalar(y, name, "a metric: NAME or {NAME: min|max} (columns of metrics.csv)"))
         return -1;
-    /* Dynamics runs' columns, then steady and backprop runs': train_error,
-       seconds, mismatch_sq, and per evaluated set or population
-       error_<set>, apical_sq_<pop>, angle_<pop>, bp_cosine_<pop>, fa_cosine_<pop>. */
-    static const char *const known[] = { "apical_sq", "mismatch_sq", "test_error", "angle_deg",
-                                         "bp_cosine", "t_ms", "train_error", "seconds", NULL };
-    static const char *const prefix[] = { "error_", "apical_sq_", "angle_", "bp_cosine_",
-                                          "fa_cosine_", NULL };
     const char *nm = apical_yaml_scalar(name);
-    int ok = 0;
-    for (size_t i = 0; known[i] && !ok; i++)
-        ok = strcmp(known[i], nm) == 0;
-    for (size_t i = 0; prefix[i] && !ok; i++)
-        ok = strncmp(prefix[i], nm, strlen(prefix[i])) == 0 && nm[strlen(prefix[i])];
-    if (!ok)
-        return apical_yaml_fail(y, name, "unknown metric '%s' (expected one of: apical_sq, "
-                                "mismatch_sq, test_error, angle_deg, bp_cosine, t_ms; for steady "
-                                "and backprop runs train_error, seconds, error_<set>, "
-                                "apical_sq_<pop>, angle_<pop>, bp_cosine_<pop>, "
-                                "fa_cosine_<pop>)", nm);
+    if (!apical_metric_known(APICAL_MODE_DYNAMICS, nm) &&
+        !apical_metric_known(APICAL_MODE_STEADY, nm)) {
+        char dyn[512], st[512];
+        apical_metric_list(APICAL_MODE_DYNAMICS, dyn, sizeof dyn);
+        apical_metric_list(APICAL_MODE_STEADY, st, sizeof st);
+        return apical_yaml_fail(y, name, "unknown metric '%s' (expected one of: %s; for steady "
+                                "and backprop runs %s)", nm, dyn, st);
+    }
     const char *b = best && best->type == YAML_SCALAR_NODE ? apical_yaml_scalar(best) : "";
     if (best && strcmp(b, "min") != 0 && strcmp(b, "max") != 0)
         return apical_yaml_fail(y, best, "expected min or max (which value is best)");
