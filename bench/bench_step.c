@@ -18,7 +18,7 @@
  * work per step (FLOP: 2 per multiply-add of the matrix-vector products,
  * 5 per plastic weight for W += dt eta Delta and the low-pass of Delta) and
  * the bytes of weight state streamed, so the rate can be held against the
- * machine's limits (MODEL.md 7, item 8).  Bytes per step: the weights the
+ * machine's limits (docs/model.md 7, item 8).  Bytes per step: the weights the
  * dendrites read (f64, or f32 copies) plus, once per batch, W and Delta read
  * and written (f64: 32 B per plastic weight, f32_all: 16 B).
  */

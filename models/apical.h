@@ -24,7 +24,7 @@
  * History: 1.0 first version; 1.1 appends apical_rule.euler_batch; 1.2 appends
  * apical_rule.euler_batch_f32 and apical_rule_batch.pre_f32 (single-precision
  * weights), apical_cell_model.steady, apical_rule.steady_rate and
- * apical_rule.flags (the steady-state mode of MODEL.md 4); 1.3 appends
+ * apical_rule.flags (the steady-state mode of docs/model.md 4); 1.3 appends
  * apical_cell_ctx.ld and apical_cell_model.flags (APICAL_CELL_LD).
  *
  * Versioning: every descriptor starts with struct_size.  Fields are only ever
@@ -143,7 +143,7 @@ typedef struct apical_cell_model {
 
     /* ABI 1.2, optional: the fixed point of rhs with the ports held, state
        into y (n_state x n): where the cell settles when its inputs stay as
-       they are.  The steady-state mode (MODEL.md 4) sweeps the populations
+       they are.  The steady-state mode (docs/model.md 4) sweeps the populations
        with it instead of integrating.  flags: APICAL_STEADY_UP in the first
        (upward) sweep, where ports fed by populations not yet computed read
        0; APICAL_STEADY_LITERAL for the paper's literal mixing factors (a

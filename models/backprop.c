@@ -1,6 +1,6 @@
 /*
  * backprop -- error backpropagation as a rule, for the baseline that the
- * microcircuit is compared with (MODEL.md 6, item 13):
+ * microcircuit is compared with (docs/model.md 6, item 13):
  *
  *   dW = eta * delta_post r_pre^T,  delta_N = (r_trgt - r_N) phi'(u_N),
  *   delta_k = phi'(u_k) (dU_{k+1}/dr_k)^T delta_{k+1}

@@ -1,6 +1,6 @@
 /*
  * bias -- a population of constant rates, the "extra input fixed at 1"
- * whose plastic weights are the learnable thresholds of MODEL.md 3.4.
+ * whose plastic weights are the learnable thresholds of docs/model.md 3.4.
  *
  *   rate = value        (no state, no ports)
  *

@@ -1,6 +1,6 @@
 /*
  * lowpass_hebb.h -- the low-pass filtered error-times-rate rule shared by
- * the plasticity modules (MODEL.md 1.8):
+ * the plasticity modules (docs/model.md 1.8):
  *
  *   tau_w dDelta/dt = -Delta + e r_pre^T,     dW/dt = eta Delta
  *

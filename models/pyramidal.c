@@ -1,5 +1,5 @@
 /*
- * pyramidal -- three-compartment pyramidal neuron (MODEL.md 1.3, 1.4).
+ * pyramidal -- three-compartment pyramidal neuron (docs/model.md 1.3, 1.4).
  *
  * Soma u with instantaneous basal (v_B) and apical (v_A) dendrites:
  *
@@ -145,7 +145,7 @@ static int jacobian(const apical_cell_ctx *c, double *dfdy, double *dfdin, doubl
     return APICAL_OK;
 }
 
-/* The soma where du/dt = 0 with the ports held (MODEL.md 2.1); in the
+/* The soma where du/dt = 0 with the ports held (docs/model.md 2.1); in the
    literal reading of the paper's two-step scheme the leak drops out of the
    mixing factors and the upward sweep takes u = v_B. */
 static int steady(const apical_cell_ctx *c, uint32_t flags, double *y)

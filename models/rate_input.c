@@ -1,13 +1,13 @@
 /*
- * rate_input -- sensory input population (MODEL.md 1.7).
+ * rate_input -- sensory input population (docs/model.md 1.7).
  *
  *   dr/dt = (x - r) / tau
  *
  * x is the pattern on port `drive`; r is the input rate r^P_0 handed to the
- * first hidden layer as it is (no transfer function: MODEL.md 6, item 5).
+ * first hidden layer as it is (no transfer function: docs/model.md 6, item 5).
  * The host integrates r like any other state, so the dendrites of a step see
  * r(t), not the already-updated r(t + dt) of most published loops
- * (MODEL.md, Appendix A, ordering note).
+ * (docs/model.md, Appendix A, ordering note).
  */
 #include <math.h>
 #include <stdio.h>

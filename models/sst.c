@@ -1,5 +1,5 @@
 /*
- * sst -- two-compartment SST-like interneuron (MODEL.md 1.5).
+ * sst -- two-compartment SST-like interneuron (docs/model.md 1.5).
  *
  *   du/dt = -g_lk u + g_D (v - u) + g_som (u_nudge - u)  [+ noise]
  *   v     = dendrite                 (the summed input W^IP r^P_k)
@@ -110,7 +110,7 @@ static int jacobian(const apical_cell_ctx *c, double *dfdy, double *dfdin, doubl
 
 /* The soma where du/dt = 0 with the ports held.  In the upward sweep the
    partner pyramid is not computed yet: the soma is then the dendrite's
-   prediction c_I v without the nudge (MODEL.md 4). */
+   prediction c_I v without the nudge (docs/model.md 4). */
 static int steady(const apical_cell_ctx *c, uint32_t flags, double *y)
 {
     const size_t n = c->n, ld = APICAL_CTX_LD(c);

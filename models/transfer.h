@@ -2,7 +2,7 @@
  * transfer.h -- rate transfer functions phi(u) shared by the cell modules.
  *
  *   logistic:  phi(u) = 1 / (1 + exp(-u))
- *   softrect:  phi(u) = gamma * log(1 + exp(beta*(u - theta)))      (MODEL.md 1.2)
+ *   softrect:  phi(u) = gamma * log(1 + exp(beta*(u - theta)))      (docs/model.md 1.2)
  *   softplus:  phi(u) = log(1 + exp(u))   (softrect with gamma = beta = 1, theta = 0)
  *
  * The forms below never overflow: log1p(exp(x)) is evaluated as

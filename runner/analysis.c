@@ -65,7 +65,7 @@ int apical_measure(apical_circuit *c, const apical_stim *st, apical_sums *m, cha
 /* Mean angle between top-down matrices B (X x Y, into X.apical from Y) and
    the transposes of the forward matrices W (Y x X, X -> Y.basal), over the
    pairs whose X is POP (every pair for APICAL_ALL_POPS): 90 degrees for
-   unrelated matrices, 0 when B = W^T (MODEL.md 2.4).  NaN without a pair. */
+   unrelated matrices, 0 when B = W^T (docs/model.md 2.4).  NaN without a pair. */
 double apical_feedback_angle(const apical_circuit *c, size_t pop)
 {
     double sum = 0;
@@ -112,7 +112,7 @@ void apical_copy_sums(const apical_circuit *c, const apical_proj *pj, const apic
 }
 
 /* Relative distance of POP's dendritic weights from their self-predicting
-   values (MODEL.md 2.2), over the projections into POP.dendrite that have
+   values (docs/model.md 2.2), over the projections into POP.dendrite that have
    a partner to copy (weights and bias together): sqrt(sum |W - f W_p|^2 /
    sum |f W_p|^2), or the absolute distance where the copies are 0.  NaN when
    POP has no such projection. */

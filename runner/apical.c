@@ -172,7 +172,8 @@ static void on_trace(void *user, double t_ms, const apical_circuit *c)
     for (size_t i = 0; i < s->run->n_traces; i++) {
         const apical_trace_var *tv = &s->run->traces[i];
         const apical_pop *p = apical_circuit_pop_at(c, tv->pop);
-        const double *v = tv->port ? apical_pop_port(p, tv->obs) : apical_pop_observable(p, tv->obs);
+        const double *v =
+            tv->port ? apical_pop_port(p, tv->obs) : apical_pop_observable(p, tv->obs);
         for (size_t k = 0; k < apical_pop_size(p); k++)
             fprintf(s->traces, ",%.17g", v[k]);
     }
@@ -611,7 +612,7 @@ static int cmd_run(int argc, char **argv)
 
 /* apical inspect DIR: the run position, a digest of the state, each
    projection's weights, and how far the lateral pathways (W^IP, W^PI) are
-   from what the self-predicting state asks of them (MODEL.md 2.2). */
+   from what the self-predicting state asks of them (docs/model.md 2.2). */
 static int cmd_inspect(int argc, char **argv)
 {
     if (argc != 1 || argv[0][0] == '-')
@@ -673,7 +674,8 @@ static int cmd_inspect(int argc, char **argv)
     for (size_t i = 0; i < apical_circuit_n_projs(c); i++) {
         const apical_proj *p = apical_circuit_proj_at(c, i);
         const char *port = apical_proj_port(c, p);
-        if (apical_proj_one_to_one(p) || (strcmp(port, "dendrite") != 0 && strcmp(port, "apical_inh") != 0))
+        if (apical_proj_one_to_one(p) ||
+            (strcmp(port, "dendrite") != 0 && strcmp(port, "apical_inh") != 0))
             continue;
         double f;
         char why[512];

@@ -1,5 +1,6 @@
 /*
- * apical_circuit.h -- circuits: populations of cell modules, projections with optional plasticity rules, stimuli; their vector field and the Euler step.
+ * apical_circuit.h -- circuits: populations of cell modules, projections with
+ * optional plasticity rules, stimuli; their vector field and the Euler step.
  *
  * Part of libapical's public API (apical_runner.h includes every part).
  * Functions that can fail return 0 on success and a non-zero status on
@@ -126,7 +127,7 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t errcap);
 void apical_proj_init_normal(apical_circuit *c, apical_proj *pj, double mean, double sd);
 /* Fill a projection's weights from U(lo, hi) with the init stream. */
 void apical_proj_init_uniform(apical_circuit *c, apical_proj *pj, double lo, double hi);
-/* Self-predicting weights (MODEL.md 2.2) from the projections they mirror:
+/* Self-predicting weights (docs/model.md 2.2) from the projections they mirror:
    into apical_inh, W^PI = -(the top-down weights into apical); into an
    interneuron's dendrite, W^IP = c_next/c_I (the partner pyramids' basal
    weights).  Call when those projections hold their weights. */

@@ -1,5 +1,6 @@
 /*
- * apical_integrate.h -- integrators by name: euler, expeuler and GSL odeiv2 steppers over a circuit.
+ * apical_integrate.h -- integrators by name: euler, expeuler and GSL odeiv2
+ * steppers over a circuit.
  *
  * Part of libapical's public API (apical_runner.h includes every part).
  * Functions that can fail return 0 on success and a non-zero status on

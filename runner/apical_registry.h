@@ -1,5 +1,6 @@
 /*
- * apical_registry.h -- the module registry: cell models and plasticity rules found by name on a search path.
+ * apical_registry.h -- the module registry: cell models and plasticity rules found
+ * by name on a search path.
  *
  * Part of libapical's public API (apical_runner.h includes every part).
  * Functions that can fail return 0 on success and a non-zero status on

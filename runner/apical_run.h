@@ -1,5 +1,6 @@
 /*
- * apical_run.h -- runs in the dynamics mode (phases, evaluations, traces, checkpoints) and measures of a circuit.
+ * apical_run.h -- runs in the dynamics mode (phases, evaluations, traces,
+ * checkpoints) and measures of a circuit.
  *
  * Part of libapical's public API (apical_runner.h includes every part).
  * Functions that can fail return 0 on success and a non-zero status on
@@ -33,7 +34,7 @@ typedef struct apical_metrics {
                             from Y) and the transposed bottom-up matrix X -> Y.basal */
     double bp_cosine;    /* with eval_bp_cosine: mean cosine between each hidden layer's
                             bottom-up update at the nudged steady state and backprop's
-                            (MODEL.md 2.3; bp_cosine.c), else NaN */
+                            (docs/model.md 2.3; bp_cosine.c), else NaN */
 } apical_metrics;
 
 enum apical_phase_kind { APICAL_PHASE_TRAIN = 1, APICAL_PHASE_TEST = 2, APICAL_PHASE_SETTLE = 3 };

@@ -1,5 +1,6 @@
 /*
- * apical_steady.h -- the steady-state and backprop modes: circuits trained by sweeping to their fixed points.
+ * apical_steady.h -- the steady-state and backprop modes: circuits trained by
+ * sweeping to their fixed points.
  *
  * Part of libapical's public API (apical_runner.h includes every part).
  * Functions that can fail return 0 on success and a non-zero status on
@@ -19,8 +20,8 @@ extern "C" {
 #endif
 
 /* How a circuit is simulated: the full dynamics (apical_run), the
-   steady-state sweeps of MODEL.md 4, or error backpropagation through the
-   same circuit's forward pathway (the baseline of MODEL.md 6, item 13). */
+   steady-state sweeps of docs/model.md 4, or error backpropagation through the
+   same circuit's forward pathway (the baseline of docs/model.md 6, item 13). */
 enum apical_mode { APICAL_MODE_DYNAMICS = 0, APICAL_MODE_STEADY = 1, APICAL_MODE_BACKPROP = 2 };
 
 #define APICAL_STEADY_MAX_EVAL 8
@@ -47,7 +48,7 @@ typedef struct apical_epoch_metrics {
        the probe's mini-batches of the cosine between the layer's bottom-up
        update (Eq. 7, all basal projections together) and backprop's (bp_cos)
        or feedback alignment's through the top-down weights (fa_cos) update of
-       the free feedforward network (MODEL.md 2.3); NaN when not measured */
+       the free feedforward network (docs/model.md 2.3); NaN when not measured */
     double bp_cos[APICAL_STEADY_MAX_POPS], fa_cos[APICAL_STEADY_MAX_POPS];
     /* per interneuron population, apical_copy_deviation (NaN for the others) */
     double copy_dev[APICAL_STEADY_MAX_POPS];
@@ -62,7 +63,7 @@ enum apical_feedback { APICAL_FEEDBACK_TRANSPOSE = 0, APICAL_FEEDBACK_TOPDOWN = 
 /* How steady mode's interneurons learn.  LEARNED: Eq. 8 after the down
    sweep, towards the partner's nudged potential (the paper's scheme).
    IDEAL: not at all; every projection into an interneuron's dendrite is
-   set to its self-predicting value (MODEL.md 2.2) after each mini-batch (a
+   set to its self-predicting value (docs/model.md 2.2) after each mini-batch (a
    diagnostic: the microcircuit with perfect interneurons).  FREE: Eq. 8 in
    the free state, at the end of the up sweep, towards the partner's
    un-nudged potential, with the up sweep's presynaptic rates (a variant:

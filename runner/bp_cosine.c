@@ -1,7 +1,7 @@
 /*
  * bp_cosine.c -- how close the microcircuit's learning is to backprop.
  *
- * MODEL.md 2.3: in the self-predicting state and with weak feedback and
+ * docs/model.md 2.3: in the self-predicting state and with weak feedback and
  * teaching, the bottom-up weight change of a hidden layer at the nudged
  * steady state points along backprop's update of the feedforward network
  * obtained by deleting the lateral and top-down weights:

@@ -16,7 +16,7 @@ typedef struct apical_bp_acc {
    no plasticity), and add to acc the cosine between each hidden layer's
    bottom-up weight update at that nudged steady state (err_basal x the
    presynaptic rate, Eq. 7) and backprop's update of the feedforward network
-   of the same weights (MODEL.md 2.3).  Leaves the state moved and s's
+   of the same weights (docs/model.md 2.3).  Leaves the state moved and s's
    teaching switched off again; the caller restores the state.  Circuits
    without a taught population or without a hidden layer add nothing. */
 int apical_bp_cosine_pattern(apical_circuit *c, apical_integrator *it, apical_stim *s,

@@ -686,7 +686,7 @@ const apical_proj *apical_proj_partner(const apical_circuit *c, const apical_pro
     }
     if (strcmp(port, "dendrite") == 0) {
         /* W^IP = (c_next / c_I) W^PP_{k+1,k}: predict the partner pyramids'
-           basal prediction (MODEL.md 2.2) */
+           basal prediction (docs/model.md 2.2) */
         const apical_proj *nudge = proj_into(c, pj->dst, "nudge", 1);
         if (!nudge) {
             snprintf(err, cap, "self_predicting %s -> %s.dendrite needs the one_to_one nudge "

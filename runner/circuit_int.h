@@ -58,7 +58,7 @@ enum apical_stim_kind {
     APICAL_STIM_IDX = 4         /* images of an IDX file (MNIST), one-hot class targets */
 };
 
-/* A teacher network (MODEL.md 3.3): r_l = phi(k_l W_l r_{l-1}); the
+/* A teacher network (docs/model.md 3.3): r_l = phi(k_l W_l r_{l-1}); the
    target potential is the last layer's k_L W_L r_{L-1}. */
 typedef struct apical_teacher {
     size_t n_layers;            /* weight layers */

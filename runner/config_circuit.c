@@ -355,7 +355,7 @@ static int load_teacher(ctx *x, const yaml_node_t *v, const char *name, double l
                         const char *pop, const char *port, const yaml_node_t *at)
 {
     yaml_node_t *sz = need(x, v, "sizes", "a teacher stimulus"), *gn;
-    double sizes_d[16], gains[16], phi[4] = { 1, 0.1, 1, 3 }; /* softrect, MODEL.md 1.2 */
+    double sizes_d[16], gains[16], phi[4] = { 1, 0.1, 1, 3 }; /* softrect, docs/model.md 1.2 */
     size_t ns, ng;
     if (!sz || load_list(x, sz, sizes_d, 16, &ns, "layer sizes"))
         return -1;

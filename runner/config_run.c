@@ -244,7 +244,7 @@ static int load_steady(ctx *x, const yaml_node_t *sd)
     static const char *const variants[] = { "exact", "literal", NULL };
     if (pr && one_of(x, pr, precisions, "f32 or f64", &o->f32))
         return -1;
-    if (va && one_of(x, va, variants, "exact (MODEL.md 4, with the attenuation factors) or "
+    if (va && one_of(x, va, variants, "exact (docs/model.md 4, with the attenuation factors) or "
                      "literal (the paper's wording)", &o->literal))
         return -1;
     return 0;

@@ -12,7 +12,8 @@
 #include "apical_columns.h"
 
 const apical_metric_kind apical_metric_kinds[] = {
-    { "phase", APICAL_MODE_DYNAMICS, 0, 0, 0, "", "train (an evaluation during training) or test (a test phase)" },
+    { "phase", APICAL_MODE_DYNAMICS, 0, 0, 0, "",
+      "train (an evaluation during training) or test (a test phase)" },
     { "pattern", APICAL_MODE_DYNAMICS, 0, 0, 0, "", "training patterns presented so far" },
     { "t_ms", APICAL_MODE_DYNAMICS, 0, 1, 0, "", "simulated time in ms" },
     { "apical_sq", APICAL_MODE_DYNAMICS, 0, 1, 0, "",

@@ -1,5 +1,5 @@
 /*
- * steady.c -- the steady-state mode of MODEL.md 4 and the backprop
+ * steady.c -- the steady-state mode of docs/model.md 4 and the backprop
  * baseline, on the circuit the full dynamics run: the engine's object, the
  * sweeps, the learning of a mini-batch, the epoch loop and the run driver.
  * Backprop's learning is in steady_backprop.c, the interneurons' implicit
@@ -15,7 +15,7 @@
  * on and a sweep in reverse order computes the output with its nudge, each
  * interneuron from the layer's up-sweep rates and its freshly nudged
  * partner, and each pyramid from its basal input and the new apical input:
- * exactly the "up, nudge, down" scheme of MODEL.md 4 (its exact version
+ * exactly the "up, nudge, down" scheme of docs/model.md 4 (its exact version
  * with the attenuation factors), derived from the modules rather than
  * written out per layer.  More passes iterate towards the full fixed point.
  * In backprop mode the up sweep alone is the forward pass.

@@ -4,7 +4,7 @@
  * backprop's and along feedback alignment's, measured on the first
  * bp_probe images of the training stimulus after every epoch.
  *
- * The up sweep is the free feedforward network (MODEL.md 2.3): its rates,
+ * The up sweep is the free feedforward network (docs/model.md 2.3): its rates,
  * and from the modules' Jacobians the deltas of backprop, delta_N =
  * phi'(u_N) (u_trgt - u_N) at the taught population and delta_src =
  * phi'(u_src) (W^T (delta_dst du_dst/dbasal)) down the basal projections,

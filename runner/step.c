@@ -5,7 +5,7 @@
  * evaluation is: observe every population's state -> route observables
  * through projections into ports (one BLAS matrix-vector product each) ->
  * port-dependent observables -> cell derivatives.  Plasticity reads the same
- * time-t quantities (MODEL.md 1.9, synchronous update) and is applied here
+ * time-t quantities (docs/model.md 1.9, synchronous update) and is applied here
  * too, step by step or in rank-k batches; so are the noise and the check
  * that every state and weight stays finite.
  */

@@ -317,7 +317,7 @@ int apical_circuit_add_stim_uniform(apical_circuit *c, const char *name, double 
     return 0;
 }
 
-/* The teacher's target potential for input x (MODEL.md 3.3). */
+/* The teacher's target potential for input x (docs/model.md 3.3). */
 static void teach(apical_teacher *t, const double *x, double *u_trgt)
 {
     apical_transfer phi = apical_transfer_make(t->phi[0], t->phi[1], t->phi[2], t->phi[3]);

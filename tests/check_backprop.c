@@ -1,5 +1,5 @@
 /*
- * The microcircuit approximates backpropagation (MODEL.md 2.3): in the
+ * The microcircuit approximates backpropagation (docs/model.md 2.3): in the
  * self-predicting state, with weak feedback and teaching (g_A = g_som =
  * 0.05) and top-down weights equal to the transposed bottom-up weights, the
  * bottom-up weight change at the nudged steady state points along the
@@ -86,7 +86,7 @@ static void cosines(int transposed_feedback, double cos_out[3])
         s->u_trgt[i] = 1.5 * cos(1.1 * (double)i);
     test_settle(c, 1e-14, 40000);
 
-    /* the feedforward network of the same weights, MODEL.md 2.3 */
+    /* the feedforward network of the same weights, docs/model.md 2.3 */
     const double cb = 1.0 / 1.15, cn = 1.0 / 1.1; /* g_B/(g_lk+g_B+g_A), g_B/(g_lk+g_B) */
     double r[4][50], u[4][50], d[4][50];
     memcpy(r[0], s->x, 30 * sizeof(double));

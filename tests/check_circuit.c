@@ -1,7 +1,7 @@
 /*
  * Circuits end to end: one Euler step against an independent transcription
- * of MODEL.md Appendix A; the self-predicting state of MODEL.md 2.2 silences
- * every apical dendrite; the analytic steady states of MODEL.md 2.1; the
+ * of docs/model.md Appendix A; the self-predicting state of docs/model.md 2.2 silences
+ * every apical dendrite; the analytic steady states of docs/model.md 2.1; the
  * self-predicting state emerges from a short run of yaml/self_predicting.yaml;
  * seeds reproduce; bad YAML gives located errors.
  */
@@ -232,7 +232,7 @@ START_TEST(self_predicting_weights_silence_apical_dendrites)
             ck_assert_double_eq_tol(c->y[i1->y_off + i], c->y[h2->y_off + i], 1e-12);
         for (size_t i = 0; i < 10; i++)
             ck_assert_double_eq_tol(c->y[i2->y_off + i], c->y[out->y_off + i], 1e-12);
-        /* MODEL.md 2.1: without a target the output sits at c_N v_B */
+        /* docs/model.md 2.1: without a target the output sits at c_N v_B */
         const double *vb = out->in; /* port 0: basal */
         for (size_t i = 0; i < 10; i++)
             ck_assert_double_eq_tol(c->y[out->y_off + i], vb[i] / 1.1, 1e-12);
@@ -333,7 +333,7 @@ START_TEST(teacher_targets_nudge_the_output)
     apical_stim *st = &c->stims[0];
     char err[1024];
     ck_assert_int_eq(apical_run(c, &cfg.run, err, sizeof err), 0);
-    /* the teacher of MODEL.md 3.3, computed here: u = 10 W2 phi(2 W1 x) */
+    /* the teacher of docs/model.md 3.3, computed here: u = 10 W2 phi(2 W1 x) */
     double h[5], u_trgt[3];
     for (int i = 0; i < 5; i++) {
         double a = 0;
@@ -347,7 +347,7 @@ START_TEST(teacher_targets_nudge_the_output)
             u_trgt[i] += 10 * st->teacher.w[1][i * 5 + j] * h[j];
         ck_assert_double_eq_tol(st->u_trgt[i], u_trgt[i], 1e-12);
     }
-    /* nudged steady state (MODEL.md 2.1): (g_B v_B + g_som u_trgt)/(g_lk + g_B + g_som) */
+    /* nudged steady state (docs/model.md 2.1): (g_B v_B + g_som u_trgt)/(g_lk + g_B + g_som) */
     const apical_pop *in = &c->pops[0], *out = &c->pops[1];
     const double *w = c->projs[0].w;
     double spread = 0;

@@ -1,5 +1,5 @@
 /*
- * Each module's functions against values worked out by hand (MODEL.md
+ * Each module's functions against values worked out by hand (docs/model.md
  * 1.3-1.8), loaded through the real registry.  Expected numbers come from
  * the equations with the default conductances g_lk 0.1, g_B 1, g_A 0.8,
  * g_D 1, g_som 0.8; transcendental values were evaluated separately with
@@ -90,7 +90,7 @@ END_TEST
 
 START_TEST(output_layer_attenuation_without_apical)
 {
-    /* g_A = 0: c_N = g_B/(g_lk+g_B) = 1/1.1 (MODEL.md 1.8) */
+    /* g_A = 0: c_N = g_B/(g_lk+g_B) = 1/1.1 (docs/model.md 1.8) */
     const apical_cell_model *m = test_cell(reg, "pyramidal");
     double p[16], obs[16];
     defaults(m, p);

@@ -166,7 +166,7 @@ START_TEST(iterated_sweeps_reach_the_fixed_point)
 END_TEST
 
 /* In the self-predicting state without a target the one up-and-down sweep
-   of MODEL.md 4 is the fixed point; with the target it is close. */
+   of docs/model.md 4 is the fixed point; with the target it is close. */
 START_TEST(one_sweep_in_the_self_predicting_state)
 {
     double off = steady_vs_dynamics(lateral_sps, "1", 0);
@@ -180,7 +180,7 @@ START_TEST(one_sweep_in_the_self_predicting_state)
     ck_assert_double_lt(on2, on);
     ck_assert_double_gt(rnd, 10 * on);
     /* the literal reading (no attenuation in the upward sweep) leaves a
-       spurious apical error even there (MODEL.md 4 and 6, item 11) */
+       spurious apical error even there (docs/model.md 4 and 6, item 11) */
     double lit = steady_vs_dynamics_v(lateral_sps, "1", 0, "literal");
     printf("literal variant, SPS, no target: %.3g from the fixed point\n", lit);
     ck_assert_double_gt(lit, 1e-3);
@@ -225,7 +225,7 @@ START_TEST(steady_update_of_the_output_weights)
     apical_steady *sd = apical_steady_new(c, &cfg.steady, err, sizeof err);
     ck_assert_msg(sd != NULL, "%s", err);
     ck_assert(apical_steady_settle(sd, x, u, 3, err, sizeof err) == 0);
-    /* MODEL.md 4 by hand: the up sweep (attenuated basal predictions),
+    /* docs/model.md 4 by hand: the up sweep (attenuated basal predictions),
        the nudged output, E = phi(u_N) - phi(c_N v_B,N), times the final
        hidden rates */
     double want[12] = { 0 }, wantb[3] = { 0 };
@@ -828,7 +828,7 @@ END_TEST
    four), the probe compares each hidden layer's Eq. 7 update with
    backprop's and feedback alignment's of the free network.  With weak
    nudging (pyramids' g_som 0.002) in the self-predicting state the
-   microcircuit's update is feedback alignment's to first order (MODEL.md
+   microcircuit's update is feedback alignment's to first order (docs/model.md
    2.3): fa_cos near 1, and bp_cos then near the cosine between feedback
    alignment's and backprop's updates, computed here from the up sweep by
    hand.  Interneurons away from the self-predicting state add their
