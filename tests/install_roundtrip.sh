@@ -43,4 +43,16 @@ cat "$tmp/run.log"
 [ "$(wc -l <"$tmp/run/metrics.csv")" -eq 4 ]
 awk -F, 'NR == 2 { a = $4 } NR == 4 { b = $4 }
          END { d = a - b; if (d < 0) d = -d; exit !(d > 1e-3 * a) }' "$tmp/run/metrics.csv"
+
+# a host program on the installed public API alone: the same numbers as
+# the installed apical command
+${CC:-cc} $(pc --cflags apical) -Wall -Wextra -Werror "$APICAL_SRCDIR/examples/host/host.c" \
+    -o "$tmp/host" $(pc --libs apical) -lm
+set -- "$APICAL_SRCDIR/yaml/self_predicting.yaml" simulation.phases.0.patterns=300
+"$tmp/host" "$@" >"$tmp/host.out"
+"$root/bin/apical" run "$1" --set "$2" --out "$tmp/sps" >/dev/null
+tail -n +2 "$tmp/sps/metrics.csv" | cut -d, -f2,4,5 >"$tmp/apical.out"
+grep -v '^#' "$tmp/host.out" | cmp - "$tmp/apical.out"
+grep -q '^# hidden-inter: 200 weights' "$tmp/host.out"
+echo "host program on the public API: $(grep -vc '^#' "$tmp/host.out") evaluations as apical run"
 echo "install round trip: ok"
