@@ -767,29 +767,12 @@ static void csv_quoted(FILE *f, const char *text)
     fputc('"', f);
 }
 
-int apical_sweep_aggregate(const apical_sweep *s, char *summary, size_t scap, char *err,
-                           size_t cap)
+/* runs.csv: one row per run with its axes, status, exit code, message and
+   each metric's final and best value (also into val: final then best, nm
+   each, per run; and the runs' states into state). */
+static void write_runs(const apical_sweep *s, FILE *rf, size_t nm, double *val, int *state)
 {
-    size_t nm = s->n_metrics < 64 ? s->n_metrics : 64, su = 0, lines = 0;
-    int any_ok = 0, seen[64] = { 0 }; /* a finished run has a value for metric m */
-    if (summary && scap)
-        summary[0] = 0;
-    /* per run: final and best of each metric */
-    double *val = malloc(s->n_runs * 2 * nm * sizeof *val);
-    int *state = malloc(s->n_runs * sizeof *state);
-    char path[4400], runs_tmp[4400], agg_tmp[4400];
-    snprintf(runs_tmp, sizeof runs_tmp, "%s/runs.csv.tmp", s->out);
-    snprintf(agg_tmp, sizeof agg_tmp, "%s/aggregate.csv.tmp", s->out);
-    FILE *rf = val && state ? fopen(runs_tmp, "w") : NULL;
-    FILE *af = rf ? fopen(agg_tmp, "w") : NULL;
-    if (!af) {
-        snprintf(err, cap, "cannot write the tables in %s", s->out);
-        if (rf)
-            fclose(rf);
-        free(val);
-        free(state);
-        return 1;
-    }
+    char path[4400];
     fprintf(rf, "run,dir");
     for (size_t a = 0; a < s->n_axes; a++)
         fprintf(rf, ",%s", s->axes[a].name);
@@ -826,8 +809,36 @@ int apical_sweep_aggregate(const apical_sweep *s, char *summary, size_t scap, ch
             fprintf(rf, ",%.10g,%.10g", fin[m], best[m]);
         fputc('\n', rf);
     }
-    /* per point: mean and sample standard deviation over finished runs */
-    int first = 1;
+}
+
+/* Mean and sample standard deviation of value b (0 final, 1 best) of metric
+   m over point p's ok finished runs. */
+static void point_stats(const apical_sweep *s, const double *val, const int *state, size_t nm,
+                        size_t p, size_t m, int b, size_t ok, double *mean, double *sd)
+{
+    double sum = 0, ss = 0;
+    for (size_t i = 0; i < s->n_runs; i++)
+        if (apical_sweep_point(s, i) == p && state[i] == APICAL_SWEEP_OK)
+            sum += val[i * 2 * nm + (size_t)b * nm + m];
+    *mean = ok ? sum / (double)ok : NAN;
+    for (size_t i = 0; i < s->n_runs; i++)
+        if (apical_sweep_point(s, i) == p && state[i] == APICAL_SWEEP_OK) {
+            double d = val[i * 2 * nm + (size_t)b * nm + m] - *mean;
+            ss += d * d;
+        }
+    *sd = ok > 1 ? sqrt(ss / (double)(ok - 1)) : NAN;
+}
+
+/* aggregate.csv: one row per point (the axes that are not averaged over),
+   its runs, ok and failed counts and each metric's mean and s.d.; the
+   console summary (up to 12 points) into summary at *su; seen[m] when
+   some point has a finite mean of metric m.  Returns 1 when some run
+   finished ok. */
+static int write_points(const apical_sweep *s, FILE *af, size_t nm, const double *val,
+                        const int *state, char *summary, size_t scap, size_t *su, int *seen)
+{
+    int any_ok = 0, first = 1;
+    size_t lines = 0;
     for (size_t a = 0; a < s->n_axes; a++)
         if (!s->axes[a].average) {
             fprintf(af, "%s%s", first ? "" : ",", s->axes[a].name);
@@ -849,10 +860,10 @@ int apical_sweep_aggregate(const apical_sweep *s, char *summary, size_t scap, ch
                 failed += state[i] == APICAL_SWEEP_FAILED;
             }
         any_ok |= ok > 0;
-        int line = summary && nm && lines < 12 && su < scap; /* a console line too */
+        int line = summary && nm && lines < 12 && *su < scap; /* a console line too */
         if (line) {
             lines++;
-            su += (size_t)snprintf(summary + su, scap - su, "  ");
+            *su += (size_t)snprintf(summary + *su, scap - *su, "  ");
         }
         first = 1;
         for (size_t a = 0; a < s->n_axes; a++)
@@ -860,33 +871,53 @@ int apical_sweep_aggregate(const apical_sweep *s, char *summary, size_t scap, ch
                 const char *v = s->axes[a].values[apical_sweep_index(s, rep, a)];
                 fprintf(af, "%s%s", first ? "" : ",", v);
                 first = 0;
-                if (line && su < scap)
-                    su += (size_t)snprintf(summary + su, scap - su, "%s=%s ", s->axes[a].name, v);
+                if (line && *su < scap)
+                    *su += (size_t)snprintf(summary + *su, scap - *su, "%s=%s ",
+                                            s->axes[a].name, v);
             }
         fprintf(af, "%s%zu,%zu,%zu", first ? "" : ",", runs, ok, failed);
         for (size_t m = 0; m < nm; m++)
             for (int b = 0; b < 2; b++) {
-                double sum = 0, ss = 0;
-                for (size_t i = 0; i < s->n_runs; i++)
-                    if (apical_sweep_point(s, i) == p && state[i] == APICAL_SWEEP_OK)
-                        sum += val[i * 2 * nm + (size_t)b * nm + m];
-                double mean = ok ? sum / (double)ok : NAN;
-                for (size_t i = 0; i < s->n_runs; i++)
-                    if (apical_sweep_point(s, i) == p && state[i] == APICAL_SWEEP_OK) {
-                        double d = val[i * 2 * nm + (size_t)b * nm + m] - mean;
-                        ss += d * d;
-                    }
-                double sd = ok > 1 ? sqrt(ss / (double)(ok - 1)) : NAN;
+                double mean, sd;
+                point_stats(s, val, state, nm, p, m, b, ok, &mean, &sd);
                 fprintf(af, ",%.10g,%.10g", mean, sd);
                 if (b == 0)
                     seen[m] |= isfinite(mean) != 0;
-                if (b == 0 && m == 0 && line && su < scap)
-                    su += (size_t)snprintf(summary + su, scap - su,
-                                           "%s final: mean %.4g, s.d. %.2g (%zu of %zu runs)\n",
-                                           s->metrics[0].name, mean, sd, ok, runs);
+                if (b == 0 && m == 0 && line && *su < scap)
+                    *su += (size_t)snprintf(summary + *su, scap - *su,
+                                            "%s final: mean %.4g, s.d. %.2g (%zu of %zu runs)\n",
+                                            s->metrics[0].name, mean, sd, ok, runs);
             }
         fputc('\n', af);
     }
+    return any_ok;
+}
+
+int apical_sweep_aggregate(const apical_sweep *s, char *summary, size_t scap, char *err,
+                           size_t cap)
+{
+    size_t nm = s->n_metrics < 64 ? s->n_metrics : 64, su = 0;
+    int seen[64] = { 0 }; /* a finished run has a value for metric m */
+    if (summary && scap)
+        summary[0] = 0;
+    /* per run: final and best of each metric */
+    double *val = malloc(s->n_runs * 2 * nm * sizeof *val);
+    int *state = malloc(s->n_runs * sizeof *state);
+    char runs_tmp[4400], agg_tmp[4400];
+    snprintf(runs_tmp, sizeof runs_tmp, "%s/runs.csv.tmp", s->out);
+    snprintf(agg_tmp, sizeof agg_tmp, "%s/aggregate.csv.tmp", s->out);
+    FILE *rf = val && state ? fopen(runs_tmp, "w") : NULL;
+    FILE *af = rf ? fopen(agg_tmp, "w") : NULL;
+    if (!af) {
+        snprintf(err, cap, "cannot write the tables in %s", s->out);
+        if (rf)
+            fclose(rf);
+        free(val);
+        free(state);
+        return 1;
+    }
+    write_runs(s, rf, nm, val, state);
+    int any_ok = write_points(s, af, nm, val, state, summary, scap, &su, seen);
     /* a metric no finished run has a number for: not a column of their
        metrics.csv (misspelt?) */
     for (size_t m = 0; m < nm && summary && any_ok && su < scap; m++)
