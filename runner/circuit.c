@@ -358,60 +358,72 @@ static void post_obs_name(char *buf, size_t cap, const char *pattern, const char
         snprintf(buf, cap, "%.*s%s%s", (int)(at - pattern), pattern, port, at + 6);
 }
 
-int apical_circuit_add_proj(apical_circuit *c, const char *src, const char *src_obs,
-                            const char *dst, const char *dst_port, int one_to_one,
-                            const apical_rule *rule, char *err, size_t cap)
+/* What a projection from src.src_obs to dst.dst_port needs: the source
+   observable (a state-stage one) in *so, the port in *dp, the rule's
+   post-synaptic observable in *post; an error naming what is missing. */
+static int proj_ends(const apical_pop *s, const apical_pop *d, const char *src_obs,
+                     const char *dst_port, int one_to_one, const apical_rule *rule, size_t *so,
+                     size_t *dp, size_t *post, char *err, size_t cap)
 {
-    size_t si, di;
-    apical_pop *s = apical_circuit_pop(c, src, &si), *d = apical_circuit_pop(c, dst, &di);
     char names[512];
-    if (!s || !d) {
-        snprintf(err, cap, "no population '%s'", s ? dst : src);
-        return -1;
-    }
-    size_t so = apical_model_find_obs(s->model, src_obs);
-    if (so == NONE || s->model->obs[so].stage != APICAL_OBS_STATE) {
+    *so = apical_model_find_obs(s->model, src_obs);
+    if (*so == NONE || s->model->obs[*so].stage != APICAL_OBS_STATE) {
         size_t k = 0, used = 0;
         names[0] = 0;
         for (size_t i = 0; i < s->model->n_obs; i++)
             if (s->model->obs[i].stage == APICAL_OBS_STATE)
                 used += (size_t)snprintf(names + used, sizeof names - used, "%s%s",
                                          k++ ? ", " : "", s->model->obs[i].name);
-        snprintf(err, cap, "%s (%s) cannot send '%s': a projection carries one of %s", src,
+        snprintf(err, cap, "%s (%s) cannot send '%s': a projection carries one of %s", s->name,
                  s->model->name, src_obs, names);
         return -1;
     }
-    size_t dp = apical_model_find_port(d->model, dst_port);
-    if (dp == NONE) {
+    *dp = apical_model_find_port(d->model, dst_port);
+    if (*dp == NONE) {
         list_names(names, sizeof names, d->model->ports, d->model->n_ports,
                    sizeof *d->model->ports);
-        snprintf(err, cap, "%s (%s) has no port '%s' (it has: %s)", dst, d->model->name,
+        snprintf(err, cap, "%s (%s) has no port '%s' (it has: %s)", d->name, d->model->name,
                  dst_port, names);
         return -1;
     }
     if (one_to_one && s->n != d->n) {
-        snprintf(err, cap, "one_to_one needs equal sizes: %s has %zu cells, %s has %zu", src,
-                 s->n, dst, d->n);
+        snprintf(err, cap, "one_to_one needs equal sizes: %s has %zu cells, %s has %zu", s->name,
+                 s->n, d->name, d->n);
         return -1;
     }
     if (one_to_one && rule) {
         snprintf(err, cap, "a one_to_one projection has no weights to learn");
         return -1;
     }
-    size_t post = NONE;
+    *post = NONE;
     if (rule) {
         char want[256];
         post_obs_name(want, sizeof want, rule->post_obs, dst_port);
-        post = apical_model_find_obs(d->model, want);
-        if (post == NONE) {
+        *post = apical_model_find_obs(d->model, want);
+        if (*post == NONE) {
             list_names(names, sizeof names, d->model->obs, d->model->n_obs,
                        sizeof *d->model->obs);
             snprintf(err, cap,
                      "rule %s on %s -> %s.%s needs observable '%s' of %s, which exports: %s",
-                     rule->name, src, dst, dst_port, want, d->model->name, names);
+                     rule->name, s->name, d->name, dst_port, want, d->model->name, names);
             return -1;
         }
     }
+    return 0;
+}
+
+int apical_circuit_add_proj(apical_circuit *c, const char *src, const char *src_obs,
+                            const char *dst, const char *dst_port, int one_to_one,
+                            const apical_rule *rule, char *err, size_t cap)
+{
+    size_t si, di, so, dp, post;
+    apical_pop *s = apical_circuit_pop(c, src, &si), *d = apical_circuit_pop(c, dst, &di);
+    if (!s || !d) {
+        snprintf(err, cap, "no population '%s'", s ? dst : src);
+        return -1;
+    }
+    if (proj_ends(s, d, src_obs, dst_port, one_to_one, rule, &so, &dp, &post, err, cap) != 0)
+        return -1;
     if (!one_to_one) {
         char what[400];
         snprintf(what, sizeof what, "the %zu x %zu weights of %s -> %s.%s", d->n, s->n, src, dst,
