@@ -222,9 +222,13 @@ static int on_checkpoint(void *user, const apical_run_pos *pos, char *err, size_
 static FILE *reopen_at(const char *dir, const char *name, uint64_t offset)
 {
     char path[4200];
+    struct stat st;
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "r+");
-    if (!f || ftruncate(fileno(f), (off_t)offset) != 0 || fseek(f, 0, SEEK_END) != 0) {
+    /* the checkpoint's offset lies within what the run wrote: the file is
+       cut back to it, never extended */
+    if (!f || fstat(fileno(f), &st) != 0 || offset > (uint64_t)st.st_size ||
+        ftruncate(fileno(f), (off_t)offset) != 0 || fseek(f, 0, SEEK_END) != 0) {
         if (f)
             fclose(f);
         return NULL;

@@ -2,7 +2,8 @@
 # apical inspect DIR: weight statistics and the self-predicting deviations
 # of tests/inspect.yaml, whose values its comments derive by hand; the
 # state digest is equal for equal runs, differs for another seed, ignores
-# the checkpoint's output-file offsets and sees a changed state.
+# the checkpoint's output-file offsets and sees a changed state; a damaged
+# checkpoint is refused.
 set -eu
 : "${APICAL_BUILDDIR:?run through make check}"
 tmp=$(mktemp -d)
@@ -40,18 +41,22 @@ da=$(digest "$tmp/a")
 [ "$(digest "$tmp/b")" = "$da" ] || fail "two equal runs have different digests"
 "$apical" run "$yaml" --out "$tmp/c" --set seed=4 >/dev/null
 [ "$(digest "$tmp/c")" != "$da" ] || fail "another seed gives the same digest"
-# bytes 100-131 are where the output files end: not part of the state
-printf 'ABCDEFGHIJKLMNOPQRSTUVWXYZ012345' |
-    dd of="$tmp/b/checkpoint.bin" bs=1 seek=100 conv=notrunc 2>/dev/null
-[ "$(digest "$tmp/b")" = "$da" ] || fail "the digest depends on the output-file offsets"
-cmp -s "$tmp/a/checkpoint.bin" "$tmp/b/checkpoint.bin" && fail "the offsets were not changed"
-# byte 132 starts the states
-printf 'Z' | dd of="$tmp/b/checkpoint.bin" bs=1 seek=132 conv=notrunc 2>/dev/null
-[ "$(digest "$tmp/b")" != "$da" ] || fail "a changed state leaves the digest as it was"
+# where the output files end is not part of the state: a run that also
+# records traces (other file offsets in its checkpoint) has the same digest
+"$apical" run "$yaml" --out "$tmp/t" --set 'record.traces.vars=[hidden.u]' >/dev/null
+cmp -s "$tmp/a/checkpoint.bin" "$tmp/t/checkpoint.bin" && fail "the offsets did not change"
+[ "$(digest "$tmp/t")" = "$da" ] || fail "the digest depends on the output-file offsets"
+# one pattern fewer: another state, another digest
+"$apical" run "$yaml" --out "$tmp/s" --set simulation.phases.0.patterns=19 >/dev/null
+[ "$(digest "$tmp/s")" != "$da" ] || fail "a changed state leaves the digest as it was"
 # errors
 if "$apical" inspect "$tmp/none" 2>"$tmp/err"; then fail "a missing run was inspected"; fi
 grep -q 'config.yaml' "$tmp/err" || { cat "$tmp/err"; fail "no message naming config.yaml"; }
 head -c 500 "$tmp/a/checkpoint.bin" >"$tmp/c/checkpoint.bin"
 if "$apical" inspect "$tmp/c" 2>"$tmp/err"; then fail "a truncated checkpoint was inspected"; fi
 grep -q 'truncated or damaged' "$tmp/err" || { cat "$tmp/err"; fail "no message for truncation"; }
+cp "$tmp/a/checkpoint.bin" "$tmp/c/checkpoint.bin"
+printf 'Z' | dd of="$tmp/c/checkpoint.bin" bs=1 seek=200 conv=notrunc 2>/dev/null
+if "$apical" inspect "$tmp/c" 2>"$tmp/err"; then fail "a damaged checkpoint was inspected"; fi
+grep -q 'checksum does not match' "$tmp/err" || { cat "$tmp/err"; fail "no message for damage"; }
 echo "inspect: ok"

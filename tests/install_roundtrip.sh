@@ -46,7 +46,10 @@ awk -F, 'NR == 2 { a = $4 } NR == 4 { b = $4 }
 
 # a host program on the installed public API alone: the same numbers as
 # the installed apical command
-${CC:-cc} $(pc --cflags apical) -Wall -Wextra -Werror "$APICAL_SRCDIR/examples/host/host.c" \
+# (a library built with the sanitizers wants their runtime in the host too)
+san=""
+nm -D "$root/lib/libapical.so" 2>/dev/null | grep -q __asan_ && san="-fsanitize=address,undefined"
+${CC:-cc} $san $(pc --cflags apical) -Wall -Wextra -Werror "$APICAL_SRCDIR/examples/host/host.c" \
     -o "$tmp/host" $(pc --libs apical) -lm
 set -- "$APICAL_SRCDIR/yaml/self_predicting.yaml" simulation.phases.0.patterns=300
 "$tmp/host" "$@" >"$tmp/host.out"

@@ -49,5 +49,23 @@ grep -q 'belongs to another circuit' "$tmp/err"
 # and so is a truncated one
 head -c 1000 "$tmp/a/checkpoint.bin" >"$tmp/b/checkpoint.bin"
 if "$apical" run --resume "$tmp/b" 2>"$tmp/err"; then exit 1; fi
-grep -q 'truncated or damaged\|not an apical checkpoint\|another circuit' "$tmp/err"
+grep -q 'truncated or damaged' "$tmp/err" || { cat "$tmp/err"; exit 1; }
+# one flipped byte in the weights: the checksum refuses it
+cp "$tmp/a/checkpoint.bin" "$tmp/b/checkpoint.bin"
+size=$(wc -c <"$tmp/b/checkpoint.bin")
+printf '\377' | dd of="$tmp/b/checkpoint.bin" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+cmp -s "$tmp/a/checkpoint.bin" "$tmp/b/checkpoint.bin" && { echo "the byte did not change"; exit 1; }
+if "$apical" run --resume "$tmp/b" 2>"$tmp/err"; then exit 1; fi
+grep -q 'checksum does not match' "$tmp/err" || { cat "$tmp/err"; exit 1; }
+# a checkpoint of the same circuit with another learning rate (same shape)
+"$apical" run "$yaml" --out "$tmp/d" --set projections.hidden-inter.rule.dendritic_error.eta=0.001 \
+    "$@" >/dev/null
+cp "$tmp/a/checkpoint.bin" "$tmp/d/checkpoint.bin"
+if "$apical" run --resume "$tmp/d" 2>"$tmp/err"; then exit 1; fi
+grep -q 'another circuit of the same shape' "$tmp/err" || { cat "$tmp/err"; exit 1; }
+# output files shorter than the checkpoint says: refused, never grown
+cp "$tmp/a/checkpoint.bin" "$tmp/b/checkpoint.bin"
+head -c 10 "$tmp/a/metrics.csv" >"$tmp/b/metrics.csv"
+if "$apical" run --resume "$tmp/b" 2>"$tmp/err"; then exit 1; fi
+[ "$(wc -c <"$tmp/b/metrics.csv")" -eq 10 ] || { echo "metrics.csv was grown"; exit 1; }
 echo "resume: ok"
