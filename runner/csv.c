@@ -1,7 +1,10 @@
 /*
  * csv.c -- numeric tables: one row per line, values separated by commas
- * and/or blanks; blank lines and lines starting with '#' are skipped.  A
- * first line that does not parse as numbers is taken as a header.  Every
+ * and/or blanks; blank lines and lines starting with '#' are skipped, and
+ * so is a UTF-8 byte-order mark.  The first line is a header when every
+ * field of it is a name (starts with a letter, '_' or a quote, and is not
+ * nan or inf); any other line that is not all finite numbers is an error
+ * at its place, so a typo in the first row never drops a pattern.  Every
  * row must have as many values as the first.
  */
 #include "config.h"
@@ -41,6 +44,29 @@ static long parse_line(const char *line, double *out, size_t cap, size_t *bad)
     }
 }
 
+/* Every field of the line is a name, none a number (nan and inf are
+   numbers to strtod, and so not names). */
+static int is_header(const char *line)
+{
+    const char *p = line;
+    int fields = 0;
+    for (;;) {
+        while (*p && is_sep((unsigned char)*p))
+            p++;
+        if (!*p || *p == '\n')
+            return fields > 0;
+        char *end;
+        strtod(p, &end);
+        unsigned char c = (unsigned char)*p;
+        if (end != p || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
+                          c == '"' || c == '\''))
+            return 0;
+        while (*p && !is_sep((unsigned char)*p) && *p != '\n')
+            p++;
+        fields++;
+    }
+}
+
 int apical_csv_read(const char *file, apical_table *t, char *err, size_t cap)
 {
     memset(t, 0, sizeof *t);
@@ -63,7 +89,9 @@ int apical_csv_read_stream(FILE *f, const char *file, apical_table *t, char *err
     int rc = 0, first = 1;
     while ((len = getline(&line, &linecap, f)) >= 0) {
         lineno++;
-        const char *s = line;
+        char *s = line;
+        if (lineno == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0) /* byte-order mark */
+            memmove(s, s + 3, strlen(s + 3) + 1);
         while (*s == ' ' || *s == '\t')
             s++;
         if (*s == '#' || *s == '\n' || *s == '\r' || !*s)
@@ -72,7 +100,7 @@ int apical_csv_read_stream(FILE *f, const char *file, apical_table *t, char *err
         long n = parse_line(line, NULL, 0, &bad);
         if (n == 0)
             continue; /* separators only: as good as blank */
-        if (n < 0 && first) { /* a header */
+        if (first && n < 0 && is_header(line)) {
             first = 0;
             continue;
         }
