@@ -15,10 +15,67 @@
 
 #include "yamlutil.h"
 
+typedef struct keyref {
+    const char *key;
+    const yaml_node_t *node;
+} keyref;
+
+static int by_key_then_place(const void *a, const void *b)
+{
+    const keyref *p = a, *q = b;
+    int c = strcmp(p->key, q->key);
+    if (c)
+        return c;
+    return p->node->start_mark.index < q->node->start_mark.index ? -1
+           : p->node->start_mark.index > q->node->start_mark.index;
+}
+
+/* A mapping that names a key twice is refused at the second (the reader
+   would take one and --set edit the other). */
+static int no_duplicate_keys(apical_yaml *y)
+{
+    for (yaml_node_t *n = y->doc.nodes.start; n < y->doc.nodes.top; n++) {
+        if (n->type != YAML_MAPPING_NODE)
+            continue;
+        size_t m = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start), k = 0;
+        if (m < 2)
+            continue;
+        keyref *r = malloc(m * sizeof *r);
+        if (!r) {
+            snprintf(y->err, y->cap, "%s: out of memory", y->file);
+            return -1;
+        }
+        for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
+             pr++) {
+            const yaml_node_t *kn = apical_yaml_node(y, pr->key);
+            if (kn && kn->type == YAML_SCALAR_NODE)
+                r[k++] = (keyref){ apical_yaml_scalar(kn), kn };
+        }
+        qsort(r, k, sizeof *r, by_key_then_place);
+        for (size_t i = 1; i < k; i++)
+            if (strcmp(r[i - 1].key, r[i].key) == 0) {
+                const yaml_node_t *first = r[i - 1].node, *again = r[i].node;
+                char key[128];
+                snprintf(key, sizeof key, "%s", r[i].key);
+                free(r);
+                return apical_yaml_fail(y, again, "key '%s' appears twice in this mapping "
+                                        "(first at line %zu, column %zu); keep one",
+                                        key, first->start_mark.line + 1,
+                                        first->start_mark.column + 1);
+            }
+        free(r);
+    }
+    return 0;
+}
+
 int apical_yaml_load(apical_yaml *y, yaml_parser_t *ps)
 {
-    if (yaml_parser_load(ps, &y->doc))
-        return 0;
+    if (yaml_parser_load(ps, &y->doc)) {
+        if (no_duplicate_keys(y) == 0)
+            return 0;
+        yaml_document_delete(&y->doc); /* the message is written: nothing reads it now */
+        return -1;
+    }
     snprintf(y->err, y->cap, "%s:%zu:%zu: %s%s%s", y->file, ps->problem_mark.line + 1,
              ps->problem_mark.column + 1, ps->problem ? ps->problem : "invalid YAML",
              ps->context ? " " : "", ps->context ? ps->context : "");

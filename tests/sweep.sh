@@ -44,6 +44,10 @@ else
     [ $? -eq 2 ]
 fi
 grep -q 'bad_axis.yaml:5:52: expected \[from, to, n\]' "$tmp/err"
+# a key twice (the seed axis would run one seed): refused at the second
+printf 'sweep: 1\nbase: x.yaml\naxes:\n  - {key: seed, values: [1, 2], key: seed}\n' >"$tmp/dup.yaml"
+if "$apical" sweep "$tmp/dup.yaml" 2>"$tmp/err"; then exit 1; fi
+grep -q "dup.yaml:4:33: key 'key' appears twice" "$tmp/err" || { cat "$tmp/err"; exit 1; }
 printf 'sweep: 1\nbase: nothere.yaml\naxes: []\ncollect: [x]\n' >"$tmp/bad.yaml"
 if "$apical" sweep "$tmp/bad.yaml" 2>"$tmp/err"; then exit 1; fi
 grep -q 'bad.yaml:2:7: cannot read' "$tmp/err"
