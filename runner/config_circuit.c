@@ -443,8 +443,9 @@ static int load_idx_stim(ctx *x, const yaml_node_t *v, const char *name)
     if (rows && to_pair(x, rows, "[first, count]", &first, &count))
         rc = -1;
     else if (rows && !(first >= 0 && count >= 1 && first == floor(first) &&
-                       count == floor(count)))
-        rc = fail(x, rows, "rows: [first, count] with first >= 0 and count >= 1 whole numbers");
+                       count == floor(count) && first <= 1e15 && count <= 1e15))
+        rc = fail(x, rows, "rows: [first, count] with first >= 0 and count >= 1 whole numbers "
+                  "(at most 1e15)");
     else if (sc && to_double(x, sc, &scale))
         rc = -1;
     else if (apical_circuit_add_stim_idx(x->cfg->circuit, name, &images, &labels, (size_t)first,

@@ -46,6 +46,17 @@ static int find_stim(ctx *x, const yaml_node_t *n, size_t *index)
     return fail(x, n, "no stimulus '%s'", scalar(n));
 }
 
+/* A duration whose step count (ms / dt) a run can count: at most 1e15
+   steps, far below where the count would overflow. */
+static int steps_fit(ctx *x, const yaml_node_t *n, double ms, const char *what)
+{
+    double steps = ms / x->cfg->run.dt;
+    if (!(steps <= 1e15))
+        return fail(x, n, "%s of %g ms is %.3g steps of dt = %g ms: more than a run counts "
+                    "(at most 1e15)", what, ms, steps, x->cfg->run.dt);
+    return 0;
+}
+
 /* {train: STIM, patterns, present, plastic, target, noise}
    {test: STIM, patterns}     {settle: MS, plastic, target, noise} */
 static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
@@ -77,7 +88,7 @@ static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
             return -1;
         if (!(out->present_ms >= 0))
             return fail(x, se, "a duration of at least 0 ms");
-        return 0;
+        return steps_fit(x, se, out->present_ms, "settle");
     }
     out->kind = tr ? APICAL_PHASE_TRAIN : APICAL_PHASE_TEST;
     if (find_stim(x, tr ? tr : te, &out->stim))
@@ -93,7 +104,7 @@ static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
     if (!(out->present_ms >= x->cfg->run.dt))
         return fail(x, pres ? pres : ph, "present (%g ms) must be at least dt (%g ms)",
                     out->present_ms, x->cfg->run.dt);
-    return 0;
+    return steps_fit(x, pres ? pres : ph, out->present_ms, "present");
 }
 
 /* interneurons: learned|ideal|free|implicit, for all interneurons, or a
@@ -509,5 +520,5 @@ int apical_cfg_load_record(ctx *x, const yaml_node_t *rec)
         return -1;
     if (!(o->eval_settle_ms > 0))
         return fail(x, s, "settle must be positive");
-    return 0;
+    return steps_fit(x, s ? s : m, o->eval_settle_ms, "settle");
 }

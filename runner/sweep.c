@@ -127,7 +127,10 @@ static int load_values(apical_yaml *y, const yaml_node_t *ax, apical_sweep_axis 
     if (form == 1) {
         if (!(p[2] > 0) || p[1] < p[0])
             return apical_yaml_fail(y, v, "a range needs from <= to and a positive step");
-        count = (size_t)floor((p[1] - p[0]) / p[2] * (1 + 1e-12)) + 1;
+        double values = floor((p[1] - p[0]) / p[2] * (1 + 1e-12)) + 1;
+        if (!(values <= 1e6)) /* before the conversion: a huge count does not fit size_t */
+            return apical_yaml_fail(y, v, "too many values");
+        count = (size_t)values;
     } else {
         if (p[2] < 1 || p[2] != floor(p[2]) || p[2] > 1e6)
             return apical_yaml_fail(y, v, "n must be a whole number from 1");

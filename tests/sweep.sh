@@ -44,6 +44,11 @@ else
     [ $? -eq 2 ]
 fi
 grep -q 'bad_axis.yaml:5:52: expected \[from, to, n\]' "$tmp/err"
+# a range too long to count: refused before its count is converted
+printf 'sweep: 1\nbase: %s/yaml/self_predicting.yaml\naxes:\n  - {key: seed, range: [0, 1e300, 1]}\n' \
+    "$APICAL_SRCDIR" >"$tmp/huge.yaml"
+if "$apical" sweep "$tmp/huge.yaml" 2>"$tmp/err"; then exit 1; fi
+grep -q "huge.yaml:4:24: too many values" "$tmp/err" || { cat "$tmp/err"; exit 1; }
 # a key twice (the seed axis would run one seed): refused at the second
 printf 'sweep: 1\nbase: x.yaml\naxes:\n  - {key: seed, values: [1, 2], key: seed}\n' >"$tmp/dup.yaml"
 if "$apical" sweep "$tmp/dup.yaml" 2>"$tmp/err"; then exit 1; fi
