@@ -361,6 +361,17 @@ void apical_integrator_free(apical_integrator *it)
 /* Exponential Euler: each state relaxes exactly towards its fixed point for
    the inputs held over the step, y += f (1 - exp(-a dt)) / a with the decay
    rate a = -df/dy of the cell itself (forward Euler where a = 0). */
+/* One GSL driver step over dt.  GSL may report a failure through its error
+   handler as well as its status, and the default handler aborts: it is off
+   while the driver runs, then the host's own is back. */
+static int driver_apply(apical_integrator *it, double dt, double *y)
+{
+    gsl_error_handler_t *old = gsl_set_error_handler_off();
+    int rc = gsl_odeiv2_driver_apply(it->drv, &it->t, it->t + dt, y);
+    gsl_set_error_handler(old);
+    return rc;
+}
+
 static int advance_expeuler(apical_integrator *it, double dt, char *err, size_t cap)
 {
     apical_circuit *c = it->c;
@@ -421,7 +432,7 @@ static int advance_packed(apical_integrator *it, double dt, unsigned flags, char
     it->plastic = plastic;
     pack(it, 1);
     it->err[0] = 0;
-    int rc = gsl_odeiv2_driver_apply(it->drv, &it->t, it->t + dt, it->Y);
+    int rc = driver_apply(it, dt, it->Y);
     if (rc != GSL_SUCCESS) {
         snprintf(err, cap, "%s failed over a %g ms step: %s%s%s", it->gm->name, dt,
                  gsl_strerror(rc), it->err[0] ? ": " : "", it->err);
@@ -453,7 +464,7 @@ int apical_integrator_advance(apical_integrator *it, double dt, unsigned flags, 
         if (it->gm->multistep && it->any_rule && (flags & APICAL_STEP_PLASTIC))
             gsl_odeiv2_driver_reset(it->drv);
         it->err[0] = 0;
-        int rc = gsl_odeiv2_driver_apply(it->drv, &it->t, it->t + dt, c->y);
+        int rc = driver_apply(it, dt, c->y);
         if (rc != GSL_SUCCESS) {
             snprintf(err, cap, "%s failed over a %g ms step: %s%s%s", it->gm->name, dt,
                      gsl_strerror(rc), it->err[0] ? ": " : "", it->err);
