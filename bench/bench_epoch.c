@@ -15,7 +15,8 @@
  * of 10, REPS times; prints the median, scaled to 55,000 images.  FLOP are
  * counted by the engine: 2 per multiply-add of every weight product
  * (forward sweeps, weight updates, backpropagated errors).  Needs MNIST in
- * data/mnist (scripts/mnist-data) and APICAL_MODULE_PATH (make bench-epoch).
+ * a data directory (scripts/mnist-data; docs/data.md) and APICAL_MODULE_PATH
+ * (make bench-epoch).
  */
 #include "config.h"
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "apical_runner.h"
+#include "data_cli.h"
 #include "openblas_core.h"
 #include "plot.h"
 #include "sweep.h"
@@ -850,6 +851,8 @@ int main(int argc, char **argv)
         return cmd_inspect(argc - 2, argv + 2);
     if (strcmp(argv[1], "sweep") == 0)
         return apical_cmd_sweep(argc - 2, argv + 2);
+    if (strcmp(argv[1], "data") == 0)
+        return apical_cmd_data(argc - 2, argv + 2);
     if (strcmp(argv[1], "plot") == 0) {
         char err[2048], agg[4200];
         snprintf(agg, sizeof agg, "%s/aggregate.csv", argc > 2 ? argv[2] : "");

@@ -4,7 +4,8 @@
  *
  * Each mapping is checked against the keys it may hold; an unknown key is
  * reported with the closest valid one.  Files the circuit names (weight
- * tables, stimuli) are read relative to the circuit file's directory.
+ * tables, stimuli) are read relative to the circuit file's directory, else
+ * from the data directories (apical_data_dir in yamlutil.c).
  */
 #include "config.h"
 
@@ -16,35 +17,59 @@
 #include "config_int.h"
 #include "transfer.h"
 
-/* A file named by a scalar node, relative to the circuit file's directory;
-   the node then holds the absolute path: the configuration written into a
-   run directory (and read back by --resume) names the same file from
-   anywhere. */
-static void resolve_node(const ctx *x, const yaml_node_t *n, char *out, size_t cap)
+/* A file named by a scalar node: beside the circuit file, else in a data
+   directory (apical_yaml_find).  Once found, the node holds the absolute
+   path: the configuration written into a run directory (and read back by
+   --resume) names the same file from anywhere.  0 when the file is nowhere;
+   searched then lists the directories looked in. */
+static int resolve_node(const ctx *x, const yaml_node_t *n, char *out, size_t cap,
+                        char *searched, size_t scap)
 {
-    apical_yaml_resolve(x->y.file, scalar(n), out, cap);
+    if (!apical_yaml_find(x->y.file, scalar(n), out, cap, searched, scap))
+        return 0; /* the reader reports it under the name beside the circuit */
     char *abs = realpath(out, NULL);
     if (!abs)
-        return; /* missing: the reader reports it under the given name */
+        return 1;
     yaml_node_t *w = (yaml_node_t *)n;
     char *copy = strdup(abs);
     free(abs);
     if (!copy)
-        return;
+        return 1;
     free(w->data.scalar.value); /* libyaml allocates with malloc */
     w->data.scalar.value = (yaml_char_t *)copy;
     w->data.scalar.length = strlen(copy);
     w->data.scalar.style = YAML_PLAIN_SCALAR_STYLE;
+    return 1;
 }
 
-/* A CSV table named in the file, relative to the file's directory. */
+/* The reader's message for a file that could not be read, with where it was
+   looked for when it was found nowhere, and for an IDX file (MNIST) the
+   command that fetches it. */
+static int fail_file(ctx *x, const yaml_node_t *f, int found, const char *searched, int idx)
+{
+    char why[1024], dir[4096];
+    size_t n = (size_t)snprintf(why, sizeof why, "%.400s", x->y.err);
+    if (!found && searched[0])
+        n += (size_t)snprintf(why + n, sizeof why - n, "; searched for %.150s in %.300s",
+                              scalar(f), searched);
+    if (idx && strstr(x->y.err, "No such file")) {
+        if (scalar(f)[0] != '/' && apical_data_dir(0, dir, sizeof dir) == 0)
+            snprintf(why + n, sizeof why - n,
+                     "; `apical data mnist` fetches MNIST into %.100s/mnist", dir);
+        else
+            snprintf(why + n, sizeof why - n, "; `apical data mnist DIR` fetches MNIST into DIR");
+    }
+    return fail_at(x, f, why);
+}
+
+/* A CSV table named in the file. */
 static int load_table(ctx *x, const yaml_node_t *f, apical_table *t)
 {
-    char path[4096];
+    char path[4096], searched[2048];
     if (expect(x, f, YAML_SCALAR_NODE, "a file name"))
         return -1;
-    resolve_node(x, f, path, sizeof path);
-    return apical_csv_read(path, t, x->y.err, x->y.cap) ? fail_at(x, f, x->y.err) : 0;
+    int found = resolve_node(x, f, path, sizeof path, searched, sizeof searched);
+    return apical_csv_read(path, t, x->y.err, x->y.cap) ? fail_file(x, f, found, searched, 0) : 0;
 }
 
 int apical_cfg_split_ref(ctx *x, const yaml_node_t *n, const char *dflt, char *pop, char *part,
@@ -402,17 +427,12 @@ static int load_teacher(ctx *x, const yaml_node_t *v, const char *name, double l
 
 static int load_idx_file(ctx *x, const yaml_node_t *f, apical_idx *out)
 {
-    char path[4096];
+    char path[4096], searched[2048];
     if (expect(x, f, YAML_SCALAR_NODE, "an IDX file name"))
         return -1;
-    resolve_node(x, f, path, sizeof path);
-    if (apical_idx_read(path, out, x->y.err, x->y.cap)) {
-        char why[1000];
-        snprintf(why, sizeof why, "%.900s%s", x->y.err,
-                 strstr(x->y.err, "No such file") ? " (scripts/mnist-data fetches MNIST)" : "");
-        return fail_at(x, f, why);
-    }
-    return 0;
+    int found = resolve_node(x, f, path, sizeof path, searched, sizeof searched);
+    return apical_idx_read(path, out, x->y.err, x->y.cap) ? fail_file(x, f, found, searched, 1)
+                                                          : 0;
 }
 
 /* {kind: idx, images, labels, rows: [first, count], scale, drives, target,

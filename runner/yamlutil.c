@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "yamlutil.h"
 
@@ -360,4 +361,66 @@ void apical_yaml_resolve(const char *file, const char *path, char *out, size_t c
         snprintf(out, cap, "%s", path);
     else
         snprintf(out, cap, "%.*s/%s", (int)(slash - file), file, path);
+}
+
+int apical_data_dir(int i, char *out, size_t cap)
+{
+    const char *env = getenv("APICAL_DATA"), *xdg = getenv("XDG_DATA_HOME"),
+               *home = getenv("HOME");
+    if (env && *env) {
+        if (i-- == 0) {
+            size_t n = strlen(env);
+            while (n > 1 && env[n - 1] == '/')
+                n--;
+            snprintf(out, cap, "%.*s", (int)n, env);
+            return 0;
+        }
+    }
+    if (i != 0)
+        return -1;
+    if (xdg && *xdg)
+        snprintf(out, cap, "%s/apical", xdg);
+    else if (home && *home)
+        snprintf(out, cap, "%s/.local/share/apical", home);
+    else
+        return -1;
+    return 0;
+}
+
+int apical_yaml_find(const char *file, const char *path, char *out, size_t cap, char *searched,
+                     size_t scap)
+{
+    apical_yaml_resolve(file, path, out, cap);
+    if (scap)
+        searched[0] = 0;
+    if (access(out, F_OK) == 0)
+        return 1;
+    if (path[0] == '/')
+        return 0;
+    char dir[4096], at[4096 + 64];
+    const char *slash = strrchr(file, '/');
+    size_t used = 0;
+    int n = 0;
+    if (slash)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - file + (slash == file)), file);
+    else
+        snprintf(dir, sizeof dir, ".");
+    const char *env = getenv("APICAL_DATA");
+    int from_env = env && *env;
+    char dirs[3][4096 + 64];
+    snprintf(dirs[n++], sizeof dirs[0], "%s", dir);
+    for (int i = 0; n < 3 && apical_data_dir(i, dir, sizeof dir) == 0; i++) {
+        snprintf(at, sizeof at, "%s/%s", dir, path);
+        if (access(at, F_OK) == 0) {
+            snprintf(out, cap, "%s", at);
+            return 1;
+        }
+        snprintf(dirs[n++], sizeof dirs[0], "%s%s", dir, i == 0 && from_env ? " ($APICAL_DATA)" : "");
+    }
+    for (int k = 0; k < n && used < scap; k++) {
+        int w = snprintf(searched + used, scap - used, "%s%s", k == 0 ? "" : k == n - 1 ? " and " : ", ",
+                         dirs[k]);
+        used += w > 0 ? (size_t)w : 0;
+    }
+    return 0;
 }

@@ -85,4 +85,19 @@ int apical_yaml_one_of(apical_yaml *y, const yaml_node_t *n, const char *const n
 /* path relative to the directory of file (absolute paths as they are). */
 void apical_yaml_resolve(const char *file, const char *path, char *out, size_t cap);
 
+/* The data directories, searched for a circuit's files after the circuit
+   file's own directory: $APICAL_DATA when set, then
+   ${XDG_DATA_HOME:-$HOME/.local/share}/apical.  Directory i into out and 0,
+   or -1 past the last.  Directory 0 is where `apical data` puts what it
+   fetches. */
+int apical_data_dir(int i, char *out, size_t cap);
+
+/* A file named in circuit file `file`: an absolute path as it is; a relative
+   one beside the circuit file if it is there, else in the first data
+   directory that holds it.  1 when found (out names it); 0 when not: out
+   then names the place beside the circuit file and, for a relative path,
+   searched lists the directories looked in ("A, B ($APICAL_DATA) and C"). */
+int apical_yaml_find(const char *file, const char *path, char *out, size_t cap, char *searched,
+                     size_t scap);
+
 #endif

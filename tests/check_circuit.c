@@ -3,7 +3,8 @@
  * of docs/model.md Appendix A; the self-predicting state of docs/model.md 2.2 silences
  * every apical dendrite; the analytic steady states of docs/model.md 2.1; the
  * self-predicting state emerges from a short run of yaml/self_predicting.yaml;
- * seeds reproduce; bad YAML gives located errors.
+ * seeds reproduce; bad YAML gives located errors; files a circuit names are
+ * found beside it, then in the data directories.
  */
 #include <math.h>
 #include <stdio.h>
@@ -801,6 +802,103 @@ START_TEST(errors_name_file_line_column)
 }
 END_TEST
 
+/* ---- data files: beside the circuit, then the data directories ----------- */
+
+static void put(const char *dir, const char *sub, const char *text)
+{
+    char path[1024], cmd[1200];
+    snprintf(path, sizeof path, "%s/%s", dir, sub);
+    snprintf(cmd, sizeof cmd, "mkdir -p \"$(dirname '%s')\"", path);
+    ck_assert_int_eq(system(cmd), 0);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Load dir/circ/c.yaml; 0 with the resolved YAML's weight file in *used, or
+   the status with the message in err. */
+static int load_data_circuit(const char *dir, char *used, size_t cap, char *err, size_t ecap)
+{
+    char file[1024];
+    snprintf(file, sizeof file, "%s/circ/c.yaml", dir);
+    apical_config cfg;
+    int rc = apical_config_load_file(&cfg, reg, file, err, ecap);
+    if (rc == 0) {
+        const char *at = strstr(cfg.resolved, "file: ");
+        ck_assert_ptr_nonnull(at);
+        snprintf(used, cap, "%.*s", (int)strcspn(at + 6, "}\n"), at + 6);
+        apical_config_free(&cfg);
+    }
+    return rc;
+}
+
+START_TEST(data_files_beside_the_circuit_then_in_the_data_directories)
+{
+    char tmpl[] = "/tmp/apical-data-XXXXXX", *made = mkdtemp(tmpl);
+    ck_assert_ptr_nonnull(made);
+    char *d = realpath(made, NULL), used[1024], want[4096], err[2048];
+    ck_assert_ptr_nonnull(d);
+    put(d, "circ/c.yaml",
+        "apical: 1\npopulations:\n  a: {cell: rate_input, size: 3}\n"
+        "  b: {cell: pyramidal, size: 2}\n"
+        "projections:\n  - {from: a, to: b.basal, init: {file: w/w.csv}}\n"
+        "simulation: {phases: [{train: s, patterns: 1}]}\n"
+        "stimuli:\n  s: {kind: uniform, drives: a}\n");
+    const char *w = "1, 2, 3\n4, 5, 6\n";
+    char home[256], xdg[256], env[256];
+    snprintf(home, sizeof home, "%.200s/home", d);
+    snprintf(xdg, sizeof xdg, "%.200s/xdg", d);
+    snprintf(env, sizeof env, "%.200s/env", d);
+    setenv("HOME", home, 1);
+    unsetenv("XDG_DATA_HOME");
+    unsetenv("APICAL_DATA");
+    /* nowhere: every directory searched is named */
+    ck_assert_int_eq(load_data_circuit(d, used, sizeof used, err, sizeof err), 2);
+    snprintf(want, sizeof want,
+             "w/w.csv: cannot open: No such file or directory; searched for w/w.csv in %s/circ "
+             "and %s/.local/share/apical", d, home);
+    ck_assert_msg(strstr(err, want) != NULL, "expected '%s' in '%s'", want, err);
+    /* ${HOME}/.local/share/apical, then $XDG_DATA_HOME/apical in its place,
+       then $APICAL_DATA before it, then the circuit's own directory first */
+    put(home, ".local/share/apical/w/w.csv", w);
+    ck_assert_msg(load_data_circuit(d, used, sizeof used, err, sizeof err) == 0, "%s", err);
+    snprintf(want, sizeof want, "%s/.local/share/apical/w/w.csv", home);
+    ck_assert_str_eq(used, want);
+    setenv("XDG_DATA_HOME", xdg, 1);
+    put(xdg, "apical/w/w.csv", w);
+    ck_assert_msg(load_data_circuit(d, used, sizeof used, err, sizeof err) == 0, "%s", err);
+    snprintf(want, sizeof want, "%s/apical/w/w.csv", xdg);
+    ck_assert_str_eq(used, want);
+    setenv("APICAL_DATA", env, 1);
+    ck_assert_msg(load_data_circuit(d, used, sizeof used, err, sizeof err) == 0, "%s", err);
+    ck_assert_str_eq(used, want); /* $APICAL_DATA lacks it: the next directory */
+    put(env, "w/w.csv", w);
+    ck_assert_msg(load_data_circuit(d, used, sizeof used, err, sizeof err) == 0, "%s", err);
+    snprintf(want, sizeof want, "%s/w/w.csv", env);
+    ck_assert_str_eq(used, want);
+    put(d, "circ/w/w.csv", w);
+    ck_assert_msg(load_data_circuit(d, used, sizeof used, err, sizeof err) == 0, "%s", err);
+    snprintf(want, sizeof want, "%s/circ/w/w.csv", d);
+    ck_assert_str_eq(used, want);
+    /* a missing IDX file: the directories and the command that fetches MNIST */
+    put(d, "circ/c.yaml",
+        "apical: 1\npopulations:\n  a: {cell: rate_input, size: 784}\n"
+        "stimuli:\n  s: {kind: idx, images: mnist/train-images-idx3-ubyte,\n"
+        "               labels: mnist/train-labels-idx1-ubyte, drives: a}\n"
+        "simulation: {phases: [{train: s, patterns: 1}]}\n");
+    ck_assert_int_eq(load_data_circuit(d, used, sizeof used, err, sizeof err), 2);
+    snprintf(want, sizeof want,
+             "searched for mnist/train-images-idx3-ubyte in %s/circ, %s ($APICAL_DATA) and "
+             "%s/apical; `apical data mnist` fetches MNIST into %s/mnist", d, env, xdg, env);
+    ck_assert_msg(strstr(err, want) != NULL, "expected '%s' in '%s'", want, err);
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
+    ck_assert_int_eq(system(cmd), 0);
+    free(d);
+}
+END_TEST
+
 /* A circuit past the threading threshold (2^18 weights) computes the same
    numbers, bit for bit, on one thread and on two: each row of a product and
    of a batch flush is one thread's work either way. */
@@ -877,6 +975,7 @@ static Suite *suite(void)
     tcase_add_test(t, threads_do_not_change_the_numbers);
     tcase_add_test(t, f16_refuses_weights_past_half_range);
     tcase_add_test(t, errors_name_file_line_column);
+    tcase_add_test(t, data_files_beside_the_circuit_then_in_the_data_directories);
     suite_add_tcase(s, t);
     return s;
 }

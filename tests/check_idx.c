@@ -3,7 +3,8 @@
  * shape and contents; every way of being wrong (magic, type, dimensions,
  * truncation, trailing bytes, missing file) is refused with a message that
  * names the file and the fault.  The real MNIST files, where scripts/
- * mnist-data has fetched them, load as 60000 + 10000 images of 28 x 28.
+ * mnist-data has fetched them (a data directory's mnist/), load as 60000 +
+ * 10000 images of 28 x 28.
  */
 #include <stdio.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <zlib.h>
 
 #include "testutil.h"
+#include "yamlutil.h"
 
 static char dir[64];
 
@@ -118,11 +120,15 @@ END_TEST
 
 START_TEST(real_mnist_where_fetched)
 {
-    char base[2048], path[2300], err[512];
-    test_srcpath(base, sizeof base, "data/mnist");
-    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", base);
-    if (access(path, R_OK) != 0) {
-        fprintf(stderr, "no %s: run scripts/mnist-data to test the real files\n", path);
+    char data[2048], base[2100] = "", path[2300], err[512];
+    for (int i = 0; !base[0] && apical_data_dir(i, data, sizeof data) == 0; i++) {
+        snprintf(path, sizeof path, "%s/mnist/train-images-idx3-ubyte", data);
+        if (access(path, R_OK) == 0)
+            snprintf(base, sizeof base, "%s/mnist", data);
+    }
+    if (!base[0]) {
+        fprintf(stderr, "no MNIST in the data directories: run scripts/mnist-data to test the "
+                        "real files\n");
         return;
     }
     const char *sets[2][3] = { { "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "train" },

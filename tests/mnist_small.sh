@@ -4,27 +4,25 @@
 # images, one epoch, and
 # error bounds that a broken learning rule fails (chance is 90 %).  Also:
 # the same file and seed give the same numbers; a stopped steady run resumes
-# to the same weights.  Skips (77) without the MNIST files (scripts/mnist-data).
+# to the same weights.  The circuits find MNIST in a data directory, where
+# scripts/mnist-data (`apical data mnist`) puts it; skips (77) without it.
 set -eu
 : "${APICAL_BUILDDIR:?run through make check}"
-data="${APICAL_MNIST_DIR:-$APICAL_SRCDIR/data/mnist}"
-if [ ! -f "$data/train-images-idx3-ubyte" ]; then
-    echo "no MNIST in $data (scripts/mnist-data fetches it); skipping"
+apical="$APICAL_BUILDDIR/runner/apical"
+data=$("$apical" data | sed -n 's/^MNIST: //p')
+if [ -z "$data" ]; then
+    "$apical" data
+    echo "no MNIST (scripts/mnist-data fetches it); skipping"
     exit 77
 fi
+echo "MNIST in $data"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-apical="$APICAL_BUILDDIR/runner/apical"
 # a failed check says which, and shows what it compared
 fail() { echo "FAIL: $*"; exit 1; }
 same() { cmp "$1" "$2" || { echo "== $1"; cat "$1"; echo "== $2"; cat "$2"; fail "$3"; }; }
-files() {
-    for s in train validation; do
-        echo "--set stimuli.$s.images=$data/train-images-idx3-ubyte"
-        echo "--set stimuli.$s.labels=$data/train-labels-idx1-ubyte"
-    done
-    echo "--set stimuli.test.images=$data/t10k-images-idx3-ubyte"
-    echo "--set stimuli.test.labels=$data/t10k-labels-idx1-ubyte"
+# fewer validation and test images
+small() {
     echo "--set stimuli.validation.rows=[55000,1000] --set stimuli.test.rows=[0,2000]"
 }
 # column NAME of the last row of a metrics.csv
@@ -37,8 +35,10 @@ below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 # angle between hidden2's top-down and forward^T weights 52 degrees (with the
 # explicit Eq. 8 at eta^IP 0.15: 18 %, 0.03, 55); with the interneurons'
 # rule off (eta 0, `interneurons: learned`) 90 %, 3.6 and 88 degrees
-set -- $(files) --set simulation.steady.epochs=1 --set stimuli.train.rows=[0,10000]
+set -- $(small) --set simulation.steady.epochs=1 --set stimuli.train.rows=[0,10000]
 OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist.yaml" --out "$tmp/mc" "$@"
+grep -q "images: $(realpath "$data")/train-images-idx3-ubyte" "$tmp/mc/config.yaml" ||
+    fail "config.yaml does not name the MNIST files in $data"
 e=$(last "$tmp/mc/metrics.csv" error_test)
 a=$(last "$tmp/mc/metrics.csv" apical_sq_hidden1)
 g=$(last "$tmp/mc/metrics.csv" angle_hidden2)
@@ -53,7 +53,7 @@ cut -d, -f3 --complement "$tmp/mc2/metrics.csv" >"$tmp/b.csv"
 same "$tmp/a.csv" "$tmp/b.csv" "one and two threads gave different metrics"
 
 # the backprop baseline, 10,000 images
-OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist_backprop.yaml" --out "$tmp/bp" $(files) \
+OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist_backprop.yaml" --out "$tmp/bp" $(small) \
     --set simulation.steady.epochs=1 --set stimuli.train.rows=[0,10000]
 e=$(last "$tmp/bp/metrics.csv" error_test)
 echo "backprop after 10,000 images: test error $e"
@@ -64,7 +64,7 @@ below "$e" 0.22 || fail "backprop test error $e, bound 0.22"
 # with those matrices zero, 29.9 %), and hidden1->hidden2 turns towards the
 # transpose of the matrix the error comes back through (88.9 deg at the
 # start, 84.7 after)
-OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist_fa.yaml" --out "$tmp/fa" $(files) \
+OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist_fa.yaml" --out "$tmp/fa" $(small) \
     --set simulation.steady.epochs=1 --set stimuli.train.rows=[0,10000]
 e=$(last "$tmp/fa/metrics.csv" error_test)
 g=$(last "$tmp/fa/metrics.csv" angle_hidden2)
@@ -74,7 +74,7 @@ below "$g" 87 || fail "feedback alignment hidden2 angle $g, bound 87"
 
 # steady mode stopped in its second epoch resumes from the checkpoint of
 # the first to the weights of an uninterrupted run
-set -- $(files) --set simulation.steady.epochs=2 --set stimuli.train.rows=[0,3000]
+set -- $(small) --set simulation.steady.epochs=2 --set stimuli.train.rows=[0,3000]
 OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist.yaml" --out "$tmp/r1" "$@" >/dev/null
 OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist.yaml" --out "$tmp/r2" "$@" >"$tmp/r2.log" 2>&1 &
 pid=$!
@@ -108,12 +108,6 @@ echo "steady run stopped in epoch 2 and resumed: metrics and checkpoint identica
     printf 'sweep: 1\nbase: %s/yaml/mnist.yaml\nset:\n' "$APICAL_SRCDIR"
     printf '  simulation.steady.epochs: 1\n  stimuli.train.rows: [0, 1000]\n'
     printf '  stimuli.validation.rows: [55000, 500]\n  stimuli.test.rows: [0, 1000]\n'
-    for s in train validation; do
-        printf '  stimuli.%s.images: %s/train-images-idx3-ubyte\n' "$s" "$data"
-        printf '  stimuli.%s.labels: %s/train-labels-idx1-ubyte\n' "$s" "$data"
-    done
-    printf '  stimuli.test.images: %s/t10k-images-idx3-ubyte\n' "$data"
-    printf '  stimuli.test.labels: %s/t10k-labels-idx1-ubyte\n' "$data"
     printf 'axes:\n  - {key: seed, range: [1, 2]}\ncollect: [error_test, angle_hidden2]\n'
 } >"$tmp/seeds.yaml"
 sweep_failed() {
