@@ -852,12 +852,13 @@ int main(int argc, char **argv)
         if (argc > 2 && access(agg, F_OK) == 0)
             return cmd_plot_sweep(argc - 2, argv + 2);
         if (argc == 3) {
-            int rc = apical_plot(argv[2], err, sizeof err);
+            int traced;
+            int rc = apical_plot(argv[2], &traced, err, sizeof err);
             if (rc)
                 fprintf(stderr, "apical: %s\n", err);
             else
-                printf("wrote %s/metrics.png, traces.png (where traced) and .svg of each\n",
-                       argv[2]);
+                printf("wrote %s/metrics.png and .svg%s\n", argv[2],
+                       traced ? ", traces.png and .svg" : "");
             return rc;
         }
         /* apical plot DIR DIR... --out PREFIX */
