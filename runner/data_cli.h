@@ -5,7 +5,10 @@
 #ifndef APICAL_DATA_CLI_H
 #define APICAL_DATA_CLI_H
 
-/* apical data ARGS (argv after "data"); the exit code. */
-int apical_cmd_data(int argc, char **argv);
+#include "sweep_cli.h"
+
+/* apical data ARGS (argv after "data"; cmd: the command's description,
+   for usage errors); the exit code. */
+int apical_cmd_data(const apical_cli_cmd *cmd, int argc, char **argv);
 
 #endif

@@ -104,10 +104,13 @@ static int read_segments(const char *path, double *t0, double *t1)
 
 void apical_plot_terminals(FILE *gp, const char *prefix, int w, int h, const char *what)
 {
-    /* one script draws each figure twice: PREFIX.png, then PREFIX.svg */
+    /* one script draws each figure twice: PREFIX.png, then PREFIX.svg.  The
+       terminals take enhanced text (10^{-3} as a power in tic labels and
+       fixed titles); names from the files (keys, populations, columns,
+       directories) are marked noenhanced, so that an underscore stays one. */
     fprintf(gp, "do for [fmt in \"png svg\"] {\n"
-                "  if (fmt eq \"png\") { set terminal pngcairo noenhanced size %d,%d font \",10\" } "
-                "else { set terminal svg noenhanced size %d,%d dynamic font \",10\" }\n"
+                "  if (fmt eq \"png\") { set terminal pngcairo enhanced size %d,%d font \",10\" } "
+                "else { set terminal svg enhanced size %d,%d dynamic font \",10\" }\n"
                 "  set output sprintf(\"%s.%%s\", fmt)\n%s}\n",
             w, h, w, h, prefix, what);
 }
@@ -180,6 +183,26 @@ static int has_data(const char *path, int col, int positive)
     return found;
 }
 
+/* The data rows of a CSV file (its lines after the header). */
+static long data_rows(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    long n = -1;
+    for (int c, prev = '\n'; (c = getc(f)) != EOF; prev = c)
+        n += prev == '\n' && c != '\n';
+    fclose(f);
+    return n > 0 ? n : 0;
+}
+
+/* The x tics of a figure in epochs: one per epoch where there are few,
+   rather than gnuplot's fractions of an epoch. */
+static const char *epoch_tics(long epochs)
+{
+    return epochs <= 10 ? "  set xtics 1\n" : "";
+}
+
 /* The plot command of a panel that no run has data for: fixed ranges for
    this plot only, nothing drawn, "no data" in the key. */
 static const char no_data[] = "[0:1] [1:10] 1e30 title \"no data\"\n";
@@ -216,7 +239,7 @@ static size_t panel_curves(char *body, size_t cap, size_t u, char cols[][64], in
     return u;
 }
 
-static void plot_epochs(FILE *gp, const char *dir, char cols[][64], int nc)
+static void plot_epochs(FILE *gp, const char *dir, const char *metrics, char cols[][64], int nc)
 {
     char body[8192], prefix[4200];
     size_t u = 0;
@@ -227,13 +250,14 @@ static void plot_epochs(FILE *gp, const char *dir, char cols[][64], int nc)
     }
     int panels = 2 + (in_panel[3] > 0) + (in_panel[4] > 0), k = 0;
     u += (size_t)snprintf(body + u, sizeof body - u,
-                          "  set multiplot layout 1,%d\n  set xlabel \"epoch\"\n", panels);
+                          "  set multiplot layout 1,%d\n  set xlabel \"epoch\"\n%s", panels,
+                          epoch_tics(data_rows(metrics) - 1));
     u += (size_t)snprintf(body + u, sizeof body - u,
                           "  set logscale y\n  set title \"classification error (%%)\"\n  plot ");
     u = panel_curves(body, sizeof body, u, cols, nc, 1, &k);
     u += (size_t)snprintf(body + u, sizeof body - u,
                           "\n  set title \"without nudging: apical potential^2, mismatch^2; "
-                          "W^IP vs its copy\"\n  set format y \"1e%%T\"\n  plot ");
+                          "W^{IP} vs its copy\"\n  set format y \"10^{%%T}\"\n  plot ");
     k = 0;
     u = panel_curves(body, sizeof body, u, cols, nc, 2, &k);
     u += (size_t)snprintf(body + u, sizeof body - u,
@@ -258,8 +282,9 @@ static void plot_epochs(FILE *gp, const char *dir, char cols[][64], int nc)
     apical_plot_terminals(gp, prefix, 450 + 450 * panels, 500, body);
 }
 
-int apical_plot(const char *dir, char *err, size_t cap)
+int apical_plot(const char *dir, int *traced, char *err, size_t cap)
 {
+    *traced = 0;
     char metrics[4096], traces[4096], script[4096];
     snprintf(metrics, sizeof metrics, "%s/metrics.csv", dir);
     snprintf(traces, sizeof traces, "%s/traces.csv", dir);
@@ -277,12 +302,12 @@ int apical_plot(const char *dir, char *err, size_t cap)
     }
     fprintf(gp, "# written by apical plot; gnuplot %s/plot.gp redraws\n"
                 "set datafile separator \",\"\nset datafile missing \"nan\"\n"
-                "set key outside right top\nset grid\n", dir);
+                "set key outside right top noenhanced\nset grid\n", dir);
     fprintf(gp, "M = \"%s\"\n", metrics);
     char cols[MAX_COLS][64];
     int nc = csv_columns(metrics, cols, MAX_COLS);
     if (nc > 0 && !strcmp(cols[0], "epoch")) {
-        plot_epochs(gp, dir, cols, nc);
+        plot_epochs(gp, dir, metrics, cols, nc);
         if (fclose(gp) != 0) {
             snprintf(err, cap, "cannot write %s", script);
             return 1;
@@ -311,10 +336,10 @@ int apical_plot(const char *dir, char *err, size_t cap)
             for (int sg = 0; sg < ns; sg++) {
                 u += (size_t)snprintf(body + u, sizeof body - u,
                                       "  set xrange [%.10g:%.10g]\n  set xlabel \"%s\"\n"
-                                      "  set ylabel \"%s\"\n  %s key\n  plot ",
+                                      "  set ylabel \"%s\" noenhanced\n  %s\n  plot ",
                                       t0[sg], t1[sg] > t0[sg] ? t1[sg] : t0[sg] + 1,
                                       i == ng - 1 ? "t (ms)" : "", sg == 0 ? g[i].pop : "",
-                                      sg == ns - 1 ? "set" : "unset");
+                                      sg == ns - 1 ? "set key noenhanced" : "unset key");
                 for (int k = 0; k < g[i].n_vars; k++) {
                     const var *v = &g[i].vars[k];
                     u += (size_t)snprintf(body + u, sizeof body - u,
@@ -330,6 +355,7 @@ int apical_plot(const char *dir, char *err, size_t cap)
         fprintf(gp, "T = \"%s\"\n", traces);
         snprintf(prefix, sizeof prefix, "%s/traces", dir);
         apical_plot_terminals(gp, prefix, ns > 1 ? 1300 : 1000, 240 * ng, body);
+        *traced = 1;
     }
     if (fclose(gp) != 0) {
         snprintf(err, cap, "cannot write %s", script);
@@ -372,7 +398,7 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
     }
     fprintf(gp, "# written by apical plot; gnuplot %s redraws\n"
                 "set datafile separator \",\"\nset datafile missing \"nan\"\n"
-                "set key top right\nset grid\n", script);
+                "set key top right noenhanced\nset grid\n", script);
     char cols[MAX_COLS][64], first[4200];
     snprintf(first, sizeof first, "%s/metrics.csv", dirs[0]);
     int nc = csv_columns(first, cols, MAX_COLS);
@@ -391,11 +417,20 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
         /* runs in epochs: the last evaluated set's error (the test set),
            and the first hidden layer's apical potential */
         w = 1300, h = 480;
-        fputs("  set multiplot layout 1,2\n  set xlabel \"epoch\"\n  set logscale y\n", b);
+        long epochs = 0;
+        for (size_t i = 0; i < n; i++) {
+            char m[4200];
+            snprintf(m, sizeof m, "%s/metrics.csv", dirs[i]);
+            long e = data_rows(m) - 1;
+            epochs = e > epochs ? e : epochs;
+        }
+        fprintf(b, "  set multiplot layout 1,2\n  set xlabel \"epoch\"\n  set logscale y\n%s",
+                epoch_tics(epochs));
         for (int panel = 0; panel < 2; panel++) {
-            fprintf(b, "  set title \"%s\"\n  plot ",
+            fprintf(b, "  set title \"%s\"\n  set format y \"%s\"\n  plot ",
                     panel ? "apical potential^2 without nudging (first layer)"
-                          : "classification error (%), last evaluated set");
+                          : "classification error (%), last evaluated set",
+                    panel ? "10^{%T}" : "%g");
             int any = 0;
             for (size_t i = 0; i < n; i++) {
                 char m[4200], cc[MAX_COLS][64];
@@ -414,15 +449,16 @@ int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char
             fputs(any ? "\n" : no_data, b);
         }
     } else {
-        /* one line per run in each panel: test error, apical potential, angle */
+        /* one line per run in each panel: test error, apical potential, angle
+           (titles in enhanced text: \\_ an underscore, ^T a superscript) */
         static const char *const names[3] = { "test_error", "apical_sq", "angle_deg" };
-        static const char *const labels[3] = { "test_error", "apical_sq",
-                                               "angle_deg (forward vs feedback^T)" };
+        static const char *const labels[3] = { "test\\\\_error", "apical\\\\_sq",
+                                               "angle\\\\_deg (forward vs feedback^T)" };
         w = 1500, h = 450;
         fputs("  set multiplot layout 1,3\n  set xlabel \"training patterns\"\n", b);
         for (int k = 0; k < 3; k++) {
-            fprintf(b, "  %s logscale y\n  set title \"%s\"\n  plot ", k < 2 ? "set" : "unset",
-                    labels[k]);
+            fprintf(b, "  %s logscale y\n  set format y \"%s\"\n  set title \"%s\"\n  plot ",
+                    k < 2 ? "set" : "unset", k < 2 ? "10^{%T}" : "%g", labels[k]);
             int any = 0;
             for (size_t i = 0; i < n; i++) {
                 char m[4200], cc[MAX_COLS][64];

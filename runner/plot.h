@@ -1,10 +1,11 @@
 /* plot.h -- `apical plot`: metrics.png/svg and traces.png/svg of a run
-   directory through gnuplot.  Returns 0, 1 (failed) or 2 (not a run dir). */
+   directory through gnuplot.  Returns 0, 1 (failed) or 2 (not a run dir);
+   *traced: whether traces.png/svg were drawn (the run recorded traces). */
 #ifndef APICAL_PLOT_H
 #define APICAL_PLOT_H
 #include <stddef.h>
 #include <stdio.h>
-int apical_plot(const char *dir, char *err, size_t errcap);
+int apical_plot(const char *dir, int *traced, char *err, size_t errcap);
 /* Several runs in one figure, OUT.png and OUT.svg (and OUT.gp): test error,
    apical potential and feedback angle against training patterns. */
 int apical_plot_compare(const char *const *dirs, size_t n, const char *out, char *err,

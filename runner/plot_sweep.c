@@ -129,10 +129,13 @@ static void plot_body(char *body, size_t cap, const char *dir, char *const *cols
                       const char *mname, char *const *groups, int n_groups, int logx)
 {
     size_t u = (size_t)snprintf(body, cap,
-                                "  %s logscale x\n  set xlabel \"%s\"\n  set ylabel \"%s (final)\"\n"
-                                "  set title \"%s: mean and standard deviation over replicates\"\n"
-                                "  plot ",
-                                logx ? "set" : "unset", cols[xc], mname, dir);
+                                "  %s logscale x\n  set format x \"%s\"\n"
+                                "  set xlabel \"%s\" noenhanced\n"
+                                "  set ylabel \"%s (final)\" noenhanced\n"
+                                "  set title \"%s: mean and standard deviation over replicates\" "
+                                "noenhanced\n  plot ",
+                                logx ? "set" : "unset", logx ? "10^{%T}" : "% h", cols[xc], mname,
+                                dir);
     for (int g = 0; g < n_groups && u < cap - 1024; g++) {
         /* a condition on each other axis: strcol(i+1) eq "value" */
         char cond[1024] = "1", title[1024] = "";
@@ -222,7 +225,7 @@ int apical_plot_sweep(const char *dir, const char *metric, const char *x_axis, c
         goto free_groups;
     }
     fprintf(gp, "# written by apical plot; gnuplot %s redraws\n"
-                "set datafile separator \",\"\nset key outside right top\nset grid\n"
+                "set datafile separator \",\"\nset key outside right top noenhanced\nset grid\n"
                 "set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05\n"
                 "A = \"%s/aggregate.csv\"\n", path, dir);
     char body[32768];

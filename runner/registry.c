@@ -4,9 +4,11 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +189,85 @@ static const void *find_loaded(const entry *e, size_t n, int is_cell, const char
     return NULL;
 }
 
+/* Edit distance (insertions, deletions, substitutions) between two names,
+   ignoring case; names of 64 characters or more count as unrelated
+   (SIZE_MAX). */
+static size_t name_distance(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b), d[2][64];
+    if (na >= 64 || nb >= 64)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= nb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        size_t *cur = d[i & 1], *up = d[(i - 1) & 1];
+        cur[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            int same = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]);
+            size_t del = up[j] + 1, ins = cur[j - 1] + 1, sub = up[j - 1] + !same;
+            cur[j] = del < ins ? del : ins;
+            if (sub < cur[j])
+                cur[j] = sub;
+        }
+    }
+    return d[na & 1][nb];
+}
+
+/* A name within this distance of a missing one is offered as what was meant. */
+#define NEAR_NAME 3
+
+/* A missing model NAME: load the modules on the path whose file names are
+   near it (a file's stem is the name it is looked up by), then return the
+   nearest loaded model name of the kind, or NULL. */
+static const char *nearest_name(apical_registry *r, const char *name, int is_cell)
+{
+    char dir[4096], file[8192], err[1024];
+    for (const char *p = r->path; *p;) {
+        size_t len = strcspn(p, ":");
+        snprintf(dir, sizeof dir, "%.*s", (int)len, p);
+        DIR *d = len ? opendir(dir) : NULL;
+        for (struct dirent *e; d && (e = readdir(d));) {
+            size_t l = strlen(e->d_name);
+            char stem[256];
+            if (l < 4 || l - 3 >= sizeof stem || strcmp(e->d_name + l - 3, ".so") != 0)
+                continue;
+            snprintf(stem, sizeof stem, "%.*s", (int)(l - 3), e->d_name);
+            snprintf(file, sizeof file, "%s/%s", dir, e->d_name);
+            if (name_distance(name, stem) < NEAR_NAME)
+                apical_registry_load_file(r, file, err, sizeof err); /* not a module: no offer */
+        }
+        if (d)
+            closedir(d);
+        p += len;
+        if (*p == ':')
+            p++;
+    }
+    const entry *e = is_cell ? r->cells : r->rules;
+    size_t n = is_cell ? r->n_cells : r->n_rules, best_d = NEAR_NAME;
+    const char *best = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *nm = is_cell ? ((const apical_cell_model *)e[i].model)->name
+                                 : ((const apical_rule *)e[i].model)->name;
+        size_t dist = name_distance(name, nm);
+        if (dist < best_d) {
+            best_d = dist;
+            best = nm;
+        }
+    }
+    return best;
+}
+
+/* "; did you mean 'NAME'?" after ERR when a model of the kind has a name
+   near the missing one. */
+static void offer_nearest(apical_registry *r, const char *name, int is_cell, char *err,
+                          size_t cap)
+{
+    const char *near = nearest_name(r, name, is_cell);
+    size_t used = strlen(err);
+    if (near && used < cap)
+        snprintf(err + used, cap - used, "; did you mean '%s'?", near);
+}
+
 /* Try <dir>/<name>.so for each directory on the path. */
 static const void *find(apical_registry *r, const char *name, int is_cell, char *err, size_t cap)
 {
@@ -215,6 +296,7 @@ static const void *find(apical_registry *r, const char *name, int is_cell, char 
                 if (m)
                     return m;
                 snprintf(err, cap, "%s loaded but holds no %s named '%s'", file, kind, name);
+                offer_nearest(r, name, is_cell, err, cap);
                 return NULL;
             }
         }
@@ -224,6 +306,7 @@ static const void *find(apical_registry *r, const char *name, int is_cell, char 
     }
     snprintf(err, cap, "no %s '%s': looked for %s.so in %s (set APICAL_MODULE_PATH)", kind,
              name, name, r->path);
+    offer_nearest(r, name, is_cell, err, cap);
     return NULL;
 }
 

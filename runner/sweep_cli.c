@@ -1,7 +1,8 @@
 /*
  * sweep_cli.c -- `apical sweep SWEEP.yaml [--out DIR] [--jobs N] [--force]`:
  * the runs of a sweep as local child processes, N at a time (default: one
- * per core), then the tables.
+ * per core), then the tables.  Also what every command of apical (and
+ * apical-mpi) uses to read its options and print its --help.
  *
  * Under mpirun (Open MPI sets OMPI_COMM_WORLD_SIZE, PMIx PMIX_RANK) the
  * command hands over to apical-mpi, the same driver built with MPI, so
@@ -12,6 +13,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,187 @@
 #include "apical_runner.h"
 #include "sweep.h"
 #include "sweep_cli.h"
+#include "yamlutil.h"
+
+#ifndef APICAL_MODULE_DIR
+#define APICAL_MODULE_DIR "/usr/local/lib/apical"
+#endif
+
+/* ---- options and --help ------------------------------------------------ */
+
+int apical_cli_fail(const apical_cli_cmd *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "apical %s: ", cmd->name);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n'apical %s --help' shows its usage\n", cmd->name);
+    va_end(ap);
+    return 2;
+}
+
+size_t apical_cli_near(const char *given)
+{
+    size_t letters = strlen(given + strspn(given, "-"));
+    return letters < 3 ? letters : 3;
+}
+
+/* The option of cmd meant by an unknown one (NAME, LEN characters): the
+   one it begins, if only one, else the nearest within two edits; NULL if
+   none is near. */
+static const char *nearest_option(const apical_cli_cmd *cmd, const char *name, size_t len)
+{
+    char given[64];
+    if (len >= sizeof given)
+        return NULL;
+    snprintf(given, sizeof given, "%.*s", (int)len, name);
+    const char *best = NULL, *extends = NULL;
+    size_t best_d = apical_cli_near(given), n_extend = 0;
+    for (size_t i = 0; i <= cmd->n_opts; i++) {
+        const char *o = i < cmd->n_opts ? cmd->opts[i].name : "--help";
+        if (len > 2 && strncmp(o, given, len) == 0)
+            extends = o, n_extend++;
+        size_t d = apical_yaml_distance(given, o);
+        if (d < best_d)
+            best = o, best_d = d;
+    }
+    return n_extend == 1 ? extends : best;
+}
+
+int apical_cli_next(apical_cli *c, const char **val)
+{
+    *val = NULL;
+    if (c->i >= c->argc)
+        return APICAL_CLI_END;
+    const char *a = c->argv[c->i++];
+    if (c->operands_only || a[0] != '-' || a[1] == 0) {
+        *val = a;
+        return APICAL_CLI_OPERAND;
+    }
+    if (strcmp(a, "--") == 0) {
+        c->operands_only = 1;
+        return apical_cli_next(c, val);
+    }
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+        return APICAL_CLI_HELP;
+    const char *eq = a[1] == '-' ? strchr(a, '=') : NULL;
+    size_t len = eq ? (size_t)(eq - a) : strlen(a);
+    for (size_t k = 0; k < c->cmd->n_opts; k++) {
+        const apical_cli_opt *o = &c->cmd->opts[k];
+        if (strlen(o->name) != len || strncmp(o->name, a, len) != 0)
+            continue;
+        if (!o->arg && eq) {
+            apical_cli_fail(c->cmd, "%s takes no value", o->name);
+            return APICAL_CLI_ERROR;
+        }
+        if (o->arg) {
+            if (eq)
+                *val = eq + 1;
+            else if (c->i < c->argc)
+                *val = c->argv[c->i++];
+            else {
+                apical_cli_fail(c->cmd, "%s needs a value (%s %s)", o->name, o->name, o->arg);
+                return APICAL_CLI_ERROR;
+            }
+        }
+        return (int)k;
+    }
+    const char *near = nearest_option(c->cmd, a, len);
+    if (near)
+        apical_cli_fail(c->cmd, "unknown option '%.*s' (did you mean '%s'?)", (int)len, a, near);
+    else
+        apical_cli_fail(c->cmd, "unknown option '%.*s'", (int)len, a);
+    return APICAL_CLI_ERROR;
+}
+
+int apical_cli_asks_help(const apical_cli_cmd *cmd, int argc, char **argv)
+{
+    for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            return 1;
+        for (size_t k = 0; k < cmd->n_opts; k++)
+            if (cmd->opts[k].arg && !strcmp(argv[i], cmd->opts[k].name)) {
+                i++; /* its value */
+                break;
+            }
+    }
+    return 0;
+}
+
+void apical_cli_help_footer(FILE *f)
+{
+    fprintf(f,
+            "exit status:\n"
+            "  0  done\n"
+            "  1  failed: the run diverged, or files could not be written (modules: none\n"
+            "     found; plot: gnuplot failed)\n"
+            "  2  bad input: an invalid circuit or sweep file (FILE:LINE:COL), a bad --set,\n"
+            "     a missing data file, a refused directory, a circuit too large, wrong usage\n"
+            "  3  stopped by SIGINT or SIGTERM after writing a checkpoint: 'apical run\n"
+            "     --resume DIR' continues the run, the same 'apical sweep' command a sweep\n"
+            "\n"
+            "environment:\n"
+            "  APICAL_MODULE_PATH   colon-separated directories searched for cell and rule\n"
+            "                       modules (NAME.so), before %s\n"
+            "  APICAL_DATA          a directory searched for the data files a circuit names\n"
+            "                       by a relative path, before $XDG_DATA_HOME/apical\n"
+            "                       (~/.local/share/apical); apical data mnist fetches\n"
+            "                       MNIST into it\n"
+            "  APICAL_MEMORY_LIMIT  bytes a circuit's buffers may take (default: the memory\n"
+            "                       available); a larger circuit is refused, exit status 2\n"
+            "  OMP_NUM_THREADS      the most threads a run uses (default: one per core); the\n"
+            "                       numbers do not depend on it\n",
+            APICAL_MODULE_DIR);
+}
+
+void apical_cli_help(FILE *f, const apical_cli_cmd *cmd)
+{
+    const char *p = cmd->synopsis;
+    for (int first = 1; *p; first = 0) {
+        size_t len = strcspn(p, "\n");
+        fprintf(f, "%s%.*s\n", first ? "usage: " : "       ", (int)len, p);
+        p += len + (p[len] == '\n');
+    }
+    fprintf(f, "\n%s\n", cmd->about);
+    fprintf(f, "\noptions:\n");
+    for (size_t i = 0; i <= cmd->n_opts; i++) {
+        char head[64];
+        const apical_cli_opt *o = i < cmd->n_opts ? &cmd->opts[i] : NULL;
+        snprintf(head, sizeof head, "%s%s%s", o ? o->name : "-h, --help", o && o->arg ? " " : "",
+                 o && o->arg ? o->arg : "");
+        /* the description's lines, the first beside the option */
+        const char *d = o ? o->doc : "print this help and exit";
+        for (int first = 1; *d; first = 0) {
+            size_t len = strcspn(d, "\n");
+            fprintf(f, "  %-18s %.*s\n", first ? head : "", (int)len, d);
+            d += len + (d[len] == '\n');
+        }
+    }
+    fputc('\n', f);
+    apical_cli_help_footer(f);
+}
+
+static const apical_cli_opt sweep_opts[] = {
+    { "--out", "DIR", "the sweep directory (default: the file's out:, else\n"
+                      "runs/<file name>)" },
+    { "--jobs", "N", "runs at a time (default: one per core); not under mpirun" },
+    { "--force", NULL, "replace another sweep in DIR, starting every run over" },
+};
+
+const apical_cli_cmd apical_sweep_cmd = {
+    "sweep",
+    "apical sweep SWEEP.yaml [--out DIR] [--jobs N] [--force]\n"
+    "mpirun -n N apical sweep SWEEP.yaml [--out DIR] [--force]",
+    "run a circuit over a grid of parameters and seeds, then tabulate",
+    "Run the circuit a sweep file names once for every combination of its axes (keys\n"
+    "as apical run --set takes them, and seeds): each run is 'apical run' into\n"
+    "DIR/run-NNNN/, N at a time, or shared among the ranks under mpirun.  At the end\n"
+    "DIR/runs.csv has a row per run and DIR/aggregate.csv the mean and standard\n"
+    "deviation over the seeds of each collected metric; 'apical plot DIR' draws them.\n"
+    "A stopped sweep (exit status 3) resumes with the same command: finished runs are\n"
+    "kept, stopped ones continue from their checkpoints.",
+    sweep_opts, sizeof sweep_opts / sizeof *sweep_opts,
+};
 
 static volatile sig_atomic_t stopping;
 
@@ -110,26 +293,38 @@ void apical_sweep_report(const apical_sweep *s, size_t run, int state, double se
 int apical_sweep_parse_args(int argc, char **argv, const char **file, const char **out,
                             long *jobs, int *force)
 {
+    const apical_cli_cmd *cmd = &apical_sweep_cmd;
+    apical_cli c = { cmd, argc, 0, argv, 0 };
+    const char *v;
     *file = *out = NULL;
     *jobs = 0;
     *force = 0;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
-            *out = argv[++i];
-        } else if (strcmp(argv[i], "--jobs") == 0 && i + 1 < argc) {
-            char *end;
-            *jobs = strtol(argv[++i], &end, 10);
-            if (*end || *jobs < 1)
-                return -1;
-        } else if (strcmp(argv[i], "--force") == 0) {
-            *force = 1;
-        } else if (argv[i][0] == '-' || *file) {
+    for (int k; (k = apical_cli_next(&c, &v)) != APICAL_CLI_END;) {
+        if (k == APICAL_CLI_HELP) {
+            apical_cli_help(stdout, cmd);
+            return APICAL_CLI_HELP;
+        }
+        if (k == APICAL_CLI_ERROR)
             return -1;
+        if (k == APICAL_CLI_OPERAND && *file)
+            return apical_cli_fail(cmd, "one sweep file only: '%s' and '%s'", *file, v), -1;
+        if (k == APICAL_CLI_OPERAND) {
+            *file = v;
+        } else if (!strcmp(cmd->opts[k].name, "--out")) {
+            *out = v;
+        } else if (!strcmp(cmd->opts[k].name, "--jobs")) {
+            char *end;
+            *jobs = strtol(v, &end, 10);
+            if (end == v || *end || *jobs < 1)
+                return apical_cli_fail(cmd, "--jobs takes a whole number of 1 or more, not '%s'",
+                                       v), -1;
         } else {
-            *file = argv[i];
+            *force = 1;
         }
     }
-    return *file ? 0 : -1;
+    if (!*file)
+        return apical_cli_fail(cmd, "no sweep file given"), -1;
+    return 0;
 }
 
 /* Runs in progress: slot k runs run slot_run[k] as process pids[k] (0: free). */
@@ -231,10 +426,9 @@ int apical_cmd_sweep(int argc, char **argv)
     const char *file, *out;
     long jobs;
     int force;
-    if (apical_sweep_parse_args(argc, argv, &file, &out, &jobs, &force) != 0) {
-        fprintf(stderr, "usage: apical sweep SWEEP.yaml [--out DIR] [--jobs N] [--force]\n");
-        return 2;
-    }
+    int parsed = apical_sweep_parse_args(argc, argv, &file, &out, &jobs, &force);
+    if (parsed != 0)
+        return parsed == APICAL_CLI_HELP ? 0 : 2;
     if (!jobs)
         jobs = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
     char err[2048], exe[4096];

@@ -204,11 +204,13 @@ int main(int argc, char **argv)
     const char *file, *out;
     long jobs;
     int force;
-    if (argc < 2 || strcmp(argv[1], "sweep") != 0 ||
-        apical_sweep_parse_args(argc - 2, argv + 2, &file, &out, &jobs, &force) != 0) {
+    if (argc < 2 || strcmp(argv[1], "sweep") != 0) {
         fprintf(stderr, "usage: mpirun -n N apical-mpi sweep SWEEP.yaml [--out DIR] [--force]\n");
         return 2;
     }
+    int parsed = apical_sweep_parse_args(argc - 2, argv + 2, &file, &out, &jobs, &force);
+    if (parsed != 0)
+        return parsed == APICAL_CLI_HELP ? 0 : 2;
     MPI_Init(&argc, &argv);
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -41,6 +41,39 @@ START_TEST(unknown_name_says_where_it_looked)
 }
 END_TEST
 
+/* A misspelt name is answered with the nearest name of a model of the same
+   kind; modules of the other kind, files that are not modules and far-off
+   names offer nothing. */
+START_TEST(misspelt_name_offers_the_nearest)
+{
+    char path[4096], err[2048];
+    snprintf(path, sizeof path, "%s:%s", getenv("APICAL_MODULE_PATH"),
+             getenv("APICAL_TEST_MODULES"));
+    apical_registry *r = apical_registry_new(path);
+    ck_assert_ptr_null(apical_registry_cell(r, "pyramidl", err, sizeof err));
+    ck_assert_msg(strstr(err, "no cell model 'pyramidl'") && strstr(err, "pyramidl.so") &&
+                      strstr(err, "; did you mean 'pyramidal'?"), "%s", err);
+    ck_assert_ptr_null(apical_registry_rule(r, "dendritic_eror", err, sizeof err));
+    ck_assert_msg(strstr(err, "did you mean 'dendritic_error'?"), "%s", err);
+    ck_assert_ptr_null(apical_registry_cell(r, "SST", err, sizeof err));
+    ck_assert_msg(strstr(err, "did you mean 'sst'?"), "%s", err);
+    /* backprop is a rule: no offer for a cell */
+    ck_assert_ptr_null(apical_registry_cell(r, "backprob", err, sizeof err));
+    ck_assert_msg(!strstr(err, "did you mean"), "%s", err);
+    ck_assert_ptr_null(apical_registry_rule(r, "backprob", err, sizeof err));
+    ck_assert_msg(strstr(err, "did you mean 'backprop'?"), "%s", err);
+    /* near the file names of the test modules the loader refuses */
+    ck_assert_ptr_null(apical_registry_rule(r, "bad_majr", err, sizeof err));
+    ck_assert_msg(strstr(err, "no plasticity rule 'bad_majr'") && !strstr(err, "did you mean"),
+                  "%s", err);
+    ck_assert_ptr_null(apical_registry_cell(r, "xyzzy", err, sizeof err));
+    ck_assert_msg(!strstr(err, "did you mean"), "%s", err);
+    /* the lookups that failed leave the registry working */
+    ck_assert_str_eq(test_cell(r, "pyramidal")->name, "pyramidal");
+    apical_registry_free(r);
+}
+END_TEST
+
 START_TEST(refuses_another_abi_major)
 {
     apical_registry *r = test_registry();
@@ -145,6 +178,7 @@ static Suite *suite(void)
     TCase *t = tcase_create("registry");
     tcase_add_test(t, finds_modules_by_name);
     tcase_add_test(t, unknown_name_says_where_it_looked);
+    tcase_add_test(t, misspelt_name_offers_the_nearest);
     tcase_add_test(t, refuses_another_abi_major);
     tcase_add_test(t, loads_a_newer_minor_with_larger_structs);
     tcase_add_test(t, an_older_minor_works_without_its_missing_fields);

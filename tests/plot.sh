@@ -9,7 +9,7 @@ trap 'rm -rf "$tmp"' EXIT
 apical="$APICAL_BUILDDIR/runner/apical"
 "$apical" run "$APICAL_SRCDIR/yaml/single_association.yaml" --out "$tmp/run" \
     --set simulation.phases.2.patterns=6 --set record.metrics.every=2 >/dev/null
-"$apical" plot "$tmp/run"
+"$apical" plot "$tmp/run" >"$tmp/plot.out"
 for f in metrics traces; do
     [ "$(head -c 8 "$tmp/run/$f.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
         { echo "$f.png is not a PNG"; exit 1; }
@@ -18,6 +18,17 @@ for f in metrics traces; do
 done
 # two traced stretches of time (phases 0-1 and 3-4): two columns of panels
 grep -c 'set xrange' "$tmp/run/plot.gp" | grep -qx 6
+# the files written are named
+grep -qx "wrote $tmp/run/metrics.png and $tmp/run/metrics.svg" "$tmp/plot.out"
+grep -qx "wrote $tmp/run/traces.png and $tmp/run/traces.svg" "$tmp/plot.out"
+# enhanced text: powers of ten on the log axis; names from the files literal
+# (keys, population labels)
+grep -q 'pngcairo enhanced' "$tmp/run/plot.gp" && grep -q 'svg enhanced' "$tmp/run/plot.gp"
+grep -q 'set format y "10^{%T}"' "$tmp/run/plot.gp"
+grep -q '^set key .*noenhanced' "$tmp/run/plot.gp"
+grep -q 'set ylabel "hidden" noenhanced' "$tmp/run/plot.gp"
+grep -q '<tspan[^>]*dy="-[0-9.]*px">-' "$tmp/run/metrics.svg" ||
+    { echo "metrics.svg has no superscript exponent"; exit 1; }
 # two runs in one figure
 "$apical" run "$APICAL_SRCDIR/yaml/single_association.yaml" --out "$tmp/run2" --set seed=4 \
     --set simulation.phases.2.patterns=6 --set record.metrics.every=2 >/dev/null
@@ -31,6 +42,10 @@ for s in 1 2; do
         --set simulation.phases.0.patterns=2 >/dev/null
 done
 "$apical" plot "$tmp/short1" "$tmp/short2" --out "$tmp/short"
+# a run without traces: only metrics.png and .svg, and only they are named
+"$apical" plot "$tmp/short1" >"$tmp/plot.out"
+[ -f "$tmp/short1/metrics.png" ] && [ ! -e "$tmp/short1/traces.png" ]
+grep -q "metrics.png" "$tmp/plot.out" && ! grep -q traces "$tmp/plot.out"
 grep -q 'title "no data"' "$tmp/short.gp" && grep -q 'short2/metrics.csv' "$tmp/short.gp"
 # a run keeps its colour in every panel it appears in (the second run: lc 2)
 [ "$(grep -c 'short2/metrics.csv" using .* lc 2 title' "$tmp/short.gp")" -eq \
@@ -55,6 +70,11 @@ done
     { echo "runs.gp draws $(grep -c '/metrics.csv" using 1:' "$sw/runs.gp") curves, not 2 x 40"; exit 1; }
 grep -q 'run-0039/metrics.csv' "$sw/runs.gp"
 [ "$(head -c 8 "$sw/runs.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
+# a run in epochs (steady mode): metrics alone, one tic per epoch, powers of ten
+"$apical" plot "$sw/run-0000" >"$tmp/plot.out"
+[ "$(cat "$tmp/plot.out")" = "wrote $sw/run-0000/metrics.png and $sw/run-0000/metrics.svg
+gnuplot script: $sw/run-0000/plot.gp" ] || { cat "$tmp/plot.out"; exit 1; }
+grep -q 'set xtics 1' "$sw/run-0000/plot.gp" && grep -q 'set format y "10^{%T}"' "$sw/run-0000/plot.gp"
 # not a run directory: exit 2 with a message
 if "$apical" plot "$tmp" 2>"$tmp/err"; then exit 1; else [ $? -eq 2 ]; fi
 grep -q 'no metrics.csv' "$tmp/err"
