@@ -38,11 +38,15 @@ apical_registry *apical_registry_new(const char *path)
     if (!r)
         return NULL;
     if (!path) {
-        const char *env = getenv("APICAL_MODULE_PATH");
-        size_t len = (env ? strlen(env) + 1 : 0) + sizeof APICAL_MODULE_DIR;
+        /* $APICAL_MODULE_PATH, then the system directories: the install
+           directory, or $APICAL_MODULE_SYSTEM_PATH where set (empty: none) */
+        const char *env = getenv("APICAL_MODULE_PATH"), *sys = getenv("APICAL_MODULE_SYSTEM_PATH");
+        if (!sys)
+            sys = APICAL_MODULE_DIR;
+        size_t len = (env ? strlen(env) : 0) + strlen(sys) + 2;
         char *p = malloc(len);
         if (p)
-            snprintf(p, len, "%s%s%s", env ? env : "", env && *env ? ":" : "", APICAL_MODULE_DIR);
+            snprintf(p, len, "%s%s%s", env ? env : "", env && *env && *sys ? ":" : "", sys);
         r->path = p;
     } else {
         r->path = strdup(path);
@@ -126,6 +130,32 @@ static int check_library(const apical_library *lib, const char *file, char *err,
     return 0;
 }
 
+/* A name that an earlier module took: the first on the path wins, and a
+   file defining the name again is refused (it would be listed twice, and
+   which one a circuit got would depend on the order of loading). */
+static int already_named(const apical_registry *r, const apical_library *lib, const char *file,
+                         char *err, size_t cap)
+{
+    for (size_t i = 0; i < lib->n_cells; i++)
+        for (size_t k = 0; k < r->n_cells; k++)
+            if (strcmp(lib->cells[i]->name,
+                       ((const apical_cell_model *)r->cells[k].model)->name) == 0) {
+                snprintf(err, cap, "%s: cell model '%s' is loaded from %s already (earlier on "
+                         "the module path); this file is skipped", file, lib->cells[i]->name,
+                         r->cells[k].file);
+                return -1;
+            }
+    for (size_t i = 0; i < lib->n_rules; i++)
+        for (size_t k = 0; k < r->n_rules; k++)
+            if (strcmp(lib->rules[i]->name, ((const apical_rule *)r->rules[k].model)->name) == 0) {
+                snprintf(err, cap, "%s: rule '%s' is loaded from %s already (earlier on the "
+                         "module path); this file is skipped", file, lib->rules[i]->name,
+                         r->rules[k].file);
+                return -1;
+            }
+    return 0;
+}
+
 int apical_registry_load_file(apical_registry *r, const char *file, char *err, size_t cap)
 {
     if (already_loaded(r, file))
@@ -151,7 +181,7 @@ int apical_registry_load_file(apical_registry *r, const char *file, char *err, s
         dlclose(h);
         return -1;
     }
-    if (check_library(lib, file, err, cap) != 0) {
+    if (check_library(lib, file, err, cap) != 0 || already_named(r, lib, file, err, cap) != 0) {
         dlclose(h);
         return -1;
     }

@@ -4,6 +4,8 @@
  * message that says what and where.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -172,6 +174,34 @@ START_TEST(scan_lists_every_module_and_skips_the_bad)
 }
 END_TEST
 
+/* The same module name from two files: the first on the path wins, the
+   second file is refused with a message naming both. */
+START_TEST(a_name_defined_twice_is_loaded_once)
+{
+    char src[2048], dir[] = "/tmp/apical-dupXXXXXX", copy[4200], err[2048] = "";
+    snprintf(src, sizeof src, "%s/pyramidal.so", getenv("APICAL_MODULE_PATH"));
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(copy, sizeof copy, "%s/pyramidal.so", dir);
+    FILE *in = fopen(src, "rb"), *out = fopen(copy, "wb");
+    ck_assert_msg(in && out, "cannot copy %s", src);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    fclose(out);
+    apical_registry *r = apical_registry_new(dir);
+    ck_assert_int_eq(apical_registry_load_file(r, src, err, sizeof err), 0);
+    ck_assert_int_ne(apical_registry_load_file(r, copy, err, sizeof err), 0);
+    ck_assert_msg(strstr(err, "cell model 'pyramidal' is loaded from") && strstr(err, src) &&
+                  strstr(err, copy), "message: %s", err);
+    ck_assert_uint_eq(apical_registry_n_cells(r), 1);
+    apical_registry_free(r);
+    remove(copy);
+    rmdir(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("loader");
@@ -184,6 +214,7 @@ static Suite *suite(void)
     tcase_add_test(t, an_older_minor_works_without_its_missing_fields);
     tcase_add_test(t, refuses_a_file_without_entry_symbol);
     tcase_add_test(t, scan_lists_every_module_and_skips_the_bad);
+    tcase_add_test(t, a_name_defined_twice_is_loaded_once);
     suite_add_tcase(s, t);
     return s;
 }
