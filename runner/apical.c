@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -207,9 +210,16 @@ static double now(void)
 
 static volatile sig_atomic_t stop_requested;
 
+/* The first SIGINT, SIGTERM or SIGHUP asks the run to stop with a
+   checkpoint; a second one ends the process at once (the last checkpoint
+   stays). */
 static void on_signal(int sig)
 {
-    (void)sig;
+    if (stop_requested) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
     stop_requested = 1;
 }
 
@@ -574,6 +584,52 @@ static void default_dir(const char *file, char *dir, size_t cap)
     snprintf(dir, cap, "runs/%.*s-%s", (int)len, base, stamp);
 }
 
+/* Remove a directory tree of the run's own making (weights/: files in
+   subdirectories); 0 when it is gone or was never there. */
+static int remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return errno == ENOENT ? 0 : remove(path);
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d)) && rc == 0) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char sub[4400];
+        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+        struct stat st;
+        rc = lstat(sub, &st) != 0 ? -1 : S_ISDIR(st.st_mode) ? remove_tree(sub) : remove(sub);
+    }
+    closedir(d);
+    return rc == 0 ? rmdir(path) : rc;
+}
+
+/* One run at a time in a directory: DIR/.lock, held (flock) for the run's
+   life; the descriptor stays open until the process ends.  Another run,
+   resume or --force in DIR meanwhile is refused. */
+static int lock_run_dir(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    if (apical_mkdir_p(dir) != 0) {
+        fprintf(stderr, "apical: cannot create %s: %s\n", dir, strerror(errno));
+        return APICAL_EXIT_FAILED;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "apical: cannot open %s: %s\n", path, strerror(errno));
+        return APICAL_EXIT_FAILED;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        fprintf(stderr, "apical: %s is in use by another apical run; wait for it, or choose "
+                        "another --out\n", dir);
+        close(fd);
+        return APICAL_EXIT_USAGE;
+    }
+    return 0;
+}
+
 /* A resumed run: the checkpoint loaded into the circuit (*pos where it
    stands), the output files reopened where the checkpoint left them.
    Returns 0, or the exit code. */
@@ -621,6 +677,12 @@ static int open_new(run_state *s, const apical_config *cfg, const char *file,
             snprintf(f, sizeof f, "%s/%s", s->dir, old[i]);
             remove(f);
         }
+        char w[4200];
+        snprintf(w, sizeof w, "%s/weights", s->dir);
+        if (remove_tree(w) != 0) {
+            fprintf(stderr, "apical: cannot remove %s: %s\n", w, strerror(errno));
+            return APICAL_EXIT_FAILED;
+        }
     }
     if (apical_mkdir_p(s->dir) != 0 || !(s->csv = fopen(path, "w"))) {
         fprintf(stderr, "apical: cannot write %s: %s\n", path, strerror(errno));
@@ -647,6 +709,10 @@ static void catch_stop_signals(void)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    /* a closed stdout (apical run ... | head) does not kill the run: its
+       files are what matters */
+    signal(SIGPIPE, SIG_IGN);
 }
 
 /* The run of a circuit in the dynamics mode; returns the exit code. */
@@ -710,6 +776,8 @@ static int read_run_args(const apical_cli_cmd *cmd, int argc, char **argv, run_a
             a->file = v;
         else if (!strcmp(cmd->opts[k].name, "--set"))
             a->sets[a->n_sets++] = v;
+        else if (k == RUN_OUT && !*v)
+            return apical_cli_fail(cmd, "--out needs a directory, not an empty name");
         else if (k == RUN_OUT)
             a->out = v;
         else if (k == RUN_FORCE)
@@ -765,7 +833,9 @@ static int cmd_run(int argc, char **argv)
     run_state s = { dir, cfg.circuit, NULL, NULL, &cfg.run, isatty(STDERR_FILENO), now(), 0, -1,
                     NAN, NULL, 0, NULL };
     apical_run_pos pos;
-    int rc = resume ? open_resumed(&s, &cfg, &pos) : open_new(&s, &cfg, file, sets, n_sets, force);
+    int rc = lock_run_dir(dir);
+    if (rc == 0)
+        rc = resume ? open_resumed(&s, &cfg, &pos) : open_new(&s, &cfg, file, sets, n_sets, force);
     if (rc == 0 && cfg.steady.mode == APICAL_MODE_DYNAMICS) {
         rc = set_columns(&s, &cfg) != 0;
         if (rc == 0 && !resume)

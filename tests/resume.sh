@@ -68,4 +68,27 @@ cp "$tmp/a/checkpoint.bin" "$tmp/b/checkpoint.bin"
 head -c 10 "$tmp/a/metrics.csv" >"$tmp/b/metrics.csv"
 if "$apical" run --resume "$tmp/b" 2>"$tmp/err"; then exit 1; fi
 [ "$(wc -c <"$tmp/b/metrics.csv")" -eq 10 ] || { echo "metrics.csv was grown"; exit 1; }
+# one run at a time in a directory; SIGHUP stops like SIGTERM
+"$apical" run "$yaml" --out "$tmp/e" "$@" --set simulation.phases.0.patterns=100000 \
+    >"$tmp/e.log" 2>&1 &
+pid=$!
+while [ "$(lines "$tmp/e/metrics.csv")" -lt 2 ]; do sleep 0.05; done
+status=0
+"$apical" run "$yaml" --out "$tmp/e" --force "$@" >/dev/null 2>"$tmp/err" || status=$?
+[ "$status" -eq 2 ] || { echo "a second run in a busy directory exited $status, not 2"; exit 1; }
+grep -q 'is in use by another apical run' "$tmp/err" || { cat "$tmp/err"; exit 1; }
+kill -HUP "$pid"
+status=0
+wait "$pid" || status=$?
+[ "$status" -eq 3 ] || { echo "SIGHUP: exit $status, not 3"; cat "$tmp/e.log"; exit 1; }
+[ -f "$tmp/e/checkpoint.bin" ]
+# --force replaces everything an earlier run wrote, weight snapshots too
+mkdir -p "$tmp/e/weights/p0"
+echo 1 >"$tmp/e/weights/p0/stale.csv"
+"$apical" run "$yaml" --out "$tmp/e" --force "$@" >/dev/null
+[ ! -e "$tmp/e/weights" ] || { echo "--force left weights/"; exit 1; }
+# an empty --out is a usage error
+status=0
+"$apical" run "$yaml" --out "" >/dev/null 2>"$tmp/err" || status=$?
+[ "$status" -eq 2 ] && grep -q 'empty' "$tmp/err" || { echo "--out '': $status"; exit 1; }
 echo "resume: ok"
