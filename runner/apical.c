@@ -307,8 +307,9 @@ static void on_metrics(void *user, const apical_metrics *m)
     run_state *s = user;
     double *vals = s->vals;
     s->last_error = m->test_error;
+    double wall = now() - s->t0;
     for (size_t i = 0; i < s->n_cols; i++)
-        vals[i] = apical_dynamics_value(&s->cols[i], m, now() - s->t0);
+        vals[i] = apical_dynamics_value(&s->cols[i], m, wall);
     put_row(s->csv, s->cols, s->n_cols, vals, 1, m->phase);
     fflush(s->csv);
     if (s->tty)
@@ -498,14 +499,13 @@ static void on_epoch(void *user, const apical_epoch_metrics *m)
 }
 
 /* A resumed run appends rows: its metrics.csv must have this build's columns. */
-static int check_steady_header(const run_state *s, const apical_config *cfg, const char *dir)
+static int check_steady_header(const run_state *s)
 {
     char path[4200], *want = NULL, *have = NULL;
     size_t nw = 0, nh = 0;
-    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    snprintf(path, sizeof path, "%s/metrics.csv", s->dir);
     FILE *m = open_memstream(&want, &nw), *f = fopen(path, "r");
     int rc = 0;
-    (void)cfg;
     if (m) {
         put_header(m, s->cols, s->n_cols, 1);
         fclose(m);
@@ -545,7 +545,7 @@ static int run_steady(apical_config *cfg, run_state *s, const char *dir, int res
         return 1;
     if (!resumed)
         put_header(s->csv, s->cols, s->n_cols, 1);
-    else if (check_steady_header(s, cfg, dir) != 0)
+    else if (check_steady_header(s) != 0)
         return 2;
     put_header(stdout, s->cols, s->n_cols, 0);
     o->on_epoch = on_epoch;
