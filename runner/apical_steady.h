@@ -107,9 +107,11 @@ typedef struct apical_steady_opts {
                                    (probed as it runs); n: exactly n */
     void (*on_epoch)(void *user, const apical_epoch_metrics *m);
     void (*on_progress)(void *user, long done, long total);
-    /* after the first evaluation and after every epoch; when *stop is
-       raised the run returns APICAL_RUN_STOPPED after the current
-       mini-batch, and the last of these checkpoints is where it resumes */
+    /* before the first evaluation (resuming from it repeats that
+       evaluation) and after every epoch's evaluation; when *stop is raised
+       the run returns APICAL_RUN_STOPPED after the current mini-batch of
+       training or evaluation, and the last of these checkpoints is where
+       it resumes */
     int (*on_checkpoint)(void *user, long epochs_done, char *err, size_t errcap);
     volatile sig_atomic_t *stop;
     void *user;

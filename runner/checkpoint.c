@@ -26,7 +26,7 @@
 #include "circuit_int.h"
 
 #define MAGIC "APICALCK"
-#define CKPT_VERSION 2u
+#define CKPT_VERSION 3u
 #define FNV_OFFSET 14695981039346656037u
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)

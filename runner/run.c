@@ -35,6 +35,12 @@ int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, lo
     s->next_row = 0;
     int rc = 0;
     for (long k = 0; k < n && rc == 0; k++) {
+        if (o->stop && *o->stop) {
+            snprintf(err, cap, "stopped during an evaluation (%ld of %ld held-out patterns)", k,
+                     n);
+            rc = APICAL_RUN_STOPPED;
+            break;
+        }
         memcpy(c->y, c->y_saved, c->n_y * sizeof(double));
         apical_integrator_reset(it);
         apical_stim_next(s, c->rng_test);
@@ -54,7 +60,7 @@ int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, lo
     m->mismatch_sq = acc.n_mismatch ? acc.mismatch / (double)acc.n_mismatch : NAN;
     m->test_error = acc.n_error ? acc.error / (double)acc.n_error : NAN;
     m->bp_cosine = bp.n ? bp.sum / (double)bp.n : NAN;
-    return rc ? -1 : 0;
+    return rc == APICAL_RUN_STOPPED ? rc : rc ? -1 : 0;
 }
 
 long apical_run_total_patterns(const apical_run_opts *o)
@@ -79,18 +85,26 @@ static int emit(run_state *r, const char *phase, size_t stim, long n, char *err,
 {
     apical_metrics m = { phase, r->pos.pattern, (double)r->pos.step * r->o->dt, NAN, NAN, NAN,
                          NAN, NAN };
-    if (apical_evaluate(r->c, r->o, stim, n, &m, err, cap) != 0)
-        return -1;
+    int rc = apical_evaluate(r->c, r->o, stim, n, &m, err, cap);
+    if (rc != 0)
+        return rc;
     if (r->o->on_metrics)
         r->o->on_metrics(r->o->user, &m);
     return 0;
 }
 
-/* Integrate `steps` steps with the active stimulus as it is. */
-static int integrate(run_state *r, long steps, unsigned flags, char *err, size_t cap)
+/* Integrate `steps` steps with the active stimulus as it is; with
+   stoppable, a stop request ends it between two steps (APICAL_RUN_STOPPED). */
+static int integrate(run_state *r, long steps, unsigned flags, int stoppable, char *err,
+                     size_t cap)
 {
     const apical_run_opts *o = r->o;
     for (long t = 0; t < steps; t++, r->pos.step++) {
+        if (stoppable && o->stop && *o->stop) {
+            snprintf(err, cap, "stopped at t = %g ms, %ld ms into a settle phase of %g ms",
+                     (double)r->pos.step * o->dt, (long)((double)t * o->dt), (double)steps * o->dt);
+            return APICAL_RUN_STOPPED;
+        }
         if (apical_circuit_eval(r->c, err, cap) != 0)
             return -1;
         if (r->tracing && o->on_trace && o->trace_every > 0 && r->pos.step % o->trace_every == 0)
@@ -133,50 +147,88 @@ static int checkpoint(run_state *r, char *err, size_t cap)
     return r->o->on_checkpoint(r->o->user, &r->pos, err, cap) ? -1 : 0;
 }
 
-static int run_phase(run_state *r, const apical_phase *ph, char *err, size_t cap)
+/* After a training pattern, and before the first one of a run: the
+   evaluation, the weight snapshot and the progress report.  A checkpoint
+   at a pattern boundary is written before these, so that a run resumed
+   from it repeats them. */
+static int after_pattern(run_state *r, const apical_phase *ph, char *err, size_t cap)
+{
+    const apical_run_opts *o = r->o;
+    long p = (long)r->pos.pattern;
+    if (o->eval_every > 0 && p % o->eval_every == 0) {
+        int rc = emit(r, "train", ph->stim, o->eval_patterns, err, cap);
+        if (rc != 0)
+            return rc;
+    }
+    if (o->on_weights && o->weights_every > 0 && p % o->weights_every == 0)
+        o->on_weights(o->user, p, r->c);
+    if (p > 0 && o->on_progress)
+        o->on_progress(o->user, p, r->total);
+    return 0;
+}
+
+/* A stop request seen at or inside the current phase (rc from the step
+   that saw it): with checkpoint, one is written at the current position
+   first.  Returns APICAL_RUN_STOPPED, or -1 when the checkpoint fails. */
+static int stopped(run_state *r, int rc, int write, const char *where, char *err, size_t cap)
+{
+    if (rc != APICAL_RUN_STOPPED)
+        return rc;
+    if (write && checkpoint(r, err, cap) != 0)
+        return -1;
+    snprintf(err, cap, "stopped at pattern %ld (t = %g ms)%s; a checkpoint was written",
+             (long)r->pos.pattern, (double)r->pos.step * r->o->dt, where);
+    return APICAL_RUN_STOPPED;
+}
+
+static int run_phase(run_state *r, const apical_phase *ph, int resumed, char *err, size_t cap)
 {
     apical_circuit *c = r->c;
     const apical_run_opts *o = r->o;
     unsigned flags = phase_flags(c, o, ph);
     if (r->pos.in_phase > 0 && ph->kind != APICAL_PHASE_TRAIN)
         return 0; /* resumed after it */
-    if (ph->kind == APICAL_PHASE_TEST)
-        return emit(r, "test", ph->stim, ph->patterns, err, cap);
+    if (ph->kind == APICAL_PHASE_TEST) /* resumed at its start after a stop */
+        return stopped(r, emit(r, "test", ph->stim, ph->patterns, err, cap), 1,
+                       ", during a test phase (repeated on resume)", err, cap);
     if (ph->kind == APICAL_PHASE_SETTLE) {
+        /* a stop inside it resumes from its start */
+        if (o->stop && checkpoint(r, err, cap) != 0)
+            return -1;
         apical_circuit_activate(c, r->pos.last_stim, ph->target);
-        return integrate(r, lround(ph->present_ms / o->dt), flags, err, cap);
+        int rc = integrate(r, lround(ph->present_ms / o->dt), flags, 1, err, cap);
+        if (rc == APICAL_RUN_STOPPED)
+            snprintf(err, cap, "stopped at t = %g ms, in a settle phase; the checkpoint from "
+                     "its start (pattern %ld) was written (resume repeats the phase)",
+                     (double)r->pos.step * o->dt, (long)r->pos.pattern);
+        return rc;
     }
     apical_stim *s = &c->stims[ph->stim];
     const long steps = lround(ph->present_ms / o->dt);
     r->pos.last_stim = ph->stim;
     apical_circuit_activate(c, ph->stim, ph->target);
-    if (o->eval_every > 0 && r->pos.pattern == 0 &&
-        emit(r, "train", ph->stim, o->eval_patterns, err, cap) != 0)
-        return -1;
-    if (o->on_weights && o->weights_every > 0 && r->pos.pattern == 0 && r->pos.in_phase == 0)
-        o->on_weights(o->user, 0, c);
+    const char *in_eval = ", during an evaluation (repeated on resume)";
+    /* before the first pattern, or what a checkpoint of the boundary left */
+    if (r->pos.pattern == 0 || (resumed && r->pos.in_phase > 0)) {
+        int rc = after_pattern(r, ph, err, cap);
+        if (rc != 0)
+            return stopped(r, rc, 1, in_eval, err, cap);
+    }
     while (r->pos.in_phase < ph->patterns) {
         apical_stim_next(s, c->rng_train);
-        if (integrate(r, steps, flags, err, cap) != 0)
+        if (integrate(r, steps, flags, 0, err, cap) != 0)
             return -1;
         r->pos.pattern++;
         r->pos.in_phase++;
-        if (o->eval_every > 0 && r->pos.pattern % o->eval_every == 0 &&
-            emit(r, "train", ph->stim, o->eval_patterns, err, cap) != 0)
-            return -1;
-        if (o->on_weights && o->weights_every > 0 && r->pos.pattern % o->weights_every == 0)
-            o->on_weights(o->user, (long)r->pos.pattern, c);
-        if (o->on_progress)
-            o->on_progress(o->user, r->pos.pattern, r->total);
         int stop = o->stop && *o->stop;
         if ((stop || (o->checkpoint_every > 0 && r->pos.pattern % o->checkpoint_every == 0)) &&
             checkpoint(r, err, cap) != 0)
             return -1;
-        if (stop) {
-            snprintf(err, cap, "stopped at pattern %ld (t = %g ms); a checkpoint was written",
-                     (long)r->pos.pattern, (double)r->pos.step * o->dt);
-            return APICAL_RUN_STOPPED;
-        }
+        if (stop)
+            return stopped(r, APICAL_RUN_STOPPED, 0, "", err, cap);
+        int rc = after_pattern(r, ph, err, cap);
+        if (rc != 0)
+            return stopped(r, rc, 1, in_eval, err, cap);
     }
     return 0;
 }
@@ -210,7 +262,7 @@ int apical_run(apical_circuit *c, const apical_run_opts *o, char *err, size_t ca
     for (; r.pos.phase < o->n_phases && rc == 0; r.pos.phase++, r.pos.in_phase = 0) {
         size_t i = r.pos.phase;
         r.tracing = !o->trace_phases || (i < 64 && (o->trace_phases >> i & 1));
-        rc = run_phase(&r, &o->phases[i], err, cap);
+        rc = run_phase(&r, &o->phases[i], o->resume && i == o->resume->phase, err, cap);
     }
     if (rc == 0)
         rc = checkpoint(&r, err, cap); /* the final state */

@@ -545,14 +545,21 @@ int apical_steady_run(apical_steady *s, char *err, size_t cap)
     }
     apical_epoch_metrics m;
     if (o->start_epoch == 0) {
-        memset(&m, 0, sizeof m);
-        m.train_error = NAN;
-        if (apical_sd_evaluate(s, &m, err, cap))
-            return -1;
-        if (o->on_epoch)
-            o->on_epoch(o->user, &m);
+        /* the checkpoint of epoch 0 comes before its evaluation, which
+           depends on the weights alone: a run resumed from it (stopped in
+           the evaluation or the first epoch) repeats the evaluation */
         if (o->on_checkpoint && o->on_checkpoint(o->user, 0, err, cap))
             return -1;
+        memset(&m, 0, sizeof m);
+        m.train_error = NAN;
+        int rc = apical_sd_evaluate(s, &m, err, cap);
+        if (rc == APICAL_RUN_STOPPED)
+            snprintf(err, cap, "stopped during the evaluation before training; the checkpoint "
+                     "of epoch 0 was written");
+        if (rc)
+            return rc == APICAL_RUN_STOPPED ? rc : -1;
+        if (o->on_epoch)
+            o->on_epoch(o->user, &m);
     }
     for (long ep = o->start_epoch; ep < o->epochs; ep++) {
         double t0 = now_s(), wrong, f0 = s->flop;
@@ -568,8 +575,12 @@ int apical_steady_run(apical_steady *s, char *err, size_t cap)
         m.seconds = now_s() - t0;
         m.train_error = wrong;
         apical_steady_sync(s);
-        if (apical_sd_evaluate(s, &m, err, cap))
-            return -1;
+        rc = apical_sd_evaluate(s, &m, err, cap);
+        if (rc == APICAL_RUN_STOPPED)
+            snprintf(err, cap, "stopped during the evaluation after epoch %ld; the checkpoint "
+                     "holds epoch %ld (resume repeats epoch %ld)", ep + 1, ep, ep + 1);
+        if (rc)
+            return rc == APICAL_RUN_STOPPED ? rc : -1;
         if (o->on_epoch)
             o->on_epoch(o->user, &m);
         if (o->on_checkpoint && o->on_checkpoint(o->user, ep + 1, err, cap))

@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "steady_int.h"
 
@@ -66,6 +67,15 @@ static void add_mismatch(apical_steady *s, double *mis, size_t *n_mis)
     }
 }
 
+/* A stop request (o.stop) ends an evaluation between two batches. */
+static int stop_requested(const apical_steady *s, char *err, size_t cap)
+{
+    if (!s->o.stop || !*s->o.stop)
+        return 0;
+    snprintf(err, cap, "stopped during an evaluation");
+    return 1;
+}
+
 int apical_sd_evaluate(apical_steady *s, apical_epoch_metrics *m, char *err, size_t cap)
 {
     apical_circuit *c = s->c;
@@ -79,6 +89,8 @@ int apical_sd_evaluate(apical_steady *s, apical_epoch_metrics *m, char *err, siz
         apical_stim *st = &c->stims[s->o.eval[e]];
         size_t wrong = 0;
         for (size_t from = 0; from < st->count; from += s->B) {
+            if (stop_requested(s, err, cap))
+                return APICAL_RUN_STOPPED;
             size_t n = st->count - from < s->B ? st->count - from : s->B;
             apical_sd_load_batch(s, s->o.eval[e], NULL, from, n, 0);
             if (apical_sd_sweep(s, passes, err, cap))
@@ -98,5 +110,7 @@ int apical_sd_evaluate(apical_steady *s, apical_epoch_metrics *m, char *err, siz
                 m->mismatch_sq = mis / (double)n_mis;
         }
     }
+    if (stop_requested(s, err, cap))
+        return APICAL_RUN_STOPPED;
     return apical_sd_probe(s, m, err, cap);
 }

@@ -138,3 +138,36 @@ if command -v gnuplot >/dev/null; then
     grep -q "$tmp/sw/runs.png" "$tmp/plot.out" || { cat "$tmp/plot.out"; fail "plot output"; }
     grep -q 'run-0001/metrics.csv' "$tmp/sw/runs.gp" || fail "runs.gp does not draw run-0001"
 fi
+
+# a stop inside an evaluation ends the run at once: before training (the
+# checkpoint of epoch 0 precedes that evaluation, which the resumed run
+# repeats) and after epoch 1 (the run resumes from epoch 0 and repeats
+# epoch 1); either way the resumed run ends as the uninterrupted one
+sets="--set stimuli.validation.rows=[50000,10000] --set stimuli.test.rows=[0,10000]
+      --set simulation.steady.epochs=2 --set stimuli.train.rows=[0,500]"
+# shellcheck disable=SC2086
+OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist.yaml" --out "$tmp/e0" $sets >/dev/null
+cut -d, -f3 --complement "$tmp/e0/metrics.csv" >"$tmp/e0.csv"
+"$apical" inspect "$tmp/e0" | grep '^digest' >"$tmp/e0.digest"
+stop_in_eval() { # DIR FILE LINES MESSAGE: SIGTERM once DIR/FILE has LINES lines
+    # shellcheck disable=SC2086
+    OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist.yaml" --out "$tmp/$1" $sets \
+        >"$tmp/$1.log" 2>&1 &
+    pid=$!
+    while [ "$(lines "$tmp/$1/$2")" -lt "$3" ]; do sleep 0.02; done
+    sleep 0.5
+    kill -TERM "$pid"
+    status=0
+    wait "$pid" || status=$?
+    [ "$status" -eq 3 ] || { cat "$tmp/$1.log"; fail "stopped in an evaluation: exit $status"; }
+    grep -q "$4" "$tmp/$1.log" || { cat "$tmp/$1.log"; fail "not stopped $4"; }
+    OMP_NUM_THREADS=1 "$apical" run --resume "$tmp/$1" >"$tmp/$1.resume.log" 2>&1 ||
+        { cat "$tmp/$1.resume.log"; fail "the run resumed after a stop in an evaluation failed"; }
+    cut -d, -f3 --complement "$tmp/$1/metrics.csv" >"$tmp/$1.csv"
+    same "$tmp/e0.csv" "$tmp/$1.csv" "resumed after a stop $4: other metrics"
+    "$apical" inspect "$tmp/$1" | grep '^digest' >"$tmp/$1.digest"
+    same "$tmp/e0.digest" "$tmp/$1.digest" "resumed after a stop $4: another state"
+    echo "stopped $4 and resumed: metrics and checkpoint identical"
+}
+stop_in_eval e1 metrics.csv 1 "during the evaluation before training"
+stop_in_eval e2 metrics.csv 2 "during the evaluation after epoch 1"
