@@ -7,11 +7,16 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "circuit_int.h"
 
@@ -96,6 +101,105 @@ static int grow(void *pp, size_t n, size_t size)
     return 0;
 }
 
+/* A shared object of this machine's ELF class whose program headers,
+   loadable segments or section headers reach past the end of the file (a
+   truncated copy): dlopen would map pages the file does not have, and the
+   first touch of one ends the process with SIGBUS.  Files that are not
+   ELF of this class are left to dlopen, which refuses them with a message. */
+static int check_elf(const char *file, char *err, size_t cap)
+{
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, cap, "cannot load module %s: %s", file, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    ElfW(Ehdr) eh;
+    const char *why = NULL;
+    uint64_t end = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        why = "not a regular file";
+    } else if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh) {
+        if (st.st_size >= SELFMAG)
+            why = "shorter than an ELF header";
+    } else if (memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+               eh.e_ident[EI_CLASS] == (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32)) {
+        uint64_t size = (uint64_t)st.st_size;
+        if (eh.e_phentsize != sizeof(ElfW(Phdr)) || eh.e_phnum == 0)
+            why = "its program header table is malformed";
+        else if ((end = (uint64_t)eh.e_phoff + (uint64_t)eh.e_phnum * sizeof(ElfW(Phdr))) > size)
+            why = "its program headers";
+        else if (eh.e_shnum && (end = (uint64_t)eh.e_shoff +
+                                      (uint64_t)eh.e_shnum * eh.e_shentsize) > size)
+            why = "its section headers";
+        for (size_t i = 0; !why && i < eh.e_phnum; i++) {
+            ElfW(Phdr) ph;
+            if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) !=
+                (ssize_t)sizeof ph)
+                why = "its program headers cannot be read";
+            else if (ph.p_type == PT_LOAD &&
+                     (end = (uint64_t)ph.p_offset + (uint64_t)ph.p_filesz) > size)
+                why = "a loadable segment";
+        }
+    }
+    close(fd);
+    if (!why)
+        return 0;
+    if (end)
+        snprintf(err, cap, "%s is truncated or damaged: %s end at byte %llu of a file of %llu "
+                 "bytes; not loaded", file, why, (unsigned long long)end,
+                 (unsigned long long)st.st_size);
+    else
+        snprintf(err, cap, "%s is truncated or damaged (%s); not loaded", file, why);
+    return -1;
+}
+
+/* A table of n entries at p: present when n is not 0, of a plausible size. */
+#define MAX_TABLE 65536
+static const char *bad_table(const void *p, size_t n)
+{
+    return n > MAX_TABLE ? "an implausible count" : n && !p ? "a NULL array" : NULL;
+}
+
+/* The entries of a parameter, variable or observable table, each with a
+   name; what is wrong with it, or NULL. */
+static const char *bad_params(const apical_param *p, size_t n)
+{
+    const char *why = bad_table(p, n);
+    for (size_t i = 0; !why && i < n; i++)
+        if (!p[i].name)
+            why = "an entry without a name";
+    return why;
+}
+
+static const char *bad_vars(const apical_var *v, size_t n)
+{
+    const char *why = bad_table(v, n);
+    for (size_t i = 0; !why && i < n; i++)
+        if (!v[i].name)
+            why = "an entry without a name";
+    return why;
+}
+
+static const char *bad_cell_tables(const apical_cell_model *m, const char **table)
+{
+    const char *why;
+    if ((why = bad_params(m->params, m->n_params)))
+        *table = "params";
+    else if ((why = bad_vars(m->state, m->n_state)))
+        *table = "state";
+    else if ((why = bad_vars(m->ports, m->n_ports)))
+        *table = "ports";
+    else if ((why = bad_table(m->obs, m->n_obs)))
+        *table = "obs";
+    for (size_t i = 0; !why && i < m->n_obs; i++)
+        if (!m->obs[i].name) {
+            why = "an entry without a name";
+            *table = "obs";
+        }
+    return why;
+}
+
 /* Check a library's tables before anything of it is registered. */
 static int check_library(const apical_library *lib, const char *file, char *err, size_t cap)
 {
@@ -109,21 +213,39 @@ static int check_library(const apical_library *lib, const char *file, char *err,
                  file, lib->struct_size, (size_t)APICAL_LIBRARY_MIN_SIZE_V1);
         return -1;
     }
+    const char *why, *table = "cells";
+    if ((why = bad_table(lib->cells, lib->n_cells)) ||
+        (table = "rules", why = bad_table(lib->rules, lib->n_rules))) {
+        snprintf(err, cap, "%s: its library table has %s of %s (%zu cells, %zu rules); not "
+                 "loaded", file, why, table, lib->n_cells, lib->n_rules);
+        return -1;
+    }
     for (size_t i = 0; i < lib->n_cells; i++) {
         const apical_cell_model *m = lib->cells[i];
-        if (!m || m->struct_size < APICAL_CELL_MIN_SIZE_V1 || !m->name || !m->rhs ||
-            !m->observe) {
-            snprintf(err, cap, "%s: cell model %zu is incomplete (needs name, rhs, observe)",
-                     file, i);
+        if (!m || m->struct_size < APICAL_CELL_MIN_SIZE_V1 || !m->name || !m->version ||
+            !m->rhs || !m->observe) {
+            snprintf(err, cap, "%s: cell model %zu is incomplete (needs name, version, rhs, "
+                     "observe)", file, i);
+            return -1;
+        }
+        if ((why = bad_cell_tables(m, &table))) {
+            snprintf(err, cap, "%s: cell model '%s' has %s in its %s table; not loaded", file,
+                     m->name, why, table);
             return -1;
         }
     }
     for (size_t i = 0; i < lib->n_rules; i++) {
         const apical_rule *u = lib->rules[i];
-        if (!u || u->struct_size < APICAL_RULE_MIN_SIZE_V1 || !u->name || !u->dwdt ||
-            !u->post_obs) {
-            snprintf(err, cap, "%s: rule %zu is incomplete (needs name, dwdt, post_obs)", file,
-                     i);
+        if (!u || u->struct_size < APICAL_RULE_MIN_SIZE_V1 || !u->name || !u->version ||
+            !u->dwdt || !u->post_obs) {
+            snprintf(err, cap, "%s: rule %zu is incomplete (needs name, version, dwdt, "
+                     "post_obs)", file, i);
+            return -1;
+        }
+        if ((why = bad_params(u->params, u->n_params)) ||
+            (u->n_aux > MAX_TABLE && (why = "an implausible count"))) {
+            snprintf(err, cap, "%s: rule '%s' has %s in its %s table; not loaded", file,
+                     u->name, why, u->n_aux > MAX_TABLE ? "aux" : "params");
             return -1;
         }
     }
@@ -160,6 +282,8 @@ int apical_registry_load_file(apical_registry *r, const char *file, char *err, s
 {
     if (already_loaded(r, file))
         return 0;
+    if (check_elf(file, err, cap) != 0)
+        return -1;
     void *h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         snprintf(err, cap, "cannot load module %s: %s", file, dlerror());

@@ -202,6 +202,73 @@ START_TEST(a_name_defined_twice_is_loaded_once)
 }
 END_TEST
 
+/* Copy the first n bytes of src to dst (all of it: n = (size_t)-1). */
+static size_t copy_prefix(const char *src, const char *dst, size_t n)
+{
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    ck_assert_msg(in && out, "cannot copy %s", src);
+    char buf[65536];
+    size_t k, done = 0;
+    while (done < n && (k = fread(buf, 1, n - done < sizeof buf ? n - done : sizeof buf, in)) > 0) {
+        ck_assert_uint_eq(fwrite(buf, 1, k, out), k);
+        done += k;
+    }
+    fclose(in);
+    fclose(out);
+    return done;
+}
+
+/* A module file cut short (a copy interrupted, a full disk): refused
+   before dlopen, whose mapping of the missing pages would end the process
+   with SIGBUS, with a message naming the file; a scan skips it. */
+START_TEST(a_truncated_module_is_refused)
+{
+    char src[2048], dir[] = "/tmp/apical-cutXXXXXX", copy[4200], err[2048] = "";
+    snprintf(src, sizeof src, "%s/pyramidal.so", getenv("APICAL_MODULE_PATH"));
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(copy, sizeof copy, "%s/pyramidal.so", dir);
+    size_t size = copy_prefix(src, copy, (size_t)-1);
+    const size_t cuts[] = { 8, 64, 1000, size / 4, size / 2, 3 * size / 4, size - 1 };
+    for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
+        ck_assert_uint_eq(copy_prefix(src, copy, cuts[i]), cuts[i]);
+        apical_registry *r = apical_registry_new(dir);
+        ck_assert_int_ne(apical_registry_load_file(r, copy, err, sizeof err), 0);
+        ck_assert_msg(strstr(err, copy) && (strstr(err, "truncated") || strstr(err, "too short") ||
+                                            strstr(err, "file too short")),
+                      "cut at %zu of %zu: %s", cuts[i], size, err);
+        ck_assert_ptr_null(apical_registry_cell(r, "pyramidal", err, sizeof err));
+        ck_assert_msg(strstr(err, copy), "%s", err);
+        int skipped = 0;
+        ck_assert_int_eq(apical_registry_scan(r, count_skip, &skipped), 0);
+        ck_assert_int_eq(skipped, 1);
+        apical_registry_free(r);
+    }
+    remove(copy);
+    rmdir(dir);
+}
+END_TEST
+
+/* A module whose table promises entries it does not give (a count with a
+   NULL array): refused at load with a message naming the file, the model
+   and the table, before anything reads the entries. */
+START_TEST(a_module_with_a_null_table_is_refused)
+{
+    const char *dir = getenv("APICAL_BAD_MODULES");
+    ck_assert_ptr_nonnull(dir);
+    char file[2048], err[2048] = "";
+    snprintf(file, sizeof file, "%s/null_table.so", dir);
+    apical_registry *r = apical_registry_new(dir);
+    ck_assert_int_ne(apical_registry_load_file(r, file, err, sizeof err), 0);
+    ck_assert_msg(strstr(err, file) && strstr(err, "'null_ports'") && strstr(err, "NULL array") &&
+                      strstr(err, "ports table"), "%s", err);
+    int skipped = 0;
+    ck_assert_int_eq(apical_registry_scan(r, count_skip, &skipped), 0);
+    ck_assert_int_eq(skipped, 1);
+    ck_assert_uint_eq(apical_registry_n_cells(r), 0);
+    apical_registry_free(r);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("loader");
@@ -215,6 +282,8 @@ static Suite *suite(void)
     tcase_add_test(t, refuses_a_file_without_entry_symbol);
     tcase_add_test(t, scan_lists_every_module_and_skips_the_bad);
     tcase_add_test(t, a_name_defined_twice_is_loaded_once);
+    tcase_add_test(t, a_truncated_module_is_refused);
+    tcase_add_test(t, a_module_with_a_null_table_is_refused);
     suite_add_tcase(s, t);
     return s;
 }
