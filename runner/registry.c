@@ -129,9 +129,6 @@ static int check_elf(const char *file, char *err, size_t cap)
             why = "its program header table is malformed";
         else if ((end = (uint64_t)eh.e_phoff + (uint64_t)eh.e_phnum * sizeof(ElfW(Phdr))) > size)
             why = "its program headers";
-        else if (eh.e_shnum && (end = (uint64_t)eh.e_shoff +
-                                      (uint64_t)eh.e_shnum * eh.e_shentsize) > size)
-            why = "its section headers";
         for (size_t i = 0; !why && i < eh.e_phnum; i++) {
             ElfW(Phdr) ph;
             if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) !=
@@ -141,6 +138,9 @@ static int check_elf(const char *file, char *err, size_t cap)
                      (end = (uint64_t)ph.p_offset + (uint64_t)ph.p_filesz) > size)
                 why = "a loadable segment";
         }
+        if (!why && eh.e_shnum &&
+            (end = (uint64_t)eh.e_shoff + (uint64_t)eh.e_shnum * eh.e_shentsize) > size)
+            why = "its section headers";
     }
     close(fd);
     if (!why)
