@@ -136,7 +136,7 @@ static int check_elf(const char *file, char *err, size_t cap)
                 why = "its program headers cannot be read";
             else if (ph.p_type == PT_LOAD &&
                      (end = (uint64_t)ph.p_offset + (uint64_t)ph.p_filesz) > size)
-                why = "a loadable segment";
+                why = "its loadable segments";
         }
         if (!why && eh.e_shnum &&
             (end = (uint64_t)eh.e_shoff + (uint64_t)eh.e_shnum * eh.e_shentsize) > size)
@@ -146,8 +146,8 @@ static int check_elf(const char *file, char *err, size_t cap)
     if (!why)
         return 0;
     if (end)
-        snprintf(err, cap, "%s is truncated or damaged: %s end at byte %llu of a file of %llu "
-                 "bytes; not loaded", file, why, (unsigned long long)end,
+        snprintf(err, cap, "%s is truncated or damaged (%s need %llu bytes, the file has "
+                 "%llu); not loaded", file, why, (unsigned long long)end,
                  (unsigned long long)st.st_size);
     else
         snprintf(err, cap, "%s is truncated or damaged (%s); not loaded", file, why);
