@@ -16,14 +16,27 @@
 #define MAX_COLS 256
 #define MAX_GROUPS 32
 
-/* Split a CSV line in place (no quoting in aggregate.csv). */
+/* Split a CSV line in place; a field in double quotes (an axis value with
+   a comma, a message) may hold commas and doubled quotes (RFC 4180). */
 static int split(char *line, char **cols)
 {
     int n = 0;
     line[strcspn(line, "\r\n")] = 0;
     for (char *p = line; n < MAX_COLS;) {
         cols[n++] = p;
-        char *c = strchr(p, ',');
+        char *c;
+        if (*p == '"') { /* unquote in place */
+            char *w = p, *r = p + 1;
+            for (; *r && !(r[0] == '"' && r[1] != '"'); r++) {
+                if (r[0] == '"')
+                    r++;
+                *w++ = *r;
+            }
+            c = *r ? strchr(r + 1, ',') : NULL;
+            *w = 0;
+        } else {
+            c = strchr(p, ',');
+        }
         if (!c)
             break;
         *c = 0;

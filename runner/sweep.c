@@ -82,6 +82,16 @@ static char *fmt_value(double v)
 /* values: [a, b, ...] | range: [from, to(, step)] | linspace / logspace:
    [from, to, n]; the values are kept as strings, passed to --set as they
    are. */
+/* Line breaks, tabs and other control characters (which would break a
+   row of runs.csv). */
+static int has_control(const char *t)
+{
+    for (; *t; t++)
+        if ((unsigned char)*t < 0x20 || *t == 0x7f)
+            return 1;
+    return 0;
+}
+
 static int load_values(apical_yaml *y, const yaml_node_t *ax, apical_sweep_axis *a)
 {
     static const char *const forms[] = { "values", "range", "linspace", "logspace" };
@@ -109,9 +119,13 @@ static int load_values(apical_yaml *y, const yaml_node_t *ax, apical_sweep_axis 
             return apical_yaml_fail(y, v, "out of memory");
         for (size_t i = 0; i < n; i++) {
             yaml_node_t *it = apical_yaml_node(y, v->data.sequence.items.start[i]);
-            if (is_scalar(y, it, "a scalar value") ||
-                !(a->values[i] = strdup(apical_yaml_scalar(it))))
+            if (is_scalar(y, it, "a scalar value"))
                 return -1;
+            if (has_control(apical_yaml_scalar(it)))
+                return apical_yaml_fail(y, it, "a value without line breaks or other control "
+                                        "characters (it goes into runs.csv)");
+            if (!(a->values[i] = strdup(apical_yaml_scalar(it))))
+                return apical_yaml_fail(y, it, "out of memory");
             a->n_values++;
         }
         return 0;
@@ -159,7 +173,8 @@ static int load_values(apical_yaml *y, const yaml_node_t *ax, apical_sweep_axis 
 
 static int key_ok(const char *k)
 {
-    return k[0] && !strchr(k, '=') && !strchr(k, ' ') && k[0] != '.' && k[strlen(k) - 1] != '.';
+    return k[0] && !strchr(k, '=') && !strchr(k, ' ') && k[0] != '.' && k[strlen(k) - 1] != '.' &&
+           !has_control(k);
 }
 
 static int load_axis(apical_yaml *y, const yaml_node_t *ax, apical_sweep_axis *a)
@@ -193,9 +208,13 @@ static int load_axis(apical_yaml *y, const yaml_node_t *ax, apical_sweep_axis *a
     yaml_node_t *nm = apical_yaml_get(y, ax, "name"), *avg = apical_yaml_get(y, ax, "average");
     if (nm && is_scalar(y, nm, "a column name"))
         return -1;
-    if (nm && strpbrk(apical_yaml_scalar(nm), ",\""))
-        return apical_yaml_fail(y, nm, "a column name without commas or quotes");
-    a->name = strdup(nm ? apical_yaml_scalar(nm) : a->keys[0]);
+    /* the column's name in runs.csv and aggregate.csv: written as it is */
+    const char *col = nm ? apical_yaml_scalar(nm) : a->keys[0];
+    if (strpbrk(col, ",\"") || has_control(col) || !*col)
+        return apical_yaml_fail(y, nm ? nm : k, nm ? "a column name without commas, quotes or "
+                                "control characters" : "the axis's column name is its first key "
+                                "path, which has a comma or a quote: give it a name");
+    a->name = strdup(col);
     a->average = strcmp(a->keys[0], "seed") == 0;
     if (avg) {
         const char *v = avg->type == YAML_SCALAR_NODE ? apical_yaml_scalar(avg) : "";
@@ -770,6 +789,15 @@ static void csv_quoted(FILE *f, const char *text)
     fputc('"', f);
 }
 
+/* A field as it is, or quoted (RFC 4180) when it holds a comma or a quote. */
+static void csv_field(FILE *f, const char *text)
+{
+    if (strpbrk(text, ",\""))
+        csv_quoted(f, text);
+    else
+        fputs(text, f);
+}
+
 /* runs.csv: one row per run with its axes, status, exit code, message and
    each metric's final and best value (also into val: final then best, nm
    each, per run; and the runs' states into state). */
@@ -804,8 +832,10 @@ static void write_runs(const apical_sweep *s, FILE *rf, size_t nm, double *val, 
                          : state[i] == APICAL_SWEEP_RESUME ? "stopped"
                                                            : "pending";
         fprintf(rf, "%zu,run-%04zu", i, i);
-        for (size_t a = 0; a < s->n_axes; a++)
-            fprintf(rf, ",%s", s->axes[a].values[apical_sweep_index(s, i, a)]);
+        for (size_t a = 0; a < s->n_axes; a++) {
+            fputc(',', rf);
+            csv_field(rf, s->axes[a].values[apical_sweep_index(s, i, a)]);
+        }
         fprintf(rf, ",%s,%d,", st, code);
         csv_quoted(rf, msg);
         for (size_t m = 0; m < nm; m++)
@@ -872,7 +902,8 @@ static int write_points(const apical_sweep *s, FILE *af, size_t nm, const double
         for (size_t a = 0; a < s->n_axes; a++)
             if (!s->axes[a].average) {
                 const char *v = s->axes[a].values[apical_sweep_index(s, rep, a)];
-                fprintf(af, "%s%s", first ? "" : ",", v);
+                fputs(first ? "" : ",", af);
+                csv_field(af, v);
                 first = 0;
                 if (line && *su < scap)
                     *su += (size_t)snprintf(summary + *su, scap - *su, "%s=%s ",

@@ -80,4 +80,28 @@ sed -e 's/^collect: .*/collect: [apical_sq, angle_hiden]/' \
 grep -q '9 finished earlier, 0 to resume, 0 to start' "$tmp/out3"
 grep -q "no finished run has a value for 'angle_hiden'" "$tmp/out3"
 if grep -q "value for 'apical_sq'" "$tmp/out3"; then exit 1; fi
+# what goes into runs.csv and aggregate.csv: an axis name or value with a
+# line break is refused where it stands; a value with a comma is quoted
+short="set: {simulation.phases.0.patterns: 10, record.metrics.every: 10, record.metrics.patterns: 2}"
+printf 'sweep: 1\nbase: %s/yaml/self_predicting.yaml\n%s\naxes:\n  - {key: seed, name: "se\\ned", values: [1, 2]}\n' \
+    "$APICAL_SRCDIR" "$short" >"$tmp/nl.yaml"
+if "$apical" sweep "$tmp/nl.yaml" --out "$tmp/nl" 2>"$tmp/err"; then exit 1; fi
+grep -q 'nl.yaml:5:23: a column name without commas, quotes or control characters' "$tmp/err" ||
+    { cat "$tmp/err"; exit 1; }
+printf 'sweep: 1\nbase: %s/yaml/self_predicting.yaml\n%s\naxes:\n  - {key: seed, values: [1, "2\\r"]}\n' \
+    "$APICAL_SRCDIR" "$short" >"$tmp/nl.yaml"
+if "$apical" sweep "$tmp/nl.yaml" --out "$tmp/nl" 2>"$tmp/err"; then exit 1; fi
+grep -q 'nl.yaml:5:29: a value without line breaks or other control characters' "$tmp/err" ||
+    { cat "$tmp/err"; exit 1; }
+printf 'sweep: 1\nbase: %s/yaml/self_predicting.yaml\n%s\naxes:\n  - {key: "see\\td", values: [1]}\n' \
+    "$APICAL_SRCDIR" "$short" >"$tmp/nl.yaml"
+if "$apical" sweep "$tmp/nl.yaml" --out "$tmp/nl" 2>"$tmp/err"; then exit 1; fi
+grep -q "nl.yaml:5:11: '.*' is not a key path" "$tmp/err" || { cat "$tmp/err"; exit 1; }
+[ ! -e "$tmp/nl/runs.csv" ]
+printf 'sweep: 1\nbase: %s/yaml/self_predicting.yaml\n%s\naxes:\n  - {key: stimuli.patterns.range, name: range, values: ["[-1, 1]", "[-0.5,0.5]"]}\ncollect: [apical_sq]\n' \
+    "$APICAL_SRCDIR" "$short" >"$tmp/comma.yaml"
+"$apical" sweep "$tmp/comma.yaml" --out "$tmp/comma" >/dev/null
+[ "$(wc -l <"$tmp/comma/runs.csv")" -eq 3 ] && [ "$(wc -l <"$tmp/comma/aggregate.csv")" -eq 3 ]
+grep -q '^0,run-0000,"\[-1, 1\]",ok,0,"",' "$tmp/comma/runs.csv" || { cat "$tmp/comma/runs.csv"; exit 1; }
+grep -q '^"\[-0.5,0.5\]",1,1,0,' "$tmp/comma/aggregate.csv" || { cat "$tmp/comma/aggregate.csv"; exit 1; }
 echo "sweep: ok"
