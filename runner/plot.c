@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "apical_runner.h"
 #include "plot.h"
@@ -128,12 +129,12 @@ int apical_plot_gnuplot(const char *script, char *err, size_t cap)
     size_t n = fread(out, 1, sizeof out - 1, p);
     out[n] = 0;
     int st = pclose(p);
-    if (st != 0) {
-        snprintf(err, cap, "gnuplot failed (is gnuplot installed? apt-get install gnuplot-nox): %.900s",
-                 out);
-        return 1;
-    }
-    return 0;
+    if (st != 0 && WIFEXITED(st) && WEXITSTATUS(st) == 127) /* the shell found no gnuplot */
+        snprintf(err, cap, "cannot run gnuplot: it is not installed, or not on PATH "
+                 "(apt-get install gnuplot-nox)");
+    else if (st != 0)
+        snprintf(err, cap, "gnuplot failed on %s: %.900s", script, out);
+    return st != 0;
 }
 
 #define MAX_COLS 32
@@ -194,6 +195,26 @@ static long data_rows(const char *path)
         n += prev == '\n' && c != '\n';
     fclose(f);
     return n > 0 ? n : 0;
+}
+
+/* Why metrics.csv (columns cols) gives a plot nothing to draw, or NULL:
+   no data rows, or no finite number in the columns plotted (the dynamics
+   mode's apical_sq, mismatch_sq and test_error, on a log scale: positive;
+   any measured column of the steady modes). */
+static const char *nothing_to_plot(const char *path, char cols[][64], int nc)
+{
+    if (data_rows(path) == 0)
+        return "has no rows (only its header): the run has not written its first one";
+    int steady = nc > 0 && !strcmp(cols[0], "epoch");
+    for (int c = steady ? 0 : 3; c < (steady ? nc : 6); c++) {
+        const apical_metric_kind *kd =
+            steady ? apical_metric_kind_of(APICAL_MODE_STEADY, cols[c]) : NULL;
+        if ((!steady || kd) && has_data(path, c + 1, !steady))
+            return NULL;
+    }
+    return steady ? "has no numbers to plot: every measured value is nan"
+                  : "has no numbers to plot: every apical_sq, mismatch_sq and test_error is nan "
+                    "or not positive (a log scale)";
 }
 
 /* The x tics of a figure in epochs: one per epoch where there are few,
@@ -295,6 +316,13 @@ int apical_plot(const char *dir, int *traced, char *err, size_t cap)
         return 2;
     }
     fclose(m);
+    char cols[MAX_COLS][64];
+    int nc = csv_columns(metrics, cols, MAX_COLS);
+    const char *why = nothing_to_plot(metrics, cols, nc);
+    if (why) {
+        snprintf(err, cap, "%s %s", metrics, why);
+        return 2;
+    }
     FILE *gp = fopen(script, "w");
     if (!gp) {
         snprintf(err, cap, "cannot write %s", script);
@@ -304,8 +332,6 @@ int apical_plot(const char *dir, int *traced, char *err, size_t cap)
                 "set datafile separator \",\"\nset datafile missing \"nan\"\n"
                 "set key outside right top noenhanced\nset grid\n", dir);
     fprintf(gp, "M = \"%s\"\n", metrics);
-    char cols[MAX_COLS][64];
-    int nc = csv_columns(metrics, cols, MAX_COLS);
     if (nc > 0 && !strcmp(cols[0], "epoch")) {
         plot_epochs(gp, dir, metrics, cols, nc);
         if (fclose(gp) != 0) {

@@ -75,6 +75,19 @@ grep -q 'run-0039/metrics.csv' "$sw/runs.gp"
 [ "$(cat "$tmp/plot.out")" = "wrote $sw/run-0000/metrics.png and $sw/run-0000/metrics.svg
 gnuplot script: $sw/run-0000/plot.gp" ] || { cat "$tmp/plot.out"; exit 1; }
 grep -q 'set xtics 1' "$sw/run-0000/plot.gp" && grep -q 'set format y "10^{%T}"' "$sw/run-0000/plot.gp"
+# a metrics.csv with nothing to draw (only its header; every value nan):
+# exit 2, saying so, rather than a gnuplot error
+mkdir -p "$tmp/none" "$tmp/nan"
+head -1 "$tmp/short1/metrics.csv" >"$tmp/none/metrics.csv"
+cp "$tmp/none/metrics.csv" "$tmp/nan/metrics.csv"
+echo "train,0,0,nan,nan,nan,nan,nan" >>"$tmp/nan/metrics.csv"
+for d in none nan; do
+    status=0
+    "$apical" plot "$tmp/$d" 2>"$tmp/err" || status=$?
+    [ "$status" -eq 2 ] || { echo "plot $d: exit $status"; cat "$tmp/err"; exit 1; }
+    grep -q "$tmp/$d/metrics.csv has no" "$tmp/err" && ! grep -q gnuplot "$tmp/err" ||
+        { cat "$tmp/err"; exit 1; }
+done
 # not a run directory: exit 2 with a message
 if "$apical" plot "$tmp" 2>"$tmp/err"; then exit 1; else [ $? -eq 2 ]; fi
 grep -q 'no metrics.csv' "$tmp/err"
