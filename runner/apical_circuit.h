@@ -28,9 +28,11 @@ typedef struct apical_pop apical_pop;
 typedef struct apical_proj apical_proj;
 typedef struct apical_stim apical_stim;
 
-/* The memory limit starts at $APICAL_MEMORY_LIMIT (bytes) or the machine's
-   available memory; a circuit whose buffers would exceed it is refused
-   before they are allocated. */
+/* The memory limit starts at $APICAL_MEMORY_LIMIT (bytes: 2e9, or a number
+   with a binary suffix K, M, G or T, optionally followed by B or iB; 0: no
+   limit) or the machine's available memory; a circuit whose buffers would
+   exceed it is refused before they are allocated, and so is every circuit
+   while $APICAL_MEMORY_LIMIT is not a size (the error names it). */
 apical_circuit *apical_circuit_new(unsigned long seed);
 
 /* How many weights a projection holds (0 for one_to_one). */

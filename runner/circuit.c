@@ -73,9 +73,39 @@ static double available_memory(void)
     return kb * 1024;
 }
 
+/* A size in bytes: a number (2e9, 500000000) with an optional binary
+   suffix K, M, G or T (also KB, KiB, ...: 1024, 1024^2, ...); 0 means no
+   limit.  -1 when TEXT is not one. */
+static int parse_size(const char *text, double *bytes)
+{
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || !isfinite(v) || v < 0)
+        return -1;
+    static const char units[] = "KMGT";
+    const char *u = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
+    if (u) {
+        v *= pow(1024, (double)(u - units + 1));
+        end++;
+        if (*end == 'i' && end[1] == 'B')
+            end += 2;
+        else if (*end == 'B')
+            end++;
+    }
+    if (*end)
+        return -1;
+    *bytes = v;
+    return 0;
+}
+
 /* Count bytes about to be allocated against the limit. */
 static int reserve(apical_circuit *c, double bytes, const char *what, char *err, size_t cap)
 {
+    if (c->mem_limit_bad[0]) {
+        snprintf(err, cap, "APICAL_MEMORY_LIMIT='%s' is not a size: give bytes (2e9) or a "
+                 "number with K, M, G or T (512M, 4G), or 0 for no limit", c->mem_limit_bad);
+        return -1;
+    }
     c->mem_estimate += bytes;
     if (c->mem_limit > 0 && c->mem_estimate > c->mem_limit) {
         snprintf(err, cap, "%s would bring the circuit to %.3g GB, more than the %.3g GB "
@@ -93,7 +123,9 @@ apical_circuit *apical_circuit_new(unsigned long seed)
         return NULL;
     c->batch_k = 1;
     const char *lim = getenv("APICAL_MEMORY_LIMIT");
-    c->mem_limit = lim && *lim ? strtod(lim, NULL) : available_memory();
+    c->mem_limit = available_memory();
+    if (lim && *lim && parse_size(lim, &c->mem_limit) != 0)
+        snprintf(c->mem_limit_bad, sizeof c->mem_limit_bad, "%.60s", lim);
     c->seed = seed;
     gsl_rng **streams[] = { &c->rng_init, &c->rng_train, &c->rng_noise, &c->rng_test };
     for (unsigned s = 0; s < 4; s++) {

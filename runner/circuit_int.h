@@ -118,6 +118,7 @@ struct apical_circuit {
     double batch_dt;
     double bound;       /* |state| or |weight| beyond this stops a run (0: none) */
     double mem_limit, mem_estimate; /* bytes: refuse circuits past the limit */
+    char mem_limit_bad[64]; /* APICAL_MEMORY_LIMIT when it is not a size (refused) */
     unsigned long seed;
     gsl_rng *rng_init, *rng_train, *rng_noise, *rng_test;
     int finalized;

@@ -153,7 +153,9 @@ void apical_cli_help_footer(FILE *f)
             "                       (~/.local/share/apical); apical data mnist fetches\n"
             "                       MNIST into it\n"
             "  APICAL_MEMORY_LIMIT  bytes a circuit's buffers may take (default: the memory\n"
-            "                       available); a larger circuit is refused, exit status 2\n"
+            "                       available): 2e9, 512M, 4G (K, M, G, T: powers of 1024),\n"
+            "                       0 for none; a larger circuit, or another value, is\n"
+            "                       refused, exit status 2\n"
             "  OMP_NUM_THREADS      the most threads a run uses (default: one per core); the\n"
             "                       numbers do not depend on it\n",
             APICAL_MODULE_DIR);

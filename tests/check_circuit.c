@@ -410,6 +410,34 @@ START_TEST(same_seed_same_numbers)
 }
 END_TEST
 
+/* APICAL_MEMORY_LIMIT: bytes, or a number with a binary suffix; anything
+   else is an error naming it, not "no limit". */
+START_TEST(memory_limit_is_a_size_or_an_error)
+{
+    apical_config cfg;
+    char err[2048] = "";
+    const char *good[] = { "0", "2e9", "4G", "512MiB", "1.5T", "3000000" };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        setenv("APICAL_MEMORY_LIMIT", good[i], 1);
+        ck_assert_msg(apical_config_load_string(&cfg, reg, "small", small, err, sizeof err) == 0,
+                      "%s: %s", good[i], err);
+        apical_config_free(&cfg);
+    }
+    const char *bad[] = { "abc", "12x", "-5", "4GG", "nan", "inf", "1e999" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        setenv("APICAL_MEMORY_LIMIT", bad[i], 1);
+        ck_assert_int_ne(apical_config_load_string(&cfg, reg, "small", small, err, sizeof err), 0);
+        char want[64];
+        snprintf(want, sizeof want, "APICAL_MEMORY_LIMIT='%s' is not a size", bad[i]);
+        ck_assert_msg(strstr(err, want), "%s: %s", bad[i], err);
+    }
+    setenv("APICAL_MEMORY_LIMIT", "1K", 1); /* a real limit: the circuit is refused */
+    ck_assert_int_ne(apical_config_load_string(&cfg, reg, "small", small, err, sizeof err), 0);
+    ck_assert_msg(strstr(err, "limit"), "%s", err);
+    unsetenv("APICAL_MEMORY_LIMIT");
+}
+END_TEST
+
 START_TEST(overrides_apply_and_the_resolved_yaml_reruns)
 {
     const char *sets[] = { "seed=5", "populations.hid.params.g_A=0.25",
@@ -974,6 +1002,7 @@ static Suite *suite(void)
     tcase_add_test(t, fast_paths_stay_close_to_the_published_scheme);
     tcase_add_test(t, threads_do_not_change_the_numbers);
     tcase_add_test(t, f16_refuses_weights_past_half_range);
+    tcase_add_test(t, memory_limit_is_a_size_or_an_error);
     tcase_add_test(t, errors_name_file_line_column);
     tcase_add_test(t, data_files_beside_the_circuit_then_in_the_data_directories);
     suite_add_tcase(s, t);
