@@ -6,4 +6,6 @@
 int apical_fuzz_yaml(const uint8_t *data, size_t size);
 int apical_fuzz_csv(const uint8_t *data, size_t size);
 int apical_fuzz_idx(const uint8_t *data, size_t size);
+int apical_fuzz_checkpoint(const uint8_t *data, size_t size);
+int apical_fuzz_sweep(const uint8_t *data, size_t size);
 #endif

@@ -295,6 +295,11 @@ static int read_checked(FILE *f, const char *path, apical_circuit *c, apical_run
     return rc;
 }
 
+uint64_t apical_checkpoint_checksum(const void *buf, size_t n)
+{
+    return fnv(FNV_OFFSET, buf, n);
+}
+
 int apical_checkpoint_load(const char *path, apical_circuit *c, apical_run_pos *pos,
                            uint64_t extra[4], char *err, size_t cap)
 {
@@ -302,19 +307,26 @@ int apical_checkpoint_load(const char *path, apical_circuit *c, apical_run_pos *
     unsigned char *buf = slurp(path, &n, err, cap);
     if (!buf)
         return -1;
+    int rc = apical_checkpoint_read(buf, n, path, c, pos, extra, err, cap);
+    free(buf);
+    return rc;
+}
+
+int apical_checkpoint_read(const void *data, size_t n, const char *path, apical_circuit *c,
+                           apical_run_pos *pos, uint64_t extra[4], char *err, size_t cap)
+{
+    const unsigned char *buf = data;
     uint64_t sum;
     if (n < BEFORE_BODY + 8 || (memcpy(&sum, buf + n - 8, 8), sum != fnv(FNV_OFFSET, buf, n - 8))) {
         snprintf(err, cap, "%s is truncated or damaged (%s)", path,
                  n < BEFORE_BODY + 8 ? "too short" : "its checksum does not match");
-        free(buf);
         return -1;
     }
     /* the body must fill the file exactly: read it from memory, with GSL's
        error handler off (a short generator state is a status, not an abort) */
-    FILE *f = fmemopen(buf, n - 8, "rb");
+    FILE *f = fmemopen((void *)buf, n - 8, "rb");
     if (!f) {
         snprintf(err, cap, "cannot read checkpoint %s: %s", path, strerror(errno));
-        free(buf);
         return -1;
     }
     gsl_error_handler_t *old = gsl_set_error_handler_off();
@@ -326,6 +338,5 @@ int apical_checkpoint_load(const char *path, apical_circuit *c, apical_run_pos *
     }
     gsl_set_error_handler(old);
     fclose(f);
-    free(buf);
     return rc;
 }

@@ -147,4 +147,12 @@ typedef struct apical_sums {
 int apical_measure(apical_circuit *c, const apical_stim *st, apical_sums *m, char *err,
                    size_t cap);
 
+/* checkpoint.c: a checkpoint held in memory (n bytes, named path in
+   messages), as apical_checkpoint_load reads a file; the checksum of n
+   bytes as the trailer holds it (for the fuzz target, which mends the
+   trailer of a mutated checkpoint so that the fields behind it are read). */
+int apical_checkpoint_read(const void *data, size_t n, const char *path, apical_circuit *c,
+                           apical_run_pos *pos, uint64_t extra[4], char *err, size_t cap);
+uint64_t apical_checkpoint_checksum(const void *buf, size_t n);
+
 #endif /* APICAL_CIRCUIT_INT_H */

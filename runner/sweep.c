@@ -374,12 +374,21 @@ static int load_root(apical_yaml *y, apical_sweep *s, const yaml_node_t *root, c
 int apical_sweep_load(apical_sweep *s, const char *file, const char *out, char *err, size_t cap)
 {
     memset(s, 0, sizeof *s);
-    apical_yaml y = { .file = file, .err = err, .cap = cap };
     FILE *f = fopen(file, "rb");
     if (!f) {
         snprintf(err, cap, "%s: cannot open: %s", file, strerror(errno));
         return 2;
     }
+    int rc = apical_sweep_read(s, f, file, out, err, cap);
+    fclose(f);
+    return rc;
+}
+
+int apical_sweep_read(apical_sweep *s, FILE *f, const char *file, const char *out, char *err,
+                      size_t cap)
+{
+    memset(s, 0, sizeof *s);
+    apical_yaml y = { .file = file, .err = err, .cap = cap };
     yaml_parser_t ps;
     yaml_parser_initialize(&ps);
     yaml_parser_set_input_file(&ps, f);
@@ -392,7 +401,6 @@ int apical_sweep_load(apical_sweep *s, const char *file, const char *out, char *
         yaml_document_delete(&y.doc);
     }
     yaml_parser_delete(&ps);
-    fclose(f);
     if (rc)
         apical_sweep_free(s);
     return rc;

@@ -12,6 +12,7 @@
 #define APICAL_SWEEP_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 typedef struct apical_sweep_axis {
@@ -52,6 +53,10 @@ enum apical_sweep_state {
 /* Read a sweep file; errors read FILE:LINE:COL: what was expected (2). out
    may be NULL (then the file's `out:`, else runs/<file name>). */
 int apical_sweep_load(apical_sweep *s, const char *file, const char *out, char *err,
+                      size_t cap);
+/* The same from an open stream, FILE naming it in messages and resolving
+   base: against its directory. */
+int apical_sweep_read(apical_sweep *s, FILE *f, const char *file, const char *out, char *err,
                       size_t cap);
 void apical_sweep_free(apical_sweep *s);
 

@@ -1,5 +1,5 @@
 /*
- * Every file of tests/corpus/{yaml,csv,idx} (the fuzzers' corpus: the project's
+ * Every file of tests/corpus/{yaml,csv,idx,checkpoint,sweep} (the fuzzers' corpus: the project's
  * own files plus what fuzzing found) through the fuzz targets, as an
  * ordinary test: no crash, no abort, no sanitizer report in the sanitizer
  * build.
@@ -48,6 +48,11 @@ int main(void)
     int c = replay(dir, apical_fuzz_csv);
     snprintf(dir, sizeof dir, "%s/tests/corpus/idx", src ? src : ".");
     int x = replay(dir, apical_fuzz_idx);
-    printf("replayed %d YAML, %d CSV and %d IDX corpus files\n", y, c, x);
-    return y > 10 && c > 3 && x > 2 ? 0 : 1;
+    snprintf(dir, sizeof dir, "%s/tests/corpus/checkpoint", src ? src : ".");
+    int k = replay(dir, apical_fuzz_checkpoint);
+    snprintf(dir, sizeof dir, "%s/tests/corpus/sweep", src ? src : ".");
+    int w = replay(dir, apical_fuzz_sweep);
+    printf("replayed %d YAML, %d CSV, %d IDX, %d checkpoint and %d sweep corpus files\n", y, c,
+           x, k, w);
+    return y > 10 && c > 3 && x > 2 && k > 3 && w > 3 ? 0 : 1;
 }

@@ -1,0 +1,4 @@
+/* libFuzzer entry: sweep files (make fuzz). */
+#include "targets.h"
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { return apical_fuzz_sweep(data, size); }
