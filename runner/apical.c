@@ -236,7 +236,33 @@ typedef struct run_state {
     apical_column *cols;        /* metrics.csv's and the terminal's columns */
     size_t n_cols;
     double *vals;               /* a row's values, one per column */
+    char write_err[4800];       /* the first failed write to the run's files */
 } run_state;
+
+/* The run ended on a failed write: the message, and what is left to resume. */
+static int write_failure(const run_state *s)
+{
+    char ck[4200];
+    snprintf(ck, sizeof ck, "%s/checkpoint.bin", s->dir);
+    if (access(ck, F_OK) == 0)
+        fprintf(stderr, "apical: %s; the last good checkpoint stays (apical run --resume %s "
+                "continues from it)\n", s->write_err, s->dir);
+    else
+        fprintf(stderr, "apical: %s; no checkpoint was written\n", s->write_err);
+    return APICAL_EXIT_FAILED;
+}
+
+/* A write to FILE (a name in the run directory) failed: the first such
+   error is kept and a stop requested, so that the run ends at its next
+   checkpoint, which fails with this message instead of being written (the
+   last good checkpoint stays, and resumes). */
+static void write_failed(run_state *s, const char *file)
+{
+    if (!s->write_err[0])
+        snprintf(s->write_err, sizeof s->write_err, "cannot write %s/%s: %s", s->dir, file,
+                 strerror(errno));
+    stop_requested = 1;
+}
 
 /* The run's columns, for its mode. */
 static int set_columns(run_state *s, const apical_config *cfg)
@@ -311,7 +337,8 @@ static void on_metrics(void *user, const apical_metrics *m)
     for (size_t i = 0; i < s->n_cols; i++)
         vals[i] = apical_dynamics_value(&s->cols[i], m, wall);
     put_row(s->csv, s->cols, s->n_cols, vals, 1, m->phase);
-    fflush(s->csv);
+    if (fflush(s->csv) != 0 || ferror(s->csv))
+        write_failed(s, "metrics.csv");
     if (s->tty)
         fprintf(stderr, "\r\033[K");
     put_row(stdout, s->cols, s->n_cols, vals, 0, m->phase);
@@ -336,7 +363,8 @@ static void on_trace(void *user, double t_ms, const apical_circuit *c)
         for (size_t k = 0; k < apical_pop_size(p); k++)
             fprintf(s->traces, ",%.17g", v[k]);
     }
-    fputc('\n', s->traces);
+    if (fputc('\n', s->traces) == EOF || ferror(s->traces))
+        write_failed(s, "traces.csv");
 }
 
 static int open_traces(run_state *s, const apical_config *cfg, const char *dir)
@@ -365,8 +393,12 @@ static int on_checkpoint(void *user, const apical_run_pos *pos, char *err, size_
     run_state *s = user;
     char path[4200];
     uint64_t extra[4] = { 0 };
-    if (fflush(s->csv) != 0 || (s->traces && fflush(s->traces) != 0)) {
-        snprintf(err, cap, "cannot write the run's files");
+    if (fflush(s->csv) != 0 || ferror(s->csv))
+        write_failed(s, "metrics.csv");
+    else if (s->traces && (fflush(s->traces) != 0 || ferror(s->traces)))
+        write_failed(s, "traces.csv");
+    if (s->write_err[0]) {
+        snprintf(err, cap, "%s", s->write_err);
         return -1;
     }
     extra[0] = (uint64_t)ftell(s->csv);
@@ -402,7 +434,8 @@ static void on_weights(void *user, long pattern, const apical_circuit *c)
     char path[4400];
     snprintf(path, sizeof path, "%s/weights/p%ld", s->dir, pattern);
     if (apical_mkdir_p(path) != 0) {
-        fprintf(stderr, "apical: cannot create %s\n", path);
+        snprintf(path, sizeof path, "weights/p%ld", pattern);
+        write_failed(s, path);
         return;
     }
     for (size_t k = 0; k < apical_circuit_n_projs(c); k++) {
@@ -416,15 +449,13 @@ static void on_weights(void *user, long pattern, const apical_circuit *c)
         snprintf(path, sizeof path, "%s/weights/p%ld/%zu_%s_%s.%s.csv", s->dir, pattern, k,
                  apical_pop_name(src), apical_pop_name(dst), apical_proj_port(c, pj));
         FILE *f = fopen(path, "w");
-        if (!f) {
-            fprintf(stderr, "apical: cannot write %s\n", path);
-            continue;
-        }
-        for (size_t i = 0; i < nd; i++)
+        for (size_t i = 0; f && i < nd; i++)
             for (size_t j = 0; j < ns; j++)
                 fprintf(f, "%.17g%c", w[i * ns + j], j + 1 < ns ? ',' : '\n');
-        if (fclose(f) != 0)
-            fprintf(stderr, "apical: error writing %s\n", path);
+        if (!f || fclose(f) != 0) {
+            write_failed(s, path + strlen(s->dir) + 1);
+            return;
+        }
     }
 }
 
@@ -491,7 +522,8 @@ static void on_epoch(void *user, const apical_epoch_metrics *m)
     for (size_t i = 0; i < s->n_cols; i++)
         vals[i] = apical_steady_value(&s->cols[i], m);
     put_row(s->csv, s->cols, s->n_cols, vals, 1, NULL);
-    fflush(s->csv);
+    if (fflush(s->csv) != 0 || ferror(s->csv))
+        write_failed(s, "metrics.csv");
     if (s->tty)
         fprintf(stderr, "\r\033[K");
     put_row(stdout, s->cols, s->n_cols, vals, 0, NULL);
@@ -560,6 +592,8 @@ static int run_steady(apical_config *cfg, run_state *s, const char *dir, int res
     }
     int rc = apical_steady_run(sd, err, sizeof err);
     apical_steady_free(sd);
+    if (s->write_err[0])
+        return write_failure(s);
     if (rc == APICAL_RUN_STOPPED) {
         fprintf(stderr, "apical: %s; continue with: apical run --resume %s\n", err, dir);
         return APICAL_EXIT_STOPPED;
@@ -690,7 +724,7 @@ static int open_new(run_state *s, const apical_config *cfg, const char *file,
     }
     snprintf(path, sizeof path, "%s/config.yaml", s->dir);
     if (write_config(path, file, cfg, sets, n_sets) != 0) {
-        fprintf(stderr, "apical: cannot write %s\n", path);
+        fprintf(stderr, "apical: cannot write %s: %s\n", path, strerror(errno));
         return APICAL_EXIT_FAILED;
     }
     if (cfg->run.n_traces && open_traces(s, cfg, s->dir) != 0) {
@@ -730,6 +764,8 @@ static int run_dynamics(apical_config *cfg, run_state *s)
     cfg->run.stop = &stop_requested;
     catch_stop_signals();
     int run_rc = apical_run(cfg->circuit, &cfg->run, err, sizeof err);
+    if (s->write_err[0])
+        return write_failure(s);
     if (run_rc == APICAL_RUN_STOPPED) {
         fprintf(stderr, "apical: %s; continue with: apical run --resume %s\n", err, s->dir);
         return APICAL_EXIT_STOPPED;
@@ -831,7 +867,7 @@ static int cmd_run(int argc, char **argv)
     else
         default_dir(file, dir, sizeof dir);
     run_state s = { dir, cfg.circuit, NULL, NULL, &cfg.run, isatty(STDERR_FILENO), now(), 0, -1,
-                    NAN, NULL, 0, NULL };
+                    NAN, NULL, 0, NULL, "" };
     apical_run_pos pos;
     int rc = lock_run_dir(dir);
     if (rc == 0)
@@ -849,12 +885,13 @@ static int cmd_run(int argc, char **argv)
     free(sets);
     free(s.cols);
     free(s.vals);
-    if (s.csv)
-        fclose(s.csv);
-    if (s.traces && fclose(s.traces) != 0 && rc == 0) {
-        fprintf(stderr, "apical: error writing traces.csv\n");
-        rc = 1;
-    }
+    const char *names[2] = { "metrics.csv", "traces.csv" };
+    FILE *files[2] = { s.csv, s.traces };
+    for (int i = 0; i < 2; i++)
+        if (files[i] && fclose(files[i]) != 0 && rc == 0) {
+            fprintf(stderr, "apical: cannot write %s/%s: %s\n", dir, names[i], strerror(errno));
+            rc = APICAL_EXIT_FAILED;
+        }
     apical_config_free(&cfg);
     apical_registry_free(reg);
     return rc;

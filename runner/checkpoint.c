@@ -170,19 +170,20 @@ int apical_checkpoint_save(const char *path, const apical_circuit *c, const apic
         return -1;
     }
     sink k = { f, FNV_OFFSET };
+    /* the first failure's errno is the reason given */
     int rc = write_header(&k, c) | put(&k, pos, sizeof *pos, 1) | put(&k, extra, 8, 4) |
-             write_body(&k, c);
+             write_body(&k, c), e = rc ? errno : 0;
     uint64_t sum = k.h;
     if (rc == 0 && fwrite(&sum, 8, 1, f) != 1)
-        rc = -1;
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        rc = -1;
-    if (fclose(f) != 0)
-        rc = -1;
+        rc = -1, e = errno;
+    if ((fflush(f) != 0 || fsync(fileno(f)) != 0) && !e)
+        rc = -1, e = errno;
+    if (fclose(f) != 0 && !e)
+        rc = -1, e = errno;
     if (rc == 0 && rename(tmp, path) != 0)
-        rc = -1;
+        rc = -1, e = errno;
     if (rc != 0) {
-        snprintf(err, cap, "cannot write checkpoint %s: %s", path, strerror(errno));
+        snprintf(err, cap, "cannot write checkpoint %s: %s", path, strerror(e ? e : EIO));
         remove(tmp);
         return -1;
     }

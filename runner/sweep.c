@@ -951,7 +951,8 @@ int apical_sweep_aggregate(const apical_sweep *s, char *summary, size_t scap, ch
     FILE *rf = val && state ? fopen(runs_tmp, "w") : NULL;
     FILE *af = rf ? fopen(agg_tmp, "w") : NULL;
     if (!af) {
-        snprintf(err, cap, "cannot write the tables in %s", s->out);
+        snprintf(err, cap, "cannot write %s: %s", rf || !val || !state ? agg_tmp : runs_tmp,
+                 !val || !state ? "out of memory" : strerror(errno));
         if (rf)
             fclose(rf);
         free(val);
@@ -967,15 +968,26 @@ int apical_sweep_aggregate(const apical_sweep *s, char *summary, size_t scap, ch
             su += (size_t)snprintf(summary + su, scap - su,
                                    "  no finished run has a value for '%s' (is it a column of "
                                    "their metrics.csv?)\n", s->metrics[m].name);
-    int bad = fclose(rf) != 0;
-    bad |= fclose(af) != 0;
+    /* the first file that fails is named, with the reason */
+    const char *bad = NULL;
+    int e = 0;
+    if ((ferror(rf) | fclose(rf)) != 0)
+        bad = runs_tmp, e = errno;
+    if ((ferror(af) | fclose(af)) != 0 && !bad)
+        bad = agg_tmp, e = errno;
     free(val);
     free(state);
     char runs_csv[4400], agg_csv[4400];
     snprintf(runs_csv, sizeof runs_csv, "%s/runs.csv", s->out);
     snprintf(agg_csv, sizeof agg_csv, "%s/aggregate.csv", s->out);
-    if (bad || rename(runs_tmp, runs_csv) != 0 || rename(agg_tmp, agg_csv) != 0) {
-        snprintf(err, cap, "cannot write the tables in %s", s->out);
+    if (!bad && rename(runs_tmp, runs_csv) != 0)
+        bad = runs_csv, e = errno;
+    if (!bad && rename(agg_tmp, agg_csv) != 0)
+        bad = agg_csv, e = errno;
+    if (bad) {
+        snprintf(err, cap, "cannot write %s: %s", bad, strerror(e ? e : EIO));
+        remove(runs_tmp);
+        remove(agg_tmp);
         return 1;
     }
     return 0;
