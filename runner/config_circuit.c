@@ -393,8 +393,9 @@ static int load_teacher(ctx *x, const yaml_node_t *v, const char *name, double l
         return fail(x, gn, "expected %zu gains (one per weight layer), found %zu", ns - 1, ng);
     size_t sizes[16];
     for (size_t i = 0; i < ns; i++) {
-        if (sizes_d[i] < 1 || sizes_d[i] != floor(sizes_d[i]))
-            return fail(x, sz, "layer sizes are positive integers");
+        /* checked before the conversion, which a huge size would overflow */
+        if (!(sizes_d[i] >= 1 && sizes_d[i] <= 1e9) || sizes_d[i] != floor(sizes_d[i]))
+            return fail(x, sz, "layer sizes are whole numbers from 1 to 1e9");
         sizes[i] = (size_t)sizes_d[i];
     }
     yaml_node_t *ph = get(x, v, "phi");
