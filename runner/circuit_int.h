@@ -145,5 +145,22 @@ typedef struct apical_sums {
    at the current state (ports and observables filled by an evaluation). */
 int apical_measure(apical_circuit *c, const apical_stim *st, apical_sums *m, char *err,
                    size_t cap);
+/* The apical potential and the mismatch, shared by both modes: their
+   squares added to *sum, returning how many were added.  OBS is a
+   population's observable block in rows of COUNT values (COUNT = cells,
+   or cells times the batch in steady mode).  apical_add_apical_sq: P's
+   squared apical potentials where P is apical-fed (docs/model.md 2.2);
+   apical_add_mismatch: for a one_to_one projection PJ, the squared
+   difference between the observable it carries and its destination's
+   potential u (the interneurons' distance from their nudging). */
+/* -dL/d(port) = g (du/d port) for one-state cells at a fixed point of
+   their rhs, du/d port = -(df/d port) / (df/du) from the module's
+   Jacobian rows dfdy and dfdin (the port's), g = -dL/du; count cells (out
+   may be g).  Both modes' backprop and bp_cosine use it. */
+void apical_port_grad(const double *dfdy, const double *dfdin, size_t count, const double *g,
+                      double *out);
+size_t apical_add_apical_sq(const apical_pop *p, const double *obs, size_t count, double *sum);
+size_t apical_add_mismatch(const apical_circuit *c, const apical_proj *pj, const double *src_obs,
+                           const double *dst_obs, size_t count, double *sum);
 
 #endif /* APICAL_CIRCUIT_INT_H */
