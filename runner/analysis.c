@@ -15,9 +15,10 @@
 
 size_t apical_add_apical_sq(const apical_pop *p, const double *obs, size_t count, double *sum)
 {
-    if (!p->apical_fed || p->obs_v_apical == (size_t)-1)
+    size_t o = p->role[APICAL_ROLE_APICAL_POTENTIAL];
+    if (!p->apical_fed || o == (size_t)-1)
         return 0;
-    const double *va = obs + p->obs_v_apical * count;
+    const double *va = obs + o * count;
     for (size_t j = 0; j < count; j++)
         *sum += va[j] * va[j];
     return count;
@@ -28,7 +29,7 @@ size_t apical_add_mismatch(const apical_circuit *c, const apical_proj *pj, const
 {
     if (!pj->one_to_one)
         return 0;
-    size_t du = apical_model_find_obs(c->pops[pj->dst].model, "u");
+    size_t du = c->pops[pj->dst].role[APICAL_ROLE_POTENTIAL];
     if (du == (size_t)-1)
         return 0;
     const double *a = src_obs + pj->src_obs * count, *b = dst_obs + du * count;
@@ -63,7 +64,7 @@ int apical_measure(apical_circuit *c, const apical_stim *st, apical_sums *m, cha
     /* the target rate: the target cell's own rate at the target potential,
        from its module (state observables at y = u_trgt) */
     const apical_pop *t = &c->pops[st->tgt];
-    size_t ro = apical_model_find_obs(t->model, "rate");
+    size_t ro = t->role[APICAL_ROLE_RATE];
     if (ro == (size_t)-1 || t->model->n_state != 1) {
         snprintf(err, cap, "test error needs a one-state cell with a rate at %s", t->name);
         return -1;
@@ -92,12 +93,12 @@ double apical_feedback_angle(const apical_circuit *c, size_t pop)
         const apical_proj *b = &c->projs[i];
         const apical_pop *x = &c->pops[b->dst];
         if (b->one_to_one || (pop != APICAL_ALL_POPS && b->dst != pop) ||
-            strcmp(apical_proj_port(c, b), "apical") != 0)
+            apical_proj_role(c, b) != APICAL_ROLE_APICAL_TOPDOWN)
             continue;
         for (size_t k = 0; k < c->n_projs; k++) {
             const apical_proj *w = &c->projs[k];
             if (w->one_to_one || w->src != b->dst || w->dst != b->src ||
-                strcmp(apical_proj_port(c, w), "basal") != 0)
+                apical_proj_role(c, w) != APICAL_ROLE_BASAL)
                 continue;
             size_t nx = x->n, ny = c->pops[b->src].n;
             double dot = 0, bb = 0, ww = 0;
@@ -140,7 +141,7 @@ double apical_copy_deviation(const apical_circuit *c, size_t pop)
     int any = 0;
     for (size_t k = 0; k < c->n_projs; k++) {
         const apical_proj *pj = &c->projs[k];
-        if (pj->dst != pop || pj->one_to_one || strcmp(apical_proj_port(c, pj), "dendrite") != 0)
+        if (pj->dst != pop || pj->one_to_one || apical_proj_role(c, pj) != APICAL_ROLE_DENDRITE)
             continue;
         double f;
         char why[256];

@@ -936,9 +936,9 @@ static int cmd_inspect(int argc, char **argv)
     int header = 0;
     for (size_t i = 0; i < apical_circuit_n_projs(c); i++) {
         const apical_proj *p = apical_circuit_proj_at(c, i);
-        const char *port = apical_proj_port(c, p);
+        int role = apical_proj_role(c, p);
         if (apical_proj_one_to_one(p) ||
-            (strcmp(port, "dendrite") != 0 && strcmp(port, "apical_inh") != 0))
+            (role != APICAL_ROLE_DENDRITE && role != APICAL_ROLE_APICAL_LATERAL))
             continue;
         double f;
         char why[512];

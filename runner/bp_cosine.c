@@ -75,8 +75,7 @@ static size_t find_chain(const apical_circuit *c, size_t top, const apical_proj 
         const apical_proj *found = NULL;
         for (size_t i = 0; i < c->n_projs && !found; i++) {
             const apical_proj *pj = &c->projs[i];
-            if (!pj->one_to_one && pj->dst == top &&
-                strcmp(apical_proj_port(c, pj), "basal") == 0)
+            if (!pj->one_to_one && pj->dst == top && apical_proj_role(c, pj) == APICAL_ROLE_BASAL)
                 found = pj;
         }
         if (!found)
@@ -94,8 +93,8 @@ static size_t find_chain(const apical_circuit *c, size_t top, const apical_proj 
         *maxn = pre->n > *maxn ? pre->n : *maxn;
         size_t w = (2 * m->n_ports + 2 * m->n_obs + 1) * post->n;
         *wmax = w > *wmax ? w : *wmax;
-        eb[k] = apical_model_find_obs(m, "err_basal");
-        ro[k] = apical_model_find_obs(m, "rate");
+        eb[k] = post->role[APICAL_ROLE_BASAL_ERROR];
+        ro[k] = post->role[APICAL_ROLE_RATE];
         if (eb[k] == (size_t)-1 || ro[k] == (size_t)-1 || m->n_state != 1 || !m->jacobian ||
             !APICAL_CELL_STEADY(m))
             return 0;

@@ -23,7 +23,8 @@ struct apical_pop {
     uint8_t *need;      /* n_obs flags: observables something reads */
     int apical_fed;     /* some projection targets an apical* port */
     char where[96];     /* where it was defined (FILE:LINE:COL), for messages */
-    size_t obs_v_apical; /* index of v_apical, or (size_t)-1 */
+    size_t role[APICAL_ROLE_COUNT]; /* the port or observable playing each role
+                                       (roles.c), or (size_t)-1 */
 };
 
 struct apical_proj {
@@ -135,6 +136,16 @@ void apical_normals(uint64_t key, uint64_t first, size_t n, double *out);
 /* stimulus.c: the next pattern of s (and its target): a fresh draw from
    rng (through the teacher), or the next row of a table or IDX file. */
 void apical_stim_next(apical_stim *s, gsl_rng *rng);
+
+/* roles.c: role[r] of a cell model: the port or observable playing role r
+   (size_t)-1 where none does; -1 with a message for a bad roles table. */
+int apical_roles_resolve(const apical_cell_model *m, size_t *role, char *err, size_t cap);
+/* "teaching-gate port", ... for messages; is the role a port's? */
+const char *apical_role_what(int role);
+int apical_role_is_port(int role);
+/* The attenuation of port `port` of p's cells (the module's function, or
+   from its Jacobian at rest). */
+int apical_pop_attenuation(const apical_pop *p, size_t port, double *a, char *err, size_t cap);
 
 /* analysis.c: sums of squares over held-out patterns. */
 typedef struct apical_sums {

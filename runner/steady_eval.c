@@ -70,7 +70,7 @@ int apical_sd_evaluate(apical_steady *s, apical_epoch_metrics *m, char *err, siz
         m->error[e] = (double)wrong / (double)st->count;
         if (e == 0) {
             for (size_t i = 0; i < c->n_pops; i++)
-                if (c->pops[i].apical_fed && c->pops[i].obs_v_apical != NONE)
+                if (c->pops[i].apical_fed && c->pops[i].role[APICAL_ROLE_APICAL_POTENTIAL] != NONE)
                     m->apical_sq[i] = asq[i] / (double)(st->count * c->pops[i].n);
             if (n_mis)
                 m->mismatch_sq = mis / (double)n_mis;
