@@ -39,15 +39,19 @@ class ApicalError(Exception):
 
 class CircuitError(ApicalError):
     """A circuit that does not load: file, line and column of the error where the
-    message names them (else None); key, for a circuit given as a dict, is the
-    dotted path of the key at that line ("populations.hidden.size")."""
+    message names them (else None); override, the override ("KEY=VALUE") an
+    error is in; key, for a circuit given as a dict, the dotted path of the
+    key at the error's line ("populations.hidden.size")."""
 
     def __init__(self, message, status=2, key=None):
         super().__init__(message, status)
         m = re.match(r"^(.*?):(\d+):(\d+): (.*)$", message, re.S)
         self.file, self.line, self.column = (m.group(1), int(m.group(2)),
                                              int(m.group(3))) if m else (None, None, None)
-        if not m and ": " in message:
+        self.override = None
+        if not m and message.startswith("--set ") and ": " in message:
+            self.override = message.split(": ", 1)[0][len("--set "):]
+        elif not m and ": " in message:
             self.file = message.split(": ", 1)[0]
         self.key = key
 

@@ -1,0 +1,2 @@
+"""Where make install puts libapical."""
+LIBDIR = "/usr/local/lib"
