@@ -1,2 +1,0 @@
-"""Where make install puts libapical."""
-LIBDIR = "/usr/local/lib"
