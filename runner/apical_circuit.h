@@ -205,6 +205,14 @@ const char *apical_stim_name(const apical_stim *s);
    writable, for a host that drives the circuit itself. */
 double *apical_stim_pattern(const apical_stim *s);
 size_t apical_stim_size(const apical_stim *s);
+/* Its next pattern (and target), as a training phase presents it: a fresh
+   draw from the training stream, or the next row of its table or file. */
+void apical_stim_advance(apical_circuit *c, apical_stim *s);
+/* The target potentials it sets on its taught population, *n of them
+   (writable, like the pattern), or NULL (and 0) without a target; the
+   taught population's name, or NULL. */
+double *apical_stim_target(const apical_circuit *c, const apical_stim *s, size_t *n);
+const char *apical_stim_target_pop(const apical_circuit *c, const apical_stim *s);
 /* Only stimulus `active` drives the circuit (none when it is not below
    apical_circuit_n_stims), its targets on or off. */
 void apical_circuit_activate(apical_circuit *c, size_t active, int target_on);

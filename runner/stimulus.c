@@ -369,3 +369,20 @@ void apical_circuit_activate(apical_circuit *c, size_t active, int target_on)
         c->stims[i].target_on = i == active && target_on;
     }
 }
+
+void apical_stim_advance(apical_circuit *c, apical_stim *s)
+{
+    apical_stim_next(s, c->rng_train);
+}
+
+double *apical_stim_target(const apical_circuit *c, const apical_stim *s, size_t *n)
+{
+    if (n)
+        *n = s->has_target ? c->pops[s->tgt].n : 0;
+    return s->has_target ? s->u_trgt : NULL;
+}
+
+const char *apical_stim_target_pop(const apical_circuit *c, const apical_stim *s)
+{
+    return s->has_target ? c->pops[s->tgt].name : NULL;
+}
