@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "apical_runner.h"
+#include "cli_check.h"
 #include "data_cli.h"
 #include "openblas_core.h"
 #include "plot.h"
@@ -74,18 +75,23 @@ static const apical_cli_cmd check_cmd = {
 
 static const apical_cli_opt modules_opts[] = {
     { "--yaml", NULL, "the same as YAML, for programs" },
+    { "--check", NULL, "run the conformance check on the models NAME... (default:\n"
+                       "every one on the path); exit status 1 if a property fails" },
 };
 
 static const apical_cli_cmd modules_cmd = {
     "modules",
-    "apical modules [--yaml]",
+    "apical modules [--yaml]\n"
+    "apical modules --check [NAME]...",
     "list the loadable cell models and plasticity rules",
     "Load every module on the module path (APICAL_MODULE_PATH, then the install\n"
     "directory) and list its cell models and plasticity rules: version, file,\n"
     "parameters (unit, default, range), state variables, ports and observables, and\n"
     "the postsynaptic observable each rule needs.  Files that are not modules are\n"
-    "named on stderr.",
-    modules_opts, 1,
+    "named on stderr.  --check tests each model against the module ABI (Jacobian\n"
+    "against finite differences, steady a root of rhs, row slices, euler and its\n"
+    "batched and single-precision forms, the tables) and prints a table per model.",
+    modules_opts, 2,
 };
 
 static const apical_cli_cmd inspect_cmd = {
@@ -1027,8 +1033,8 @@ static void print_params(const apical_param *p, size_t n)
 static int cmd_modules(int argc, char **argv)
 {
     apical_cli cl = { &modules_cmd, argc, 0, argv, 0 };
-    const char *v;
-    int yaml = 0;
+    const char *v, *operand = NULL;
+    int yaml = 0, check = 0, n = 0;
     for (int k; (k = apical_cli_next(&cl, &v)) != APICAL_CLI_END;) {
         if (k == APICAL_CLI_HELP) {
             apical_cli_help(stdout, &modules_cmd);
@@ -1037,9 +1043,16 @@ static int cmd_modules(int argc, char **argv)
         if (k == APICAL_CLI_ERROR)
             return 2;
         if (k == APICAL_CLI_OPERAND)
-            return apical_cli_fail(&modules_cmd, "unexpected argument '%s'", v);
-        yaml = 1;
+            argv[n++] = (char *)(operand = v); /* the names, kept in argv's front */
+        else
+            *(k ? &check : &yaml) = 1;
     }
+    if (yaml && check)
+        return apical_cli_fail(&modules_cmd, "--yaml and --check do not go together");
+    if (check)
+        return apical_modules_check(argv, (size_t)n);
+    if (operand)
+        return apical_cli_fail(&modules_cmd, "unexpected argument '%s'", operand);
     apical_registry *reg = apical_registry_new(NULL);
     if (!reg)
         return 1;
