@@ -496,7 +496,7 @@ static void cell_jacobian(cellchk *k, prop *py, prop *pin, prop *po)
             for (size_t a = 0; a < ns; a++) {
                 double fd = (k->f1[a * n + i] - k->f2[a * n + i]) / h,
                        j = k->dfdy[(a * ns + b) * n + i];
-                prop_dev(py, rel_dev(j, fd), "dfdy: d(d%s/dt)/d%s of cell %zu, parameter set "
+                prop_dev(py, rel_dev(j, fd), "dfdy: d(d%s/dt)/d(%s) of cell %zu, parameter set "
                          "%u: module %.9g, finite differences %.9g", state_name(k, a),
                          state_name(k, b), i, k->set, j, fd);
             }
@@ -507,7 +507,7 @@ static void cell_jacobian(cellchk *k, prop *py, prop *pin, prop *po)
                     continue;
                 double fd = (k->o1[o * n + i] - k->o2[o * n + i]) / h,
                        j = k->dody[(o * ns + b) * n + i];
-                prop_dev(po, rel_dev(j, fd), "dody: d%s/d%s of cell %zu, parameter set %u: "
+                prop_dev(po, rel_dev(j, fd), "dody: d(%s)/d(%s) of cell %zu, parameter set %u: "
                          "module %.9g, finite differences %.9g", obs_name(k, o),
                          state_name(k, b), i, k->set, j, fd);
             }
@@ -532,7 +532,7 @@ static void cell_jacobian(cellchk *k, prop *py, prop *pin, prop *po)
             for (size_t a = 0; a < ns; a++) {
                 double fd = (k->f1[a * n + i] - k->f2[a * n + i]) / h,
                        j = k->dfdin[(a * np + q) * n + i];
-                prop_dev(pin, rel_dev(j, fd), "dfdin: d(d%s/dt)/d%s of cell %zu, parameter "
+                prop_dev(pin, rel_dev(j, fd), "dfdin: d(d%s/dt)/d(%s) of cell %zu, parameter "
                          "set %u: module %.9g, finite differences %.9g", state_name(k, a),
                          port_name(k, q), i, k->set, j, fd);
             }
@@ -997,7 +997,7 @@ static void compare_mat(prop *p, const rulechk *k, const char *what, const doubl
     if (!(scale > 0))
         scale = 1;
     for (size_t i = 0; i < count; i++)
-        prop_dev(p, fabs(got[i] - want[i]) / scale, "%s[%zu][%zu], parameter set %u: %.17g, "
+        prop_dev(p, fabs(got[i] - want[i]) / scale, "%s [%zu][%zu], parameter set %u: %.17g, "
                  "expected %.17g (largest entry %.3g)", what, i / PRE % POST, i % PRE, k->set,
                  got[i], want[i], scale);
 }
@@ -1109,9 +1109,9 @@ static void rule_batch_check(rulechk *k, prop *p)
     }
 }
 
-/* euler_batch_f32 against the same steps in double (euler_batch, or single
-   steps), from weights that are exact in float; with pre in double (p[0])
-   and in float (p[1]). */
+/* euler_batch_f32 against the same steps in double, one at a time (which
+   euler_batch must equal), from weights that are exact in float; with pre
+   in double (p[0]) and in float (p[1]). */
 static void rule_f32(rulechk *k, prop *p)
 {
     const size_t nw = POST * PRE, na = k->na * nw;
@@ -1127,13 +1127,8 @@ static void rule_f32(rulechk *k, prop *p)
     for (size_t i = 0; i < na; i++)
         ar[i] = a0[i] = k->af[i];
     int rc = APICAL_OK;
-    if (APICAL_RULE_HAS_BATCH(k->u)) {
-        apical_rule_batch b = rule_batch(k, K, NULL);
-        rc = k->u->euler_batch(&b, DT, wr, ar);
-    } else {
-        for (size_t j = 0; j < K && rc == APICAL_OK; j++)
-            rc = one_step(k, j, DT, wr, ar);
-    }
+    for (size_t j = 0; j < K && rc == APICAL_OK; j++)
+        rc = one_step(k, j, DT, wr, ar);
     if (rc != APICAL_OK) {
         prop_fail(&p[0], "the double-precision steps returned %d at parameter set %u", rc,
                   k->set);
