@@ -368,6 +368,34 @@ START_TEST(broken_tables_are_named)
 }
 END_TEST
 
+/* docs/modules.md's table names every property the check reports. */
+START_TEST(modules_md_names_every_property)
+{
+    char path[2048];
+    test_srcpath(path, sizeof path, "docs/modules.md");
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot read %s", path);
+    static char text[1 << 17];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    apical_registry *r = test_registry();
+    static results s;
+    for (int kind = 0; kind < 2; kind++) {
+        if (kind == 0)
+            check_cell(test_cell(r, "pyramidal"), &s);
+        else
+            check_rule(test_rule(r, "dendritic_error"), &s);
+        for (size_t i = 0; i < s.n; i++) {
+            char quoted[80];
+            snprintf(quoted, sizeof quoted, "`%s`", s.r[i].property);
+            ck_assert_msg(strstr(text, quoted), "docs/modules.md does not name %s", quoted);
+        }
+    }
+    apical_registry_free(r);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("conformance");
@@ -379,6 +407,7 @@ static Suite *suite(void)
     tcase_add_test(t, a_broken_rule_fails_what_it_breaks);
     tcase_add_test(t, a_check_repeats_from_its_seed);
     tcase_add_test(t, broken_tables_are_named);
+    tcase_add_test(t, modules_md_names_every_property);
     suite_add_tcase(s, t);
     return s;
 }
