@@ -1033,7 +1033,7 @@ static void print_params(const apical_param *p, size_t n)
 static int cmd_modules(int argc, char **argv)
 {
     apical_cli cl = { &modules_cmd, argc, 0, argv, 0 };
-    const char *v, *operand = NULL;
+    const char *v;
     int yaml = 0, check = 0, n = 0;
     for (int k; (k = apical_cli_next(&cl, &v)) != APICAL_CLI_END;) {
         if (k == APICAL_CLI_HELP) {
@@ -1043,7 +1043,7 @@ static int cmd_modules(int argc, char **argv)
         if (k == APICAL_CLI_ERROR)
             return 2;
         if (k == APICAL_CLI_OPERAND)
-            argv[n++] = (char *)(operand = v); /* the names, kept in argv's front */
+            argv[n++] = (char *)v; /* the names, gathered at argv's front */
         else
             *(k ? &check : &yaml) = 1;
     }
@@ -1051,8 +1051,8 @@ static int cmd_modules(int argc, char **argv)
         return apical_cli_fail(&modules_cmd, "--yaml and --check do not go together");
     if (check)
         return apical_modules_check(argv, (size_t)n);
-    if (operand)
-        return apical_cli_fail(&modules_cmd, "unexpected argument '%s'", operand);
+    if (n)
+        return apical_cli_fail(&modules_cmd, "unexpected argument '%s'", argv[0]);
     apical_registry *reg = apical_registry_new(NULL);
     if (!reg)
         return 1;
