@@ -12,21 +12,27 @@
 
 #include "apical_runner.h"
 #include "cli.h"
+#include "cli_check.h"
 
 static const apical_cli_opt modules_opts[] = {
     { "--yaml", NULL, "the same as YAML, for programs" },
+    { "--check", NULL, "run the conformance check on the models NAME... (default:\n"
+                       "every one on the path); exit status 1 if a property fails" },
 };
 
 const apical_cli_cmd apical_modules_cmd = {
     "modules",
-    "apical modules [--yaml]",
+    "apical modules [--yaml]\n"
+    "apical modules --check [NAME]...",
     "list the loadable cell models and plasticity rules",
     "Load every module on the module path (APICAL_MODULE_PATH, then the install\n"
     "directory) and list its cell models and plasticity rules: version, file,\n"
     "parameters (unit, default, range), state variables, ports and observables, and\n"
     "the postsynaptic observable each rule needs.  Files that are not modules are\n"
-    "named on stderr.",
-    modules_opts, 1,
+    "named on stderr.  --check tests each model against the module ABI (Jacobian\n"
+    "against finite differences, steady a root of rhs, row slices, euler and its\n"
+    "batched and single-precision forms, the tables) and prints a table per model.",
+    modules_opts, 2,
 };
 
 static void on_skip(void *user, const char *file, const char *why)
@@ -55,7 +61,7 @@ int apical_cmd_modules(int argc, char **argv)
 {
     apical_cli cl = { &apical_modules_cmd, argc, 0, argv, 0 };
     const char *v;
-    int yaml = 0;
+    int yaml = 0, check = 0, n = 0;
     for (int k; (k = apical_cli_next(&cl, &v)) != APICAL_CLI_END;) {
         if (k == APICAL_CLI_HELP) {
             apical_cli_help(stdout, &apical_modules_cmd);
@@ -64,9 +70,16 @@ int apical_cmd_modules(int argc, char **argv)
         if (k == APICAL_CLI_ERROR)
             return 2;
         if (k == APICAL_CLI_OPERAND)
-            return apical_cli_fail(&apical_modules_cmd, "unexpected argument '%s'", v);
-        yaml = 1;
+            argv[n++] = (char *)v; /* the names, gathered at argv's front */
+        else
+            *(k ? &check : &yaml) = 1;
     }
+    if (yaml && check)
+        return apical_cli_fail(&apical_modules_cmd, "--yaml and --check do not go together");
+    if (check)
+        return apical_modules_check(argv, (size_t)n);
+    if (n)
+        return apical_cli_fail(&apical_modules_cmd, "unexpected argument '%s'", argv[0]);
     apical_registry *reg = apical_registry_new(NULL);
     if (!reg)
         return 1;
