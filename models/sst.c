@@ -132,13 +132,14 @@ static const apical_role_entry roles[] = {
     { APICAL_ROLE_RATE, "rate" },
 };
 
-/* du/d(port) with only that port fed: g_X / (g_lk + g_X) */
+/* du/d(dendrite) with only the dendrite fed, the nudging off:
+   c_I = g_D / (g_lk + g_D); the nudge port is a teaching signal, without
+   an attenuation of its own */
 static int attenuation(const double *p, size_t port, double *a)
 {
-    double g = port == IN_DENDRITE ? p[P_G_D] : port == IN_NUDGE ? p[P_G_SOM] : -1;
-    if (g < 0)
+    if (port != IN_DENDRITE)
         return APICAL_EINVAL;
-    *a = g / (p[P_G_LK] + g);
+    *a = p[P_G_D] / (p[P_G_LK] + p[P_G_D]);
     return APICAL_OK;
 }
 

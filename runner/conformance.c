@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "apical_conformance.h"
+#include "circuit_int.h"
 
 /* Cells per population in the cell checks: not a multiple of a vector's
    lanes, so vectorised loops run their remainders too. */
@@ -584,6 +585,56 @@ static void cell_steady(cellchk *k, prop *ps)
     }
 }
 
+/* ABI 1.4: each port's attenuation against the slope of the upward steady
+   form (teaching and nudging off) with only that port fed: steady(in_q =
+   1) - steady(in = 0) for a one-state cell.  *tested: ports with one. */
+static void cell_attenuation(cellchk *k, prop *p, size_t *tested)
+{
+    const size_t n = CELLS, np = k->np;
+    int (*att)(const double *, size_t, double *) = APICAL_CELL_ATTENUATION(k->m);
+    for (size_t q = 0; q < np; q++) {
+        double a;
+        if (att(k->p, q, &a) != APICAL_OK)
+            continue; /* no attenuation for this port (a teaching port, say) */
+        (*tested)++;
+        double *y0 = k->yp, *y1 = k->f2;
+        memset(k->inp, 0, np * n * sizeof *k->inp);
+        memset(y0, 0, n * sizeof *y0);
+        apical_cell_ctx x = cell_ctx(k, n, y0, k->inp, NULL, 0);
+        int rc = APICAL_CELL_STEADY(k->m)(&x, APICAL_STEADY_UP, y0);
+        for (size_t i = 0; i < n; i++)
+            k->inp[q * n + i] = 1.0;
+        memset(y1, 0, n * sizeof *y1);
+        x = cell_ctx(k, n, y1, k->inp, NULL, 0);
+        if (rc == APICAL_OK)
+            rc = APICAL_CELL_STEADY(k->m)(&x, APICAL_STEADY_UP, y1);
+        if (rc != APICAL_OK) {
+            prop_fail(p, "steady returned %d at parameter set %u", rc, k->set);
+            return;
+        }
+        for (size_t i = 0; i < n; i++)
+            prop_dev(p, fabs(a - (y1[i] - y0[i])) / fmax(1.0, fabs(a)),
+                     "port %s, parameter set %u: attenuation %.9g, slope of steady %.9g",
+                     port_name(k, q), k->set, a, y1[i] - y0[i]);
+    }
+}
+
+/* ABI 1.4: the roles table names ports and observables the cell has, each
+   role at most once (runner/roles.c's reading of it). */
+static void cell_roles(conf *c, const apical_cell_model *m)
+{
+    if (!APICAL_CELL_HAS_ROLES(m)) {
+        skip(c, "roles", "no roles table: hosts read the paper's names");
+        return;
+    }
+    size_t role[APICAL_ROLE_COUNT];
+    char why[480];
+    tally t = { 0, "" };
+    if (apical_roles_resolve(m, role, why, sizeof why))
+        problem(&t, "%s", why);
+    finish_tally(c, "roles", &t, "every entry names a port or observable of the cell, once");
+}
+
 /* Rows `rows` of a whole call (row length CELLS) against the same rows
    assembled from slices in padded buffers (row length CELLS + PAD); the
    padding must still hold the sentinel. */
@@ -826,7 +877,8 @@ static void cell_skip_all(conf *c, const char *why)
     static const char *const names[] = { "rhs", "observe", "jacobian.dfdy", "jacobian.dfdin",
                                          "jacobian.dody", "steady.root", "steady.up",
                                          "steady.literal", "steady.up+literal", "ld.rhs",
-                                         "ld.observe", "ld.jacobian", "ld.steady", "need" };
+                                         "ld.observe", "ld.jacobian", "ld.steady", "need",
+                                         "roles", "attenuation" };
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         skip(c, names[i], "%s", why);
 }
@@ -906,6 +958,10 @@ int apical_conformance_cell(const apical_cell_model *m, const apical_conf_option
         prop_init(&ps[i]);
     for (int i = 0; i < N_LD; i++)
         prop_init(&pld[i]);
+    prop patt;
+    prop_init(&patt);
+    size_t att_ports = 0;
+    const int has_att = APICAL_CELL_ATTENUATION(m) && APICAL_CELL_STEADY(m) && ns == 1;
     const int has_ld = (APICAL_CELL_FLAGS(m) & APICAL_CELL_LD) != 0;
     int has_port_obs = 0;
     for (size_t o = 0; o < no; o++)
@@ -925,6 +981,8 @@ int apical_conformance_cell(const apical_cell_model *m, const apical_conf_option
             cell_ld(&k, pld);
         if (has_port_obs)
             cell_need(&k, &pneed);
+        if (has_att)
+            cell_attenuation(&k, &patt, &att_ports);
     }
 
     finish(&c, "rhs", &prhs, 0, 0, "finite at every state and parameter set tried");
@@ -959,6 +1017,15 @@ int apical_conformance_cell(const apical_cell_model *m, const apical_conf_option
         finish(&c, "need", &pneed, TOL_SAME, 0, NULL);
     else
         skip(&c, "need", "no port-stage observables to leave out");
+    cell_roles(&c, m);
+    if (!APICAL_CELL_ATTENUATION(m))
+        skip(&c, "attenuation", "no attenuation function (hosts take the Jacobian at rest)");
+    else if (!has_att)
+        skip(&c, "attenuation", "measured only for one-state cells with a steady function");
+    else if (!att_ports)
+        skip(&c, "attenuation", "no port has one");
+    else
+        finish(&c, "attenuation", &patt, TOL_ROOT, 0, NULL);
     free(all);
     free(need);
     return c.failures;

@@ -210,8 +210,9 @@ START_TEST(a_broken_cell_fails_what_it_breaks)
     apical_registry *r = registry_at(dir);
     const apical_cell_model *m = test_cell(r, "broken_cell");
     results s;
-    ck_assert_int_eq(check_cell(m, &s), 4);
-    const char *const fails[] = { "jacobian.dfdin", "steady.root", "ld.rhs", "need", NULL };
+    ck_assert_int_eq(check_cell(m, &s), 6);
+    const char *const fails[] = { "jacobian.dfdin", "steady.root", "ld.rhs", "need", "roles",
+                                  "attenuation", NULL };
     assert_failures(&s, "broken_cell", fails);
     const char *const passes[] = { "tables", "rhs", "observe", "jacobian.dfdy", "jacobian.dody",
                                    "ld.observe", "ld.jacobian", "ld.steady", NULL };
@@ -231,6 +232,12 @@ START_TEST(a_broken_cell_fails_what_it_breaks)
     ck_assert_double_gt(nd->deviation, 1e-3);
     ck_assert_msg(strstr(nd->detail, "'err_drive'") && strstr(nd->detail, "'v_drive' not needed"),
                   "%s", nd->detail);
+    ck_assert_msg(strstr(find(&s, "roles")->detail, "'firing_rate'"), "%s",
+                  find(&s, "roles")->detail);
+    /* 1 against g_d / (g_lk + g_d) of the parameter set: at least 1 - 2/2.05 */
+    const row *at = find(&s, "attenuation");
+    ck_assert_double_gt(at->deviation, 0.02);
+    ck_assert_msg(strstr(at->detail, "port drive"), "%s", at->detail);
     apical_registry_free(r);
 }
 END_TEST
@@ -276,10 +283,10 @@ START_TEST(a_check_repeats_from_its_seed)
     static results a, b, c;
     apical_conf_options o = { 7, 3 };
     char err[256];
-    ck_assert_int_eq(apical_conformance_cell(m, &o, collect, &a, err, sizeof err), 4);
-    ck_assert_int_eq(apical_conformance_cell(m, &o, collect, &b, err, sizeof err), 4);
+    ck_assert_int_eq(apical_conformance_cell(m, &o, collect, &a, err, sizeof err), 6);
+    ck_assert_int_eq(apical_conformance_cell(m, &o, collect, &b, err, sizeof err), 6);
     o.seed = 8;
-    ck_assert_int_eq(apical_conformance_cell(m, &o, collect, &c, err, sizeof err), 4);
+    ck_assert_int_eq(apical_conformance_cell(m, &o, collect, &c, err, sizeof err), 6);
     ck_assert_uint_eq(a.n, b.n);
     for (size_t i = 0; i < a.n; i++) {
         ck_assert_str_eq(a.r[i].property, b.r[i].property);

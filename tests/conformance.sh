@@ -38,7 +38,7 @@ has "$tmp/out" "rule hebbian 0.1.0 ($subjects/hebbian.so)" "cell pyramidal" "2 m
 rc=0
 APICAL_MODULE_PATH="$subjects" "$apical" modules --check broken_cell broken_rule >"$tmp/out" 2>"$tmp/err" || rc=$?
 [ "$rc" -eq 1 ] || { cat "$tmp/out" "$tmp/err"; fail "the faulty modules exit $rc, not 1"; }
-has "$tmp/out" "8 properties failed:" \
+has "$tmp/out" "10 properties failed:" "cell broken_cell: roles:" "cell broken_cell: attenuation: deviation" \
     "cell broken_cell: jacobian.dfdin: deviation 0.25 > tolerance 1e-06 (dfdin: d(du/dt)/d(nudge)" \
     "cell broken_cell: steady.root: deviation" "cell broken_cell: ld.rhs: deviation" \
     "cell broken_cell: need: deviation" "rule broken_rule: euler_batch: deviation" \

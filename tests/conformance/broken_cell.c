@@ -12,7 +12,11 @@
  *   - rhs reads the nudge row n, not ld, after the drive row although the
  *     model is flagged APICAL_CELL_LD (ld.rhs);
  *   - observe computes err_drive from the v_drive row even when v_drive is
- *     not needed and therefore not written (need).
+ *     not needed and therefore not written (need);
+ *   - its roles table gives the rate role to an observable it does not
+ *     have (roles);
+ *   - attenuation says 1 for the drive port, where the steady state moves
+ *     by g_d / (g_lk + g_d) (attenuation).
  * Everything else is right: dfdy, dody, the tables, the other row slices.
  */
 #include <math.h>
@@ -98,6 +102,20 @@ static int steady(const apical_cell_ctx *c, uint32_t flags, double *y)
     return APICAL_OK;
 }
 
+static const apical_role_entry roles[] = {
+    { APICAL_ROLE_POTENTIAL, "u" },
+    { APICAL_ROLE_RATE, "firing_rate" }, /* fault: the observable is "rate" */
+};
+
+static int attenuation(const double *p, size_t port, double *a)
+{
+    (void)p;
+    if (port != IN_DRIVE)
+        return APICAL_EINVAL;
+    *a = 1.0; /* fault */
+    return APICAL_OK;
+}
+
 static const apical_cell_model broken_cell = {
     .struct_size = sizeof(apical_cell_model),
     .name = "broken_cell",
@@ -112,6 +130,8 @@ static const apical_cell_model broken_cell = {
     .jacobian = jacobian,
     .steady = steady,
     .flags = APICAL_CELL_LD,
+    .roles = roles, .n_roles = 2,
+    .attenuation = attenuation,
 };
 
 static const apical_cell_model *const cells[] = { &broken_cell };
