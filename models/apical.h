@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * apical.h -- the module ABI of apical, version 1.3.
+ * apical.h -- the module ABI of apical, version 1.4.
  *
  * A module is a shared object that exports one C function,
  *
@@ -25,7 +25,9 @@
  * apical_rule.euler_batch_f32 and apical_rule_batch.pre_f32 (single-precision
  * weights), apical_cell_model.steady, apical_rule.steady_rate and
  * apical_rule.flags (the steady-state mode of docs/model.md 4); 1.3 appends
- * apical_cell_ctx.ld and apical_cell_model.flags (APICAL_CELL_LD).
+ * apical_cell_ctx.ld and apical_cell_model.flags (APICAL_CELL_LD); 1.4 appends
+ * apical_cell_model.roles (what each port and observable means to a host),
+ * apical_cell_model.attenuation and apical_rule.post_role.
  *
  * Versioning: every descriptor starts with struct_size.  Fields are only ever
  * appended within a major version, so a host reads a field only if
@@ -49,7 +51,7 @@ extern "C" {
 #endif
 
 #define APICAL_ABI_MAJOR 1u
-#define APICAL_ABI_MINOR 3u
+#define APICAL_ABI_MINOR 4u
 #define APICAL_ENTRY_SYMBOL "apical_library_v1"
 
 enum apical_status {
@@ -93,6 +95,41 @@ typedef struct apical_observable {
     const char *doc;
     uint32_t stage;         /* enum apical_obs_stage */
 } apical_observable;
+
+/* ABI 1.4: roles.  A host's features (the self-predicting initialisation,
+   teaching, the metrics and probes, the steady-state mode) need to know
+   which port takes the bottom-up input, which observable is the rate, and
+   so on.  A cell says so in its roles table, whatever it names them; a
+   cell without a table (older modules) is read with the names of the
+   paper's cells (basal, apical, apical_inh, dendrite, nudge, target,
+   target_gate, drive; u, rate, v_apical, err_basal, rate_basal_pred).  A
+   cell declares only the roles it plays. */
+enum apical_role {
+    APICAL_ROLE_NONE = 0,
+    /* ports */
+    APICAL_ROLE_BASAL = 1,         /* bottom-up input from the layer below (pyramids) */
+    APICAL_ROLE_APICAL_TOPDOWN,    /* top-down input to the apical dendrite */
+    APICAL_ROLE_APICAL_LATERAL,    /* lateral input to the apical dendrite (interneurons) */
+    APICAL_ROLE_DENDRITE,          /* an interneuron's input from its layer's pyramids */
+    APICAL_ROLE_NUDGE,             /* an interneuron's one-to-one nudging by a pyramid */
+    APICAL_ROLE_TEACH,             /* the teaching potential */
+    APICAL_ROLE_TEACH_GATE,        /* 1 while teaching, 0 otherwise */
+    APICAL_ROLE_DRIVE,             /* an input cell's external pattern */
+    /* observables */
+    APICAL_ROLE_POTENTIAL,         /* the somatic potential u */
+    APICAL_ROLE_RATE,              /* the rate phi(u): the default a projection carries */
+    APICAL_ROLE_APICAL_POTENTIAL,  /* the apical potential (0 in the self-predicting state) */
+    APICAL_ROLE_BASAL_ERROR,       /* the rate's prediction error from the bottom-up port (Eq. 7) */
+    APICAL_ROLE_BASAL_PREDICTION,  /* the rate predicted from the bottom-up port alone */
+    APICAL_ROLE_COUNT
+};
+
+/* One entry of a cell's roles table: ROLE is played by the port (roles up
+   to APICAL_ROLE_DRIVE) or observable (the others) called NAME. */
+typedef struct apical_role_entry {
+    uint32_t role;          /* enum apical_role */
+    const char *name;
+} apical_role_entry;
 
 /* Everything a cell function reads.  Fields may be appended (struct_size). */
 typedef struct apical_cell_ctx {
@@ -152,6 +189,17 @@ typedef struct apical_cell_model {
 
     /* ABI 1.3: APICAL_CELL_* flags. */
     uint32_t flags;
+
+    /* ABI 1.4: the roles this cell plays (NULL, 0: the paper's names). */
+    const apical_role_entry *roles;     size_t n_roles;
+
+    /* ABI 1.4, optional: the attenuation of port `port`'s prediction, du/d
+       in_port at the fixed point where only that port is fed, for the
+       parameters p (the factor c_B = g_B / (g_lk + g_B + g_A) of the paper's
+       pyramids' basal port).  The self-predicting initialisation scales
+       the weights an interneuron copies by the ratio of two of them.  NULL:
+       the host takes -(df/d in_port) / (df/du) from the Jacobian at rest. */
+    int (*attenuation)(const double *p, size_t port, double *a);
 } apical_cell_model;
 
 /* Every function of the model honours apical_cell_ctx.ld (rows ld apart). */
@@ -229,6 +277,12 @@ typedef struct apical_rule {
 
     /* ABI 1.2: APICAL_RULE_* flags. */
     uint32_t flags;
+
+    /* ABI 1.4, optional: the role (enum apical_role) of the postsynaptic
+       observable, looked up in the post cell's roles table before post_obs'
+       name, so the rule works with cells that name it differently (0: by
+       name only). */
+    uint32_t post_role;
 } apical_rule;
 
 /* The post signal is not local: the host computes it by backpropagating the
@@ -304,6 +358,15 @@ APICAL_EXPORT const apical_library *apical_library_v1(uint32_t host_major,
 #define APICAL_CTX_LD(c) \
     ((c)->struct_size >= offsetof(apical_cell_ctx, ld) + sizeof(size_t) && (c)->ld ? (c)->ld \
                                                                                     : (c)->n)
+
+/* The 1.4 fields, NULL / 0 for older modules. */
+#define APICAL_CELL_HAS_ROLES(m) \
+    ((m)->struct_size >= offsetof(apical_cell_model, n_roles) + sizeof(size_t) && (m)->n_roles)
+#define APICAL_RULE_POST_ROLE(r) \
+    ((r)->struct_size >= offsetof(apical_rule, post_role) + sizeof(uint32_t) ? (r)->post_role : 0u)
+#define APICAL_CELL_ATTENUATION(m) \
+    ((m)->struct_size >= offsetof(apical_cell_model, attenuation) + sizeof(void (*)(void)) \
+         ? (m)->attenuation : NULL)
 
 /* Does batch b (from a host of any 1.x) carry the 1.2 field pre_f32? */
 #define APICAL_BATCH_PRE_F32(b) \

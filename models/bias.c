@@ -55,11 +55,15 @@ static int steady(const apical_cell_ctx *c, uint32_t flags, double *y)
     return APICAL_OK;
 }
 
+static const apical_role_entry roles[] = {
+    { APICAL_ROLE_RATE, "rate" },
+};
+
 static const apical_cell_model bias = {
     .struct_size = sizeof(apical_cell_model),
     .name = "bias",
     .doc = "constant rates (value): the fixed input of learnable biases",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .params = params, .n_params = N_PARAMS,
     .state = NULL, .n_state = 0,
     .ports = NULL, .n_ports = 0,
@@ -69,8 +73,9 @@ static const apical_cell_model bias = {
     .jacobian = jacobian,
     .steady = steady,
     .flags = APICAL_CELL_LD,
+    .roles = roles, .n_roles = sizeof roles / sizeof roles[0],
 };
 
 static const apical_cell_model *const cells[] = { &bias };
 
-APICAL_LIBRARY("bias", "1.0.0", cells, 1, NULL, 0)
+APICAL_LIBRARY("bias", "1.1.0", cells, 1, NULL, 0)

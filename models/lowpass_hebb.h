@@ -427,7 +427,8 @@ static inline int lowpass_hebb_batch_f32(const apical_rule_batch *c, double eta,
     double *ew = c->scratch, *ed = c->scratch + k * m;
     float *ewf = (float *)c->scratch, *edf = ewf + k * m;
     const double s = dt * eta;
-    /* tau_w = 0: no filter, D stays 0 (q = 0, no induction into D) */
+    /* tau_w = 0: no filter; D keeps its value (q = 1, no induction into D), as
+       in lowpass_hebb_batch */
     const int filt = tau_w > 0;
     const double a = filt ? dt / tau_w : 0.0, q = 1.0 - a;
     double qk = 1, geo = 0;
@@ -451,8 +452,6 @@ static inline int lowpass_hebb_batch_f32(const apical_rule_batch *c, double eta,
         back *= q;
     }
     const double sg = filt ? s * geo : 0.0;
-    if (!filt)
-        qk = 0.0;
     const size_t pairs = m / 2;
     if (pre_f) {
         /* in blocks of columns whose k pre rows fit in L1 (16 KB), every row

@@ -171,11 +171,36 @@ static int steady(const apical_cell_ctx *c, uint32_t flags, double *y)
     return APICAL_OK;
 }
 
+static const apical_role_entry roles[] = {
+    { APICAL_ROLE_BASAL, "basal" },
+    { APICAL_ROLE_APICAL_TOPDOWN, "apical" },
+    { APICAL_ROLE_APICAL_LATERAL, "apical_inh" },
+    { APICAL_ROLE_TEACH, "target" },
+    { APICAL_ROLE_TEACH_GATE, "target_gate" },
+    { APICAL_ROLE_POTENTIAL, "u" },
+    { APICAL_ROLE_RATE, "rate" },
+    { APICAL_ROLE_APICAL_POTENTIAL, "v_apical" },
+    { APICAL_ROLE_BASAL_ERROR, "err_basal" },
+    { APICAL_ROLE_BASAL_PREDICTION, "rate_basal_pred" },
+};
+
+/* du/d(port) with only that dendrite fed: g_X / (g_lk + g_B + g_A) */
+static int attenuation(const double *p, size_t port, double *a)
+{
+    if (port == IN_BASAL)
+        *a = basal_attenuation(p);
+    else if (port == IN_APICAL || port == IN_APICAL_INH)
+        *a = p[P_G_A] / (p[P_G_LK] + p[P_G_B] + p[P_G_A]);
+    else
+        return APICAL_EINVAL; /* the teaching ports act together */
+    return APICAL_OK;
+}
+
 static const apical_cell_model pyramidal = {
     .struct_size = sizeof(apical_cell_model),
     .name = "pyramidal",
     .doc = "three-compartment pyramidal neuron: soma, instantaneous basal and apical dendrites",
-    .version = "1.1.0",
+    .version = "1.2.0",
     .params = params, .n_params = N_PARAMS,
     .state = state, .n_state = N_STATE,
     .ports = ports, .n_ports = N_PORTS,
@@ -186,8 +211,10 @@ static const apical_cell_model pyramidal = {
     .jacobian = jacobian,
     .steady = steady,
     .flags = APICAL_CELL_LD,
+    .roles = roles, .n_roles = sizeof roles / sizeof roles[0],
+    .attenuation = attenuation,
 };
 
 static const apical_cell_model *const cells[] = { &pyramidal };
 
-APICAL_LIBRARY("pyramidal", "1.1.0", cells, 1, NULL, 0)
+APICAL_LIBRARY("pyramidal", "1.2.0", cells, 1, NULL, 0)

@@ -86,11 +86,17 @@ static int steady(const apical_cell_ctx *c, uint32_t flags, double *y)
     return APICAL_OK;
 }
 
+static const apical_role_entry roles[] = {
+    { APICAL_ROLE_DRIVE, "drive" },
+    { APICAL_ROLE_POTENTIAL, "u" },
+    { APICAL_ROLE_RATE, "rate" },
+};
+
 static const apical_cell_model rate_input = {
     .struct_size = sizeof(apical_cell_model),
     .name = "rate_input",
     .doc = "input rates: the presented pattern, low-pass filtered with tau",
-    .version = "1.1.0",
+    .version = "1.2.0",
     .params = params, .n_params = N_PARAMS,
     .state = state, .n_state = N_STATE,
     .ports = ports, .n_ports = N_PORTS,
@@ -101,8 +107,9 @@ static const apical_cell_model rate_input = {
     .jacobian = jacobian,
     .steady = steady,
     .flags = APICAL_CELL_LD,
+    .roles = roles, .n_roles = sizeof roles / sizeof roles[0],
 };
 
 static const apical_cell_model *const cells[] = { &rate_input };
 
-APICAL_LIBRARY("rate_input", "1.1.0", cells, 1, NULL, 0)
+APICAL_LIBRARY("rate_input", "1.2.0", cells, 1, NULL, 0)

@@ -125,11 +125,29 @@ static int steady(const apical_cell_ctx *c, uint32_t flags, double *y)
     return APICAL_OK;
 }
 
+static const apical_role_entry roles[] = {
+    { APICAL_ROLE_DENDRITE, "dendrite" },
+    { APICAL_ROLE_NUDGE, "nudge" },
+    { APICAL_ROLE_POTENTIAL, "u" },
+    { APICAL_ROLE_RATE, "rate" },
+};
+
+/* du/d(dendrite) with only the dendrite fed, the nudging off:
+   c_I = g_D / (g_lk + g_D); the nudge port is a teaching signal, without
+   an attenuation of its own */
+static int attenuation(const double *p, size_t port, double *a)
+{
+    if (port != IN_DENDRITE)
+        return APICAL_EINVAL;
+    *a = p[P_G_D] / (p[P_G_LK] + p[P_G_D]);
+    return APICAL_OK;
+}
+
 static const apical_cell_model sst = {
     .struct_size = sizeof(apical_cell_model),
     .name = "sst",
     .doc = "SST-like interneuron: soma and dendrite, nudged one to one by the next layer's pyramids",
-    .version = "1.1.0",
+    .version = "1.2.0",
     .params = params, .n_params = N_PARAMS,
     .state = state, .n_state = N_STATE,
     .ports = ports, .n_ports = N_PORTS,
@@ -140,8 +158,10 @@ static const apical_cell_model sst = {
     .jacobian = jacobian,
     .steady = steady,
     .flags = APICAL_CELL_LD,
+    .roles = roles, .n_roles = sizeof roles / sizeof roles[0],
+    .attenuation = attenuation,
 };
 
 static const apical_cell_model *const cells[] = { &sst };
 
-APICAL_LIBRARY("sst", "1.1.0", cells, 1, NULL, 0)
+APICAL_LIBRARY("sst", "1.2.0", cells, 1, NULL, 0)

@@ -13,6 +13,38 @@
 #include "circuit_int.h"
 
 
+size_t apical_add_apical_sq(const apical_pop *p, const double *obs, size_t count, double *sum)
+{
+    size_t o = p->role[APICAL_ROLE_APICAL_POTENTIAL];
+    if (!p->apical_fed || o == (size_t)-1)
+        return 0;
+    const double *va = obs + o * count;
+    for (size_t j = 0; j < count; j++)
+        *sum += va[j] * va[j];
+    return count;
+}
+
+size_t apical_add_mismatch(const apical_circuit *c, const apical_proj *pj, const double *src_obs,
+                           const double *dst_obs, size_t count, double *sum)
+{
+    if (!pj->one_to_one)
+        return 0;
+    size_t du = c->pops[pj->dst].role[APICAL_ROLE_POTENTIAL];
+    if (du == (size_t)-1)
+        return 0;
+    const double *a = src_obs + pj->src_obs * count, *b = dst_obs + du * count;
+    for (size_t j = 0; j < count; j++)
+        *sum += (a[j] - b[j]) * (a[j] - b[j]);
+    return count;
+}
+
+void apical_port_grad(const double *dfdy, const double *dfdin, size_t count, const double *g,
+                      double *out)
+{
+    for (size_t j = 0; j < count; j++)
+        out[j] = g[j] * (-dfdin[j] / dfdy[j]);
+}
+
 /* Squared apical potential, interneuron mismatch and output error at the
    current state (ports and observables filled by an evaluation). */
 int apical_measure(apical_circuit *c, const apical_stim *st, apical_sums *m, char *err,
@@ -20,32 +52,19 @@ int apical_measure(apical_circuit *c, const apical_stim *st, apical_sums *m, cha
 {
     for (size_t i = 0; i < c->n_pops; i++) {
         const apical_pop *p = &c->pops[i];
-        if (!p->apical_fed || p->obs_v_apical == (size_t)-1)
-            continue;
-        const double *va = p->obs + p->obs_v_apical * p->n;
-        for (size_t j = 0; j < p->n; j++)
-            m->apical += va[j] * va[j];
-        m->n_apical += p->n;
+        m->n_apical += apical_add_apical_sq(p, p->obs, p->n, &m->apical);
     }
     for (size_t i = 0; i < c->n_projs; i++) {
         const apical_proj *pj = &c->projs[i];
-        if (!pj->one_to_one)
-            continue;
-        const apical_pop *s = &c->pops[pj->src], *d = &c->pops[pj->dst];
-        size_t du = apical_model_find_obs(d->model, "u");
-        if (du == (size_t)-1)
-            continue;
-        const double *a = s->obs + pj->src_obs * s->n, *b = d->obs + du * d->n;
-        for (size_t j = 0; j < d->n; j++)
-            m->mismatch += (a[j] - b[j]) * (a[j] - b[j]);
-        m->n_mismatch += d->n;
+        m->n_mismatch += apical_add_mismatch(c, pj, c->pops[pj->src].obs, c->pops[pj->dst].obs,
+                                             c->pops[pj->dst].n, &m->mismatch);
     }
     if (!st->has_target)
         return 0;
     /* the target rate: the target cell's own rate at the target potential,
        from its module (state observables at y = u_trgt) */
     const apical_pop *t = &c->pops[st->tgt];
-    size_t ro = apical_model_find_obs(t->model, "rate");
+    size_t ro = t->role[APICAL_ROLE_RATE];
     if (ro == (size_t)-1 || t->model->n_state != 1) {
         snprintf(err, cap, "test error needs a one-state cell with a rate at %s", t->name);
         return -1;
@@ -74,12 +93,12 @@ double apical_feedback_angle(const apical_circuit *c, size_t pop)
         const apical_proj *b = &c->projs[i];
         const apical_pop *x = &c->pops[b->dst];
         if (b->one_to_one || (pop != APICAL_ALL_POPS && b->dst != pop) ||
-            strcmp(apical_proj_port(c, b), "apical") != 0)
+            apical_proj_role(c, b) != APICAL_ROLE_APICAL_TOPDOWN)
             continue;
         for (size_t k = 0; k < c->n_projs; k++) {
             const apical_proj *w = &c->projs[k];
             if (w->one_to_one || w->src != b->dst || w->dst != b->src ||
-                strcmp(apical_proj_port(c, w), "basal") != 0)
+                apical_proj_role(c, w) != APICAL_ROLE_BASAL)
                 continue;
             size_t nx = x->n, ny = c->pops[b->src].n;
             double dot = 0, bb = 0, ww = 0;
@@ -122,7 +141,7 @@ double apical_copy_deviation(const apical_circuit *c, size_t pop)
     int any = 0;
     for (size_t k = 0; k < c->n_projs; k++) {
         const apical_proj *pj = &c->projs[k];
-        if (pj->dst != pop || pj->one_to_one || strcmp(apical_proj_port(c, pj), "dendrite") != 0)
+        if (pj->dst != pop || pj->one_to_one || apical_proj_role(c, pj) != APICAL_ROLE_DENDRITE)
             continue;
         double f;
         char why[256];

@@ -138,9 +138,8 @@ int apical_proj_init_self_predicting(apical_circuit *c, apical_proj *pj, char *e
 /* The name of the port projection pj feeds ("basal", "apical", "dendrite", ...). */
 const char *apical_proj_port(const apical_circuit *c, const apical_proj *pj);
 /* The first dense (not one_to_one) projection from population src into
-   port `port` of population dst, or NULL. */
-const apical_proj *apical_proj_between(const apical_circuit *c, size_t src, size_t dst,
-                                       const char *port);
+   the port of population dst that plays `role` (enum apical_role), or NULL. */
+const apical_proj *apical_proj_between(const apical_circuit *c, size_t src, size_t dst, int role);
 /* The projection whose weights, times *factor, the self-predicting state
    asks of pj (see above): NULL, with a message, when pj is not a lateral
    pathway or its partner is missing. */
@@ -176,8 +175,11 @@ double *apical_pop_state(const apical_circuit *c, const apical_pop *p, size_t k)
 /* Observable k (port k) of every cell as the last evaluation left it. */
 const double *apical_pop_observable(const apical_pop *p, size_t k);
 const double *apical_pop_port(const apical_pop *p, size_t k);
-/* 1 when some projection feeds one of its apical ports. */
+/* 1 when some projection feeds its top-down or lateral apical port. */
 int apical_pop_apical_fed(const apical_pop *p);
+/* The port (roles up to APICAL_ROLE_DRIVE) or observable playing `role`
+   (enum apical_role, models/apical.h) in p's cells, or (size_t)-1. */
+size_t apical_pop_role(const apical_pop *p, int role);
 
 /* Source and target population (indices), the source observable and the
    target port (indices into the models' tables). */
@@ -186,6 +188,8 @@ size_t apical_proj_dst(const apical_proj *pj);
 size_t apical_proj_src_obs(const apical_proj *pj);
 size_t apical_proj_dst_port(const apical_proj *pj);
 int apical_proj_one_to_one(const apical_proj *pj);
+/* The role of the port projection pj feeds (APICAL_ROLE_NONE: none). */
+int apical_proj_role(const apical_circuit *c, const apical_proj *pj);
 /* The weights, n_dst rows of n_src (NULL for one_to_one).  After writing
    them, call apical_proj_weights_changed. */
 double *apical_proj_weights(const apical_proj *pj);
@@ -203,6 +207,14 @@ const char *apical_stim_name(const apical_stim *s);
    writable, for a host that drives the circuit itself. */
 double *apical_stim_pattern(const apical_stim *s);
 size_t apical_stim_size(const apical_stim *s);
+/* Its next pattern (and target), as a training phase presents it: a fresh
+   draw from the training stream, or the next row of its table or file. */
+void apical_stim_advance(apical_circuit *c, apical_stim *s);
+/* The target potentials it sets on its taught population, *n of them
+   (writable, like the pattern), or NULL (and 0) without a target; the
+   taught population's name, or NULL. */
+double *apical_stim_target(const apical_circuit *c, const apical_stim *s, size_t *n);
+const char *apical_stim_target_pop(const apical_circuit *c, const apical_stim *s);
 /* Only stimulus `active` drives the circuit (none when it is not below
    apical_circuit_n_stims), its targets on or off. */
 void apical_circuit_activate(apical_circuit *c, size_t active, int target_on);

@@ -8,6 +8,7 @@
 #define APICAL_COLUMNS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "apical_circuit.h"
 #include "apical_run.h"
@@ -76,6 +77,13 @@ double apical_dynamics_value(const apical_column *col, const apical_metrics *m, 
 double apical_steady_value(const apical_column *col, const apical_epoch_metrics *m);
 /* 1 when the value is a count, printed as a long. */
 int apical_column_integer(const apical_column *col);
+/* The header line, or a row (vals[i]: column i's value; phase: the phase
+   column's), of metrics.csv (csv 1: the named columns, comma-separated,
+   values with csv_fmt) or of the terminal table (csv 0: the columns with
+   a head, values times term_scale with term_fmt). */
+void apical_columns_put_header(FILE *f, const apical_column *cols, size_t n, int csv);
+void apical_columns_put_row(FILE *f, const apical_column *cols, size_t n, const double *vals,
+                            int csv, const char *phase);
 
 #ifdef __cplusplus
 }

@@ -46,6 +46,13 @@ void apical_integrator_free(apical_integrator *it);
 int apical_integrator_advance(apical_integrator *it, double dt, unsigned flags, char *err,
                               size_t errcap);
 
+/* `steps` steps of dt as a phase of a run takes them: evaluate, advance
+   (apical_integrator_advance), and at the end apply pending batched
+   plasticity and check that states and weights are finite and within the
+   bound (apical_circuit_check_finite).  it must be c's. */
+int apical_integrator_steps(apical_integrator *it, apical_circuit *c, double dt, long steps,
+                            unsigned flags, char *err, size_t errcap);
+
 /* The step size a GSL stepper has reached (0 for euler, expeuler). */
 double apical_integrator_h(const apical_integrator *it);
 void apical_integrator_set_h(apical_integrator *it, double h);

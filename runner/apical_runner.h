@@ -1,9 +1,10 @@
 /*
  * apical_runner.h -- libapical, the whole public API: the module registry,
  * tables and IDX files, circuits and their step, integrators, runs and
- * their measures, the steady-state and backprop modes, and YAML
- * configuration.  Each part has a header of its own; this one includes them
- * all.  The module ABI itself is apical.h.
+ * their measures, the steady-state and backprop modes, YAML
+ * configuration, runs into a run directory, and the conformance check of
+ * modules.  Each part has a header of its own; this one includes them all.
+ * The module ABI itself is apical.h.
  *
  * Every function that can fail returns 0 on success and a non-zero status on
  * failure, with a one-line message in the caller's err buffer (err, errcap).
@@ -21,5 +22,7 @@
 #include "apical_steady.h"
 #include "apical_config.h"
 #include "apical_columns.h"
+#include "apical_rundir.h"
+#include "apical_conformance.h"
 
 #endif /* APICAL_RUNNER_H */

@@ -13,12 +13,18 @@
  *   microcircuit: Delta W_k ~ err_basal_k r_{k-1}^T          (Eq. 7)
  *
  * The chain is found from the taught population downwards through its
- * `basal` projections; c_k needs the cell's g_lk, g_B, g_A (a chain cell
- * without them ends the measurement), phi and phi' come from the module
- * itself (its rate observable at u, phi' by a central difference).  The
- * metric is the mean of the hidden layers' cosines (the output layer's
- * update equals backprop by construction).  tests/check_backprop.c is the
- * same comparison written out by hand for one circuit.
+ * `basal` projections.  Everything else comes from the modules, as in steady
+ * mode's probe (steady_probe.c): the free network's potentials from each
+ * cell's steady function with only its basal port fed (APICAL_STEADY_UP),
+ * phi and phi' from its rate observable and Jacobian, and the way an error
+ * in u reaches the basal port, du/d(basal) = -(df/d basal) / (df/du), from
+ * the Jacobian too (c_k for the paper's pyramids: a scale per layer, which
+ * the cosines do not see).  A chain cell without steady or Jacobian, or
+ * with more than one state, ends the measurement.  The metric is the mean
+ * of the hidden layers' cosines (the output layer's update equals backprop
+ * by construction).  tests/check_backprop.c is the same comparison written
+ * out by hand for one circuit; tests/check_steady.c checks this probe
+ * against steady mode's.
  */
 #include "config.h"
 
@@ -30,54 +36,46 @@
 
 #define MAX_LAYERS 16
 
-static double param(const apical_pop *p, const char *name)
+/* One layer of the free network: population p settled with in_basal on
+   its basal port (row `port`) and nothing else, its potential into u, rate
+   (observable ro) into r, phi'(u) into dphi and du/d(basal) into att; w is
+   scratch of (n_ports + 2 n_obs + n_ports + 1) x n values. */
+static int free_layer(const apical_pop *p, size_t port, size_t ro, const double *in_basal,
+                      double *u, double *r, double *dphi, double *att, double *w)
 {
-    for (size_t i = 0; i < p->model->n_params; i++)
-        if (strcmp(p->model->params[i].name, name) == 0)
-            return p->p[i];
-    return NAN;
-}
-
-/* phi(u) into r and phi'(u) into d (may be NULL), from the module's rate
-   observable at state u; scratch holds n_obs x n values. */
-static int rates(const apical_pop *p, const double *u, double *r, double *d, double *scratch,
-                 double *tmp)
-{
-    size_t ro = apical_model_find_obs(p->model, "rate");
-    if (ro == (size_t)-1 || p->model->n_state != 1)
+    const apical_cell_model *m = p->model;
+    const size_t n = p->n;
+    double *in = w, *obs = in + m->n_ports * n, *dody = obs + m->n_obs * n,
+           *dfdin = dody + m->n_obs * n, *dfdy = dfdin + m->n_ports * n;
+    memset(in, 0, m->n_ports * n * sizeof(double));
+    memcpy(in + port * n, in_basal, n * sizeof(double));
+    apical_cell_ctx x = { sizeof x, n, p->p, u, in, NULL, 0 };
+    if (APICAL_CELL_STEADY(m)(&x, APICAL_STEADY_UP, u) != APICAL_OK ||
+        m->observe(&x, APICAL_OBS_STATE, obs) != APICAL_OK ||
+        m->jacobian(&x, dfdy, dfdin, dody) != APICAL_OK)
         return -1;
-    apical_cell_ctx x = { sizeof x, p->n, p->p, u, p->in, NULL, 0 };
-    if (p->model->observe(&x, APICAL_OBS_STATE, scratch) != APICAL_OK)
-        return -1;
-    memcpy(r, scratch + ro * p->n, p->n * sizeof(double));
-    if (!d)
-        return 0;
-    const double h = 1e-6;
-    for (int sgn = 1; sgn >= -1; sgn -= 2) {
-        for (size_t i = 0; i < p->n; i++)
-            tmp[i] = u[i] + sgn * h;
-        x.y = tmp;
-        if (p->model->observe(&x, APICAL_OBS_STATE, scratch) != APICAL_OK)
-            return -1;
-        for (size_t i = 0; i < p->n; i++)
-            d[i] = sgn > 0 ? scratch[ro * p->n + i] : (d[i] - scratch[ro * p->n + i]) / (2 * h);
-    }
+    memcpy(r, obs + ro * n, n * sizeof(double));
+    memcpy(dphi, dody + ro * n, n * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        att[i] = 1.0;
+    apical_port_grad(dfdy, dfdin + port * n, n, att, att);
     return 0;
 }
 
 /* The chain of basal projections down from population top (chain[0] feeds
-   it), the err_basal observable of each post population into eb; 0 when
-   there is no hidden layer or a cell lacks what the measure needs. */
+   it), the err_basal and rate observables of each post population into eb
+   and ro, the widest population into *maxn and free_layer's scratch size
+   into *wmax; 0 when there is no hidden layer or a cell lacks what the
+   measure needs. */
 static size_t find_chain(const apical_circuit *c, size_t top, const apical_proj **chain,
-                         size_t *eb, size_t *maxn)
+                         size_t *eb, size_t *ro, size_t *maxn, size_t *wmax)
 {
     size_t n = 0;
     while (n < MAX_LAYERS) {
         const apical_proj *found = NULL;
         for (size_t i = 0; i < c->n_projs && !found; i++) {
             const apical_proj *pj = &c->projs[i];
-            if (!pj->one_to_one && pj->dst == top &&
-                strcmp(apical_proj_port(c, pj), "basal") == 0)
+            if (!pj->one_to_one && pj->dst == top && apical_proj_role(c, pj) == APICAL_ROLE_BASAL)
                 found = pj;
         }
         if (!found)
@@ -87,53 +85,64 @@ static size_t find_chain(const apical_circuit *c, size_t top, const apical_proj 
     }
     if (n < 2)
         return 0; /* no hidden layer */
-    *maxn = 0;
+    *maxn = *wmax = 0;
     for (size_t k = 0; k < n; k++) {
         const apical_pop *post = &c->pops[chain[k]->dst], *pre = &c->pops[chain[k]->src];
+        const apical_cell_model *m = post->model;
         *maxn = post->n > *maxn ? post->n : *maxn;
         *maxn = pre->n > *maxn ? pre->n : *maxn;
-        eb[k] = apical_model_find_obs(post->model, "err_basal");
-        if (eb[k] == (size_t)-1 || isnan(param(post, "g_B") + param(post, "g_lk") +
-                                         param(post, "g_A")))
+        size_t w = (2 * m->n_ports + 2 * m->n_obs + 1) * post->n;
+        *wmax = w > *wmax ? w : *wmax;
+        eb[k] = post->role[APICAL_ROLE_BASAL_ERROR];
+        ro[k] = post->role[APICAL_ROLE_RATE];
+        if (eb[k] == (size_t)-1 || ro[k] == (size_t)-1 || m->n_state != 1 || !m->jacobian ||
+            !APICAL_CELL_STEADY(m))
             return 0;
     }
     return n;
 }
 
-/* Backprop through the free feedforward network of the chain's n layers
-   (rows of maxn: u, r, phi', delta per layer l = 0 (input) .. n (taught)),
-   from the input's present rates and the stimulus's target. */
+/* The free network's buffers: rows of maxn per layer l = 0 (input) .. n
+   (taught). */
+typedef struct bp_rows {
+    double *u, *r, *dphi, *att, *delta;
+} bp_rows;
+
+/* Backprop through the free feedforward network of the chain's n layers,
+   from the input's present rates and the stimulus's target: delta_l =
+   -dL/du_l, L = |u_trgt - u_N|^2 / 2 on the taught layer's potentials. */
 static int backprop(apical_circuit *c, const apical_stim *s, const apical_proj *const *chain,
-                    size_t n, size_t maxn, double *u, double *r, double *dphi, double *delta,
-                    double *tmp)
+                    const size_t *ro, size_t n, size_t maxn, bp_rows b, double *w)
 {
     /* layer l's weights are chain[n - l] (pre = layer l-1, post = layer l) */
     const apical_pop *in = &c->pops[chain[n - 1]->src];
-    memcpy(r, in->obs + chain[n - 1]->src_obs * in->n, in->n * sizeof(double));
+    memcpy(b.r, in->obs + chain[n - 1]->src_obs * in->n, in->n * sizeof(double));
     for (size_t l = 1; l <= n; l++) {
         const apical_proj *pj = chain[n - l];
         const apical_pop *post = &c->pops[pj->dst], *pre = &c->pops[pj->src];
-        double cb = param(post, "g_B") /
-                    (param(post, "g_lk") + param(post, "g_B") + param(post, "g_A"));
+        double *v = b.delta + l * maxn; /* the basal input, until the deltas */
         for (size_t i = 0; i < post->n; i++) {
-            double v = 0;
+            double a = 0;
             for (size_t j = 0; j < pre->n; j++)
-                v += pj->w[i * pre->n + j] * r[(l - 1) * maxn + j];
-            u[l * maxn + i] = cb * v;
+                a += pj->w[i * pre->n + j] * b.r[(l - 1) * maxn + j];
+            v[i] = a;
         }
-        if (rates(post, u + l * maxn, r + l * maxn, dphi + l * maxn, c->obs_scratch, tmp))
+        memset(b.u + l * maxn, 0, post->n * sizeof(double));
+        if (free_layer(post, pj->dst_port, ro[n - l], v, b.u + l * maxn, b.r + l * maxn,
+                       b.dphi + l * maxn, b.att + l * maxn, w))
             return -1;
     }
     for (size_t i = 0; i < c->pops[s->tgt].n; i++)
-        delta[n * maxn + i] = dphi[n * maxn + i] * (s->u_trgt[i] - u[n * maxn + i]);
+        b.delta[n * maxn + i] = b.dphi[n * maxn + i] * (s->u_trgt[i] - b.u[n * maxn + i]);
     for (size_t l = n - 1; l >= 1; l--) {
         const apical_proj *pj = chain[n - l - 1]; /* layer l -> l+1 */
         size_t m = c->pops[pj->dst].n, k = c->pops[pj->src].n;
+        const double *d = b.delta + (l + 1) * maxn, *att = b.att + (l + 1) * maxn;
         for (size_t i = 0; i < k; i++) {
             double a = 0;
             for (size_t j = 0; j < m; j++)
-                a += pj->w[j * k + i] * delta[(l + 1) * maxn + j];
-            delta[l * maxn + i] = dphi[l * maxn + i] * a;
+                a += pj->w[j * k + i] * (att[j] * d[j]);
+            b.delta[l * maxn + i] = b.dphi[l * maxn + i] * a;
         }
     }
     return 0;
@@ -175,20 +184,22 @@ int apical_bp_cosine_pattern(apical_circuit *c, apical_integrator *it, apical_st
     if (!s->has_target)
         return 0;
     const apical_proj *chain[MAX_LAYERS];
-    size_t eb[MAX_LAYERS], maxn = 0, n = find_chain(c, s->tgt, chain, eb, &maxn);
+    size_t eb[MAX_LAYERS], ro[MAX_LAYERS], maxn = 0, wmax = 0,
+           n = find_chain(c, s->tgt, chain, eb, ro, &maxn, &wmax);
     if (n == 0)
         return 0;
     size_t L = n + 1;
-    double *buf = malloc((4 * L + 2) * maxn * sizeof *buf);
+    double *buf = malloc(((5 * L + 1) * maxn + wmax) * sizeof *buf);
     if (!buf) {
         snprintf(err, cap, "out of memory");
         return -1;
     }
-    double *u = buf, *r = u + L * maxn, *dphi = r + L * maxn, *delta = dphi + L * maxn,
-           *tmp = delta + L * maxn, *pre_r = tmp + maxn;
-    if (backprop(c, s, chain, n, maxn, u, r, dphi, delta, tmp) != 0) {
+    bp_rows b = { buf, buf + L * maxn, buf + 2 * L * maxn, buf + 3 * L * maxn,
+                  buf + 4 * L * maxn };
+    double *pre_r = buf + 5 * L * maxn, *w = pre_r + maxn;
+    if (backprop(c, s, chain, ro, n, maxn, b, w) != 0) {
         free(buf);
-        snprintf(err, cap, "bp_cosine: the rate of a layer could not be computed");
+        snprintf(err, cap, "bp_cosine: a layer of the free network could not be computed");
         return -1;
     }
     /* the nudged steady state, err_basal observed on the way */
@@ -207,7 +218,7 @@ int apical_bp_cosine_pattern(apical_circuit *c, apical_integrator *it, apical_st
         rc = apical_circuit_eval(c, err, cap);
     s->target_on = was_on;
     if (rc == 0)
-        add_cosines(c, chain, eb, n, maxn, r, delta, pre_r, acc);
+        add_cosines(c, chain, eb, n, maxn, b.r, b.delta, pre_r, acc);
     for (size_t k = 0; k < n; k++)
         c->pops[chain[k]->dst].need[eb[k]] = was_needed[k];
     free(buf);

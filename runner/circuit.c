@@ -305,7 +305,11 @@ int apical_circuit_add_pop(apical_circuit *c, const char *name, const apical_cel
     }
     for (size_t i = 0; i < m->n_params; i++)
         p->p[i] = m->params[i].def;
-    p->obs_v_apical = apical_model_find_obs(m, "v_apical");
+    if (apical_roles_resolve(m, p->role, err, cap)) {
+        free(p->name);
+        free(p->p);
+        return -1;
+    }
     c->n_pops++;
     return 0;
 }
@@ -431,7 +435,12 @@ static int proj_ends(const apical_pop *s, const apical_pop *d, const char *src_o
     if (rule) {
         char want[256];
         post_obs_name(want, sizeof want, rule->post_obs, dst_port);
-        *post = apical_model_find_obs(d->model, want);
+        uint32_t role = APICAL_RULE_POST_ROLE(rule);
+        *post = role > 0 && role < APICAL_ROLE_COUNT && !apical_role_is_port((int)role)
+                    ? d->role[role]
+                    : NONE;
+        if (*post == NONE)
+            *post = apical_model_find_obs(d->model, want);
         if (*post == NONE) {
             list_names(names, sizeof names, d->model->obs, d->model->n_obs,
                        sizeof *d->model->obs);
@@ -503,7 +512,7 @@ int apical_circuit_add_proj(apical_circuit *c, const char *src, const char *src_
         return snprintf(err, cap, "out of memory"), -1;
     }
     sprintf(p->name, "%s-%s", s->name, d->name);
-    if (strncmp(dst_port, "apical", 6) == 0)
+    if (dp == d->role[APICAL_ROLE_APICAL_TOPDOWN] || dp == d->role[APICAL_ROLE_APICAL_LATERAL])
         d->apical_fed = 1;
     c->n_projs++;
     return 0;
@@ -539,8 +548,8 @@ static int finalize_pops(apical_circuit *c, size_t *ny, size_t *nmax, size_t *om
         /* what the runner itself reads: state observables, the metrics' inputs */
         for (size_t k = 0; k < m->n_obs; k++)
             p->need[k] = m->obs[k].stage == APICAL_OBS_STATE;
-        if (p->obs_v_apical != NONE)
-            p->need[p->obs_v_apical] = 1;
+        if (p->role[APICAL_ROLE_APICAL_POTENTIAL] != NONE)
+            p->need[p->role[APICAL_ROLE_APICAL_POTENTIAL]] = 1;
     }
     for (size_t i = 0; i < c->n_projs; i++) {
         const apical_proj *pj = &c->projs[i];
@@ -662,99 +671,109 @@ int apical_proj_init_table(apical_circuit *c, apical_proj *pj, const apical_tabl
     return 0;
 }
 
-static int param_of(const apical_pop *p, const char *name, double *v, char *err, size_t cap)
-{
-    for (size_t i = 0; i < p->model->n_params; i++)
-        if (strcmp(p->model->params[i].name, name) == 0) {
-            *v = p->p[i];
-            return 0;
-        }
-    snprintf(err, cap, "self_predicting init needs parameter %s of %s (%s)", name, p->name,
-             p->model->name);
-    return -1;
-}
-
 const char *apical_proj_port(const apical_circuit *c, const apical_proj *pj)
 {
     return c->pops[pj->dst].model->ports[pj->dst_port].name;
 }
 
-/* The projection into port `port` of population dst (one_to_one or not). */
-static const apical_proj *proj_into(const apical_circuit *c, size_t dst, const char *port,
-                                    int one_to_one)
+int apical_proj_role(const apical_circuit *c, const apical_proj *pj)
 {
-    size_t dp = apical_model_find_port(c->pops[dst].model, port);
-    for (size_t i = 0; i < c->n_projs; i++)
+    const apical_pop *d = &c->pops[pj->dst];
+    for (int r = 1; r < APICAL_ROLE_COUNT; r++)
+        if (apical_role_is_port(r) && d->role[r] == pj->dst_port)
+            return r;
+    return APICAL_ROLE_NONE;
+}
+
+/* The projection into the port playing `role` of population dst
+   (one_to_one or not). */
+static const apical_proj *proj_into(const apical_circuit *c, size_t dst, int role, int one_to_one)
+{
+    size_t dp = c->pops[dst].role[role];
+    for (size_t i = 0; i < c->n_projs && dp != NONE; i++)
         if (c->projs[i].dst == dst && c->projs[i].dst_port == dp &&
             c->projs[i].one_to_one == one_to_one)
             return &c->projs[i];
     return NULL;
 }
 
-const apical_proj *apical_proj_between(const apical_circuit *c, size_t src, size_t dst,
-                                       const char *port)
+const apical_proj *apical_proj_between(const apical_circuit *c, size_t src, size_t dst, int role)
 {
     for (size_t i = 0; i < c->n_projs; i++) {
         const apical_proj *pj = &c->projs[i];
         if (pj->src == src && pj->dst == dst && !pj->one_to_one &&
-            strcmp(apical_proj_port(c, pj), port) == 0)
+            pj->dst_port == c->pops[dst].role[role])
             return pj;
     }
     return NULL;
 }
 
+/* W^PI = -W^PP_{k,k+1}: cancel the top-down input of the pyramids */
+static const apical_proj *lateral_partner(const apical_circuit *c, const apical_proj *pj,
+                                          double *factor, char *err, size_t cap)
+{
+    const apical_pop *d = &c->pops[pj->dst], *s = &c->pops[pj->src];
+    const apical_proj *down = proj_into(c, pj->dst, APICAL_ROLE_APICAL_TOPDOWN, 0);
+    if (!down || down->src == pj->src) {
+        snprintf(err, cap, "self_predicting %s -> %s.%s needs a top-down projection into %s's "
+                 "%s to cancel", s->name, d->name, apical_proj_port(c, pj), d->name,
+                 apical_role_what(APICAL_ROLE_APICAL_TOPDOWN));
+        return NULL;
+    }
+    if (c->pops[down->src].n != s->n) {
+        snprintf(err, cap, "self_predicting: %s has %zu cells, but the top-down source %s "
+                 "has %zu", s->name, s->n, c->pops[down->src].name, c->pops[down->src].n);
+        return NULL;
+    }
+    *factor = -1;
+    return down;
+}
+
+/* W^IP = (c_next / c_I) W^PP_{k+1,k}: predict the partner pyramids' basal
+   prediction (docs/model.md 2.2) */
+static const apical_proj *dendrite_partner(const apical_circuit *c, const apical_proj *pj,
+                                           double *factor, char *err, size_t cap)
+{
+    const apical_pop *d = &c->pops[pj->dst], *s = &c->pops[pj->src];
+    const apical_proj *nudge = proj_into(c, pj->dst, APICAL_ROLE_NUDGE, 1);
+    if (!nudge) {
+        snprintf(err, cap, "self_predicting %s -> %s.%s needs the one_to_one projection into "
+                 "%s's %s that names the partner pyramids", s->name, d->name,
+                 apical_proj_port(c, pj), d->name, apical_role_what(APICAL_ROLE_NUDGE));
+        return NULL;
+    }
+    size_t q = nudge->src;
+    const apical_pop *pq = &c->pops[q];
+    const apical_proj *up = apical_proj_between(c, pj->src, q, APICAL_ROLE_BASAL);
+    if (!up) {
+        snprintf(err, cap, "self_predicting %s -> %s.%s needs a projection %s -> %s into its "
+                 "%s to copy", s->name, d->name, apical_proj_port(c, pj), s->name, pq->name,
+                 apical_role_what(APICAL_ROLE_BASAL));
+        return NULL;
+    }
+    double cq, ci;
+    if (apical_pop_attenuation(pq, up->dst_port, &cq, err, cap) ||
+        apical_pop_attenuation(d, pj->dst_port, &ci, err, cap))
+        return NULL;
+    *factor = cq / ci;
+    return up;
+}
+
 const apical_proj *apical_proj_partner(const apical_circuit *c, const apical_proj *pj,
                                        double *factor, char *err, size_t cap)
 {
-    const apical_pop *d = &c->pops[pj->dst], *s = &c->pops[pj->src];
-    const char *port = apical_proj_port(c, pj);
     if (pj->one_to_one) {
         snprintf(err, cap, "a one_to_one projection has no weights");
         return NULL;
     }
-    if (strcmp(port, "apical_inh") == 0) {
-        /* W^PI = -W^PP_{k,k+1}: cancel the top-down input of the pyramids */
-        const apical_proj *down = proj_into(c, pj->dst, "apical", 0);
-        if (!down || down->src == pj->src) {
-            snprintf(err, cap, "self_predicting %s -> %s.apical_inh needs a top-down projection "
-                     "into %s.apical to cancel", s->name, d->name, d->name);
-            return NULL;
-        }
-        if (c->pops[down->src].n != s->n) {
-            snprintf(err, cap, "self_predicting: %s has %zu cells, but the top-down source %s "
-                     "has %zu", s->name, s->n, c->pops[down->src].name, c->pops[down->src].n);
-            return NULL;
-        }
-        *factor = -1;
-        return down;
-    }
-    if (strcmp(port, "dendrite") == 0) {
-        /* W^IP = (c_next / c_I) W^PP_{k+1,k}: predict the partner pyramids'
-           basal prediction (docs/model.md 2.2) */
-        const apical_proj *nudge = proj_into(c, pj->dst, "nudge", 1);
-        if (!nudge) {
-            snprintf(err, cap, "self_predicting %s -> %s.dendrite needs the one_to_one nudge "
-                     "into %s.nudge that names the partner pyramids", s->name, d->name, d->name);
-            return NULL;
-        }
-        size_t q = nudge->src;
-        const apical_proj *up = apical_proj_between(c, pj->src, q, "basal");
-        if (!up) {
-            snprintf(err, cap, "self_predicting %s -> %s.dendrite needs the projection %s -> "
-                     "%s.basal to copy", s->name, d->name, s->name, c->pops[q].name);
-            return NULL;
-        }
-        double glk, gb, ga, glk_i, gd;
-        if (param_of(&c->pops[q], "g_lk", &glk, err, cap) ||
-            param_of(&c->pops[q], "g_B", &gb, err, cap) ||
-            param_of(&c->pops[q], "g_A", &ga, err, cap) || param_of(d, "g_lk", &glk_i, err, cap) ||
-            param_of(d, "g_D", &gd, err, cap))
-            return NULL;
-        *factor = (gb / (glk + gb + ga)) / (gd / (glk_i + gd));
-        return up;
-    }
-    snprintf(err, cap, "self_predicting init is for the lateral pathways: a projection into "
-             "apical_inh (W^PI) or into an interneuron's dendrite (W^IP), not %s", port);
+    int role = apical_proj_role(c, pj);
+    if (role == APICAL_ROLE_APICAL_LATERAL)
+        return lateral_partner(c, pj, factor, err, cap);
+    if (role == APICAL_ROLE_DENDRITE)
+        return dendrite_partner(c, pj, factor, err, cap);
+    snprintf(err, cap, "self_predicting init is for the lateral pathways: a projection into a "
+             "%s (W^PI) or an %s (W^IP), not %s", apical_role_what(APICAL_ROLE_APICAL_LATERAL),
+             apical_role_what(APICAL_ROLE_DENDRITE), apical_proj_port(c, pj));
     return NULL;
 }
 
@@ -820,6 +839,10 @@ size_t apical_pop_size(const apical_pop *p) { return p->n; }
 const apical_cell_model *apical_pop_model(const apical_pop *p) { return p->model; }
 const double *apical_pop_params(const apical_pop *p) { return p->p; }
 int apical_pop_apical_fed(const apical_pop *p) { return p->apical_fed; }
+size_t apical_pop_role(const apical_pop *p, int role)
+{
+    return role > 0 && role < APICAL_ROLE_COUNT ? p->role[role] : (size_t)-1;
+}
 
 double *apical_pop_state(const apical_circuit *c, const apical_pop *p, size_t k)
 {

@@ -23,7 +23,8 @@ struct apical_pop {
     uint8_t *need;      /* n_obs flags: observables something reads */
     int apical_fed;     /* some projection targets an apical* port */
     char where[96];     /* where it was defined (FILE:LINE:COL), for messages */
-    size_t obs_v_apical; /* index of v_apical, or (size_t)-1 */
+    size_t role[APICAL_ROLE_COUNT]; /* the port or observable playing each role
+                                       (roles.c), or (size_t)-1 */
 };
 
 struct apical_proj {
@@ -137,6 +138,16 @@ void apical_normals(uint64_t key, uint64_t first, size_t n, double *out);
    rng (through the teacher), or the next row of a table or IDX file. */
 void apical_stim_next(apical_stim *s, gsl_rng *rng);
 
+/* roles.c: role[r] of a cell model: the port or observable playing role r
+   (size_t)-1 where none does; -1 with a message for a bad roles table. */
+int apical_roles_resolve(const apical_cell_model *m, size_t *role, char *err, size_t cap);
+/* "teaching-gate port", ... for messages; is the role a port's? */
+const char *apical_role_what(int role);
+int apical_role_is_port(int role);
+/* The attenuation of port `port` of p's cells (the module's function, or
+   from its Jacobian at rest). */
+int apical_pop_attenuation(const apical_pop *p, size_t port, double *a, char *err, size_t cap);
+
 /* analysis.c: sums of squares over held-out patterns. */
 typedef struct apical_sums {
     double apical, mismatch, error;
@@ -146,6 +157,23 @@ typedef struct apical_sums {
    at the current state (ports and observables filled by an evaluation). */
 int apical_measure(apical_circuit *c, const apical_stim *st, apical_sums *m, char *err,
                    size_t cap);
+/* The apical potential and the mismatch, shared by both modes: their
+   squares added to *sum, returning how many were added.  OBS is a
+   population's observable block in rows of COUNT values (COUNT = cells,
+   or cells times the batch in steady mode).  apical_add_apical_sq: P's
+   squared apical potentials where P is apical-fed (docs/model.md 2.2);
+   apical_add_mismatch: for a one_to_one projection PJ, the squared
+   difference between the observable it carries and its destination's
+   potential u (the interneurons' distance from their nudging). */
+/* -dL/d(port) = g (du/d port) for one-state cells at a fixed point of
+   their rhs, du/d port = -(df/d port) / (df/du) from the module's
+   Jacobian rows dfdy and dfdin (the port's), g = -dL/du; count cells (out
+   may be g).  Both modes' backprop and bp_cosine use it. */
+void apical_port_grad(const double *dfdy, const double *dfdin, size_t count, const double *g,
+                      double *out);
+size_t apical_add_apical_sq(const apical_pop *p, const double *obs, size_t count, double *sum);
+size_t apical_add_mismatch(const apical_circuit *c, const apical_proj *pj, const double *src_obs,
+                           const double *dst_obs, size_t count, double *sum);
 
 /* checkpoint.c: a checkpoint held in memory (n bytes, named path in
    messages), as apical_checkpoint_load reads a file; the checksum of n

@@ -180,3 +180,46 @@ int apical_column_integer(const apical_column *col)
     return col->metric == APICAL_COL_PATTERN || col->metric == APICAL_COL_EPOCH ||
            col->metric == APICAL_COL_PATTERNS;
 }
+
+/* One column's value in its format (csv or terminal). */
+static void put_value(FILE *f, const apical_column *col, const char *fmt, double v,
+                      const char *phase)
+{
+    if (col->metric == APICAL_COL_PHASE)
+        fprintf(f, fmt, phase);
+    else if (apical_column_integer(col))
+        fprintf(f, fmt, (long)v);
+    else
+        fprintf(f, fmt, v);
+}
+
+void apical_columns_put_header(FILE *f, const apical_column *cols, size_t n, int csv)
+{
+    int first = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (csv && cols[i].name[0]) {
+            fprintf(f, "%s%s", first ? "" : ",", cols[i].name);
+            first = 0;
+        } else if (!csv) {
+            fputs(cols[i].head, f);
+        }
+    }
+    fputc('\n', f);
+}
+
+void apical_columns_put_row(FILE *f, const apical_column *cols, size_t n, const double *vals,
+                            int csv, const char *phase)
+{
+    int first = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (csv && cols[i].name[0]) {
+            if (!first)
+                fputc(',', f);
+            put_value(f, &cols[i], cols[i].csv_fmt, vals[i], phase);
+            first = 0;
+        } else if (!csv && cols[i].head[0]) {
+            put_value(f, &cols[i], cols[i].term_fmt, cols[i].term_scale * vals[i], phase);
+        }
+    }
+    fputc('\n', f);
+}

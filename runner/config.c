@@ -156,3 +156,77 @@ void apical_config_free(apical_config *cfg)
     cfg->circuit = NULL;
     cfg->source = NULL;
 }
+
+apical_config *apical_config_new(apical_registry *reg, const char *name, const char *text,
+                                 const char *const *sets, size_t n_sets, char *err, size_t cap)
+{
+    apical_config *cfg = malloc(sizeof *cfg);
+    if (!cfg) {
+        snprintf(err, cap, "out of memory");
+        return NULL;
+    }
+    int rc = text ? apical_config_load_string_set(cfg, reg, name, text, sets, n_sets, err, cap)
+                  : apical_config_load_file_set(cfg, reg, name, sets, n_sets, err, cap);
+    if (rc != 0) {
+        free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+void apical_config_delete(apical_config *cfg)
+{
+    if (!cfg)
+        return;
+    apical_config_free(cfg);
+    free(cfg);
+}
+
+apical_circuit *apical_config_circuit(const apical_config *cfg)
+{
+    return cfg->circuit;
+}
+
+int apical_config_mode(const apical_config *cfg)
+{
+    return cfg->steady.mode;
+}
+
+double apical_config_dt(const apical_config *cfg)
+{
+    return cfg->run.dt;
+}
+
+double apical_config_settle_ms(const apical_config *cfg)
+{
+    return cfg->run.eval_settle_ms;
+}
+
+const char *apical_config_yaml(const apical_config *cfg)
+{
+    return cfg->resolved ? cfg->resolved : "";
+}
+
+long apical_config_patterns(const apical_config *cfg)
+{
+    return cfg->steady.mode == APICAL_MODE_DYNAMICS ? apical_run_total_patterns(&cfg->run)
+                                                    : cfg->steady.epochs;
+}
+
+unsigned apical_config_step_flags(const apical_config *cfg, int plastic, int noise)
+{
+    unsigned flags = plastic ? APICAL_STEP_PLASTIC : 0;
+    const apical_circuit *c = cfg->circuit;
+    if (noise)
+        for (size_t i = 0; i < c->n_pops; i++)
+            if (c->pops[i].sigma > 0)
+                flags |= APICAL_STEP_NOISE;
+    if (cfg->run.noise_dt_scaled)
+        flags |= APICAL_STEP_NOISE_DT;
+    return flags;
+}
+
+apical_integrator *apical_config_integrator(const apical_config *cfg, char *err, size_t cap)
+{
+    return apical_integrator_new(cfg->circuit, &cfg->run.integ, err, cap);
+}

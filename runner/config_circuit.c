@@ -72,7 +72,7 @@ static int load_table(ctx *x, const yaml_node_t *f, apical_table *t)
     return apical_csv_read(path, t, x->y.err, x->y.cap) ? fail_file(x, f, found, searched, 0) : 0;
 }
 
-int apical_cfg_split_ref(ctx *x, const yaml_node_t *n, const char *dflt, char *pop, char *part,
+int apical_cfg_split_ref(ctx *x, const yaml_node_t *n, int dflt, char *pop, char *part,
                          size_t cap)
 {
     if (expect(x, n, YAML_SCALAR_NODE, "population[.name]"))
@@ -87,10 +87,18 @@ int apical_cfg_split_ref(ctx *x, const yaml_node_t *n, const char *dflt, char *p
         snprintf(pop, cap, "%s", s);
         if (!dflt)
             return fail(x, n, "expected population.port, found '%s'", s);
-        snprintf(part, cap, "%s", dflt);
     }
-    if (!apical_circuit_pop(x->cfg->circuit, pop, NULL))
+    const apical_pop *p = apical_circuit_pop(x->cfg->circuit, pop, NULL);
+    if (!p)
         return fail(x, n, "no population '%s'", pop);
+    if (!dot) { /* the port or observable playing the default role */
+        size_t k = p->role[dflt];
+        if (k == (size_t)-1)
+            return fail(x, n, "%s (%s) has no %s: name one (%s.NAME)", pop, p->model->name,
+                        apical_role_what(dflt), pop);
+        snprintf(part, cap, "%s", apical_role_is_port(dflt) ? p->model->ports[k].name
+                                                              : p->model->obs[k].name);
+    }
     return 0;
 }
 
@@ -280,8 +288,8 @@ static apical_proj *add_projection(ctx *x, const yaml_node_t *v, int *one,
     if (!from || !(to = need(x, v, "to", "a projection")))
         return NULL;
     char sp[128], so[128], dp[128], dport[128];
-    if (apical_cfg_split_ref(x, from, "rate", sp, so, sizeof sp) ||
-        apical_cfg_split_ref(x, to, NULL, dp, dport, sizeof dp))
+    if (apical_cfg_split_ref(x, from, APICAL_ROLE_RATE, sp, so, sizeof sp) ||
+        apical_cfg_split_ref(x, to, 0, dp, dport, sizeof dp))
         return NULL;
     yaml_node_t *conn = get(x, v, "connect");
     if (conn) {
@@ -449,7 +457,7 @@ static int load_idx_stim(ctx *x, const yaml_node_t *v, const char *name)
                 *lb = need(x, v, "labels", "an idx stimulus"),
                 *drives = need(x, v, "drives", "a stimulus");
     char pop[128], port[128];
-    if (!im || !lb || !drives || apical_cfg_split_ref(x, drives, "drive", pop, port, sizeof pop))
+    if (!im || !lb || !drives || apical_cfg_split_ref(x, drives, APICAL_ROLE_DRIVE, pop, port, sizeof pop))
         return -1;
     apical_idx images, labels;
     if (load_idx_file(x, im, &images))
@@ -545,7 +553,7 @@ static int load_patterns(ctx *x, const char *name, const yaml_node_t *v, int csv
     apical_circuit *c = x->cfg->circuit;
     char pop[128], port[128];
     yaml_node_t *drives = need(x, v, "drives", "a stimulus");
-    if (!drives || apical_cfg_split_ref(x, drives, "drive", pop, port, sizeof pop))
+    if (!drives || apical_cfg_split_ref(x, drives, APICAL_ROLE_DRIVE, pop, port, sizeof pop))
         return -1;
     double lo = -1, hi = 1;
     yaml_node_t *range = get(x, v, "range");

@@ -33,7 +33,7 @@ int apical_cfg_apply_set(ctx *x, size_t k);
 /* ---- config_circuit.c ---- */
 /* "pop.part" into pop and part (part defaults to dflt; NULL: required); the
    population must exist. */
-int apical_cfg_split_ref(ctx *x, const yaml_node_t *n, const char *dflt, char *pop, char *part,
+int apical_cfg_split_ref(ctx *x, const yaml_node_t *n, int dflt, char *pop, char *part,
                          size_t cap);
 /* defaults: {CELL_MODEL: {param: value}}: every key a cell model. */
 int apical_cfg_check_defaults(ctx *x, const yaml_node_t *d);

@@ -130,9 +130,9 @@ static int load_interneurons(ctx *x, const yaml_node_t *in, apical_steady_opts *
         apical_pop *p = apical_circuit_pop(x->cfg->circuit, scalar(k), &i);
         if (!p)
             return fail(x, k, "no population '%s'", scalar(k));
-        if (apical_model_find_port(p->model, "dendrite") == (size_t)-1)
-            return fail(x, k, "population %s (%s) is not an interneuron: it has no dendrite "
-                        "port", p->name, p->model->name);
+        if (p->role[APICAL_ROLE_DENDRITE] == (size_t)-1)
+            return fail(x, k, "population %s (%s) is not an interneuron: its cell declares no "
+                        "%s", p->name, p->model->name, apical_role_what(APICAL_ROLE_DENDRITE));
         if (one_of(x, v, kinds, expected, &kind))
             return -1;
         o->interneurons_pop[i] = (unsigned char)(1 + kind);
@@ -456,7 +456,7 @@ static int load_traces(ctx *x, const yaml_node_t *tr)
         yaml_node_t *v = node(x, vars->data.sequence.items.start[i]);
         char pop[128], obs[128];
         size_t pi;
-        if (apical_cfg_split_ref(x, v, NULL, pop, obs, sizeof pop))
+        if (apical_cfg_split_ref(x, v, 0, pop, obs, sizeof pop))
             return -1;
         apical_pop *p = apical_circuit_pop(c, pop, &pi);
         size_t oi = apical_model_find_obs(p->model, obs);

@@ -493,3 +493,15 @@ void apical_integrator_reset(apical_integrator *it)
     if (it->drv)
         gsl_odeiv2_driver_reset(it->drv);
 }
+
+int apical_integrator_steps(apical_integrator *it, apical_circuit *c, double dt, long steps,
+                            unsigned flags, char *err, size_t cap)
+{
+    for (long t = 0; t < steps; t++)
+        if (apical_circuit_eval(c, err, cap) != 0 ||
+            apical_integrator_advance(it, dt, flags, err, cap) != 0)
+            return -1;
+    if (apical_circuit_flush_plasticity(c, err, cap) != 0)
+        return -1;
+    return apical_circuit_check_finite(c, err, cap) ? -1 : 0;
+}

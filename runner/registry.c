@@ -192,6 +192,8 @@ static const char *bad_cell_tables(const apical_cell_model *m, const char **tabl
         *table = "ports";
     else if ((why = bad_table(m->obs, m->n_obs)))
         *table = "obs";
+    else if (APICAL_CELL_HAS_ROLES(m) && (why = bad_table(m->roles, m->n_roles)))
+        *table = "roles";
     for (size_t i = 0; !why && i < m->n_obs; i++)
         if (!m->obs[i].name) {
             why = "an entry without a name";

@@ -129,7 +129,7 @@ static int setup_pop(apical_steady *s, size_t i, char *err, size_t cap)
     q->obs = calloc(m->n_obs * bn + 1, sizeof(double));
     if (!q->y || !q->in || !q->obs)
         return apical_sd_oom(err, cap);
-    q->rate = apical_model_find_obs(m, "rate");
+    q->rate = c->pops[i].role[APICAL_ROLE_RATE];
     q->version = 0;
     q->imp_first = NONE;
     if (bp || o->bp_probe) {
@@ -182,7 +182,7 @@ static int take_rule(apical_steady *s, size_t k, char *err, size_t cap)
     rate(pj->rp, &q->eta, &q->a, &q->b);
     q->plastic = q->eta != 0;
     q->no_decay = o->interneurons_keep_rate &&
-                  strcmp(apical_proj_port(c, pj), "dendrite") == 0;
+                  apical_proj_role(c, pj) == APICAL_ROLE_DENDRITE;
     if (pj->one_to_one) {
         snprintf(err, cap, "projection %s: a one_to_one projection has no weights to "
                  "learn", pj->name);
@@ -236,7 +236,7 @@ static int setup_free(apical_steady *s, char *err, size_t cap)
         apical_proj *pj = &c->projs[k];
         sd_proj *q = &s->projs[k];
         if (sd_in_mode(&s->o, pj->dst) != APICAL_INTERNEURONS_FREE || !q->plastic ||
-            strcmp(apical_proj_port(c, pj), "dendrite") != 0)
+            apical_proj_role(c, pj) != APICAL_ROLE_DENDRITE)
             continue;
         if (!(q->pre = malloc(s->B * c->pops[pj->src].n * sizeof(double))))
             return apical_sd_oom(err, cap);
@@ -258,7 +258,7 @@ static int setup_ideal(apical_steady *s, char *err, size_t cap)
     for (size_t k = 0; k < c->n_projs; k++) {
         apical_proj *pj = &c->projs[k];
         if (sd_in_mode(&s->o, pj->dst) != APICAL_INTERNEURONS_IDEAL || pj->one_to_one ||
-            strcmp(apical_proj_port(c, pj), "dendrite") != 0)
+            apical_proj_role(c, pj) != APICAL_ROLE_DENDRITE)
             continue;
         double f = 0;
         char why[256];
@@ -494,7 +494,7 @@ int apical_steady_train_epoch(apical_steady *s, double *train_error, char *err, 
     int passes = o->mode == APICAL_MODE_BACKPROP ? 1 : o->passes;
     size_t free_obs = o->mode == APICAL_MODE_BACKPROP
                           ? s->pops[tr->tgt].rate
-                          : apical_model_find_obs(c->pops[tr->tgt].model, "rate_basal_pred");
+                          : c->pops[tr->tgt].role[APICAL_ROLE_BASAL_PREDICTION];
     /* each epoch's order follows from the random stream alone (a resumed
        run draws the same) */
     for (size_t i = 0; i < tr->count; i++)

@@ -28,7 +28,7 @@ static int find_feedback(apical_steady *s, size_t k, char *err, size_t cap)
     const apical_circuit *c = s->c;
     const apical_proj *pj = &c->projs[k];
     const apical_pop *src = &c->pops[pj->src], *dst = &c->pops[pj->dst];
-    const apical_proj *t = apical_proj_between(c, pj->dst, pj->src, "apical");
+    const apical_proj *t = apical_proj_between(c, pj->dst, pj->src, APICAL_ROLE_APICAL_TOPDOWN);
     if (!t) {
         snprintf(err, cap, "feedback topdown: projection %s -> %s (defined at %s) sends its "
                  "error back through a top-down projection %s -> %s.apical, and there is none",

@@ -2,8 +2,9 @@
  * steady_eval.c -- the metrics of steady and backprop mode after every
  * epoch: the test error of each evaluation stimulus; on the first of them
  * the mean squared apical potential of every apical-fed population
- * (apical_sq) and the mean squared difference between the potential u each
- * one_to_one projection carries and its destination's state (mismatch);
+ * (apical_sq) and the mean squared difference between what each one_to_one
+ * projection carries and its destination's potential u (mismatch), the
+ * same measures as dynamics mode's (analysis.c);
  * the feedback angle of every apical-fed population, the distance of each
  * interneuron population's dendritic weights from their self-predicting
  * values (copy_dev), and the bp_cosine probe (steady_probe.c).
@@ -30,40 +31,18 @@ static void weight_metrics(apical_steady *s, apical_epoch_metrics *m)
     }
 }
 
-/* The settled batch's squared apical potentials added to asq, per
-   apical-fed population. */
-static void add_apical_sq(apical_steady *s, double *asq)
+/* The settled batch's squared apical potentials (per apical-fed
+   population, into asq) and mismatches (into *mis, their number into
+   *n_mis), as in dynamics mode (analysis.c). */
+static void add_measures(apical_steady *s, double *asq, double *mis, size_t *n_mis)
 {
     apical_circuit *c = s->c;
-    const size_t n = s->nb;
-    for (size_t i = 0; i < c->n_pops; i++) {
-        apical_pop *p = &c->pops[i];
-        if (!p->apical_fed || p->obs_v_apical == NONE)
-            continue;
-        const double *va = s->pops[i].obs + p->obs_v_apical * n * p->n;
-        for (size_t j = 0; j < n * p->n; j++)
-            asq[i] += va[j] * va[j];
-    }
-}
-
-/* The settled batch's squared differences between the potential u each
-   one_to_one projection carries and its destination's state, added to
-   *mis, their number to *n_mis. */
-static void add_mismatch(apical_steady *s, double *mis, size_t *n_mis)
-{
-    apical_circuit *c = s->c;
-    const size_t n = s->nb;
+    for (size_t i = 0; i < c->n_pops; i++)
+        apical_add_apical_sq(&c->pops[i], s->pops[i].obs, s->nb * c->pops[i].n, &asq[i]);
     for (size_t k = 0; k < c->n_projs; k++) {
-        apical_proj *pj = &c->projs[k];
-        size_t uo = apical_model_find_obs(c->pops[pj->src].model, "u");
-        if (!pj->one_to_one || uo == NONE || c->pops[pj->dst].model->n_state != 1)
-            continue;
-        size_t bn = n * c->pops[pj->dst].n;
-        const double *us = s->pops[pj->src].obs + uo * bn, *ud = s->pops[pj->dst].y;
-        for (size_t j = 0; j < bn; j++) {
-            *mis += (us[j] - ud[j]) * (us[j] - ud[j]);
-            (*n_mis)++;
-        }
+        const apical_proj *pj = &c->projs[k];
+        *n_mis += apical_add_mismatch(c, pj, s->pops[pj->src].obs, s->pops[pj->dst].obs,
+                                      s->nb * c->pops[pj->dst].n, mis);
     }
 }
 
@@ -98,13 +77,12 @@ int apical_sd_evaluate(apical_steady *s, apical_epoch_metrics *m, char *err, siz
             wrong += apical_sd_count_wrong(s, NULL, from, s->pops[st->tgt].rate);
             if (e != 0)
                 continue;
-            add_apical_sq(s, asq);
-            add_mismatch(s, &mis, &n_mis);
+            add_measures(s, asq, &mis, &n_mis);
         }
         m->error[e] = (double)wrong / (double)st->count;
         if (e == 0) {
             for (size_t i = 0; i < c->n_pops; i++)
-                if (c->pops[i].apical_fed && c->pops[i].obs_v_apical != NONE)
+                if (c->pops[i].apical_fed && c->pops[i].role[APICAL_ROLE_APICAL_POTENTIAL] != NONE)
                     m->apical_sq[i] = asq[i] / (double)(st->count * c->pops[i].n);
             if (n_mis)
                 m->mismatch_sq = mis / (double)n_mis;

@@ -49,7 +49,7 @@ int apical_sd_implicit_setup(apical_steady *s, char *err, size_t cap)
         for (size_t k = 0; k < c->n_projs; k++) {
             const apical_proj *pj = &c->projs[k];
             const sd_proj *r = &s->projs[k];
-            if (pj->dst != i || !r->plastic || strcmp(apical_proj_port(c, pj), "dendrite") != 0)
+            if (pj->dst != i || !r->plastic || apical_proj_role(c, pj) != APICAL_ROLE_DENDRITE)
                 continue;
             if (q->imp_first == NONE) {
                 q->imp_first = k;

@@ -88,9 +88,9 @@ static void deltas(apical_steady *s)
             const apical_proj *pj = &c->projs[k];
             const apical_pop *src = &c->pops[pj->src];
             if (pj->dst != i || pj->one_to_one || pj->src >= i || src->model->n_state != 1 ||
-                strcmp(apical_proj_port(c, pj), "basal") != 0)
+                apical_proj_role(c, pj) != APICAL_ROLE_BASAL)
                 continue;
-            const apical_proj *t = apical_proj_between(c, i, pj->src, "apical");
+            const apical_proj *t = apical_proj_between(c, i, pj->src, APICAL_ROLE_APICAL_TOPDOWN);
             for (int fa = 0; fa <= (t != NULL); fa++) {
                 apical_sd_port_grad(q, pj->dst_port, bn, fa ? q->grad_fa : q->grad, s->scrd);
                 double *to = fa ? s->pops[pj->src].gradr_fa : s->pops[pj->src].gradr;
@@ -116,8 +116,7 @@ static void add_cosines(apical_steady *s, size_t i, probe_acc *acc)
            *fa_fa = e_fa + g2, *rr = fa_fa + g2, *rq = rr + g2, *qq = rq + g2;
     const apical_pop *p = &c->pops[i];
     const sd_pop *q = &s->pops[i];
-    size_t eo = apical_model_find_obs(p->model, "err_basal"),
-           port = apical_model_find_port(p->model, "basal");
+    size_t eo = p->role[APICAL_ROLE_BASAL_ERROR], port = p->role[APICAL_ROLE_BASAL];
     if (!p->apical_fed || eo == NONE || port == NONE || p->model->n_state != 1)
         return;
     size_t bn = nb * p->n;

@@ -364,7 +364,5 @@ size_t apical_sd_count_wrong(apical_steady *s, const size_t *order, size_t from,
 /* g du/dport = g (-df/dport) / (df/du), from the Jacobian blocks. */
 void apical_sd_port_grad(const sd_pop *q, size_t port, size_t bn, const double *g, double *out)
 {
-    const double *dfin = q->dfdin + port * bn;
-    for (size_t j = 0; j < bn; j++)
-        out[j] = g[j] * (-dfin[j] / q->dfdy[j]);
+    apical_port_grad(q->dfdy, q->dfdin + port * bn, bn, g, out);
 }

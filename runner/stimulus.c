@@ -126,11 +126,11 @@ static apical_pop *taught_pop(apical_circuit *c, const apical_stim *s, const cha
         snprintf(err, cap, "stimulus %s: no population '%s' to teach", s->name, pop);
         return NULL;
     }
-    *tp = apical_model_find_port(p->model, "target");
-    *tg = apical_model_find_port(p->model, "target_gate");
+    *tp = p->role[APICAL_ROLE_TEACH];
+    *tg = p->role[APICAL_ROLE_TEACH_GATE];
     if (*tp == NONE || *tg == NONE) {
-        snprintf(err, cap, "stimulus %s: %s (%s) has no target and target_gate ports", s->name,
-                 pop, p->model->name);
+        snprintf(err, cap, "stimulus %s: %s (%s) declares no %s", s->name, pop, p->model->name,
+                 apical_role_what(*tp == NONE ? APICAL_ROLE_TEACH : APICAL_ROLE_TEACH_GATE));
         return NULL;
     }
     return p;
@@ -238,11 +238,11 @@ void apical_stim_idx_pattern(const apical_stim *s, size_t i, double *x)
         x[k] = s->scale * px[k];
 }
 
-/* The potential whose "rate" observable is r, by bisection over the cell's
-   own transfer function (assumed increasing). */
+/* The potential whose rate is r, by bisection over the cell's own
+   transfer function (assumed increasing). */
 static int invert_rate(apical_pop *p, double r, double *u, char *err, size_t cap)
 {
-    size_t ro = apical_model_find_obs(p->model, "rate");
+    size_t ro = p->role[APICAL_ROLE_RATE];
     const apical_cell_model *m = p->model;
     if (ro == NONE || m->n_state != 1) {
         snprintf(err, cap, "%s (%s) has no single state with a rate to invert", p->name, m->name);
@@ -368,4 +368,21 @@ void apical_circuit_activate(apical_circuit *c, size_t active, int target_on)
         c->stims[i].active = i == active;
         c->stims[i].target_on = i == active && target_on;
     }
+}
+
+void apical_stim_advance(apical_circuit *c, apical_stim *s)
+{
+    apical_stim_next(s, c->rng_train);
+}
+
+double *apical_stim_target(const apical_circuit *c, const apical_stim *s, size_t *n)
+{
+    if (n)
+        *n = s->has_target ? c->pops[s->tgt].n : 0;
+    return s->has_target ? s->u_trgt : NULL;
+}
+
+const char *apical_stim_target_pop(const apical_circuit *c, const apical_stim *s)
+{
+    return s->has_target ? c->pops[s->tgt].name : NULL;
 }

@@ -137,7 +137,7 @@ void apical_cli_help_footer(FILE *f)
             "exit status:\n"
             "  0  done\n"
             "  1  failed: the run diverged, or files could not be written (modules: none\n"
-            "     found; plot: gnuplot failed)\n"
+            "     found, or a property of --check failed; plot: gnuplot failed)\n"
             "  2  bad input: an invalid circuit or sweep file (FILE:LINE:COL), a bad --set,\n"
             "     a missing data file, a refused directory, a circuit too large, wrong usage\n"
             "  3  stopped by SIGINT or SIGTERM after writing a checkpoint: 'apical run\n"

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "bp_cosine.h"
 #include "testutil.h"
 
 static const char *net =
@@ -54,8 +55,10 @@ static double cosine(const double *a, const double *b, size_t n)
 }
 
 /* Cosines between the microcircuit's and backprop's updates of the three
-   bottom-up matrices, for one input and target. */
-static void cosines(int transposed_feedback, double cos_out[3])
+   bottom-up matrices, for one input and target; *probe: the library's
+   bp_cosine (bp_cosine.c) at the same nudged steady state, which should be
+   the mean of the two hidden layers' cosines. */
+static void cosines(int transposed_feedback, double cos_out[3], double *probe)
 {
     apical_registry *reg = test_registry();
     apical_config cfg;
@@ -124,15 +127,26 @@ static void cosines(int transposed_feedback, double cos_out[3])
         free(mc);
         free(bp);
     }
+    /* the probe: its free network from the modules' steady and Jacobian
+       functions, its nudged state this one (no further steps) */
+    apical_integ_opts io = { .method = "euler" };
+    apical_integrator *it = apical_integrator_new(c, &io, err, sizeof err);
+    ck_assert_msg(it != NULL, "%s", err);
+    apical_bp_acc acc = { 0, 0 };
+    ck_assert_msg(apical_bp_cosine_pattern(c, it, s, 0, 0.1, &acc, err, sizeof err) == 0, "%s",
+                  err);
+    ck_assert_int_eq(acc.n, 2);
+    *probe = acc.sum / (double)acc.n;
+    apical_integrator_free(it);
     apical_config_free(&cfg);
     apical_registry_free(reg);
 }
 
 START_TEST(weak_feedback_approximates_backprop)
 {
-    double cs[3], rnd[3];
-    cosines(1, cs);
-    cosines(0, rnd);
+    double cs[3], rnd[3], pcs, prnd;
+    cosines(1, cs, &pcs);
+    cosines(0, rnd, &prnd);
     fprintf(stderr, "cosine to backprop, W_down = W_up^T: h1 %.6f, h2 %.6f, out %.6f\n", cs[0],
             cs[1], cs[2]);
     fprintf(stderr, "cosine to backprop, random W_down:   h1 %.6f, h2 %.6f, out %.6f "
@@ -145,6 +159,10 @@ START_TEST(weak_feedback_approximates_backprop)
     ck_assert_double_lt(fabs(rnd[0]), 0.5);
     ck_assert_double_lt(fabs(rnd[1]), 0.5);
     ck_assert_double_ge(rnd[2], 0.99);
+    fprintf(stderr, "bp_cosine probe: %.12f (by hand %.12f), random W_down %.12f (by hand "
+                    "%.12f)\n", pcs, (cs[0] + cs[1]) / 2, prnd, (rnd[0] + rnd[1]) / 2);
+    ck_assert_double_eq_tol(pcs, (cs[0] + cs[1]) / 2, 1e-9);
+    ck_assert_double_eq_tol(prnd, (rnd[0] + rnd[1]) / 2, 1e-9);
 }
 END_TEST
 

@@ -805,7 +805,7 @@ START_TEST(errors_name_file_line_column)
              "%spopulations:\n  a: {cell: pyramidal, size: 3}\n  b: {cell: sst, size: 2}\n"
              "projections:\n  - {from: b, to: a.apical_inh, init: {self_predicting: true}}\n",
              head);
-    expect_error(buf, "bad.yaml:7:39:", "needs a top-down projection into a.apical");
+    expect_error(buf, "bad.yaml:7:39:", "needs a top-down projection into a's top-down apical port");
     /* files named in the circuit: their own location, then the YAML's */
     char dir[] = "/tmp/apical-csv-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));

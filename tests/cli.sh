@@ -49,7 +49,7 @@ done
 # each command: its synopsis and its options, the same text three ways
 opts_run="--out --force --set --resume"
 opts_check="--set"
-opts_modules="--yaml"
+opts_modules="--yaml --check"
 opts_inspect=""
 opts_plot="--out --metric --x"
 opts_sweep="--out --jobs --force"

@@ -53,6 +53,20 @@ grep -q "file: $p/share/apical/single_association/input.csv" "$tmp/sa/config.yam
     fail "config.yaml does not name the installed input.csv"
 echo "installed single_association.yaml runs"
 
+# the Python package, installed for Debian's python3 under the prefix, finds
+# the installed libapical and modules from a clean environment
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    pydir=$(ls -d "$p"/lib/python3*/*-packages 2>/dev/null | head -n 1)
+    [ -f "$pydir/apical/__init__.py" ] || fail "no Python package under $p/lib"
+    user env PYTHONPATH="$pydir" /usr/bin/python3 -c '
+import apical, sys
+assert apical.LIBRARY.startswith(sys.argv[1]), apical.LIBRARY
+assert "pyramidal" in [m["name"] for m in apical.modules()]
+print(apical.Circuit.from_yaml(sys.argv[2]).summary())' "$p/lib/" "$sa" >"$tmp/py.log" 2>&1 ||
+        { cat "$tmp/py.log"; fail "the installed Python package"; }
+    echo "the installed Python package loads $sa"
+fi
+
 # MNIST: missing, the error names every directory searched and the command
 # that fetches it; present in the data directory, found there
 mn=$p/share/apical/mnist.yaml

@@ -1,0 +1,317 @@
+/*
+ * cli_run.c -- apical run and apical check: the arguments, the terminal
+ * table and progress line, and the signals that stop a run with a
+ * checkpoint; the run directory itself is libapical's (rundir.c).
+ */
+#include "config.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "apical_runner.h"
+#include "cli.h"
+
+static const apical_cli_opt set_opt = {
+    "--set", "KEY=VALUE", "override a key of the file, e.g. seed=3,\n"
+                          "simulation.phases.0.patterns=3000 or\n"
+                          "projections.NAME.rule.RULE.eta=0; repeatable"
+};
+
+static const apical_cli_opt run_opts[] = {
+    { "--out", "DIR", "the run directory (default: runs/<file name>-<date>-<time>)" },
+    { "--force", NULL, "replace the run DIR holds (without it, DIR is refused)" },
+    set_opt,
+    { "--resume", "DIR", "continue the stopped run in DIR from its checkpoint, as it\n"
+                         "was configured (no FILE, --out, --set or --force)" },
+};
+enum { RUN_OUT, RUN_FORCE, RUN_SET, RUN_RESUME };
+
+const apical_cli_cmd apical_run_cmd = {
+    "run",
+    "apical run FILE.yaml [--out DIR] [--force] [--set KEY=VALUE]...\n"
+    "apical run --resume DIR",
+    "run a circuit, or continue a stopped run",
+    "Run the circuit FILE.yaml describes: integrate its dynamics phase by phase, or\n"
+    "train it epoch by epoch in steady or backprop mode (simulation.mode).  The\n"
+    "metrics are printed as they are measured and written into the run directory,\n"
+    "with config.yaml (the input as run), metrics.csv, checkpoint.bin and, where the\n"
+    "file asks for them, traces.csv and weights/.  SIGINT or SIGTERM stops the run\n"
+    "after writing a checkpoint (exit status 3); --resume continues it.",
+    run_opts, sizeof run_opts / sizeof *run_opts,
+};
+
+const apical_cli_cmd apical_check_cmd = {
+    "check",
+    "apical check FILE.yaml [--set KEY=VALUE]...",
+    "validate a circuit file without running it",
+    "Read FILE.yaml with the overrides, load the modules it names and build the\n"
+    "circuit, then say what it holds (populations, projections, weights, stimuli,\n"
+    "phases), without running it.  An error is reported at its FILE:LINE:COL (exit\n"
+    "status 2).",
+    &set_opt, 1,
+};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static volatile sig_atomic_t stop_requested;
+
+/* The first SIGINT, SIGTERM or SIGHUP asks the run to stop with a
+   checkpoint; a second one ends the process at once (the last checkpoint
+   stays). */
+static void on_signal(int sig)
+{
+    if (stop_requested) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    stop_requested = 1;
+}
+
+/* SIGINT and SIGTERM raise stop_requested: the run stops at the next
+   pattern (or mini-batch) with a checkpoint. */
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    /* a closed stdout (apical run ... | head) does not kill the run: its
+       files are what matters */
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* The terminal's view of a run: its table on stdout, a progress line on
+   stderr when that is a terminal. */
+typedef struct term_state {
+    int tty;
+    double t0;
+    double last_draw;
+    double last_error;
+} term_state;
+
+static void on_start(void *user, const apical_column *cols, size_t n)
+{
+    (void)user;
+    apical_columns_put_header(stdout, cols, n, 0);
+}
+
+static void on_row(void *user, const apical_column *cols, size_t n, const double *vals,
+                   const char *phase)
+{
+    term_state *s = user;
+    s->last_error = NAN;
+    for (size_t i = 0; i < n; i++)
+        if (cols[i].metric == APICAL_COL_TEST_ERROR ||
+            (cols[i].metric == APICAL_COL_ERROR && cols[i].index == 0))
+            s->last_error = vals[i];
+    if (s->tty)
+        fprintf(stderr, "\r\033[K");
+    apical_columns_put_row(stdout, cols, n, vals, 0, phase);
+    fflush(stdout);
+}
+
+static void on_progress(void *user, long done, long total)
+{
+    term_state *s = user;
+    if (!s->tty)
+        return;
+    double t = now();
+    if (t - s->last_draw < 0.2 && done < total)
+        return;
+    s->last_draw = t;
+    double rate = done / (t - s->t0);
+    fprintf(stderr, "\r\033[K%ld/%ld patterns, %.0f patterns/s, %.0f s left", done, total, rate,
+            rate > 0 ? (double)(total - done) / rate : 0.0);
+    if (s->last_error == s->last_error) /* not NaN: a taught population */
+        fprintf(stderr, ", test error %.4g", s->last_error);
+    if (done == total)
+        fprintf(stderr, "\r\033[K");
+}
+
+static void on_warning(void *user, const char *msg)
+{
+    (void)user;
+    fprintf(stderr, "apical: %s\n", msg);
+}
+
+/* The arguments of apical run or apical check: FILE.yaml, the --set
+   overrides (*sets, allocated) and, for run, the other options.  Returns
+   0, or the exit code (0 after --help). */
+typedef struct run_args {
+    const char *file, *out, *resume;
+    int force;
+    const char **sets;
+    size_t n_sets;
+} run_args;
+
+static int read_run_args(const apical_cli_cmd *cmd, int argc, char **argv, run_args *a, int *done)
+{
+    apical_cli c = { cmd, argc, 0, argv, 0 };
+    const char *v;
+    memset(a, 0, sizeof *a);
+    *done = 1;
+    if (!(a->sets = calloc((size_t)argc + 1, sizeof *a->sets))) {
+        fprintf(stderr, "apical: out of memory\n");
+        return 1;
+    }
+    for (int k; (k = apical_cli_next(&c, &v)) != APICAL_CLI_END;) {
+        if (k == APICAL_CLI_HELP) {
+            apical_cli_help(stdout, cmd);
+            return 0;
+        }
+        if (k == APICAL_CLI_ERROR)
+            return 2;
+        if (k == APICAL_CLI_OPERAND && a->file)
+            return apical_cli_fail(cmd, "one circuit file only: '%s' and '%s'", a->file, v);
+        if (k == APICAL_CLI_OPERAND)
+            a->file = v;
+        else if (!strcmp(cmd->opts[k].name, "--set"))
+            a->sets[a->n_sets++] = v;
+        else if (k == RUN_OUT && !*v)
+            return apical_cli_fail(cmd, "--out needs a directory, not an empty name");
+        else if (k == RUN_OUT)
+            a->out = v;
+        else if (k == RUN_FORCE)
+            a->force = 1;
+        else if (k == RUN_RESUME)
+            a->resume = v;
+    }
+    if (a->resume && (a->file || a->out || a->n_sets || a->force))
+        return apical_cli_fail(cmd, "--resume DIR continues the run in DIR as it was configured "
+                                    "(no FILE, --out, --set or --force)");
+    if (!a->file && !a->resume)
+        return apical_cli_fail(cmd, "no circuit file given");
+    *done = 0;
+    return 0;
+}
+
+/* The run of cfg into dir, on the terminal; returns the exit code. */
+static int run_in(apical_config *cfg, const char *dir, const run_args *a, const char *file)
+{
+    char err[8192];
+    term_state t = { isatty(STDERR_FILENO), now(), 0, NAN };
+    apical_rundir_opts o = {
+        a->resume ? APICAL_RUNDIR_RESUME : a->force ? APICAL_RUNDIR_FORCE : APICAL_RUNDIR_NEW,
+        file, a->sets, a->n_sets, on_start, on_row, on_progress, on_warning, &stop_requested, &t
+    };
+    apical_rundir *rd;
+    int rc = apical_rundir_open(&rd, dir, cfg, &o, err, sizeof err);
+    const apical_run_pos *pos = rc == 0 ? apical_rundir_resumed(rd) : NULL;
+    int steady = cfg->steady.mode != APICAL_MODE_DYNAMICS;
+    if (pos && steady)
+        printf("resuming %s after epoch %llu\n", dir, (unsigned long long)pos->phase);
+    else if (pos)
+        printf("resuming %s at pattern %lld (t = %g ms)\n", dir, (long long)pos->pattern,
+               (double)pos->step * cfg->run.dt);
+    long start_epoch = pos ? (long)pos->phase : 0;
+    if (rc == 0) {
+        catch_stop_signals();
+        rc = apical_rundir_run(rd, err, sizeof err);
+    }
+    if (rc == APICAL_EXIT_STOPPED)
+        fprintf(stderr, "apical: %s; continue with: apical run --resume %s\n", err, dir);
+    else if (rc != 0)
+        fprintf(stderr, "apical: %s\n", err);
+    else if (steady)
+        printf("done: %ld epochs in %.2f s; results in %s/\n", cfg->steady.epochs - start_epoch,
+               now() - t.t0, dir);
+    else
+        printf("done: %ld patterns in %.2f s; results in %s/\n",
+               apical_run_total_patterns(&cfg->run), now() - t.t0, dir);
+    int crc = apical_rundir_close(rd, err, sizeof err);
+    if (crc != 0 && rc == 0) {
+        fprintf(stderr, "apical: %s\n", err);
+        rc = crc;
+    }
+    return rc;
+}
+
+int apical_cmd_run(int argc, char **argv)
+{
+    run_args a;
+    int done, arc = read_run_args(&apical_run_cmd, argc, argv, &a, &done);
+    if (done) {
+        free(a.sets);
+        return arc;
+    }
+    const char *file = a.file, *out = a.out;
+    char resume_cfg[4200];
+    if (a.resume) {
+        snprintf(resume_cfg, sizeof resume_cfg, "%s/config.yaml", a.resume);
+        file = resume_cfg;
+        out = a.resume;
+    }
+    char err[2048], dir[4096];
+    apical_registry *reg = apical_registry_new(NULL);
+    apical_config cfg;
+    if (!reg) {
+        fprintf(stderr, "apical: out of memory\n");
+        free(a.sets);
+        return 1;
+    }
+    int rc = apical_config_load_file_set(&cfg, reg, file, a.sets, a.n_sets, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "apical: %s\n", err);
+        apical_registry_free(reg);
+        free(a.sets);
+        return 2;
+    }
+    if (out)
+        snprintf(dir, sizeof dir, "%s", out);
+    else
+        apical_rundir_default(file, dir, sizeof dir);
+    rc = run_in(&cfg, dir, &a, file);
+    free(a.sets);
+    apical_config_free(&cfg);
+    apical_registry_free(reg);
+    return rc;
+}
+
+/* apical check FILE.yaml [--set ...]: build the circuit, run nothing. */
+int apical_cmd_check(int argc, char **argv)
+{
+    run_args a;
+    int done, arc = read_run_args(&apical_check_cmd, argc, argv, &a, &done);
+    if (done) {
+        free(a.sets);
+        return arc;
+    }
+    const char *file = a.file;
+    char err[2048];
+    apical_registry *reg = apical_registry_new(NULL);
+    apical_config cfg;
+    if (!reg) {
+        free(a.sets);
+        return 1;
+    }
+    int rc = apical_config_load_file_set(&cfg, reg, file, a.sets, a.n_sets, err, sizeof err);
+    free(a.sets);
+    if (rc != 0) {
+        fprintf(stderr, "apical: %s\n", err);
+    } else {
+        const apical_circuit *c = cfg.circuit;
+        size_t weights = 0;
+        for (size_t i = 0; i < apical_circuit_n_projs(c); i++)
+            weights += apical_proj_n_weights(c, apical_circuit_proj_at(c, i));
+        printf("%s: ok: %zu populations, %zu projections (%zu weights), %zu stimuli, "
+               "%zu phases, %ld training patterns\n", file, apical_circuit_n_pops(c),
+               apical_circuit_n_projs(c), weights, apical_circuit_n_stims(c), cfg.run.n_phases,
+               apical_run_total_patterns(&cfg.run));
+    }
+    apical_config_free(&cfg);
+    apical_registry_free(reg);
+    return rc ? 2 : 0;
+}
