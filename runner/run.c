@@ -148,9 +148,8 @@ static int checkpoint(run_state *r, char *err, size_t cap)
 }
 
 /* After a training pattern, and before the first one of a run: the
-   evaluation, the weight snapshot and the progress report.  A checkpoint
-   at a pattern boundary is written before these, so that a run resumed
-   from it repeats them. */
+   evaluation and the weight snapshot.  A checkpoint at a pattern boundary
+   is written before these, so that a run resumed from it repeats them. */
 static int after_pattern(run_state *r, const apical_phase *ph, char *err, size_t cap)
 {
     const apical_run_opts *o = r->o;
@@ -162,8 +161,6 @@ static int after_pattern(run_state *r, const apical_phase *ph, char *err, size_t
     }
     if (o->on_weights && o->weights_every > 0 && p % o->weights_every == 0)
         o->on_weights(o->user, p, r->c);
-    if (p > 0 && o->on_progress)
-        o->on_progress(o->user, p, r->total);
     return 0;
 }
 
@@ -220,6 +217,10 @@ static int run_phase(run_state *r, const apical_phase *ph, int resumed, char *er
             return -1;
         r->pos.pattern++;
         r->pos.in_phase++;
+        /* before the stop check: a stop the report asks for (a caller's
+           callback) takes effect at this pattern */
+        if (o->on_progress)
+            o->on_progress(o->user, r->pos.pattern, r->total);
         int stop = o->stop && *o->stop;
         if ((stop || (o->checkpoint_every > 0 && r->pos.pattern % o->checkpoint_every == 0)) &&
             checkpoint(r, err, cap) != 0)
