@@ -244,22 +244,6 @@ int apical_proj_set_name(apical_circuit *c, apical_proj *pj, const char *name, c
     return 0;
 }
 
-size_t apical_model_find_obs(const apical_cell_model *m, const char *name)
-{
-    for (size_t i = 0; i < m->n_obs; i++)
-        if (strcmp(m->obs[i].name, name) == 0)
-            return i;
-    return NONE;
-}
-
-size_t apical_model_find_port(const apical_cell_model *m, const char *name)
-{
-    for (size_t i = 0; i < m->n_ports; i++)
-        if (strcmp(m->ports[i].name, name) == 0)
-            return i;
-    return NONE;
-}
-
 /* "a, b, c" of a name table, for messages. */
 static void list_names(char *buf, size_t cap, const void *table, size_t n, size_t stride)
 {

@@ -4,6 +4,7 @@
  * population.  The names below are read only for cells without a roles
  * table (modules before ABI 1.4): they are the paper's cells' names.
  * Nowhere else does the runner name a port, observable or parameter.
+ * Also the lookup of a port or observable by name.
  */
 #include "config.h"
 
@@ -33,6 +34,22 @@ static const role_info roles[APICAL_ROLE_COUNT] = {
     [APICAL_ROLE_BASAL_ERROR] = { "err_basal", "basal-error observable", 0 },
     [APICAL_ROLE_BASAL_PREDICTION] = { "rate_basal_pred", "basal-prediction observable", 0 },
 };
+
+size_t apical_model_find_obs(const apical_cell_model *m, const char *name)
+{
+    for (size_t i = 0; i < m->n_obs; i++)
+        if (strcmp(m->obs[i].name, name) == 0)
+            return i;
+    return (size_t)-1;
+}
+
+size_t apical_model_find_port(const apical_cell_model *m, const char *name)
+{
+    for (size_t i = 0; i < m->n_ports; i++)
+        if (strcmp(m->ports[i].name, name) == 0)
+            return i;
+    return (size_t)-1;
+}
 
 const char *apical_role_what(int role)
 {

@@ -95,6 +95,48 @@ static int worker(const apical_sweep *s, const char *exe)
     }
 }
 
+/* Every worker's ready message, then stop them all at once (a worker
+   stopped early would spin in MPI_Finalize beside the runs); idle holds the
+   n_idle ranks already waiting. */
+static void release_workers(int size, int *idle, int n_idle)
+{
+    while (n_idle < size - 1) {
+        int flag;
+        MPI_Status status;
+        MPI_Iprobe(MPI_ANY_SOURCE, TAG_DONE, MPI_COMM_WORLD, &flag, &status);
+        if (!flag) {
+            nap();
+            continue;
+        }
+        long in[2];
+        MPI_Recv(in, 2, MPI_LONG, status.MPI_SOURCE, TAG_DONE, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        idle[n_idle++] = status.MPI_SOURCE;
+    }
+    long stop = -1;
+    for (int i = 0; i < n_idle; i++)
+        MPI_Send(&stop, 1, MPI_LONG, idle[i], TAG_WORK, MPI_COMM_WORLD);
+}
+
+/* The sweep's tables, and its summary unless a run could not be started
+   (rc 1); returns rc, or 1 when the tables could not be written. */
+static int finish(const apical_sweep *s, int rc)
+{
+    char err[2048], sum[4096];
+    if (apical_sweep_aggregate(s, sum, sizeof sum, err, sizeof err) != 0) {
+        fprintf(stderr, "apical-mpi: %s\n", err);
+        return 1;
+    }
+    if (rc)
+        return rc;
+    size_t failed = 0;
+    for (size_t i = 0; i < s->n_runs; i++)
+        failed += apical_sweep_state(s, i) == APICAL_SWEEP_FAILED;
+    printf("done: %zu runs, %zu failed; tables in %s/aggregate.csv and %s/runs.csv\n",
+           s->n_runs, failed, s->out, s->out);
+    fputs(sum, stdout);
+    return 0;
+}
+
 static int dispatcher(const apical_sweep *s, const char *exe, int size, const char *file)
 {
     size_t *todo = malloc(s->n_runs * sizeof *todo), n_todo = 0, next = 0, done = 0;
@@ -162,37 +204,8 @@ static int dispatcher(const apical_sweep *s, const char *exe, int size, const ch
         if (!busy)
             nap();
     }
-    /* every worker's ready message, then stop them all at once (a worker
-       stopped early would spin in MPI_Finalize beside the runs) */
-    while (n_idle < size - 1) {
-        int flag;
-        MPI_Status status;
-        MPI_Iprobe(MPI_ANY_SOURCE, TAG_DONE, MPI_COMM_WORLD, &flag, &status);
-        if (!flag) {
-            nap();
-            continue;
-        }
-        long in[2];
-        MPI_Recv(in, 2, MPI_LONG, status.MPI_SOURCE, TAG_DONE, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        idle[n_idle++] = status.MPI_SOURCE;
-    }
-    long stop = -1;
-    for (int i = 0; i < n_idle; i++)
-        MPI_Send(&stop, 1, MPI_LONG, idle[i], TAG_WORK, MPI_COMM_WORLD);
-    char err[2048];
-    char sum[4096];
-    if (apical_sweep_aggregate(s, sum, sizeof sum, err, sizeof err) != 0) {
-        fprintf(stderr, "apical-mpi: %s\n", err);
-        rc = 1;
-    }
-    size_t failed = 0;
-    for (size_t i = 0; i < s->n_runs; i++)
-        failed += apical_sweep_state(s, i) == APICAL_SWEEP_FAILED;
-    if (rc == 0) {
-        printf("done: %zu runs, %zu failed; tables in %s/aggregate.csv and %s/runs.csv\n",
-               s->n_runs, failed, s->out, s->out);
-        fputs(sum, stdout);
-    }
+    release_workers(size, idle, n_idle);
+    rc = finish(s, rc);
     free(todo);
     free(t0);
     free(idle);
