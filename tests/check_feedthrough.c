@@ -16,6 +16,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -360,6 +361,117 @@ START_TEST(instantaneous_loop_refused)
 }
 END_TEST
 
+/* Steady and backprop modes refuse a feedthrough projection where it is
+   defined; the same circuit runs in mode dynamics. */
+START_TEST(steady_mode_refuses_feedthrough)
+{
+    char img[] = "/tmp/apical_feed_imgXXXXXX", lab[] = "/tmp/apical_feed_labXXXXXX";
+    int fi = mkstemp(img), fl = mkstemp(lab);
+    ck_assert(fi >= 0 && fl >= 0);
+    FILE *f = fdopen(fi, "wb");
+    unsigned char h[16] = { 0, 0, 8, 3, 0, 0, 0, 4, 0, 0, 0, 2, 0, 0, 0, 3 };
+    fwrite(h, 1, 16, f);
+    for (int i = 0; i < 4 * 6; i++)
+        fputc((i * 37 + 11) % 256, f);
+    fclose(f);
+    f = fdopen(fl, "wb");
+    unsigned char hl[8] = { 0, 0, 8, 1, 0, 0, 0, 4 };
+    fwrite(hl, 1, 8, f);
+    for (int i = 0; i < 4; i++)
+        fputc(i % 3, f);
+    fclose(f);
+    apical_registry *r = test_registry();
+    char text[2048], err[2048] = "";
+    static const char *const modes[] = { "steady", "backprop" };
+    for (int k = 0; k < 2; k++) {
+        const char *rule = k ? "backprop" : "dendritic_error";
+        snprintf(text, sizeof text,
+                 "apical: 1\n"
+                 "populations:\n"
+                 "  input: {cell: rate_input, size: 6}\n"
+                 "  hidden: {cell: pyramidal, size: 4}\n"
+                 "  output: {cell: pyramidal, size: 3, params: {g_A: 0}}\n"
+                 "projections:\n"
+                 "  - {from: input, to: hidden.basal, init: {uniform: [-1, 1]}, rule: {%s: {}}}\n"
+                 "  - {from: hidden.v_basal, to: output.basal, init: {uniform: [-1, 1]}}\n"
+                 "stimuli:\n"
+                 "  train: {kind: idx, images: %s, labels: %s, drives: input, target: output,\n"
+                 "          target_rates: [0.1, 0.8]}\n"
+                 "simulation:\n"
+                 "  mode: %s\n"
+                 "  steady: {train: train, epochs: 1, batch: 2}\n",
+                 rule, img, lab, modes[k]);
+        apical_config cfg;
+        ck_assert_int_eq(apical_config_load_string(&cfg, r, "steady.yaml", text, err,
+                                                   sizeof err), 2);
+        char want[256];
+        snprintf(want, sizeof want, "steady.yaml:8:5: hidden.v_basal is a port-stage observable "
+                 "(a feedthrough projection), which mode %s does not support", modes[k]);
+        ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "%s", err);
+        if (k == 0)
+            fprintf(stderr, "refused: %s\n", err);
+    }
+    unlink(img);
+    unlink(lab);
+    apical_registry_free(r);
+}
+END_TEST
+
+/* The conformance check measures jacobian_obs against central differences:
+   the prospective cell passes every property; a copy whose d rate_pro /
+   d port is 0.25 off fails jacobian_obs.dodin by that much, and nothing
+   else. */
+static int (*true_jacobian_obs)(const apical_cell_ctx *, double *, double *);
+
+static int off_jacobian_obs(const apical_cell_ctx *c, double *dody, double *dodin)
+{
+    int rc = true_jacobian_obs(c, dody, dodin);
+    const size_t ld = APICAL_CTX_LD(c);
+    for (size_t i = 0; i < c->n; i++)
+        dodin[(2 * 2 + 0) * ld + i] += 0.25; /* rate_pro (2) by input (0) */
+    return rc;
+}
+
+typedef struct tally {
+    int failed;
+    double dev[2];
+    apical_conf_status st[2];
+} tally;
+
+static void count(void *user, const apical_conf_result *res)
+{
+    tally *t = user;
+    if (res->status == APICAL_CONF_FAIL)
+        t->failed++;
+    for (int k = 0; k < 2; k++)
+        if (strcmp(res->property, k ? "jacobian_obs.dodin" : "jacobian_obs.dody") == 0) {
+            t->st[k] = res->status;
+            t->dev[k] = res->deviation;
+        }
+}
+
+START_TEST(conformance_of_jacobian_obs)
+{
+    char err[256] = "";
+    apical_registry *r = feed_registry();
+    const apical_cell_model *m = test_cell(r, "prospective");
+    tally t = { 0, { 0, 0 }, { APICAL_CONF_SKIP, APICAL_CONF_SKIP } };
+    ck_assert_int_eq(apical_conformance_cell(m, NULL, count, &t, err, sizeof err), 0);
+    ck_assert_int_eq(t.failed, 0);
+    ck_assert(t.st[0] == APICAL_CONF_PASS && t.st[1] == APICAL_CONF_PASS);
+    apical_cell_model off = *m;
+    true_jacobian_obs = m->jacobian_obs;
+    off.jacobian_obs = off_jacobian_obs;
+    memset(&t, 0, sizeof t);
+    ck_assert_int_eq(apical_conformance_cell(&off, NULL, count, &t, err, sizeof err), 1);
+    ck_assert(t.st[0] == APICAL_CONF_PASS && t.st[1] == APICAL_CONF_FAIL);
+    fprintf(stderr, "jacobian_obs.dodin 0.25 off: deviation %.6g\n", t.dev[1]);
+    ck_assert_double_gt(t.dev[1], 0.2);
+    ck_assert_double_lt(t.dev[1], 0.26);
+    apical_registry_free(r);
+}
+END_TEST
+
 /* A circuit without feedthrough projections keeps the evaluation it had:
    no order, no feedthrough flag. */
 START_TEST(state_stage_circuits_have_no_order)
@@ -390,6 +502,8 @@ static Suite *suite(void)
     tcase_add_test(t, jacobian_through_feedthrough);
     tcase_add_test(t, instantaneous_loop_refused);
     tcase_add_test(t, state_stage_circuits_have_no_order);
+    tcase_add_test(t, steady_mode_refuses_feedthrough);
+    tcase_add_test(t, conformance_of_jacobian_obs);
     suite_add_tcase(s, t);
     return s;
 }
