@@ -572,6 +572,65 @@ static int finalize_low_precision(apical_circuit *c, size_t nmax, char *err, siz
     return 0;
 }
 
+/* The populations not `done` by the topological sort each have a
+   feedthrough input from another one left: walk those inputs backwards
+   until a population comes round again, and name the loop so found from
+   the source of its first projection in the file (*proj). */
+static int describe_loop(const apical_circuit *c, const unsigned char *done, size_t *proj,
+                         char *err, size_t cap)
+{
+    size_t *via = malloc(c->n_pops * sizeof *via), at = 0;
+    unsigned char *seen = calloc(c->n_pops, 1);
+    if (!via || !seen) {
+        free(via);
+        free(seen);
+        return snprintf(err, cap, "out of memory"), -1;
+    }
+    while (done[at])
+        at++;
+    while (!seen[at]) {
+        seen[at] = 1;
+        for (size_t k = 0; k < c->n_projs; k++)
+            if (c->projs[k].feedthrough && c->projs[k].dst == at && !done[c->projs[k].src]) {
+                via[at] = k;
+                break;
+            }
+        at = c->projs[via[at]].src;
+    }
+    size_t first = via[at];
+    for (size_t v = c->projs[via[at]].src; v != at; v = c->projs[via[v]].src)
+        if (via[v] < first)
+            first = via[v];
+    const size_t u = c->projs[first].src;
+    size_t path[64], len = 0; /* u and its predecessors around the loop */
+    path[len++] = u;
+    for (size_t v = c->projs[via[u]].src; v != u && len < 64; v = c->projs[via[v]].src)
+        path[len++] = v;
+    char names[600], projs[900];
+    size_t un = (size_t)snprintf(names, sizeof names, "%s", c->pops[u].name), up = 0;
+    projs[0] = 0;
+    for (size_t j = len; j-- > 0;) { /* forwards: path[len-1], ..., path[1], then u */
+        const size_t v = j ? path[j] : u;
+        const apical_proj *pj = &c->projs[via[v]];
+        const apical_pop *ps = &c->pops[pj->src];
+        if (un < sizeof names)
+            un += (size_t)snprintf(names + un, sizeof names - un, " -> %s", c->pops[v].name);
+        if (up < sizeof projs)
+            up += (size_t)snprintf(projs + up, sizeof projs - up, "%s%s.%s -> %s.%s",
+                                   up ? ", " : "", ps->name, ps->model->obs[pj->src_obs].name,
+                                   c->pops[v].name, apical_proj_port(c, pj));
+    }
+    snprintf(err, cap, "an instantaneous loop through feedthrough projections: %s (%s); "
+             "each carries a port-stage observable, so every population of the loop "
+             "would need the others' outputs of the same step: let one of them carry a "
+             "state-stage observable", names, projs);
+    if (proj)
+        *proj = first;
+    free(via);
+    free(seen);
+    return -1;
+}
+
 /* Kahn's algorithm over the feedthrough projections, populations taken in
    the order they were added wherever the projections leave a choice. */
 int apical_circuit_feed_order(const apical_circuit *c, size_t *order, size_t *proj, char *err,
@@ -602,67 +661,7 @@ int apical_circuit_feed_order(const apical_circuit *c, size_t *order, size_t *pr
             break; /* start again from the first population */
         }
     }
-    int rc = 0;
-    if (n < c->n_pops) {
-        /* every population left has a feedthrough input from another one left:
-           walk those inputs backwards until a population comes round again */
-        size_t *via = malloc(c->n_pops * sizeof *via), at = 0;
-        unsigned char *seen = calloc(c->n_pops, 1);
-        if (!via || !seen) {
-            free(via);
-            free(seen);
-            free(indeg);
-            free(done);
-            return snprintf(err, cap, "out of memory"), -1;
-        }
-        while (done[at])
-            at++;
-        while (!seen[at]) {
-            seen[at] = 1;
-            for (size_t k = 0; k < c->n_projs; k++)
-                if (c->projs[k].feedthrough && c->projs[k].dst == at && !done[c->projs[k].src]) {
-                    via[at] = k;
-                    break;
-                }
-            at = c->projs[via[at]].src;
-        }
-        /* the loop through `at`, reported from the source u of its first
-           projection in the file: u -> ... -> u */
-        size_t first = via[at];
-        for (size_t v = c->projs[via[at]].src; v != at; v = c->projs[via[v]].src)
-            if (via[v] < first)
-                first = via[v];
-        const size_t u = c->projs[first].src;
-        size_t path[64], len = 0; /* u and its predecessors around the loop */
-        path[len++] = u;
-        for (size_t v = c->projs[via[u]].src; v != u && len < 64; v = c->projs[via[v]].src)
-            path[len++] = v;
-        char names[600], projs[900];
-        size_t un = (size_t)snprintf(names, sizeof names, "%s", c->pops[u].name), up = 0;
-        projs[0] = 0;
-        for (size_t j = len; j-- > 0;) { /* forwards: path[len-1], ..., path[1], then u */
-            const size_t v = j ? path[j] : u;
-            const apical_proj *pj = &c->projs[via[v]];
-            const apical_pop *ps = &c->pops[pj->src];
-            if (un < sizeof names)
-                un += (size_t)snprintf(names + un, sizeof names - un, " -> %s",
-                                       c->pops[v].name);
-            if (up < sizeof projs)
-                up += (size_t)snprintf(projs + up, sizeof projs - up, "%s%s.%s -> %s.%s",
-                                       up ? ", " : "", ps->name,
-                                       ps->model->obs[pj->src_obs].name, c->pops[v].name,
-                                       apical_proj_port(c, pj));
-        }
-        snprintf(err, cap, "an instantaneous loop through feedthrough projections: %s (%s); "
-                 "each carries a port-stage observable, so every population of the loop "
-                 "would need the others' outputs of the same step: let one of them carry a "
-                 "state-stage observable", names, projs);
-        if (proj)
-            *proj = first;
-        free(via);
-        free(seen);
-        rc = -1;
-    }
+    int rc = n < c->n_pops ? describe_loop(c, done, proj, err, cap) : 0;
     free(indeg);
     free(done);
     return rc;

@@ -604,6 +604,20 @@ static void cell_jacobian_obs(cellchk *k, prop *py, prop *pin)
     free(dodin);
 }
 
+static void finish_jacobian_obs(conf *c, const apical_cell_model *m, int has_port_obs,
+                                const prop *p)
+{
+    static const char *const names[2] = { "jacobian_obs.dody", "jacobian_obs.dodin" };
+    for (int i = 0; i < 2; i++)
+        if (!APICAL_CELL_JACOBIAN_OBS(m))
+            skip(c, names[i], "no jacobian_obs function (a host takes finite differences where "
+                 "a port-stage observable feeds a projection)");
+        else if (!has_port_obs)
+            skip(c, names[i], "no port-stage observables");
+        else
+            finish(c, names[i], &p[i], TOL_JACOBIAN, 0, NULL);
+}
+
 static const uint32_t steady_flags[4] = { 0, APICAL_STEADY_UP, APICAL_STEADY_LITERAL,
                                           APICAL_STEADY_UP | APICAL_STEADY_LITERAL };
 static const char *const steady_names[4] = { "steady.root", "steady.up", "steady.literal",
@@ -1085,15 +1099,7 @@ int apical_conformance_cell(const apical_cell_model *m, const apical_conf_option
         finish(&c, "need", &pneed, TOL_SAME, 0, NULL);
     else
         skip(&c, "need", "no port-stage observables to leave out");
-    static const char *const jon[2] = { "jacobian_obs.dody", "jacobian_obs.dodin" };
-    for (int i = 0; i < 2; i++)
-        if (!APICAL_CELL_JACOBIAN_OBS(m))
-            skip(&c, jon[i], "no jacobian_obs function (a host takes finite differences where "
-                 "a port-stage observable feeds a projection)");
-        else if (!has_port_obs)
-            skip(&c, jon[i], "no port-stage observables");
-        else
-            finish(&c, jon[i], &pjo[i], TOL_JACOBIAN, 0, NULL);
+    finish_jacobian_obs(&c, m, has_port_obs, pjo);
     cell_roles(&c, m);
     if (!APICAL_CELL_ATTENUATION(m))
         skip(&c, "attenuation", "no attenuation function (hosts take the Jacobian at rest)");
