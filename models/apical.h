@@ -27,7 +27,8 @@
  * apical_rule.flags (the steady-state mode of docs/model.md 4); 1.3 appends
  * apical_cell_ctx.ld and apical_cell_model.flags (APICAL_CELL_LD); 1.4 appends
  * apical_cell_model.roles (what each port and observable means to a host),
- * apical_cell_model.attenuation and apical_rule.post_role.
+ * apical_cell_model.attenuation, apical_cell_model.jacobian_obs (direct
+ * feedthrough) and apical_rule.post_role.
  *
  * Versioning: every descriptor starts with struct_size.  Fields are only ever
  * appended within a major version, so a host reads a field only if
@@ -86,7 +87,9 @@ typedef struct apical_var {
 /* When an observable can be computed. */
 enum apical_obs_stage {
     APICAL_OBS_STATE = 0,   /* from the state alone: may feed projections */
-    APICAL_OBS_PORTS = 1    /* needs the port inputs of this step (dendrites) */
+    APICAL_OBS_PORTS = 1    /* needs the port inputs of this step (dendrites); from
+                               ABI 1.4 it may feed projections too (direct
+                               feedthrough) where no instantaneous loop forms */
 };
 
 typedef struct apical_observable {
@@ -200,6 +203,16 @@ typedef struct apical_cell_model {
        the weights an interneuron copies by the ratio of two of them.  NULL:
        the host takes -(df/d in_port) / (df/du) from the Jacobian at rest. */
     int (*attenuation)(const double *p, size_t port, double *a);
+
+    /* ABI 1.4, optional: how the APICAL_OBS_PORTS observables depend on
+       the state (ports held) and on the ports, per cell:
+                dody  [(o*n_state + b)*n + i] = d obs_o / d y_b,
+                dodin [(o*n_ports + q)*n + i] = d obs_o / d in_q
+       for the port-stage observables o (other rows untouched).  A host
+       that routes a port-stage observable through a projection (direct
+       feedthrough) chains these blocks into the circuit's Jacobian; NULL:
+       it takes finite differences instead. */
+    int (*jacobian_obs)(const apical_cell_ctx *c, double *dody, double *dodin);
 } apical_cell_model;
 
 /* Every function of the model honours apical_cell_ctx.ld (rows ld apart). */
@@ -367,6 +380,9 @@ APICAL_EXPORT const apical_library *apical_library_v1(uint32_t host_major,
 #define APICAL_CELL_ATTENUATION(m) \
     ((m)->struct_size >= offsetof(apical_cell_model, attenuation) + sizeof(void (*)(void)) \
          ? (m)->attenuation : NULL)
+#define APICAL_CELL_JACOBIAN_OBS(m) \
+    ((m)->struct_size >= offsetof(apical_cell_model, jacobian_obs) + sizeof(void (*)(void)) \
+         ? (m)->jacobian_obs : NULL)
 
 /* Does batch b (from a host of any 1.x) carry the 1.2 field pre_f32? */
 #define APICAL_BATCH_PRE_F32(b) \

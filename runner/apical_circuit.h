@@ -53,7 +53,9 @@ apical_pop *apical_circuit_pop(apical_circuit *c, const char *name, size_t *inde
 size_t apical_model_find_obs(const apical_cell_model *m, const char *name);
 size_t apical_model_find_port(const apical_cell_model *m, const char *name);
 
-/* A projection from obs src_obs of src to port dst_port of dst.  one_to_one
+/* A projection from obs src_obs of src to port dst_port of dst; a
+   port-stage observable makes it a feedthrough projection, which finalize
+   refuses when such projections form a loop (docs/modules.md).  one_to_one
    needs equal sizes and has no weights.  rule may be NULL.  Its name is
    SRC-DST (the population names) until apical_proj_set_name gives another. */
 int apical_circuit_add_proj(apical_circuit *c, const char *src, const char *src_obs,

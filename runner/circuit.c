@@ -192,6 +192,7 @@ void apical_circuit_free(apical_circuit *c)
     free(c->scratch);
     free(c->obs_scratch);
     free(c->xf);
+    free(c->order);
     gsl_rng_free(c->rng_init);
     gsl_rng_free(c->rng_train);
     gsl_rng_free(c->rng_noise);
@@ -379,7 +380,8 @@ static void post_obs_name(char *buf, size_t cap, const char *pattern, const char
 }
 
 /* What a projection from src.src_obs to dst.dst_port needs: the source
-   observable (a state-stage one) in *so, the port in *dp, the rule's
+   observable (of either stage: a port-stage one makes the projection a
+   feedthrough) in *so, the port in *dp, the rule's
    post-synaptic observable in *post; an error naming what is missing. */
 static int proj_ends(const apical_pop *s, const apical_pop *d, const char *src_obs,
                      const char *dst_port, int one_to_one, const apical_rule *rule, size_t *so,
@@ -387,13 +389,8 @@ static int proj_ends(const apical_pop *s, const apical_pop *d, const char *src_o
 {
     char names[512];
     *so = apical_model_find_obs(s->model, src_obs);
-    if (*so == NONE || s->model->obs[*so].stage != APICAL_OBS_STATE) {
-        size_t k = 0, used = 0;
-        names[0] = 0;
-        for (size_t i = 0; i < s->model->n_obs; i++)
-            if (s->model->obs[i].stage == APICAL_OBS_STATE)
-                used += (size_t)snprintf(names + used, sizeof names - used, "%s%s",
-                                         k++ ? ", " : "", s->model->obs[i].name);
+    if (*so == NONE) {
+        list_names(names, sizeof names, s->model->obs, s->model->n_obs, sizeof *s->model->obs);
         snprintf(err, cap, "%s (%s) cannot send '%s': a projection carries one of %s", s->name,
                  s->model->name, src_obs, names);
         return -1;
@@ -471,6 +468,7 @@ int apical_circuit_add_proj(apical_circuit *c, const char *src, const char *src_
     p->one_to_one = one_to_one;
     p->rule = rule;
     p->post_obs = post;
+    p->feedthrough = s->model->obs[so].stage != APICAL_OBS_STATE;
     if (!one_to_one) {
         p->w = calloc(s->n * d->n, sizeof(double));
         if (!p->w)
@@ -606,10 +604,130 @@ static int finalize_low_precision(apical_circuit *c, size_t nmax, char *err, siz
     return 0;
 }
 
+/* The populations not `done` by the topological sort each have a
+   feedthrough input from another one left: walk those inputs backwards
+   until a population comes round again, and name the loop so found from
+   the source of its first projection in the file (*proj). */
+static int describe_loop(const apical_circuit *c, const unsigned char *done, size_t *proj,
+                         char *err, size_t cap)
+{
+    size_t *via = malloc(c->n_pops * sizeof *via), at = 0;
+    unsigned char *seen = calloc(c->n_pops, 1);
+    if (!via || !seen) {
+        free(via);
+        free(seen);
+        return snprintf(err, cap, "out of memory"), -1;
+    }
+    while (done[at])
+        at++;
+    while (!seen[at]) {
+        seen[at] = 1;
+        for (size_t k = 0; k < c->n_projs; k++)
+            if (c->projs[k].feedthrough && c->projs[k].dst == at && !done[c->projs[k].src]) {
+                via[at] = k;
+                break;
+            }
+        at = c->projs[via[at]].src;
+    }
+    size_t first = via[at];
+    for (size_t v = c->projs[via[at]].src; v != at; v = c->projs[via[v]].src)
+        if (via[v] < first)
+            first = via[v];
+    const size_t u = c->projs[first].src;
+    size_t path[64], len = 0; /* u and its predecessors around the loop */
+    path[len++] = u;
+    for (size_t v = c->projs[via[u]].src; v != u && len < 64; v = c->projs[via[v]].src)
+        path[len++] = v;
+    char names[600], projs[900];
+    size_t un = (size_t)snprintf(names, sizeof names, "%s", c->pops[u].name), up = 0;
+    projs[0] = 0;
+    for (size_t j = len; j-- > 0;) { /* forwards: path[len-1], ..., path[1], then u */
+        const size_t v = j ? path[j] : u;
+        const apical_proj *pj = &c->projs[via[v]];
+        const apical_pop *ps = &c->pops[pj->src];
+        if (un < sizeof names)
+            un += (size_t)snprintf(names + un, sizeof names - un, " -> %s", c->pops[v].name);
+        if (up < sizeof projs)
+            up += (size_t)snprintf(projs + up, sizeof projs - up, "%s%s.%s -> %s.%s",
+                                   up ? ", " : "", ps->name, ps->model->obs[pj->src_obs].name,
+                                   c->pops[v].name, apical_proj_port(c, pj));
+    }
+    snprintf(err, cap, "an instantaneous loop through feedthrough projections: %s (%s); "
+             "each carries a port-stage observable, so every population of the loop "
+             "would need the others' outputs of the same step: let one of them carry a "
+             "state-stage observable", names, projs);
+    if (proj)
+        *proj = first;
+    free(via);
+    free(seen);
+    return -1;
+}
+
+/* Kahn's algorithm over the feedthrough projections, populations taken in
+   the order they were added wherever the projections leave a choice. */
+int apical_circuit_feed_order(const apical_circuit *c, size_t *order, size_t *proj, char *err,
+                              size_t cap)
+{
+    size_t *indeg = calloc(c->n_pops ? c->n_pops : 1, sizeof *indeg);
+    unsigned char *done = calloc(c->n_pops ? c->n_pops : 1, 1);
+    if (!indeg || !done) {
+        free(indeg);
+        free(done);
+        return snprintf(err, cap, "out of memory"), -1;
+    }
+    for (size_t k = 0; k < c->n_projs; k++)
+        if (c->projs[k].feedthrough)
+            indeg[c->projs[k].dst]++;
+    size_t n = 0;
+    for (int progress = 1; progress && n < c->n_pops;) {
+        progress = 0;
+        for (size_t i = 0; i < c->n_pops; i++) {
+            if (done[i] || indeg[i])
+                continue;
+            done[i] = 1;
+            order[n++] = i;
+            progress = 1;
+            for (size_t k = 0; k < c->n_projs; k++)
+                if (c->projs[k].feedthrough && c->projs[k].src == i)
+                    indeg[c->projs[k].dst]--;
+            break; /* start again from the first population */
+        }
+    }
+    int rc = n < c->n_pops ? describe_loop(c, done, proj, err, cap) : 0;
+    free(indeg);
+    free(done);
+    return rc;
+}
+
+/* The evaluation order when some projection is a feedthrough. */
+static int finalize_order(apical_circuit *c, char *err, size_t cap)
+{
+    c->n_feed = 0;
+    for (size_t k = 0; k < c->n_projs; k++)
+        c->n_feed += c->projs[k].feedthrough != 0;
+    if (!c->n_feed)
+        return 0;
+    free(c->order);
+    if (!(c->order = malloc(c->n_pops * sizeof *c->order)))
+        return snprintf(err, cap, "out of memory"), -1;
+    size_t k;
+    char msg[1600];
+    if (apical_circuit_feed_order(c, c->order, &k, msg, sizeof msg) != 0) {
+        if (c->projs[k].where[0])
+            snprintf(err, cap, "projection %s (defined at %s): %s", c->projs[k].name,
+                     c->projs[k].where, msg);
+        else
+            snprintf(err, cap, "projection %s: %s", c->projs[k].name, msg);
+        return -1;
+    }
+    return 0;
+}
+
 int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
 {
     size_t ny = 0, nmax = 1, omax = 1;
-    if (finalize_pops(c, &ny, &nmax, &omax, err, cap) != 0 || finalize_rules(c, err, cap) != 0)
+    if (finalize_pops(c, &ny, &nmax, &omax, err, cap) != 0 || finalize_rules(c, err, cap) != 0 ||
+        finalize_order(c, err, cap) != 0)
         return -1;
     c->n_y = ny;
     size_t alloc = ny ? ny : 1;

@@ -50,6 +50,7 @@ struct apical_proj {
     double *hist_slice;        /* k x n_post: the post history cut into threads' rows */
     float *hist_pre_f32;       /* with f32 storage: hist_pre in single precision */
     size_t hist_n;
+    int feedthrough;           /* carries a port-stage observable (direct feedthrough) */
 };
 
 enum apical_stim_kind {
@@ -123,6 +124,9 @@ struct apical_circuit {
     unsigned long seed;
     gsl_rng *rng_init, *rng_train, *rng_noise, *rng_test;
     int finalized;
+    size_t n_feed;      /* feedthrough projections (0: the evaluation has no order) */
+    size_t *order;      /* with n_feed > 0: the populations in evaluation order, each
+                           after the sources of its feedthrough projections */
 };
 
 
@@ -137,6 +141,13 @@ void apical_normals(uint64_t key, uint64_t first, size_t n, double *out);
 /* stimulus.c: the next pattern of s (and its target): a fresh draw from
    rng (through the teacher), or the next row of a table or IDX file. */
 void apical_stim_next(apical_stim *s, gsl_rng *rng);
+
+/* The populations in an order where every feedthrough projection's source
+   comes before its destination, into order (n_pops entries); -1 when the
+   feedthrough projections form an instantaneous loop, with a message naming
+   its populations and *proj (may be NULL) one projection of it. */
+int apical_circuit_feed_order(const apical_circuit *c, size_t *order, size_t *proj, char *err,
+                              size_t cap);
 
 /* roles.c: role[r] of a cell model: the port or observable playing role r
    (size_t)-1 where none does; -1 with a message for a bad roles table. */

@@ -15,6 +15,28 @@
 
 #include "config_int.h"
 
+/* The steady-state and backprop modes settle populations one by one from
+   state-stage products: a feedthrough projection is refused where it is
+   defined. */
+static int steady_feedthrough(ctx *x, const yaml_node_t *projs)
+{
+    const apical_circuit *c = x->cfg->circuit;
+    if (x->cfg->steady.mode == APICAL_MODE_DYNAMICS || !projs)
+        return 0;
+    for (size_t k = 0; k < c->n_projs; k++) {
+        const apical_proj *pj = &c->projs[k];
+        if (!pj->feedthrough)
+            continue;
+        const apical_pop *s = &c->pops[pj->src];
+        return fail(x, node(x, projs->data.sequence.items.start[k]),
+                    "%s.%s is a port-stage observable (a feedthrough projection), which mode %s "
+                    "does not support: run it in mode dynamics, or let the projection carry a "
+                    "state-stage observable", s->name, s->model->obs[pj->src_obs].name,
+                    x->cfg->steady.mode == APICAL_MODE_STEADY ? "steady" : "backprop");
+    }
+    return 0;
+}
+
 /* The circuit mapping: {apical: 1, description, seed, defaults, populations,
    projections, stimuli, simulation, record}. */
 static int load_root(ctx *x, const yaml_node_t *root)
@@ -55,7 +77,7 @@ static int load_root(ctx *x, const yaml_node_t *root)
     yaml_node_t *rec = get(x, root, "record");
     if ((projs && apical_cfg_load_projections(x, projs)) ||
         (stims && apical_cfg_load_stimuli(x, stims)) || (rec && apical_cfg_load_record(x, rec)) ||
-        apical_cfg_load_simulation(x, sim))
+        apical_cfg_load_simulation(x, sim) || steady_feedthrough(x, projs))
         return -1;
     if (apical_circuit_finalize(x->cfg->circuit, x->y.err, x->y.cap))
         return fail_at(x, root, x->y.err);

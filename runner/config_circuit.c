@@ -362,8 +362,26 @@ static int load_projection(ctx *x, const yaml_node_t *v, const yaml_node_t **sel
     return set_rule_params(x, pj, rparams);
 }
 
+/* Projections that carry port-stage observables (feedthrough) may not form
+   an instantaneous loop: refused at a projection of the loop. */
+static int check_feedthrough(ctx *x, const yaml_node_t *list)
+{
+    apical_circuit *c = x->cfg->circuit;
+    int any = 0;
+    for (size_t k = 0; k < c->n_projs; k++)
+        any |= c->projs[k].feedthrough;
+    if (!any)
+        return 0;
+    size_t *order = malloc(c->n_pops * sizeof *order), k = 0;
+    if (!order)
+        return fail(x, list, "out of memory");
+    int rc = apical_circuit_feed_order(c, order, &k, x->y.err, x->y.cap);
+    free(order);
+    return rc ? fail_at(x, node(x, list->data.sequence.items.start[k]), x->y.err) : 0;
+}
+
 /* The projections in order, then the self-predicting inits, which read the
-   weights of others. */
+   weights of others; then the feedthrough projections' order. */
 int apical_cfg_load_projections(ctx *x, const yaml_node_t *list)
 {
     if (expect(x, list, YAML_SEQUENCE_NODE, "a list of projections"))
@@ -380,7 +398,7 @@ int apical_cfg_load_projections(ctx *x, const yaml_node_t *list)
         if (sps[i] && apical_proj_init_self_predicting(c, &c->projs[i], x->y.err, x->y.cap))
             rc = fail_at(x, sps[i], x->y.err);
     free(sps);
-    return rc;
+    return rc ? rc : check_feedthrough(x, list);
 }
 
 /* teacher: {sizes: [...], gains: [...], phi: {phi: softrect, gamma, beta, theta}} */

@@ -541,6 +541,83 @@ static void cell_jacobian(cellchk *k, prop *py, prop *pin, prop *po)
     }
 }
 
+/* jacobian_obs' blocks against central differences of the port-stage
+   observables (both stages observed, as a host does). */
+static void cell_jacobian_obs(cellchk *k, prop *py, prop *pin)
+{
+    const apical_cell_model *m = k->m;
+    const size_t n = CELLS, ns = k->ns, np = k->np, no = k->no;
+    double *dody = calloc(no * ns * n + 1, sizeof *dody),
+           *dodin = calloc(no * np * n + 1, sizeof *dodin);
+    if (!dody || !dodin) {
+        prop_fail(py, "out of memory");
+        prop_fail(pin, "out of memory");
+        free(dody);
+        free(dodin);
+        return;
+    }
+    apical_cell_ctx x = cell_ctx(k, n, k->y, k->in, NULL, 0);
+    int rc = APICAL_CELL_JACOBIAN_OBS(m)(&x, dody, dodin);
+    if (rc != APICAL_OK) {
+        prop_fail(py, "jacobian_obs returned %d at parameter set %u", rc, k->set);
+        prop_fail(pin, "jacobian_obs returned %d at parameter set %u", rc, k->set);
+        free(dody);
+        free(dodin);
+        return;
+    }
+    for (int part = 0; part < 2; part++) { /* 0: state rows, 1: port rows */
+        const size_t rows = part ? np : ns;
+        prop *pp = part ? pin : py;
+        double *base = part ? k->in : k->y, *plus = part ? k->inp : k->yp,
+               *minus = part ? k->pin : k->py; /* scratch of the right size */
+        for (size_t b = 0; b < rows; b++) {
+            perturb(base, plus, rows, b, 1);
+            perturb(base, minus, rows, b, -1);
+            apical_cell_ctx xp = cell_ctx(k, n, part ? k->y : plus, part ? plus : k->in, NULL, 0);
+            apical_cell_ctx xm = cell_ctx(k, n, part ? k->y : minus, part ? minus : k->in, NULL,
+                                          0);
+            set_all(k->o1, no * n, 0);
+            set_all(k->o2, no * n, 0);
+            int s1 = observe_all(k, &xp, k->o1), s2 = observe_all(k, &xm, k->o2);
+            if (s1 != APICAL_OK || s2 != APICAL_OK) {
+                prop_fail(pp, "observe failed (%d) at a perturbed %s", s1 ? s1 : s2,
+                          part ? "port" : "state");
+                continue;
+            }
+            for (size_t i = 0; i < n; i++) {
+                const double h = plus[b * n + i] - minus[b * n + i];
+                for (size_t o = 0; o < no; o++) {
+                    if (m->obs[o].stage == APICAL_OBS_STATE)
+                        continue;
+                    const double fd = (k->o1[o * n + i] - k->o2[o * n + i]) / h,
+                                 j = part ? dodin[(o * np + b) * n + i]
+                                          : dody[(o * ns + b) * n + i];
+                    prop_dev(pp, rel_dev(j, fd), "%s: d(%s)/d(%s) of cell %zu, parameter set "
+                             "%u: module %.9g, finite differences %.9g",
+                             part ? "dodin" : "dody", obs_name(k, o),
+                             part ? port_name(k, b) : state_name(k, b), i, k->set, j, fd);
+                }
+            }
+        }
+    }
+    free(dody);
+    free(dodin);
+}
+
+static void finish_jacobian_obs(conf *c, const apical_cell_model *m, int has_port_obs,
+                                const prop *p)
+{
+    static const char *const names[2] = { "jacobian_obs.dody", "jacobian_obs.dodin" };
+    for (int i = 0; i < 2; i++)
+        if (!APICAL_CELL_JACOBIAN_OBS(m))
+            skip(c, names[i], "no jacobian_obs function (a host takes finite differences where "
+                 "a port-stage observable feeds a projection)");
+        else if (!has_port_obs)
+            skip(c, names[i], "no port-stage observables");
+        else
+            finish(c, names[i], &p[i], TOL_JACOBIAN, 0, NULL);
+}
+
 static const uint32_t steady_flags[4] = { 0, APICAL_STEADY_UP, APICAL_STEADY_LITERAL,
                                           APICAL_STEADY_UP | APICAL_STEADY_LITERAL };
 static const char *const steady_names[4] = { "steady.root", "steady.up", "steady.literal",
@@ -878,7 +955,8 @@ static void cell_skip_all(conf *c, const char *why)
                                          "jacobian.dody", "steady.root", "steady.up",
                                          "steady.literal", "steady.up+literal", "ld.rhs",
                                          "ld.observe", "ld.jacobian", "ld.steady", "need",
-                                         "roles", "attenuation" };
+                                         "roles", "attenuation", "jacobian_obs.dody",
+                                         "jacobian_obs.dodin" };
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         skip(c, names[i], "%s", why);
 }
@@ -958,8 +1036,10 @@ int apical_conformance_cell(const apical_cell_model *m, const apical_conf_option
         prop_init(&ps[i]);
     for (int i = 0; i < N_LD; i++)
         prop_init(&pld[i]);
-    prop patt;
+    prop patt, pjo[2];
     prop_init(&patt);
+    prop_init(&pjo[0]);
+    prop_init(&pjo[1]);
     size_t att_ports = 0;
     const int has_att = APICAL_CELL_ATTENUATION(m) && APICAL_CELL_STEADY(m) && ns == 1;
     const int has_ld = (APICAL_CELL_FLAGS(m) & APICAL_CELL_LD) != 0;
@@ -975,6 +1055,8 @@ int apical_conformance_cell(const apical_cell_model *m, const apical_conf_option
         cell_finite(&k, &prhs, &pobs);
         if (m->jacobian)
             cell_jacobian(&k, &pj[0], &pj[1], &pj[2]);
+        if (APICAL_CELL_JACOBIAN_OBS(m) && has_port_obs)
+            cell_jacobian_obs(&k, &pjo[0], &pjo[1]);
         if (APICAL_CELL_STEADY(m))
             cell_steady(&k, ps);
         if (has_ld)
@@ -1017,6 +1099,7 @@ int apical_conformance_cell(const apical_cell_model *m, const apical_conf_option
         finish(&c, "need", &pneed, TOL_SAME, 0, NULL);
     else
         skip(&c, "need", "no port-stage observables to leave out");
+    finish_jacobian_obs(&c, m, has_port_obs, pjo);
     cell_roles(&c, m);
     if (!APICAL_CELL_ATTENUATION(m))
         skip(&c, "attenuation", "no attenuation function (hosts take the Jacobian at rest)");

@@ -4,8 +4,11 @@
  *
  * Implicit GSL steppers need the Jacobian.  The circuit's is assembled from
  * each cell's local blocks (d f/d y, d f/d port, d obs/d y) chained through
- * the projections' weights; a module without a Jacobian makes the whole
- * matrix come from finite differences instead.  Never a crash.
+ * the projections' weights, and for projections that carry port-stage
+ * observables (feedthrough) the blocks of jacobian_obs chained in the
+ * circuit's order; a module without a Jacobian (or a feedthrough source
+ * without jacobian_obs) makes the whole matrix come from finite differences
+ * instead.  Never a crash.
  */
 #include "config.h"
 
@@ -43,6 +46,9 @@ enum { M_EULER, M_EXPEULER, M_GSL };
 
 typedef struct local_jac {
     double *dfdy, *dfdin, *dody;
+    double *ody, *odin;     /* jacobian_obs: the port-stage observables' blocks (sources
+                               of feedthrough projections) */
+    double *gin;            /* d port / d y: n_ports x n rows of n_y (the same) */
 } local_jac;
 
 struct apical_integrator {
@@ -54,6 +60,7 @@ struct apical_integrator {
     local_jac *lj;          /* per population */
     int analytic;           /* every module has a Jacobian */
     double *f0, *f1, *yh;   /* finite differences */
+    double *feed_d, *feed_p; /* feedthrough: d obs/d y of a source, its product (n x n_y) */
     int any_rule;
     double t;               /* GSL: running time, so multistep history stays valid */
     int in_state;           /* weights in the ODE state */
@@ -63,6 +70,40 @@ struct apical_integrator {
     double **w_own, **aux_own; /* the circuit's own weight buffers, per projection */
     char err[512];          /* a failure inside a GSL callback */
 };
+
+/* With feedthrough projections and every block at hand: the sources'
+   port-stage blocks, d port / d y of each source and two n x n_y scratch
+   matrices.  A source without jacobian_obs makes the Jacobian come from
+   finite differences. */
+static int alloc_feed(apical_integrator *it, size_t ny)
+{
+    apical_circuit *c = it->c;
+    size_t nmax = 1;
+    for (size_t k = 0; k < c->n_projs; k++)
+        if (c->projs[k].feedthrough && !APICAL_CELL_JACOBIAN_OBS(c->pops[c->projs[k].src].model))
+            it->analytic = 0;
+    if (!it->analytic)
+        return 0;
+    for (size_t k = 0; k < c->n_projs; k++) {
+        const apical_proj *pj = &c->projs[k];
+        const apical_pop *p = &c->pops[pj->src];
+        local_jac *l = &it->lj[pj->src];
+        size_t n = p->n, ns = p->model->n_state, np = p->model->n_ports, no = p->model->n_obs;
+        if (!pj->feedthrough || l->gin)
+            continue;
+        l->ody = calloc(no * ns * n + 1, sizeof(double));
+        l->odin = calloc(no * np * n + 1, sizeof(double));
+        l->gin = calloc(np * n * ny + 1, sizeof(double));
+        if (!l->ody || !l->odin || !l->gin)
+            return -1;
+    }
+    for (size_t i = 0; i < c->n_pops; i++)
+        if (c->pops[i].n > nmax)
+            nmax = c->pops[i].n;
+    it->feed_d = malloc(nmax * ny * sizeof(double));
+    it->feed_p = malloc(nmax * ny * sizeof(double));
+    return it->feed_d && it->feed_p ? 0 : -1;
+}
 
 static int alloc_local(apical_integrator *it)
 {
@@ -83,6 +124,8 @@ static int alloc_local(apical_integrator *it)
             return -1;
     }
     size_t ny = c->n_y ? c->n_y : 1;
+    if (c->n_feed && alloc_feed(it, ny) != 0)
+        return -1;
     it->f0 = malloc(ny * sizeof(double));
     it->f1 = malloc(ny * sizeof(double));
     it->yh = malloc(ny * sizeof(double));
@@ -100,8 +143,115 @@ static int local_jacobians(apical_integrator *it, const double *y)
         apical_cell_ctx x = { sizeof x, p->n, p->p, y + p->y_off, p->in, p->need, 0 };
         if (p->model->jacobian(&x, it->lj[i].dfdy, it->lj[i].dfdin, it->lj[i].dody) != APICAL_OK)
             return -1;
+        if (it->lj[i].gin &&
+            p->model->jacobian_obs(&x, it->lj[i].ody, it->lj[i].odin) != APICAL_OK)
+            return -1;
     }
     return 0;
+}
+
+/* rows (n of them, N long) += g (one_to_one) or W g: the product of
+   projection pj with a block g of n_src rows. */
+static void proj_times(const apical_circuit *c, const apical_proj *pj, const double *g,
+                       size_t N, double *out)
+{
+    const size_t ns = c->pops[pj->src].n, nd = c->pops[pj->dst].n;
+    if (pj->one_to_one) {
+        for (size_t k = 0; k < nd * N; k++)
+            out[k] += g[k];
+        return;
+    }
+    for (size_t i = 0; i < nd; i++)
+        for (size_t j = 0; j < ns; j++) {
+            const double w = pj->w[i * ns + j];
+            if (w == 0)
+                continue;
+            const double *gj = g + j * N;
+            double *oi = out + i * N;
+            for (size_t k = 0; k < N; k++)
+                oi[k] += w * gj[k];
+        }
+}
+
+/* The feedthrough projections' part of J (N = n_y): the port-stage
+   observable o a projection carries depends on its source's state directly
+   (jacobian_obs' dody) and through the source's ports (dodin times
+   d port / d y, gin), which are the state-stage projections' products and
+   the feedthrough products into the source, computed before it in the
+   circuit's order.  J rows of the destination get d f / d port times the
+   product, and a destination that is itself a source its gin. */
+static void feed_jacobian(apical_integrator *it, double *J, size_t N)
+{
+    apical_circuit *c = it->c;
+    for (size_t i = 0; i < c->n_pops; i++)
+        if (it->lj[i].gin)
+            memset(it->lj[i].gin, 0, c->pops[i].model->n_ports * c->pops[i].n * N *
+                   sizeof(double));
+    for (size_t q = 0; q < c->n_projs; q++) { /* state-stage products into sources */
+        const apical_proj *pj = &c->projs[q];
+        const apical_pop *s = &c->pops[pj->src], *d = &c->pops[pj->dst];
+        double *gin = it->lj[pj->dst].gin;
+        if (pj->feedthrough || !gin)
+            continue;
+        const size_t nss = s->model->n_state;
+        const double *dody = it->lj[pj->src].dody;
+        for (size_t i = 0; i < d->n; i++) {
+            double *row = gin + (pj->dst_port * d->n + i) * N;
+            for (size_t b = 0; b < nss; b++) {
+                const double *ob = dody + (pj->src_obs * nss + b) * s->n;
+                double *col = row + s->y_off + b * s->n;
+                if (pj->one_to_one)
+                    col[i] += ob[i];
+                else
+                    for (size_t j = 0; j < s->n; j++)
+                        col[j] += pj->w[i * s->n + j] * ob[j];
+            }
+        }
+    }
+    for (size_t k = 0; k < c->n_pops; k++) {
+        const size_t si = c->order[k];
+        const apical_pop *s = &c->pops[si];
+        const local_jac *ls = &it->lj[si];
+        const size_t nss = s->model->n_state, nps = s->model->n_ports;
+        for (size_t q = 0; q < c->n_projs; q++) {
+            const apical_proj *pj = &c->projs[q];
+            if (!pj->feedthrough || pj->src != si)
+                continue;
+            const apical_pop *d = &c->pops[pj->dst];
+            const size_t o = pj->src_obs, nsd = d->model->n_state, npd = d->model->n_ports;
+            double *D = it->feed_d, *P = it->feed_p;
+            memset(D, 0, s->n * N * sizeof(double));
+            for (size_t j = 0; j < s->n; j++) {
+                double *row = D + j * N;
+                for (size_t b = 0; b < nss; b++)
+                    row[s->y_off + b * s->n + j] += ls->ody[(o * nss + b) * s->n + j];
+                for (size_t r = 0; r < nps; r++) {
+                    const double a = ls->odin[(o * nps + r) * s->n + j];
+                    const double *g = ls->gin + (r * s->n + j) * N;
+                    for (size_t m = 0; a != 0 && m < N; m++)
+                        row[m] += a * g[m];
+                }
+            }
+            memset(P, 0, d->n * N * sizeof(double));
+            proj_times(c, pj, D, N, P);
+            const double *dfdin = it->lj[pj->dst].dfdin;
+            double *gd = it->lj[pj->dst].gin;
+            for (size_t i = 0; i < d->n; i++) {
+                const double *pi = P + i * N;
+                for (size_t a = 0; a < nsd; a++) {
+                    const double g = dfdin[(a * npd + pj->dst_port) * d->n + i];
+                    double *row = J + (d->y_off + a * d->n + i) * N;
+                    for (size_t m = 0; g != 0 && m < N; m++)
+                        row[m] += g * pi[m];
+                }
+                if (gd) {
+                    double *row = gd + (pj->dst_port * d->n + i) * N;
+                    for (size_t m = 0; m < N; m++)
+                        row[m] += pi[m];
+                }
+            }
+        }
+    }
 }
 
 int apical_circuit_jacobian(apical_integrator *it, const double *y, double *J, char *err,
@@ -140,6 +290,8 @@ int apical_circuit_jacobian(apical_integrator *it, const double *y, double *J, c
     }
     for (size_t q = 0; q < c->n_projs; q++) { /* d f_dst/d port . W . d obs_src/d y_src */
         const apical_proj *pj = &c->projs[q];
+        if (pj->feedthrough)
+            continue;
         const apical_pop *s = &c->pops[pj->src], *d = &c->pops[pj->dst];
         size_t nsd = d->model->n_state, nss = s->model->n_state, np = d->model->n_ports;
         const double *dfdin = it->lj[pj->dst].dfdin, *dody = it->lj[pj->src].dody;
@@ -160,6 +312,8 @@ int apical_circuit_jacobian(apical_integrator *it, const double *y, double *J, c
                 }
             }
     }
+    if (c->n_feed)
+        feed_jacobian(it, J, N);
     return 0;
 }
 
@@ -347,7 +501,12 @@ void apical_integrator_free(apical_integrator *it)
         free(it->lj[i].dfdy);
         free(it->lj[i].dfdin);
         free(it->lj[i].dody);
+        free(it->lj[i].ody);
+        free(it->lj[i].odin);
+        free(it->lj[i].gin);
     }
+    free(it->feed_d);
+    free(it->feed_p);
     free(it->lj);
     free(it->Y);
     free(it->w_own);

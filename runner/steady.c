@@ -203,6 +203,10 @@ static int setup_proj(apical_steady *s, size_t k, char *err, size_t cap)
     apical_proj *pj = &c->projs[k];
     sd_proj *q = &s->projs[k];
     size_t nd = c->pops[pj->dst].n, ns = c->pops[pj->src].n;
+    if (pj->feedthrough)
+        return snprintf(err, cap, "projection %s (defined at %s) carries a port-stage "
+                        "observable (feedthrough), which %s mode does not support", pj->name,
+                        pj->where, s->o.mode == APICAL_MODE_BACKPROP ? "backprop" : "steady"), -1;
     q->out = calloc(s->B * nd, sizeof(double));
     q->src_version = -1;
     q->fb = NONE;

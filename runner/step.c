@@ -4,7 +4,9 @@
  * The whole circuit is one ODE system.  Dendrites have no dynamics, so one
  * evaluation is: observe every population's state -> route observables
  * through projections into ports (one BLAS matrix-vector product each) ->
- * port-dependent observables -> cell derivatives.  Plasticity reads the same
+ * port-dependent observables -> cell derivatives; projections that carry
+ * port-dependent observables (feedthrough) are routed population by
+ * population in between, in the circuit's order.  Plasticity reads the same
  * time-t quantities (docs/model.md 1.9, synchronous update) and is applied here
  * too, step by step or in rank-k batches; so are the noise and the check
  * that every state and weight stays finite.
@@ -47,6 +49,30 @@ static int module_failed(const char *what, const apical_pop *p, int rc, char *er
    product is one thread's dot product), so the results do not depend on
    the choice. */
 
+/* Rows [lo, hi) of projection pj's product into its port (xf: a
+   presynaptic vector's room in single precision). */
+static inline void route_proj(apical_circuit *c, const apical_proj *pj, size_t lo, size_t hi,
+                              float *xf)
+{
+    const apical_pop *s = &c->pops[pj->src];
+    apical_pop *d = &c->pops[pj->dst];
+    const double *x = s->obs + pj->src_obs * s->n;
+    double *port = d->in + pj->dst_port * d->n;
+    if (pj->one_to_one) {
+        for (size_t k = lo; k < hi; k++)
+            port[k] += x[k];
+    } else if (pj->wf) {
+        for (size_t j = 0; j < s->n; j++)
+            xf[j] = (float)x[j];
+        if (pj->wh)
+            apical_mv_f16(s->n, pj->wh, xf, lo, hi, port);
+        else
+            apical_mv_f32(s->n, pj->wf, xf, lo, hi, port);
+    } else {
+        apical_mv_f64(s->n, pj->w, x, lo, hi, port);
+    }
+}
+
 /* Rows [m t / nt, m (t+1) / nt) of every port: the stimuli, then every
    projection in order.  Thread t of nt owns the same rows of a port in every
    projection into it, so the threads of one parallel region (one per step,
@@ -76,24 +102,10 @@ static void route_rows(apical_circuit *c, int t, int nt)
     float *xf = c->xf ? c->xf + (size_t)t * c->xf_stride : NULL;
     for (size_t i = 0; i < c->n_projs; i++) {
         const apical_proj *pj = &c->projs[i];
-        const apical_pop *s = &c->pops[pj->src];
-        apical_pop *d = &c->pops[pj->dst];
-        const double *x = s->obs + pj->src_obs * s->n;
-        const size_t lo = d->n * t / nt, hi = d->n * (t + 1) / nt;
-        double *port = d->in + pj->dst_port * d->n;
-        if (pj->one_to_one) {
-            for (size_t k = lo; k < hi; k++)
-                port[k] += x[k];
-        } else if (pj->wf) {
-            for (size_t j = 0; j < s->n; j++)
-                xf[j] = (float)x[j];
-            if (pj->wh)
-                apical_mv_f16(s->n, pj->wh, xf, lo, hi, port);
-            else
-                apical_mv_f32(s->n, pj->wf, xf, lo, hi, port);
-        } else {
-            apical_mv_f64(s->n, pj->w, x, lo, hi, port);
-        }
+        if (pj->feedthrough) /* routed in order, by eval_feed */
+            continue;
+        const apical_pop *d = &c->pops[pj->dst];
+        route_proj(c, pj, d->n * t / nt, d->n * (t + 1) / nt, xf);
     }
 }
 
@@ -159,9 +171,43 @@ static int eval_team(apical_circuit *c, const double *y, double *dydt, int nt, c
     return 0;
 }
 
+/* An evaluation with feedthrough projections (docs/modules.md): every
+   population's state-stage observables, the stimuli and the other
+   projections' products; then, population after population in c->order,
+   the products of the feedthrough projections into it (their sources come
+   earlier, so their port-stage observables are computed), its own
+   port-stage observables and its derivatives.  On one thread. */
+static int eval_feed(apical_circuit *c, const double *y, double *dydt, char *err, size_t cap)
+{
+    int rc;
+    for (size_t i = 0; i < c->n_pops; i++) {
+        apical_pop *p = &c->pops[i];
+        apical_cell_ctx x = pop_ctx(p, y);
+        memset(p->in, 0, p->model->n_ports * p->n * sizeof(double));
+        if ((rc = p->model->observe(&x, APICAL_OBS_STATE, p->obs)) != APICAL_OK)
+            return module_failed("observe", p, rc, err, cap);
+    }
+    route_rows(c, 0, 1);
+    for (size_t k = 0; k < c->n_pops; k++) {
+        const size_t i = c->order[k];
+        apical_pop *p = &c->pops[i];
+        for (size_t q = 0; q < c->n_projs; q++)
+            if (c->projs[q].feedthrough && c->projs[q].dst == i)
+                route_proj(c, &c->projs[q], 0, p->n, c->xf);
+        apical_cell_ctx x = pop_ctx(p, y);
+        if ((rc = p->model->observe(&x, APICAL_OBS_PORTS, p->obs)) != APICAL_OK)
+            return module_failed("observe", p, rc, err, cap);
+        if ((rc = p->model->rhs(&x, dydt + p->y_off)) != APICAL_OK)
+            return module_failed("rhs", p, rc, err, cap);
+    }
+    return 0;
+}
+
 int apical_circuit_eval_at(apical_circuit *c, const double *y, double *dydt, char *err,
                            size_t cap)
 {
+    if (c->n_feed)
+        return eval_feed(c, y, dydt, err, cap);
     int rc, nt = apical_team_size(&c->team);
     double t0 = c->team.most > 1 ? omp_get_wtime() : 0;
     if (nt > 1 && all_sliceable(c)) {
