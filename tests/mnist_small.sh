@@ -149,13 +149,23 @@ sets="--set stimuli.validation.rows=[50000,10000] --set stimuli.test.rows=[0,100
 OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist.yaml" --out "$tmp/e0" $sets >/dev/null
 cut -d, -f3 --complement "$tmp/e0/metrics.csv" >"$tmp/e0.csv"
 "$apical" inspect "$tmp/e0" | grep '^digest' >"$tmp/e0.digest"
-stop_in_eval() { # DIR FILE LINES MESSAGE: SIGTERM once DIR/FILE has LINES lines
+now_s() { date +%s.%N; }
+stop_in_eval() { # DIR FILE LINES MESSAGE [next]: SIGTERM once DIR/FILE has LINES lines
+    # (with next: halfway through the next evaluation, timed by the one
+    # before it, from the checkpoint that precedes it to its row, so that
+    # a slower build, a sanitizer's, lands there too)
     # shellcheck disable=SC2086
     OMP_NUM_THREADS=1 "$apical" run "$APICAL_SRCDIR/yaml/mnist.yaml" --out "$tmp/$1" $sets \
         >"$tmp/$1.log" 2>&1 &
     pid=$!
+    while [ ! -f "$tmp/$1/checkpoint.bin" ]; do sleep 0.02; done
+    t0=$(now_s)
     while [ "$(lines "$tmp/$1/$2")" -lt "$3" ]; do sleep 0.02; done
-    sleep 0.5
+    if [ "${5:-}" = next ]; then
+        sleep "$(echo "$t0 $(now_s)" | awk '{ print ($2 - $1) / 2 }')"
+    else
+        sleep 0.5
+    fi
     kill -TERM "$pid"
     status=0
     wait "$pid" || status=$?
@@ -170,4 +180,4 @@ stop_in_eval() { # DIR FILE LINES MESSAGE: SIGTERM once DIR/FILE has LINES lines
     echo "stopped $4 and resumed: metrics and checkpoint identical"
 }
 stop_in_eval e1 metrics.csv 1 "during the evaluation before training"
-stop_in_eval e2 metrics.csv 2 "during the evaluation after epoch 1"
+stop_in_eval e2 metrics.csv 2 "during the evaluation after epoch 1" next
