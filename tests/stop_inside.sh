@@ -24,13 +24,22 @@ EOF
 
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 now() { date +%s.%N; }
-# stop DIR ROWS WHERE: start a run in DIR, send SIGTERM one second after
-# metrics.csv has ROWS lines, expect a prompt exit 3 naming WHERE, resume
+# stop DIR ROWS WHERE: start a run in DIR, send SIGTERM a while after
+# metrics.csv has ROWS lines, expect a prompt exit 3 naming WHERE, resume.
+# The while is an eighth of the time the first row took (one evaluation of
+# 15000 patterns): each stopped stretch (100 training patterns, then an
+# evaluation; a test phase; a settle phase) starts at once after its row,
+# the training before the evaluation takes about 1/75 of it and the settle
+# phase about a quarter, whatever the build's speed (a sanitizer build runs
+# about seven times slower).
 stop() {
+    t_start=$(now)
     "$apical" run "$tmp/long.yaml" --out "$tmp/$1" >"$tmp/$1.log" 2>&1 &
     pid=$!
+    while [ "$(lines "$tmp/$1/metrics.csv")" -lt 2 ]; do sleep 0.05; done
+    wait_s=$(awk -v a="$t_start" -v b="$(now)" 'BEGIN { printf "%.3f", (b - a) / 8 }')
     while [ "$(lines "$tmp/$1/metrics.csv")" -lt "$2" ]; do sleep 0.05; done
-    sleep 1
+    sleep "$wait_s"
     t0=$(now)
     kill -TERM "$pid"
     status=0
