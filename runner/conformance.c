@@ -968,6 +968,136 @@ static double *cell_alloc(double **all, size_t *used, size_t n)
     return p;
 }
 
+/* the properties measured over the parameter sets, one record per report */
+typedef struct cellprops {
+    prop rhs, obs, jac[3], steady[4], ld[N_LD], need, att, jobs[2];
+    size_t att_ports;
+    int has_att, has_ld, has_port_obs;
+} cellprops;
+
+/* k's arrays carved from one block; *all and *need to be freed by the caller */
+static int cell_buffers(cellchk *k, double **all, uint8_t **need)
+{
+    const size_t n = CELLS, ld = CELLS + PAD, ns = k->ns, np = k->np, no = k->no;
+    const size_t out_rows = ns * ns + ns * np + no * ns + ns + no + 1;
+    size_t total = (k->m->n_params + 1) + 5 * (ns + 1) * n + 2 * (np + 1) * n +
+                   3 * (no + 1) * n + (ns * ns + ns * np + no * ns + 3) * n +
+                   (ns + np + 2) * ld + out_rows * ld + 16;
+    *all = malloc(total * sizeof **all);
+    *need = malloc(ns * ns + ns * np + no * ns + no + 1);
+    if (!*all || !*need)
+        return -1;
+    size_t used = 0;
+    k->need = *need;
+    k->p = cell_alloc(all, &used, k->m->n_params);
+    k->y = cell_alloc(all, &used, ns * n);
+    k->yp = cell_alloc(all, &used, ns * n);
+    k->f0 = cell_alloc(all, &used, ns * n);
+    k->f1 = cell_alloc(all, &used, ns * n);
+    k->f2 = cell_alloc(all, &used, ns * n);
+    k->in = cell_alloc(all, &used, np * n);
+    k->inp = cell_alloc(all, &used, np * n);
+    k->o0 = cell_alloc(all, &used, no * n);
+    k->o1 = cell_alloc(all, &used, no * n);
+    k->o2 = cell_alloc(all, &used, no * n);
+    k->dfdy = cell_alloc(all, &used, (ns * ns + ns * np + no * ns) * n);
+    k->dfdin = k->dfdy + ns * ns * n;
+    k->dody = k->dfdin + ns * np * n;
+    k->py = cell_alloc(all, &used, (ns > 0 ? ns : 1) * ld);
+    k->pin = cell_alloc(all, &used, (np > 0 ? np : 1) * ld);
+    k->pout = cell_alloc(all, &used, out_rows * ld);
+    return 0;
+}
+
+/* every property measured at each parameter set, at random states and inputs */
+static void cell_measure(cellchk *k, cellprops *r)
+{
+    const apical_cell_model *m = k->m;
+    const size_t n = CELLS;
+    prop *all[] = { &r->rhs, &r->obs, &r->need, &r->att, &r->jobs[0], &r->jobs[1] };
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        prop_init(all[i]);
+    for (int i = 0; i < 3; i++)
+        prop_init(&r->jac[i]);
+    for (int i = 0; i < 4; i++)
+        prop_init(&r->steady[i]);
+    for (int i = 0; i < N_LD; i++)
+        prop_init(&r->ld[i]);
+    r->att_ports = 0;
+    r->has_att = APICAL_CELL_ATTENUATION(m) && APICAL_CELL_STEADY(m) && k->ns == 1;
+    r->has_ld = (APICAL_CELL_FLAGS(m) & APICAL_CELL_LD) != 0;
+    r->has_port_obs = 0;
+    for (size_t o = 0; o < k->no; o++)
+        r->has_port_obs |= m->obs[o].stage != APICAL_OBS_STATE;
+
+    for (unsigned set = 0; set < k->c->sets; set++) {
+        k->set = set;
+        draw_params(k->c, m->params, m->n_params, m->check, set, k->p);
+        fill(k->c, k->y, k->ns * n, -2, 2);
+        fill(k->c, k->in, k->np * n, -2, 2);
+        cell_finite(k, &r->rhs, &r->obs);
+        if (m->jacobian)
+            cell_jacobian(k, &r->jac[0], &r->jac[1], &r->jac[2]);
+        if (APICAL_CELL_JACOBIAN_OBS(m) && r->has_port_obs)
+            cell_jacobian_obs(k, &r->jobs[0], &r->jobs[1]);
+        if (APICAL_CELL_STEADY(m))
+            cell_steady(k, r->steady);
+        if (r->has_ld)
+            cell_ld(k, r->ld);
+        if (r->has_port_obs)
+            cell_need(k, &r->need);
+        if (r->has_att)
+            cell_attenuation(k, &r->att, &r->att_ports);
+    }
+}
+
+/* one report per property: its result, or why it was not measured */
+static void cell_report(conf *c, const apical_cell_model *m, cellprops *r)
+{
+    finish(c, "rhs", &r->rhs, 0, 0, "finite at every state and parameter set tried");
+    finish(c, "observe", &r->obs, 0, 0, "finite at every state and parameter set tried");
+    static const char *const jn[3] = { "jacobian.dfdy", "jacobian.dfdin", "jacobian.dody" };
+    for (int i = 0; i < 3; i++)
+        if (m->jacobian)
+            finish(c, jn[i], &r->jac[i], TOL_JACOBIAN, 0, NULL);
+        else
+            skip(c, jn[i], "no jacobian function (the host takes finite differences)");
+    for (int f = 0; f < 4; f++)
+        if (!APICAL_CELL_STEADY(m))
+            skip(c, steady_names[f], m->struct_size < offsetof(apical_cell_model, steady) +
+                 sizeof(void (*)(void)) ? "an ABI 1.0/1.1 descriptor: no steady"
+                                        : "no steady function");
+        else if (f == 0)
+            finish(c, steady_names[f], &r->steady[f], TOL_ROOT, 0, NULL);
+        else /* the upward and literal forms may leave out a port or the leak */
+            finish(c, steady_names[f], &r->steady[f], NAN, 1, NULL);
+    for (int i = 0; i < N_LD; i++)
+        if (!r->has_ld)
+            skip(c, ld_names[i], "%s", m->struct_size < offsetof(apical_cell_model, flags) +
+                 sizeof(uint32_t) ? "an ABI 1.0-1.2 descriptor: no row distance"
+                                  : "not flagged APICAL_CELL_LD");
+        else if (i == LD_JACOBIAN && !m->jacobian)
+            skip(c, ld_names[i], "no jacobian function");
+        else if (i == LD_STEADY && !APICAL_CELL_STEADY(m))
+            skip(c, ld_names[i], "no steady function");
+        else
+            finish(c, ld_names[i], &r->ld[i], TOL_SAME, 0, NULL);
+    if (r->has_port_obs)
+        finish(c, "need", &r->need, TOL_SAME, 0, NULL);
+    else
+        skip(c, "need", "no port-stage observables to leave out");
+    finish_jacobian_obs(c, m, r->has_port_obs, r->jobs);
+    cell_roles(c, m);
+    if (!APICAL_CELL_ATTENUATION(m))
+        skip(c, "attenuation", "no attenuation function (hosts take the Jacobian at rest)");
+    else if (!r->has_att)
+        skip(c, "attenuation", "measured only for one-state cells with a steady function");
+    else if (!r->att_ports)
+        skip(c, "attenuation", "no port has one");
+    else
+        finish(c, "attenuation", &r->att, TOL_ROOT, 0, NULL);
+}
+
 int apical_conformance_cell(const apical_cell_model *m, const apical_conf_options *opt,
                             apical_conf_fn report, void *user, char *err, size_t errcap)
 {
@@ -992,123 +1122,24 @@ int apical_conformance_cell(const apical_cell_model *m, const apical_conf_option
     }
     check_defaults(&c, m->params, m->n_params, m->check);
 
-    const size_t n = CELLS, ld = CELLS + PAD, ns = m->n_state, np = m->n_ports, no = m->n_obs;
-    const size_t out_rows = ns * ns + ns * np + no * ns + ns + no + 1;
-    size_t total = (m->n_params + 1) + 5 * (ns + 1) * n + 2 * (np + 1) * n + 3 * (no + 1) * n +
-                   (ns * ns + ns * np + no * ns + 3) * n + (ns + np + 2) * ld + out_rows * ld +
-                   16;
-    double *all = malloc(total * sizeof *all);
-    uint8_t *need = malloc(ns * ns + ns * np + no * ns + no + 1);
-    if (!all || !need) {
+    cellchk k;
+    memset(&k, 0, sizeof k);
+    k.c = &c;
+    k.m = m;
+    k.ns = m->n_state;
+    k.np = m->n_ports;
+    k.no = m->n_obs;
+    double *all = NULL;
+    uint8_t *need = NULL;
+    if (cell_buffers(&k, &all, &need) != 0) {
         free(all);
         free(need);
         snprintf(err, errcap, "out of memory checking cell model %s", c.model);
         return -1;
     }
-    size_t used = 0;
-    cellchk k = { &c, m, ns, np, no, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, need };
-    k.p = cell_alloc(&all, &used, m->n_params);
-    k.y = cell_alloc(&all, &used, ns * n);
-    k.yp = cell_alloc(&all, &used, ns * n);
-    k.f0 = cell_alloc(&all, &used, ns * n);
-    k.f1 = cell_alloc(&all, &used, ns * n);
-    k.f2 = cell_alloc(&all, &used, ns * n);
-    k.in = cell_alloc(&all, &used, np * n);
-    k.inp = cell_alloc(&all, &used, np * n);
-    k.o0 = cell_alloc(&all, &used, no * n);
-    k.o1 = cell_alloc(&all, &used, no * n);
-    k.o2 = cell_alloc(&all, &used, no * n);
-    k.dfdy = cell_alloc(&all, &used, (ns * ns + ns * np + no * ns) * n);
-    k.dfdin = k.dfdy + ns * ns * n;
-    k.dody = k.dfdin + ns * np * n;
-    k.py = cell_alloc(&all, &used, (ns > 0 ? ns : 1) * ld);
-    k.pin = cell_alloc(&all, &used, (np > 0 ? np : 1) * ld);
-    k.pout = cell_alloc(&all, &used, out_rows * ld);
-
-    prop prhs, pobs, pj[3], ps[4], pld[N_LD], pneed;
-    prop_init(&prhs);
-    prop_init(&pobs);
-    prop_init(&pneed);
-    for (int i = 0; i < 3; i++)
-        prop_init(&pj[i]);
-    for (int i = 0; i < 4; i++)
-        prop_init(&ps[i]);
-    for (int i = 0; i < N_LD; i++)
-        prop_init(&pld[i]);
-    prop patt, pjo[2];
-    prop_init(&patt);
-    prop_init(&pjo[0]);
-    prop_init(&pjo[1]);
-    size_t att_ports = 0;
-    const int has_att = APICAL_CELL_ATTENUATION(m) && APICAL_CELL_STEADY(m) && ns == 1;
-    const int has_ld = (APICAL_CELL_FLAGS(m) & APICAL_CELL_LD) != 0;
-    int has_port_obs = 0;
-    for (size_t o = 0; o < no; o++)
-        has_port_obs |= m->obs[o].stage != APICAL_OBS_STATE;
-
-    for (unsigned set = 0; set < c.sets; set++) {
-        k.set = set;
-        draw_params(&c, m->params, m->n_params, m->check, set, k.p);
-        fill(&c, k.y, ns * n, -2, 2);
-        fill(&c, k.in, np * n, -2, 2);
-        cell_finite(&k, &prhs, &pobs);
-        if (m->jacobian)
-            cell_jacobian(&k, &pj[0], &pj[1], &pj[2]);
-        if (APICAL_CELL_JACOBIAN_OBS(m) && has_port_obs)
-            cell_jacobian_obs(&k, &pjo[0], &pjo[1]);
-        if (APICAL_CELL_STEADY(m))
-            cell_steady(&k, ps);
-        if (has_ld)
-            cell_ld(&k, pld);
-        if (has_port_obs)
-            cell_need(&k, &pneed);
-        if (has_att)
-            cell_attenuation(&k, &patt, &att_ports);
-    }
-
-    finish(&c, "rhs", &prhs, 0, 0, "finite at every state and parameter set tried");
-    finish(&c, "observe", &pobs, 0, 0, "finite at every state and parameter set tried");
-    static const char *const jn[3] = { "jacobian.dfdy", "jacobian.dfdin", "jacobian.dody" };
-    for (int i = 0; i < 3; i++)
-        if (m->jacobian)
-            finish(&c, jn[i], &pj[i], TOL_JACOBIAN, 0, NULL);
-        else
-            skip(&c, jn[i], "no jacobian function (the host takes finite differences)");
-    for (int f = 0; f < 4; f++)
-        if (!APICAL_CELL_STEADY(m))
-            skip(&c, steady_names[f], m->struct_size < offsetof(apical_cell_model, steady) +
-                 sizeof(void (*)(void)) ? "an ABI 1.0/1.1 descriptor: no steady"
-                                        : "no steady function");
-        else if (f == 0)
-            finish(&c, steady_names[f], &ps[f], TOL_ROOT, 0, NULL);
-        else /* the upward and literal forms may leave out a port or the leak */
-            finish(&c, steady_names[f], &ps[f], NAN, 1, NULL);
-    for (int i = 0; i < N_LD; i++)
-        if (!has_ld)
-            skip(&c, ld_names[i], "%s", m->struct_size < offsetof(apical_cell_model, flags) +
-                 sizeof(uint32_t) ? "an ABI 1.0-1.2 descriptor: no row distance"
-                                  : "not flagged APICAL_CELL_LD");
-        else if (i == LD_JACOBIAN && !m->jacobian)
-            skip(&c, ld_names[i], "no jacobian function");
-        else if (i == LD_STEADY && !APICAL_CELL_STEADY(m))
-            skip(&c, ld_names[i], "no steady function");
-        else
-            finish(&c, ld_names[i], &pld[i], TOL_SAME, 0, NULL);
-    if (has_port_obs)
-        finish(&c, "need", &pneed, TOL_SAME, 0, NULL);
-    else
-        skip(&c, "need", "no port-stage observables to leave out");
-    finish_jacobian_obs(&c, m, has_port_obs, pjo);
-    cell_roles(&c, m);
-    if (!APICAL_CELL_ATTENUATION(m))
-        skip(&c, "attenuation", "no attenuation function (hosts take the Jacobian at rest)");
-    else if (!has_att)
-        skip(&c, "attenuation", "measured only for one-state cells with a steady function");
-    else if (!att_ports)
-        skip(&c, "attenuation", "no port has one");
-    else
-        finish(&c, "attenuation", &patt, TOL_ROOT, 0, NULL);
+    cellprops r;
+    cell_measure(&k, &r);
+    cell_report(&c, m, &r);
     free(all);
     free(need);
     return c.failures;
