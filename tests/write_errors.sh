@@ -13,6 +13,12 @@ shim="$APICAL_BUILDDIR/tests/fault/.libs/enospc.so"
 # in a sanitizer build ASan's runtime must come first among the preloads
 asan=$(ldd "$APICAL_BUILDDIR/runner/.libs/libapical.so" 2>/dev/null | awk '/libasan/ { print $3 }')
 preload="${asan:+$asan }$shim"
+# the preloads go to the program itself, not to libtool's wrapper script
+# (whose sed and friends would run under them too)
+faulty() {
+    LD_LIBRARY_PATH="$APICAL_BUILDDIR/runner/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+        LD_PRELOAD="$preload" "$APICAL_BUILDDIR/runner/.libs/apical" "$@"
+}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 apical="$APICAL_BUILDDIR/runner/apical"
@@ -36,8 +42,8 @@ fail() {
     n=$((n + 1))
     d="$tmp/r$n"
     status=0
-    LD_PRELOAD="$preload" APICAL_FAULT_PATH="$d/$1" APICAL_FAULT_AFTER="$2" \
-        "$apical" run "$traces" --out "$d" --set $patterns >/dev/null 2>"$d.err" || status=$?
+    APICAL_FAULT_PATH="$d/$1" APICAL_FAULT_AFTER="$2" \
+        faulty run "$traces" --out "$d" --set $patterns >/dev/null 2>"$d.err" || status=$?
     [ "$status" -eq 1 ] || { echo "$1 after $2: exit $status, not 1"; cat "$d.err"; exit 1; }
     grep -q "$3.*: No space left on device" "$d.err" || { echo "$1 after $2:"; cat "$d.err"; exit 1; }
     if [ -f "$d/checkpoint.bin" ]; then
@@ -75,8 +81,8 @@ printf 'sweep: 1\nbase: %s\nset: {simulation.phases.0.patterns: 20}\naxes:\n  - 
     "$yaml" >"$sw"
 for f in runs.csv aggregate.csv; do
     status=0
-    LD_PRELOAD="$preload" APICAL_FAULT_PATH="$tmp/s-$f/$f" APICAL_FAULT_AFTER=0 \
-        "$apical" sweep "$sw" --out "$tmp/s-$f" >/dev/null 2>"$tmp/s.err" || status=$?
+    APICAL_FAULT_PATH="$tmp/s-$f/$f" APICAL_FAULT_AFTER=0 \
+        faulty sweep "$sw" --out "$tmp/s-$f" >/dev/null 2>"$tmp/s.err" || status=$?
     [ "$status" -eq 1 ] || { echo "sweep, $f: exit $status"; cat "$tmp/s.err"; exit 1; }
     grep -q "cannot write $tmp/s-$f/$f.tmp: No space left on device" "$tmp/s.err" ||
         { cat "$tmp/s.err"; exit 1; }
