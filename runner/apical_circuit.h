@@ -112,6 +112,13 @@ int apical_stim_set_target(apical_circuit *c, apical_stim *s, const char *pop,
    steps in between see weights up to k-1 steps old.  Set before finalize. */
 void apical_circuit_set_plasticity_batch(apical_circuit *c, size_t k);
 
+/* Integrate B copies of the circuit's state side by side (simulation.batch):
+   each copy has its own ports, observables, pattern and noise, all share
+   the weights, and each rule is driven by the mean over the copies.  The
+   state vector is the B copies one after the other.  Set before finalize. */
+void apical_circuit_set_copies(apical_circuit *c, size_t b);
+size_t apical_circuit_copies(const apical_circuit *c);
+
 /* on = 1: the dendrites read single-precision copies of the weights
    (refreshed whenever the weights change), half the memory traffic of the
    step's products; 2: and plastic weights learn in single precision

@@ -1220,7 +1220,7 @@ static void rule_euler(rulechk *k, prop *p)
 static apical_rule_batch rule_batch(const rulechk *k, size_t steps, const float *pre_f32)
 {
     apical_rule_batch b = { sizeof b, POST, PRE, steps, k->p, k->post, k->pre, k->scratch,
-                            pre_f32 };
+                            pre_f32, 1 };
     set_all(k->scratch, 2 * K * POST, NAN);
     return b;
 }
