@@ -184,6 +184,9 @@ double *apical_pop_state(const apical_circuit *c, const apical_pop *p, size_t k)
 /* Observable k (port k) of every cell as the last evaluation left it. */
 const double *apical_pop_observable(const apical_pop *p, size_t k);
 const double *apical_pop_port(const apical_pop *p, size_t k);
+/* The same for copy b of a circuit with copies (simulation.batch). */
+const double *apical_pop_observable_copy(const apical_pop *p, size_t k, size_t b);
+const double *apical_pop_port_copy(const apical_pop *p, size_t k, size_t b);
 /* 1 when some projection feeds its top-down or lateral apical port. */
 int apical_pop_apical_fed(const apical_pop *p);
 /* The port (roles up to APICAL_ROLE_DRIVE) or observable playing `role`

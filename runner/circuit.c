@@ -1009,6 +1009,14 @@ double *apical_pop_state(const apical_circuit *c, const apical_pop *p, size_t k)
 
 const double *apical_pop_observable(const apical_pop *p, size_t k) { return p->obs + k * p->n; }
 const double *apical_pop_port(const apical_pop *p, size_t k) { return p->in + k * p->n; }
+const double *apical_pop_observable_copy(const apical_pop *p, size_t k, size_t b)
+{
+    return p->obs + b * p->obs_blk + k * p->n;
+}
+const double *apical_pop_port_copy(const apical_pop *p, size_t k, size_t b)
+{
+    return p->in + b * p->in_blk + k * p->n;
+}
 
 size_t apical_proj_src(const apical_proj *pj) { return pj->src; }
 size_t apical_proj_dst(const apical_proj *pj) { return pj->dst; }
