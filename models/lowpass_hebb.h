@@ -221,6 +221,19 @@ static inline int lowpass_hebb_batch(const apical_rule_batch *c, double eta, dou
             back *= q;
     }
     const double sg = s * geo;
+    if (B > 1) {
+        /* copies: k B rows make the sums a matrix product worth a BLAS GEMM
+           (the single pass below would reload the k B coefficients of every
+           row pair from far caches): W += sg D, then W += EW^T P and
+           D = q^k D + ED^T P */
+        for (size_t q2 = 0; q2 < m * n; q2++)
+            w[q2] += sg * delta[q2];
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)n, (int)kb, 1.0, ew,
+                    (int)m, c->pre, (int)n, 1.0, w, (int)n);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)n, (int)kb, 1.0, ed,
+                    (int)m, c->pre, (int)n, qk, delta, (int)n);
+        return APICAL_OK;
+    }
     /* One pass over W and D, four rows at a time (lowpass_rows): each load
        of a presynaptic block feeds the multiply-adds of all four rows while
        the k presynaptic rows stream past.  No threads here: rows are
@@ -459,6 +472,18 @@ static inline int lowpass_hebb_batch_f32(const apical_rule_batch *c, double eta,
     }
     const double sg = filt ? s * geo : 0.0;
     const size_t pairs = m / 2;
+    if (pre_f && B > 1) {
+        /* copies: the k B rows as two BLAS GEMMs (as in lowpass_hebb_batch),
+           in single precision */
+        const float sgf = (float)sg;
+        for (size_t q2 = 0; q2 < m * n; q2++)
+            w[q2] += sgf * delta[q2];
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)n, (int)kb, 1.0f, ewf,
+                    (int)m, pre_f, (int)n, 1.0f, w, (int)n);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)n, (int)kb, 1.0f, edf,
+                    (int)m, pre_f, (int)n, (float)qk, delta, (int)n);
+        return APICAL_OK;
+    }
     if (pre_f) {
         /* in blocks of columns whose k pre rows fit in L1 (16 KB), every row
            pair's block in turn: the pre rows are read from L2 once per block

@@ -83,6 +83,18 @@ int apical_measure_copy(apical_circuit *c, const apical_stim *st, size_t b, apic
         return -1;
     }
     const double *r = t->obs + b * t->obs_blk + ro * t->n, *rt = c->obs_scratch + ro * t->n;
+    if (st->kind == APICAL_STIM_IDX) {
+        /* the class: the one-hot target's larger potential; the answer: the
+           largest rate */
+        const double *u = st->u_trgt + b * t->n;
+        size_t want = 0, got = 0;
+        for (size_t j = 1; j < t->n; j++) {
+            want = u[j] > u[want] ? j : want;
+            got = r[j] > r[got] ? j : got;
+        }
+        m->n_class++;
+        m->wrong += want != got;
+    }
     for (size_t j = 0; j < t->n; j++)
         m->error += (r[j] - rt[j]) * (r[j] - rt[j]);
     m->n_error++;

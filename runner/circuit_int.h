@@ -172,6 +172,7 @@ int apical_pop_attenuation(const apical_pop *p, size_t port, double *a, char *er
 typedef struct apical_sums {
     double apical, mismatch, error;
     size_t n_apical, n_mismatch, n_error;
+    size_t n_class, wrong; /* idx stimuli: patterns classified, and wrongly */
 } apical_sums;
 /* Adds the squared apical potential, interneuron mismatch and output error
    at the current state (ports and observables filled by an evaluation). */

@@ -64,6 +64,7 @@ int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, lo
     m->mismatch_sq = acc.n_mismatch ? acc.mismatch / (double)acc.n_mismatch : NAN;
     m->test_error = acc.n_error ? acc.error / (double)acc.n_error : NAN;
     m->bp_cosine = bp.n ? bp.sum / (double)bp.n : NAN;
+    m->class_error = acc.n_class ? (double)acc.wrong / (double)acc.n_class : NAN;
     return rc == APICAL_RUN_STOPPED ? rc : rc ? -1 : 0;
 }
 
@@ -88,7 +89,7 @@ typedef struct run_state {
 static int emit(run_state *r, const char *phase, size_t stim, long n, char *err, size_t cap)
 {
     apical_metrics m = { phase, r->pos.pattern, (double)r->pos.step * r->o->dt, NAN, NAN, NAN,
-                         NAN, NAN };
+                         NAN, NAN, NAN };
     int rc = apical_evaluate(r->c, r->o, stim, n, &m, err, cap);
     if (rc != 0)
         return rc;

@@ -93,7 +93,7 @@ static int set_columns(apical_rundir *s, char *err, size_t cap)
     const apical_config *cfg = s->cfg;
     int steady = cfg->steady.mode != APICAL_MODE_DYNAMICS;
     s->n_cols = steady ? apical_steady_columns(cfg->circuit, &cfg->steady, NULL, 0)
-                       : apical_dynamics_columns(NULL, 0);
+                       : apical_dynamics_columns_for(cfg->circuit, NULL, 0);
     s->cols = calloc(s->n_cols, sizeof *s->cols);
     s->vals = calloc(s->n_cols, sizeof *s->vals);
     if (!s->cols || !s->vals) {
@@ -103,7 +103,7 @@ static int set_columns(apical_rundir *s, char *err, size_t cap)
     if (steady)
         apical_steady_columns(cfg->circuit, &cfg->steady, s->cols, s->n_cols);
     else
-        apical_dynamics_columns(s->cols, s->n_cols);
+        apical_dynamics_columns_for(cfg->circuit, s->cols, s->n_cols);
     return 0;
 }
 
