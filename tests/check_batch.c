@@ -143,9 +143,10 @@ START_TEST(identical_copies_equal_one_copy)
                 fprintf(stderr, "%s, %zu identical copies learning: state within %.2g, weights "
                                 "within %.2g of one copy (relative)\n",
                         integrators[q], B, dy, dw);
-            /* f32 storage rounds each batch's result to float: one float ulp */
+            /* f32 storage rounds each batch's result to float, and with copies
+               sums the k B products in float in BLAS's order: a few float ulps */
             double tol = strstr(integrators[q], "f32_all") || strstr(integrators[q], "f16")
-                             ? 1e-6 : 1e-12;
+                             ? 2e-5 : 1e-12;
             ck_assert_double_le(dy, tol);
             ck_assert_double_le(dw, tol);
             apical_config_free(&one);
