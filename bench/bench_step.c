@@ -221,7 +221,7 @@ static int bench(apical_registry *reg, const int *sz, int nl, int batch, int f32
         /* read W for the product; read and write W and Delta for the rule */
         bytes += 8 * nw + (plastic ? 32 * nw : 0);
     }
-    long steps = (long)fmax(800, 2e8 / flop); /* about 0.1-0.3 s per repetition */
+    long steps = (long)fmax(copies > 1 ? 64 : 800, 2e8 / flop); /* about 0.1-0.3 s per repetition */
     const unsigned flags = APICAL_STEP_PLASTIC | APICAL_STEP_NOISE;
     apical_stim *st = apical_circuit_stim_at(c, 0);
     double *x = apical_stim_pattern(st);
