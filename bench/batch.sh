@@ -26,22 +26,25 @@ for r in $(seq "$runs"); do
         line=$(nice "$bench" $sizes 16 f16 "$b" | grep "^$sizes")
         echo "$line"
         us=$(echo "$line" | sed 's/.*median *\([0-9.]*\) us\/step.*/\1/')
-        echo "apical $b $(echo "$us $b" | awk '{ print $1 / $2 }')" >>"$out"
+        cpu=$(echo "$line" | sed 's/.*; cpu \([0-9.]*\) us).*/\1/')
+        echo "apical $b $(echo "$us $cpu $b" | awk '{ print $1 / $3, $2 / $3 }')" >>"$out"
     done
     for spec in "1 20 f64" "1 40 f32" "16 10 f32"; do
         set -- $spec
         line=$(OPENBLAS_NUM_THREADS=1 nice "$py" "$here/numpy_step.py" $sizes $spec)
         echo "$line"
-        echo "numpy_$3 $1 $(echo "$line" | sed 's/.*, \([0-9.]*\) us\/image-step.*/\1/')" >>"$out"
+        echo "numpy_$3 $1 $(echo "$line" | sed 's/.*, \([0-9.]*\) us\/image-step (cpu \([0-9.]*\) .*/\1 \2/')" >>"$out"
     done
 done
 uptime
-echo "medians over $runs runs (us per image-step; epoch: 55,000 images x $spi steps):"
+echo "medians over $runs runs (us per image-step, wall and process CPU time; epoch: 55,000"
+echo "images x $spi steps, from each; on a shared machine the CPU time is the cost of the work):"
 sort -k1,1 -k2,2n "$out" | awk -v spi="$spi" '
-    function flush(  i, j, t) { if (n) {
+    function med(v, n,  i, j, t) {
         for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
-        m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2;
-        printf "  %-10s B %3s: %9.2f us/image-step, epoch %8.1f s\n", k1, k2, m, 55000 * spi * m * 1e-6;
-        delete v; n = 0 } }
-    { if ($1 != k1 || $2 != k2) { flush(); k1 = $1; k2 = $2 } v[++n] = $3 }
+        return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }
+    function flush(  m, c) { if (n) { m = med(w, n); c = med(p, n)
+        printf "  %-10s B %3s: wall %9.2f us/image-step (epoch %8.1f s), cpu %9.2f us/image-step (epoch %8.1f s)\n", k1, k2, m, 55000 * spi * m * 1e-6, c, 55000 * spi * c * 1e-6;
+        delete w; delete p; n = 0 } }
+    { if ($1 != k1 || $2 != k2) { flush(); k1 = $1; k2 = $2 } n++; w[n] = $3; p[n] = $4 }
     END { flush() }'
