@@ -414,6 +414,15 @@ static int flush_rows(apical_circuit *c, apical_proj *pj, int t, int nt)
             return APICAL_OK;
         nt = 1;
     }
+    if (c->copies > 1) {
+        /* copies: the rule's GEMMs go 32 rows at a time, spans fixed from
+           row 0 and dealt round the threads, so that a BLAS whose sums
+           depend on the shape gives the same numbers for any nt */
+        int rc = APICAL_OK;
+        for (size_t a = 32 * (size_t)t; a < m && rc == APICAL_OK; a += 32 * (size_t)nt)
+            rc = flush_span(c, pj, a, m - a > 32 ? a + 32 : m);
+        return rc;
+    }
     /* slices start at even rows: a rule that takes rows in pairs then pairs
        them as in one call on all rows, whatever nt is */
     const size_t lo = (m * (size_t)t / (size_t)nt) & ~(size_t)1,
