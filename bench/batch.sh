@@ -23,7 +23,9 @@ trap 'rm -f "$out"' EXIT
 uptime
 for r in $(seq "$runs"); do
     for b in $copies; do
-        line=$(nice "$bench" $sizes 16 f16 "$b" | grep "^$sizes")
+        all=$(nice "$bench" $sizes 16 f16 "$b")
+        echo "$all" | grep "^machine"
+        line=$(echo "$all" | grep "^$sizes")
         echo "$line"
         us=$(echo "$line" | sed 's/.*median *\([0-9.]*\) us\/step.*/\1/')
         cpu=$(echo "$line" | sed 's/.*; cpu \([0-9.]*\) us).*/\1/')
