@@ -450,6 +450,9 @@ int apical_cfg_load_simulation(ctx *x, const yaml_node_t *sim)
         if (get(x, sim, "integrator"))
             return fail(x, get(x, sim, "integrator"), "mode %s does not integrate: no integrator",
                         scalar(mode));
+        if (get(x, sim, "batch"))
+            return fail(x, get(x, sim, "batch"), "simulation.batch is the dynamics mode's; mode "
+                        "%s takes its mini-batch as simulation.steady.batch", scalar(mode));
         return load_steady(x, sd);
     }
     if (sd)
