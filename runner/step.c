@@ -417,7 +417,10 @@ static int flush_rows(apical_circuit *c, apical_proj *pj, int t, int nt)
     if (c->copies > 1) {
         /* copies: the rule's GEMMs go 32 rows at a time, spans fixed from
            row 0 and dealt round the threads, so that a BLAS whose sums
-           depend on the shape gives the same numbers for any nt */
+           depend on the shape gives the same numbers for any nt (a rule
+           with several aux matrices: all rows in one call) */
+        if (pj->rule->n_aux > 1)
+            return flush_span(c, pj, 0, m);
         int rc = APICAL_OK;
         for (size_t a = 32 * (size_t)t; a < m && rc == APICAL_OK; a += 32 * (size_t)nt)
             rc = flush_span(c, pj, a, m - a > 32 ? a + 32 : m);
