@@ -4,8 +4,9 @@
  * fixed, and stay bit-identical to each other (and within rounding of one
  * copy) when they learn; with noise each copy draws its own numbers, copy
  * 0 those of a single copy; the low-pass rules learn from the mean over
- * the copies of e_b r_b^T, checked against a hand computation; what copies
- * do not support is refused by name.
+ * the copies of e_b r_b^T, checked against a hand computation; the
+ * divergence check names the copy; what copies do not support is refused
+ * by name.
  */
 #include <math.h>
 #include <stdio.h>
@@ -254,6 +255,22 @@ START_TEST(mean_drive_by_hand)
 }
 END_TEST
 
+/* The divergence check looks at every copy and names the one that left. */
+START_TEST(divergence_names_the_copy)
+{
+    apical_config cfg = load(3, "method: euler, dt: 0.1", 0);
+    apical_circuit *c = cfg.circuit;
+    char err[2048] = "";
+    run(&cfg, 10, APICAL_STEP_PLASTIC, 1, 0);
+    ck_assert_int_eq(apical_circuit_check_finite(c, err, sizeof err), 0);
+    const apical_pop *hid = &c->pops[1];
+    c->y[2 * c->n_y1 + hid->y_off + 3] = NAN;
+    ck_assert_int_eq(apical_circuit_check_finite(c, err, sizeof err), 1);
+    ck_assert_msg(strstr(err, "population hid") && strstr(err, "cell 3 of copy 2"), "%s", err);
+    apical_config_free(&cfg);
+}
+END_TEST
+
 /* What copies do not support is refused, naming it. */
 START_TEST(unsupported_with_copies_is_refused)
 {
@@ -294,6 +311,7 @@ int main(void)
     tcase_add_test(t, identical_copies_equal_one_copy);
     tcase_add_test(t, each_copy_has_its_own_noise);
     tcase_add_test(t, mean_drive_by_hand);
+    tcase_add_test(t, divergence_names_the_copy);
     tcase_add_test(t, unsupported_with_copies_is_refused);
     suite_add_tcase(s, t);
     SRunner *r = srunner_create(s);
