@@ -3,7 +3,9 @@
  * plastic: bottom-up (Eq. 7), top-down (Eq. 10), pyramid-to-interneuron
  * (Eq. 8) and interneuron-to-pyramid (Eq. 9), noise on.
  *
- *   bench_step [SIZES [K [f32|f16]]]  e.g. 784-500-500-10 16 f32; default: 30-50-10 and
+ *   bench_step [SIZES [K [f32|f16|f64 [B]]]]  e.g. 784-500-500-10 16 f32; B copies of the
+ *                           state side by side (simulation.batch), one image each;
+ *                           default: 30-50-10 and
  *                           784-500-500-10 with plasticity every step and in rank-16
  *                           batches, in rank-16 batches with single-precision weights
  *                           (matvec: f32_all: dendrites and learning in float), and
@@ -147,6 +149,8 @@ static const struct {
 } prec[] = { { "f64", "f64", 8, 32 }, { "f32", "f32_all", 4, 16 }, { "f16", "f16", 2, 18 } };
 
 /* YAML for L0-L1-...-out with interneurons, all pathways plastic. */
+static int copies = 1; /* simulation.batch */
+
 static void circuit_yaml(char *buf, size_t cap, const int *sz, int nl, int batch, int f32)
 {
     size_t u = 0;
@@ -180,8 +184,10 @@ static void circuit_yaml(char *buf, size_t cap, const int *sz, int nl, int batch
     snprintf(buf + u, cap - u,
              "stimuli:\n  x: {kind: uniform, range: [-1, 1], drives: L0}\n"
              "simulation:\n  noise: {sigma: 0.3}\n"
+             "  batch: %d\n"
              "  integrator: {method: euler, dt: 0.1, plasticity_batch: %d, matvec: %s}\n"
-             "  phases: [{train: x, patterns: 1, present: 100}]\n", batch, prec[f32].matvec);
+             "  phases: [{train: x, patterns: %d, present: 100}]\n", copies, batch,
+             prec[f32].matvec, copies);
 }
 
 static int bench(apical_registry *reg, const int *sz, int nl, int batch, int f32)
@@ -209,15 +215,17 @@ static int bench(apical_registry *reg, const int *sz, int nl, int batch, int f32
         double nw = (double)apical_proj_n_weights(c, p);
         int plastic = apical_proj_rule(p) != NULL;
         nweights += (size_t)nw;
-        flop += 2 * nw + (plastic ? 5 * nw : 0);
+        /* per copy a product (2 per weight) and its term of the mean drive (2);
+           W += dt eta Delta and the decay of Delta once (3) */
+        flop += 2 * nw * copies + (plastic ? (3 + 2.0 * copies) * nw : 0);
         /* read W for the product; read and write W and Delta for the rule */
         bytes += 8 * nw + (plastic ? 32 * nw : 0);
     }
-    long steps = (long)fmax(800, 2e8 / flop); /* about 0.1-0.3 s per repetition */
+    long steps = (long)fmax(copies > 1 ? 64 : 800, 2e8 / flop); /* about 0.1-0.3 s per repetition */
     const unsigned flags = APICAL_STEP_PLASTIC | APICAL_STEP_NOISE;
     apical_stim *st = apical_circuit_stim_at(c, 0);
     double *x = apical_stim_pattern(st);
-    for (size_t i = 0; i < apical_stim_size(st); i++)
+    for (size_t i = 0; i < apical_stim_size(st) * (size_t)copies; i++)
         x[i] = sin((double)i);
     apical_circuit_activate(c, 0, 0);
     apical_circuit_weights_changed(c);
@@ -255,10 +263,13 @@ static int bench(apical_registry *reg, const int *sz, int nl, int batch, int f32
             plastic += (double)apical_proj_n_weights(c, apical_circuit_proj_at(c, i));
     bytes = prec[f32].product_bytes * (double)nweights + prec[f32].flush_bytes * plastic / batch;
     double med = t[REPS / 2], gf = flop / med * 1e-9, gb = bytes / med * 1e-9;
-    printf("%-15s %s batch %2d %8zu weights %9.3g FLOP %8.3g B/step %6ld steps x %d: median "
+    char cp[64] = "";
+    if (copies > 1)
+        snprintf(cp, sizeof cp, " B %d (%.3f us/image-step)", copies, 1e6 * med / copies);
+    printf("%-15s %s batch %2d%s %8zu weights %9.3g FLOP %8.3g B/step %6ld steps x %d: median "
            "%9.3f us/step = %8.0f steps/s (min %.3f, max %.3f us; cpu %.3f us) %6.2f GFLOP/s (%.1f %% of "
            "%sgemm) %6.2f GB/s (%.0f %% of L3 triad, %.0f %% of DRAM triad)\n",
-           name, prec[f32].name, batch, nweights, flop, bytes, steps, REPS, 1e6 * med,
+           name, prec[f32].name, batch, cp, nweights, flop, bytes, steps, REPS, 1e6 * med,
            1.0 / med, 1e6 * t[0], 1e6 * t[REPS - 1], 1e6 * cpu[REPS / 2], gf,
            100 * gf / (f32 ? peak_sgemm : peak_dgemm), f32 ? "s" : "d", gb,
            100 * gb / bandwidth_l3, 100 * gb / bandwidth);
@@ -289,6 +300,7 @@ int main(int argc, char **argv)
         for (int k = F32; argc > 3 && k <= F16; k++)
             if (!strcmp(argv[3], prec[k].name))
                 f32 = k;
+        copies = argc > 4 && atoi(argv[4]) >= 1 ? atoi(argv[4]) : 1;
         for (char *s = strtok(argv[1], "-"); s && nl < 16; s = strtok(NULL, "-"))
             sz[nl++] = atoi(s);
         rc = nl >= 2 && batch >= 1 ? bench(reg, sz, nl, batch, f32) : 2;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * apical.h -- the module ABI of apical, version 1.4.
+ * apical.h -- the module ABI of apical, version 1.5.
  *
  * A module is a shared object that exports one C function,
  *
@@ -28,7 +28,9 @@
  * apical_cell_ctx.ld and apical_cell_model.flags (APICAL_CELL_LD); 1.4 appends
  * apical_cell_model.roles (what each port and observable means to a host),
  * apical_cell_model.attenuation, apical_cell_model.jacobian_obs (direct
- * feedthrough) and apical_rule.post_role.
+ * feedthrough) and apical_rule.post_role; 1.5 appends apical_rule_batch.copies
+ * and the rule flag APICAL_RULE_COPIES (a host's copies of the circuit
+ * learning from one set of weights).
  *
  * Versioning: every descriptor starts with struct_size.  Fields are only ever
  * appended within a major version, so a host reads a field only if
@@ -52,7 +54,7 @@ extern "C" {
 #endif
 
 #define APICAL_ABI_MAJOR 1u
-#define APICAL_ABI_MINOR 4u
+#define APICAL_ABI_MINOR 5u
 #define APICAL_ENTRY_SYMBOL "apical_library_v1"
 
 enum apical_status {
@@ -242,6 +244,14 @@ typedef struct apical_rule_batch {
     /* ABI 1.2: pre in single precision (k x n_pre), or NULL; a host may pass
        it to euler_batch_f32, which may then run in single-precision lanes. */
     const float *pre_f32;
+    /* ABI 1.5: copies of the circuit stepped side by side on the same
+       weights (0 or 1: one).  With copies = B > 1, post and pre hold k B
+       rows, step-major (row j B + b is copy b at step j), scratch is
+       2 k B n_post doubles, and each step's drive is the mean over its B
+       rows: for the low-pass rules dDelta/dt = (mean_b e_b pre_b^T -
+       Delta) / tau_w.  A host passes B > 1 only to a rule flagged
+       APICAL_RULE_COPIES. */
+    size_t copies;
 } apical_rule_batch;
 
 typedef struct apical_rule {
@@ -301,6 +311,8 @@ typedef struct apical_rule {
 /* The post signal is not local: the host computes it by backpropagating the
    output error (simulation mode backprop); other modes refuse the rule. */
 #define APICAL_RULE_NONLOCAL 1u
+/* ABI 1.5: euler_batch and euler_batch_f32 read apical_rule_batch.copies. */
+#define APICAL_RULE_COPIES 2u
 
 typedef struct apical_library {
     /* frozen for every major version: */
@@ -388,6 +400,11 @@ APICAL_EXPORT const apical_library *apical_library_v1(uint32_t host_major,
 #define APICAL_BATCH_PRE_F32(b) \
     ((b)->struct_size >= offsetof(apical_rule_batch, pre_f32) + sizeof(const float *) ? \
      (b)->pre_f32 : NULL)
+
+/* The copies of batch b (from a host of any 1.x): 1 unless 1.5 says more. */
+#define APICAL_BATCH_COPIES(b) \
+    ((b)->struct_size >= offsetof(apical_rule_batch, copies) + sizeof(size_t) && \
+     (b)->copies > 1 ? (b)->copies : (size_t)1)
 
 /* Does rule r (of any 1.x) carry the 1.2 field euler_batch_f32? */
 #define APICAL_RULE_HAS_BATCH_F32(r) \

@@ -65,6 +65,7 @@ static const apical_rule apical_silence = {
     .euler_batch = euler_batch,
     .euler_batch_f32 = euler_batch_f32,
     .steady_rate = steady_rate,
+    .flags = APICAL_RULE_COPIES,
 };
 
 LOWPASS_HEBB_LIBRARY(apical_silence, "apical_silence")

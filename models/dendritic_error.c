@@ -61,6 +61,7 @@ static const apical_rule dendritic_error = {
     .euler_batch = euler_batch,
     .euler_batch_f32 = euler_batch_f32,
     .steady_rate = steady_rate,
+    .flags = APICAL_RULE_COPIES,
 };
 
 LOWPASS_HEBB_LIBRARY(dendritic_error, "dendritic_error")

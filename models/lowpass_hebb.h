@@ -184,38 +184,56 @@ static inline void lowpass_rows(double *w0, double *d0, size_t n, size_t k, cons
  * over W and D, in place of k rank-1 passes (or three passes and two GEMMs:
  * at k ~ 16 the products are bound by the traffic to W and D, so one pass
  * that reads and writes each once is what counts).
+ *
+ * With B copies (ABI 1.5, apical_rule_batch.copies) e_j p_j^T is the mean
+ * of step j's B rows, so the sums run over k B rows with the coefficients
+ * divided by B: a rank-k B update in the same single pass.
  */
 static inline int lowpass_hebb_batch(const apical_rule_batch *c, double eta, double tau_w,
                                      double sign, double offset, double dt, double *w,
                                      double *delta)
 {
-    const size_t m = c->n_post, n = c->n_pre, k = c->k;
-    double *ew = c->scratch, *ed = c->scratch + k * m;
-    const double s = dt * eta;
+    const size_t m = c->n_post, n = c->n_pre, k = c->k, B = APICAL_BATCH_COPIES(c), kb = k * B;
+    double *ew = c->scratch, *ed = c->scratch + kb * m;
+    const double s = dt * eta, sb = s / (double)B;
     if (!(tau_w > 0)) {
-        for (size_t j = 0; j < k; j++)
+        for (size_t j = 0; j < kb; j++)
             for (size_t i = 0; i < m; i++)
-                ew[j * m + i] = s * (sign * c->post[j * m + i] + offset);
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0, ew,
+                ew[j * m + i] = sb * (sign * c->post[j * m + i] + offset);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)n, (int)kb, 1.0, ew,
                     (int)m, c->pre, (int)n, 1.0, w, (int)n);
         return APICAL_OK;
     }
-    const double a = dt / tau_w, q = 1.0 - a;
+    const double a = dt / tau_w, q = 1.0 - a, ab = a / (double)B;
     double qk = 1, geo = 0; /* q^k and 1 + q + ... + q^(k-1) */
     for (size_t j = 0; j < k; j++) {
         geo += qk;
         qk *= q;
     }
     double back = 1; /* q^(k-1-j), from the newest step backwards */
-    for (size_t jj = k; jj-- > 0;) {
+    for (size_t jj = kb; jj-- > 0;) {
         for (size_t i = 0; i < m; i++) {
             double e = sign * c->post[jj * m + i] + offset;
-            ew[jj * m + i] = s * (1.0 - back) * e;
-            ed[jj * m + i] = a * back * e;
+            ew[jj * m + i] = sb * (1.0 - back) * e;
+            ed[jj * m + i] = ab * back * e;
         }
-        back *= q;
+        if (jj % B == 0)
+            back *= q;
     }
     const double sg = s * geo;
+    if (B > 1) {
+        /* copies: k B rows make the sums a matrix product worth a BLAS GEMM
+           (the single pass below would reload the k B coefficients of every
+           row pair from far caches): W += sg D, then W += EW^T P and
+           D = q^k D + ED^T P */
+        for (size_t q2 = 0; q2 < m * n; q2++)
+            w[q2] += sg * delta[q2];
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)n, (int)kb, 1.0, ew,
+                    (int)m, c->pre, (int)n, 1.0, w, (int)n);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)n, (int)kb, 1.0, ed,
+                    (int)m, c->pre, (int)n, qk, delta, (int)n);
+        return APICAL_OK;
+    }
     /* One pass over W and D, four rows at a time (lowpass_rows): each load
        of a presynaptic block feeds the multiply-adds of all four rows while
        the k presynaptic rows stream past.  No threads here: rows are
@@ -224,9 +242,9 @@ static inline int lowpass_hebb_batch(const apical_rule_batch *c, double eta, dou
     const double *pre = c->pre;
     size_t r = 0;
     for (; r + 4 <= m; r += 4)
-        lowpass_rows(w + r * n, delta + r * n, n, k, pre, ew + r, ed + r, m, sg, qk, 4);
+        lowpass_rows(w + r * n, delta + r * n, n, kb, pre, ew + r, ed + r, m, sg, qk, 4);
     for (; r < m; r++)
-        lowpass_rows(w + r * n, delta + r * n, n, k, pre, ew + r, ed + r, m, sg, qk, 1);
+        lowpass_rows(w + r * n, delta + r * n, n, kb, pre, ew + r, ed + r, m, sg, qk, 1);
     return APICAL_OK;
 }
 
@@ -419,28 +437,28 @@ static inline int lowpass_hebb_batch_f32(const apical_rule_batch *c, double eta,
                                          double sign, double offset, double dt, float *w,
                                          float *delta)
 {
-    const size_t m = c->n_post, n = c->n_pre, k = c->k;
+    const size_t m = c->n_post, n = c->n_pre, k = c->k, B = APICAL_BATCH_COPIES(c), kb = k * B;
     const float *pre_f = APICAL_BATCH_PRE_F32(c);
     /* the coefficients in double, or in float for the float lanes (where
        converting them in the inner loop would cost as much as the products);
        either way they fit the scratch of 2 k m doubles */
-    double *ew = c->scratch, *ed = c->scratch + k * m;
-    float *ewf = (float *)c->scratch, *edf = ewf + k * m;
-    const double s = dt * eta;
+    double *ew = c->scratch, *ed = c->scratch + kb * m;
+    float *ewf = (float *)c->scratch, *edf = ewf + kb * m;
+    const double s = dt * eta, sb = s / (double)B;
     /* tau_w = 0: no filter; D keeps its value (q = 1, no induction into D), as
        in lowpass_hebb_batch */
     const int filt = tau_w > 0;
-    const double a = filt ? dt / tau_w : 0.0, q = 1.0 - a;
+    const double a = filt ? dt / tau_w : 0.0, q = 1.0 - a, ab = a / (double)B;
     double qk = 1, geo = 0;
     for (size_t j = 0; j < k; j++) {
         geo += qk;
         qk *= q;
     }
     double back = 1;
-    for (size_t jj = k; jj-- > 0;) {
+    for (size_t jj = kb; jj-- > 0;) {
         for (size_t i = 0; i < m; i++) {
             double e = sign * c->post[jj * m + i] + offset;
-            double cw = filt ? s * (1.0 - back) * e : s * e, cd = a * back * e;
+            double cw = filt ? sb * (1.0 - back) * e : sb * e, cd = ab * back * e;
             if (pre_f) {
                 ewf[jj * m + i] = (float)cw;
                 edf[jj * m + i] = (float)cd;
@@ -449,33 +467,46 @@ static inline int lowpass_hebb_batch_f32(const apical_rule_batch *c, double eta,
                 ed[jj * m + i] = cd;
             }
         }
-        back *= q;
+        if (jj % B == 0)
+            back *= q;
     }
     const double sg = filt ? s * geo : 0.0;
     const size_t pairs = m / 2;
+    if (pre_f && B > 1) {
+        /* copies: the k B rows as two BLAS GEMMs (as in lowpass_hebb_batch),
+           in single precision */
+        const float sgf = (float)sg;
+        for (size_t q2 = 0; q2 < m * n; q2++)
+            w[q2] += sgf * delta[q2];
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)n, (int)kb, 1.0f, ewf,
+                    (int)m, pre_f, (int)n, 1.0f, w, (int)n);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)n, (int)kb, 1.0f, edf,
+                    (int)m, pre_f, (int)n, (float)qk, delta, (int)n);
+        return APICAL_OK;
+    }
     if (pre_f) {
         /* in blocks of columns whose k pre rows fit in L1 (16 KB), every row
            pair's block in turn: the pre rows are read from L2 once per block
            instead of once per row pair; each weight gets the same operations
            (the blocks are whole vectors, the tails where they were) */
-        size_t cw = (16384 / sizeof(float) / (k ? k : 1)) & ~(size_t)15;
+        size_t cw = (16384 / sizeof(float) / (kb ? kb : 1)) & ~(size_t)15;
         cw = cw < 16 ? 16 : cw;
         for (size_t c0 = 0; c0 < n; c0 += cw) {
             size_t c1 = n - c0 > cw ? c0 + cw : n;
             for (size_t r = 0; r < pairs; r++)
-                lowpass_rows2_f32s(w + 2 * r * n, delta + 2 * r * n, n, c0, c1, k, pre_f,
+                lowpass_rows2_f32s(w + 2 * r * n, delta + 2 * r * n, n, c0, c1, kb, pre_f,
                                    ewf + 2 * r, edf + 2 * r, m, (float)sg, (float)qk);
             if (m % 2)
-                lowpass_row1_f32s(w + (m - 1) * n, delta + (m - 1) * n, n, c0, c1, k, pre_f,
+                lowpass_row1_f32s(w + (m - 1) * n, delta + (m - 1) * n, n, c0, c1, kb, pre_f,
                                   ewf + m - 1, edf + m - 1, m, (float)sg, (float)qk);
         }
         return APICAL_OK;
     }
     for (size_t r = 0; r < pairs; r++)
-        lowpass_rows2_f32(w + 2 * r * n, delta + 2 * r * n, n, k, c->pre, ew + 2 * r, ed + 2 * r,
+        lowpass_rows2_f32(w + 2 * r * n, delta + 2 * r * n, n, kb, c->pre, ew + 2 * r, ed + 2 * r,
                           m, sg, qk);
     if (m % 2)
-        lowpass_row1_f32(w + (m - 1) * n, delta + (m - 1) * n, n, k, c->pre, ew + m - 1,
+        lowpass_row1_f32(w + (m - 1) * n, delta + (m - 1) * n, n, kb, c->pre, ew + m - 1,
                          ed + m - 1, m, sg, qk);
     return APICAL_OK;
 }

@@ -50,14 +50,21 @@ void apical_port_grad(const double *dfdy, const double *dfdin, size_t count, con
 int apical_measure(apical_circuit *c, const apical_stim *st, apical_sums *m, char *err,
                    size_t cap)
 {
+    return apical_measure_copy(c, st, 0, m, err, cap);
+}
+
+int apical_measure_copy(apical_circuit *c, const apical_stim *st, size_t b, apical_sums *m,
+                        char *err, size_t cap)
+{
     for (size_t i = 0; i < c->n_pops; i++) {
         const apical_pop *p = &c->pops[i];
-        m->n_apical += apical_add_apical_sq(p, p->obs, p->n, &m->apical);
+        m->n_apical += apical_add_apical_sq(p, p->obs + b * p->obs_blk, p->n, &m->apical);
     }
     for (size_t i = 0; i < c->n_projs; i++) {
         const apical_proj *pj = &c->projs[i];
-        m->n_mismatch += apical_add_mismatch(c, pj, c->pops[pj->src].obs, c->pops[pj->dst].obs,
-                                             c->pops[pj->dst].n, &m->mismatch);
+        const apical_pop *s = &c->pops[pj->src], *d = &c->pops[pj->dst];
+        m->n_mismatch += apical_add_mismatch(c, pj, s->obs + b * s->obs_blk,
+                                             d->obs + b * d->obs_blk, d->n, &m->mismatch);
     }
     if (!st->has_target)
         return 0;
@@ -69,12 +76,25 @@ int apical_measure(apical_circuit *c, const apical_stim *st, apical_sums *m, cha
         snprintf(err, cap, "test error needs a one-state cell with a rate at %s", t->name);
         return -1;
     }
-    apical_cell_ctx x = { sizeof x, t->n, t->p, st->u_trgt, t->in, NULL, 0 };
+    apical_cell_ctx x = { sizeof x, t->n, t->p, st->u_trgt + b * t->n, t->in + b * t->in_blk,
+                          NULL, 0 };
     if (t->model->observe(&x, APICAL_OBS_STATE, c->obs_scratch) != APICAL_OK) {
         snprintf(err, cap, "observe of %s failed", t->name);
         return -1;
     }
-    const double *r = t->obs + ro * t->n, *rt = c->obs_scratch + ro * t->n;
+    const double *r = t->obs + b * t->obs_blk + ro * t->n, *rt = c->obs_scratch + ro * t->n;
+    if (st->kind == APICAL_STIM_IDX) {
+        /* the class: the one-hot target's larger potential; the answer: the
+           largest rate */
+        const double *u = st->u_trgt + b * t->n;
+        size_t want = 0, got = 0;
+        for (size_t j = 1; j < t->n; j++) {
+            want = u[j] > u[want] ? j : want;
+            got = r[j] > r[got] ? j : got;
+        }
+        m->n_class++;
+        m->wrong += want != got;
+    }
     for (size_t j = 0; j < t->n; j++)
         m->error += (r[j] - rt[j]) * (r[j] - rt[j]);
     m->n_error++;

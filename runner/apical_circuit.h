@@ -112,6 +112,13 @@ int apical_stim_set_target(apical_circuit *c, apical_stim *s, const char *pop,
    steps in between see weights up to k-1 steps old.  Set before finalize. */
 void apical_circuit_set_plasticity_batch(apical_circuit *c, size_t k);
 
+/* Integrate B copies of the circuit's state side by side (simulation.batch):
+   each copy has its own ports, observables, pattern and noise, all share
+   the weights, and each rule is driven by the mean over the copies.  The
+   state vector is the B copies one after the other.  Set before finalize. */
+void apical_circuit_set_copies(apical_circuit *c, size_t b);
+size_t apical_circuit_copies(const apical_circuit *c);
+
 /* on = 1: the dendrites read single-precision copies of the weights
    (refreshed whenever the weights change), half the memory traffic of the
    step's products; 2: and plastic weights learn in single precision
@@ -177,6 +184,9 @@ double *apical_pop_state(const apical_circuit *c, const apical_pop *p, size_t k)
 /* Observable k (port k) of every cell as the last evaluation left it. */
 const double *apical_pop_observable(const apical_pop *p, size_t k);
 const double *apical_pop_port(const apical_pop *p, size_t k);
+/* The same for copy b of a circuit with copies (simulation.batch). */
+const double *apical_pop_observable_copy(const apical_pop *p, size_t k, size_t b);
+const double *apical_pop_port_copy(const apical_pop *p, size_t k, size_t b);
 /* 1 when some projection feeds its top-down or lateral apical port. */
 int apical_pop_apical_fed(const apical_pop *p);
 /* The port (roles up to APICAL_ROLE_DRIVE) or observable playing `role`

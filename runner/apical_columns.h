@@ -51,7 +51,8 @@ enum apical_column_metric {
     APICAL_COL_MISMATCH_SQ, APICAL_COL_TEST_ERROR, APICAL_COL_ANGLE_DEG, APICAL_COL_BP_COSINE,
     APICAL_COL_WALL, APICAL_COL_EPOCH, APICAL_COL_PATTERNS, APICAL_COL_SECONDS,
     APICAL_COL_TRAIN_ERROR, APICAL_COL_GFLOPS, APICAL_COL_ERROR, APICAL_COL_APICAL_SQ_POP,
-    APICAL_COL_ANGLE_POP, APICAL_COL_BP_COS_POP, APICAL_COL_FA_COS_POP, APICAL_COL_COPY_DEV_POP
+    APICAL_COL_ANGLE_POP, APICAL_COL_BP_COS_POP, APICAL_COL_FA_COS_POP, APICAL_COL_COPY_DEV_POP,
+    APICAL_COL_CLASS_ERROR
 };
 
 /* One column of a run: in metrics.csv when name is not empty (its value
@@ -70,6 +71,9 @@ typedef struct apical_column {
 /* The columns of a run, into out (at most cap); returns how many there
    are (call with cap 0 to count). */
 size_t apical_dynamics_columns(apical_column *out, size_t cap);
+/* A dynamics run's columns: those, and class_error when a stimulus is an
+   idx file with a taught population (its classification error). */
+size_t apical_dynamics_columns_for(const apical_circuit *c, apical_column *out, size_t cap);
 size_t apical_steady_columns(const apical_circuit *c, const apical_steady_opts *o,
                              apical_column *out, size_t cap);
 /* A column's value (wall: seconds since the run started). */

@@ -35,6 +35,9 @@ typedef struct apical_metrics {
     double bp_cosine;    /* with eval_bp_cosine: mean cosine between each hidden layer's
                             bottom-up update at the nudged steady state and backprop's
                             (docs/model.md 2.3; bp_cosine.c), else NaN */
+    double class_error;  /* for an idx stimulus: the fraction of held-out patterns whose
+                            largest output rate is not their class's, without nudging
+                            (NaN otherwise) */
 } apical_metrics;
 
 enum apical_phase_kind { APICAL_PHASE_TRAIN = 1, APICAL_PHASE_TEST = 2, APICAL_PHASE_SETTLE = 3 };

@@ -59,6 +59,13 @@ void apical_circuit_set_plasticity_batch(apical_circuit *c, size_t k)
     c->batch_k = k ? k : 1;
 }
 
+void apical_circuit_set_copies(apical_circuit *c, size_t b)
+{
+    c->copies = b ? b : 1;
+}
+
+size_t apical_circuit_copies(const apical_circuit *c) { return c->copies; }
+
 /* MemAvailable from /proc/meminfo, in bytes (0 if unknown). */
 static double available_memory(void)
 {
@@ -122,6 +129,7 @@ apical_circuit *apical_circuit_new(unsigned long seed)
     if (!c)
         return NULL;
     c->batch_k = 1;
+    c->copies = 1;
     const char *lim = getenv("APICAL_MEMORY_LIMIT");
     c->mem_limit = available_memory();
     if (lim && *lim && parse_size(lim, &c->mem_limit) != 0)
@@ -164,6 +172,7 @@ void apical_circuit_free(apical_circuit *c)
         free(c->projs[i].hist_scratch);
         free(c->projs[i].hist_slice);
         free(c->projs[i].hist_pre_f32);
+        free(c->projs[i].dw_mean);
     }
     for (size_t i = 0; i < c->n_stims; i++) {
         apical_stim *st = &c->stims[i];
@@ -522,8 +531,10 @@ static int finalize_pops(apical_circuit *c, size_t *ny, size_t *nmax, size_t *om
             *nmax = p->n;
         if (m->n_obs * p->n > *omax)
             *omax = m->n_obs * p->n;
-        p->in = calloc((m->n_ports ? m->n_ports : 1) * p->n, sizeof(double));
-        p->obs = calloc((m->n_obs ? m->n_obs : 1) * p->n, sizeof(double));
+        p->in_blk = (m->n_ports ? m->n_ports : 1) * p->n;
+        p->obs_blk = (m->n_obs ? m->n_obs : 1) * p->n;
+        p->in = calloc(c->copies * p->in_blk, sizeof(double));
+        p->obs = calloc(c->copies * p->obs_blk, sizeof(double));
         p->need = calloc(m->n_obs ? m->n_obs : 1, 1);
         if (!p->in || !p->obs || !p->need)
             return snprintf(err, cap, "out of memory"), -1;
@@ -555,8 +566,27 @@ static int finalize_rules(apical_circuit *c, char *err, size_t cap)
             return -1;
         }
         int f32 = pj->rule && c->matvec_f32 >= 2 && APICAL_RULE_HAS_BATCH_F32(pj->rule);
-        if (f32 || (pj->rule && c->batch_k > 1 && APICAL_RULE_HAS_BATCH(pj->rule))) {
-            size_t m = c->pops[pj->dst].n, n = c->pops[pj->src].n, k = c->batch_k;
+        /* copies: a batched rule that takes them learns rank k B; any other
+           from the mean of the copies' dwdt (dw_mean) */
+        int copies = pj->rule && (APICAL_RULE_FLAGS(pj->rule) & APICAL_RULE_COPIES) &&
+                     APICAL_RULE_HAS_BATCH(pj->rule);
+        if (c->copies > 1 && pj->rule && !copies) {
+            if (f32 || c->batch_k > 1) {
+                snprintf(err, cap, "projection %s, rule %s: plasticity_batch > 1 or matvec "
+                         "f32_all / f16 with simulation.batch > 1 needs a rule that takes "
+                         "copies (module ABI 1.5, APICAL_RULE_COPIES)", pj->name,
+                         pj->rule->name);
+                return -1;
+            }
+            if (!(pj->dw_mean = malloc((1 + pj->rule->n_aux) * apical_proj_n_weights(c, pj) *
+                                       sizeof(double))) ||
+                !(pj->dw = malloc((1 + pj->rule->n_aux) * apical_proj_n_weights(c, pj) *
+                                  sizeof(double))))
+                return snprintf(err, cap, "out of memory"), -1;
+        }
+        if (f32 || (pj->rule && c->batch_k > 1 && APICAL_RULE_HAS_BATCH(pj->rule)) ||
+            (copies && c->copies > 1)) {
+            size_t m = c->pops[pj->dst].n, n = c->pops[pj->src].n, k = c->batch_k * c->copies;
             pj->hist_post = malloc(k * m * sizeof(double));
             pj->hist_pre = malloc(k * n * sizeof(double));
             pj->hist_scratch = malloc(2 * k * m * sizeof(double));
@@ -566,7 +596,7 @@ static int finalize_rules(apical_circuit *c, char *err, size_t cap)
             if (!pj->hist_post || !pj->hist_pre || !pj->hist_scratch || !pj->hist_slice)
                 return snprintf(err, cap, "out of memory"), -1;
         }
-        if (pj->rule && !pj->rule->euler) {
+        if (pj->rule && !pj->rule->euler && !pj->dw) {
             size_t nw = apical_proj_n_weights(c, pj);
             pj->dw = malloc((1 + pj->rule->n_aux) * nw * sizeof(double));
             if (!pj->dw)
@@ -583,7 +613,8 @@ static int finalize_low_precision(apical_circuit *c, size_t nmax, char *err, siz
 {
     if (!c->matvec_f32)
         return 0;
-    c->xf_stride = (nmax + 15) & ~(size_t)15; /* threads' rows on separate cache lines */
+    /* threads' rows on separate cache lines; room for every copy's vector */
+    c->xf_stride = (nmax * c->copies + 15) & ~(size_t)15;
     c->xf_threads = c->route_auto;
     if (!(c->xf = malloc(c->xf_stride * (size_t)c->route_auto * sizeof(float))))
         return snprintf(err, cap, "out of memory"), -1;
@@ -707,6 +738,11 @@ static int finalize_order(apical_circuit *c, char *err, size_t cap)
         c->n_feed += c->projs[k].feedthrough != 0;
     if (!c->n_feed)
         return 0;
+    if (c->copies > 1) {
+        snprintf(err, cap, "simulation.batch > 1 is not supported with projections that "
+                 "carry port-stage observables (feedthrough)");
+        return -1;
+    }
     free(c->order);
     if (!(c->order = malloc(c->n_pops * sizeof *c->order)))
         return snprintf(err, cap, "out of memory"), -1;
@@ -729,8 +765,28 @@ int apical_circuit_finalize(apical_circuit *c, char *err, size_t cap)
     if (finalize_pops(c, &ny, &nmax, &omax, err, cap) != 0 || finalize_rules(c, err, cap) != 0 ||
         finalize_order(c, err, cap) != 0)
         return -1;
-    c->n_y = ny;
+    c->n_y1 = ny;
+    c->n_y = ny * c->copies;
+    ny = c->n_y;
     size_t alloc = ny ? ny : 1;
+    for (size_t i = 0; c->copies > 1 && i < c->n_stims; i++) {
+        /* room for every copy's pattern and target */
+        apical_stim *s = &c->stims[i];
+        size_t nx = c->pops[s->dst].n, nt = s->has_target ? c->pops[s->tgt].n : 0;
+        double *x = calloc(nx * c->copies, sizeof(double));
+        double *u = nt ? calloc(nt * c->copies, sizeof(double)) : NULL;
+        if (!x || (nt && !u)) {
+            free(x);
+            free(u);
+            return snprintf(err, cap, "out of memory"), -1;
+        }
+        free(s->x);
+        s->x = x;
+        if (nt) {
+            free(s->u_trgt);
+            s->u_trgt = u;
+        }
+    }
     c->y = calloc(alloc, sizeof(double));
     c->dydt = calloc(alloc, sizeof(double));
     c->y_saved = calloc(alloc, sizeof(double));
@@ -953,6 +1009,14 @@ double *apical_pop_state(const apical_circuit *c, const apical_pop *p, size_t k)
 
 const double *apical_pop_observable(const apical_pop *p, size_t k) { return p->obs + k * p->n; }
 const double *apical_pop_port(const apical_pop *p, size_t k) { return p->in + k * p->n; }
+const double *apical_pop_observable_copy(const apical_pop *p, size_t k, size_t b)
+{
+    return p->obs + b * p->obs_blk + k * p->n;
+}
+const double *apical_pop_port_copy(const apical_pop *p, size_t k, size_t b)
+{
+    return p->in + b * p->in_blk + k * p->n;
+}
 
 size_t apical_proj_src(const apical_proj *pj) { return pj->src; }
 size_t apical_proj_dst(const apical_proj *pj) { return pj->dst; }

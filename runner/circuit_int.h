@@ -18,8 +18,9 @@ struct apical_pop {
     double *p;          /* parameters, table order */
     double sigma;       /* noise amplitude on APICAL_VAR_NOISY state */
     size_t y_off;       /* offset of this population's state in circuit y */
-    double *in;         /* ports, n_ports x n */
-    double *obs;        /* observables, n_obs x n */
+    double *in;         /* ports, n_ports x n; with copies, copy b's at in + b in_blk */
+    double *obs;        /* observables, n_obs x n; copy b's at obs + b obs_blk */
+    size_t in_blk, obs_blk; /* doubles per copy in `in` and `obs` */
     uint8_t *need;      /* n_obs flags: observables something reads */
     int apical_fed;     /* some projection targets an apical* port */
     char where[96];     /* where it was defined (FILE:LINE:COL), for messages */
@@ -51,6 +52,8 @@ struct apical_proj {
     float *hist_pre_f32;       /* with f32 storage: hist_pre in single precision */
     size_t hist_n;
     int feedthrough;           /* carries a port-stage observable (direct feedthrough) */
+    double *dw_mean;           /* copies > 1 without a batched rule: the mean of the
+                                  copies' dwdt, (1 + n_aux) weights */
 };
 
 enum apical_stim_kind {
@@ -81,10 +84,10 @@ struct apical_stim {
     size_t next_row;
     apical_teacher teacher;
     size_t dst, dst_port;       /* the population and port it drives */
-    double *x;                  /* current pattern */
+    double *x;                  /* current pattern; with copies, copy b's at x + b size */
     int has_target;
     size_t tgt, tgt_port, tgt_gate; /* population, its target and target_gate ports */
-    double *u_trgt;             /* current target potential */
+    double *u_trgt;             /* current target potential (copy b's at + b n_tgt) */
     int active, target_on;      /* set by the run, per phase */
     /* idx: images first .. first+count-1 of an N x H x W file, pixels times
        scale; targets one-hot: potential trgt_u[1] (rate trgt_r[1]) for the
@@ -100,7 +103,10 @@ struct apical_circuit {
     apical_pop *pops;   size_t n_pops;
     apical_proj *projs; size_t n_projs;
     apical_stim *stims; size_t n_stims;
-    size_t n_y;
+    size_t n_y;         /* the whole state: copies x n_y1 */
+    size_t copies;      /* copies of the state integrated side by side on the same
+                           weights (simulation.batch; 1: one) */
+    size_t n_y1;        /* one copy's state; copy b's at y + b n_y1 */
     double *y, *dydt, *y_saved, *noise;
     double *scratch;    /* largest population size */
     double *obs_scratch; /* largest n_obs x n */
@@ -141,6 +147,9 @@ void apical_normals(uint64_t key, uint64_t first, size_t n, double *out);
 /* stimulus.c: the next pattern of s (and its target): a fresh draw from
    rng (through the teacher), or the next row of a table or IDX file. */
 void apical_stim_next(apical_stim *s, gsl_rng *rng);
+/* The next pattern of every copy: copy b takes the b-th of the next
+   c->copies patterns (one call of apical_stim_next each). */
+void apical_stim_next_copies(const apical_circuit *c, apical_stim *s, gsl_rng *rng);
 
 /* The populations in an order where every feedthrough projection's source
    comes before its destination, into order (n_pops entries); -1 when the
@@ -163,11 +172,15 @@ int apical_pop_attenuation(const apical_pop *p, size_t port, double *a, char *er
 typedef struct apical_sums {
     double apical, mismatch, error;
     size_t n_apical, n_mismatch, n_error;
+    size_t n_class, wrong; /* idx stimuli: patterns classified, and wrongly */
 } apical_sums;
 /* Adds the squared apical potential, interneuron mismatch and output error
    at the current state (ports and observables filled by an evaluation). */
 int apical_measure(apical_circuit *c, const apical_stim *st, apical_sums *m, char *err,
                    size_t cap);
+/* The same for copy b of a circuit with copies (simulation.batch). */
+int apical_measure_copy(apical_circuit *c, const apical_stim *st, size_t b, apical_sums *m,
+                        char *err, size_t cap);
 /* The apical potential and the mismatch, shared by both modes: their
    squares added to *sum, returning how many were added.  OBS is a
    population's observable block in rows of COUNT values (COUNT = cells,

@@ -63,6 +63,24 @@ size_t apical_dynamics_columns(apical_column *out, size_t cap)
     return n;
 }
 
+size_t apical_dynamics_columns_for(const apical_circuit *c, apical_column *out, size_t cap)
+{
+    size_t n = apical_dynamics_columns(out, cap);
+    for (size_t i = 0; i < c->n_stims; i++)
+        if (c->stims[i].kind == APICAL_STIM_IDX && c->stims[i].has_target) {
+            /* before the wall-time column, which only the terminal shows */
+            apical_column *col = add(out, cap, &n, APICAL_COL_CLASS_ERROR, 0);
+            set(col, "class_error", " class_err", "%.10g", " %10.4f");
+            if (col && n >= 2) {
+                apical_column wall = out[n - 2];
+                out[n - 2] = *col;
+                out[n - 1] = wall;
+            }
+            break;
+        }
+    return n;
+}
+
 /* Population i is an interneuron population whose dendritic weights copy a
    partner's: it has a copy_dev_<pop> column. */
 static int has_copy(const apical_circuit *c, size_t i)
@@ -151,6 +169,7 @@ double apical_dynamics_value(const apical_column *col, const apical_metrics *m, 
     case APICAL_COL_TEST_ERROR: return m->test_error;
     case APICAL_COL_ANGLE_DEG: return m->angle_deg;
     case APICAL_COL_BP_COSINE: return m->bp_cosine;
+    case APICAL_COL_CLASS_ERROR: return m->class_error;
     case APICAL_COL_WALL: return wall;
     default: return NAN;
     }

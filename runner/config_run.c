@@ -381,11 +381,49 @@ static int load_phases(ctx *x, const yaml_node_t *sim, apical_run_opts *o)
     return 0;
 }
 
+/* batch: B copies of the state side by side (dynamics mode), and what
+   they do not support. */
+static int load_batch(ctx *x, const yaml_node_t *bn, const apical_run_opts *o)
+{
+    long b = 1;
+    if (to_long(x, bn, 1, &b))
+        return -1;
+    if (b == 1)
+        return 0;
+    if (b > 4096)
+        return fail(x, bn, "batch: at most 4096 copies");
+    static const char *const implicit[] = { "rk1imp", "rk2imp", "rk4imp", "bsimp", "msbdf",
+                                            NULL };
+    for (size_t k = 0; implicit[k]; k++)
+        if (!strcmp(o->integ.method, implicit[k]))
+            return fail(x, bn, "batch > 1 is not supported with the implicit stepper %s (it "
+                        "needs the circuit's Jacobian, assembled for one copy); use euler, "
+                        "expeuler or an explicit GSL stepper", implicit[k]);
+    if (o->integ.weights_in_state)
+        return fail(x, bn, "batch > 1 is not supported with integrator weights: state");
+    if (o->eval_bp_cosine)
+        return fail(x, bn, "batch > 1 is not supported with record.metrics.bp_cosine");
+    for (size_t i = 0; i < o->n_phases; i++)
+        if (o->phases[i].kind == APICAL_PHASE_TRAIN && o->phases[i].patterns % b)
+            return fail(x, bn, "batch %ld: phase %zu trains on %ld patterns, not a multiple of "
+                        "the batch (each presentation takes one pattern per copy)", b, i,
+                        o->phases[i].patterns);
+    const long every[] = { o->eval_every, o->checkpoint_every, o->weights_every };
+    const char *what[] = { "record.metrics.every", "record.checkpoint.every",
+                           "record.weights.every" };
+    for (int k = 0; k < 3; k++)
+        if (every[k] % b)
+            return fail(x, bn, "batch %ld: %s (%ld) must be a multiple of the batch", b,
+                        what[k], every[k]);
+    apical_circuit_set_copies(x->cfg->circuit, (size_t)b);
+    return 0;
+}
+
 int apical_cfg_load_simulation(ctx *x, const yaml_node_t *sim)
 {
     apical_run_opts *o = &x->cfg->run;
     static const char *const keys[] = { "integrator", "noise", "phases", "bound", "mode",
-                                        "steady", NULL };
+                                        "steady", "batch", NULL };
     if (expect(x, sim, YAML_MAPPING_NODE, "a mapping") ||
         check_keys(x, sim, "simulation", keys))
         return -1;
@@ -412,6 +450,9 @@ int apical_cfg_load_simulation(ctx *x, const yaml_node_t *sim)
         if (get(x, sim, "integrator"))
             return fail(x, get(x, sim, "integrator"), "mode %s does not integrate: no integrator",
                         scalar(mode));
+        if (get(x, sim, "batch"))
+            return fail(x, get(x, sim, "batch"), "simulation.batch is the dynamics mode's; mode "
+                        "%s takes its mini-batch as simulation.steady.batch", scalar(mode));
         return load_steady(x, sd);
     }
     if (sd)
@@ -419,7 +460,10 @@ int apical_cfg_load_simulation(ctx *x, const yaml_node_t *sim)
     yaml_node_t *integ = get(x, sim, "integrator");
     if (integ && load_integrator(x, integ, o))
         return -1;
-    return load_phases(x, sim, o);
+    if (load_phases(x, sim, o))
+        return -1;
+    yaml_node_t *bn = get(x, sim, "batch");
+    return bn ? load_batch(x, bn, o) : 0;
 }
 
 /* traces: {vars: [pop.observable, ...], every: STEPS} */

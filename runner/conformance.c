@@ -1251,7 +1251,7 @@ static void rule_euler(rulechk *k, prop *p)
 static apical_rule_batch rule_batch(const rulechk *k, size_t steps, const float *pre_f32)
 {
     apical_rule_batch b = { sizeof b, POST, PRE, steps, k->p, k->post, k->pre, k->scratch,
-                            pre_f32 };
+                            pre_f32, 1 };
     set_all(k->scratch, 2 * K * POST, NAN);
     return b;
 }
@@ -1293,6 +1293,46 @@ static void rule_batch_check(rulechk *k, prop *p)
 /* euler_batch_f32 against the same steps in double, one at a time (which
    euler_batch must equal), from weights that are exact in float; with pre
    in double (p[0]) and in float (p[1]). */
+/* ABI 1.5, a rule flagged APICAL_RULE_COPIES: euler_batch over one step
+   of K copies against a forward-Euler step with the mean of the copies'
+   dwdt at the same weights (the drive averaged over the copies). */
+static void rule_copies_check(rulechk *k, prop *p)
+{
+    const size_t nw = POST * PRE, na = k->na * nw;
+    memcpy(k->w2, k->w0, nw * sizeof *k->w2);
+    memcpy(k->a2, k->a0, na * sizeof *k->a2);
+    memset(k->w1, 0, nw * sizeof *k->w1);
+    memset(k->a1, 0, na * sizeof *k->a1);
+    for (size_t b = 0; b < K; b++) {
+        apical_rule_ctx x = rule_ctx(k, b);
+        int rc = k->u->dwdt(&x, k->w0, k->a0, k->dw, k->da);
+        if (rc != APICAL_OK) {
+            prop_fail(p, "dwdt returned %d at parameter set %u", rc, k->set);
+            return;
+        }
+        for (size_t i = 0; i < nw; i++)
+            k->w1[i] += k->dw[i] / K;
+        for (size_t i = 0; i < na; i++)
+            k->a1[i] += k->da[i] / K;
+    }
+    for (size_t i = 0; i < nw; i++)
+        k->w1[i] = k->w0[i] + DT * k->w1[i];
+    for (size_t i = 0; i < na; i++)
+        k->a1[i] = k->a0[i] + DT * k->a1[i];
+    apical_rule_batch b = rule_batch(k, 1, NULL);
+    b.copies = K;
+    int rc = k->u->euler_batch(&b, DT, k->w2, k->a2);
+    if (rc != APICAL_OK) {
+        prop_fail(p, "euler_batch returned %d (1 step, %d copies) at parameter set %u", rc, K,
+                  k->set);
+        return;
+    }
+    compare_mat(p, k, "W after a step of 7 copies", k->w2, k->w1, k->w0, nw);
+    for (size_t a = 0; a < k->na; a++)
+        compare_mat(p, k, "aux after a step of 7 copies", k->a2 + a * nw, k->a1 + a * nw,
+                    k->a0 + a * nw, nw);
+}
+
 static void rule_f32(rulechk *k, prop *p)
 {
     const size_t nw = POST * PRE, na = k->na * nw;
@@ -1440,7 +1480,8 @@ static void rule_tables(conf *c, const apical_rule *u, int *ok)
 
 static void rule_skip_all(conf *c, const char *why)
 {
-    static const char *const names[] = { "dwdt", "euler", "euler_batch", "euler_batch_f32",
+    static const char *const names[] = { "dwdt", "euler", "euler_batch", "euler_batch.copies",
+                                         "euler_batch_f32",
                                          "euler_batch_f32.pre_f32", "steady_rate" };
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         skip(c, names[i], "%s", why);
@@ -1507,7 +1548,8 @@ int apical_conformance_rule(const apical_rule *u, const apical_conf_options *opt
     k.af = fl + nw;
     k.pref = fl + nw + na;
 
-    prop pd, pe, pb, pf[2], pr;
+    prop pd, pe, pb, pf[2], pr, pc;
+    prop_init(&pc);
     prop_init(&pd);
     prop_init(&pe);
     prop_init(&pb);
@@ -1516,6 +1558,7 @@ int apical_conformance_rule(const apical_rule *u, const apical_conf_options *opt
     prop_init(&pr);
     const int has_batch = APICAL_RULE_HAS_BATCH(u), has_f32 = APICAL_RULE_HAS_BATCH_F32(u);
     const int has_rate = APICAL_RULE_STEADY_RATE(u) != NULL;
+    const int has_copies = has_batch && (APICAL_RULE_FLAGS(u) & APICAL_RULE_COPIES);
     for (unsigned set = 0; set < c.sets; set++) {
         k.set = set;
         draw_params(&c, u->params, u->n_params, u->check, set, k.p);
@@ -1528,6 +1571,8 @@ int apical_conformance_rule(const apical_rule *u, const apical_conf_options *opt
             rule_euler(&k, &pe);
         if (has_batch)
             rule_batch_check(&k, &pb);
+        if (has_copies)
+            rule_copies_check(&k, &pc);
         if (has_f32)
             rule_f32(&k, pf);
         if (has_rate)
@@ -1544,6 +1589,11 @@ int apical_conformance_rule(const apical_rule *u, const apical_conf_options *opt
         skip(&c, "euler_batch", "%s", u->struct_size < offsetof(apical_rule, euler_batch) +
              sizeof(void (*)(void)) ? "an ABI 1.0 descriptor: no euler_batch"
                                     : "no euler_batch function");
+    if (has_copies)
+        finish(&c, "euler_batch.copies", &pc, TOL_BATCH, 0, NULL);
+    else
+        skip(&c, "euler_batch.copies", "%s", has_batch ? "not flagged APICAL_RULE_COPIES"
+                                                       : "no euler_batch function");
     if (has_f32) {
         finish(&c, "euler_batch_f32", &pf[0], TOL_F32, 0, NULL);
         finish(&c, "euler_batch_f32.pre_f32", &pf[1], TOL_F32_PRE, 0, NULL);

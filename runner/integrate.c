@@ -132,15 +132,17 @@ static int alloc_local(apical_integrator *it)
     return it->f0 && it->f1 && it->yh ? 0 : -1;
 }
 
-/* Cells' local Jacobians at the ports of the last evaluation at y. */
-static int local_jacobians(apical_integrator *it, const double *y)
+/* Cells' local Jacobians at the ports of the last evaluation at y, for
+   copy b of the state (simulation.batch; 0 without copies). */
+static int local_jacobians_copy(apical_integrator *it, const double *y, size_t b)
 {
     apical_circuit *c = it->c;
     for (size_t i = 0; i < c->n_pops; i++) {
         apical_pop *p = &c->pops[i];
         if (!p->model->jacobian)
             continue;
-        apical_cell_ctx x = { sizeof x, p->n, p->p, y + p->y_off, p->in, p->need, 0 };
+        apical_cell_ctx x = { sizeof x, p->n, p->p, y + b * c->n_y1 + p->y_off,
+                              p->in + b * p->in_blk, p->need, 0 };
         if (p->model->jacobian(&x, it->lj[i].dfdy, it->lj[i].dfdin, it->lj[i].dody) != APICAL_OK)
             return -1;
         if (it->lj[i].gin &&
@@ -148,6 +150,11 @@ static int local_jacobians(apical_integrator *it, const double *y)
             return -1;
     }
     return 0;
+}
+
+static int local_jacobians(apical_integrator *it, const double *y)
+{
+    return local_jacobians_copy(it, y, 0);
 }
 
 /* rows (n of them, N long) += g (one_to_one) or W g: the product of
@@ -448,6 +455,13 @@ apical_integrator *apical_integrator_new(apical_circuit *c, const apical_integ_o
         apical_integrator_free(it);
         return NULL;
     }
+    if (c->copies > 1 && (o->weights_in_state || strstr(m, "imp") || !strcmp(m, "msbdf"))) {
+        snprintf(err, cap, "integrator %s%s is not supported with copies (simulation.batch > "
+                 "1): the circuit's Jacobian is assembled for one copy", m,
+                 o->weights_in_state ? " with weights: state" : "");
+        apical_integrator_free(it);
+        return NULL;
+    }
     gsl_set_error_handler_off();
     it->kind = M_GSL;
     it->sys = (gsl_odeiv2_system){ gsl_func, gsl_jac, c->n_y, it };
@@ -531,19 +545,31 @@ static int driver_apply(apical_integrator *it, double dt, double *y)
     return rc;
 }
 
+static int expeuler_copy(apical_integrator *it, size_t b, double dt);
+
 static int advance_expeuler(apical_integrator *it, double dt, char *err, size_t cap)
 {
     apical_circuit *c = it->c;
-    if (local_jacobians(it, c->y) != 0) {
-        snprintf(err, cap, "a module's Jacobian failed");
+    for (size_t b = 0; b < c->copies; b++)
+        if (expeuler_copy(it, b, dt) != 0) {
+            snprintf(err, cap, "a module's Jacobian failed");
+            return -1;
+        }
+    return 0;
+}
+
+/* Copy b's exponential Euler step. */
+static int expeuler_copy(apical_integrator *it, size_t b, double dt)
+{
+    apical_circuit *c = it->c;
+    if (local_jacobians_copy(it, c->y, b) != 0)
         return -1;
-    }
     for (size_t i = 0; i < c->n_pops; i++) {
         const apical_pop *p = &c->pops[i];
         size_t n = p->n, ns = p->model->n_state;
         for (size_t a = 0; a < ns; a++)
             for (size_t k = 0; k < n; k++) {
-                size_t at = p->y_off + a * n + k;
+                size_t at = b * c->n_y1 + p->y_off + a * n + k;
                 double rate = p->model->jacobian ? -it->lj[i].dfdy[(a * ns + a) * n + k] : 0;
                 double gain = fabs(rate * dt) > 1e-12 ? -expm1(-rate * dt) / rate : dt;
                 c->y[at] += gain * c->dydt[at];

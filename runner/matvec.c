@@ -269,3 +269,31 @@ void apical_mv_f16(size_t n, const uint16_t *w, const float *x, size_t lo, size_
 }
 
 #endif
+
+/* B vectors: rows [lo, hi) of W times each x + b ldx, added to out + b ldo.
+   A block of rows small enough to stay in L1 goes through every vector
+   before the next block is read, so W streams from memory once for all B;
+   each product is apical_mv's on the same rows, so every column's bits are
+   those of one vector alone. */
+static size_t mm_block(size_t n, size_t bytes)
+{
+    size_t r = 32768 / (n * bytes + 1);
+    r &= ~(size_t)3;
+    return r < 4 ? 4 : r;
+}
+
+#define MM_TYPE(SFX, WT, XT)                                                                      \
+    void apical_mm_##SFX(size_t n, const WT *w, const XT *x, size_t ldx, size_t nb, size_t lo,   \
+                         size_t hi, double *out, size_t ldo)                                      \
+    {                                                                                             \
+        const size_t blk = mm_block(n, sizeof(WT));                                               \
+        for (size_t r = lo; r < hi; r += blk) {                                                   \
+            size_t e = hi - r > blk ? r + blk : hi;                                               \
+            for (size_t b = 0; b < nb; b++)                                                       \
+                apical_mv_##SFX(n, w, x + b * ldx, r, e, out + b * ldo);                          \
+        }                                                                                         \
+    }
+
+MM_TYPE(f64, double, double)
+MM_TYPE(f32, float, float)
+MM_TYPE(f16, uint16_t, float)

@@ -32,6 +32,16 @@ void apical_mv_f32(size_t n, const float *w, const float *x, size_t lo, size_t h
 void apical_mv_f16(size_t n, const uint16_t *w, const float *x, size_t lo, size_t hi,
                    double *out);
 
+/* The same products with nb vectors, x + b ldx into out + b ldo (b < nb),
+   the weights read once for all of them; each column's bits equal those
+   of apical_mv_* with that vector alone. */
+void apical_mm_f64(size_t n, const double *w, const double *x, size_t ldx, size_t nb, size_t lo,
+                   size_t hi, double *out, size_t ldo);
+void apical_mm_f32(size_t n, const float *w, const float *x, size_t ldx, size_t nb, size_t lo,
+                   size_t hi, double *out, size_t ldo);
+void apical_mm_f16(size_t n, const uint16_t *w, const float *x, size_t ldx, size_t nb,
+                   size_t lo, size_t hi, double *out, size_t ldo);
+
 /* dst[i] = half(src[i]) for i < count (round to nearest even); returns the
    number of values that do not fit (|v| >= 65520: they become infinite) */
 size_t apical_f16_from_f32(size_t count, const float *src, uint16_t *dst);

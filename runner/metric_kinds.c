@@ -30,6 +30,9 @@ const apical_metric_kind apical_metric_kinds[] = {
     { "bp_cosine", APICAL_MODE_DYNAMICS, 0, 1, 0, "",
       "with record.metrics.bp_cosine: mean cosine between the hidden layers' bottom-up update "
       "and backprop's (nan otherwise)" },
+    { "class_error", APICAL_MODE_DYNAMICS, 0, 1, 0, "",
+      "with an idx stimulus that teaches: fraction of held-out patterns whose largest output "
+      "rate is not their class, without nudging" },
     { "epoch", APICAL_MODE_STEADY, 0, 0, 0, "", "epochs done (0: before training)" },
     { "patterns", APICAL_MODE_STEADY, 0, 0, 0, "", "training images presented so far" },
     { "seconds", APICAL_MODE_STEADY, 0, 1, 0, "", "wall time of the epoch's training" },

@@ -34,7 +34,10 @@ int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, lo
     size_t row = s->next_row;
     s->next_row = 0;
     int rc = 0;
-    for (long k = 0; k < n && rc == 0; k++) {
+    /* with copies, B held-out patterns at a time, one per copy (copies past
+       the n-th pattern settle too, unmeasured) */
+    const long B = (long)c->copies;
+    for (long k = 0; k < n && rc == 0; k += B) {
         if (o->stop && *o->stop) {
             snprintf(err, cap, "stopped during an evaluation (%ld of %ld held-out patterns)", k,
                      n);
@@ -43,11 +46,12 @@ int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, lo
         }
         memcpy(c->y, c->y_saved, c->n_y * sizeof(double));
         apical_integrator_reset(it);
-        apical_stim_next(s, c->rng_test);
+        apical_stim_next_copies(c, s, c->rng_test);
         for (long t = 0; t < steps && rc == 0; t++)
             rc = apical_circuit_eval(c, err, cap) || apical_integrator_advance(it, o->dt, 0, err, cap);
         if (rc == 0 && (rc = apical_circuit_eval(c, err, cap)) == 0)
-            rc = apical_measure(c, s, &acc, err, cap);
+            for (long b = 0; b < B && k + b < n && rc == 0; b++)
+                rc = apical_measure_copy(c, s, (size_t)b, &acc, err, cap);
         if (rc == 0 && o->eval_bp_cosine)
             rc = apical_bp_cosine_pattern(c, it, s, steps, o->dt, &bp, err, cap);
     }
@@ -60,6 +64,7 @@ int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, lo
     m->mismatch_sq = acc.n_mismatch ? acc.mismatch / (double)acc.n_mismatch : NAN;
     m->test_error = acc.n_error ? acc.error / (double)acc.n_error : NAN;
     m->bp_cosine = bp.n ? bp.sum / (double)bp.n : NAN;
+    m->class_error = acc.n_class ? (double)acc.wrong / (double)acc.n_class : NAN;
     return rc == APICAL_RUN_STOPPED ? rc : rc ? -1 : 0;
 }
 
@@ -84,7 +89,7 @@ typedef struct run_state {
 static int emit(run_state *r, const char *phase, size_t stim, long n, char *err, size_t cap)
 {
     apical_metrics m = { phase, r->pos.pattern, (double)r->pos.step * r->o->dt, NAN, NAN, NAN,
-                         NAN, NAN };
+                         NAN, NAN, NAN };
     int rc = apical_evaluate(r->c, r->o, stim, n, &m, err, cap);
     if (rc != 0)
         return rc;
@@ -212,11 +217,13 @@ static int run_phase(run_state *r, const apical_phase *ph, int resumed, char *er
             return stopped(r, rc, 1, in_eval, err, cap);
     }
     while (r->pos.in_phase < ph->patterns) {
-        apical_stim_next(s, c->rng_train);
+        /* with copies, one pattern per copy at once (the phase's count is a
+           multiple of them) */
+        apical_stim_next_copies(c, s, c->rng_train);
         if (integrate(r, steps, flags, 0, err, cap) != 0)
             return -1;
-        r->pos.pattern++;
-        r->pos.in_phase++;
+        r->pos.pattern += (long)c->copies;
+        r->pos.in_phase += (long)c->copies;
         /* before the stop check: a stop the report asks for (a caller's
            callback) takes effect at this pattern */
         if (o->on_progress)

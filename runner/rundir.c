@@ -93,7 +93,7 @@ static int set_columns(apical_rundir *s, char *err, size_t cap)
     const apical_config *cfg = s->cfg;
     int steady = cfg->steady.mode != APICAL_MODE_DYNAMICS;
     s->n_cols = steady ? apical_steady_columns(cfg->circuit, &cfg->steady, NULL, 0)
-                       : apical_dynamics_columns(NULL, 0);
+                       : apical_dynamics_columns_for(cfg->circuit, NULL, 0);
     s->cols = calloc(s->n_cols, sizeof *s->cols);
     s->vals = calloc(s->n_cols, sizeof *s->vals);
     if (!s->cols || !s->vals) {
@@ -103,7 +103,7 @@ static int set_columns(apical_rundir *s, char *err, size_t cap)
     if (steady)
         apical_steady_columns(cfg->circuit, &cfg->steady, s->cols, s->n_cols);
     else
-        apical_dynamics_columns(s->cols, s->n_cols);
+        apical_dynamics_columns_for(cfg->circuit, s->cols, s->n_cols);
     return 0;
 }
 
@@ -152,10 +152,12 @@ static void on_trace(void *user, double t_ms, const apical_circuit *c)
     for (size_t i = 0; i < run->n_traces; i++) {
         const apical_trace_var *tv = &run->traces[i];
         const apical_pop *p = apical_circuit_pop_at(c, tv->pop);
-        const double *v =
-            tv->port ? apical_pop_port(p, tv->obs) : apical_pop_observable(p, tv->obs);
-        for (size_t k = 0; k < apical_pop_size(p); k++)
-            fprintf(s->traces, ",%.17g", v[k]);
+        for (size_t b = 0; b < apical_circuit_copies(c); b++) {
+            const double *v = tv->port ? apical_pop_port_copy(p, tv->obs, b)
+                                       : apical_pop_observable_copy(p, tv->obs, b);
+            for (size_t k = 0; k < apical_pop_size(p); k++)
+                fprintf(s->traces, ",%.17g", v[k]);
+        }
     }
     if (fputc('\n', s->traces) == EOF || ferror(s->traces))
         write_failed(s, "traces.csv");
@@ -174,8 +176,15 @@ static int open_traces(apical_rundir *s)
         const apical_pop *p = apical_circuit_pop_at(cfg->circuit, tv->pop);
         const apical_cell_model *m = apical_pop_model(p);
         const char *var = tv->port ? m->ports[tv->obs].name : m->obs[tv->obs].name;
-        for (size_t k = 0; k < apical_pop_size(p); k++)
-            fprintf(s->traces, ",%s.%s[%zu]", apical_pop_name(p), var, k);
+        /* with copies (simulation.batch), cell k of copy b is [b:k] */
+        const size_t nb = apical_circuit_copies(cfg->circuit);
+        for (size_t b = 0; b < nb; b++)
+            for (size_t k = 0; k < apical_pop_size(p); k++) {
+                if (nb > 1)
+                    fprintf(s->traces, ",%s.%s[%zu:%zu]", apical_pop_name(p), var, b, k);
+                else
+                    fprintf(s->traces, ",%s.%s[%zu]", apical_pop_name(p), var, k);
+            }
     }
     fputc('\n', s->traces);
     return 0;

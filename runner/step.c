@@ -203,9 +203,129 @@ static int eval_feed(apical_circuit *c, const double *y, double *dydt, char *err
     return 0;
 }
 
+/* ---- copies (simulation.batch B > 1) ----
+   Copy b's state is y + b n_y1, its ports and observables each
+   population's in + b in_blk and obs + b obs_blk, its pattern the
+   stimulus' x + b size: the cell functions see one copy's n cells at a
+   time (their contract unchanged), and every projection is one product
+   of its weights with the B copies' presynaptic vectors (apical_mm_*). */
+
+static apical_cell_ctx copy_ctx(const apical_circuit *c, const apical_pop *p, const double *y,
+                                size_t b)
+{
+    apical_cell_ctx x = { sizeof x, p->n, p->p, y + b * c->n_y1 + p->y_off, p->in + b * p->in_blk,
+                          p->need, 0 };
+    return x;
+}
+
+/* Rows [lo, hi) of projection pj's product into its port, for every copy. */
+static void route_proj_copies(apical_circuit *c, const apical_proj *pj, size_t lo, size_t hi,
+                              float *xf)
+{
+    const apical_pop *s = &c->pops[pj->src];
+    apical_pop *d = &c->pops[pj->dst];
+    const size_t B = c->copies;
+    const double *x = s->obs + pj->src_obs * s->n;
+    double *port = d->in + pj->dst_port * d->n;
+    if (pj->one_to_one) {
+        for (size_t b = 0; b < B; b++)
+            for (size_t k = lo; k < hi; k++)
+                port[b * d->in_blk + k] += x[b * s->obs_blk + k];
+    } else if (pj->wf) {
+        for (size_t b = 0; b < B; b++)
+            for (size_t j = 0; j < s->n; j++)
+                xf[b * s->n + j] = (float)x[b * s->obs_blk + j];
+        if (pj->wh)
+            apical_mm_f16(s->n, pj->wh, xf, s->n, B, lo, hi, port, d->in_blk);
+        else
+            apical_mm_f32(s->n, pj->wf, xf, s->n, B, lo, hi, port, d->in_blk);
+    } else {
+        apical_mm_f64(s->n, pj->w, x, s->obs_blk, B, lo, hi, port, d->in_blk);
+    }
+}
+
+/* route_rows for every copy: thread t of nt owns the same rows of every
+   copy's ports. */
+static void route_rows_copies(apical_circuit *c, int t, int nt)
+{
+    const size_t B = c->copies;
+    for (size_t i = 0; i < c->n_stims; i++) {
+        const apical_stim *s = &c->stims[i];
+        if (!s->active)
+            continue;
+        apical_pop *d = &c->pops[s->dst];
+        for (size_t b = 0; b < B; b++) {
+            double *port = d->in + b * d->in_blk + s->dst_port * d->n;
+            const double *x = s->x + b * d->n;
+            for (size_t k = d->n * t / nt; k < d->n * (t + 1) / nt; k++)
+                port[k] += x[k];
+        }
+        if (s->has_target) {
+            apical_pop *g = &c->pops[s->tgt];
+            for (size_t b = 0; b < B; b++) {
+                double *tp = g->in + b * g->in_blk + s->tgt_port * g->n;
+                double *tg = g->in + b * g->in_blk + s->tgt_gate * g->n;
+                const double *u = s->u_trgt + b * g->n;
+                for (size_t k = g->n * t / nt; k < g->n * (t + 1) / nt; k++) {
+                    tp[k] += u[k];
+                    tg[k] += s->target_on ? 1.0 : 0.0;
+                }
+            }
+        }
+    }
+    float *xf = c->xf ? c->xf + (size_t)t * c->xf_stride : NULL;
+    for (size_t i = 0; i < c->n_projs; i++) {
+        const apical_proj *pj = &c->projs[i];
+        const apical_pop *d = &c->pops[pj->dst];
+        route_proj_copies(c, pj, d->n * t / nt, d->n * (t + 1) / nt, xf);
+    }
+}
+
+/* One evaluation of all copies (no feedthrough: finalize refuses it with
+   copies): every copy's state-stage observables, the products (rows on
+   the team's threads), every copy's port-stage observables and
+   derivatives. */
+static int eval_copies(apical_circuit *c, const double *y, double *dydt, char *err, size_t cap)
+{
+    int rc, nt = apical_team_size(&c->team);
+    double t0 = c->team.most > 1 ? omp_get_wtime() : 0;
+    for (size_t i = 0; i < c->n_pops; i++) {
+        apical_pop *p = &c->pops[i];
+        memset(p->in, 0, c->copies * p->in_blk * sizeof(double));
+        for (size_t b = 0; b < c->copies; b++) {
+            apical_cell_ctx x = copy_ctx(c, p, y, b);
+            if ((rc = p->model->observe(&x, APICAL_OBS_STATE, p->obs + b * p->obs_blk)) !=
+                APICAL_OK)
+                return module_failed("observe", p, rc, err, cap);
+        }
+    }
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        route_rows_copies(c, omp_get_thread_num(), omp_get_num_threads());
+    } else {
+        route_rows_copies(c, 0, 1);
+    }
+    for (size_t i = 0; i < c->n_pops; i++) {
+        apical_pop *p = &c->pops[i];
+        for (size_t b = 0; b < c->copies; b++) {
+            apical_cell_ctx x = copy_ctx(c, p, y, b);
+            if ((rc = p->model->observe(&x, APICAL_OBS_PORTS, p->obs + b * p->obs_blk)) !=
+                APICAL_OK)
+                return module_failed("observe", p, rc, err, cap);
+            if ((rc = p->model->rhs(&x, dydt + b * c->n_y1 + p->y_off)) != APICAL_OK)
+                return module_failed("rhs", p, rc, err, cap);
+        }
+    }
+    if (c->team.most > 1)
+        apical_team_timed(&c->team, nt, omp_get_wtime() - t0);
+    return 0;
+}
+
 int apical_circuit_eval_at(apical_circuit *c, const double *y, double *dydt, char *err,
                            size_t cap)
 {
+    if (c->copies > 1)
+        return eval_copies(c, y, dydt, err, cap);
     if (c->n_feed)
         return eval_feed(c, y, dydt, err, cap);
     int rc, nt = apical_team_size(&c->team);
@@ -258,15 +378,16 @@ enum { HALF_RANGE = -1000 };
 static int flush_span(apical_circuit *c, apical_proj *pj, size_t lo, size_t hi)
 {
     const size_t m = c->pops[pj->dst].n, n = c->pops[pj->src].n, k = pj->hist_n, mt = hi - lo;
+    const size_t kr = k * c->copies; /* rows: steps times copies */
     const double *post = pj->hist_post;
     if (mt < m) {
-        double *slice = pj->hist_slice + k * lo;
-        for (size_t j = 0; j < k; j++)
+        double *slice = pj->hist_slice + kr * lo;
+        for (size_t j = 0; j < kr; j++)
             memcpy(slice + j * mt, post + j * m + lo, mt * sizeof(double));
         post = slice;
     }
     apical_rule_batch b = { sizeof b, mt, n, k, pj->rp, post, pj->hist_pre,
-                            pj->hist_scratch + 2 * k * lo, pj->hist_pre_f32 };
+                            pj->hist_scratch + 2 * kr * lo, pj->hist_pre_f32, c->copies };
     int rc;
     if (pj->auxf) {
         rc = pj->rule->euler_batch_f32(&b, c->batch_dt, pj->wf + lo * n, pj->auxf + lo * n);
@@ -292,6 +413,18 @@ static int flush_rows(apical_circuit *c, apical_proj *pj, int t, int nt)
         if (t != 0)
             return APICAL_OK;
         nt = 1;
+    }
+    if (c->copies > 1) {
+        /* copies: the rule's GEMMs go 32 rows at a time, spans fixed from
+           row 0 and dealt round the threads, so that a BLAS whose sums
+           depend on the shape gives the same numbers for any nt (a rule
+           with several aux matrices: all rows in one call) */
+        if (pj->rule->n_aux > 1)
+            return flush_span(c, pj, 0, m);
+        int rc = APICAL_OK;
+        for (size_t a = 32 * (size_t)t; a < m && rc == APICAL_OK; a += 32 * (size_t)nt)
+            rc = flush_span(c, pj, a, m - a > 32 ? a + 32 : m);
+        return rc;
     }
     /* slices start at even rows: a rule that takes rows in pairs then pairs
        them as in one call on all rows, whatever nt is */
@@ -373,6 +506,46 @@ int apical_circuit_flush_plasticity(apical_circuit *c, char *err, size_t cap)
     return 0;
 }
 
+/* One step of pj's rule with copies: a rule that takes them remembers
+   every copy's observables for its rank-k B batch (*full when the batch
+   is complete); any other advances by the mean of the copies' dwdt at the
+   same weights, which is its drive averaged over the copies. */
+static int plasticity_copies(apical_circuit *c, apical_proj *pj, double dt, int *full)
+{
+    const apical_pop *s = &c->pops[pj->src], *d = &c->pops[pj->dst];
+    const size_t B = c->copies;
+    if (pj->hist_post) {
+        for (size_t b = 0; b < B; b++) {
+            const size_t row = pj->hist_n * B + b;
+            memcpy(pj->hist_post + row * d->n, d->obs + b * d->obs_blk + pj->post_obs * d->n,
+                   d->n * sizeof(double));
+            const double *pre = s->obs + b * s->obs_blk + pj->src_obs * s->n;
+            memcpy(pj->hist_pre + row * s->n, pre, s->n * sizeof(double));
+            for (size_t q = 0; pj->hist_pre_f32 && q < s->n; q++)
+                pj->hist_pre_f32[row * s->n + q] = (float)pre[q];
+        }
+        c->batch_dt = dt;
+        *full |= ++pj->hist_n == c->batch_k;
+        return 0;
+    }
+    const size_t nw = d->n * s->n, nt = (1 + pj->rule->n_aux) * nw;
+    for (size_t b = 0; b < B; b++) {
+        apical_rule_ctx x = { sizeof x, d->n, s->n, pj->rp,
+                              d->obs + b * d->obs_blk + pj->post_obs * d->n,
+                              s->obs + b * s->obs_blk + pj->src_obs * s->n };
+        double *out = b ? pj->dw : pj->dw_mean;
+        if (pj->rule->dwdt(&x, pj->w, pj->aux, out, out + nw) != APICAL_OK)
+            return -1;
+        for (size_t q = 0; b && q < nt; q++)
+            pj->dw_mean[q] += pj->dw[q];
+    }
+    const double a = dt / (double)B;
+    axpy(nw, a, pj->dw_mean, pj->w);
+    axpy(nt - nw, a, pj->dw_mean + nw, pj->aux);
+    apical_proj_weights_changed(c, pj);
+    return 0;
+}
+
 int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, size_t cap)
 {
     int full = 0;
@@ -381,6 +554,14 @@ int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, siz
         if (!pj->rule)
             continue;
         const apical_pop *s = &c->pops[pj->src], *d = &c->pops[pj->dst];
+        if (c->copies > 1) {
+            if (plasticity_copies(c, pj, dt, &full) != 0) {
+                snprintf(err, cap, "rule %s on %s -> %s failed", pj->rule->name, s->name,
+                         d->name);
+                return -1;
+            }
+            continue;
+        }
         if (pj->hist_post) { /* batched: remember this step's observables */
             memcpy(pj->hist_post + pj->hist_n * d->n, d->obs + pj->post_obs * d->n,
                    d->n * sizeof(double));
@@ -453,22 +634,24 @@ void apical_circuit_noise(apical_circuit *c, double dt, unsigned flags)
     }
     if (!any)
         return;
-    /* one key per step with noise: 2 x 32 bits of rng_noise */
+    /* one key per step with noise: 2 x 32 bits of rng_noise; copy b takes
+       the step's normals b nq .. (b + 1) nq - 1 under it, its own stream */
     uint64_t key = (uint64_t)gsl_rng_get(c->rng_noise) << 32;
     key |= (uint64_t)gsl_rng_get(c->rng_noise) & 0xFFFFFFFFu;
-    apical_normals(key, 0, nq, c->noise);
+    apical_normals(key, 0, nq * c->copies, c->noise);
     const double *z = c->noise;
-    for (size_t i = 0; i < c->n_pops; i++) {
-        const apical_pop *p = &c->pops[i];
-        for (size_t k = 0; k < p->model->n_state; k++) {
-            if (!(p->model->state[k].flags & APICAL_VAR_NOISY))
-                continue;
-            double *y = c->y + p->y_off + k * p->n, a = p->sigma * scale;
-            for (size_t j = 0; a != 0 && j < p->n; j++)
-                y[j] += a * z[j];
-            z += p->n;
+    for (size_t b = 0; b < c->copies; b++)
+        for (size_t i = 0; i < c->n_pops; i++) {
+            const apical_pop *p = &c->pops[i];
+            for (size_t k = 0; k < p->model->n_state; k++) {
+                if (!(p->model->state[k].flags & APICAL_VAR_NOISY))
+                    continue;
+                double *y = c->y + b * c->n_y1 + p->y_off + k * p->n, a = p->sigma * scale;
+                for (size_t j = 0; a != 0 && j < p->n; j++)
+                    y[j] += a * z[j];
+                z += p->n;
+            }
         }
-    }
 }
 
 static int bad(double v, double bound)
@@ -484,19 +667,24 @@ int apical_circuit_check_finite(const apical_circuit *c, char *err, size_t cap)
         return 1;
     }
     const double b = c->bound;
-    for (size_t i = 0; i < c->n_pops; i++) {
-        const apical_pop *p = &c->pops[i];
-        for (size_t k = 0; k < p->model->n_state; k++)
-            for (size_t j = 0; j < p->n; j++) {
-                double v = c->y[p->y_off + k * p->n + j];
-                if (bad(v, b)) {
-                    snprintf(err, cap, "population %s%s%s%s, cell %zu: state %s is %g%s", p->name,
-                             p->where[0] ? " (" : "", p->where, p->where[0] ? ")" : "", j,
-                             p->model->state[k].name, v, isfinite(v) ? ", past the bound" : "");
-                    return 1;
+    for (size_t cp = 0; cp < c->copies; cp++)
+        for (size_t i = 0; i < c->n_pops; i++) {
+            const apical_pop *p = &c->pops[i];
+            for (size_t k = 0; k < p->model->n_state; k++)
+                for (size_t j = 0; j < p->n; j++) {
+                    double v = c->y[cp * c->n_y1 + p->y_off + k * p->n + j];
+                    if (bad(v, b)) {
+                        char copy[48] = "";
+                        if (c->copies > 1)
+                            snprintf(copy, sizeof copy, " of copy %zu", cp);
+                        snprintf(err, cap, "population %s%s%s%s, cell %zu%s: state %s is %g%s",
+                                 p->name, p->where[0] ? " (" : "", p->where,
+                                 p->where[0] ? ")" : "", j, copy, p->model->state[k].name, v,
+                                 isfinite(v) ? ", past the bound" : "");
+                        return 1;
+                    }
                 }
-            }
-    }
+        }
     for (size_t i = 0; i < c->n_projs; i++) {
         const apical_proj *pj = &c->projs[i];
         if (!pj->w)

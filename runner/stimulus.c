@@ -361,6 +361,19 @@ void apical_stim_next(apical_stim *s, gsl_rng *rng)
         teach(&s->teacher, s->x, s->u_trgt);
 }
 
+void apical_stim_next_copies(const apical_circuit *c, apical_stim *s, gsl_rng *rng)
+{
+    double *x = s->x, *u = s->u_trgt;
+    const size_t nt = s->has_target ? c->pops[s->tgt].n : 0;
+    for (size_t b = 0; b < c->copies; b++) {
+        s->x = x + b * s->size;
+        s->u_trgt = u ? u + b * nt : NULL;
+        apical_stim_next(s, rng);
+    }
+    s->x = x;
+    s->u_trgt = u;
+}
+
 /* Only stimulus `active` drives the circuit; its targets as asked. */
 void apical_circuit_activate(apical_circuit *c, size_t active, int target_on)
 {

@@ -116,8 +116,8 @@ static const char *const cell_numeric[] = { "tables", "rhs", "observe", "jacobia
                                             "ld.rhs", "ld.observe", "ld.jacobian", "ld.steady",
                                             NULL };
 static const char *const rule_numeric[] = { "tables", "dwdt", "euler", "euler_batch",
-                                            "euler_batch_f32", "euler_batch_f32.pre_f32",
-                                            "steady_rate", NULL };
+                                            "euler_batch.copies", "euler_batch_f32",
+                                            "euler_batch_f32.pre_f32", "steady_rate", NULL };
 
 START_TEST(every_shipped_module_conforms)
 {
