@@ -277,6 +277,147 @@ START_TEST(steady_update_of_the_output_weights)
 }
 END_TEST
 
+/* Eq. 10 in steady mode: a projection into a pyramid's top-down apical port
+   with the dendritic rule changes by eta mean_b (phi(u_k) - phi(W r_k+1))
+   r_k+1^T, taken at the nudged steady state, where W r_k+1 is the top-down
+   input alone (the interneurons' input to the same dendrite left out).  The
+   change is computed here from the settled states; the same computation
+   with the sign flipped, with the whole apical potential, with the basal
+   prediction or at the free (un-nudged) state differs from it by orders of
+   magnitude more than the tolerance, so each of those mistakes fails. */
+static const char lateral_topdown_learning[] =
+    "  - {from: hidden2, to: hidden1.apical, init: {uniform: [-1, 1]},"
+    " rule: {dendritic_error: {eta: 1}}}\n"
+    "  - {from: output, to: hidden2.apical, init: {uniform: [-1, 1]},"
+    " rule: {dendritic_error: {eta: 0.5}}}\n"
+    "  - {from: hidden1, to: inter1.dendrite, init: {uniform: [-1, 1]}}\n"
+    "  - {from: bias, to: inter1.dendrite, init: {uniform: [-1, 1]}}\n"
+    "  - {from: hidden2, to: inter2.dendrite, init: {uniform: [-1, 1]}}\n"
+    "  - {from: bias, to: inter2.dendrite, init: {uniform: [-1, 1]}}\n"
+    "  - {from: inter1, to: hidden1.apical_inh, init: {uniform: [-1, 1]}}\n"
+    "  - {from: inter2, to: hidden2.apical_inh, init: {uniform: [-1, 1]}}\n"
+    "  - {from: hidden2.u, to: inter1.nudge, connect: one_to_one}\n"
+    "  - {from: output.u, to: inter2.nudge, connect: one_to_one}\n";
+
+enum { TD_RIGHT, TD_SIGN, TD_WHOLE_APICAL, TD_BASAL, TD_FREE, TD_N };
+
+/* The change of projection k (top-down into population lo from hi, nd x ns)
+   over the n settled images, by hand; how: one of TD_*. */
+static void topdown_change(apical_circuit *c, apical_steady *sd, size_t k, size_t lo,
+                           size_t hi, size_t inter, size_t kpi, size_t kb, size_t kbb,
+                           const double *x, int n, double eta, int how, double *dw)
+{
+    const apical_proj *td = &c->projs[k], *pi = &c->projs[kpi], *wb = &c->projs[kb],
+                      *bb = &c->projs[kbb];
+    size_t nd = c->pops[lo].n, ns = c->pops[hi].n, ni = c->pops[inter].n,
+           nb = c->pops[wb->src].n;
+    const double cb = 1.0 / 1.4; /* g_B / (g_lk + g_B + g_A) */
+    memset(dw, 0, nd * ns * sizeof(double));
+    for (int b = 0; b < n; b++) {
+        const double *u = apical_steady_state(sd, lo, (size_t)b),
+                     *ua = apical_steady_state(sd, hi, (size_t)b),
+                     *ui = apical_steady_state(sd, inter, (size_t)b);
+        const double *below = wb->src == lo ? NULL : apical_steady_state(sd, wb->src, (size_t)b);
+        for (size_t i = 0; i < nd; i++) {
+            double v = 0, vi = 0, vb = bb->w[i];
+            for (size_t j = 0; j < ns; j++)
+                v += td->w[i * ns + j] * sigm(ua[j]);
+            for (size_t j = 0; j < ni; j++)
+                vi += pi->w[i * ni + j] * sigm(ui[j]);
+            for (size_t j = 0; j < nb; j++)
+                vb += wb->w[i * nb + j] * (below ? sigm(below[j]) : x[b * NPIX + j]);
+            double e = how == TD_WHOLE_APICAL ? sigm(u[i]) - sigm(v + vi)
+                       : how == TD_BASAL      ? sigm(u[i]) - sigm(cb * vb)
+                                              : sigm(u[i]) - sigm(v);
+            if (how == TD_SIGN)
+                e = -e;
+            for (size_t j = 0; j < ns; j++)
+                dw[i * ns + j] += eta * e * sigm(ua[j]) / n;
+        }
+    }
+}
+
+START_TEST(steady_update_of_the_topdown_weights)
+{
+    apical_registry *reg = test_registry();
+    apical_config cfg;
+    char err[2048];
+    load(&cfg, reg, "steady", lateral_topdown_learning, NULL, 0);
+    apical_circuit *c = cfg.circuit;
+    apical_stim *st = &c->stims[0];
+    size_t ih1, ih2, iout, ii1, ii2;
+    apical_circuit_pop(c, "hidden1", &ih1);
+    apical_circuit_pop(c, "hidden2", &ih2);
+    apical_circuit_pop(c, "output", &iout);
+    apical_circuit_pop(c, "inter1", &ii1);
+    apical_circuit_pop(c, "inter2", &ii2);
+    /* projections: 0-5 bottom-up and biases, 6 hidden2 -> hidden1.apical,
+       7 output -> hidden2.apical, 12 and 13 interneurons -> apical_inh */
+    ck_assert(c->projs[6].dst == ih1 && c->projs[6].src == ih2);
+    ck_assert(c->projs[7].dst == ih2 && c->projs[7].src == iout);
+    ck_assert(c->projs[12].src == ii1 && c->projs[13].src == ii2);
+    enum { N = 3 };
+    double x[N * NPIX], u[N * 3], w6[20], w7[12], want6[TD_N][20], want7[TD_N][12];
+    first_images(st, N, x, u);
+    memcpy(w6, c->projs[6].w, sizeof w6);
+    memcpy(w7, c->projs[7].w, sizeof w7);
+    apical_steady *sd = apical_steady_new(c, &cfg.steady, err, sizeof err);
+    ck_assert_msg(sd != NULL, "%s", err);
+    /* the free state first: the same change taken without the target */
+    ck_assert(apical_steady_settle(sd, x, NULL, N, err, sizeof err) == 0);
+    topdown_change(c, sd, 6, ih1, ih2, ii1, 12, 0, 1, x, N, 1.0, TD_RIGHT, want6[TD_FREE]);
+    topdown_change(c, sd, 7, ih2, iout, ii2, 13, 2, 3, x, N, 0.5, TD_RIGHT, want7[TD_FREE]);
+    ck_assert(apical_steady_settle(sd, x, u, N, err, sizeof err) == 0);
+    /* hidden1 settled last in the down sweep: its potential is the steady
+       state of its ports, (g_B v_B + g_A (v_td + v_inh)) / (g_lk + g_B + g_A) */
+    for (int b = 0; b < N; b++) {
+        const double *u1 = apical_steady_state(sd, ih1, (size_t)b),
+                     *u2 = apical_steady_state(sd, ih2, (size_t)b),
+                     *ui = apical_steady_state(sd, ii1, (size_t)b);
+        for (int i = 0; i < 5; i++) {
+            double vb = c->projs[1].w[i], va = 0;
+            for (int j = 0; j < NPIX; j++)
+                vb += c->projs[0].w[i * NPIX + j] * x[b * NPIX + j];
+            for (int j = 0; j < 4; j++)
+                va += c->projs[6].w[i * 4 + j] * sigm(u2[j]) +
+                      c->projs[12].w[i * 4 + j] * sigm(ui[j]);
+            ck_assert_double_eq_tol(u1[i], (vb + 0.3 * va) / 1.4, 1e-13);
+        }
+    }
+    for (int how = TD_RIGHT; how < TD_FREE; how++) {
+        topdown_change(c, sd, 6, ih1, ih2, ii1, 12, 0, 1, x, N, 1.0, how, want6[how]);
+        topdown_change(c, sd, 7, ih2, iout, ii2, 13, 2, 3, x, N, 0.5, how, want7[how]);
+    }
+    ck_assert(apical_steady_learn(sd, x, u, NULL, N, err, sizeof err) == 0);
+    apical_steady_sync(sd);
+    double got6[20], got7[12];
+    for (int k = 0; k < 20; k++)
+        got6[k] = c->projs[6].w[k] - w6[k];
+    for (int k = 0; k < 12; k++)
+        got7[k] = c->projs[7].w[k] - w7[k];
+    for (int how = TD_RIGHT; how < TD_N; how++) {
+        double off = 0, size = 0;
+        for (int k = 0; k < 20; k++) {
+            off = fmax(off, fabs(got6[k] - want6[how][k]));
+            size = fmax(size, fabs(want6[TD_RIGHT][k]));
+        }
+        for (int k = 0; k < 12; k++) {
+            off = fmax(off, fabs(got7[k] - want7[how][k]));
+            size = fmax(size, fabs(want7[TD_RIGHT][k]));
+        }
+        ck_assert_double_gt(size, 1e-2);
+        if (how == TD_RIGHT)
+            ck_assert_double_lt(off, 1e-14);
+        else /* a wrong sign, observable or state is far off */
+            ck_assert_msg(off > 1e-4, "variant %d of Eq. 10 matches the steady update (%g)",
+                          how, off);
+    }
+    apical_steady_free(sd);
+    apical_config_free(&cfg);
+    apical_registry_free(reg);
+}
+END_TEST
+
 /* The mean loss 1/2 |r - r_trgt|^2 over a batch, by a forward sweep. */
 static double loss(apical_steady *sd, apical_circuit *c, const double *x, const double *rt,
                    size_t nb)
@@ -1153,6 +1294,7 @@ int main(void)
     tcase_add_test(t, iterated_sweeps_reach_the_fixed_point);
     tcase_add_test(t, one_sweep_in_the_self_predicting_state);
     tcase_add_test(t, steady_update_of_the_output_weights);
+    tcase_add_test(t, steady_update_of_the_topdown_weights);
     tcase_add_test(t, backprop_is_the_gradient);
     tcase_add_loop_test(t, feedback_topdown_returns_the_error_through_the_topdown_weights, 0, 2);
     tcase_add_loop_test(t, ideal_interneurons_follow_their_partners, 0, 2);
