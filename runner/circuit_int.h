@@ -51,6 +51,9 @@ struct apical_proj {
     float *hist_pre_f32;       /* with f32 storage: hist_pre in single precision */
     size_t hist_n;
     int feedthrough;           /* carries a port-stage observable (direct feedthrough) */
+    double *delayed;           /* delay: 1: the source observable of the step before
+                                  (n_src, 0 before the first step), else NULL */
+    double *delayed_saved;     /* delayed, kept while an evaluation runs */
 };
 
 enum apical_stim_kind {
@@ -141,6 +144,13 @@ void apical_normals(uint64_t key, uint64_t first, size_t n, double *out);
 /* stimulus.c: the next pattern of s (and its target): a fresh draw from
    rng (through the teacher), or the next row of a table or IDX file. */
 void apical_stim_next(apical_stim *s, gsl_rng *rng);
+
+/* After an Euler step's plasticity: every delayed projection keeps its
+   source's observable of this step for the next one. */
+void apical_circuit_shift_delays(apical_circuit *c);
+/* Keep (restore = 0) or bring back (1) the delayed projections' values,
+   around an evaluation. */
+void apical_circuit_keep_delays(apical_circuit *c, int restore);
 
 /* The populations in an order where every feedthrough projection's source
    comes before its destination, into order (n_pops entries); -1 when the
