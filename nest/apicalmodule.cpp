@@ -15,6 +15,8 @@
 #include "apical_nest.h"
 #include "apical_registry.h"
 
+#include "doubledatum.h"
+#include "integerdatum.h"
 #include "nest_extension_interface.h"
 #include "universal_data_logger_impl.h"
 
@@ -332,7 +334,20 @@ apical_node::get_status( DictionaryDatum& d ) const
   const apical_cell_model* m = slot_->m;
   for ( size_t i = 0; i < m->n_params; i++ )
   {
-    def< double >( d, Name( m->params[ i ].name ), p_[ i ] );
+    const apical_param& a = m->params[ i ];
+    size_t j = 0;
+    while ( a.choices && a.choices[ j ] && static_cast< double >( j ) != p_[ i ] )
+    {
+      j++;
+    }
+    if ( a.choices && a.choices[ j ] )
+    {
+      def< std::string >( d, Name( a.name ), a.choices[ j ] ); // an enumerated parameter by name
+    }
+    else
+    {
+      def< double >( d, Name( a.name ), p_[ i ] );
+    }
   }
   for ( size_t k = 0; k < m->n_state; k++ )
   {
@@ -365,8 +380,11 @@ apical_node::set_status( const DictionaryDatum& d )
       continue;
     }
     double v = p[ i ];
+    const Token tok = d->lookup( nm );
+    const bool number =
+      dynamic_cast< DoubleDatum* >( tok.datum() ) || dynamic_cast< IntegerDatum* >( tok.datum() );
     std::string s;
-    if ( a.choices && updateValue< std::string >( d, nm, s ) )
+    if ( a.choices && !number && updateValue< std::string >( d, nm, s ) )
     {
       size_t j = 0;
       while ( a.choices[ j ] && s != a.choices[ j ] )

@@ -11,7 +11,7 @@ apical_pyramidal, apical_sst), projections (apical_dendritic_error_synapse,
 apical_apical_silence_synapse, apical_synapse; receptor types = ports),
 stimulus and teacher, runs the phases, and writes into OUT:
 
-    traces.csv   t_ms, then POP.u[i] of every population, every step
+    traces.csv   t_ms, then POP.u[i] of every population, every record.traces.every steps
     weights/<k>_<pre>_<post>.<port>.csv   the final weights, as apical names them
 
 NEST delivers rates with a delay of at least one step; the comparison with
@@ -120,7 +120,8 @@ def main(run, out):
             stim["target"] = s["target"]
         stims[name] = stim
 
-    mm = nest.Create("multimeter", params={"record_from": ["u"], "interval": dt})
+    every = int((cfg.get("record", {}) or {}).get("traces", {}).get("every", 1))
+    mm = nest.Create("multimeter", params={"record_from": ["u"], "interval": every * dt})
     traced = [n for n, m in cells.items() if "u" in nest.GetDefaults(m)["recordables"]]
     for n in traced:
         nest.Connect(mm, pops[n])
@@ -150,7 +151,9 @@ def main(run, out):
     times = np.round(np.asarray(ev["times"]) / dt).astype(np.int64)
     senders = np.asarray(ev["senders"])
     u = np.asarray(ev["u"])
-    steps = np.arange(1, int(round(t_end / dt)) + 1)
+    keep = times <= int(round(t_end / dt))
+    steps = np.unique(times[keep])
+    row = {int(t): i for i, t in enumerate(steps)}
     cols, header = [], ["t_ms"]
     index = {}
     for n in traced:
@@ -158,10 +161,9 @@ def main(run, out):
             index[g] = len(cols)
             cols.append(np.full(len(steps), np.nan))
             header.append(f"{n}.u[{i}]")
-    keep = times <= steps[-1]
     for t, g, v in zip(times[keep], senders[keep], u[keep]):
         if g in index:
-            cols[index[g]][t - 1] = v
+            cols[index[g]][row[int(t)]] = v
     table = np.column_stack([steps * dt] + cols)
     np.savetxt(os.path.join(out, "traces.csv"), table, delimiter=",", header=",".join(header),
                comments="", fmt="%.17g")
