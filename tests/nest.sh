@@ -24,10 +24,11 @@ $py -c 'import nest' >/dev/null 2>&1 || skip "PyNEST of $prefix does not import"
 $py -c 'import yaml, numpy' 2>/dev/null || skip "no python3-yaml or python3-numpy"
 set -e
 work=$APICAL_BUILDDIR/tests/nest.work
-rm -rf "$work"
+rm -rf "$work/apical" "$work/nest"
 mkdir -p "$work"
 
-# the extension module of this tree, not installed
+# the extension module of this tree, not installed (rebuilt where its
+# sources or libapical changed)
 obj=$work/module
 cmake -S "$APICAL_SRCDIR/nest" -B "$obj" -Dwith-nest="$prefix/bin/nest-config" \
     -DAPICAL_SOURCE_DIR="$APICAL_SRCDIR" -DAPICAL_BUILD_DIR="$APICAL_BUILDDIR" >"$work/cmake.log" 2>&1 ||
