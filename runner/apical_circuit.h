@@ -66,6 +66,14 @@ int apical_circuit_add_proj(apical_circuit *c, const char *src, const char *src_
    projections by position). */
 int apical_proj_set_name(apical_circuit *c, apical_proj *pj, const char *name, char *err,
                          size_t errcap);
+/* Delay a projection by `steps` (0 or 1) Euler steps: with 1 it carries its
+   source's observable of the step before (0 in the first step), as NEST's
+   delayed rate connections do (docs/yaml.md, docs/nest.md); plasticity
+   reads that value as the presynaptic one. */
+int apical_proj_set_delay(apical_circuit *c, apical_proj *pj, int steps, char *err,
+                          size_t errcap);
+/* 1 if the projection is delayed by one step, else 0. */
+int apical_proj_delay(const apical_proj *pj);
 /* The first projection called name (NULL if none); its index in *index. */
 apical_proj *apical_circuit_proj(apical_circuit *c, const char *name, size_t *index);
 

@@ -173,6 +173,8 @@ void apical_circuit_free(apical_circuit *c)
         free(c->projs[i].hist_slice);
         free(c->projs[i].hist_pre_f32);
         free(c->projs[i].dw_mean);
+        free(c->projs[i].delayed);
+        free(c->projs[i].delayed_saved);
     }
     for (size_t i = 0; i < c->n_stims; i++) {
         apical_stim *st = &c->stims[i];
@@ -252,6 +254,52 @@ int apical_proj_set_name(apical_circuit *c, apical_proj *pj, const char *name, c
     free(pj->name);
     pj->name = copy;
     return 0;
+}
+
+int apical_proj_set_delay(apical_circuit *c, apical_proj *pj, int steps, char *err, size_t cap)
+{
+    if (steps != 0 && steps != 1)
+        return snprintf(err, cap, "a projection's delay is 0 or 1 step, not %d", steps), -1;
+    const apical_pop *s = &c->pops[pj->src];
+    free(pj->delayed);
+    free(pj->delayed_saved);
+    pj->delayed = pj->delayed_saved = NULL;
+    pj->feedthrough = s->model->obs[pj->src_obs].stage != APICAL_OBS_STATE;
+    if (steps == 0)
+        return 0;
+    pj->delayed = calloc(s->n, sizeof *pj->delayed);
+    pj->delayed_saved = calloc(s->n, sizeof *pj->delayed_saved);
+    if (!pj->delayed || !pj->delayed_saved)
+        return snprintf(err, cap, "out of memory"), -1;
+    pj->feedthrough = 0; /* it reads the step before: no same-step dependency */
+    return 0;
+}
+
+int apical_proj_delay(const apical_proj *pj)
+{
+    return pj->delayed != NULL;
+}
+
+void apical_circuit_shift_delays(apical_circuit *c)
+{
+    for (size_t i = 0; i < c->n_projs; i++) {
+        apical_proj *pj = &c->projs[i];
+        if (!pj->delayed)
+            continue;
+        const apical_pop *s = &c->pops[pj->src];
+        memcpy(pj->delayed, s->obs + pj->src_obs * s->n, s->n * sizeof(double));
+    }
+}
+
+void apical_circuit_keep_delays(apical_circuit *c, int restore)
+{
+    for (size_t i = 0; i < c->n_projs; i++) {
+        apical_proj *pj = &c->projs[i];
+        if (pj->delayed)
+            memcpy(restore ? pj->delayed : pj->delayed_saved,
+                   restore ? pj->delayed_saved : pj->delayed,
+                   c->pops[pj->src].n * sizeof(double));
+    }
 }
 
 /* "a, b, c" of a name table, for messages. */

@@ -54,6 +54,9 @@ struct apical_proj {
     int feedthrough;           /* carries a port-stage observable (direct feedthrough) */
     double *dw_mean;           /* copies > 1 without a batched rule: the mean of the
                                   copies' dwdt, (1 + n_aux) weights */
+    double *delayed;           /* delay: 1: the source observable of the step before
+                                  (n_src, 0 before the first step), else NULL */
+    double *delayed_saved;     /* delayed, kept while an evaluation runs */
 };
 
 enum apical_stim_kind {
@@ -150,6 +153,13 @@ void apical_stim_next(apical_stim *s, gsl_rng *rng);
 /* The next pattern of every copy: copy b takes the b-th of the next
    c->copies patterns (one call of apical_stim_next each). */
 void apical_stim_next_copies(const apical_circuit *c, apical_stim *s, gsl_rng *rng);
+
+/* After an Euler step's plasticity: every delayed projection keeps its
+   source's observable of this step for the next one. */
+void apical_circuit_shift_delays(apical_circuit *c);
+/* Keep (restore = 0) or bring back (1) the delayed projections' values,
+   around an evaluation. */
+void apical_circuit_keep_delays(apical_circuit *c, int restore);
 
 /* The populations in an order where every feedthrough projection's source
    comes before its destination, into order (n_pops entries); -1 when the

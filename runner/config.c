@@ -37,6 +37,31 @@ static int steady_feedthrough(ctx *x, const yaml_node_t *projs)
     return 0;
 }
 
+/* A projection delayed by one step (delay: 1) holds its source's value from
+   one Euler step to the next: mode dynamics with integrator euler only, one
+   copy of the state. */
+static int check_delays(ctx *x, const yaml_node_t *projs)
+{
+    const apical_circuit *c = x->cfg->circuit;
+    const char *m = x->cfg->run.integ.method;
+    int dyn = x->cfg->steady.mode == APICAL_MODE_DYNAMICS;
+    if (projs && c->copies > 1)
+        for (size_t k = 0; k < c->n_projs; k++)
+            if (c->projs[k].delayed)
+                return fail(x, node(x, projs->data.sequence.items.start[k]),
+                            "a projection with delay: 1 is not supported with simulation.batch "
+                            "> 1 (the delayed values are kept for one copy)");
+    if (!projs || (dyn && (!m[0] || !strcmp(m, "euler"))))
+        return 0;
+    for (size_t k = 0; k < c->n_projs; k++)
+        if (c->projs[k].delayed)
+            return fail(x, node(x, projs->data.sequence.items.start[k]),
+                        "a projection with delay: 1 needs mode dynamics and integrator euler "
+                        "(this circuit runs %s%s)", dyn ? "integrator " : "mode ",
+                        dyn ? m : x->cfg->steady.mode == APICAL_MODE_STEADY ? "steady" : "backprop");
+    return 0;
+}
+
 /* The circuit mapping: {apical: 1, description, seed, defaults, populations,
    projections, stimuli, simulation, record}. */
 static int load_root(ctx *x, const yaml_node_t *root)
@@ -77,7 +102,8 @@ static int load_root(ctx *x, const yaml_node_t *root)
     yaml_node_t *rec = get(x, root, "record");
     if ((projs && apical_cfg_load_projections(x, projs)) ||
         (stims && apical_cfg_load_stimuli(x, stims)) || (rec && apical_cfg_load_record(x, rec)) ||
-        apical_cfg_load_simulation(x, sim) || steady_feedthrough(x, projs))
+        apical_cfg_load_simulation(x, sim) || steady_feedthrough(x, projs) ||
+        check_delays(x, projs))
         return -1;
     if (apical_circuit_finalize(x->cfg->circuit, x->y.err, x->y.cap))
         return fail_at(x, root, x->y.err);

@@ -340,7 +340,8 @@ static int set_rule_params(ctx *x, apical_proj *pj, const yaml_node_t *rparams)
    init waits for every projection to exist. */
 static int load_projection(ctx *x, const yaml_node_t *v, const yaml_node_t **self_predicting)
 {
-    static const char *const keys[] = { "name", "from", "to", "init", "connect", "rule", NULL };
+    static const char *const keys[] = { "name", "from", "to", "init", "connect", "rule", "delay",
+                                        NULL };
     if (expect(x, v, YAML_MAPPING_NODE, "a projection {from, to, ...}") ||
         check_keys(x, v, "a projection", keys))
         return -1;
@@ -348,6 +349,13 @@ static int load_projection(ctx *x, const yaml_node_t *v, const yaml_node_t **sel
     const yaml_node_t *rparams = NULL;
     apical_proj *pj = add_projection(x, v, &one, &rparams);
     if (!pj || name_proj(x, v, pj))
+        return -1;
+    yaml_node_t *dl = get(x, v, "delay");
+    long delay = 0;
+    if (dl && (to_long(x, dl, 0, &delay) ||
+               (delay > 1 && fail(x, dl, "a projection's delay is 0 or 1 step, not %ld", delay)) ||
+               (apical_proj_set_delay(x->cfg->circuit, pj, (int)delay, x->y.err, x->y.cap) &&
+                fail_at(x, dl, x->y.err))))
         return -1;
     yaml_node_t *init = get(x, v, "init");
     if (init && one)

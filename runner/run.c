@@ -26,6 +26,7 @@ int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, lo
     if (!it)
         return -1;
     memcpy(c->y_saved, c->y, c->n_y * sizeof(double));
+    apical_circuit_keep_delays(c, 0);
     int was_active = s->active, was_on = s->target_on;
     apical_circuit_activate(c, stim, 0); /* no nudging */
     /* the same held-out patterns at every evaluation: the test stream
@@ -45,6 +46,7 @@ int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, lo
             break;
         }
         memcpy(c->y, c->y_saved, c->n_y * sizeof(double));
+        apical_circuit_keep_delays(c, 1);
         apical_integrator_reset(it);
         apical_stim_next_copies(c, s, c->rng_test);
         for (long t = 0; t < steps && rc == 0; t++)
@@ -56,6 +58,7 @@ int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, lo
             rc = apical_bp_cosine_pattern(c, it, s, steps, o->dt, &bp, err, cap);
     }
     memcpy(c->y, c->y_saved, c->n_y * sizeof(double));
+    apical_circuit_keep_delays(c, 1);
     s->next_row = row;
     if (was_active)
         apical_circuit_activate(c, stim, was_on);

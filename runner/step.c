@@ -56,7 +56,7 @@ static inline void route_proj(apical_circuit *c, const apical_proj *pj, size_t l
 {
     const apical_pop *s = &c->pops[pj->src];
     apical_pop *d = &c->pops[pj->dst];
-    const double *x = s->obs + pj->src_obs * s->n;
+    const double *x = pj->delayed ? pj->delayed : s->obs + pj->src_obs * s->n;
     double *port = d->in + pj->dst_port * d->n;
     if (pj->one_to_one) {
         for (size_t k = lo; k < hi; k++)
@@ -565,7 +565,7 @@ int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, siz
         if (pj->hist_post) { /* batched: remember this step's observables */
             memcpy(pj->hist_post + pj->hist_n * d->n, d->obs + pj->post_obs * d->n,
                    d->n * sizeof(double));
-            const double *pre = s->obs + pj->src_obs * s->n;
+            const double *pre = pj->delayed ? pj->delayed : s->obs + pj->src_obs * s->n;
             memcpy(pj->hist_pre + pj->hist_n * s->n, pre, s->n * sizeof(double));
             for (size_t q = 0; pj->hist_pre_f32 && q < s->n; q++)
                 pj->hist_pre_f32[pj->hist_n * s->n + q] = (float)pre[q];
@@ -574,7 +574,7 @@ int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, siz
             continue;
         }
         apical_rule_ctx x = { sizeof x, d->n, s->n, pj->rp, d->obs + pj->post_obs * d->n,
-                              s->obs + pj->src_obs * s->n };
+                              pj->delayed ? pj->delayed : s->obs + pj->src_obs * s->n };
         int rc;
         if (pj->rule->euler) {
             rc = pj->rule->euler(&x, dt, pj->w, pj->aux);
@@ -609,6 +609,7 @@ int apical_circuit_advance_euler(apical_circuit *c, double dt, unsigned flags, c
 {
     if ((flags & APICAL_STEP_PLASTIC) && apical_circuit_plasticity_euler(c, dt, err, cap) != 0)
         return -1;
+    apical_circuit_shift_delays(c);
     axpy(c->n_y, dt, c->dydt, c->y);
     apical_circuit_noise(c, dt, flags);
     return 0;
