@@ -15,6 +15,7 @@
 
 #include "apical_runner.h"
 #include "cli.h"
+#include "sweep.h"
 
 static const apical_cli_opt set_opt = {
     "--set", "KEY=VALUE", "override a key of the file, e.g. seed=3,\n"
@@ -48,11 +49,13 @@ const apical_cli_cmd apical_run_cmd = {
 const apical_cli_cmd apical_check_cmd = {
     "check",
     "apical check FILE.yaml [--set KEY=VALUE]...",
-    "validate a circuit file without running it",
+    "validate a circuit or sweep file without running it",
     "Read FILE.yaml with the overrides, load the modules it names and build the\n"
     "circuit, then say what it holds (populations, projections, weights, stimuli,\n"
     "phases), without running it.  An error is reported at its FILE:LINE:COL (exit\n"
-    "status 2).",
+    "status 2).  A sweep file (sweep: 1) is read, and its base circuit built with\n"
+    "the sweep's set: and each value of each axis in turn (the other axes at their\n"
+    "first value).",
     &set_opt, 1,
 };
 
@@ -280,6 +283,79 @@ int apical_cmd_run(int argc, char **argv)
     return rc;
 }
 
+/* A sweep file: its first key is sweep: (comments and blank lines before it). */
+static int is_sweep_file(const char *file)
+{
+    FILE *f = fopen(file, "r");
+    char line[512];
+    int yes = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[strspn(line, " \t\r\n")] == 0)
+            continue;
+        yes = strncmp(line, "sweep:", 6) == 0;
+        break;
+    }
+    if (f)
+        fclose(f);
+    return yes;
+}
+
+/* apical check SWEEP.yaml: the sweep file, then its base circuit with the
+   sweep's overrides, the command line's and each axis value in turn. */
+static int check_sweep(const char *file, const char **cli_sets, size_t n_cli)
+{
+    apical_sweep s;
+    char err[2048];
+    if (apical_sweep_load(&s, file, NULL, err, sizeof err)) {
+        fprintf(stderr, "apical: %s\n", err);
+        return 2;
+    }
+    apical_registry *reg = apical_registry_new(NULL);
+    size_t cap = s.n_sets + n_cli + 64, values = 0;
+    const char **sets = calloc(cap, sizeof *sets);
+    char *owned[64] = { 0 };
+    int rc = reg && sets ? 0 : 1;
+    for (size_t a = 0; a < s.n_axes && !rc; a++)
+        for (size_t v = 0; v < s.axes[a].n_values && !rc; v++) {
+            size_t n = 0, no = 0;
+            for (size_t i = 0; i < s.n_sets; i++)
+                sets[n++] = s.sets[i];
+            for (size_t b = 0; b < s.n_axes; b++)
+                for (size_t k = 0; k < s.axes[b].n_keys && no < 64 && n < cap; k++) {
+                    const char *val = s.axes[b].values[b == a ? v : 0];
+                    size_t len = strlen(s.axes[b].keys[k]) + strlen(val) + 2;
+                    if (!(owned[no] = malloc(len))) {
+                        rc = 1;
+                        break;
+                    }
+                    snprintf(owned[no], len, "%s=%s", s.axes[b].keys[k], val);
+                    sets[n++] = owned[no++];
+                }
+            for (size_t i = 0; i < n_cli && n < cap; i++)
+                sets[n++] = cli_sets[i];
+            apical_config cfg;
+            if (!rc && apical_config_load_file_set(&cfg, reg, s.base, sets, n, err, sizeof err) != 0) {
+                fprintf(stderr, "apical: %s: axis %s = %s: %s\n", file, s.axes[a].name,
+                        s.axes[a].values[v], err);
+                rc = 2;
+            } else if (!rc) {
+                apical_config_free(&cfg);
+            }
+            for (size_t i = 0; i < no; i++)
+                free(owned[i]);
+            values++;
+        }
+    if (!rc)
+        printf("%s: ok: %zu runs (%zu point%s) of %s into %s; the circuit builds with each of "
+               "the %zu axis values; collects %zu metrics%s%s\n", file, s.n_runs, s.n_points,
+               s.n_points == 1 ? "" : "s", s.base, s.out, values, s.n_metrics, s.select.name ? ", selects by " : "",
+               s.select.name ? s.select.name : "");
+    free((void *)sets);
+    apical_registry_free(reg);
+    apical_sweep_free(&s);
+    return rc;
+}
+
 /* apical check FILE.yaml [--set ...]: build the circuit, run nothing. */
 int apical_cmd_check(int argc, char **argv)
 {
@@ -290,6 +366,11 @@ int apical_cmd_check(int argc, char **argv)
         return arc;
     }
     const char *file = a.file;
+    if (is_sweep_file(file)) {
+        int src = check_sweep(file, a.sets, a.n_sets);
+        free(a.sets);
+        return src;
+    }
     char err[2048];
     apical_registry *reg = apical_registry_new(NULL);
     apical_config cfg;

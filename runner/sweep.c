@@ -313,7 +313,8 @@ static int load_axes(apical_yaml *y, apical_sweep *s, const yaml_node_t *axes)
 
 static int load_root(apical_yaml *y, apical_sweep *s, const yaml_node_t *root, const char *out)
 {
-    static const char *const keys[] = { "sweep", "base", "out", "set", "axes", "collect", NULL };
+    static const char *const keys[] = { "sweep", "base", "out", "set", "axes", "collect",
+                                        "select", NULL };
     if (!root || root->type != YAML_MAPPING_NODE)
         return apical_yaml_fail(y, root, "expected a sweep: a mapping with sweep: 1, base, axes, "
                                          "collect");
@@ -322,7 +323,8 @@ static int load_root(apical_yaml *y, apical_sweep *s, const yaml_node_t *root, c
     yaml_node_t *ver = apical_yaml_get(y, root, "sweep"), *base = apical_yaml_get(y, root, "base"),
                 *o = apical_yaml_get(y, root, "out"), *set = apical_yaml_get(y, root, "set"),
                 *axes = apical_yaml_get(y, root, "axes"),
-                *col = apical_yaml_get(y, root, "collect");
+                *col = apical_yaml_get(y, root, "collect"),
+                *sel = apical_yaml_get(y, root, "select");
     if (!ver)
         return apical_yaml_fail(y, root, "missing 'sweep: 1' (the schema version)");
     if (ver->type != YAML_SCALAR_NODE || strcmp(apical_yaml_scalar(ver), "1") != 0)
@@ -368,6 +370,8 @@ static int load_root(apical_yaml *y, apical_sweep *s, const yaml_node_t *root, c
         if (load_metric(y, apical_yaml_node(y, col->data.sequence.items.start[i]), &s->metrics[i]))
             return -1;
     }
+    if (sel && load_metric(y, sel, &s->select))
+        return -1;
     return s->out ? 0 : apical_yaml_fail(y, root, "out of memory");
 }
 
@@ -422,6 +426,7 @@ void apical_sweep_free(apical_sweep *s)
         free(s->sets[i]);
     for (size_t i = 0; i < s->n_metrics; i++)
         free(s->metrics[i].name);
+    free(s->select.name);
     free(s->axes);
     free(s->sets);
     free(s->metrics);
@@ -737,29 +742,48 @@ void apical_sweep_message(const apical_sweep *s, size_t run, char *msg, size_t c
 }
 
 /* Final (last row) and best value of each collected metric in a run's
-   metrics.csv; NaN where absent. */
-static void read_metrics(const apical_sweep *s, const char *dir, double *final, double *best)
+   metrics.csv, and with a select: metric each metric's value in the row
+   where the select metric is best first (sel, NULL without one) and where
+   that row stands (*at: its epoch, or in a dynamics run its pattern count);
+   NaN where absent. */
+static void read_metrics(const apical_sweep *s, const char *dir, double *final, double *best,
+                         double *sel, double *at)
 {
     char path[4400];
-    for (size_t m = 0; m < s->n_metrics; m++)
+    for (size_t m = 0; m < s->n_metrics; m++) {
         final[m] = best[m] = NAN;
+        if (sel)
+            sel[m] = NAN;
+    }
+    if (at)
+        *at = NAN;
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
     FILE *f = fopen(path, "r");
     if (!f)
         return;
     char *line = NULL;
     size_t cap = 0;
-    int col[64];
+    int col[64], scol = -1;
+    double sbest = NAN; /* the select metric's best value so far */
     for (size_t m = 0; m < s->n_metrics; m++)
         col[m] = -1;
     if (getline(&line, &cap, f) > 0) {
         int c = 0;
-        for (char *tok = strtok(line, ",\r\n"); tok; tok = strtok(NULL, ",\r\n"), c++)
+        for (char *tok = strtok(line, ",\r\n"); tok; tok = strtok(NULL, ",\r\n"), c++) {
             for (size_t m = 0; m < s->n_metrics && m < 64; m++)
                 if (strcmp(tok, s->metrics[m].name) == 0)
                     col[m] = c;
+            if (sel && c < 64 && strcmp(tok, s->select.name) == 0)
+                scol = c;
+        }
     }
     while (getline(&line, &cap, f) > 0) {
+        /* where the row stands: its epoch, or in dynamics runs (whose first
+           field is the phase's name) its pattern count */
+        char *end;
+        double first = strtod(line, &end);
+        if (end == line || *end != ',')
+            first = strtod(line + strcspn(line, ",") + (line[strcspn(line, ",")] == ','), NULL);
         double v[64];
         int c = 0, nv = 0;
         for (char *p = line; c < 64; c++) {
@@ -772,6 +796,13 @@ static void read_metrics(const apical_sweep *s, const char *dir, double *final, 
                 break;
             p = comma + 1;
         }
+        int chosen = 0; /* this row is the select metric's best so far */
+        if (scol >= 0 && scol < nv && !isnan(v[scol]) &&
+            (isnan(sbest) || (s->select.best_is_max ? v[scol] > sbest : v[scol] < sbest))) {
+            sbest = v[scol];
+            chosen = 1;
+            *at = first;
+        }
         for (size_t m = 0; m < s->n_metrics && m < 64; m++) {
             if (col[m] < 0 || col[m] >= nv)
                 continue;
@@ -780,6 +811,8 @@ static void read_metrics(const apical_sweep *s, const char *dir, double *final, 
             if (!isnan(x) && (isnan(best[m]) ||
                               (s->metrics[m].best_is_max ? x > best[m] : x < best[m])))
                 best[m] = x;
+            if (chosen)
+                sel[m] = x;
         }
     }
     free(line);
@@ -806,11 +839,19 @@ static void csv_field(FILE *f, const char *text)
         fputs(text, f);
 }
 
+/* The values kept per run and metric: final, best and, with a select:
+   metric, selected. */
+static int blocks(const apical_sweep *s)
+{
+    return s->select.name ? 3 : 2;
+}
+
 /* runs.csv: one row per run with its axes, status, exit code, message and
-   each metric's final and best value (also into val: final then best, nm
-   each, per run; and the runs' states into state). */
+   each metric's final, best (and selected) value (also into val: final, best
+   and selected, nm each, per run; and the runs' states into state). */
 static void write_runs(const apical_sweep *s, FILE *rf, size_t nm, double *val, int *state)
 {
+    const int nb = blocks(s);
     char path[4400];
     fprintf(rf, "run,dir");
     for (size_t a = 0; a < s->n_axes; a++)
@@ -818,13 +859,18 @@ static void write_runs(const apical_sweep *s, FILE *rf, size_t nm, double *val, 
     fprintf(rf, ",status,exit,message");
     for (size_t m = 0; m < nm; m++)
         fprintf(rf, ",%s_final,%s_best", s->metrics[m].name, s->metrics[m].name);
+    if (nb == 3) {
+        fprintf(rf, ",selected_at");
+        for (size_t m = 0; m < nm; m++)
+            fprintf(rf, ",%s_selected", s->metrics[m].name);
+    }
     fputc('\n', rf);
     for (size_t i = 0; i < s->n_runs; i++) {
         char dir[4200], msg[2048] = "", line[64] = "";
         apical_sweep_run_dir(s, i, dir, sizeof dir);
         state[i] = apical_sweep_state(s, i);
-        double *fin = val + i * 2 * nm, *best = fin + nm;
-        read_metrics(s, dir, fin, best);
+        double *fin = val + i * (size_t)nb * nm, *best = fin + nm, at = NAN;
+        read_metrics(s, dir, fin, best, nb == 3 ? best + nm : NULL, &at);
         int code = 0;
         if (state[i] == APICAL_SWEEP_FAILED) {
             snprintf(path, sizeof path, "%s/status", dir);
@@ -848,23 +894,28 @@ static void write_runs(const apical_sweep *s, FILE *rf, size_t nm, double *val, 
         csv_quoted(rf, msg);
         for (size_t m = 0; m < nm; m++)
             fprintf(rf, ",%.10g,%.10g", fin[m], best[m]);
+        if (nb == 3) {
+            fprintf(rf, ",%.10g", at);
+            for (size_t m = 0; m < nm; m++)
+                fprintf(rf, ",%.10g", best[nm + m]);
+        }
         fputc('\n', rf);
     }
 }
 
-/* Mean and sample standard deviation of value b (0 final, 1 best) of metric
-   m over point p's ok finished runs. */
+/* Mean and sample standard deviation of value b (0 final, 1 best, 2
+   selected) of metric m over point p's ok finished runs. */
 static void point_stats(const apical_sweep *s, const double *val, const int *state, size_t nm,
                         size_t p, size_t m, int b, size_t ok, double *mean, double *sd)
 {
     double sum = 0, ss = 0;
     for (size_t i = 0; i < s->n_runs; i++)
         if (apical_sweep_point(s, i) == p && state[i] == APICAL_SWEEP_OK)
-            sum += val[i * 2 * nm + (size_t)b * nm + m];
+            sum += val[(i * (size_t)blocks(s) + (size_t)b) * nm + m];
     *mean = ok ? sum / (double)ok : NAN;
     for (size_t i = 0; i < s->n_runs; i++)
         if (apical_sweep_point(s, i) == p && state[i] == APICAL_SWEEP_OK) {
-            double d = val[i * 2 * nm + (size_t)b * nm + m] - *mean;
+            double d = val[(i * (size_t)blocks(s) + (size_t)b) * nm + m] - *mean;
             ss += d * d;
         }
     *sd = ok > 1 ? sqrt(ss / (double)(ok - 1)) : NAN;
@@ -889,6 +940,8 @@ static int write_points(const apical_sweep *s, FILE *af, size_t nm, const double
     for (size_t m = 0; m < nm; m++)
         fprintf(af, ",%s_final_mean,%s_final_std,%s_best_mean,%s_best_std", s->metrics[m].name,
                 s->metrics[m].name, s->metrics[m].name, s->metrics[m].name);
+    for (size_t m = 0; m < nm && s->select.name; m++)
+        fprintf(af, ",%s_selected_mean,%s_selected_std", s->metrics[m].name, s->metrics[m].name);
     fputc('\n', af);
     for (size_t p = 0; p < s->n_points; p++) {
         size_t rep = 0, runs = 0, ok = 0, failed = 0;
@@ -918,18 +971,25 @@ static int write_points(const apical_sweep *s, FILE *af, size_t nm, const double
                                             s->axes[a].name, v);
             }
         fprintf(af, "%s%zu,%zu,%zu", first ? "" : ",", runs, ok, failed);
-        for (size_t m = 0; m < nm; m++)
-            for (int b = 0; b < 2; b++) {
-                double mean, sd;
-                point_stats(s, val, state, nm, p, m, b, ok, &mean, &sd);
-                fprintf(af, ",%.10g,%.10g", mean, sd);
-                if (b == 0)
-                    seen[m] |= isfinite(mean) != 0;
-                if (b == 0 && m == 0 && line && *su < scap)
-                    *su += (size_t)snprintf(summary + *su, scap - *su,
-                                            "%s final: mean %.4g, s.d. %.2g (%zu of %zu runs)\n",
-                                            s->metrics[0].name, mean, sd, ok, runs);
-            }
+        /* per metric final and best, then per metric selected (the header's order) */
+        for (size_t k = 0; k < nm * (size_t)blocks(s); k++) {
+            size_t m = k < 2 * nm ? k / 2 : k - 2 * nm;
+            int b = k < 2 * nm ? (int)(k % 2) : 2;
+            double mean, sd;
+            point_stats(s, val, state, nm, p, m, b, ok, &mean, &sd);
+            fprintf(af, ",%.10g,%.10g", mean, sd);
+            if (b == 0)
+                seen[m] |= isfinite(mean) != 0;
+            if (b == 0 && m == 0 && line && *su < scap)
+                *su += (size_t)snprintf(summary + *su, scap - *su,
+                                        "%s final: mean %.4g, s.d. %.2g (%zu of %zu runs)%s",
+                                        s->metrics[0].name, mean, sd, ok, runs,
+                                        s->select.name ? "" : "\n");
+            if (b == 2 && m == 0 && line && *su < scap)
+                *su += (size_t)snprintf(summary + *su, scap - *su,
+                                        "; at the best %s: mean %.4g, s.d. %.2g\n",
+                                        s->select.name, mean, sd);
+        }
         fputc('\n', af);
     }
     return any_ok;
@@ -943,7 +1003,7 @@ int apical_sweep_aggregate(const apical_sweep *s, char *summary, size_t scap, ch
     if (summary && scap)
         summary[0] = 0;
     /* per run: final and best of each metric */
-    double *val = malloc(s->n_runs * 2 * nm * sizeof *val);
+    double *val = malloc(s->n_runs * (size_t)blocks(s) * nm * sizeof *val);
     int *state = malloc(s->n_runs * sizeof *state);
     char runs_tmp[4400], agg_tmp[4400];
     snprintf(runs_tmp, sizeof runs_tmp, "%s/runs.csv.tmp", s->out);

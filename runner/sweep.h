@@ -39,6 +39,8 @@ typedef struct apical_sweep {
     size_t n_axes;
     apical_sweep_metric *metrics;
     size_t n_metrics;
+    apical_sweep_metric select; /* select: the row each run is read at for
+                                   M_selected (name NULL: none) */
     size_t n_runs;          /* product of the axes' sizes */
     size_t n_points;        /* product of the non-averaged axes' sizes */
 } apical_sweep;

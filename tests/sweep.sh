@@ -104,4 +104,37 @@ printf 'sweep: 1\nbase: %s/yaml/self_predicting.yaml\n%s\naxes:\n  - {key: stimu
 [ "$(wc -l <"$tmp/comma/runs.csv")" -eq 3 ] && [ "$(wc -l <"$tmp/comma/aggregate.csv")" -eq 3 ]
 grep -q '^0,run-0000,"\[-1, 1\]",ok,0,"",' "$tmp/comma/runs.csv" || { cat "$tmp/comma/runs.csv"; exit 1; }
 grep -q '^"\[-0.5,0.5\]",1,1,0,' "$tmp/comma/aggregate.csv" || { cat "$tmp/comma/aggregate.csv"; exit 1; }
+# apical check on a sweep file: the base built with each axis value; a value
+# that breaks the circuit is named with its axis
+"$apical" check "$APICAL_SRCDIR/tests/sweep/small.yaml" >"$tmp/out"
+grep -q 'small.yaml: ok: 9 runs (3 points) of .*self_predicting.yaml into runs/small; the circuit builds with each of the 6 axis values; collects 2 metrics$' "$tmp/out" ||
+    { cat "$tmp/out"; exit 1; }
+printf 'sweep: 1\nbase: %s/yaml/self_predicting.yaml\naxes:\n  - {key: populations.hidden.size, values: [5, -3]}\ncollect: [apical_sq]\n' \
+    "$APICAL_SRCDIR" >"$tmp/badv.yaml"
+if "$apical" check "$tmp/badv.yaml" 2>"$tmp/err"; then exit 1; else [ $? -eq 2 ]; fi
+grep -q "badv.yaml: axis populations.hidden.size = -3: " "$tmp/err" ||
+    { cat "$tmp/err"; exit 1; }
+# select: each run read at the row where mismatch_sq is smallest (its first
+# such row): apical_sq there, and the row's pattern count, recomputed by awk
+printf 'sweep: 1\nbase: %s/yaml/self_predicting.yaml\nset: {simulation.phases.0.patterns: 200, record.metrics.every: 25, record.metrics.patterns: 2}\naxes:\n  - {key: seed, range: [1, 3]}\ncollect: [apical_sq, mismatch_sq]\nselect: mismatch_sq\n' \
+    "$APICAL_SRCDIR" >"$tmp/sel.yaml"
+"$apical" sweep "$tmp/sel.yaml" --out "$tmp/sel" >"$tmp/out"
+grep -q '^  apical_sq final: mean [0-9.e-]*, s.d. [0-9.e-]* (3 of 3 runs); at the best mismatch_sq: mean [0-9.e-]*, s.d. [0-9.e-]*$' "$tmp/out" ||
+    { cat "$tmp/out"; exit 1; }
+head -1 "$tmp/sel/runs.csv" | grep -q ',selected_at,apical_sq_selected,mismatch_sq_selected$'
+head -1 "$tmp/sel/aggregate.csv" | grep -q ',apical_sq_selected_mean,apical_sq_selected_std,mismatch_sq_selected_mean,mismatch_sq_selected_std$'
+for i in 0 1 2; do
+    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+             n == 0 || $c["mismatch_sq"] < b { b = $c["mismatch_sq"]; a = $c["apical_sq"]; at = $2 } { n++ }
+             END { printf "%s %.10g %.10g\n", at, a, b }' "$tmp/sel/run-000$i/metrics.csv"
+done >"$tmp/sel_want"
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+         { printf "%s %.10g %.10g\n", $c["selected_at"], $c["apical_sq_selected"], $c["mismatch_sq_selected"] }' \
+    "$tmp/sel/runs.csv" >"$tmp/sel_got"
+diff "$tmp/sel_want" "$tmp/sel_got" || exit 1
+# the selected row differs from the last one somewhere, or the test shows nothing
+awk -F, 'NR > 1 && $6 != $(NF - 1) { d = 1 } END { exit !d }' "$tmp/sel/runs.csv" ||
+    { cat "$tmp/sel/runs.csv"; exit 1; }
+awk -F, 'NR == 2 { m = ($NF + 0 == $NF) } END { exit !m }' "$tmp/sel/aggregate.csv"
+echo "sweep select: runs.csv matches the runs recomputed by awk"
 echo "sweep: ok"
