@@ -16,6 +16,8 @@ shift 2 2>/dev/null || shift $#
 copies=${*:-1 4 16 32}
 here=$(cd "$(dirname "$0")" && pwd)
 bench=${BENCH_STEP:-bench/bench_step}
+# the build tree's modules, not an installed apical's (whose ABI may be older)
+[ -n "${APICAL_MODULE_PATH:-}" ] || [ ! -d models/.libs ] || export APICAL_MODULE_PATH="$PWD/models/.libs"
 py=${PYTHON:-/usr/bin/python3}
 sizes=784-500-500-10
 out=$(mktemp)
