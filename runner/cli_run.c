@@ -283,17 +283,16 @@ int apical_cmd_run(int argc, char **argv)
     return rc;
 }
 
-/* A sweep file: its first key is sweep: (comments and blank lines before it). */
+/* A sweep file: a top-level key sweep: (a line that starts with it; the
+   circuit schema has no such key). */
 static int is_sweep_file(const char *file)
 {
     FILE *f = fopen(file, "r");
     char line[512];
-    int yes = 0;
-    while (f && fgets(line, sizeof line, f)) {
-        if (line[0] == '#' || line[strspn(line, " \t\r\n")] == 0)
-            continue;
-        yes = strncmp(line, "sweep:", 6) == 0;
-        break;
+    int yes = 0, start = 1; /* the buffer holds the start of a line */
+    while (f && !yes && fgets(line, sizeof line, f)) {
+        yes = start && strncmp(line, "sweep:", 6) == 0;
+        start = strchr(line, '\n') != NULL;
     }
     if (f)
         fclose(f);

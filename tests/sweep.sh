@@ -114,6 +114,11 @@ printf 'sweep: 1\nbase: %s/yaml/self_predicting.yaml\naxes:\n  - {key: populatio
 if "$apical" check "$tmp/badv.yaml" 2>"$tmp/err"; then exit 1; else [ $? -eq 2 ]; fi
 grep -q "badv.yaml: axis populations.hidden.size = -3: " "$tmp/err" ||
     { cat "$tmp/err"; exit 1; }
+# sweep: need not be the first key
+printf '# a comment\nbase: %s/yaml/self_predicting.yaml\nsweep: 1\naxes:\n  - {key: seed, values: [1, 2]}\ncollect: [apical_sq]\n' \
+    "$APICAL_SRCDIR" >"$tmp/later.yaml"
+"$apical" check "$tmp/later.yaml" | grep -q 'later.yaml: ok: 2 runs (1 point) of ' ||
+    { "$apical" check "$tmp/later.yaml"; exit 1; }
 # select: each run read at the row where mismatch_sq is smallest (its first
 # such row): apical_sq there, and the row's pattern count, recomputed by awk
 printf 'sweep: 1\nbase: %s/yaml/self_predicting.yaml\nset: {simulation.phases.0.patterns: 200, record.metrics.every: 25, record.metrics.patterns: 2}\naxes:\n  - {key: seed, range: [1, 3]}\ncollect: [apical_sq, mismatch_sq]\nselect: mismatch_sq\n' \
