@@ -300,7 +300,8 @@ static int is_sweep_file(const char *file)
 }
 
 /* apical check SWEEP.yaml: the sweep file, then its base circuit with the
-   sweep's overrides, the command line's and each axis value in turn. */
+   overrides of the runs that take each axis value in turn (the other axes
+   at their first value), the command line's last. */
 static int check_sweep(const char *file, const char **cli_sets, size_t n_cli)
 {
     apical_sweep s;
@@ -310,46 +311,41 @@ static int check_sweep(const char *file, const char **cli_sets, size_t n_cli)
         return 2;
     }
     apical_registry *reg = apical_registry_new(NULL);
-    size_t cap = s.n_sets + n_cli + 64, values = 0;
-    const char **sets = calloc(cap, sizeof *sets);
-    char *owned[64] = { 0 };
-    int rc = reg && sets ? 0 : 1;
-    for (size_t a = 0; a < s.n_axes && !rc; a++)
-        for (size_t v = 0; v < s.axes[a].n_values && !rc; v++) {
-            size_t n = 0, no = 0;
-            for (size_t i = 0; i < s.n_sets; i++)
-                sets[n++] = s.sets[i];
-            for (size_t b = 0; b < s.n_axes; b++)
-                for (size_t k = 0; k < s.axes[b].n_keys && no < 64 && n < cap; k++) {
-                    const char *val = s.axes[b].values[b == a ? v : 0];
-                    size_t len = strlen(s.axes[b].keys[k]) + strlen(val) + 2;
-                    if (!(owned[no] = malloc(len))) {
-                        rc = 1;
-                        break;
-                    }
-                    snprintf(owned[no], len, "%s=%s", s.axes[b].keys[k], val);
-                    sets[n++] = owned[no++];
-                }
-            for (size_t i = 0; i < n_cli && n < cap; i++)
-                sets[n++] = cli_sets[i];
+    int rc = reg ? 0 : 1;
+    size_t values = 0;
+    for (size_t a = 0; a < s.n_axes && !rc; a++) {
+        size_t stride = 1; /* runs between two values of axis a: the last varies fastest */
+        for (size_t b = a + 1; b < s.n_axes; b++)
+            stride *= s.axes[b].n_values;
+        for (size_t v = 0; v < s.axes[a].n_values && !rc; v++, values++) {
+            size_t n;
+            char **run = apical_sweep_run_sets(&s, v * stride, &n);
+            const char **sets = run ? malloc((n + n_cli + 1) * sizeof *sets) : NULL; /* never 0 */
+            if (!sets) {
+                free(run);
+                rc = 1;
+                break;
+            }
+            memcpy(sets, run, n * sizeof *sets);
+            memcpy(sets + n, cli_sets, n_cli * sizeof *sets);
             apical_config cfg;
-            if (!rc && apical_config_load_file_set(&cfg, reg, s.base, sets, n, err, sizeof err) != 0) {
+            if (apical_config_load_file_set(&cfg, reg, s.base, sets, n + n_cli, err,
+                                            sizeof err) != 0) {
                 fprintf(stderr, "apical: %s: axis %s = %s: %s\n", file, s.axes[a].name,
                         s.axes[a].values[v], err);
                 rc = 2;
-            } else if (!rc) {
+            } else {
                 apical_config_free(&cfg);
             }
-            for (size_t i = 0; i < no; i++)
-                free(owned[i]);
-            values++;
+            free(sets);
+            free(run);
         }
+    }
     if (!rc)
         printf("%s: ok: %zu runs (%zu point%s) of %s into %s; the circuit builds with each of "
                "the %zu axis values; collects %zu metrics%s%s\n", file, s.n_runs, s.n_points,
-               s.n_points == 1 ? "" : "s", s.base, s.out, values, s.n_metrics, s.select.name ? ", selects by " : "",
-               s.select.name ? s.select.name : "");
-    free((void *)sets);
+               s.n_points == 1 ? "" : "s", s.base, s.out, values, s.n_metrics,
+               s.select.name ? ", selects by " : "", s.select.name ? s.select.name : "");
     apical_registry_free(reg);
     apical_sweep_free(&s);
     return rc;

@@ -479,28 +479,52 @@ static int exists(const char *dir, const char *name)
     return access(path, F_OK) == 0;
 }
 
+char **apical_sweep_run_sets(const apical_sweep *s, size_t run, size_t *n)
+{
+    size_t count = s->n_sets, bytes = 0;
+    for (size_t i = 0; i < s->n_sets; i++)
+        bytes += strlen(s->sets[i]) + 1;
+    for (size_t a = 0; a < s->n_axes; a++)
+        for (size_t k = 0; k < s->axes[a].n_keys; k++, count++)
+            bytes += strlen(s->axes[a].keys[k]) +
+                     strlen(s->axes[a].values[apical_sweep_index(s, run, a)]) + 2;
+    char **sets = malloc((count + 1) * sizeof *sets + bytes);
+    if (!sets)
+        return NULL;
+    char *b = (char *)(sets + count + 1), *end = b + bytes;
+    size_t i = 0;
+    for (; i < s->n_sets; i++, b += strlen(b) + 1)
+        sets[i] = memcpy(b, s->sets[i], strlen(s->sets[i]) + 1);
+    for (size_t a = 0; a < s->n_axes; a++)
+        for (size_t k = 0; k < s->axes[a].n_keys; k++, i++) {
+            sets[i] = b;
+            b += snprintf(b, (size_t)(end - b), "%s=%s", s->axes[a].keys[k],
+                          s->axes[a].values[apical_sweep_index(s, run, a)]) + 1;
+        }
+    sets[count] = NULL;
+    *n = count;
+    return sets;
+}
+
 /* The arguments of a fresh run after `apical`, one per line: what a run
    directory was made with. */
 static char *fresh_args(const apical_sweep *s, size_t run)
 {
     char dir[4200];
     apical_sweep_run_dir(s, run, dir, sizeof dir);
-    size_t len = strlen(s->base) + strlen(dir) + 64;
-    for (size_t i = 0; i < s->n_sets; i++)
-        len += strlen(s->sets[i]) + 8;
-    for (size_t a = 0; a < s->n_axes; a++)
-        for (size_t k = 0; k < s->axes[a].n_keys; k++)
-            len += strlen(s->axes[a].keys[k]) + strlen(s->axes[a].values[apical_sweep_index(s, run, a)]) + 8;
-    char *b = malloc(len);
-    if (!b)
+    size_t n, len = strlen(s->base) + strlen(dir) + 64;
+    char **sets = apical_sweep_run_sets(s, run, &n);
+    if (!sets)
         return NULL;
-    size_t u = (size_t)snprintf(b, len, "run\n%s\n--out\n%s\n--force\n", s->base, dir);
-    for (size_t i = 0; i < s->n_sets; i++)
-        u += (size_t)snprintf(b + u, len - u, "--set\n%s\n", s->sets[i]);
-    for (size_t a = 0; a < s->n_axes; a++)
-        for (size_t k = 0; k < s->axes[a].n_keys; k++)
-            u += (size_t)snprintf(b + u, len - u, "--set\n%s=%s\n", s->axes[a].keys[k],
-                                  s->axes[a].values[apical_sweep_index(s, run, a)]);
+    for (size_t i = 0; i < n; i++)
+        len += strlen(sets[i]) + 8;
+    char *b = malloc(len);
+    if (b) {
+        size_t u = (size_t)snprintf(b, len, "run\n%s\n--out\n%s\n--force\n", s->base, dir);
+        for (size_t i = 0; i < n; i++)
+            u += (size_t)snprintf(b + u, len - u, "--set\n%s\n", sets[i]);
+    }
+    free(sets);
     return b;
 }
 
@@ -971,21 +995,24 @@ static int write_points(const apical_sweep *s, FILE *af, size_t nm, const double
                                             s->axes[a].name, v);
             }
         fprintf(af, "%s%zu,%zu,%zu", first ? "" : ",", runs, ok, failed);
-        /* per metric final and best, then per metric selected (the header's order) */
-        for (size_t k = 0; k < nm * (size_t)blocks(s); k++) {
-            size_t m = k < 2 * nm ? k / 2 : k - 2 * nm;
-            int b = k < 2 * nm ? (int)(k % 2) : 2;
+        for (size_t m = 0; m < nm; m++)
+            for (int b = 0; b < 2; b++) {
+                double mean, sd;
+                point_stats(s, val, state, nm, p, m, b, ok, &mean, &sd);
+                fprintf(af, ",%.10g,%.10g", mean, sd);
+                if (b == 0)
+                    seen[m] |= isfinite(mean) != 0;
+                if (b == 0 && m == 0 && line && *su < scap)
+                    *su += (size_t)snprintf(summary + *su, scap - *su,
+                                            "%s final: mean %.4g, s.d. %.2g (%zu of %zu runs)%s",
+                                            s->metrics[0].name, mean, sd, ok, runs,
+                                            s->select.name ? "" : "\n");
+            }
+        for (size_t m = 0; m < nm && s->select.name; m++) { /* selected, after the others */
             double mean, sd;
-            point_stats(s, val, state, nm, p, m, b, ok, &mean, &sd);
+            point_stats(s, val, state, nm, p, m, 2, ok, &mean, &sd);
             fprintf(af, ",%.10g,%.10g", mean, sd);
-            if (b == 0)
-                seen[m] |= isfinite(mean) != 0;
-            if (b == 0 && m == 0 && line && *su < scap)
-                *su += (size_t)snprintf(summary + *su, scap - *su,
-                                        "%s final: mean %.4g, s.d. %.2g (%zu of %zu runs)%s",
-                                        s->metrics[0].name, mean, sd, ok, runs,
-                                        s->select.name ? "" : "\n");
-            if (b == 2 && m == 0 && line && *su < scap)
+            if (m == 0 && line && *su < scap)
                 *su += (size_t)snprintf(summary + *su, scap - *su,
                                         "; at the best %s: mean %.4g, s.d. %.2g\n",
                                         s->select.name, mean, sd);

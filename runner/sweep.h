@@ -67,6 +67,11 @@ size_t apical_sweep_index(const apical_sweep *s, size_t run, size_t axis);
 /* The point (combination of non-averaged axes) run i belongs to. */
 size_t apical_sweep_point(const apical_sweep *s, size_t run);
 void apical_sweep_run_dir(const apical_sweep *s, size_t run, char *dir, size_t cap);
+/* The overrides run i is made with, "key=value" as `apical run --set`
+   takes them: the sweep's set:, then each axis's keys at the run's value.
+   One allocation (free() it), NULL-terminated, *n the count; NULL when out
+   of memory. */
+char **apical_sweep_run_sets(const apical_sweep *s, size_t run, size_t *n);
 /* mkdir -p: DIR and its missing parents; 0 or -1 (errno). */
 int apical_mkdir_p(const char *dir);
 

@@ -119,26 +119,27 @@ printf '# a comment\nbase: %s/yaml/self_predicting.yaml\nsweep: 1\naxes:\n  - {k
     "$APICAL_SRCDIR" >"$tmp/later.yaml"
 "$apical" check "$tmp/later.yaml" | grep -q 'later.yaml: ok: 2 runs (1 point) of ' ||
     { "$apical" check "$tmp/later.yaml"; exit 1; }
-# select: each run read at the row where mismatch_sq is smallest (its first
-# such row): apical_sq there, and the row's pattern count, recomputed by awk
-printf 'sweep: 1\nbase: %s/yaml/self_predicting.yaml\nset: {simulation.phases.0.patterns: 200, record.metrics.every: 25, record.metrics.patterns: 2}\naxes:\n  - {key: seed, range: [1, 3]}\ncollect: [apical_sq, mismatch_sq]\nselect: mismatch_sq\n' \
+# select: each run read at the row where apical_sq is largest (its first such
+# row): mismatch_sq there, and the row's pattern count, recomputed by awk
+printf 'sweep: 1\nbase: %s/yaml/self_predicting.yaml\nset: {simulation.phases.0.patterns: 200, record.metrics.every: 25, record.metrics.patterns: 2}\naxes:\n  - {key: seed, range: [1, 3]}\ncollect: [apical_sq, mismatch_sq]\nselect: {apical_sq: max}\n' \
     "$APICAL_SRCDIR" >"$tmp/sel.yaml"
 "$apical" sweep "$tmp/sel.yaml" --out "$tmp/sel" >"$tmp/out"
-grep -q '^  apical_sq final: mean [0-9.e-]*, s.d. [0-9.e-]* (3 of 3 runs); at the best mismatch_sq: mean [0-9.e-]*, s.d. [0-9.e-]*$' "$tmp/out" ||
+grep -q '^  apical_sq final: mean [0-9.e-]*, s.d. [0-9.e-]* (3 of 3 runs); at the best apical_sq: mean [0-9.e-]*, s.d. [0-9.e-]*$' "$tmp/out" ||
     { cat "$tmp/out"; exit 1; }
 head -1 "$tmp/sel/runs.csv" | grep -q ',selected_at,apical_sq_selected,mismatch_sq_selected$'
 head -1 "$tmp/sel/aggregate.csv" | grep -q ',apical_sq_selected_mean,apical_sq_selected_std,mismatch_sq_selected_mean,mismatch_sq_selected_std$'
 for i in 0 1 2; do
     awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
-             n == 0 || $c["mismatch_sq"] < b { b = $c["mismatch_sq"]; a = $c["apical_sq"]; at = $2 } { n++ }
-             END { printf "%s %.10g %.10g\n", at, a, b }' "$tmp/sel/run-000$i/metrics.csv"
+             n == 0 || $c["apical_sq"] > b { b = $c["apical_sq"]; m = $c["mismatch_sq"]; at = $2 } { n++ }
+             END { printf "%s %.10g %.10g\n", at, b, m }' "$tmp/sel/run-000$i/metrics.csv"
 done >"$tmp/sel_want"
 awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
          { printf "%s %.10g %.10g\n", $c["selected_at"], $c["apical_sq_selected"], $c["mismatch_sq_selected"] }' \
     "$tmp/sel/runs.csv" >"$tmp/sel_got"
 diff "$tmp/sel_want" "$tmp/sel_got" || exit 1
 # the selected row differs from the last one somewhere, or the test shows nothing
-awk -F, 'NR > 1 && $6 != $(NF - 1) { d = 1 } END { exit !d }' "$tmp/sel/runs.csv" ||
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+         $c["mismatch_sq_final"] != $c["mismatch_sq_selected"] { d = 1 } END { exit !d }' "$tmp/sel/runs.csv" ||
     { cat "$tmp/sel/runs.csv"; exit 1; }
 awk -F, 'NR == 2 { m = ($NF + 0 == $NF) } END { exit !m }' "$tmp/sel/aggregate.csv"
 echo "sweep select: runs.csv matches the runs recomputed by awk"
