@@ -48,6 +48,8 @@ typedef struct apical_phase {
     long patterns;          /* train: patterns; test: held-out patterns */
     double present_ms;      /* train: per pattern; settle: the duration */
     int plastic, target, noise;
+    double plastic_after_ms; /* train: plasticity off for the first ms of each
+                                presentation (its rules' filters held) */
 } apical_phase;
 
 typedef struct apical_trace_var {

@@ -62,7 +62,8 @@ static int steps_fit(ctx *x, const yaml_node_t *n, double ms, const char *what)
 static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
 {
     static const char *const keys[] = { "train", "test", "settle", "patterns", "present",
-                                        "plastic", "target", "noise", NULL };
+                                        "plastic", "target", "noise", "plastic_after",
+                                        NULL };
     if (expect(x, ph, YAML_MAPPING_NODE, "a phase {train: STIM, ...}, {test: STIM, ...} or "
                                          "{settle: MS}") ||
         check_keys(x, ph, "a phase", keys))
@@ -80,6 +81,9 @@ static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
             return -1;
     }
     yaml_node_t *np = get(x, ph, "patterns"), *pres = get(x, ph, "present");
+    yaml_node_t *pa = get(x, ph, "plastic_after");
+    if (pa && !tr)
+        return fail(x, pa, "plastic_after belongs to a train phase (ms into each presentation)");
     if (se) {
         out->kind = APICAL_PHASE_SETTLE;
         if (np || pres)
@@ -104,6 +108,11 @@ static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
     if (!(out->present_ms >= x->cfg->run.dt))
         return fail(x, pres ? pres : ph, "present (%g ms) must be at least dt (%g ms)",
                     out->present_ms, x->cfg->run.dt);
+    if (pa && to_double(x, pa, &out->plastic_after_ms))
+        return -1;
+    if (pa && !(out->plastic_after_ms >= 0 && out->plastic_after_ms < out->present_ms))
+        return fail(x, pa, "plastic_after (%g ms) must be at least 0 and below present (%g ms)",
+                    out->plastic_after_ms, out->present_ms);
     return steps_fit(x, pres ? pres : ph, out->present_ms, "present");
 }
 

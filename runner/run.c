@@ -101,10 +101,11 @@ static int emit(run_state *r, const char *phase, size_t stim, long n, char *err,
     return 0;
 }
 
-/* Integrate `steps` steps with the active stimulus as it is; with
-   stoppable, a stop request ends it between two steps (APICAL_RUN_STOPPED). */
-static int integrate(run_state *r, long steps, unsigned flags, int stoppable, char *err,
-                     size_t cap)
+/* Integrate `steps` steps with the active stimulus as it is, the first
+   `held` of them without plasticity; with stoppable, a stop request ends it
+   between two steps (APICAL_RUN_STOPPED). */
+static int integrate(run_state *r, long steps, long held, unsigned flags, int stoppable,
+                     char *err, size_t cap)
 {
     const apical_run_opts *o = r->o;
     for (long t = 0; t < steps; t++, r->pos.step++) {
@@ -117,7 +118,8 @@ static int integrate(run_state *r, long steps, unsigned flags, int stoppable, ch
             return -1;
         if (r->tracing && o->on_trace && o->trace_every > 0 && r->pos.step % o->trace_every == 0)
             o->on_trace(o->user, (double)r->pos.step * o->dt, r->c);
-        if (apical_integrator_advance(r->it, o->dt, flags, err, cap) != 0)
+        if (apical_integrator_advance(r->it, o->dt, t < held ? flags & ~APICAL_STEP_PLASTIC : flags,
+                                      err, cap) != 0)
             return -1;
     }
     if (apical_circuit_flush_plasticity(r->c, err, cap) != 0)
@@ -201,7 +203,7 @@ static int run_phase(run_state *r, const apical_phase *ph, int resumed, char *er
         if (o->stop && checkpoint(r, err, cap) != 0)
             return -1;
         apical_circuit_activate(c, r->pos.last_stim, ph->target);
-        int rc = integrate(r, lround(ph->present_ms / o->dt), flags, 1, err, cap);
+        int rc = integrate(r, lround(ph->present_ms / o->dt), 0, flags, 1, err, cap);
         if (rc == APICAL_RUN_STOPPED)
             snprintf(err, cap, "stopped at t = %g ms, in a settle phase; the checkpoint from "
                      "its start (pattern %ld) was written (resume repeats the phase)",
@@ -210,6 +212,7 @@ static int run_phase(run_state *r, const apical_phase *ph, int resumed, char *er
     }
     apical_stim *s = &c->stims[ph->stim];
     const long steps = lround(ph->present_ms / o->dt);
+    const long held = lround(ph->plastic_after_ms / o->dt);
     r->pos.last_stim = ph->stim;
     apical_circuit_activate(c, ph->stim, ph->target);
     const char *in_eval = ", during an evaluation (repeated on resume)";
@@ -223,7 +226,7 @@ static int run_phase(run_state *r, const apical_phase *ph, int resumed, char *er
         /* with copies, one pattern per copy at once (the phase's count is a
            multiple of them) */
         apical_stim_next_copies(c, s, c->rng_train);
-        if (integrate(r, steps, flags, 0, err, cap) != 0)
+        if (integrate(r, steps, held, flags, 0, err, cap) != 0)
             return -1;
         r->pos.pattern += (long)c->copies;
         r->pos.in_phase += (long)c->copies;
