@@ -374,18 +374,78 @@ static int load_integrator(ctx *x, const yaml_node_t *integ, apical_run_opts *o)
     return 0;
 }
 
+#define MAX_PHASES ((size_t)1 << 20) /* after repeats are expanded */
+#define MAX_REPEAT_DEPTH 8
+
+/* A phase list item that is a group {repeat: N, phases: [...]}: 1 with its
+   count and list, 0 for a plain phase, -1 on an error. */
+static int repeat_group(ctx *x, const yaml_node_t *it, long *times, yaml_node_t **list)
+{
+    if (it->type != YAML_MAPPING_NODE || !get(x, it, "repeat"))
+        return 0;
+    static const char *const keys[] = { "repeat", "phases", NULL };
+    if (check_keys(x, it, "a repeated group {repeat: N, phases: [...]}", keys) ||
+        to_long(x, get(x, it, "repeat"), 1, times))
+        return -1;
+    *list = need(x, it, "phases", "a repeated group");
+    if (!*list || expect(x, *list, YAML_SEQUENCE_NODE, "a list of phases"))
+        return -1;
+    if ((*list)->data.sequence.items.top == (*list)->data.sequence.items.start)
+        return fail(x, *list, "a repeated group needs at least one phase");
+    return 1;
+}
+
+/* The phases of list seq with its groups expanded: counted (out NULL) or
+   loaded into out from *k on. */
+static int expand_phases(ctx *x, const yaml_node_t *seq, apical_phase *out, size_t *k,
+                         int depth)
+{
+    if (depth > MAX_REPEAT_DEPTH)
+        return fail(x, seq, "repeated groups nest at most %d deep", MAX_REPEAT_DEPTH);
+    for (yaml_node_item_t *i = seq->data.sequence.items.start; i < seq->data.sequence.items.top;
+         i++) {
+        yaml_node_t *it = node(x, *i), *list = NULL;
+        long times = 1;
+        int g = repeat_group(x, it, &times, &list);
+        if (g < 0)
+            return -1;
+        if (!g) {
+            if (out && load_phase(x, it, &out[*k]))
+                return -1;
+            if (++*k > MAX_PHASES)
+                return fail(x, it, "more than %zu phases", MAX_PHASES);
+            continue;
+        }
+        size_t k0 = *k;
+        if (expand_phases(x, list, out, k, depth + 1))
+            return -1;
+        size_t len = *k - k0;
+        if ((size_t)times > MAX_PHASES / len || k0 + len * (size_t)times > MAX_PHASES)
+            return fail(x, get(x, it, "repeat"), "repeat %ld of %zu phases: more than %zu "
+                        "phases", times, len, MAX_PHASES);
+        for (long r = 1; r < times; r++) {
+            if (out)
+                memcpy(out + *k, out + k0, len * sizeof *out);
+            *k += len;
+        }
+    }
+    return 0;
+}
+
 static int load_phases(ctx *x, const yaml_node_t *sim, apical_run_opts *o)
 {
     yaml_node_t *phases = need(x, sim, "phases", "simulation");
     if (!phases || expect(x, phases, YAML_SEQUENCE_NODE, "a list of phases"))
         return -1;
-    size_t n = (size_t)(phases->data.sequence.items.top - phases->data.sequence.items.start);
+    size_t n = 0;
+    if (expand_phases(x, phases, NULL, &n, 0))
+        return -1;
     o->phases = calloc(n ? n : 1, sizeof *o->phases);
     if (!o->phases)
         return fail(x, phases, "out of memory");
-    for (size_t i = 0; i < n; i++)
-        if (load_phase(x, node(x, phases->data.sequence.items.start[i]), &o->phases[i]))
-            return -1;
+    size_t k = 0;
+    if (expand_phases(x, phases, o->phases, &k, 0))
+        return -1;
     o->n_phases = n;
     return 0;
 }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# A train phase's plastic_after: each presentation of P ms with plasticity
+# Phase lists.  A train phase's plastic_after: each presentation of P ms with plasticity
 # held for its first A ms follows the same trajectory, step for step, as the
 # same patterns presented for A ms without plasticity and then held for
 # P - A ms with it (a settle phase), noise and low-pass filters included.
@@ -46,4 +46,15 @@ if "$apical" check "$yaml" --set simulation.phases.0.plastic_after=100 2>"$tmp/e
     echo "plastic_after = present accepted"; exit 1
 fi
 grep 'plastic_after (100 ms) must be at least 0 and below present (100 ms)' "$tmp/err"
-echo "plastic_after: ok"
+# A repeated group is its phases written out: a list with nested
+# {repeat: N, phases: [...]} groups gives the same trajectory and metrics as
+# the same phases in full.
+common="$common --set record.metrics.patterns=3 --set record.metrics.settle=2"
+p='{train: patterns, patterns: 2, present: 3}' t='{test: patterns, patterns: 3}' s='{settle: 1}'
+with_phases e "$p;{repeat: 2, phases: [$p, {repeat: 3, phases: [$s]}, $t]};$t"
+with_phases f "$p;$p;$s;$s;$s;$t;$p;$s;$s;$s;$t;$t"
+cmp "$tmp/e/traces.csv" "$tmp/f/traces.csv"
+cmp "$tmp/e/metrics.csv" "$tmp/f/metrics.csv"
+[ "$(wc -l <"$tmp/e/metrics.csv")" -eq 4 ] || { cat "$tmp/e/metrics.csv"; exit 1; }
+grep -c 'phases:' "$tmp/e/config.yaml"
+echo "phases: ok"
