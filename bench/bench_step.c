@@ -3,14 +3,15 @@
  * plastic: bottom-up (Eq. 7), top-down (Eq. 10), pyramid-to-interneuron
  * (Eq. 8) and interneuron-to-pyramid (Eq. 9), noise on.
  *
- *   bench_step [SIZES [K [f32|f16|f64 [B]]]]  e.g. 784-500-500-10 16 f32; B copies of the
+ *   bench_step [SIZES [K [f32|f16|bf16|f64 [B]]]]  e.g. 784-500-500-10 16 f32; B copies of the
  *                           state side by side (simulation.batch), one image each;
  *                           default: 30-50-10 and
  *                           784-500-500-10 with plasticity every step and in rank-16
  *                           batches, in rank-16 batches with single-precision weights
  *                           (matvec: f32_all: dendrites and learning in float), and
  *                           784-500-500-10 with half-precision copies for the dendrites
- *                           (matvec: f16, learning in float)
+ *                           (matvec: f16, learning in float); bf16: as f16, the rules' rank-K
+ *                           products from bfloat16 operands (rule_products: bf16)
  *
  *   BENCH_THREADS=N fixes the thread count of circuits past 2^18 weights (no probing:
  *   by default the engine times one and all threads every 4096 steps and keeps the
@@ -140,13 +141,15 @@ static int cmp(const void *a, const void *b)
 }
 
 /* The weight storages benchmarked: double; float weights and learning
-   (matvec: f32_all); half copies for the dendrites, float learning (f16). */
-enum { F64, F32, F16 };
+   (matvec: f32_all); half copies for the dendrites, float learning (f16);
+   as f16, with the rules' products from bfloat16 operands (bf16). */
+enum { F64, F32, F16, BF16 };
 static const struct {
     const char *name, *matvec;
     double product_bytes, flush_bytes; /* per weight: read by the dendrites; W and Delta
                                           read and written by a flush (and the half copy) */
-} prec[] = { { "f64", "f64", 8, 32 }, { "f32", "f32_all", 4, 16 }, { "f16", "f16", 2, 18 } };
+} prec[] = { { "f64", "f64", 8, 32 }, { "f32", "f32_all", 4, 16 }, { "f16", "f16", 2, 18 },
+              { "bf16", "f16, rule_products: bf16", 2, 18 } };
 
 /* YAML for L0-L1-...-out with interneurons, all pathways plastic. */
 static int copies = 1; /* simulation.batch */
@@ -297,7 +300,7 @@ int main(int argc, char **argv)
         int sz[16], nl = 0;
         int batch = argc > 2 ? atoi(argv[2]) : 1;
         int f32 = F64;
-        for (int k = F32; argc > 3 && k <= F16; k++)
+        for (int k = F32; argc > 3 && k <= BF16; k++)
             if (!strcmp(argv[3], prec[k].name))
                 f32 = k;
         copies = argc > 4 && atoi(argv[4]) >= 1 ? atoi(argv[4]) : 1;

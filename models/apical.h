@@ -54,7 +54,7 @@ extern "C" {
 #endif
 
 #define APICAL_ABI_MAJOR 1u
-#define APICAL_ABI_MINOR 5u
+#define APICAL_ABI_MINOR 6u
 #define APICAL_ENTRY_SYMBOL "apical_library_v1"
 
 enum apical_status {
@@ -252,6 +252,13 @@ typedef struct apical_rule_batch {
        Delta) / tau_w.  A host passes B > 1 only to a rule flagged
        APICAL_RULE_COPIES. */
     size_t copies;
+    /* ABI 1.6: pre in bfloat16 pairs of steps, or NULL: element t n_pre + c
+       holds bf16(pre[2t][c]) in its low half and bf16(pre[2t + 1][c]) in
+       its high half (0 past step k - 1), t < (k + 1) / 2; passed with
+       pre_f32 and copies 1 when the run asks for rule_products: bf16.  A
+       rule may then form its rank-k products from bfloat16 operands (8-bit
+       significands) with single-precision sums. */
+    const uint32_t *pre_bf16x2;
 } apical_rule_batch;
 
 typedef struct apical_rule {
@@ -400,6 +407,11 @@ APICAL_EXPORT const apical_library *apical_library_v1(uint32_t host_major,
 #define APICAL_BATCH_PRE_F32(b) \
     ((b)->struct_size >= offsetof(apical_rule_batch, pre_f32) + sizeof(const float *) ? \
      (b)->pre_f32 : NULL)
+
+/* Does batch b (from a host of any 1.x) carry the 1.6 field pre_bf16x2? */
+#define APICAL_BATCH_PRE_BF16X2(b) \
+    ((b)->struct_size >= offsetof(apical_rule_batch, pre_bf16x2) + sizeof(const uint32_t *) ? \
+     (b)->pre_bf16x2 : NULL)
 
 /* The copies of batch b (from a host of any 1.x): 1 unless 1.5 says more. */
 #define APICAL_BATCH_COPIES(b) \

@@ -12,6 +12,9 @@
 
 #include <gsl/gsl_cblas.h>
 
+#include <stdint.h>
+#include <string.h>
+
 #include "apical.h"
 
 static inline int lowpass_hebb_dwdt(const apical_rule_ctx *c, double eta, double tau_w,
@@ -433,6 +436,137 @@ static inline void lowpass_row1_f32s(float *w0, float *d0, size_t n, size_t col,
     lowpass_tail_f32s(w0, d0, n, col, end, k, pre, ew, ed, stride, sg, qk);
 }
 
+
+#if defined(__AVX512BF16__)
+/* bfloat16 of a float, rounded to nearest even (finite values). */
+static inline uint32_t lph_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+}
+
+static inline float lph_from_bf16(uint32_t h)
+{
+    uint32_t u = h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Rows w0 and, with two, w0 + n over columns [col, end), from pairs of
+   steps in bfloat16: pre2[t n + c] holds steps 2t and 2t + 1 of column c,
+   cw2 and cd2 [t stride + r] the two steps' coefficients of row r.  Each
+   vdpbf16ps adds both steps' products to sixteen single-precision sums:
+   half the instructions of the float lanes.  The increments are summed
+   apart from W and D and added once, as in lowpass_rows2_f32s. */
+static inline void lowpass_rows2_bf16(float *w0, float *d0, size_t n, size_t col, size_t end,
+                                      size_t kp, const uint32_t *pre2, const uint32_t *cw2,
+                                      const uint32_t *cd2, size_t stride, float sg, float qk,
+                                      int two)
+{
+    float *w1 = w0 + n, *d1 = d0 + n;
+    const __m512 vsg = _mm512_set1_ps(sg), vqk = _mm512_set1_ps(qk);
+    /* 64 columns of both rows: sixteen independent chains of vdpbf16ps,
+       enough to cover its latency on both ports (sixteen columns give
+       four) */
+    for (; two && col + 64 <= end; col += 64) {
+        __m512 dv[2][4], a[2][4], b[2][4];
+        for (int g = 0; g < 4; g++) {
+            dv[0][g] = _mm512_loadu_ps(d0 + col + 16 * g);
+            dv[1][g] = _mm512_loadu_ps(d1 + col + 16 * g);
+            for (int r = 0; r < 2; r++) {
+                a[r][g] = _mm512_mul_ps(vsg, dv[r][g]);
+                b[r][g] = _mm512_setzero_ps();
+            }
+        }
+        for (size_t t = 0; t < kp; t++) {
+            const __m512bh cw0 = (__m512bh)_mm512_set1_epi32((int)cw2[t * stride]),
+                           cd0 = (__m512bh)_mm512_set1_epi32((int)cd2[t * stride]),
+                           cw1 = (__m512bh)_mm512_set1_epi32((int)cw2[t * stride + 1]),
+                           cd1 = (__m512bh)_mm512_set1_epi32((int)cd2[t * stride + 1]);
+            for (int g = 0; g < 4; g++) {
+                __m512bh p = (__m512bh)_mm512_loadu_si512(pre2 + t * n + col + 16 * g);
+                a[0][g] = _mm512_dpbf16_ps(a[0][g], p, cw0);
+                b[0][g] = _mm512_dpbf16_ps(b[0][g], p, cd0);
+                a[1][g] = _mm512_dpbf16_ps(a[1][g], p, cw1);
+                b[1][g] = _mm512_dpbf16_ps(b[1][g], p, cd1);
+            }
+        }
+        for (int g = 0; g < 4; g++) {
+            float *wr0 = w0 + col + 16 * g, *wr1 = w1 + col + 16 * g;
+            _mm512_storeu_ps(wr0, _mm512_add_ps(_mm512_loadu_ps(wr0), a[0][g]));
+            _mm512_storeu_ps(d0 + col + 16 * g, _mm512_fmadd_ps(vqk, dv[0][g], b[0][g]));
+            _mm512_storeu_ps(wr1, _mm512_add_ps(_mm512_loadu_ps(wr1), a[1][g]));
+            _mm512_storeu_ps(d1 + col + 16 * g, _mm512_fmadd_ps(vqk, dv[1][g], b[1][g]));
+        }
+    }
+    for (; col + 16 <= end; col += 16) {
+        __m512 dv0 = _mm512_loadu_ps(d0 + col), dv1 = two ? _mm512_loadu_ps(d1 + col) : dv0;
+        __m512 a0 = _mm512_mul_ps(vsg, dv0), a1 = _mm512_mul_ps(vsg, dv1);
+        __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
+        for (size_t t = 0; t < kp; t++) {
+            __m512bh p = (__m512bh)_mm512_loadu_si512(pre2 + t * n + col);
+            a0 = _mm512_dpbf16_ps(a0, p, (__m512bh)_mm512_set1_epi32((int)cw2[t * stride]));
+            b0 = _mm512_dpbf16_ps(b0, p, (__m512bh)_mm512_set1_epi32((int)cd2[t * stride]));
+            a1 = _mm512_dpbf16_ps(a1, p, (__m512bh)_mm512_set1_epi32((int)cw2[t * stride + 1]));
+            b1 = _mm512_dpbf16_ps(b1, p, (__m512bh)_mm512_set1_epi32((int)cd2[t * stride + 1]));
+        }
+        _mm512_storeu_ps(w0 + col, _mm512_add_ps(_mm512_loadu_ps(w0 + col), a0));
+        _mm512_storeu_ps(d0 + col, _mm512_fmadd_ps(vqk, dv0, b0));
+        if (two) {
+            _mm512_storeu_ps(w1 + col, _mm512_add_ps(_mm512_loadu_ps(w1 + col), a1));
+            _mm512_storeu_ps(d1 + col, _mm512_fmadd_ps(vqk, dv1, b1));
+        }
+    }
+    /* the tail: the same bfloat16 operands, in scalars */
+    for (int r = 0; r < 1 + two; r++) {
+        float *wr = r ? w1 : w0, *dr = r ? d1 : d0;
+        for (size_t c = col; c < end; c++) {
+            float a = sg * dr[c], b = 0;
+            for (size_t t = 0; t < kp; t++) {
+                uint32_t pp = pre2[t * n + c], ww = cw2[t * stride + (size_t)r],
+                         dd = cd2[t * stride + (size_t)r];
+                float p0 = lph_from_bf16(pp & 0xFFFFu), p1 = lph_from_bf16(pp >> 16);
+                a += lph_from_bf16(ww & 0xFFFFu) * p0 + lph_from_bf16(ww >> 16) * p1;
+                b += lph_from_bf16(dd & 0xFFFFu) * p0 + lph_from_bf16(dd >> 16) * p1;
+            }
+            wr[c] += a;
+            dr[c] = qk * dr[c] + b;
+        }
+    }
+}
+
+/* The single-copy pass with bfloat16 products (rule_products: bf16): the
+   coefficients of each pair of steps packed beside ewf and edf in the
+   scratch (their 2 kb m floats leave as many free), the pre pairs as the
+   host passes them. */
+static inline void lowpass_pass_bf16(const apical_rule_batch *c, const uint32_t *pre2, size_t kb,
+                                     const float *ewf, const float *edf, float *w, float *delta,
+                                     float sg, float qk)
+{
+    const size_t m = c->n_post, n = c->n_pre, kp = (kb + 1) / 2;
+    uint32_t *cw2 = (uint32_t *)(edf + kb * m), *cd2 = cw2 + kp * m;
+    for (size_t t = 0; t < kp; t++)
+        for (size_t i = 0; i < m; i++) {
+            int odd = 2 * t + 1 < kb;
+            cw2[t * m + i] = lph_bf16(ewf[2 * t * m + i]) |
+                             (odd ? lph_bf16(ewf[(2 * t + 1) * m + i]) << 16 : 0);
+            cd2[t * m + i] = lph_bf16(edf[2 * t * m + i]) |
+                             (odd ? lph_bf16(edf[(2 * t + 1) * m + i]) << 16 : 0);
+        }
+    /* blocks of columns whose kp pre pairs fit in L1 (16 KB) */
+    size_t cw = (16384 / sizeof(uint32_t) / (kp ? kp : 1)) & ~(size_t)15;
+    cw = cw < 16 ? 16 : cw;
+    for (size_t c0 = 0; c0 < n; c0 += cw) {
+        size_t c1 = n - c0 > cw ? c0 + cw : n;
+        for (size_t r = 0; r < m; r += 2)
+            lowpass_rows2_bf16(w + r * n, delta + r * n, n, c0, c1, kp, pre2, cw2 + r, cd2 + r, m,
+                               sg, qk, r + 1 < m);
+    }
+}
+#endif
+
 static inline int lowpass_hebb_batch_f32(const apical_rule_batch *c, double eta, double tau_w,
                                          double sign, double offset, double dt, float *w,
                                          float *delta)
@@ -484,6 +618,13 @@ static inline int lowpass_hebb_batch_f32(const apical_rule_batch *c, double eta,
                     (int)m, pre_f, (int)n, (float)qk, delta, (int)n);
         return APICAL_OK;
     }
+#if defined(__AVX512BF16__)
+    const uint32_t *pre2 = APICAL_BATCH_PRE_BF16X2(c);
+    if (pre_f && pre2) {
+        lowpass_pass_bf16(c, pre2, kb, ewf, edf, w, delta, (float)sg, (float)qk);
+        return APICAL_OK;
+    }
+#endif
     if (pre_f) {
         /* in blocks of columns whose k pre rows fit in L1 (16 KB), every row
            pair's block in turn: the pre rows are read from L2 once per block

@@ -133,6 +133,11 @@ size_t apical_circuit_copies(const apical_circuit *c);
    (f32_all); 3: as 2, and the dendrites read half-precision copies (f16,
    runner/matvec.h).  Set before finalize. */
 void apical_circuit_set_matvec_f32(apical_circuit *c, int on);
+/* on: with single-precision learning (matvec f32_all or f16), one copy and
+   plasticity batches, the rules may form their rank-k products from
+   bfloat16 operands (ABI 1.6 apical_rule_batch.pre_bf16x2; rules built
+   without AVX512_BF16 keep single precision).  Set before finalize. */
+void apical_circuit_set_rule_bf16(apical_circuit *c, int on);
 /* Refresh the single-precision copies after changing weights by hand. */
 void apical_circuit_weights_changed(apical_circuit *c);
 /* The same for one projection; weights that do not fit half precision add

@@ -34,6 +34,11 @@ void apical_circuit_set_matvec_f32(apical_circuit *c, int on)
     c->matvec_f32 = on;
 }
 
+void apical_circuit_set_rule_bf16(apical_circuit *c, int on)
+{
+    c->rule_bf16 = on;
+}
+
 void apical_proj_weights_changed(apical_circuit *c, apical_proj *pj)
 {
     if (!pj->wf)
@@ -172,6 +177,7 @@ void apical_circuit_free(apical_circuit *c)
         free(c->projs[i].hist_scratch);
         free(c->projs[i].hist_slice);
         free(c->projs[i].hist_pre_f32);
+        free(c->projs[i].hist_pre_bf16x2);
         free(c->projs[i].dw_mean);
         free(c->projs[i].delayed);
         free(c->projs[i].delayed_saved);
@@ -640,6 +646,9 @@ static int finalize_rules(apical_circuit *c, char *err, size_t cap)
             pj->hist_scratch = malloc(2 * k * m * sizeof(double));
             pj->hist_slice = malloc(k * m * sizeof(double));
             if (f32 && !(pj->hist_pre_f32 = malloc(k * n * sizeof(float))))
+                return snprintf(err, cap, "out of memory"), -1;
+            if (f32 && c->rule_bf16 && c->copies == 1 &&
+                !(pj->hist_pre_bf16x2 = calloc((k + 1) / 2 * n, sizeof(uint32_t))))
                 return snprintf(err, cap, "out of memory"), -1;
             if (!pj->hist_post || !pj->hist_pre || !pj->hist_scratch || !pj->hist_slice)
                 return snprintf(err, cap, "out of memory"), -1;

@@ -50,6 +50,8 @@ struct apical_proj {
     double *hist_scratch;
     double *hist_slice;        /* k x n_post: the post history cut into threads' rows */
     float *hist_pre_f32;       /* with f32 storage: hist_pre in single precision */
+    uint32_t *hist_pre_bf16x2; /* rule_products bf16: hist_pre as bfloat16 pairs of steps
+                                  (apical_rule_batch.pre_bf16x2) */
     size_t hist_n;
     int feedthrough;           /* carries a port-stage observable (direct feedthrough) */
     double *dw_mean;           /* copies > 1 without a batched rule: the mean of the
@@ -114,6 +116,7 @@ struct apical_circuit {
     double *scratch;    /* largest population size */
     double *obs_scratch; /* largest n_obs x n */
     size_t batch_k;     /* plasticity steps per rank-k update (1: every step) */
+    int rule_bf16;      /* the batched rules' products from bfloat16 operands */
     int matvec_f32;     /* 1: dendrites read single-precision copies of the weights;
                            2: and plastic weights (rules with euler_batch_f32) are stored
                            and learn in single precision (matvec: f32_all);

@@ -338,7 +338,8 @@ static int integrator_matvec(ctx *x, const yaml_node_t *mv, const apical_run_opt
 static int load_integrator(ctx *x, const yaml_node_t *integ, apical_run_opts *o)
 {
     static const char *const ik[] = { "method", "dt", "rtol", "atol", "h0", "hmax",
-                                      "weights", "plasticity_batch", "matvec", NULL };
+                                      "weights", "plasticity_batch", "matvec",
+                                      "rule_products", NULL };
     if (expect(x, integ, YAML_MAPPING_NODE, "an integrator {method, dt, ...}") ||
         check_keys(x, integ, "the integrator", ik))
         return -1;
@@ -362,6 +363,18 @@ static int load_integrator(ctx *x, const yaml_node_t *integ, apical_run_opts *o)
     yaml_node_t *mv = get(x, integ, "matvec");
     if (mv && integrator_matvec(x, mv, o))
         return -1;
+    yaml_node_t *rp = get(x, integ, "rule_products");
+    if (rp) {
+        static const char *const kinds[] = { "f32", "bf16", NULL };
+        int bf16 = 0;
+        if (one_of(x, rp, kinds, "f32 or bf16 (the batched rules' products from bfloat16 "
+                                 "operands)", &bf16))
+            return -1;
+        if (bf16 && (!mv || x->cfg->circuit->matvec_f32 < 2 || batch < 2))
+            return fail(x, rp, "rule_products: bf16 needs learning in single precision "
+                               "(matvec: f32_all or f16) and plasticity_batch >= 2");
+        apical_circuit_set_rule_bf16(x->cfg->circuit, bf16);
+    }
     const char *names[] = { "rtol", "atol", "h0", "hmax" };
     double *vals[] = { &o->integ.rtol, &o->integ.atol, &o->integ.h0, &o->integ.hmax };
     for (int k = 0; k < 4; k++) {
@@ -472,6 +485,9 @@ static int load_batch(ctx *x, const yaml_node_t *bn, const apical_run_opts *o)
         return fail(x, bn, "batch > 1 is not supported with integrator weights: state");
     if (o->eval_bp_cosine)
         return fail(x, bn, "batch > 1 is not supported with record.metrics.bp_cosine");
+    if (x->cfg->circuit->rule_bf16)
+        return fail(x, bn, "batch > 1 is not supported with integrator rule_products: bf16 "
+                           "(copies learn through single-precision GEMMs)");
     for (size_t i = 0; i < o->n_phases; i++)
         if (o->phases[i].kind == APICAL_PHASE_TRAIN && o->phases[i].patterns % b)
             return fail(x, bn, "batch %ld: phase %zu trains on %ld patterns, not a multiple of "

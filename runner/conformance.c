@@ -16,6 +16,7 @@
 
 #include "apical_conformance.h"
 #include "circuit_int.h"
+#include "matvec.h"
 
 /* Cells per population in the cell checks: not a multiple of a vector's
    lanes, so vectorised loops run their remainders too. */
@@ -39,6 +40,8 @@
 #define TOL_BATCH 1e-10      /* k steps at once against k steps */
 #define TOL_F32 (2.0 * FLT_EPSILON)      /* W and aux rounded to float once */
 #define TOL_F32_PRE (8.0 * FLT_EPSILON)  /* plus products summed in float lanes */
+#define TOL_BF16 (1.0 / 64)              /* of the step's change: products of operands
+                                            rounded to 8-bit significands (2^-8 each) */
 #define TOL_RATE 1e-8        /* steady_rate against dwdt at settled memory */
 
 /* A table count beyond this is taken for a corrupt descriptor. */
@@ -1159,6 +1162,7 @@ typedef struct rulechk {
     double *dw, *da;
     double *scratch;                /* 2 K POST */
     float *wf, *af, *pref;
+    uint32_t *pre2;                 /* (K + 1) / 2 x PRE: pre as bfloat16 pairs of steps */
 } rulechk;
 
 static apical_rule_ctx rule_ctx(const rulechk *k, size_t step)
@@ -1180,6 +1184,22 @@ static void compare_mat(prop *p, const rulechk *k, const char *what, const doubl
     for (size_t i = 0; i < count; i++)
         prop_dev(p, fabs(got[i] - want[i]) / scale, "%s [%zu][%zu], parameter set %u: %.17g, "
                  "expected %.17g (largest entry %.3g)", what, i / PRE % POST, i % PRE, k->set,
+                 got[i], want[i], scale);
+}
+
+/* Largest |got - want| over the matrix, relative to the largest change
+   |want - before| (or 1 where nothing changed). */
+static void compare_change(prop *p, const rulechk *k, const char *what, const double *got,
+                           const double *want, const double *before, size_t count)
+{
+    double scale = 0;
+    for (size_t i = 0; i < count; i++)
+        scale = fmax(scale, fabs(want[i] - before[i]));
+    if (!(scale > 0))
+        scale = 1;
+    for (size_t i = 0; i < count; i++)
+        prop_dev(p, fabs(got[i] - want[i]) / scale, "%s [%zu][%zu], parameter set %u: %.17g, "
+                 "expected %.17g (largest change %.3g)", what, i / PRE % POST, i % PRE, k->set,
                  got[i], want[i], scale);
 }
 
@@ -1251,7 +1271,7 @@ static void rule_euler(rulechk *k, prop *p)
 static apical_rule_batch rule_batch(const rulechk *k, size_t steps, const float *pre_f32)
 {
     apical_rule_batch b = { sizeof b, POST, PRE, steps, k->p, k->post, k->pre, k->scratch,
-                            pre_f32, 1 };
+                            pre_f32, 1, NULL };
     set_all(k->scratch, 2 * K * POST, NAN);
     return b;
 }
@@ -1359,22 +1379,38 @@ static void rule_f32(rulechk *k, prop *p)
     }
     float *wf = k->wf, *af = k->af;
     double *got_w = k->dw, *got_a = k->da;
-    for (int f = 0; f < 2; f++) {
+    /* ABI 1.6: pre also as bfloat16 pairs of steps */
+    for (size_t t = 0; t < (K + 1) / 2; t++)
+        for (size_t c = 0; c < PRE; c++)
+            k->pre2[t * PRE + c] =
+                apical_bf16(k->pref[2 * t * PRE + c]) |
+                (2 * t + 1 < K ? apical_bf16(k->pref[(2 * t + 1) * PRE + c]) << 16 : 0);
+    static const char *const pre_is[] = { "NULL", "set", "set, pre_bf16x2 set" };
+    for (int f = 0; f < 3; f++) {
         for (size_t i = 0; i < nw; i++)
             wf[i] = (float)w0[i];
         for (size_t i = 0; i < na; i++)
             af[i] = (float)a0[i];
         apical_rule_batch b = rule_batch(k, K, f ? k->pref : NULL);
+        if (f == 2)
+            b.pre_bf16x2 = k->pre2;
         rc = k->u->euler_batch_f32(&b, DT, wf, af);
         if (rc != APICAL_OK) {
             prop_fail(&p[f], "euler_batch_f32 returned %d (pre_f32 %s) at parameter set %u",
-                      rc, f ? "set" : "NULL", k->set);
+                      rc, pre_is[f], k->set);
             continue;
         }
         for (size_t i = 0; i < nw; i++)
             got_w[i] = wf[i];
         for (size_t i = 0; i < na; i++)
             got_a[i] = af[i];
+        if (f == 2) { /* the change, to the operands' precision */
+            compare_change(&p[f], k, "W (bfloat16 products)", got_w, wr, w0, nw);
+            for (size_t a = 0; a < k->na; a++)
+                compare_change(&p[f], k, "aux (bfloat16 products)", got_a + a * nw, ar + a * nw,
+                               a0 + a * nw, nw);
+            continue;
+        }
         compare_mat(&p[f], k, "W (float)", got_w, wr, w0, nw);
         for (size_t a = 0; a < k->na; a++)
             compare_mat(&p[f], k, "aux (float)", got_a + a * nw, ar + a * nw, a0 + a * nw, nw);
@@ -1482,7 +1518,8 @@ static void rule_skip_all(conf *c, const char *why)
 {
     static const char *const names[] = { "dwdt", "euler", "euler_batch", "euler_batch.copies",
                                          "euler_batch_f32",
-                                         "euler_batch_f32.pre_f32", "steady_rate" };
+                                         "euler_batch_f32.pre_f32",
+                                         "euler_batch_f32.pre_bf16x2", "steady_rate" };
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         skip(c, names[i], "%s", why);
 }
@@ -1523,14 +1560,16 @@ int apical_conformance_rule(const apical_rule *u, const apical_conf_options *opt
                    2 * (nw + na) + 2 * K * POST + 8;
     double *all = malloc(total * sizeof *all);
     float *fl = malloc((nw + na + K * PRE + 1) * sizeof *fl);
-    if (!all || !fl) {
+    uint32_t *pre2 = malloc((K + 1) / 2 * PRE * sizeof *pre2);
+    if (!all || !fl || !pre2) {
         free(all);
         free(fl);
+        free(pre2);
         snprintf(err, errcap, "out of memory checking rule %s", c.model);
         return -1;
     }
     rulechk k = { &c, u, 0, u->n_aux, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                  NULL, NULL, NULL, NULL, NULL, NULL };
+                  NULL, NULL, NULL, NULL, NULL, NULL, NULL };
     size_t used = 0;
     k.p = cell_alloc(&all, &used, u->n_params);
     k.post = cell_alloc(&all, &used, K * POST);
@@ -1547,14 +1586,16 @@ int apical_conformance_rule(const apical_rule *u, const apical_conf_options *opt
     k.wf = fl;
     k.af = fl + nw;
     k.pref = fl + nw + na;
+    k.pre2 = pre2;
 
-    prop pd, pe, pb, pf[2], pr, pc;
+    prop pd, pe, pb, pf[3], pr, pc;
     prop_init(&pc);
     prop_init(&pd);
     prop_init(&pe);
     prop_init(&pb);
     prop_init(&pf[0]);
     prop_init(&pf[1]);
+    prop_init(&pf[2]);
     prop_init(&pr);
     const int has_batch = APICAL_RULE_HAS_BATCH(u), has_f32 = APICAL_RULE_HAS_BATCH_F32(u);
     const int has_rate = APICAL_RULE_STEADY_RATE(u) != NULL;
@@ -1597,12 +1638,14 @@ int apical_conformance_rule(const apical_rule *u, const apical_conf_options *opt
     if (has_f32) {
         finish(&c, "euler_batch_f32", &pf[0], TOL_F32, 0, NULL);
         finish(&c, "euler_batch_f32.pre_f32", &pf[1], TOL_F32_PRE, 0, NULL);
+        finish(&c, "euler_batch_f32.pre_bf16x2", &pf[2], TOL_BF16, 0, NULL);
     } else {
         const char *why = u->struct_size < offsetof(apical_rule, euler_batch_f32) +
                           sizeof(void (*)(void)) ? "an ABI 1.0/1.1 descriptor: no euler_batch_f32"
                                                  : "no euler_batch_f32 function";
         skip(&c, "euler_batch_f32", "%s", why);
         skip(&c, "euler_batch_f32.pre_f32", "%s", why);
+        skip(&c, "euler_batch_f32.pre_bf16x2", "%s", why);
     }
     if (has_rate)
         finish(&c, "steady_rate", &pr, TOL_RATE, 0, NULL);
@@ -1612,5 +1655,6 @@ int apical_conformance_rule(const apical_rule *u, const apical_conf_options *opt
                                     : "no steady_rate function");
     free(all);
     free(fl);
+    free(pre2);
     return c.failures;
 }

@@ -387,7 +387,8 @@ static int flush_span(apical_circuit *c, apical_proj *pj, size_t lo, size_t hi)
         post = slice;
     }
     apical_rule_batch b = { sizeof b, mt, n, k, pj->rp, post, pj->hist_pre,
-                            pj->hist_scratch + 2 * kr * lo, pj->hist_pre_f32, c->copies };
+                            pj->hist_scratch + 2 * kr * lo, pj->hist_pre_f32, c->copies,
+                            pj->hist_pre_bf16x2 };
     int rc;
     if (pj->auxf) {
         rc = pj->rule->euler_batch_f32(&b, c->batch_dt, pj->wf + lo * n, pj->auxf + lo * n);
@@ -569,6 +570,17 @@ int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, siz
             memcpy(pj->hist_pre + pj->hist_n * s->n, pre, s->n * sizeof(double));
             for (size_t q = 0; pj->hist_pre_f32 && q < s->n; q++)
                 pj->hist_pre_f32[pj->hist_n * s->n + q] = (float)pre[q];
+            if (pj->hist_pre_bf16x2) {
+                /* step 2t in the low halves, 2t + 1 in the high ones (0 until
+                   it comes, for an odd batch) */
+                uint32_t *p2 = pj->hist_pre_bf16x2 + pj->hist_n / 2 * s->n;
+                if (pj->hist_n % 2)
+                    for (size_t q = 0; q < s->n; q++)
+                        p2[q] |= apical_bf16((float)pre[q]) << 16;
+                else
+                    for (size_t q = 0; q < s->n; q++)
+                        p2[q] = apical_bf16((float)pre[q]);
+            }
             c->batch_dt = dt;
             full |= ++pj->hist_n == c->batch_k;
             continue;

@@ -543,7 +543,7 @@ static double fast_run(const char *integrator, double *w_out, size_t nw)
 START_TEST(fast_paths_stay_close_to_the_published_scheme)
 {
     enum { NW = 3500 };
-    static double w_ref[NW], w_batch[NW], w_f32[NW], w_all[NW], w_all1[NW], w_h[NW];
+    static double w_ref[NW], w_batch[NW], w_f32[NW], w_all[NW], w_all1[NW], w_h[NW], w_bf[NW];
     double a_ref = fast_run("method: euler, dt: 0.1", w_ref, NW);
     double a_b = fast_run("method: euler, dt: 0.1, plasticity_batch: 16", w_batch, NW);
     double a_f = fast_run("method: euler, dt: 0.1, plasticity_batch: 16, matvec: f32", w_f32, NW);
@@ -554,7 +554,10 @@ START_TEST(fast_paths_stay_close_to_the_published_scheme)
     double a_a1 = fast_run("method: euler, dt: 0.1, matvec: f32_all", w_all1, NW);
     /* half-precision copies for the dendrites, learning as f32_all */
     double a_h = fast_run("method: euler, dt: 0.1, plasticity_batch: 16, matvec: f16", w_h, NW);
-    double moved = 0, d_batch = 0, d_f32 = 0, d_all = 0, d_all1 = 0, d_h = 0;
+    /* and the rules' products from bfloat16 operands */
+    double a_bf = fast_run("method: euler, dt: 0.1, plasticity_batch: 16, matvec: f16, "
+                           "rule_products: bf16", w_bf, NW);
+    double moved = 0, d_batch = 0, d_f32 = 0, d_all = 0, d_all1 = 0, d_h = 0, d_bf = 0, d_bfh = 0;
     apical_config cfg0; /* the initial weights, for scale */
     char file[2048], err[2048];
     test_srcpath(file, sizeof file, "yaml/regression.yaml");
@@ -570,6 +573,8 @@ START_TEST(fast_paths_stay_close_to_the_published_scheme)
             d_all = fmax(d_all, fabs(w_all[m] - w_batch[m]));
             d_all1 = fmax(d_all1, fabs(w_all1[m] - w_ref[m]));
             d_h = fmax(d_h, fabs(w_h[m] - w_batch[m]));
+            d_bf = fmax(d_bf, fabs(w_bf[m] - w_batch[m]));
+            d_bfh = fmax(d_bfh, fabs(w_bf[m] - w_h[m]));
         }
     }
     apical_config_free(&cfg0);
@@ -592,6 +597,15 @@ START_TEST(fast_paths_stay_close_to_the_published_scheme)
     ck_assert_double_gt(d_h, d_all); /* the half copies are read, and are coarser */
     ck_assert_double_lt(d_h, 1e-3 * moved); /* the size of the rank-16 batching error */
     ck_assert_double_eq_tol(a_h, a_b, 1e-3 * a_b);
+    fprintf(stderr, "bf16 products: weights differ by %.3g (vs f64 batch 16) and %.3g (vs "
+                    "f16); apical_sq %.6g\n", d_bf, d_bfh, a_bf);
+#if defined(__AVX512BF16__)
+    ck_assert_double_gt(d_bfh, 1e-6 * moved); /* the bfloat16 products are taken */
+#else
+    ck_assert_double_eq(d_bfh, 0); /* the rules keep single precision */
+#endif
+    ck_assert_double_lt(d_bf, 1e-2 * moved); /* operands of 8-bit significands */
+    ck_assert_double_eq_tol(a_bf, a_b, 1e-2 * a_b);
 }
 END_TEST
 

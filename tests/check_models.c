@@ -339,7 +339,7 @@ static void check_batch(const char *name, double tau_w)
         apical_rule_ctx c = { sizeof c, M, N, p, post + j * M, prer + j * N };
         u->euler(&c, 0.1, w1, d1);
     }
-    apical_rule_batch b = { sizeof b, M, N, K, p, post, prer, scratch, NULL, 1 };
+    apical_rule_batch b = { sizeof b, M, N, K, p, post, prer, scratch, NULL, 1, NULL };
     ck_assert_int_eq(u->euler_batch(&b, 0.1, w2, d2), APICAL_OK);
     for (int i = 0; i < M * N; i++) {
         ck_assert_double_eq_tol(w2[i], w1[i], 1e-13);
@@ -377,7 +377,7 @@ static void check_batch_f32(const char *name, double tau_w)
     memcpy(d0, d1, sizeof d1);
     for (int i = 0; i < K * N; i++)
         pref[i] = (float)prer[i];
-    apical_rule_batch b = { sizeof b, M, N, K, p, post, prer, scratch, NULL, 1 };
+    apical_rule_batch b = { sizeof b, M, N, K, p, post, prer, scratch, NULL, 1, NULL };
     ck_assert_int_eq(u->euler_batch(&b, 0.1, w1, d1), APICAL_OK);
     ck_assert_int_eq(u->euler_batch_f32(&b, 0.1, w2, d2), APICAL_OK);
     for (int i = 0; i < M * N; i++) {
