@@ -7,6 +7,8 @@
 # run's lines (bench_step measures sgemm and the memory bandwidth in the same process),
 # then the medians per image-step and the 55,000-image epoch they imply at
 # STEPS_PER_IMAGE Euler steps per image (default 100: 10 ms at dt 0.1 ms).
+# PRECS="f16 bf16" also times B = 1 with the rules' products in bfloat16 (bench_step's
+# precisions; default f16).  BENCH_THREADS=N fixes apical's thread count.
 # Run from the build tree (make bench-batch); OPENBLAS_NUM_THREADS=1 for NumPy, as
 # apical's own BLAS calls run on the calling thread.
 set -eu
@@ -24,14 +26,19 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 uptime
 for r in $(seq "$runs"); do
-    for b in $copies; do
-        all=$(nice "$bench" $sizes 16 f16 "$b")
-        echo "$all" | grep "^machine"
-        line=$(echo "$all" | grep "^$sizes")
-        echo "$line"
-        us=$(echo "$line" | sed 's/.*median *\([0-9.]*\) us\/step.*/\1/')
-        cpu=$(echo "$line" | sed 's/.*; cpu \([0-9.]*\) us).*/\1/')
-        echo "apical $b $(echo "$us $cpu $b" | awk '{ print $1 / $3, $2 / $3 }')" >>"$out"
+    for prec in ${PRECS:-f16}; do
+        for b in $copies; do
+            # bf16 products are for one copy (bench_step refuses others)
+            [ "$prec" = f16 ] || [ "$b" = 1 ] || continue
+            all=$(nice "$bench" $sizes 16 "$prec" "$b")
+            echo "$all" | grep "^machine"
+            line=$(echo "$all" | grep "^$sizes")
+            echo "$line"
+            us=$(echo "$line" | sed 's/.*median *\([0-9.]*\) us\/step.*/\1/')
+            cpu=$(echo "$line" | sed 's/.*; cpu \([0-9.]*\) us).*/\1/')
+            name=apical; [ "$prec" = f16 ] || name=apical_$prec
+            echo "$name $b $(echo "$us $cpu $b" | awk '{ print $1 / $3, $2 / $3 }')" >>"$out"
+        done
     done
     for spec in "1 20 f64" "1 40 f32" "16 10 f32"; do
         set -- $spec
