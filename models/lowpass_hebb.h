@@ -505,12 +505,13 @@ static inline void lowpass_rows2_bf16(float *w0, float *d0, size_t n, size_t col
         __m512 dv0 = _mm512_loadu_ps(d0 + col), dv1 = two ? _mm512_loadu_ps(d1 + col) : dv0;
         __m512 a0 = _mm512_mul_ps(vsg, dv0), a1 = _mm512_mul_ps(vsg, dv1);
         __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
+        const size_t r1 = two ? 1 : 0; /* row w1's coefficients, or w0's again */
         for (size_t t = 0; t < kp; t++) {
             __m512bh p = (__m512bh)_mm512_loadu_si512(pre2 + t * n + col);
             a0 = _mm512_dpbf16_ps(a0, p, (__m512bh)_mm512_set1_epi32((int)cw2[t * stride]));
             b0 = _mm512_dpbf16_ps(b0, p, (__m512bh)_mm512_set1_epi32((int)cd2[t * stride]));
-            a1 = _mm512_dpbf16_ps(a1, p, (__m512bh)_mm512_set1_epi32((int)cw2[t * stride + 1]));
-            b1 = _mm512_dpbf16_ps(b1, p, (__m512bh)_mm512_set1_epi32((int)cd2[t * stride + 1]));
+            a1 = _mm512_dpbf16_ps(a1, p, (__m512bh)_mm512_set1_epi32((int)cw2[t * stride + r1]));
+            b1 = _mm512_dpbf16_ps(b1, p, (__m512bh)_mm512_set1_epi32((int)cd2[t * stride + r1]));
         }
         _mm512_storeu_ps(w0 + col, _mm512_add_ps(_mm512_loadu_ps(w0 + col), a0));
         _mm512_storeu_ps(d0 + col, _mm512_fmadd_ps(vqk, dv0, b0));
@@ -542,18 +543,18 @@ static inline void lowpass_rows2_bf16(float *w0, float *d0, size_t n, size_t col
    scratch (their 2 kb m floats leave as many free), the pre pairs as the
    host passes them. */
 static inline void lowpass_pass_bf16(const apical_rule_batch *c, const uint32_t *pre2, size_t kb,
-                                     const float *ewf, const float *edf, float *w, float *delta,
+                                     const float *ewf, float *edf, float *w, float *delta,
                                      float sg, float qk)
 {
     const size_t m = c->n_post, n = c->n_pre, kp = (kb + 1) / 2;
     uint32_t *cw2 = (uint32_t *)(edf + kb * m), *cd2 = cw2 + kp * m;
     for (size_t t = 0; t < kp; t++)
         for (size_t i = 0; i < m; i++) {
-            int odd = 2 * t + 1 < kb;
+            int second = 2 * t + 1 < kb; /* the pair has its second step */
             cw2[t * m + i] = lph_bf16(ewf[2 * t * m + i]) |
-                             (odd ? lph_bf16(ewf[(2 * t + 1) * m + i]) << 16 : 0);
+                             (second ? lph_bf16(ewf[(2 * t + 1) * m + i]) << 16 : 0);
             cd2[t * m + i] = lph_bf16(edf[2 * t * m + i]) |
-                             (odd ? lph_bf16(edf[(2 * t + 1) * m + i]) << 16 : 0);
+                             (second ? lph_bf16(edf[(2 * t + 1) * m + i]) << 16 : 0);
         }
     /* blocks of columns whose kp pre pairs fit in L1 (16 KB) */
     size_t cw = (16384 / sizeof(uint32_t) / (kp ? kp : 1)) & ~(size_t)15;

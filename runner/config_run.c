@@ -110,9 +110,14 @@ static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
                     out->present_ms, x->cfg->run.dt);
     if (pa && to_double(x, pa, &out->plastic_after_ms))
         return -1;
-    if (pa && !(out->plastic_after_ms >= 0 && out->plastic_after_ms < out->present_ms))
-        return fail(x, pa, "plastic_after (%g ms) must be at least 0 and below present (%g ms)",
-                    out->plastic_after_ms, out->present_ms);
+    if (pa && !(out->plastic_after_ms >= 0 && out->plastic_after_ms < out->present_ms &&
+                lround(out->plastic_after_ms / x->cfg->run.dt) <
+                    lround(out->present_ms / x->cfg->run.dt)))
+        return fail(x, pa, "plastic_after (%g ms) must be at least 0 and leave at least one "
+                    "step of dt = %g ms of present (%g ms)", out->plastic_after_ms,
+                    x->cfg->run.dt, out->present_ms);
+    if (pa && !out->plastic)
+        return fail(x, pa, "plastic_after in a phase with plastic: false");
     return steps_fit(x, pres ? pres : ph, out->present_ms, "present");
 }
 
@@ -460,6 +465,14 @@ static int load_phases(ctx *x, const yaml_node_t *sim, apical_run_opts *o)
     if (expand_phases(x, phases, o->phases, &k, 0))
         return -1;
     o->n_phases = n;
+    /* the run counts its training patterns in a long */
+    double total = 0;
+    for (size_t i = 0; i < n; i++)
+        if (o->phases[i].kind == APICAL_PHASE_TRAIN)
+            total += (double)o->phases[i].patterns;
+    if (total > 1e15)
+        return fail(x, phases, "%.3g training patterns in all: more than a run counts (at most "
+                    "1e15)", total);
     return 0;
 }
 

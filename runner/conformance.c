@@ -1375,6 +1375,8 @@ static void rule_f32(rulechk *k, prop *p)
                   k->set);
         prop_fail(&p[1], "the double-precision steps returned %d at parameter set %u", rc,
                   k->set);
+        prop_fail(&p[2], "the double-precision steps returned %d at parameter set %u", rc,
+                  k->set);
         return;
     }
     float *wf = k->wf, *af = k->af;

@@ -3,9 +3,10 @@
 # dynamics mode, ten images side by side): 2,000 training images presented
 # for 15 ms each (plastic after 10 ms), then 500 validation images settled
 # without nudging (about 30 s of CPU time).  The classification error must
-# fall well below chance (90 %): the shipped settings reach 26 % here,
-# while a batch whose mean took one copy (a tenth of the images) or the sum
-# (ten times the rate) stays at chance (91 % both).  The same file and seed
+# fall below 35 %: the shipped settings reach 26 % here, plasticity through
+# the whole of 10 ms presentations 41 %, and a batch whose mean took one
+# copy (a tenth of the images) or the sum (ten times the rate) stays at
+# chance (91 % both).  The same file and seed
 # give the same numbers.  Skips (77) without MNIST (scripts/mnist-data).
 set -eu
 : "${APICAL_BUILDDIR:?run through make check}"
@@ -34,7 +35,7 @@ cat "$tmp/a/metrics.csv"
 awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) k[$i] = i }
          NR == 2 { e = $k["class_error"]; m = $k["mismatch_sq"] }
          END { printf "after 2000 images: class_error %s, mismatch_sq %s\n", e, m
-               if (!(e < 0.6) || !(m < 0.01)) exit 1 }' "$tmp/a/metrics.csv"
+               if (!(e < 0.35) || !(m < 0.01)) exit 1 }' "$tmp/a/metrics.csv"
 # reproducible: two short runs give the same numbers
 set -- --set simulation.phases.0.patterns=200 --set simulation.phases.1.patterns=50
 "$apical" run "$yaml" --out "$tmp/b" "$@" >/dev/null
