@@ -48,6 +48,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -412,6 +413,27 @@ APICAL_EXPORT const apical_library *apical_library_v1(uint32_t host_major,
 #define APICAL_BATCH_PRE_BF16X2(b) \
     ((b)->struct_size >= offsetof(apical_rule_batch, pre_bf16x2) + sizeof(const uint32_t *) ? \
      (b)->pre_bf16x2 : NULL)
+
+/* The format of pre_bf16x2 (ABI 1.6), for hosts that fill it and rules
+   that pack their own operands the same way.  apical_bf16: the bfloat16
+   bits of a finite float (its upper 16 bits), rounded to nearest, ties to
+   even.  apical_bf16x2_pack: rows 0 .. k-1 of n floats as (k + 1) / 2 rows
+   of pairs, out[t n + c] = bf16(rows[2t][c]) | bf16(rows[2t + 1][c]) << 16,
+   the high half 0 past row k - 1. */
+static inline uint32_t apical_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+}
+
+static inline void apical_bf16x2_pack(const float *rows, size_t k, size_t n, uint32_t *out)
+{
+    for (size_t t = 0; 2 * t < k; t++)
+        for (size_t c = 0; c < n; c++)
+            out[t * n + c] = apical_bf16(rows[2 * t * n + c]) |
+                             (2 * t + 1 < k ? apical_bf16(rows[(2 * t + 1) * n + c]) << 16 : 0);
+}
 
 /* The copies of batch b (from a host of any 1.x): 1 unless 1.5 says more. */
 #define APICAL_BATCH_COPIES(b) \

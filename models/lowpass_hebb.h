@@ -438,14 +438,6 @@ static inline void lowpass_row1_f32s(float *w0, float *d0, size_t n, size_t col,
 
 
 #if defined(__AVX512BF16__)
-/* bfloat16 of a float, rounded to nearest even (finite values). */
-static inline uint32_t lph_bf16(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-}
-
 static inline float lph_from_bf16(uint32_t h)
 {
     uint32_t u = h << 16;
@@ -543,19 +535,13 @@ static inline void lowpass_rows2_bf16(float *w0, float *d0, size_t n, size_t col
    scratch (their 2 kb m floats leave as many free), the pre pairs as the
    host passes them. */
 static inline void lowpass_pass_bf16(const apical_rule_batch *c, const uint32_t *pre2, size_t kb,
-                                     const float *ewf, float *edf, float *w, float *delta,
+                                     const float *ewf, const float *edf, float *w, float *delta,
                                      float sg, float qk)
 {
     const size_t m = c->n_post, n = c->n_pre, kp = (kb + 1) / 2;
-    uint32_t *cw2 = (uint32_t *)(edf + kb * m), *cd2 = cw2 + kp * m;
-    for (size_t t = 0; t < kp; t++)
-        for (size_t i = 0; i < m; i++) {
-            int second = 2 * t + 1 < kb; /* the pair has its second step */
-            cw2[t * m + i] = lph_bf16(ewf[2 * t * m + i]) |
-                             (second ? lph_bf16(ewf[(2 * t + 1) * m + i]) << 16 : 0);
-            cd2[t * m + i] = lph_bf16(edf[2 * t * m + i]) |
-                             (second ? lph_bf16(edf[(2 * t + 1) * m + i]) << 16 : 0);
-        }
+    uint32_t *cw2 = (uint32_t *)(c->scratch) + 2 * kb * m, *cd2 = cw2 + kp * m;
+    apical_bf16x2_pack(ewf, kb, m, cw2);
+    apical_bf16x2_pack(edf, kb, m, cd2);
     /* blocks of columns whose kp pre pairs fit in L1 (16 KB) */
     size_t cw = (16384 / sizeof(uint32_t) / (kp ? kp : 1)) & ~(size_t)15;
     cw = cw < 16 ? 16 : cw;

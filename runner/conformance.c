@@ -16,7 +16,6 @@
 
 #include "apical_conformance.h"
 #include "circuit_int.h"
-#include "matvec.h"
 
 /* Cells per population in the cell checks: not a multiple of a vector's
    lanes, so vectorised loops run their remainders too. */
@@ -1172,35 +1171,21 @@ static apical_rule_ctx rule_ctx(const rulechk *k, size_t step)
 }
 
 /* Largest |got - want| over the matrix, relative to its largest entry (or
-   that of `before`, whichever is larger). */
+   that of `before`, whichever is larger); with by_change, relative to the
+   largest change |want - before| instead (or 1 where nothing changed). */
 static void compare_mat(prop *p, const rulechk *k, const char *what, const double *got,
-                        const double *want, const double *before, size_t count)
+                        const double *want, const double *before, size_t count, int by_change)
 {
     double scale = 0;
     for (size_t i = 0; i < count; i++)
-        scale = fmax(scale, fmax(fabs(want[i]), fabs(before[i])));
+        scale = fmax(scale, by_change ? fabs(want[i] - before[i])
+                                      : fmax(fabs(want[i]), fabs(before[i])));
     if (!(scale > 0))
         scale = 1;
     for (size_t i = 0; i < count; i++)
         prop_dev(p, fabs(got[i] - want[i]) / scale, "%s [%zu][%zu], parameter set %u: %.17g, "
-                 "expected %.17g (largest entry %.3g)", what, i / PRE % POST, i % PRE, k->set,
-                 got[i], want[i], scale);
-}
-
-/* Largest |got - want| over the matrix, relative to the largest change
-   |want - before| (or 1 where nothing changed). */
-static void compare_change(prop *p, const rulechk *k, const char *what, const double *got,
-                           const double *want, const double *before, size_t count)
-{
-    double scale = 0;
-    for (size_t i = 0; i < count; i++)
-        scale = fmax(scale, fabs(want[i] - before[i]));
-    if (!(scale > 0))
-        scale = 1;
-    for (size_t i = 0; i < count; i++)
-        prop_dev(p, fabs(got[i] - want[i]) / scale, "%s [%zu][%zu], parameter set %u: %.17g, "
-                 "expected %.17g (largest change %.3g)", what, i / PRE % POST, i % PRE, k->set,
-                 got[i], want[i], scale);
+                 "expected %.17g (largest %s %.3g)", what, i / PRE % POST, i % PRE, k->set,
+                 got[i], want[i], by_change ? "change" : "entry", scale);
 }
 
 /* One forward-Euler step through dwdt, in place. */
@@ -1263,9 +1248,9 @@ static void rule_euler(rulechk *k, prop *p)
         prop_fail(p, "euler returned %d at parameter set %u", rc, k->set);
         return;
     }
-    compare_mat(p, k, "W", k->w2, k->w1, k->w0, nw);
+    compare_mat(p, k, "W", k->w2, k->w1, k->w0, nw, 0);
     for (size_t a = 0; a < k->na; a++)
-        compare_mat(p, k, "aux", k->a2 + a * nw, k->a1 + a * nw, k->a0 + a * nw, nw);
+        compare_mat(p, k, "aux", k->a2 + a * nw, k->a1 + a * nw, k->a0 + a * nw, nw, 0);
 }
 
 static apical_rule_batch rule_batch(const rulechk *k, size_t steps, const float *pre_f32)
@@ -1303,10 +1288,10 @@ static void rule_batch_check(rulechk *k, prop *p)
         }
         char what[64];
         snprintf(what, sizeof what, "W after %zu steps", steps[s]);
-        compare_mat(p, k, what, k->w2, k->w1, k->w0, nw);
+        compare_mat(p, k, what, k->w2, k->w1, k->w0, nw, 0);
         snprintf(what, sizeof what, "aux after %zu steps", steps[s]);
         for (size_t a = 0; a < k->na; a++)
-            compare_mat(p, k, what, k->a2 + a * nw, k->a1 + a * nw, k->a0 + a * nw, nw);
+            compare_mat(p, k, what, k->a2 + a * nw, k->a1 + a * nw, k->a0 + a * nw, nw, 0);
     }
 }
 
@@ -1347,10 +1332,10 @@ static void rule_copies_check(rulechk *k, prop *p)
                   k->set);
         return;
     }
-    compare_mat(p, k, "W after a step of 7 copies", k->w2, k->w1, k->w0, nw);
+    compare_mat(p, k, "W after a step of 7 copies", k->w2, k->w1, k->w0, nw, 0);
     for (size_t a = 0; a < k->na; a++)
         compare_mat(p, k, "aux after a step of 7 copies", k->a2 + a * nw, k->a1 + a * nw,
-                    k->a0 + a * nw, nw);
+                    k->a0 + a * nw, nw, 0);
 }
 
 static void rule_f32(rulechk *k, prop *p)
@@ -1382,11 +1367,7 @@ static void rule_f32(rulechk *k, prop *p)
     float *wf = k->wf, *af = k->af;
     double *got_w = k->dw, *got_a = k->da;
     /* ABI 1.6: pre also as bfloat16 pairs of steps */
-    for (size_t t = 0; t < (K + 1) / 2; t++)
-        for (size_t c = 0; c < PRE; c++)
-            k->pre2[t * PRE + c] =
-                apical_bf16(k->pref[2 * t * PRE + c]) |
-                (2 * t + 1 < K ? apical_bf16(k->pref[(2 * t + 1) * PRE + c]) << 16 : 0);
+    apical_bf16x2_pack(k->pref, K, PRE, k->pre2);
     static const char *const pre_is[] = { "NULL", "set", "set, pre_bf16x2 set" };
     for (int f = 0; f < 3; f++) {
         for (size_t i = 0; i < nw; i++)
@@ -1406,16 +1387,12 @@ static void rule_f32(rulechk *k, prop *p)
             got_w[i] = wf[i];
         for (size_t i = 0; i < na; i++)
             got_a[i] = af[i];
-        if (f == 2) { /* the change, to the operands' precision */
-            compare_change(&p[f], k, "W (bfloat16 products)", got_w, wr, w0, nw);
-            for (size_t a = 0; a < k->na; a++)
-                compare_change(&p[f], k, "aux (bfloat16 products)", got_a + a * nw, ar + a * nw,
-                               a0 + a * nw, nw);
-            continue;
-        }
-        compare_mat(&p[f], k, "W (float)", got_w, wr, w0, nw);
+        /* bfloat16 products: against the change, to the operands' precision */
+        const int bf = f == 2;
+        compare_mat(&p[f], k, bf ? "W (bfloat16 products)" : "W (float)", got_w, wr, w0, nw, bf);
         for (size_t a = 0; a < k->na; a++)
-            compare_mat(&p[f], k, "aux (float)", got_a + a * nw, ar + a * nw, a0 + a * nw, nw);
+            compare_mat(&p[f], k, bf ? "aux (bfloat16 products)" : "aux (float)", got_a + a * nw,
+                        ar + a * nw, a0 + a * nw, nw, bf);
     }
 }
 
@@ -1480,7 +1457,7 @@ static void rule_rate(rulechk *k, prop *p)
     snprintf(what, sizeof what, "settled dW/dt (steady_rate: eta %.6g, a %.6g, b %.6g)", eta, a,
              b);
     double zero[POST * PRE] = { 0 };
-    compare_mat(p, k, what, k->dw, pred, zero, nw);
+    compare_mat(p, k, what, k->dw, pred, zero, nw, 0);
 }
 
 static void rule_tables(conf *c, const apical_rule *u, int *ok)

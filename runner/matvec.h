@@ -52,12 +52,4 @@ size_t apical_f16_from_f64(size_t count, const double *src, uint16_t *dst);
 uint16_t apical_half_from_float(float f);
 float apical_float_from_half(uint16_t h);
 
-/* bfloat16 bits of a finite float (its upper 16 bits), rounded to nearest,
-   ties to even. */
-static inline uint32_t apical_bf16(float f)
-{
-    union { float f; uint32_t u; } v = { f };
-    return (v.u + 0x7FFFu + ((v.u >> 16) & 1u)) >> 16;
-}
-
 #endif
