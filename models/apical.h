@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * apical.h -- the module ABI of apical, version 1.5.
+ * apical.h -- the module ABI of apical, version 1.7.
  *
  * A module is a shared object that exports one C function,
  *
@@ -30,7 +30,9 @@
  * apical_cell_model.attenuation, apical_cell_model.jacobian_obs (direct
  * feedthrough) and apical_rule.post_role; 1.5 appends apical_rule_batch.copies
  * and the rule flag APICAL_RULE_COPIES (a host's copies of the circuit
- * learning from one set of weights).
+ * learning from one set of weights); 1.6 appends apical_rule_batch.pre_bf16x2
+ * (rank-k products from bfloat16 operands); 1.7 appends apical_rule.rate_param
+ * (which parameter is the learning rate, for a host's rate schedules).
  *
  * Versioning: every descriptor starts with struct_size.  Fields are only ever
  * appended within a major version, so a host reads a field only if
@@ -55,7 +57,7 @@ extern "C" {
 #endif
 
 #define APICAL_ABI_MAJOR 1u
-#define APICAL_ABI_MINOR 6u
+#define APICAL_ABI_MINOR 7u
 #define APICAL_ENTRY_SYMBOL "apical_library_v1"
 
 enum apical_status {
@@ -314,6 +316,12 @@ typedef struct apical_rule {
        name, so the rule works with cells that name it differently (0: by
        name only). */
     uint32_t post_role;
+
+    /* ABI 1.7, optional: 1 + the index of the learning-rate parameter, 0 if
+       there is none.  The rule promises that dW/dt is proportional to that
+       parameter and that its aux does not depend on it, so a host scales
+       the rule's learning by scaling that one value (a rate schedule). */
+    uint32_t rate_param;
 } apical_rule;
 
 /* The post signal is not local: the host computes it by backpropagating the
@@ -403,6 +411,12 @@ APICAL_EXPORT const apical_library *apical_library_v1(uint32_t host_major,
 #define APICAL_CELL_JACOBIAN_OBS(m) \
     ((m)->struct_size >= offsetof(apical_cell_model, jacobian_obs) + sizeof(void (*)(void)) \
          ? (m)->jacobian_obs : NULL)
+
+/* The 1.7 field: 1 + the index of rule r's learning-rate parameter, 0 for
+   none (and for older modules). */
+#define APICAL_RULE_RATE_PARAM(r) \
+    ((r)->struct_size >= offsetof(apical_rule, rate_param) + sizeof(uint32_t) && \
+     (r)->rate_param <= (r)->n_params ? (r)->rate_param : 0u)
 
 /* Does batch b (from a host of any 1.x) carry the 1.2 field pre_f32? */
 #define APICAL_BATCH_PRE_F32(b) \

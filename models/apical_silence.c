@@ -55,7 +55,7 @@ static const apical_rule apical_silence = {
     .struct_size = sizeof(apical_rule),
     .name = "apical_silence",
     .doc = "eta * lowpass((v_rest - v_apical) r_pre): Eq. 9",
-    .version = "1.3.0",
+    .version = "1.4.0",
     .params = params, .n_params = N_PARAMS,
     .post_obs = "v_apical",
     .post_role = APICAL_ROLE_APICAL_POTENTIAL,
@@ -66,6 +66,7 @@ static const apical_rule apical_silence = {
     .euler_batch_f32 = euler_batch_f32,
     .steady_rate = steady_rate,
     .flags = APICAL_RULE_COPIES,
+    .rate_param = 1 + P_ETA,
 };
 
 LOWPASS_HEBB_LIBRARY(apical_silence, "apical_silence")

@@ -44,13 +44,14 @@ static const apical_rule backprop = {
     .struct_size = sizeof(apical_rule),
     .name = "backprop",
     .doc = "eta * delta r_pre with delta backpropagated by the host (simulation mode backprop)",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .params = params, .n_params = N_PARAMS,
     .post_obs = "rate",
     .n_aux = 0,
     .dwdt = dwdt,
     .steady_rate = steady_rate,
     .flags = APICAL_RULE_NONLOCAL,
+    .rate_param = 1 + P_ETA,
 };
 
 static const apical_rule *const rules[] = { &backprop };

@@ -52,7 +52,7 @@ static const apical_rule dendritic_error = {
     .struct_size = sizeof(apical_rule),
     .name = "dendritic_error",
     .doc = "eta * lowpass((phi(u) - phi(vhat)) r_pre): Eqs. 7, 8, 10",
-    .version = "1.2.0",
+    .version = "1.3.0",
     .params = params, .n_params = N_PARAMS,
     .post_obs = "err_{port}",
     .n_aux = 1,
@@ -62,6 +62,7 @@ static const apical_rule dendritic_error = {
     .euler_batch_f32 = euler_batch_f32,
     .steady_rate = steady_rate,
     .flags = APICAL_RULE_COPIES,
+    .rate_param = 1 + P_ETA,
 };
 
 LOWPASS_HEBB_LIBRARY(dendritic_error, "dendritic_error")

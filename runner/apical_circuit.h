@@ -49,6 +49,13 @@ int apical_pop_set_choice(apical_pop *pop, const char *key, const char *choice, 
                           size_t errcap);
 int apical_rule_set_param(apical_proj *pj, const char *key, double value, char *err,
                           size_t errcap);
+/* Multiply every plastic projection's learning rate (the parameter its rule
+   names in apical_rule.rate_param, module ABI 1.7) by scale >= 0 from now on;
+   1 restores the configured rates.  The configured parameters
+   (apical_proj_rule_params) are left as they are.  Refused, with nothing
+   changed, when scale is not 1 and a plastic projection's rule names no
+   learning rate. */
+int apical_circuit_set_rate_scale(apical_circuit *c, double scale, char *err, size_t errcap);
 apical_pop *apical_circuit_pop(apical_circuit *c, const char *name, size_t *index);
 size_t apical_model_find_obs(const apical_cell_model *m, const char *name);
 size_t apical_model_find_port(const apical_cell_model *m, const char *name);

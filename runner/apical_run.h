@@ -50,6 +50,8 @@ typedef struct apical_phase {
     int plastic, target, noise;
     double plastic_after_ms; /* train: plasticity off for the first ms of each
                                 presentation (its rules' filters held) */
+    double rate_scale;      /* train, settle: the learning rates times this
+                               (apical_circuit_set_rate_scale); 0 stands for 1 */
 } apical_phase;
 
 typedef struct apical_trace_var {

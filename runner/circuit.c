@@ -425,11 +425,41 @@ int apical_pop_set_choice(apical_pop *pop, const char *key, const char *choice, 
     return apical_pop_set_param(pop, key, 0, err, cap); /* reports the unknown key */
 }
 
+/* rp_run from rp and rate_scale. */
+static void run_params(apical_proj *pj)
+{
+    const size_t r = APICAL_RULE_RATE_PARAM(pj->rule);
+    for (size_t i = 0; i < pj->rule->n_params; i++)
+        pj->rp_run[i] = pj->rp[i] * (i + 1 == r ? pj->rate_scale : 1.0);
+}
+
 int apical_rule_set_param(apical_proj *pj, const char *key, double v, char *err, size_t cap)
 {
     char owner[256];
     snprintf(owner, sizeof owner, "rule %s", pj->rule->name);
-    return set_param(pj->rule->params, pj->rule->n_params, pj->rp, owner, key, v, err, cap);
+    int rc = set_param(pj->rule->params, pj->rule->n_params, pj->rp, owner, key, v, err, cap);
+    run_params(pj);
+    return rc;
+}
+
+int apical_circuit_set_rate_scale(apical_circuit *c, double scale, char *err, size_t cap)
+{
+    if (!(scale >= 0) || !isfinite(scale))
+        return snprintf(err, cap, "learning-rate factor %g: expected a finite number >= 0",
+                        scale), -1;
+    for (size_t i = 0; i < c->n_projs; i++) {
+        const apical_proj *pj = &c->projs[i];
+        if (pj->rule && scale != 1.0 && !APICAL_RULE_RATE_PARAM(pj->rule))
+            return snprintf(err, cap, "projection %s: rule %s names no learning-rate "
+                            "parameter (module ABI 1.7 apical_rule.rate_param), so its "
+                            "rate cannot be scaled", pj->name, pj->rule->name), -1;
+    }
+    for (size_t i = 0; i < c->n_projs; i++)
+        if (c->projs[i].rule) {
+            c->projs[i].rate_scale = scale;
+            run_params(&c->projs[i]);
+        }
+    return 0;
 }
 
 /* Expand "{port}" in a rule's post_obs. */
@@ -538,7 +568,7 @@ int apical_circuit_add_proj(apical_circuit *c, const char *src, const char *src_
             return snprintf(err, cap, "out of memory for %zu x %zu weights", d->n, s->n), -1;
     }
     if (rule) {
-        p->rp = malloc((rule->n_params ? rule->n_params : 1) * sizeof(double));
+        p->rp = malloc((rule->n_params ? 2 * rule->n_params : 1) * sizeof(double));
         p->aux = calloc((rule->n_aux ? rule->n_aux : 1) * s->n * d->n, sizeof(double));
         if (!p->rp || !p->aux) {
             free(p->w);
@@ -546,8 +576,10 @@ int apical_circuit_add_proj(apical_circuit *c, const char *src, const char *src_
             free(p->aux);
             return snprintf(err, cap, "out of memory"), -1;
         }
+        p->rp_run = p->rp + rule->n_params;
+        p->rate_scale = 1.0;
         for (size_t i = 0; i < rule->n_params; i++)
-            p->rp[i] = rule->params[i].def;
+            p->rp_run[i] = p->rp[i] = rule->params[i].def;
     }
     p->name = malloc(strlen(s->name) + strlen(d->name) + 2);
     if (!p->name) {

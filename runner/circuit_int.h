@@ -35,6 +35,10 @@ struct apical_proj {
     double *w;                  /* n_dst x n_src, row-major (dense only) */
     const apical_rule *rule;    /* NULL: fixed */
     double *rp;                 /* rule parameters */
+    double *rp_run;             /* the parameters the rule is called with: rp, its
+                                   learning rate (apical_rule.rate_param) times
+                                   rate_scale */
+    double rate_scale;          /* apical_circuit_set_rate_scale (1: as configured) */
     double *aux;                /* rule->n_aux matrices */
     size_t post_obs;            /* index into the destination's observables */
     double *dw;                 /* scratch for rules without a fused euler */

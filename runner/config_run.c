@@ -57,13 +57,31 @@ static int steps_fit(ctx *x, const yaml_node_t *n, double ms, const char *what)
     return 0;
 }
 
-/* {train: STIM, patterns, present, plastic, target, noise}
-   {test: STIM, patterns}     {settle: MS, plastic, target, noise} */
+/* rates / a group's decay at node n: a factor of the learning rates, which
+   every plastic projection's rule must be able to take (module ABI 1.7). */
+static int rate_factor(ctx *x, const yaml_node_t *n, const char *what, double *f)
+{
+    if (to_double(x, n, f))
+        return -1;
+    if (!(*f > 0 && *f <= 1e6))
+        return fail(x, n, "%s: a factor of the learning rates, greater than 0 (at most 1e6)",
+                    what);
+    const apical_circuit *c = x->cfg->circuit;
+    for (size_t i = 0; i < c->n_projs; i++)
+        if (c->projs[i].rule && !APICAL_RULE_RATE_PARAM(c->projs[i].rule))
+            return fail(x, n, "%s: projection %s's rule %s names no learning-rate parameter "
+                        "(module ABI 1.7 apical_rule.rate_param), so its rate cannot be "
+                        "scaled", what, c->projs[i].name, c->projs[i].rule->name);
+    return 0;
+}
+
+/* {train: STIM, patterns, present, plastic, target, noise, plastic_after, rates}
+   {test: STIM, patterns}     {settle: MS, plastic, target, noise, rates} */
 static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
 {
     static const char *const keys[] = { "train", "test", "settle", "patterns", "present",
                                         "plastic", "target", "noise", "plastic_after",
-                                        NULL };
+                                        "rates", NULL };
     if (expect(x, ph, YAML_MAPPING_NODE, "a phase {train: STIM, ...}, {test: STIM, ...} or "
                                          "{settle: MS}") ||
         check_keys(x, ph, "a phase", keys))
@@ -84,6 +102,13 @@ static int load_phase(ctx *x, const yaml_node_t *ph, apical_phase *out)
     yaml_node_t *pa = get(x, ph, "plastic_after");
     if (pa && !tr)
         return fail(x, pa, "plastic_after belongs to a train phase (ms into each presentation)");
+    yaml_node_t *ra = get(x, ph, "rates");
+    out->rate_scale = 1.0;
+    if (ra && (te ? fail(x, ra, "a test phase does not learn: rates belongs to train and "
+                         "settle phases") : rate_factor(x, ra, "rates", &out->rate_scale)))
+        return -1;
+    if (ra && !out->plastic)
+        return fail(x, ra, "rates in a phase with plastic: false");
     if (se) {
         out->kind = APICAL_PHASE_SETTLE;
         if (np || pres)
@@ -397,14 +422,21 @@ static int load_integrator(ctx *x, const yaml_node_t *integ, apical_run_opts *o)
 
 /* A phase list item that is a group {repeat: N, phases: [...]}: 1 with its
    count and list, 0 for a plain phase, -1 on an error. */
-static int repeat_group(ctx *x, const yaml_node_t *it, long *times, yaml_node_t **list)
+static int repeat_group(ctx *x, const yaml_node_t *it, long *times, yaml_node_t **list,
+                        double *rates, double *decay)
 {
     if (it->type != YAML_MAPPING_NODE || !get(x, it, "repeat"))
         return 0;
-    static const char *const keys[] = { "repeat", "phases", NULL };
+    static const char *const keys[] = { "repeat", "phases", "rates", "decay", NULL };
     if (check_keys(x, it, "a repeated group {repeat: N, phases: [...]}", keys) ||
         to_long(x, get(x, it, "repeat"), 1, times))
         return -1;
+    yaml_node_t *ra = get(x, it, "rates"), *dc = get(x, it, "decay");
+    if ((ra && rate_factor(x, ra, "rates", rates)) || (dc && rate_factor(x, dc, "decay", decay)))
+        return -1;
+    if (dc && !(*decay <= 1))
+        return fail(x, dc, "decay: the learning rates' factor from one repetition to the "
+                    "next, in (0, 1]");
     *list = need(x, it, "phases", "a repeated group");
     if (!*list || expect(x, *list, YAML_SEQUENCE_NODE, "a list of phases"))
         return -1;
@@ -414,9 +446,11 @@ static int repeat_group(ctx *x, const yaml_node_t *it, long *times, yaml_node_t 
 }
 
 /* The phases of list seq with its groups expanded: counted (out NULL) or
-   loaded into out from *k on. */
+   loaded into out from *k on, their learning rates times scale (a group's
+   rates, and its decay to the power of the repetition, multiply those of
+   the phases inside). */
 static int expand_phases(ctx *x, const yaml_node_t *seq, apical_phase *out, size_t *k,
-                         int depth)
+                         int depth, double scale)
 {
     if (depth > MAX_REPEAT_DEPTH)
         return fail(x, seq, "repeated groups nest at most %d deep", MAX_REPEAT_DEPTH);
@@ -424,26 +458,32 @@ static int expand_phases(ctx *x, const yaml_node_t *seq, apical_phase *out, size
          i++) {
         yaml_node_t *it = node(x, *i), *list = NULL;
         long times = 1;
-        int g = repeat_group(x, it, &times, &list);
+        double rates = 1, decay = 1;
+        int g = repeat_group(x, it, &times, &list, &rates, &decay);
         if (g < 0)
             return -1;
         if (!g) {
             if (out && load_phase(x, it, &out[*k]))
                 return -1;
+            if (out)
+                out[*k].rate_scale *= scale;
             if (++*k > MAX_PHASES)
                 return fail(x, it, "more than %zu phases", MAX_PHASES);
             continue;
         }
         size_t k0 = *k;
-        if (expand_phases(x, list, out, k, depth + 1))
+        if (expand_phases(x, list, out, k, depth + 1, scale * rates))
             return -1;
         size_t len = *k - k0;
         if ((size_t)times > MAX_PHASES / len || k0 + len * (size_t)times > MAX_PHASES)
             return fail(x, get(x, it, "repeat"), "repeat %ld of %zu phases: more than %zu "
                         "phases", times, len, MAX_PHASES);
         for (long r = 1; r < times; r++) {
-            if (out)
+            if (out) {
                 memcpy(out + *k, out + k0, len * sizeof *out);
+                for (size_t j = 0; j < len; j++)
+                    out[*k + j].rate_scale *= pow(decay, (double)r);
+            }
             *k += len;
         }
     }
@@ -456,13 +496,13 @@ static int load_phases(ctx *x, const yaml_node_t *sim, apical_run_opts *o)
     if (!phases || expect(x, phases, YAML_SEQUENCE_NODE, "a list of phases"))
         return -1;
     size_t n = 0;
-    if (expand_phases(x, phases, NULL, &n, 0))
+    if (expand_phases(x, phases, NULL, &n, 0, 1.0))
         return -1;
     o->phases = calloc(n ? n : 1, sizeof *o->phases);
     if (!o->phases)
         return fail(x, phases, "out of memory");
     size_t k = 0;
-    if (expand_phases(x, phases, o->phases, &k, 0))
+    if (expand_phases(x, phases, o->phases, &k, 0, 1.0))
         return -1;
     o->n_phases = n;
     /* the run counts its training patterns in a long */

@@ -1460,6 +1460,40 @@ static void rule_rate(rulechk *k, prop *p)
     compare_mat(p, k, what, k->dw, pred, zero, nw, 0);
 }
 
+/* ABI 1.7 rate_param: with that parameter doubled (halved where check
+   refuses the double), dwdt's dW doubles (halves) and its daux stays. */
+static void rule_rate_param(rulechk *k, prop *p)
+{
+    const size_t nw = POST * PRE, na = k->na * nw, r = APICAL_RULE_RATE_PARAM(k->u) - 1;
+    apical_rule_ctx x = rule_ctx(k, 0);
+    int rc = k->u->dwdt(&x, k->w0, k->a0, k->dw, k->da);
+    if (rc != APICAL_OK) {
+        prop_fail(p, "dwdt returned %d at parameter set %u", rc, k->set);
+        return;
+    }
+    const double saved = k->p[r];
+    double f = 2;
+    char msg[64];
+    k->p[r] = f * saved;
+    if (k->u->check && k->u->check(k->p, msg, sizeof msg) != 0)
+        k->p[r] = (f = 0.5) * saved;
+    for (size_t i = 0; i < nw; i++)
+        k->w1[i] = f * k->dw[i];
+    memcpy(k->a1, k->da, na * sizeof *k->a1);
+    rc = k->u->dwdt(&x, k->w0, k->a0, k->dw, k->da);
+    k->p[r] = saved;
+    if (rc != APICAL_OK) {
+        prop_fail(p, "dwdt returned %d with %s times %g, parameter set %u", rc,
+                  k->u->params[r].name, f, k->set);
+        return;
+    }
+    char what[96];
+    snprintf(what, sizeof what, "dW/dt with %s times %g", k->u->params[r].name, f);
+    compare_mat(p, k, what, k->dw, k->w1, k->w1, nw, 0);
+    snprintf(what, sizeof what, "daux/dt with %s times %g", k->u->params[r].name, f);
+    compare_mat(p, k, what, k->da, k->a1, k->a1, na, 0);
+}
+
 static void rule_tables(conf *c, const apical_rule *u, int *ok)
 {
     tally t = { 0, "" };
@@ -1483,6 +1517,10 @@ static void rule_tables(conf *c, const apical_rule *u, int *ok)
     }
     if (u->n_aux > 64)
         problem(&t, "implausible n_aux %zu", u->n_aux);
+    if (u->struct_size >= offsetof(apical_rule, rate_param) + sizeof(uint32_t) &&
+        u->rate_param > u->n_params)
+        problem(&t, "rate_param %u names no parameter (it has %zu)", (unsigned)u->rate_param,
+                u->n_params);
     *ok = t.n == 0;
     if (check_array(&t, "params", u->params, u->n_params)) {
         check_names(&t, "parameter", u->params, u->n_params, sizeof *u->params);
@@ -1498,7 +1536,8 @@ static void rule_skip_all(conf *c, const char *why)
     static const char *const names[] = { "dwdt", "euler", "euler_batch", "euler_batch.copies",
                                          "euler_batch_f32",
                                          "euler_batch_f32.pre_f32",
-                                         "euler_batch_f32.pre_bf16x2", "steady_rate" };
+                                         "euler_batch_f32.pre_bf16x2", "steady_rate",
+                                         "rate_param" };
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         skip(c, names[i], "%s", why);
 }
@@ -1567,7 +1606,8 @@ int apical_conformance_rule(const apical_rule *u, const apical_conf_options *opt
     k.pref = fl + nw + na;
     k.pre2 = pre2;
 
-    prop pd, pe, pb, pf[3], pr, pc;
+    prop pd, pe, pb, pf[3], pr, pc, pp;
+    prop_init(&pp);
     prop_init(&pc);
     prop_init(&pd);
     prop_init(&pe);
@@ -1597,6 +1637,8 @@ int apical_conformance_rule(const apical_rule *u, const apical_conf_options *opt
             rule_f32(&k, pf);
         if (has_rate)
             rule_rate(&k, &pr);
+        if (APICAL_RULE_RATE_PARAM(u))
+            rule_rate_param(&k, &pp);
     }
     finish(&c, "dwdt", &pd, 0, 0, "finite at every state and parameter set tried");
     if (u->euler)
@@ -1632,6 +1674,12 @@ int apical_conformance_rule(const apical_rule *u, const apical_conf_options *opt
         skip(&c, "steady_rate", "%s", u->struct_size < offsetof(apical_rule, steady_rate) +
              sizeof(void (*)(void)) ? "an ABI 1.0/1.1 descriptor: no steady_rate"
                                     : "no steady_rate function");
+    if (APICAL_RULE_RATE_PARAM(u))
+        finish(&c, "rate_param", &pp, TOL_EULER, 0, NULL);
+    else
+        skip(&c, "rate_param", "%s", u->struct_size < offsetof(apical_rule, rate_param) +
+             sizeof(uint32_t) ? "a descriptor before ABI 1.7: no rate_param"
+                              : "rate_param 0: no learning-rate parameter");
     free(all);
     free(fl);
     free(pre2);

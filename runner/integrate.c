@@ -373,7 +373,7 @@ static int gsl_func_w(double t, const double y[], double dydt[], void *params)
             continue;
         const apical_pop *s = &c->pops[pj->src], *d = &c->pops[pj->dst];
         size_t nw = s->n * d->n, na = nw * pj->rule->n_aux;
-        apical_rule_ctx x = { sizeof x, d->n, s->n, pj->rp, d->obs + pj->post_obs * d->n,
+        apical_rule_ctx x = { sizeof x, d->n, s->n, pj->rp_run, d->obs + pj->post_obs * d->n,
                               s->obs + pj->src_obs * s->n };
         if (it->plastic) {
             if (pj->rule->dwdt(&x, pj->w, pj->aux, dydt + off, dydt + off + nw) != APICAL_OK) {

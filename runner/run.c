@@ -195,6 +195,9 @@ static int run_phase(run_state *r, const apical_phase *ph, int resumed, char *er
     unsigned flags = phase_flags(c, o, ph);
     if (r->pos.in_phase > 0 && ph->kind != APICAL_PHASE_TRAIN)
         return 0; /* resumed after it */
+    if (ph->kind != APICAL_PHASE_TEST &&
+        apical_circuit_set_rate_scale(c, ph->rate_scale > 0 ? ph->rate_scale : 1.0, err, cap))
+        return -1;
     if (ph->kind == APICAL_PHASE_TEST) /* resumed at its start after a stop */
         return stopped(r, emit(r, "test", ph->stim, ph->patterns, err, cap), 1,
                        ", during a test phase (repeated on resume)", err, cap);
@@ -280,6 +283,7 @@ int apical_run(apical_circuit *c, const apical_run_opts *o, char *err, size_t ca
     }
     if (rc == 0)
         rc = checkpoint(&r, err, cap); /* the final state */
+    apical_circuit_set_rate_scale(c, 1.0, NULL, 0); /* the configured rates again */
     apical_integrator_free(r.it);
     return rc;
 }

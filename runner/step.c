@@ -386,7 +386,7 @@ static int flush_span(apical_circuit *c, apical_proj *pj, size_t lo, size_t hi)
             memcpy(slice + j * mt, post + j * m + lo, mt * sizeof(double));
         post = slice;
     }
-    apical_rule_batch b = { sizeof b, mt, n, k, pj->rp, post, pj->hist_pre,
+    apical_rule_batch b = { sizeof b, mt, n, k, pj->rp_run, post, pj->hist_pre,
                             pj->hist_scratch + 2 * kr * lo, pj->hist_pre_f32, c->copies,
                             pj->hist_pre_bf16x2 };
     int rc;
@@ -531,7 +531,7 @@ static int plasticity_copies(apical_circuit *c, apical_proj *pj, double dt, int 
     }
     const size_t nw = d->n * s->n, nt = (1 + pj->rule->n_aux) * nw;
     for (size_t b = 0; b < B; b++) {
-        apical_rule_ctx x = { sizeof x, d->n, s->n, pj->rp,
+        apical_rule_ctx x = { sizeof x, d->n, s->n, pj->rp_run,
                               d->obs + b * d->obs_blk + pj->post_obs * d->n,
                               s->obs + b * s->obs_blk + pj->src_obs * s->n };
         double *out = b ? pj->dw : pj->dw_mean;
@@ -585,7 +585,7 @@ int apical_circuit_plasticity_euler(apical_circuit *c, double dt, char *err, siz
             full |= ++pj->hist_n == c->batch_k;
             continue;
         }
-        apical_rule_ctx x = { sizeof x, d->n, s->n, pj->rp, d->obs + pj->post_obs * d->n,
+        apical_rule_ctx x = { sizeof x, d->n, s->n, pj->rp_run, d->obs + pj->post_obs * d->n,
                               pj->delayed ? pj->delayed : s->obs + pj->src_obs * s->n };
         int rc;
         if (pj->rule->euler) {

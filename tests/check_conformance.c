@@ -249,9 +249,10 @@ START_TEST(a_broken_rule_fails_what_it_breaks)
     apical_registry *r = registry_at(dir);
     const apical_rule *u = test_rule(r, "broken_rule");
     results s;
-    ck_assert_int_eq(check_rule(u, &s), 5);
+    ck_assert_int_eq(check_rule(u, &s), 6);
     const char *const fails[] = { "euler_batch", "euler_batch_f32", "euler_batch_f32.pre_f32",
-                                  "euler_batch_f32.pre_bf16x2", "steady_rate", NULL };
+                                  "euler_batch_f32.pre_bf16x2", "steady_rate", "rate_param",
+                                  NULL };
     assert_failures(&s, "broken_rule", fails);
     assert_status(&s, "broken_rule", "euler", APICAL_CONF_PASS);
     assert_status(&s, "broken_rule", "dwdt", APICAL_CONF_PASS);
@@ -269,6 +270,10 @@ START_TEST(a_broken_rule_fails_what_it_breaks)
     const row *sr = find(&s, "steady_rate");
     ck_assert_double_eq_tol(sr->deviation, 2, 1e-6);
     ck_assert_ptr_nonnull(strstr(sr->detail, "a -1"));
+    /* tau doubled leaves dW where twice it was expected: off by half */
+    const row *rp = find(&s, "rate_param");
+    ck_assert_double_eq_tol(rp->deviation, 0.5, 1e-12);
+    ck_assert_msg(strstr(rp->detail, "tau times 2"), "%s", rp->detail);
     apical_registry_free(r);
 }
 END_TEST

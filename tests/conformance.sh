@@ -38,11 +38,12 @@ has "$tmp/out" "rule hebbian 0.1.0 ($subjects/hebbian.so)" "cell pyramidal" "2 m
 rc=0
 APICAL_MODULE_PATH="$subjects" "$apical" modules --check broken_cell broken_rule >"$tmp/out" 2>"$tmp/err" || rc=$?
 [ "$rc" -eq 1 ] || { cat "$tmp/out" "$tmp/err"; fail "the faulty modules exit $rc, not 1"; }
-has "$tmp/out" "11 properties failed:" "cell broken_cell: roles:" "cell broken_cell: attenuation: deviation" \
+has "$tmp/out" "12 properties failed:" "cell broken_cell: roles:" "cell broken_cell: attenuation: deviation" \
     "cell broken_cell: jacobian.dfdin: deviation 0.25 > tolerance 1e-06 (dfdin: d(du/dt)/d(nudge)" \
     "cell broken_cell: steady.root: deviation" "cell broken_cell: ld.rhs: deviation" \
     "cell broken_cell: need: deviation" "rule broken_rule: euler_batch: deviation" \
-    "rule broken_rule: euler_batch_f32: deviation" "rule broken_rule: euler_batch_f32.pre_bf16x2: deviation" "rule broken_rule: steady_rate: deviation 2 > tolerance 1e-08"
+    "rule broken_rule: euler_batch_f32: deviation" "rule broken_rule: euler_batch_f32.pre_bf16x2: deviation" "rule broken_rule: steady_rate: deviation 2 > tolerance 1e-08" \
+    "rule broken_rule: rate_param: deviation 0.5 > tolerance 1e-12 (dW/dt with tau times 2"
 grep -Eq '^  jacobian\.dfdin +FAIL +2\.50e-01 +1\.00e-06 ' "$tmp/out" || { cat "$tmp/out"; fail "no failing jacobian.dfdin row"; }
 grep -Eq '^  euler +pass ' "$tmp/out" || fail "broken_rule's euler does not pass"
 

@@ -58,4 +58,28 @@ cmp "$tmp/e/metrics.csv" "$tmp/f/metrics.csv"
 [ "$(wc -l <"$tmp/e/metrics.csv")" -eq 4 ] || { cat "$tmp/e/metrics.csv"; exit 1; }
 # the run's config.yaml keeps the group as written (a resume expands it again)
 grep 'repeat: 3' "$tmp/e/config.yaml"
+# Learning-rate factors.  rates: 0.5 on a train phase is the run with both
+# rules' eta halved in the file (exact in binary, so byte for byte), and
+# differs from the run at the configured rates.
+with_phases g "{train: patterns, patterns: 2, present: 3, rates: 0.5};$t"
+common="$common --set projections.hidden-inter.rule.dendritic_error.eta=0.025
+ --set projections.inter-hidden.rule.apical_silence.eta=0.025"
+with_phases h "{train: patterns, patterns: 2, present: 3};$t"
+cmp "$tmp/g/traces.csv" "$tmp/h/traces.csv"
+cmp "$tmp/g/metrics.csv" "$tmp/h/metrics.csv"
+if cmp -s "$tmp/g/traces.csv" "$tmp/e/traces.csv"; then echo "rates: 0.5 changed nothing"; exit 1; fi
+# A group's rates and decay multiply its phases' factors: repetition r of a
+# group runs at rates decay^r, compounding with the groups around it and the
+# phases' own rates (here 2 0.5, 2 1, 2 0.5, then 1 0.5, 1 1, 1 0.5).
+with_phases i "{repeat: 2, rates: 2, decay: 0.5, phases: [{train: patterns, patterns: 1, present: 3, rates: 0.5}, {repeat: 2, decay: 0.5, phases: [$p]}]};$t"
+a1='{train: patterns, patterns: 1, present: 3' p2='{train: patterns, patterns: 2, present: 3'
+with_phases j "$a1};$p2, rates: 2};$p;$a1, rates: 0.5};$p;$p2, rates: 0.5};$t"
+cmp "$tmp/i/traces.csv" "$tmp/j/traces.csv"
+cmp "$tmp/i/metrics.csv" "$tmp/j/metrics.csv"
+for bad in "simulation.phases.0.rates=0:greater than 0" \
+           "simulation.phases.0.plastic=false --set simulation.phases.0.rates=2:rates in a phase with plastic: false"; do
+    # shellcheck disable=SC2086
+    if "$apical" check "$yaml" --set ${bad%%:*} 2>"$tmp/err"; then echo "accepted: $bad"; exit 1; fi
+    grep -F "${bad#*:}" "$tmp/err"
+done
 echo "phases: ok"

@@ -10,7 +10,8 @@
  *   - euler_batch_f32 moves W with D after D has moved, not before
  *     (euler_batch_f32, euler_batch_f32.pre_f32);
  *   - steady_rate gives a = -1 where the settled rule has a = 1
- *     (steady_rate).
+ *     (steady_rate);
+ *   - rate_param names tau, which dW/dt is not proportional to (rate_param).
  */
 #include "apical.h"
 
@@ -96,6 +97,7 @@ static const apical_rule broken_rule = {
     .euler_batch = euler_batch,
     .euler_batch_f32 = euler_batch_f32,
     .steady_rate = steady_rate,
+    .rate_param = 1 + P_TAU,
 };
 
 static const apical_rule *const rules[] = { &broken_rule };
