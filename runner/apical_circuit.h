@@ -110,6 +110,11 @@ int apical_circuit_add_stim_idx(apical_circuit *c, const char *name, apical_idx 
    bisection). */
 int apical_stim_set_idx_targets(apical_circuit *c, apical_stim *s, const char *pop,
                                 double off, double on, char *err, size_t errcap);
+/* Show a table or idx stimulus's rows in a new order on every pass over
+   them (each order drawn from the circuit's seed, the stimulus's place and
+   the pass, so a resumed run sees the same); evaluations still read the
+   rows in order. */
+int apical_stim_set_shuffle(apical_circuit *c, apical_stim *s, char *err, size_t errcap);
 /* Pattern i (0 .. count-1) of an idx stimulus into x (its size). */
 void apical_stim_idx_pattern(const apical_stim *s, size_t i, double *x);
 /* The one-hot target of image i of an idx stimulus with targets: the

@@ -83,6 +83,8 @@ static uint64_t fingerprint(const apical_circuit *c)
         const apical_stim *st = &c->stims[i];
         uint64_t ks[2] = { (uint64_t)st->kind, st->size };
         h = fnv(hash_str(h, st->name), ks, sizeof ks);
+        if (st->perm)
+            h = hash_str(h, "shuffle");
     }
     return fnv(h, &seed, sizeof seed);
 }
@@ -137,7 +139,8 @@ static int write_body(sink *f, const apical_circuit *c)
     }
     for (size_t i = 0; i < c->n_stims && rc == 0; i++) {
         const apical_stim *st = &c->stims[i];
-        uint64_t row = st->next_row;
+        /* shuffled: the passes completed too, row + pass rows */
+        uint64_t row = st->next_row + (st->perm ? st->pass * apical_stim_rows(st) : 0);
         rc |= put(f, &row, 8, 1) | put(f, st->x, sizeof(double), st->size);
         if (st->has_target)
             rc |= put(f, st->u_trgt, sizeof(double), c->pops[st->tgt].n);
@@ -281,10 +284,15 @@ static int read_checked(FILE *f, const char *path, apical_circuit *c, apical_run
         apical_stim *st = &c->stims[i];
         uint64_t row;
         rc |= get(f, &row, 8, 1) | get(f, st->x, sizeof(double), st->size);
+        const size_t rows = apical_stim_rows(st);
         st->next_row = (size_t)row;
-        if ((st->kind == APICAL_STIM_TABLE && st->next_row >= st->table.rows) ||
-            (st->kind == APICAL_STIM_IDX && st->next_row >= st->count))
+        if (st->perm && rc == 0) {
+            st->next_row = (size_t)(row % rows);
+            st->pass = row / rows;
+            apical_stim_draw_order(st);
+        } else if (rows && st->next_row >= rows) {
             rc = -1;
+        }
         if (st->has_target)
             rc |= get(f, st->u_trgt, sizeof(double), c->pops[st->tgt].n);
     }

@@ -187,6 +187,9 @@ void apical_circuit_free(apical_circuit *c)
         free(st->name);
         free(st->x);
         free(st->u_trgt);
+        free(st->perm);
+        if (st->perm_rng)
+            gsl_rng_free(st->perm_rng);
         apical_table_free(&st->table);
         apical_table_free(&st->targets);
         apical_idx_free(&st->images);

@@ -91,6 +91,10 @@ struct apical_stim {
     apical_table table;         /* table: one pattern per row, in order */
     apical_table targets;       /* table: target potentials, row for row */
     size_t next_row;
+    size_t *perm;               /* shuffle: this pass's order of the rows (NULL: in order) */
+    uint64_t pass;              /* shuffle: passes over the rows completed */
+    uint64_t perm_seed;         /* shuffle: the orders' seed (with the pass) */
+    gsl_rng *perm_rng;          /* shuffle: draws the orders */
     apical_teacher teacher;
     size_t dst, dst_port;       /* the population and port it drives */
     double *x;                  /* current pattern; with copies, copy b's at x + b size */
@@ -157,6 +161,10 @@ void apical_normals(uint64_t key, uint64_t first, size_t n, double *out);
 /* stimulus.c: the next pattern of s (and its target): a fresh draw from
    rng (through the teacher), or the next row of a table or IDX file. */
 void apical_stim_next(apical_stim *s, gsl_rng *rng);
+/* The rows a table or idx stimulus cycles through (0 for the others). */
+size_t apical_stim_rows(const apical_stim *s);
+/* A shuffled stimulus's order for its pass s->pass, into s->perm. */
+void apical_stim_draw_order(apical_stim *s);
 /* The next pattern of every copy: copy b takes the b-th of the next
    c->copies patterns (one call of apical_stim_next each). */
 void apical_stim_next_copies(const apical_circuit *c, apical_stim *s, gsl_rng *rng);

@@ -609,7 +609,7 @@ int apical_cfg_load_stimuli(ctx *x, const yaml_node_t *stims)
         return -1;
     static const char *const keys[] = { "kind", "range", "file", "targets", "sizes", "gains",
                                         "phi", "drives", "target", "images", "labels", "rows",
-                                        "scale", "target_rates", NULL };
+                                        "scale", "target_rates", "shuffle", NULL };
     for (yaml_node_pair_t *p = stims->data.mapping.pairs.start;
          p < stims->data.mapping.pairs.top; p++) {
         yaml_node_t *k = node(x, p->key), *v = node(x, p->value);
@@ -630,6 +630,16 @@ int apical_cfg_load_stimuli(ctx *x, const yaml_node_t *stims)
                 : no_foreign_keys(x, v, kn, csv, teacher) ||
                       load_patterns(x, scalar(k), v, csv, teacher))
             return -1;
+        yaml_node_t *sh = get(x, v, "shuffle");
+        int on = 0;
+        if (sh && (to_bool(x, sh, &on) ||
+                   (on && !csv && !idx &&
+                    fail(x, sh, "shuffle belongs to csv and idx stimuli (a %s stimulus draws "
+                         "every pattern afresh)", kn))))
+            return -1;
+        apical_circuit *c = x->cfg->circuit;
+        if (on && apical_stim_set_shuffle(c, &c->stims[c->n_stims - 1], x->y.err, x->y.cap))
+            return fail_at(x, sh, x->y.err);
     }
     return 0;
 }

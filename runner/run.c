@@ -32,8 +32,9 @@ int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, lo
     /* the same held-out patterns at every evaluation: the test stream
        restarted, or a table's rows from the first */
     gsl_rng_set(c->rng_test, c->seed ^ 0x5eed7e57UL);
-    size_t row = s->next_row;
+    size_t row = s->next_row, *perm = s->perm;
     s->next_row = 0;
+    s->perm = NULL; /* in order, however training shows them */
     int rc = 0;
     /* with copies, B held-out patterns at a time, one per copy (copies past
        the n-th pattern settle too, unmeasured) */
@@ -60,6 +61,7 @@ int apical_evaluate(apical_circuit *c, const apical_run_opts *o, size_t stim, lo
     memcpy(c->y, c->y_saved, c->n_y * sizeof(double));
     apical_circuit_keep_delays(c, 1);
     s->next_row = row;
+    s->perm = perm;
     if (was_active)
         apical_circuit_activate(c, stim, was_on);
     apical_integrator_free(it);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 
 #include "circuit_int.h"
@@ -336,23 +337,73 @@ static void teach(apical_teacher *t, const double *x, double *u_trgt)
     }
 }
 
+size_t apical_stim_rows(const apical_stim *s)
+{
+    return s->kind == APICAL_STIM_TABLE ? s->table.rows
+           : s->kind == APICAL_STIM_IDX ? s->count : 0;
+}
+
+/* The order of pass s->pass: GSL's shuffle, from a generator seeded by
+   perm_seed and the pass alone (SplitMix64), so a resumed run draws the
+   same order again. */
+void apical_stim_draw_order(apical_stim *s)
+{
+    const size_t n = apical_stim_rows(s);
+    uint64_t z = s->perm_seed + 0x9e3779b97f4a7c15ULL * (s->pass + 1);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    gsl_rng_set(s->perm_rng, (unsigned long)((z ^ (z >> 31)) & 0xffffffffUL));
+    for (size_t i = 0; i < n; i++)
+        s->perm[i] = i;
+    gsl_ran_shuffle(s->perm_rng, s->perm, n, sizeof *s->perm);
+}
+
+int apical_stim_set_shuffle(apical_circuit *c, apical_stim *s, char *err, size_t cap)
+{
+    const size_t n = apical_stim_rows(s);
+    if (!n) {
+        snprintf(err, cap, "stimulus %s: only table (csv) and idx stimuli have rows to shuffle",
+                 s->name);
+        return -1;
+    }
+    if (!s->perm_rng && !(s->perm_rng = gsl_rng_alloc(gsl_rng_mt19937))) {
+        snprintf(err, cap, "stimulus %s: out of memory for its order", s->name);
+        return -1;
+    }
+    if (!s->perm && !(s->perm = malloc(n * sizeof *s->perm))) {
+        snprintf(err, cap, "stimulus %s: out of memory for its order", s->name);
+        return -1;
+    }
+    s->perm_seed = (c->seed ^ 0x5b0ff1edUL) + 0x100000001b3ULL * (uint64_t)(s - c->stims);
+    s->pass = 0;
+    apical_stim_draw_order(s);
+    return 0;
+}
+
 /* The next pattern, and its target: a fresh draw (through the teacher), or
-   the next row of a table (cycling). */
+   the next row of a table or idx file (cycling, in this pass's order when
+   shuffled). */
 void apical_stim_next(apical_stim *s, gsl_rng *rng)
 {
-    if (s->kind == APICAL_STIM_TABLE) {
-        memcpy(s->x, s->table.data + s->next_row * s->size, s->size * sizeof(double));
-        if (s->has_target)
-            memcpy(s->u_trgt, s->targets.data + s->next_row * s->targets.cols,
-                   s->targets.cols * sizeof(double));
-        s->next_row = (s->next_row + 1) % s->table.rows;
-        return;
-    }
-    if (s->kind == APICAL_STIM_IDX) {
-        apical_stim_idx_pattern(s, s->next_row, s->x);
-        if (s->has_target)
-            apical_stim_idx_target(s, s->next_row, s->u_trgt, NULL);
-        s->next_row = (s->next_row + 1) % s->count;
+    if (s->kind == APICAL_STIM_TABLE || s->kind == APICAL_STIM_IDX) {
+        const size_t row = s->perm ? s->perm[s->next_row] : s->next_row;
+        if (s->kind == APICAL_STIM_TABLE) {
+            memcpy(s->x, s->table.data + row * s->size, s->size * sizeof(double));
+            if (s->has_target)
+                memcpy(s->u_trgt, s->targets.data + row * s->targets.cols,
+                       s->targets.cols * sizeof(double));
+        } else {
+            apical_stim_idx_pattern(s, row, s->x);
+            if (s->has_target)
+                apical_stim_idx_target(s, row, s->u_trgt, NULL);
+        }
+        if (++s->next_row == apical_stim_rows(s)) {
+            s->next_row = 0;
+            if (s->perm) {
+                s->pass++;
+                apical_stim_draw_order(s);
+            }
+        }
         return;
     }
     for (size_t i = 0; i < s->size; i++)
