@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_odeiv2.h>
 
@@ -58,6 +60,9 @@ struct apical_integrator {
     gsl_odeiv2_system sys;
     gsl_odeiv2_driver *drv;
     local_jac *lj;          /* per population */
+    local_jac *lj_thr;      /* expeuler with copies: threads 1 .. n_thr - 1's own (dfdy,
+                               dfdin, dody), n_pops each */
+    int n_thr;
     int analytic;           /* every module has a Jacobian */
     double *f0, *f1, *yh;   /* finite differences */
     double *feed_d, *feed_p; /* feedthrough: d obs/d y of a source, its product (n x n_y) */
@@ -134,7 +139,8 @@ static int alloc_local(apical_integrator *it)
 
 /* Cells' local Jacobians at the ports of the last evaluation at y, for
    copy b of the state (simulation.batch; 0 without copies). */
-static int local_jacobians_copy(apical_integrator *it, const double *y, size_t b)
+static int local_jacobians_into(apical_integrator *it, const double *y, size_t b,
+                                local_jac *lj)
 {
     apical_circuit *c = it->c;
     for (size_t i = 0; i < c->n_pops; i++) {
@@ -143,10 +149,37 @@ static int local_jacobians_copy(apical_integrator *it, const double *y, size_t b
             continue;
         apical_cell_ctx x = { sizeof x, p->n, p->p, y + b * c->n_y1 + p->y_off,
                               p->in + b * p->in_blk, p->need, 0 };
-        if (p->model->jacobian(&x, it->lj[i].dfdy, it->lj[i].dfdin, it->lj[i].dody) != APICAL_OK)
+        if (p->model->jacobian(&x, lj[i].dfdy, lj[i].dfdin, lj[i].dody) != APICAL_OK)
             return -1;
-        if (it->lj[i].gin &&
-            p->model->jacobian_obs(&x, it->lj[i].ody, it->lj[i].odin) != APICAL_OK)
+        if (lj[i].gin && p->model->jacobian_obs(&x, lj[i].ody, lj[i].odin) != APICAL_OK)
+            return -1;
+    }
+    return 0;
+}
+
+static int local_jacobians_copy(apical_integrator *it, const double *y, size_t b)
+{
+    return local_jacobians_into(it, y, b, it->lj);
+}
+
+/* Expeuler with copies on the circuit's team: a Jacobian buffer set for
+   each thread past the first. */
+static int alloc_thread_local(apical_integrator *it)
+{
+    apical_circuit *c = it->c;
+    if (c->copies < 2 || c->team.most < 2)
+        return 0;
+    size_t n = (size_t)(c->team.most - 1) * c->n_pops;
+    if (!(it->lj_thr = calloc(n, sizeof *it->lj_thr)))
+        return -1;
+    it->n_thr = c->team.most;
+    for (size_t k = 0; k < n; k++) {
+        const apical_pop *p = &c->pops[k % c->n_pops];
+        size_t ns = p->model->n_state;
+        it->lj_thr[k].dfdy = calloc(ns * ns * p->n + 1, sizeof(double));
+        it->lj_thr[k].dfdin = calloc(ns * p->model->n_ports * p->n + 1, sizeof(double));
+        it->lj_thr[k].dody = calloc(p->model->n_obs * ns * p->n + 1, sizeof(double));
+        if (!it->lj_thr[k].dfdy || !it->lj_thr[k].dfdin || !it->lj_thr[k].dody)
             return -1;
     }
     return 0;
@@ -440,6 +473,11 @@ apical_integrator *apical_integrator_new(apical_circuit *c, const apical_integ_o
     }
     if (strcmp(m, "expeuler") == 0) {
         it->kind = M_EXPEULER;
+        if (alloc_thread_local(it) != 0) {
+            snprintf(err, cap, "out of memory for the integrator");
+            apical_integrator_free(it);
+            return NULL;
+        }
         return it;
     }
     for (size_t k = 0; k < N_GSL; k++)
@@ -522,6 +560,12 @@ void apical_integrator_free(apical_integrator *it)
     free(it->feed_d);
     free(it->feed_p);
     free(it->lj);
+    for (size_t k = 0; it->lj_thr && k < (size_t)(it->n_thr - 1) * it->c->n_pops; k++) {
+        free(it->lj_thr[k].dfdy);
+        free(it->lj_thr[k].dfdin);
+        free(it->lj_thr[k].dody);
+    }
+    free(it->lj_thr);
     free(it->Y);
     free(it->w_own);
     free(it->aux_own);
@@ -545,24 +589,39 @@ static int driver_apply(apical_integrator *it, double dt, double *y)
     return rc;
 }
 
-static int expeuler_copy(apical_integrator *it, size_t b, double dt);
+static int expeuler_copy(apical_integrator *it, size_t b, double dt, local_jac *lj);
 
 static int advance_expeuler(apical_integrator *it, double dt, char *err, size_t cap)
 {
     apical_circuit *c = it->c;
-    for (size_t b = 0; b < c->copies; b++)
-        if (expeuler_copy(it, b, dt) != 0) {
-            snprintf(err, cap, "a module's Jacobian failed");
-            return -1;
+    int bad = 0, nt = it->n_thr > 1 ? apical_team_size(&c->team) : 1;
+    if (nt > 1) {
+        /* the copies dealt round the team, each thread with its own
+           Jacobian buffers: each copy's step is the same whichever thread
+           takes it */
+#pragma omp parallel num_threads(nt) reduction(| : bad)
+        {
+            int t = omp_get_thread_num(), n = omp_get_num_threads();
+            local_jac *lj = t ? it->lj_thr + (size_t)(t - 1) * c->n_pops : it->lj;
+            for (size_t b = (size_t)t; b < c->copies; b += (size_t)n)
+                bad |= expeuler_copy(it, b, dt, lj) != 0;
         }
+    } else {
+        for (size_t b = 0; b < c->copies && !bad; b++)
+            bad = expeuler_copy(it, b, dt, it->lj) != 0;
+    }
+    if (bad) {
+        snprintf(err, cap, "a module's Jacobian failed");
+        return -1;
+    }
     return 0;
 }
 
-/* Copy b's exponential Euler step. */
-static int expeuler_copy(apical_integrator *it, size_t b, double dt)
+/* Copy b's exponential Euler step, with the Jacobian buffers lj. */
+static int expeuler_copy(apical_integrator *it, size_t b, double dt, local_jac *lj)
 {
     apical_circuit *c = it->c;
-    if (local_jacobians_copy(it, c->y, b) != 0)
+    if (local_jacobians_into(it, c->y, b, lj) != 0)
         return -1;
     for (size_t i = 0; i < c->n_pops; i++) {
         const apical_pop *p = &c->pops[i];
@@ -570,7 +629,7 @@ static int expeuler_copy(apical_integrator *it, size_t b, double dt)
         for (size_t a = 0; a < ns; a++)
             for (size_t k = 0; k < n; k++) {
                 size_t at = b * c->n_y1 + p->y_off + a * n + k;
-                double rate = p->model->jacobian ? -it->lj[i].dfdy[(a * ns + a) * n + k] : 0;
+                double rate = p->model->jacobian ? -lj[i].dfdy[(a * ns + a) * n + k] : 0;
                 double gain = fabs(rate * dt) > 1e-12 ? -expm1(-rate * dt) / rate : dt;
                 c->y[at] += gain * c->dydt[at];
             }

@@ -199,6 +199,59 @@ MV_TYPE(f32, float, float, __m512, 16, __mmask16, _mm512_setzero_ps(), LD_PS, ML
 MV_TYPE(f16, uint16_t, float, __m512, 16, __mmask16, _mm512_setzero_ps(), LD_PH, MLD_PH, LD_PS,
         MLD_PS, _mm512_fmadd_ps, _mm512_add_ps, reduce4_ps)
 
+/* rows_f16 for two vectors x and y at once (into out and outy): each row
+   of half weights is widened once for both.  Every (row, vector) pair has
+   its own accumulators a and b, fed in rows_f16's order and reduced by the
+   same reduce4_ps, so each column's bits are those of rows_f16 alone. */
+static inline void rows_f16_x2(size_t n, const uint16_t *w, const float *x, const float *y,
+                               double *out, double *outy, int R)
+{
+    __m512 a[4], b[4], c[4], d[4];
+    for (int r = 0; r < 4; r++)
+        a[r] = b[r] = c[r] = d[r] = _mm512_setzero_ps();
+    size_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        __m512 x0 = LD_PS(x + j), x1 = LD_PS(x + j + 16);
+        __m512 y0 = LD_PS(y + j), y1 = LD_PS(y + j + 16);
+        for (int r = 0; r < R; r++) {
+            __m512 w0 = LD_PH(w + r * n + j), w1 = LD_PH(w + r * n + j + 16);
+            a[r] = _mm512_fmadd_ps(w0, x0, a[r]);
+            b[r] = _mm512_fmadd_ps(w1, x1, b[r]);
+            c[r] = _mm512_fmadd_ps(w0, y0, c[r]);
+            d[r] = _mm512_fmadd_ps(w1, y1, d[r]);
+        }
+    }
+    for (; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)~(__mmask16)0 : (__mmask16)((1u << (n - j)) - 1);
+        __m512 x0 = MLD_PS(m, x + j), y0 = MLD_PS(m, y + j);
+        for (int r = 0; r < R; r++) {
+            __m512 w0 = MLD_PH(m, w + r * n + j);
+            a[r] = _mm512_fmadd_ps(w0, x0, a[r]);
+            c[r] = _mm512_fmadd_ps(w0, y0, c[r]);
+        }
+    }
+    double t[4] = { 0, 0, 0, 0 }, u[4] = { 0, 0, 0, 0 };
+    reduce4_ps(_mm512_add_ps(a[0], b[0]), _mm512_add_ps(a[1], b[1]), _mm512_add_ps(a[2], b[2]),
+               _mm512_add_ps(a[3], b[3]), t);
+    reduce4_ps(_mm512_add_ps(c[0], d[0]), _mm512_add_ps(c[1], d[1]), _mm512_add_ps(c[2], d[2]),
+               _mm512_add_ps(c[3], d[3]), u);
+    for (int r = 0; r < R; r++) {
+        out[r] += t[r];
+        outy[r] += u[r];
+    }
+}
+
+/* apical_mv_f16 of rows [lo, hi) with two vectors. */
+static void mv_f16_x2(size_t n, const uint16_t *w, const float *x, const float *y, size_t lo,
+                      size_t hi, double *out, double *outy)
+{
+    size_t k = lo;
+    for (; k + 4 <= hi; k += 4)
+        rows_f16_x2(n, w + k * n, x, y, out + k, outy + k, 4);
+    for (; k < hi; k++)
+        rows_f16_x2(n, w + k * n, x, y, out + k, outy + k, 1);
+}
+
 #else /* portable: one row at a time, in GCC/Clang vectors */
 
 typedef double mv_v8 __attribute__((vector_size(64), aligned(8), may_alias));
@@ -296,4 +349,21 @@ static size_t mm_block(size_t n, size_t bytes)
 
 MM_TYPE(f64, double, double)
 MM_TYPE(f32, float, float)
+#if MV_AVX512
+/* f16: the vectors two at a time (mv_f16_x2), an odd one alone */
+void apical_mm_f16(size_t n, const uint16_t *w, const float *x, size_t ldx, size_t nb,
+                   size_t lo, size_t hi, double *out, size_t ldo)
+{
+    const size_t blk = mm_block(n, sizeof(uint16_t));
+    for (size_t r = lo; r < hi; r += blk) {
+        size_t e = hi - r > blk ? r + blk : hi, b = 0;
+        for (; b + 2 <= nb; b += 2)
+            mv_f16_x2(n, w, x + b * ldx, x + (b + 1) * ldx, r, e, out + b * ldo,
+                      out + (b + 1) * ldo);
+        if (b < nb)
+            apical_mv_f16(n, w, x + b * ldx, r, e, out + b * ldo);
+    }
+}
+#else
 MM_TYPE(f16, uint16_t, float)
+#endif

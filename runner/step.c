@@ -281,6 +281,49 @@ static void route_rows_copies(apical_circuit *c, int t, int nt)
     }
 }
 
+/* eval_copies on nt threads, in one parallel region: the copies dealt
+   round the threads for the cells' functions (each copy's are the same
+   calls whichever thread makes them), the products' rows for the routing,
+   a barrier between the stages. */
+static int eval_copies_team(apical_circuit *c, const double *y, double *dydt, int nt, char *err,
+                            size_t cap)
+{
+    int failed = -1, frc = APICAL_OK, stage = 0;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        for (size_t b = (size_t)t; b < c->copies; b += (size_t)n)
+            for (size_t i = 0; i < c->n_pops; i++) {
+                apical_pop *p = &c->pops[i];
+                memset(p->in + b * p->in_blk, 0, p->in_blk * sizeof(double));
+                apical_cell_ctx x = copy_ctx(c, p, y, b);
+                int rc = p->model->observe(&x, APICAL_OBS_STATE, p->obs + b * p->obs_blk);
+                if (rc != APICAL_OK) {
+#pragma omp critical(apical_eval_fail)
+                    failed = (int)i, frc = rc, stage = 0;
+                }
+            }
+#pragma omp barrier
+        route_rows_copies(c, t, n);
+#pragma omp barrier
+        for (size_t b = (size_t)t; b < c->copies; b += (size_t)n)
+            for (size_t i = 0; i < c->n_pops; i++) {
+                apical_pop *p = &c->pops[i];
+                apical_cell_ctx x = copy_ctx(c, p, y, b);
+                int rc = p->model->observe(&x, APICAL_OBS_PORTS, p->obs + b * p->obs_blk), st = 1;
+                if (rc == APICAL_OK)
+                    rc = p->model->rhs(&x, dydt + b * c->n_y1 + p->y_off), st = 2;
+                if (rc != APICAL_OK) {
+#pragma omp critical(apical_eval_fail)
+                    failed = (int)i, frc = rc, stage = st;
+                }
+            }
+    }
+    if (failed >= 0)
+        return module_failed(stage == 2 ? "rhs" : "observe", &c->pops[failed], frc, err, cap);
+    return 0;
+}
+
 /* One evaluation of all copies (no feedthrough: finalize refuses it with
    copies): every copy's state-stage observables, the products (rows on
    the team's threads), every copy's port-stage observables and
@@ -289,6 +332,11 @@ static int eval_copies(apical_circuit *c, const double *y, double *dydt, char *e
 {
     int rc, nt = apical_team_size(&c->team);
     double t0 = c->team.most > 1 ? omp_get_wtime() : 0;
+    if (nt > 1) {
+        rc = eval_copies_team(c, y, dydt, nt, err, cap);
+        apical_team_timed(&c->team, nt, omp_get_wtime() - t0);
+        return rc;
+    }
     for (size_t i = 0; i < c->n_pops; i++) {
         apical_pop *p = &c->pops[i];
         memset(p->in, 0, c->copies * p->in_blk * sizeof(double));

@@ -185,6 +185,42 @@ START_TEST(a_row_does_not_depend_on_its_window)
 }
 END_TEST
 
+/* apical_mm_*: nb vectors at once (the half kernel takes them in pairs),
+   each column bit for bit the product with its vector alone, for any nb
+   and row window. */
+START_TEST(many_vectors_equal_one_at_a_time)
+{
+    const size_t n = lens[_i], m = 11, NB = 5;
+    mats a = mats_make(m, n, 21u + (unsigned)_i);
+    double *x = malloc(NB * n * sizeof(double));
+    float *xf = malloc(NB * n * sizeof(float));
+    ck_assert(x && xf);
+    unsigned seed = 77u + (unsigned)_i;
+    for (size_t k = 0; k < NB * n; k++)
+        xf[k] = (float)(x[k] = rnd(&seed));
+    for (size_t nb = 1; nb <= NB; nb++)
+        for (size_t lo = 0; lo < m; lo += 4)
+            for (size_t hi = lo + 1; hi <= m; hi += 3) {
+                double mm[3][5][11], mv[3][5][11];
+                for (size_t i = 0; i < 3 * 5 * 11; i++)
+                    (&mm[0][0][0])[i] = (&mv[0][0][0])[i] = 0.25 * (double)(i % 7);
+                apical_mm_f64(n, a.w, x, n, nb, lo, hi, &mm[0][0][0], 11);
+                apical_mm_f32(n, a.wf, xf, n, nb, lo, hi, &mm[1][0][0], 11);
+                apical_mm_f16(n, a.wh, xf, n, nb, lo, hi, &mm[2][0][0], 11);
+                for (size_t b = 0; b < nb; b++) {
+                    apical_mv_f64(n, a.w, x + b * n, lo, hi, mv[0][b]);
+                    apical_mv_f32(n, a.wf, xf + b * n, lo, hi, mv[1][b]);
+                    apical_mv_f16(n, a.wh, xf + b * n, lo, hi, mv[2][b]);
+                }
+                ck_assert_msg(memcmp(mm, mv, sizeof mm) == 0, "n %zu, nb %zu, rows [%zu, %zu)",
+                              n, nb, lo, hi);
+            }
+    free(x);
+    free(xf);
+    mats_free(&a);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("matvec");
@@ -195,6 +231,7 @@ static Suite *suite(void)
     tcase_add_test(t, vector_conversion_equals_scalar);
     tcase_add_loop_test(t, products_equal_loops, 0, (int)N_LENS);
     tcase_add_loop_test(t, a_row_does_not_depend_on_its_window, 0, (int)N_LENS);
+    tcase_add_loop_test(t, many_vectors_equal_one_at_a_time, 0, (int)N_LENS);
     suite_add_tcase(s, t);
     return s;
 }
