@@ -340,15 +340,25 @@ int apical_plot(const char *dir, int *traced, char *err, size_t cap)
         }
         return apical_plot_gnuplot(script, err, cap);
     }
-    char prefix[4200];
+    char prefix[4200], panel[1024];
     snprintf(prefix, sizeof prefix, "%s/metrics", dir);
-    apical_plot_terminals(gp, prefix, 900, 500,
-              "  set logscale y\n  set format y \"10^{%T}\"\n"
-              "  set xlabel \"training patterns\"\n  set title \"held-out metrics (no noise, no nudging)\"\n"
-              "  plot M using 2:4 with linespoints pt 7 ps 0.4 title \"apical_sq\", \\\n"
-              "       M using 2:5 with linespoints pt 7 ps 0.4 title \"mismatch_sq\", \\\n"
-              "       M using 2:6 with linespoints pt 7 ps 0.4 title \"test_error\"\n"
-              "  unset logscale y\n  set format y \"%g\"\n");
+    /* with class_error (an idx stimulus with targets), its curve too */
+    int ce = 0;
+    for (int k = 0; k < nc; k++)
+        if (!strcmp(cols[k], "class_error"))
+            ce = k + 1;
+    char extra[160] = "";
+    if (ce)
+        snprintf(extra, sizeof extra, ", \\\n       M using 2:%d with linespoints pt 7 ps 0.4 "
+                 "title \"class_error\"", ce);
+    snprintf(panel, sizeof panel,
+             "  set logscale y\n  set format y \"10^{%%T}\"\n"
+             "  set xlabel \"training patterns\"\n  set title \"held-out metrics (no noise, no nudging)\"\n"
+             "  plot M using 2:4 with linespoints pt 7 ps 0.4 title \"apical_sq\", \\\n"
+             "       M using 2:5 with linespoints pt 7 ps 0.4 title \"mismatch_sq\", \\\n"
+             "       M using 2:6 with linespoints pt 7 ps 0.4 title \"test_error\"%s\n"
+             "  unset logscale y\n  set format y \"%%g\"\n", extra);
+    apical_plot_terminals(gp, prefix, 900, 500, panel);
     group g[MAX_GROUPS];
     double t0[MAX_SEGS], t1[MAX_SEGS];
     int ng = 0, ns = 0;

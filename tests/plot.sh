@@ -88,6 +88,29 @@ for d in none nan; do
     grep -q "$tmp/$d/metrics.csv has no" "$tmp/err" && ! grep -q gnuplot "$tmp/err" ||
         { cat "$tmp/err"; exit 1; }
 done
+# a dynamics run of an idx stimulus with targets also draws class_error
+# (an IDX file of four 2 x 2 images and their labels, written here)
+printf '\000\000\010\003\000\000\000\004\000\000\000\002\000\000\000\002' >"$tmp/img"
+printf '\377\000\000\000\000\377\000\000\000\000\377\000\000\000\000\377' >>"$tmp/img"
+printf '\000\000\010\001\000\000\000\004\000\001\000\001' >"$tmp/lab"
+cat >"$tmp/idx.yaml" <<YAML
+apical: 1
+populations:
+  input: {cell: rate_input, size: 4}
+  out:   {cell: pyramidal, size: 2}
+projections:
+  - {from: input, to: out.basal, init: {uniform: [-1, 1]}, rule: {dendritic_error: {eta: 0.1}}}
+stimuli:
+  img: {kind: idx, images: $tmp/img, labels: $tmp/lab, drives: input, target: out}
+simulation:
+  phases:
+    - {train: img, patterns: 4, present: 5}
+    - {test: img, patterns: 4}
+YAML
+"$apical" run "$tmp/idx.yaml" --out "$tmp/idx" >/dev/null
+"$apical" plot "$tmp/idx" >/dev/null
+grep -q 'using 2:9 .*title "class_error"' "$tmp/idx/plot.gp" || { cat "$tmp/idx/plot.gp"; exit 1; }
+! grep -q class_error "$tmp/run/plot.gp"
 # not a run directory: exit 2 with a message
 if "$apical" plot "$tmp" 2>"$tmp/err"; then exit 1; else [ $? -eq 2 ]; fi
 grep -q 'no metrics.csv' "$tmp/err"
