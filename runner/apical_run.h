@@ -87,7 +87,8 @@ typedef struct apical_run_opts {
     apical_trace_var *traces;
     size_t n_traces;
     long trace_every;
-    uint64_t trace_phases;  /* bit i: trace during phase i; 0: every phase */
+    unsigned char *trace_phases; /* n_phases flags: trace during phase i when
+                                    trace_phases[i]; NULL: every phase */
     void (*on_trace)(void *user, double t_ms, const apical_circuit *c);
     /* checkpoints: every checkpoint_every training patterns (0: never), when
        *stop becomes non-zero (then the run returns APICAL_RUN_STOPPED), and

@@ -102,7 +102,9 @@ static int load_root(ctx *x, const yaml_node_t *root)
     yaml_node_t *rec = get(x, root, "record");
     if ((projs && apical_cfg_load_projections(x, projs)) ||
         (stims && apical_cfg_load_stimuli(x, stims)) || (rec && apical_cfg_load_record(x, rec)) ||
-        apical_cfg_load_simulation(x, sim) || steady_feedthrough(x, projs) ||
+        apical_cfg_load_simulation(x, sim) ||
+        (x->cfg->steady.mode == APICAL_MODE_DYNAMICS && apical_cfg_trace_phases(x)) ||
+        steady_feedthrough(x, projs) ||
         check_delays(x, projs))
         return -1;
     if (apical_circuit_finalize(x->cfg->circuit, x->y.err, x->y.cap))
@@ -142,9 +144,11 @@ static int load(apical_config *cfg, apical_registry *reg, const char *name, yaml
         cfg->source = NULL;
         free(cfg->run.traces);
         free(cfg->run.phases);
+        free(cfg->run.trace_phases);
         cfg->circuit = NULL;
         cfg->run.traces = NULL;
         cfg->run.phases = NULL;
+        cfg->run.trace_phases = NULL;
     }
     return rc;
 }
@@ -199,8 +203,10 @@ void apical_config_free(apical_config *cfg)
     cfg->resolved = NULL;
     free(cfg->run.traces);
     free(cfg->run.phases);
+    free(cfg->run.trace_phases);
     cfg->run.traces = NULL;
     cfg->run.phases = NULL;
+    cfg->run.trace_phases = NULL;
     cfg->circuit = NULL;
     cfg->source = NULL;
 }

@@ -24,6 +24,7 @@ typedef struct ctx {
     apical_yaml y;             /* the document, its name, the --set overrides, the message */
     apical_registry *reg;
     apical_config *cfg;
+    const yaml_node_t *trace_phases; /* record.traces.phases, read once the phases are */
 } ctx;
 
 /* ---- config_set.c ---- */
@@ -50,6 +51,8 @@ int apical_cfg_load_noise(ctx *x, const yaml_node_t *sim, double *sigma);
 /* simulation: mode, bound, integrator and phases, or steady */
 int apical_cfg_load_simulation(ctx *x, const yaml_node_t *sim);
 int apical_cfg_load_record(ctx *x, const yaml_node_t *rec);
+/* record.traces.phases, after the simulation's phases (dynamics mode). */
+int apical_cfg_trace_phases(ctx *x);
 
 /* ---- yamlutil.h on the file being read ---- */
 static inline yaml_node_t *node(ctx *x, int id) { return apical_yaml_node(&x->y, id); }

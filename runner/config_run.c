@@ -604,7 +604,33 @@ int apical_cfg_load_simulation(ctx *x, const yaml_node_t *sim)
     return bn ? load_batch(x, bn, o) : 0;
 }
 
-/* traces: {vars: [pop.observable, ...], every: STEPS} */
+/* record.traces.phases: [N, ...], numbers of the phases with the groups
+   written out, into trace_phases (the phases are read by now). */
+int apical_cfg_trace_phases(ctx *x)
+{
+    const yaml_node_t *ph = x->trace_phases;
+    apical_run_opts *o = &x->cfg->run;
+    if (!ph)
+        return 0;
+    if (expect(x, ph, YAML_SEQUENCE_NODE, "a list of phase numbers (from 0)"))
+        return -1;
+    if (!(o->trace_phases = calloc(o->n_phases ? o->n_phases : 1, 1)))
+        return fail(x, ph, "out of memory");
+    for (yaml_node_item_t *it = ph->data.sequence.items.start; it < ph->data.sequence.items.top;
+         it++) {
+        yaml_node_t *v = node(x, *it);
+        long k;
+        if (to_long(x, v, 0, &k))
+            return -1;
+        if ((size_t)k >= o->n_phases)
+            return fail(x, v, "phase %ld: the run has %zu phases, numbered from 0 (groups "
+                        "written out)", k, o->n_phases);
+        o->trace_phases[k] = 1;
+    }
+    return 0;
+}
+
+/* traces: {vars: [pop.observable, ...], every: STEPS, phases: [N, ...]} */
 static int load_traces(ctx *x, const yaml_node_t *tr)
 {
     static const char *const keys[] = { "vars", "every", "phases", NULL };
@@ -618,18 +644,7 @@ static int load_traces(ctx *x, const yaml_node_t *tr)
     if (!vars || expect(x, vars, YAML_SEQUENCE_NODE, "a list of population.observable") ||
         (ev && to_long(x, ev, 1, &o->trace_every)))
         return -1;
-    yaml_node_t *ph = get(x, tr, "phases");
-    if (ph) {
-        double idx[64];
-        size_t ni;
-        if (load_list(x, ph, idx, 64, &ni, "phase numbers (from 0)"))
-            return -1;
-        for (size_t i = 0; i < ni; i++) {
-            if (idx[i] < 0 || idx[i] >= 64 || idx[i] != floor(idx[i]))
-                return fail(x, ph, "phase numbers count from 0 (at most 63)");
-            o->trace_phases |= (uint64_t)1 << (int)idx[i];
-        }
-    }
+    x->trace_phases = get(x, tr, "phases"); /* checked against the phases later */
     size_t n = (size_t)(vars->data.sequence.items.top - vars->data.sequence.items.start);
     o->traces = calloc(n ? n : 1, sizeof *o->traces);
     if (!o->traces)

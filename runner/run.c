@@ -280,7 +280,7 @@ int apical_run(apical_circuit *c, const apical_run_opts *o, char *err, size_t ca
     int rc = 0;
     for (; r.pos.phase < o->n_phases && rc == 0; r.pos.phase++, r.pos.in_phase = 0) {
         size_t i = r.pos.phase;
-        r.tracing = !o->trace_phases || (i < 64 && (o->trace_phases >> i & 1));
+        r.tracing = !o->trace_phases || o->trace_phases[i];
         rc = run_phase(&r, &o->phases[i], o->resume && i == o->resume->phase, err, cap);
     }
     if (rc == 0)

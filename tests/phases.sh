@@ -82,4 +82,16 @@ for bad in "simulation.phases.0.rates=0:greater than 0" \
     if "$apical" check "$yaml" --set ${bad%%:*} 2>"$tmp/err"; then echo "accepted: $bad"; exit 1; fi
     grep -F "${bad#*:}" "$tmp/err"
 done
+# record.traces.phases numbers the phases with the groups written out, as
+# many as there are: phases 0 and 69 of 70 one-pattern phases give their
+# 10 steps each (a blank line between the stretches), the last at t = 69.9 ms
+one='{train: patterns, patterns: 1, present: 1}'
+common="$common --set record.traces.phases=[0,69]"
+with_phases k "{repeat: 70, phases: [$one]}"
+[ "$(grep -c . "$tmp/k/traces.csv")" -eq 21 ] || { wc -l "$tmp/k/traces.csv"; exit 1; }
+tail -1 "$tmp/k/traces.csv" | grep -q "^69.9[0-9]*,"
+if "$apical" check "$tmp/k.yaml" --set 'record.traces.vars=[hidden.u]' --set 'record.traces.phases=[70]' 2>"$tmp/err"; then
+    echo "phase 70 of 70 traced"; exit 1
+fi
+grep -F 'phase 70: the run has 70 phases' "$tmp/err"
 echo "phases: ok"
