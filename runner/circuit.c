@@ -447,6 +447,12 @@ int apical_rule_set_param(apical_proj *pj, const char *key, double v, char *err,
 
 int apical_circuit_set_rate_scale(apical_circuit *c, double scale, char *err, size_t cap)
 {
+    return apical_circuit_set_rate_scale_except(c, scale, APICAL_ROLE_NONE, err, cap);
+}
+
+int apical_circuit_set_rate_scale_except(apical_circuit *c, double scale, int role, char *err,
+                                         size_t cap)
+{
     if (!(scale >= 0) || !isfinite(scale))
         return snprintf(err, cap, "learning-rate factor %g: expected a finite number >= 0",
                         scale), -1;
@@ -459,8 +465,10 @@ int apical_circuit_set_rate_scale(apical_circuit *c, double scale, char *err, si
     }
     for (size_t i = 0; i < c->n_projs; i++)
         if (c->projs[i].rule) {
-            c->projs[i].rate_scale = scale;
-            run_params(&c->projs[i]);
+            apical_proj *pj = &c->projs[i];
+            int keep = role != APICAL_ROLE_NONE && apical_proj_role(c, pj) == role;
+            pj->rate_scale = keep ? 1.0 : scale;
+            run_params(pj);
         }
     return 0;
 }

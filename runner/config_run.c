@@ -561,7 +561,7 @@ int apical_cfg_load_simulation(ctx *x, const yaml_node_t *sim)
 {
     apical_run_opts *o = &x->cfg->run;
     static const char *const keys[] = { "integrator", "noise", "phases", "bound", "mode",
-                                        "steady", "batch", NULL };
+                                        "steady", "batch", "rates_interneurons", NULL };
     if (expect(x, sim, YAML_MAPPING_NODE, "a mapping") ||
         check_keys(x, sim, "simulation", keys))
         return -1;
@@ -579,6 +579,10 @@ int apical_cfg_load_simulation(ctx *x, const yaml_node_t *sim)
     if (x->cfg->circuit->bound < 0)
         return fail(x, bound, "bound: the largest |state| or |weight| allowed (0: no bound)");
     if (x->cfg->steady.mode != APICAL_MODE_DYNAMICS) {
+        if (get(x, sim, "rates_interneurons"))
+            return fail(x, get(x, sim, "rates_interneurons"), "rates_interneurons belongs to "
+                        "the dynamics mode's phases (mode %s: steady.decay_interneurons)",
+                        scalar(mode));
         if (!sd)
             return fail(x, mode, "mode %s needs a 'steady: {train, epochs, ...}' block",
                         scalar(mode));
@@ -595,6 +599,11 @@ int apical_cfg_load_simulation(ctx *x, const yaml_node_t *sim)
     }
     if (sd)
         return fail(x, sd, "'steady' belongs to mode steady or backprop");
+    yaml_node_t *ri = get(x, sim, "rates_interneurons");
+    int ri_on = 1;
+    if (ri && to_bool(x, ri, &ri_on))
+        return -1;
+    o->rates_keep_interneurons = !ri_on;
     yaml_node_t *integ = get(x, sim, "integrator");
     if (integ && load_integrator(x, integ, o))
         return -1;

@@ -76,6 +76,17 @@ a1='{train: patterns, patterns: 1, present: 3' p2='{train: patterns, patterns: 2
 with_phases j "$a1};$p2, rates: 2};$p;$a1, rates: 0.5};$p;$p2, rates: 0.5};$t"
 cmp "$tmp/i/traces.csv" "$tmp/j/traces.csv"
 cmp "$tmp/i/metrics.csv" "$tmp/j/metrics.csv"
+# simulation.rates_interneurons: false keeps the rules into an interneuron's
+# dendrite (hidden-inter) at their rates: rates 2 then doubles inter-hidden's
+# eta alone
+saved=$common
+common="$saved --set simulation.rates_interneurons=false"
+with_phases l "{train: patterns, patterns: 2, present: 3, rates: 2};$t"
+common="$saved --set projections.inter-hidden.rule.apical_silence.eta=0.05"
+with_phases m "{train: patterns, patterns: 2, present: 3};$t"
+common=$saved
+cmp "$tmp/l/traces.csv" "$tmp/m/traces.csv"
+cmp "$tmp/l/metrics.csv" "$tmp/m/metrics.csv"
 for bad in "simulation.phases.0.rates=0:greater than 0" \
            "simulation.phases.0.plastic=false --set simulation.phases.0.rates=2:rates in a phase with plastic: false"; do
     # shellcheck disable=SC2086
