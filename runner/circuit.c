@@ -669,10 +669,11 @@ static int finalize_rules(apical_circuit *c, char *err, size_t cap)
                      APICAL_RULE_HAS_BATCH(pj->rule);
         if (c->copies > 1 && pj->rule && !copies) {
             if (f32 || c->batch_k > 1) {
-                snprintf(err, cap, "projection %s, rule %s: plasticity_batch > 1 or matvec "
+                snprintf(err, cap, "projection %s, rule %s %s: plasticity_batch > 1 or matvec "
                          "f32_all / f16 with simulation.batch > 1 needs a rule that takes "
-                         "copies (module ABI 1.5, APICAL_RULE_COPIES)", pj->name,
-                         pj->rule->name);
+                         "copies (module ABI 1.5, APICAL_RULE_COPIES; `apical modules` shows "
+                         "which module file was loaded)", pj->name, pj->rule->name,
+                         pj->rule->version ? pj->rule->version : "");
                 return -1;
             }
             if (!(pj->dw_mean = malloc((1 + pj->rule->n_aux) * apical_proj_n_weights(c, pj) *
