@@ -52,7 +52,7 @@ enum apical_column_metric {
     APICAL_COL_WALL, APICAL_COL_EPOCH, APICAL_COL_PATTERNS, APICAL_COL_SECONDS,
     APICAL_COL_TRAIN_ERROR, APICAL_COL_GFLOPS, APICAL_COL_ERROR, APICAL_COL_APICAL_SQ_POP,
     APICAL_COL_ANGLE_POP, APICAL_COL_BP_COS_POP, APICAL_COL_FA_COS_POP, APICAL_COL_COPY_DEV_POP,
-    APICAL_COL_CLASS_ERROR
+    APICAL_COL_CLASS_ERROR, APICAL_COL_STIMULUS
 };
 
 /* One column of a run: in metrics.csv when name is not empty (its value
@@ -87,7 +87,7 @@ int apical_column_integer(const apical_column *col);
    a head, values times term_scale with term_fmt). */
 void apical_columns_put_header(FILE *f, const apical_column *cols, size_t n, int csv);
 void apical_columns_put_row(FILE *f, const apical_column *cols, size_t n, const double *vals,
-                            int csv, const char *phase);
+                            int csv, const char *phase, const char *stimulus);
 
 #ifdef __cplusplus
 }

@@ -38,6 +38,7 @@ typedef struct apical_metrics {
     double class_error;  /* for an idx stimulus: the fraction of held-out patterns whose
                             largest output rate is not their class's, without nudging
                             (NaN otherwise) */
+    const char *stimulus;   /* the evaluated stimulus's name */
 } apical_metrics;
 
 enum apical_phase_kind { APICAL_PHASE_TRAIN = 1, APICAL_PHASE_TEST = 2, APICAL_PHASE_SETTLE = 3 };

@@ -51,10 +51,11 @@ typedef struct apical_rundir_opts {
        columns (metrics.csv's and the terminal table's, apical_columns.h) */
     void (*on_start)(void *user, const apical_column *cols, size_t n_cols);
     /* after each row of metrics.csv: a value per column, and the phase
-       ("train", "test") of a dynamics run, NULL in steady and backprop
-       modes; wall-clock columns count from apical_rundir_open */
+       ("train", "test") and the evaluated stimulus's name of a dynamics run
+       (both NULL in steady and backprop modes); wall-clock columns count
+       from apical_rundir_open */
     void (*on_row)(void *user, const apical_column *cols, size_t n_cols, const double *vals,
-                   const char *phase);
+                   const char *phase, const char *stimulus);
     /* after each training pattern (dynamics) or mini-batch */
     void (*on_progress)(void *user, long done, long total);
     /* a problem that does not end the run (a file that cannot be written

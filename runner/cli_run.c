@@ -112,7 +112,7 @@ static void on_start(void *user, const apical_column *cols, size_t n)
 }
 
 static void on_row(void *user, const apical_column *cols, size_t n, const double *vals,
-                   const char *phase)
+                   const char *phase, const char *stimulus)
 {
     term_state *s = user;
     s->last_error = NAN;
@@ -122,7 +122,7 @@ static void on_row(void *user, const apical_column *cols, size_t n, const double
             s->last_error = vals[i];
     if (s->tty)
         fprintf(stderr, "\r\033[K");
-    apical_columns_put_row(stdout, cols, n, vals, 0, phase);
+    apical_columns_put_row(stdout, cols, n, vals, 0, phase, stimulus);
     fflush(stdout);
 }
 

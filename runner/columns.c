@@ -78,6 +78,8 @@ size_t apical_dynamics_columns_for(const apical_circuit *c, apical_column *out, 
             }
             break;
         }
+    /* the evaluated stimulus: the last column of both */
+    set(add(out, cap, &n, APICAL_COL_STIMULUS, 0), "stimulus", " stimulus", "%s", " %s");
     return n;
 }
 
@@ -202,10 +204,12 @@ int apical_column_integer(const apical_column *col)
 
 /* One column's value in its format (csv or terminal). */
 static void put_value(FILE *f, const apical_column *col, const char *fmt, double v,
-                      const char *phase)
+                      const char *phase, const char *stimulus)
 {
     if (col->metric == APICAL_COL_PHASE)
-        fprintf(f, fmt, phase);
+        fprintf(f, fmt, phase ? phase : "");
+    else if (col->metric == APICAL_COL_STIMULUS)
+        fprintf(f, fmt, stimulus ? stimulus : "");
     else if (apical_column_integer(col))
         fprintf(f, fmt, (long)v);
     else
@@ -227,17 +231,18 @@ void apical_columns_put_header(FILE *f, const apical_column *cols, size_t n, int
 }
 
 void apical_columns_put_row(FILE *f, const apical_column *cols, size_t n, const double *vals,
-                            int csv, const char *phase)
+                            int csv, const char *phase, const char *stimulus)
 {
     int first = 1;
     for (size_t i = 0; i < n; i++) {
         if (csv && cols[i].name[0]) {
             if (!first)
                 fputc(',', f);
-            put_value(f, &cols[i], cols[i].csv_fmt, vals[i], phase);
+            put_value(f, &cols[i], cols[i].csv_fmt, vals[i], phase, stimulus);
             first = 0;
         } else if (!csv && cols[i].head[0]) {
-            put_value(f, &cols[i], cols[i].term_fmt, cols[i].term_scale * vals[i], phase);
+            put_value(f, &cols[i], cols[i].term_fmt, cols[i].term_scale * vals[i], phase,
+                      stimulus);
         }
     }
     fputc('\n', f);

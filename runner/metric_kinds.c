@@ -15,6 +15,8 @@ const apical_metric_kind apical_metric_kinds[] = {
     { "phase", APICAL_MODE_DYNAMICS, 0, 0, 0, "",
       "train (an evaluation during training) or test (a test phase)" },
     { "pattern", APICAL_MODE_DYNAMICS, 0, 0, 0, "", "training patterns presented so far" },
+    { "stimulus", APICAL_MODE_DYNAMICS, 0, 0, 0, "",
+      "the evaluated stimulus (a test phase's, or during training the training stimulus)" },
     { "t_ms", APICAL_MODE_DYNAMICS, 0, 1, 0, "", "simulated time in ms" },
     { "apical_sq", APICAL_MODE_DYNAMICS, 0, 1, 0, "",
       "mean squared apical potential over the apical-fed pyramids (0 in the self-predicting "

@@ -197,6 +197,40 @@ static long data_rows(const char *path)
     return n > 0 ? n : 0;
 }
 
+/* The distinct values of column COL (1-based) of metrics.csv, in order of
+   first appearance, at most max of them; names a gnuplot string could not
+   hold as they are (quotes, backslashes) are left out. */
+static int stimulus_names(const char *path, int col, char names[][64], int max)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+    for (int row = 0; getline(&line, &cap, f) > 0; row++) {
+        if (row == 0)
+            continue;
+        char *p = line;
+        for (int c = 1; c < col && p; c++)
+            if ((p = strchr(p, ',')))
+                p++;
+        if (!p)
+            continue;
+        p[strcspn(p, ",\r\n")] = 0;
+        if (!*p || strlen(p) >= 64 || strpbrk(p, "\"\\"))
+            continue;
+        int seen = 0;
+        for (int k = 0; k < n && !seen; k++)
+            seen = !strcmp(names[k], p);
+        if (!seen && n < max)
+            snprintf(names[n++], 64, "%s", p);
+    }
+    free(line);
+    fclose(f);
+    return n;
+}
+
 /* Why metrics.csv (columns cols) gives a plot nothing to draw, or NULL:
    no data rows, or no finite number in the columns plotted (the dynamics
    mode's apical_sq, mismatch_sq and test_error, on a log scale: positive;
@@ -340,24 +374,48 @@ int apical_plot(const char *dir, int *traced, char *err, size_t cap)
         }
         return apical_plot_gnuplot(script, err, cap);
     }
-    char prefix[4200], panel[1024];
+    char prefix[4200], panel[16384];
     snprintf(prefix, sizeof prefix, "%s/metrics", dir);
-    /* with class_error (an idx stimulus with targets), its curve too */
-    int ce = 0;
-    for (int k = 0; k < nc; k++)
-        if (!strcmp(cols[k], "class_error"))
-            ce = k + 1;
-    char extra[160] = "";
-    if (ce)
-        snprintf(extra, sizeof extra, ", \\\n       M using 2:%d with linespoints pt 7 ps 0.4 "
-                 "title \"class_error\"", ce);
-    snprintf(panel, sizeof panel,
-             "  set logscale y\n  set format y \"10^{%%T}\"\n"
-             "  set xlabel \"training patterns\"\n  set title \"held-out metrics (no noise, no nudging)\"\n"
-             "  plot M using 2:4 with linespoints pt 7 ps 0.4 title \"apical_sq\", \\\n"
-             "       M using 2:5 with linespoints pt 7 ps 0.4 title \"mismatch_sq\", \\\n"
-             "       M using 2:6 with linespoints pt 7 ps 0.4 title \"test_error\"%s\n"
-             "  unset logscale y\n  set format y \"%%g\"\n", extra);
+    {
+        /* the measured columns (class_error where an idx stimulus teaches), one
+           curve per evaluated stimulus where metrics.csv names them */
+        int mcol[4] = { 4, 5, 6, 0 }, sc = 0, nst, kc = 0;
+        const char *mname[4] = { "apical_sq", "mismatch_sq", "test_error", "class_error" };
+        for (int c = 0; c < nc; c++) {
+            if (!strcmp(cols[c], "class_error"))
+                mcol[3] = c + 1;
+            if (!strcmp(cols[c], "stimulus"))
+                sc = c + 1;
+        }
+        char stims[8][64];
+        nst = sc ? stimulus_names(metrics, sc, stims, 8) : 0;
+        size_t pu = (size_t)snprintf(panel, sizeof panel,
+                                    "  set logscale y\n  set format y \"10^{%%T}\"\n"
+                                    "  set xlabel \"training patterns\"\n"
+                                    "  set title \"held-out metrics (no noise, no nudging)\"\n%s"
+                                    "  plot ", nst ? "  set datafile missing NaN\n" : "");
+        for (int mi = 0; mi < 4; mi++) {
+            if (!mcol[mi])
+                continue;
+            for (int q = 0; q < (nst ? nst : 1) && pu < sizeof panel; q++, kc++) {
+                char using[640], title[640];
+                if (nst) {
+                    snprintf(using, sizeof using, "(strcol(%d) eq \"%s\" ? column(%d) : NaN)", sc,
+                             stims[q], mcol[mi]);
+                    snprintf(title, sizeof title, nst > 1 ? "%s, %s" : "%s", mname[mi], stims[q]);
+                } else {
+                    snprintf(using, sizeof using, "%d", mcol[mi]);
+                    snprintf(title, sizeof title, "%s", mname[mi]);
+                }
+                pu += (size_t)snprintf(panel + pu, sizeof panel - pu,
+                                      "%sM using 2:%s with linespoints pt 7 ps 0.4 title \"%s\"",
+                                      kc ? ", \\\n       " : "", using, title);
+            }
+        }
+        if (pu < sizeof panel)
+            snprintf(panel + pu, sizeof panel - pu, "\n  unset logscale y\n  set format y \"%%g\"\n%s",
+                     nst ? "  set datafile missing \"nan\"\n" : "");
+    }
     apical_plot_terminals(gp, prefix, 900, 500, panel);
     group g[MAX_GROUPS];
     double t0[MAX_SEGS], t1[MAX_SEGS];

@@ -94,7 +94,7 @@ typedef struct run_state {
 static int emit(run_state *r, const char *phase, size_t stim, long n, char *err, size_t cap)
 {
     apical_metrics m = { phase, r->pos.pattern, (double)r->pos.step * r->o->dt, NAN, NAN, NAN,
-                         NAN, NAN, NAN };
+                         NAN, NAN, NAN, r->c->stims[stim].name };
     int rc = apical_evaluate(r->c, r->o, stim, n, &m, err, cap);
     if (rc != 0)
         return rc;

@@ -87,6 +87,28 @@ static int mkdir_p(const char *dir)
     return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* A resumed dynamics run whose metrics.csv was started without the last
+   column (stimulus) goes on writing its rows without it. */
+static void keep_written_columns(apical_rundir *s)
+{
+    if (s->cfg->steady.mode != APICAL_MODE_DYNAMICS || !s->n_cols ||
+        s->cols[s->n_cols - 1].metric != APICAL_COL_STIMULUS)
+        return;
+    char path[4200], *have = NULL;
+    size_t nh = 0;
+    snprintf(path, sizeof path, "%s/metrics.csv", s->dir);
+    FILE *f = fopen(path, "r");
+    if (f && getline(&have, &nh, f) > 0) {
+        have[strcspn(have, "\r\n")] = 0;
+        size_t len = strlen(have);
+        if (!(len >= 9 && strcmp(have + len - 9, ",stimulus") == 0))
+            s->cols[s->n_cols - 1].name[0] = 0; /* the terminal still shows it */
+    }
+    if (f)
+        fclose(f);
+    free(have);
+}
+
 /* The run's columns, for its mode. */
 static int set_columns(apical_rundir *s, char *err, size_t cap)
 {
@@ -113,11 +135,11 @@ static void on_metrics(void *user, const apical_metrics *m)
     double wall = now() - s->t0;
     for (size_t i = 0; i < s->n_cols; i++)
         s->vals[i] = apical_dynamics_value(&s->cols[i], m, wall);
-    apical_columns_put_row(s->csv, s->cols, s->n_cols, s->vals, 1, m->phase);
+    apical_columns_put_row(s->csv, s->cols, s->n_cols, s->vals, 1, m->phase, m->stimulus);
     if (fflush(s->csv) != 0 || ferror(s->csv))
         write_failed(s, "metrics.csv");
     if (s->o.on_row)
-        s->o.on_row(s->o.user, s->cols, s->n_cols, s->vals, m->phase);
+        s->o.on_row(s->o.user, s->cols, s->n_cols, s->vals, m->phase, m->stimulus);
 }
 
 static void on_epoch(void *user, const apical_epoch_metrics *m)
@@ -125,11 +147,11 @@ static void on_epoch(void *user, const apical_epoch_metrics *m)
     apical_rundir *s = user;
     for (size_t i = 0; i < s->n_cols; i++)
         s->vals[i] = apical_steady_value(&s->cols[i], m);
-    apical_columns_put_row(s->csv, s->cols, s->n_cols, s->vals, 1, NULL);
+    apical_columns_put_row(s->csv, s->cols, s->n_cols, s->vals, 1, NULL, NULL);
     if (fflush(s->csv) != 0 || ferror(s->csv))
         write_failed(s, "metrics.csv");
     if (s->o.on_row)
-        s->o.on_row(s->o.user, s->cols, s->n_cols, s->vals, NULL);
+        s->o.on_row(s->o.user, s->cols, s->n_cols, s->vals, NULL, NULL);
 }
 
 static void on_progress(void *user, long done, long total)
@@ -434,6 +456,8 @@ int apical_rundir_open(apical_rundir **out, const char *dir, apical_config *cfg,
                                                          err, cap);
     if (rc == 0 && set_columns(s, err, cap) != 0)
         rc = APICAL_EXIT_FAILED;
+    if (rc == 0 && s->resumed)
+        keep_written_columns(s);
     if (rc == 0 && !s->resumed)
         apical_columns_put_header(s->csv, s->cols, s->n_cols, 1);
     return rc;

@@ -109,7 +109,17 @@ simulation:
 YAML
 "$apical" run "$tmp/idx.yaml" --out "$tmp/idx" >/dev/null
 "$apical" plot "$tmp/idx" >/dev/null
-grep -q 'using 2:9 .*title "class_error"' "$tmp/idx/plot.gp" || { cat "$tmp/idx/plot.gp"; exit 1; }
+grep -q 'using 2:(strcol(10) eq "img" ? column(9) : NaN) .*title "class_error"' "$tmp/idx/plot.gp" ||
+    { cat "$tmp/idx/plot.gp"; exit 1; }
+# two evaluated stimuli: a curve of each measure for each, the rows told
+# apart by the stimulus column
+sed 's/^    - {test: img, patterns: 4}$/&\n    - {test: img2, patterns: 2}/;
+     s/^  img: .*$/&\n  img2: {kind: idx, images: IMG, labels: LAB, rows: [0, 2], drives: input, target: out}/' \
+    "$tmp/idx.yaml" | sed "s|IMG|$tmp/img|; s|LAB|$tmp/lab|" >"$tmp/idx2.yaml"
+"$apical" run "$tmp/idx2.yaml" --out "$tmp/idx2" >/dev/null
+"$apical" plot "$tmp/idx2" >/dev/null
+[ "$(grep -c 'title "[a-z_]*, img2*"' "$tmp/idx2/plot.gp")" -eq 8 ] || { cat "$tmp/idx2/plot.gp"; exit 1; }
+grep -q 'set datafile missing NaN' "$tmp/idx2/plot.gp"
 ! grep -q class_error "$tmp/run/plot.gp"
 # not a run directory: exit 2 with a message
 if "$apical" plot "$tmp" 2>"$tmp/err"; then exit 1; else [ $? -eq 2 ]; fi

@@ -511,12 +511,13 @@ def _run_into(circuit, out, start, progress, on_row):
     def start_cb(user, c, n):
         cols[:] = [(c[k].name.decode(), c[k].metric) for k in range(n)]
 
-    def row_cb(user, c, n, vals, phase):
+    def row_cb(user, c, n, vals, phase, stimulus):
         row = {}
         for k in range(n):
             name = c[k].name.decode()
             if name:
-                row[name] = L.s(phase) if name == "phase" else vals[k]
+                row[name] = (L.s(phase) if name == "phase" else
+                             L.s(stimulus) if name == "stimulus" else vals[k])
         rows.append(row)
         if on_row:
             return on_row(row)
@@ -571,16 +572,17 @@ _INTEGER = {"pattern", "epoch", "patterns"}
 
 
 def read_metrics(path):
-    """metrics.csv as a NumPy structured array: phase as text, the counts as
-    integers, the rest as floats (nan where not measured)."""
+    """metrics.csv as a NumPy structured array: phase and stimulus as text,
+    the counts as integers, the rest as floats (nan where not measured)."""
     with open(path) as f:
         header = f.readline().strip().split(",")
         rows = [line.rstrip("\n").split(",") for line in f if line.strip()]
-    dtype = [(n, "U8" if n == "phase" else "i8" if n in _INTEGER else "f8") for n in header]
+    text = {"phase": "U8", "stimulus": "U64"}
+    dtype = [(n, text.get(n, "i8" if n in _INTEGER else "f8")) for n in header]
     out = np.zeros(len(rows), dtype=dtype)
     for k, name in enumerate(header):
-        col = [r[k] for r in rows]
-        out[name] = col if name == "phase" else np.array(col, dtype=float)
+        col = [r[k] if k < len(r) else "" for r in rows]
+        out[name] = col if name in text else np.array(col, dtype=float)
     return out
 
 

@@ -74,7 +74,8 @@ class Column(C.Structure):
 
 
 ON_START = C.CFUNCTYPE(None, C.c_void_p, C.POINTER(Column), C.c_size_t)
-ON_ROW = C.CFUNCTYPE(None, C.c_void_p, C.POINTER(Column), C.c_size_t, c_double_p, C.c_char_p)
+ON_ROW = C.CFUNCTYPE(None, C.c_void_p, C.POINTER(Column), C.c_size_t, c_double_p, C.c_char_p,
+                    C.c_char_p)
 ON_PROGRESS = C.CFUNCTYPE(None, C.c_void_p, C.c_long, C.c_long)
 ON_WARNING = C.CFUNCTYPE(None, C.c_void_p, C.c_char_p)
 ON_SKIP = C.CFUNCTYPE(None, C.c_void_p, C.c_char_p, C.c_char_p)

@@ -50,8 +50,9 @@ def test_run_writes_what_apical_run_writes(tmp_path):
     assert digest(a) == digest(b) == run.digest
     m = run.metrics
     assert m.dtype.names == ("phase", "pattern", "t_ms", "apical_sq", "mismatch_sq",
-                             "test_error", "angle_deg", "bp_cosine")
+                             "test_error", "angle_deg", "bp_cosine", "stimulus")
     assert list(m["pattern"]) == [0, 100, 200, 300]
+    assert set(m["stimulus"]) == {"patterns"}
     assert m["apical_sq"][-1] < 0.1 * m["apical_sq"][0]
 
 
