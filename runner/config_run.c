@@ -623,6 +623,9 @@ int apical_cfg_trace_phases(ctx *x)
         return 0;
     if (expect(x, ph, YAML_SEQUENCE_NODE, "a list of phase numbers (from 0)"))
         return -1;
+    if (ph->data.sequence.items.top == ph->data.sequence.items.start)
+        return fail(x, ph, "phases: [] would trace nothing; leave the key out to trace every "
+                    "phase");
     if (!(o->trace_phases = calloc(o->n_phases ? o->n_phases : 1, 1)))
         return fail(x, ph, "out of memory");
     for (yaml_node_item_t *it = ph->data.sequence.items.start; it < ph->data.sequence.items.top;
