@@ -56,10 +56,11 @@ int apical_rule_set_param(apical_proj *pj, const char *key, double value, char *
    changed, when scale is not 1 and a plastic projection's rule names no
    learning rate. */
 int apical_circuit_set_rate_scale(apical_circuit *c, double scale, char *err, size_t errcap);
-/* The same, leaving at 1 the projections into a port that plays `role` (an
-   enum apical_role port role, e.g. APICAL_ROLE_DENDRITE: the interneurons'). */
-int apical_circuit_set_rate_scale_except(apical_circuit *c, double scale, int role, char *err,
-                                         size_t errcap);
+/* The same with factor role_scale for the projections into a port that
+   plays `role` (an enum apical_role port role, e.g. APICAL_ROLE_DENDRITE:
+   the interneurons'). */
+int apical_circuit_set_rate_scale_role(apical_circuit *c, double scale, int role,
+                                       double role_scale, char *err, size_t errcap);
 apical_pop *apical_circuit_pop(apical_circuit *c, const char *name, size_t *index);
 size_t apical_model_find_obs(const apical_cell_model *m, const char *name);
 size_t apical_model_find_port(const apical_cell_model *m, const char *name);

@@ -76,8 +76,9 @@ typedef struct apical_run_opts {
     int noise_dt_scaled;    /* 0: sigma sqrt(dt) N(0,1) (Euler-Maruyama);
                                1: sigma dt N(0,1), as most published code */
     apical_phase *phases;
-    int rates_keep_interneurons; /* phases' rates leave the rules of projections into an
-                                    interneuron's dendrite (APICAL_ROLE_DENDRITE) at 1 */
+    double interneuron_rates; /* > 0: the rules of projections into an interneuron's
+                                 dendrite (APICAL_ROLE_DENDRITE) run at this factor of
+                                 their rates whatever the phases say; 0: as the phases */
     size_t n_phases;
     long eval_every;        /* train patterns between evaluations (0: none) */
     long eval_patterns;     /* held-out patterns per evaluation */

@@ -447,18 +447,20 @@ int apical_rule_set_param(apical_proj *pj, const char *key, double v, char *err,
 
 int apical_circuit_set_rate_scale(apical_circuit *c, double scale, char *err, size_t cap)
 {
-    return apical_circuit_set_rate_scale_except(c, scale, APICAL_ROLE_NONE, err, cap);
+    return apical_circuit_set_rate_scale_role(c, scale, APICAL_ROLE_NONE, scale, err, cap);
 }
 
-int apical_circuit_set_rate_scale_except(apical_circuit *c, double scale, int role, char *err,
-                                         size_t cap)
+int apical_circuit_set_rate_scale_role(apical_circuit *c, double scale, int role,
+                                       double role_scale, char *err, size_t cap)
 {
-    if (!(scale >= 0) || !isfinite(scale))
-        return snprintf(err, cap, "learning-rate factor %g: expected a finite number >= 0",
-                        scale), -1;
+    if (!(scale >= 0) || !isfinite(scale) || !(role_scale >= 0) || !isfinite(role_scale))
+        return snprintf(err, cap, "learning-rate factors %g, %g: expected finite numbers >= 0",
+                        scale, role_scale), -1;
     for (size_t i = 0; i < c->n_projs; i++) {
         const apical_proj *pj = &c->projs[i];
-        if (pj->rule && scale != 1.0 && !APICAL_RULE_RATE_PARAM(pj->rule))
+        double f = role != APICAL_ROLE_NONE && apical_proj_role(c, pj) == role ? role_scale
+                                                                                : scale;
+        if (pj->rule && f != 1.0 && !APICAL_RULE_RATE_PARAM(pj->rule))
             return snprintf(err, cap, "projection %s: rule %s names no learning-rate "
                             "parameter (module ABI 1.7 apical_rule.rate_param), so its "
                             "rate cannot be scaled", pj->name, pj->rule->name), -1;
@@ -466,8 +468,8 @@ int apical_circuit_set_rate_scale_except(apical_circuit *c, double scale, int ro
     for (size_t i = 0; i < c->n_projs; i++)
         if (c->projs[i].rule) {
             apical_proj *pj = &c->projs[i];
-            int keep = role != APICAL_ROLE_NONE && apical_proj_role(c, pj) == role;
-            pj->rate_scale = keep ? 1.0 : scale;
+            int in_role = role != APICAL_ROLE_NONE && apical_proj_role(c, pj) == role;
+            pj->rate_scale = in_role ? role_scale : scale;
             run_params(pj);
         }
     return 0;

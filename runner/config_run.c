@@ -599,11 +599,14 @@ int apical_cfg_load_simulation(ctx *x, const yaml_node_t *sim)
     }
     if (sd)
         return fail(x, sd, "'steady' belongs to mode steady or backprop");
+    /* rates_interneurons: true (the phases' factors), false (1) or a factor */
     yaml_node_t *ri = get(x, sim, "rates_interneurons");
-    int ri_on = 1;
-    if (ri && to_bool(x, ri, &ri_on))
+    if (ri && expect(x, ri, YAML_SCALAR_NODE, "true, false or a factor of the rates"))
         return -1;
-    o->rates_keep_interneurons = !ri_on;
+    if (ri && (!strcmp(scalar(ri), "true") || !strcmp(scalar(ri), "false")))
+        o->interneuron_rates = !strcmp(scalar(ri), "false");
+    else if (ri && rate_factor(x, ri, "rates_interneurons", &o->interneuron_rates))
+        return -1;
     yaml_node_t *integ = get(x, sim, "integrator");
     if (integ && load_integrator(x, integ, o))
         return -1;

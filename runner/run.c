@@ -198,10 +198,12 @@ static int run_phase(run_state *r, const apical_phase *ph, int resumed, char *er
     if (r->pos.in_phase > 0 && ph->kind != APICAL_PHASE_TRAIN)
         return 0; /* resumed after it */
     if (ph->kind != APICAL_PHASE_TEST &&
-        apical_circuit_set_rate_scale_except(c, ph->rate_scale > 0 ? ph->rate_scale : 1.0,
-                                             o->rates_keep_interneurons ? APICAL_ROLE_DENDRITE
-                                                                        : APICAL_ROLE_NONE,
-                                             err, cap))
+        apical_circuit_set_rate_scale_role(c, ph->rate_scale > 0 ? ph->rate_scale : 1.0,
+                                           APICAL_ROLE_DENDRITE,
+                                           o->interneuron_rates > 0
+                                               ? o->interneuron_rates
+                                               : ph->rate_scale > 0 ? ph->rate_scale : 1.0,
+                                           err, cap))
         return -1;
     if (ph->kind == APICAL_PHASE_TEST) /* resumed at its start after a stop */
         return stopped(r, emit(r, "test", ph->stim, ph->patterns, err, cap), 1,

@@ -78,15 +78,23 @@ cmp "$tmp/i/traces.csv" "$tmp/j/traces.csv"
 cmp "$tmp/i/metrics.csv" "$tmp/j/metrics.csv"
 # simulation.rates_interneurons: false keeps the rules into an interneuron's
 # dendrite (hidden-inter) at their rates: rates 2 then doubles inter-hidden's
-# eta alone
+# eta alone (the etas are 0.025 here)
 saved=$common
 common="$saved --set simulation.rates_interneurons=false"
 with_phases l "{train: patterns, patterns: 2, present: 3, rates: 2};$t"
 common="$saved --set projections.inter-hidden.rule.apical_silence.eta=0.05"
 with_phases m "{train: patterns, patterns: 2, present: 3};$t"
+# and a factor, rates_interneurons: 2, runs them at twice their rates
+# whatever the phases say: hidden-inter's eta doubled alone
+common="$saved --set simulation.rates_interneurons=2"
+with_phases n "{train: patterns, patterns: 2, present: 3};$t"
+common="$saved --set projections.hidden-inter.rule.dendritic_error.eta=0.05"
+with_phases o "{train: patterns, patterns: 2, present: 3};$t"
 common=$saved
 cmp "$tmp/l/traces.csv" "$tmp/m/traces.csv"
 cmp "$tmp/l/metrics.csv" "$tmp/m/metrics.csv"
+cmp "$tmp/n/traces.csv" "$tmp/o/traces.csv"
+if cmp -s "$tmp/n/traces.csv" "$tmp/l/traces.csv"; then echo "rates_interneurons: 2 did nothing"; exit 1; fi
 for bad in "simulation.phases.0.rates=0:greater than 0" \
            "simulation.phases.0.plastic=false --set simulation.phases.0.rates=2:rates in a phase with plastic: false"; do
     # shellcheck disable=SC2086
