@@ -450,6 +450,13 @@ int apical_circuit_set_rate_scale(apical_circuit *c, double scale, char *err, si
     return apical_circuit_set_rate_scale_role(c, scale, APICAL_ROLE_NONE, scale, err, cap);
 }
 
+/* Projection pj's factor: role_scale into a port that plays role, else scale. */
+static double rate_factor_of(const apical_circuit *c, const apical_proj *pj, double scale,
+                             int role, double role_scale)
+{
+    return role != APICAL_ROLE_NONE && apical_proj_role(c, pj) == role ? role_scale : scale;
+}
+
 int apical_circuit_set_rate_scale_role(apical_circuit *c, double scale, int role,
                                        double role_scale, char *err, size_t cap)
 {
@@ -458,9 +465,8 @@ int apical_circuit_set_rate_scale_role(apical_circuit *c, double scale, int role
                         scale, role_scale), -1;
     for (size_t i = 0; i < c->n_projs; i++) {
         const apical_proj *pj = &c->projs[i];
-        double f = role != APICAL_ROLE_NONE && apical_proj_role(c, pj) == role ? role_scale
-                                                                                : scale;
-        if (pj->rule && f != 1.0 && !APICAL_RULE_RATE_PARAM(pj->rule))
+        if (pj->rule && rate_factor_of(c, pj, scale, role, role_scale) != 1.0 &&
+            !APICAL_RULE_RATE_PARAM(pj->rule))
             return snprintf(err, cap, "projection %s: rule %s names no learning-rate "
                             "parameter (module ABI 1.7 apical_rule.rate_param), so its "
                             "rate cannot be scaled", pj->name, pj->rule->name), -1;
@@ -468,8 +474,7 @@ int apical_circuit_set_rate_scale_role(apical_circuit *c, double scale, int role
     for (size_t i = 0; i < c->n_projs; i++)
         if (c->projs[i].rule) {
             apical_proj *pj = &c->projs[i];
-            int in_role = role != APICAL_ROLE_NONE && apical_proj_role(c, pj) == role;
-            pj->rate_scale = in_role ? role_scale : scale;
+            pj->rate_scale = rate_factor_of(c, pj, scale, role, role_scale);
             run_params(pj);
         }
     return 0;

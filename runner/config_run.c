@@ -599,14 +599,23 @@ int apical_cfg_load_simulation(ctx *x, const yaml_node_t *sim)
     }
     if (sd)
         return fail(x, sd, "'steady' belongs to mode steady or backprop");
-    /* rates_interneurons: true (the phases' factors), false (1) or a factor */
+    /* rates_interneurons: a factor, or true (the phases' factors) / false (1) */
     yaml_node_t *ri = get(x, sim, "rates_interneurons");
     if (ri && expect(x, ri, YAML_SCALAR_NODE, "true, false or a factor of the rates"))
         return -1;
-    if (ri && (!strcmp(scalar(ri), "true") || !strcmp(scalar(ri), "false")))
-        o->interneuron_rates = !strcmp(scalar(ri), "false");
-    else if (ri && rate_factor(x, ri, "rates_interneurons", &o->interneuron_rates))
-        return -1;
+    char *end = NULL;
+    if (ri)
+        strtod(scalar(ri), &end);
+    int follow = 1;
+    if (ri && end != scalar(ri) && !*end) {
+        if (rate_factor(x, ri, "rates_interneurons", &o->interneuron_rates))
+            return -1;
+    } else if (ri) {
+        if (to_bool(x, ri, &follow))
+            return fail(x, ri, "expected true, false or a factor of the learning rates, found "
+                        "'%s'", scalar(ri));
+        o->interneuron_rates = follow ? 0.0 : 1.0;
+    }
     yaml_node_t *integ = get(x, sim, "integrator");
     if (integ && load_integrator(x, integ, o))
         return -1;

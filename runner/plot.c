@@ -156,6 +156,16 @@ static int csv_columns(const char *path, char cols[][64], int max)
     return n;
 }
 
+/* Field COL (1-based) of a CSV line, or NULL where the line is shorter. */
+static char *csv_field(char *line, int col)
+{
+    char *p = line;
+    for (int c = 1; c < col && p; c++)
+        if ((p = strchr(p, ',')))
+            p++;
+    return p;
+}
+
 /* Whether column COL (1-based) of a CSV file holds a number in some data
    row (a positive one when POSITIVE, for a log scale): gnuplot refuses a
    panel where no file has a point. */
@@ -169,10 +179,7 @@ static int has_data(const char *path, int col, int positive)
     int found = 0;
     getline(&line, &cap, f); /* header */
     while (!found && getline(&line, &cap, f) > 0) {
-        char *p = line;
-        for (int c = 1; c < col && p; c++)
-            if ((p = strchr(p, ',')))
-                p++;
+        char *p = csv_field(line, col);
         if (!p)
             continue;
         char *end;
@@ -209,12 +216,7 @@ static int stimulus_names(const char *path, int col, char names[][64], int max)
     size_t cap = 0;
     int n = 0;
     for (int row = 0; getline(&line, &cap, f) > 0; row++) {
-        if (row == 0)
-            continue;
-        char *p = line;
-        for (int c = 1; c < col && p; c++)
-            if ((p = strchr(p, ',')))
-                p++;
+        char *p = row ? csv_field(line, col) : NULL; /* not the header */
         if (!p)
             continue;
         p[strcspn(p, ",\r\n")] = 0;

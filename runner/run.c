@@ -197,12 +197,11 @@ static int run_phase(run_state *r, const apical_phase *ph, int resumed, char *er
     unsigned flags = phase_flags(c, o, ph);
     if (r->pos.in_phase > 0 && ph->kind != APICAL_PHASE_TRAIN)
         return 0; /* resumed after it */
+    const double rates = ph->rate_scale > 0 ? ph->rate_scale : 1.0;
     if (ph->kind != APICAL_PHASE_TEST &&
-        apical_circuit_set_rate_scale_role(c, ph->rate_scale > 0 ? ph->rate_scale : 1.0,
-                                           APICAL_ROLE_DENDRITE,
-                                           o->interneuron_rates > 0
-                                               ? o->interneuron_rates
-                                               : ph->rate_scale > 0 ? ph->rate_scale : 1.0,
+        apical_circuit_set_rate_scale_role(c, rates, APICAL_ROLE_DENDRITE,
+                                           o->interneuron_rates > 0 ? o->interneuron_rates
+                                                                    : rates,
                                            err, cap))
         return -1;
     if (ph->kind == APICAL_PHASE_TEST) /* resumed at its start after a stop */

@@ -87,6 +87,25 @@ static int mkdir_p(const char *dir)
     return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* The first line of the run's metrics.csv, without its line end (malloc'd;
+   NULL when it cannot be read); its path into path. */
+static char *metrics_header(const apical_rundir *s, char *path, size_t cap)
+{
+    char *line = NULL;
+    size_t n = 0;
+    snprintf(path, cap, "%s/metrics.csv", s->dir);
+    FILE *f = fopen(path, "r");
+    if (!f || getline(&line, &n, f) < 0) {
+        free(line);
+        line = NULL;
+    } else {
+        line[strcspn(line, "\r\n")] = 0;
+    }
+    if (f)
+        fclose(f);
+    return line;
+}
+
 /* A resumed dynamics run whose metrics.csv was started without the last
    column (stimulus) goes on writing its rows without it. */
 static void keep_written_columns(apical_rundir *s)
@@ -94,18 +113,11 @@ static void keep_written_columns(apical_rundir *s)
     if (s->cfg->steady.mode != APICAL_MODE_DYNAMICS || !s->n_cols ||
         s->cols[s->n_cols - 1].metric != APICAL_COL_STIMULUS)
         return;
-    char path[4200], *have = NULL;
-    size_t nh = 0;
-    snprintf(path, sizeof path, "%s/metrics.csv", s->dir);
-    FILE *f = fopen(path, "r");
-    if (f && getline(&have, &nh, f) > 0) {
-        have[strcspn(have, "\r\n")] = 0;
-        size_t len = strlen(have);
-        if (!(len >= 9 && strcmp(have + len - 9, ",stimulus") == 0))
-            s->cols[s->n_cols - 1].name[0] = 0; /* the terminal still shows it */
-    }
-    if (f)
-        fclose(f);
+    char path[4200];
+    char *have = metrics_header(s, path, sizeof path);
+    size_t len = have ? strlen(have) : 0;
+    if (have && !(len >= 9 && strcmp(have + len - 9, ",stimulus") == 0))
+        s->cols[s->n_cols - 1].name[0] = 0; /* the terminal still shows it */
     free(have);
 }
 
@@ -477,28 +489,26 @@ const apical_column *apical_rundir_columns(const apical_rundir *s, size_t *n)
 /* A resumed run appends rows: its metrics.csv must have this build's columns. */
 static int check_steady_header(const apical_rundir *s, char *err, size_t cap)
 {
-    char path[4200], *want = NULL, *have = NULL;
-    size_t nw = 0, nh = 0;
-    snprintf(path, sizeof path, "%s/metrics.csv", s->dir);
-    FILE *m = open_memstream(&want, &nw), *f = fopen(path, "r");
+    char path[4200], *want = NULL, *have = metrics_header(s, path, sizeof path);
+    size_t nw = 0;
+    FILE *m = open_memstream(&want, &nw);
     int rc = 0;
     if (m) {
         apical_columns_put_header(m, s->cols, s->n_cols, 1);
         fclose(m);
     }
-    if (!want || !f || getline(&have, &nh, f) < 0) {
+    if (want)
+        want[strcspn(want, "\n")] = 0;
+    if (!want || !have) {
         snprintf(err, cap, "cannot read %s", path);
         rc = -1;
     } else if (strcmp(have, want) != 0) {
-        want[strcspn(want, "\n")] = 0;
         snprintf(err, cap,
                  "%s: its columns are not the ones this build writes; resume it with the "
-                 "build that started it\n  its header: %s  this build: %s",
+                 "build that started it\n  its header: %s\n  this build: %s",
                  path, have, want);
         rc = -1;
     }
-    if (f)
-        fclose(f);
     free(have);
     free(want);
     return rc;

@@ -44,6 +44,20 @@ static int module_failed(const char *what, const apical_pop *p, int rc, char *er
     return -1;
 }
 
+/* A population's port stage: its port-stage observables into obs, then
+   its derivatives into dydt; *what names the function that failed. */
+static int port_stage(const apical_pop *p, const apical_cell_ctx *x, double *obs, double *dydt,
+                      const char **what)
+{
+    *what = "observe";
+    int rc = p->model->observe(x, APICAL_OBS_PORTS, obs);
+    if (rc == APICAL_OK) {
+        *what = "rhs";
+        rc = p->model->rhs(x, dydt);
+    }
+    return rc;
+}
+
 /* How many threads route the ports: c->team (team.h) probes one against
    all as the steps go.  The rows are the same either way (each row of a
    product is one thread's dot product), so the results do not depend on
@@ -131,7 +145,8 @@ static int all_sliceable(const apical_circuit *c)
 static int eval_team(apical_circuit *c, const double *y, double *dydt, int nt, char *err,
                      size_t cap)
 {
-    int failed = -1, frc = APICAL_OK, stage = 0;
+    int failed = -1, frc = APICAL_OK;
+    const char *fwhat = "observe";
 #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num(), n = omp_get_num_threads();
@@ -146,7 +161,7 @@ static int eval_team(apical_circuit *c, const double *y, double *dydt, int nt, c
             int rc = p->model->observe(&x, APICAL_OBS_STATE, p->obs + lo);
             if (rc != APICAL_OK) {
 #pragma omp critical(apical_eval_fail)
-                failed = (int)i, frc = rc, stage = 0;
+                failed = (int)i, frc = rc, fwhat = "observe";
             }
         }
 #pragma omp barrier
@@ -157,18 +172,15 @@ static int eval_team(apical_circuit *c, const double *y, double *dydt, int nt, c
             if (hi == lo)
                 continue;
             apical_cell_ctx x = pop_slice_ctx(p, y, lo, hi);
-            int rc = p->model->observe(&x, APICAL_OBS_PORTS, p->obs + lo), st = 1;
-            if (rc == APICAL_OK)
-                rc = p->model->rhs(&x, dydt + p->y_off + lo), st = 2;
+            const char *what;
+            int rc = port_stage(p, &x, p->obs + lo, dydt + p->y_off + lo, &what);
             if (rc != APICAL_OK) {
 #pragma omp critical(apical_eval_fail)
-                failed = (int)i, frc = rc, stage = st;
+                failed = (int)i, frc = rc, fwhat = what;
             }
         }
     }
-    if (failed >= 0)
-        return module_failed(stage == 2 ? "rhs" : "observe", &c->pops[failed], frc, err, cap);
-    return 0;
+    return failed >= 0 ? module_failed(fwhat, &c->pops[failed], frc, err, cap) : 0;
 }
 
 /* An evaluation with feedthrough projections (docs/modules.md): every
@@ -195,10 +207,9 @@ static int eval_feed(apical_circuit *c, const double *y, double *dydt, char *err
             if (c->projs[q].feedthrough && c->projs[q].dst == i)
                 route_proj(c, &c->projs[q], 0, p->n, c->xf);
         apical_cell_ctx x = pop_ctx(p, y);
-        if ((rc = p->model->observe(&x, APICAL_OBS_PORTS, p->obs)) != APICAL_OK)
-            return module_failed("observe", p, rc, err, cap);
-        if ((rc = p->model->rhs(&x, dydt + p->y_off)) != APICAL_OK)
-            return module_failed("rhs", p, rc, err, cap);
+        const char *what;
+        if ((rc = port_stage(p, &x, p->obs, dydt + p->y_off, &what)) != APICAL_OK)
+            return module_failed(what, p, rc, err, cap);
     }
     return 0;
 }
@@ -288,7 +299,8 @@ static void route_rows_copies(apical_circuit *c, int t, int nt)
 static int eval_copies_team(apical_circuit *c, const double *y, double *dydt, int nt, char *err,
                             size_t cap)
 {
-    int failed = -1, frc = APICAL_OK, stage = 0;
+    int failed = -1, frc = APICAL_OK;
+    const char *fwhat = "observe";
 #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num(), n = omp_get_num_threads();
@@ -300,7 +312,7 @@ static int eval_copies_team(apical_circuit *c, const double *y, double *dydt, in
                 int rc = p->model->observe(&x, APICAL_OBS_STATE, p->obs + b * p->obs_blk);
                 if (rc != APICAL_OK) {
 #pragma omp critical(apical_eval_fail)
-                    failed = (int)i, frc = rc, stage = 0;
+                    failed = (int)i, frc = rc, fwhat = "observe";
                 }
             }
 #pragma omp barrier
@@ -310,18 +322,16 @@ static int eval_copies_team(apical_circuit *c, const double *y, double *dydt, in
             for (size_t i = 0; i < c->n_pops; i++) {
                 apical_pop *p = &c->pops[i];
                 apical_cell_ctx x = copy_ctx(c, p, y, b);
-                int rc = p->model->observe(&x, APICAL_OBS_PORTS, p->obs + b * p->obs_blk), st = 1;
-                if (rc == APICAL_OK)
-                    rc = p->model->rhs(&x, dydt + b * c->n_y1 + p->y_off), st = 2;
+                const char *what;
+                int rc = port_stage(p, &x, p->obs + b * p->obs_blk,
+                                    dydt + b * c->n_y1 + p->y_off, &what);
                 if (rc != APICAL_OK) {
 #pragma omp critical(apical_eval_fail)
-                    failed = (int)i, frc = rc, stage = st;
+                    failed = (int)i, frc = rc, fwhat = what;
                 }
             }
     }
-    if (failed >= 0)
-        return module_failed(stage == 2 ? "rhs" : "observe", &c->pops[failed], frc, err, cap);
-    return 0;
+    return failed >= 0 ? module_failed(fwhat, &c->pops[failed], frc, err, cap) : 0;
 }
 
 /* One evaluation of all copies (no feedthrough: finalize refuses it with
@@ -357,11 +367,10 @@ static int eval_copies(apical_circuit *c, const double *y, double *dydt, char *e
         apical_pop *p = &c->pops[i];
         for (size_t b = 0; b < c->copies; b++) {
             apical_cell_ctx x = copy_ctx(c, p, y, b);
-            if ((rc = p->model->observe(&x, APICAL_OBS_PORTS, p->obs + b * p->obs_blk)) !=
-                APICAL_OK)
-                return module_failed("observe", p, rc, err, cap);
-            if ((rc = p->model->rhs(&x, dydt + b * c->n_y1 + p->y_off)) != APICAL_OK)
-                return module_failed("rhs", p, rc, err, cap);
+            const char *what;
+            if ((rc = port_stage(p, &x, p->obs + b * p->obs_blk, dydt + b * c->n_y1 + p->y_off,
+                                 &what)) != APICAL_OK)
+                return module_failed(what, p, rc, err, cap);
         }
     }
     if (c->team.most > 1)
@@ -399,10 +408,9 @@ int apical_circuit_eval_at(apical_circuit *c, const double *y, double *dydt, cha
     for (size_t i = 0; i < c->n_pops; i++) {
         apical_pop *p = &c->pops[i];
         apical_cell_ctx x = pop_ctx(p, y);
-        if ((rc = p->model->observe(&x, APICAL_OBS_PORTS, p->obs)) != APICAL_OK)
-            return module_failed("observe", p, rc, err, cap);
-        if ((rc = p->model->rhs(&x, dydt + p->y_off)) != APICAL_OK)
-            return module_failed("rhs", p, rc, err, cap);
+        const char *what;
+        if ((rc = port_stage(p, &x, p->obs, dydt + p->y_off, &what)) != APICAL_OK)
+            return module_failed(what, p, rc, err, cap);
     }
     if (c->team.most > 1) /* the whole evaluation, as in the team's timing */
         apical_team_timed(&c->team, nt, omp_get_wtime() - t0);

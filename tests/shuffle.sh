@@ -10,9 +10,10 @@ trap 'rm -rf "$tmp"' EXIT
 apical="$APICAL_BUILDDIR/runner/apical"
 cd "$tmp"
 printf '1\n2\n3\n4\n5\n6\n' >rows.csv
-# one 1 ms presentation per pattern and a trace line per step: the drive
-# column is the sequence of rows shown
-cat >s.yaml <<'YAML'
+# a one-cell circuit shown the rows of rows.csv, shuffled; $1: more keys
+# of the stimulus; the phases follow
+circuit() {
+    cat <<YAML
 apical: 1
 seed: 5
 populations:
@@ -21,10 +22,16 @@ populations:
 projections:
   - {from: input, to: out.basal, init: {constant: 1}, rule: {dendritic_error: {eta: 0.1}}}
 stimuli:
-  rows: {kind: csv, file: rows.csv, drives: input, shuffle: true}
+  rows: {kind: csv, file: rows.csv, $1drives: input, shuffle: true}
 simulation:
   integrator: {method: euler, dt: 1}
   phases:
+YAML
+}
+# one 1 ms presentation per pattern and a trace line per step: the drive
+# column is the sequence of rows shown
+circuit "" >s.yaml
+cat >>s.yaml <<'YAML'
     - {train: rows, patterns: 9, present: 1}
     - {train: rows, patterns: 9, present: 1}
 record:
@@ -66,19 +73,8 @@ if "$apical" run --resume f 2>err; then echo "resumed with the shuffle switched 
 grep 'belongs to another circuit' err
 # evaluations read the rows in order: the test error of a shuffled
 # stimulus (whose first order is drawn already) equals the unshuffled one's
-cat >t.yaml <<'YAML'
-apical: 1
-seed: 5
-populations:
-  input: {cell: rate_input, size: 1, params: {tau: 1}}
-  out:   {cell: pyramidal, size: 1}
-projections:
-  - {from: input, to: out.basal, init: {constant: 1}}
-stimuli:
-  rows: {kind: csv, file: rows.csv, targets: rows.csv, drives: input, target: out, shuffle: true}
-simulation:
-  integrator: {method: euler, dt: 1}
-  phases:
+circuit "targets: rows.csv, target: out, " >t.yaml
+cat >>t.yaml <<'YAML'
     - {test: rows, patterns: 3}
 record:
   metrics: {every: 0, settle: 5}
