@@ -27,15 +27,17 @@ static const apical_cli_opt run_opts[] = {
     { "--out", "DIR", "the run directory (default: runs/<file name>-<date>-<time>)" },
     { "--force", NULL, "replace the run DIR holds (without it, DIR is refused)" },
     set_opt,
-    { "--resume", "DIR", "continue the stopped run in DIR from its checkpoint, as it\n"
-                         "was configured (no FILE, --out, --set or --force)" },
+    { "--resume", "DIR", "continue the stopped run in DIR from its checkpoint (no FILE,\n"
+                         "--out or --force); with --set, under changed keys that\n"
+                         "leave the circuit as it was (phases, rates, record, ...),\n"
+                         "written into DIR/config.yaml" },
 };
 enum { RUN_OUT, RUN_FORCE, RUN_SET, RUN_RESUME };
 
 const apical_cli_cmd apical_run_cmd = {
     "run",
     "apical run FILE.yaml [--out DIR] [--force] [--set KEY=VALUE]...\n"
-    "apical run --resume DIR",
+    "apical run --resume DIR [--set KEY=VALUE]...",
     "run a circuit, or continue a stopped run",
     "Run the circuit FILE.yaml describes: integrate its dynamics phase by phase, or\n"
     "train it epoch by epoch in steady or backprop mode (simulation.mode).  The\n"
@@ -192,9 +194,9 @@ static int read_run_args(const apical_cli_cmd *cmd, int argc, char **argv, run_a
         else if (k == RUN_RESUME)
             a->resume = v;
     }
-    if (a->resume && (a->file || a->out || a->n_sets || a->force))
-        return apical_cli_fail(cmd, "--resume DIR continues the run in DIR as it was configured "
-                                    "(no FILE, --out, --set or --force)");
+    if (a->resume && (a->file || a->out || a->force))
+        return apical_cli_fail(cmd, "--resume DIR continues the run in DIR (no FILE, --out or "
+                                    "--force; --set changes its configuration)");
     if (!a->file && !a->resume)
         return apical_cli_fail(cmd, "no circuit file given");
     *done = 0;

@@ -337,6 +337,49 @@ static int write_config(const char *path, const char *file, const apical_config 
     return fclose(f);
 }
 
+/* A run resumed with --set: DIR/config.yaml rewritten (through a
+   temporary file and a rename) to the configuration it goes on with: the
+   comment lines of the one it started with, a line naming the resume and
+   its overrides, then the YAML with them applied.  A later --resume reads
+   it as it is. */
+static int rewrite_config(const apical_rundir *s)
+{
+    char path[4200], tmp[4300], line[4096];
+    snprintf(path, sizeof path, "%s/config.yaml", s->dir);
+    snprintf(tmp, sizeof tmp, "%s/.config.yaml.new", s->dir);
+    FILE *in = fopen(path, "r"), *f = fopen(tmp, "w");
+    int ok = in && f, start = 1, head = 1;
+    while (ok && head && fgets(line, sizeof line, in)) {
+        /* a comment line at the top, or the rest of one longer than line */
+        head = !start || line[0] == '#';
+        if (head)
+            fputs(line, f);
+        start = strchr(line, '\n') != NULL;
+    }
+    if (ok && !start)
+        fputc('\n', f);
+    if (ok && s->cfg->steady.mode != APICAL_MODE_DYNAMICS)
+        fprintf(f, "# resumed after epoch %llu", (unsigned long long)s->pos.phase);
+    else if (ok)
+        fprintf(f, "# resumed at pattern %lld (phase %llu)", (long long)s->pos.pattern,
+                (unsigned long long)s->pos.phase);
+    if (ok) {
+        fprintf(f, " by apical %s (module ABI %u.%u):", PACKAGE_VERSION, APICAL_ABI_MAJOR,
+                APICAL_ABI_MINOR);
+        for (size_t i = 0; i < s->o.n_sets; i++)
+            fprintf(f, " --set %s", s->o.sets[i]);
+        fprintf(f, "\n%s", s->cfg->resolved ? s->cfg->resolved : "");
+    }
+    if (in)
+        fclose(in);
+    if (f && fclose(f) != 0)
+        ok = 0;
+    if (ok && rename(tmp, path) == 0)
+        return 0;
+    remove(tmp);
+    return -1;
+}
+
 /* Remove a directory tree of the run's own making (weights/: files in
    subdirectories); 0 when it is gone or was never there. */
 static int remove_tree(const char *path)
@@ -398,6 +441,10 @@ static int open_resumed(apical_rundir *s, char *err, size_t cap)
     if (!(s->csv = reopen_at(s->dir, "metrics.csv", extra[0])) ||
         (cfg->run.n_traces && !(s->traces = reopen_at(s->dir, "traces.csv", extra[1])))) {
         snprintf(err, cap, "cannot reopen the output files in %s", s->dir);
+        return APICAL_EXIT_FAILED;
+    }
+    if (s->o.n_sets && rewrite_config(s) != 0) {
+        snprintf(err, cap, "cannot rewrite %s/config.yaml: %s", s->dir, strerror(errno));
         return APICAL_EXIT_FAILED;
     }
     s->resumed = 1;
