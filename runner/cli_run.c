@@ -301,6 +301,24 @@ static int is_sweep_file(const char *file)
     return yes;
 }
 
+/* A metric COLUMN@STIMULUS of the sweep names a stimulus of the circuit;
+   0, or 2 having said which does not. */
+static int check_metric_stimuli(const char *file, const apical_sweep *s, const apical_circuit *c)
+{
+    for (size_t m = 0; m <= s->n_metrics; m++) {
+        const apical_sweep_metric *mt = m < s->n_metrics ? &s->metrics[m] : &s->select;
+        if (!mt->stimulus || apical_circuit_stim(c, mt->stimulus, NULL))
+            continue;
+        fprintf(stderr, "apical: %s: %s %s: the base circuit has no stimulus '%s' (it has:",
+                file, m < s->n_metrics ? "collect" : "select", mt->name, mt->stimulus);
+        for (size_t i = 0; i < apical_circuit_n_stims(c); i++)
+            fprintf(stderr, " %s", apical_stim_name(apical_circuit_stim_at(c, i)));
+        fprintf(stderr, ")\n");
+        return 2;
+    }
+    return 0;
+}
+
 /* apical check SWEEP.yaml: the sweep file, then its base circuit with the
    overrides of the runs that take each axis value in turn (the other axes
    at their first value), the command line's last. */
@@ -337,6 +355,7 @@ static int check_sweep(const char *file, const char **cli_sets, size_t n_cli)
                         s.axes[a].values[v], err);
                 rc = 2;
             } else {
+                rc = check_metric_stimuli(file, &s, cfg.circuit);
                 apical_config_free(&cfg);
             }
             free(sets);

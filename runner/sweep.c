@@ -236,24 +236,43 @@ static int load_metric(apical_yaml *y, const yaml_node_t *m, apical_sweep_metric
         name = apical_yaml_node(y, m->data.mapping.pairs.start[0].key);
         best = apical_yaml_node(y, m->data.mapping.pairs.start[0].value);
     }
-    if (is_scalar(y, name, "a metric: NAME or {NAME: min|max} (columns of metrics.csv)"))
+    if (is_scalar(y, name, "a metric: NAME, NAME@STIMULUS or {NAME: min|max} (columns of "
+                           "metrics.csv)"))
         return -1;
-    const char *nm = apical_yaml_scalar(name);
-    if (!apical_metric_known(APICAL_MODE_DYNAMICS, nm) &&
-        !apical_metric_known(APICAL_MODE_STEADY, nm)) {
+    const char *nm = apical_yaml_scalar(name), *at = strchr(nm, '@');
+    if (!(out->name = strdup(nm)) || !(out->column = strndup(nm, at ? (size_t)(at - nm)
+                                                                     : strlen(nm))))
+        return apical_yaml_fail(y, name, "out of memory");
+    const char *col = out->column;
+    if (at && (!at[1] || strpbrk(at + 1, "@,\"") || !apical_metric_known(APICAL_MODE_DYNAMICS,
+                                                                          col)))
+        return apical_yaml_fail(y, name, "'%s': NAME@STIMULUS takes a column of dynamics runs "
+                                "and the name of a stimulus they evaluate (e.g. "
+                                "class_error@validation)", nm);
+    if (at && !(out->stimulus = strdup(at + 1)))
+        return apical_yaml_fail(y, name, "out of memory");
+    if (!apical_metric_known(APICAL_MODE_DYNAMICS, col) &&
+        !apical_metric_known(APICAL_MODE_STEADY, col)) {
         char dyn[512], st[512];
         apical_metric_list(APICAL_MODE_DYNAMICS, dyn, sizeof dyn);
         apical_metric_list(APICAL_MODE_STEADY, st, sizeof st);
-        return apical_yaml_fail(y, name, "unknown metric '%s' (expected one of: %s; for steady "
-                                "and backprop runs %s)", nm, dyn, st);
+        return apical_yaml_fail(y, name, "unknown metric '%s' (expected one of: %s, each also "
+                                "as NAME@STIMULUS; for steady and backprop runs %s)", col, dyn,
+                                st);
     }
     const char *b = best && best->type == YAML_SCALAR_NODE ? apical_yaml_scalar(best) : "";
     if (best && strcmp(b, "min") != 0 && strcmp(b, "max") != 0)
         return apical_yaml_fail(y, best, "expected min or max (which value is best)");
     out->best_is_max = best ? strcmp(b, "max") == 0
-                            : strstr(nm, "_cosine") != NULL; /* bp_cosine too */
-    out->name = strdup(nm);
-    return out->name ? 0 : apical_yaml_fail(y, name, "out of memory");
+                            : strstr(col, "_cosine") != NULL; /* bp_cosine too */
+    return 0;
+}
+
+static void free_metric(apical_sweep_metric *m)
+{
+    free(m->name);
+    free(m->column);
+    free(m->stimulus);
 }
 
 /* set: {path.to.key: value} as "path.to.key=value" */
@@ -425,8 +444,8 @@ void apical_sweep_free(apical_sweep *s)
     for (size_t i = 0; i < s->n_sets; i++)
         free(s->sets[i]);
     for (size_t i = 0; i < s->n_metrics; i++)
-        free(s->metrics[i].name);
-    free(s->select.name);
+        free_metric(&s->metrics[i]);
+    free_metric(&s->select);
     free(s->axes);
     free(s->sets);
     free(s->metrics);
@@ -765,11 +784,47 @@ void apical_sweep_message(const apical_sweep *s, size_t run, char *msg, size_t c
     fclose(f);
 }
 
+/* One row of a metrics.csv: where it stands (*at: its epoch, or in a
+   dynamics run, whose first field is the phase's name, its pattern count),
+   its fields as numbers (v, NaN for the phase) and, given the stimulus
+   column's index, that field (into stim, "" without).  The number of
+   fields read (at most 64). */
+static int parse_row(char *line, int stim_col, double *at, double *v, char *stim, size_t cap)
+{
+    char *end;
+    *at = strtod(line, &end);
+    if (end == line || *end != ',')
+        *at = strtod(line + strcspn(line, ",") + (line[strcspn(line, ",")] == ','), NULL);
+    int c = 0, nv = 0;
+    stim[0] = 0;
+    for (char *p = line; c < 64; c++) {
+        v[c] = c == 0 ? NAN : strtod(p, NULL);
+        if (c == stim_col)
+            snprintf(stim, cap, "%.*s", (int)strcspn(p, ",\r\n"), p);
+        nv = c + 1;
+        char *comma = strchr(p, ',');
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return nv;
+}
+
+/* Whether metric m reads a row of stimulus stim: every row, or only those
+   of its stimulus (COLUMN@STIMULUS). */
+static int metric_reads(const apical_sweep_metric *m, const char *stim)
+{
+    return !m->stimulus || strcmp(m->stimulus, stim) == 0;
+}
+
 /* Final (last row) and best value of each collected metric in a run's
-   metrics.csv, and with a select: metric each metric's value in the row
-   where the select metric is best first (sel, NULL without one) and where
-   that row stands (*at: its epoch, or in a dynamics run its pattern count);
-   NaN where absent. */
+   metrics.csv (COLUMN@STIMULUS: over the rows of that stimulus), and with
+   a select: metric each metric's value in the row where the select metric
+   is best first (sel, NULL without one) and where that row stands (*at: its
+   epoch, or in a dynamics run its pattern count); NaN where absent.  A
+   metric that does not read the selected row (another stimulus) takes the
+   first row of its own stimulus at the same place: the test error at the
+   pattern where the validation error was lowest. */
 static void read_metrics(const apical_sweep *s, const char *dir, double *final, double *best,
                          double *sel, double *at)
 {
@@ -785,58 +840,62 @@ static void read_metrics(const apical_sweep *s, const char *dir, double *final, 
     FILE *f = fopen(path, "r");
     if (!f)
         return;
-    char *line = NULL;
+    char *line = NULL, stim[256], chosen_stim[256] = "";
     size_t cap = 0;
-    int col[64], scol = -1;
-    double sbest = NAN; /* the select metric's best value so far */
+    int col[64], scol = -1, stim_col = -1;
+    double sbest = NAN;  /* the select metric's best value so far */
+    long row = 0, chosen = -1; /* the data row it stands in */
     for (size_t m = 0; m < s->n_metrics; m++)
         col[m] = -1;
     if (getline(&line, &cap, f) > 0) {
         int c = 0;
         for (char *tok = strtok(line, ",\r\n"); tok; tok = strtok(NULL, ",\r\n"), c++) {
             for (size_t m = 0; m < s->n_metrics && m < 64; m++)
-                if (strcmp(tok, s->metrics[m].name) == 0)
+                if (strcmp(tok, s->metrics[m].column) == 0)
                     col[m] = c;
-            if (sel && c < 64 && strcmp(tok, s->select.name) == 0)
+            if (sel && c < 64 && strcmp(tok, s->select.column) == 0)
                 scol = c;
+            if (strcmp(tok, "stimulus") == 0)
+                stim_col = c;
         }
     }
-    while (getline(&line, &cap, f) > 0) {
-        /* where the row stands: its epoch, or in dynamics runs (whose first
-           field is the phase's name) its pattern count */
-        char *end;
-        double first = strtod(line, &end);
-        if (end == line || *end != ',')
-            first = strtod(line + strcspn(line, ",") + (line[strcspn(line, ",")] == ','), NULL);
-        double v[64];
-        int c = 0, nv = 0;
-        for (char *p = line; c < 64; c++) {
-            v[c] = strtod(p, NULL);
-            if (c == 0)
-                v[c] = NAN; /* phase */
-            nv = c + 1;
-            char *comma = strchr(p, ',');
-            if (!comma)
-                break;
-            p = comma + 1;
-        }
-        int chosen = 0; /* this row is the select metric's best so far */
-        if (scol >= 0 && scol < nv && !isnan(v[scol]) &&
+    long data = ftell(f);
+    for (; getline(&line, &cap, f) > 0; row++) {
+        double v[64], where;
+        int nv = parse_row(line, stim_col, &where, v, stim, sizeof stim);
+        if (scol >= 0 && scol < nv && !isnan(v[scol]) && metric_reads(&s->select, stim) &&
             (isnan(sbest) || (s->select.best_is_max ? v[scol] > sbest : v[scol] < sbest))) {
             sbest = v[scol];
-            chosen = 1;
-            *at = first;
+            chosen = row;
+            *at = where;
+            snprintf(chosen_stim, sizeof chosen_stim, "%s", stim);
         }
         for (size_t m = 0; m < s->n_metrics && m < 64; m++) {
-            if (col[m] < 0 || col[m] >= nv)
+            if (col[m] < 0 || col[m] >= nv || !metric_reads(&s->metrics[m], stim))
                 continue;
             double x = v[col[m]];
             final[m] = x;
             if (!isnan(x) && (isnan(best[m]) ||
                               (s->metrics[m].best_is_max ? x > best[m] : x < best[m])))
                 best[m] = x;
-            if (chosen)
-                sel[m] = x;
+        }
+    }
+    /* the selected values: a second pass, as a row of another stimulus at
+       the same place may come before the selected row */
+    if (chosen >= 0 && data >= 0 && fseek(f, data, SEEK_SET) == 0) {
+        int got[64] = { 0 };
+        for (row = 0; getline(&line, &cap, f) > 0; row++) {
+            double v[64], where;
+            int nv = parse_row(line, stim_col, &where, v, stim, sizeof stim);
+            for (size_t m = 0; m < s->n_metrics && m < 64; m++) {
+                const apical_sweep_metric *mt = &s->metrics[m];
+                if (col[m] < 0 || col[m] >= nv || !metric_reads(mt, stim))
+                    continue;
+                if (!got[m] && (metric_reads(mt, chosen_stim) ? row == chosen : where == *at)) {
+                    sel[m] = v[col[m]];
+                    got[m] = 1;
+                }
+            }
         }
     }
     free(line);

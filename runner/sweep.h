@@ -25,7 +25,9 @@ typedef struct apical_sweep_axis {
 } apical_sweep_axis;
 
 typedef struct apical_sweep_metric {
-    char *name;             /* a column of metrics.csv */
+    char *name;             /* as written: COLUMN or COLUMN@STIMULUS */
+    char *column;           /* the column of metrics.csv */
+    char *stimulus;         /* NULL, or only the rows of this stimulus (dynamics) */
     int best_is_max;        /* best = the largest value (else the smallest) */
 } apical_sweep_metric;
 

@@ -143,4 +143,69 @@ awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
     { cat "$tmp/sel/runs.csv"; exit 1; }
 awk -F, 'NR == 2 { m = ($NF + 0 == $NF) } END { exit !m }' "$tmp/sel/aggregate.csv"
 echo "sweep select: runs.csv matches the runs recomputed by awk"
+# COLUMN@STIMULUS: a dynamics run's rows of one evaluated stimulus; select
+# on one stimulus (here its largest error, the first row), read another at
+# the same pattern (as a validation set selects and a test set is read
+# there), recomputed by awk
+printf '\000\000\010\003\000\000\000\004\000\000\000\002\000\000\000\002' >"$tmp/img"
+printf '\377\000\000\000\000\377\000\000\000\000\377\000\000\000\000\377' >>"$tmp/img"
+printf '\000\000\010\001\000\000\000\004\000\001\000\001' >"$tmp/lab"
+cat >"$tmp/two.yaml" <<YAML
+apical: 1
+populations:
+  input: {cell: rate_input, size: 4}
+  out:   {cell: pyramidal, size: 2}
+projections:
+  - {from: input, to: out.basal, init: {uniform: [-1, 1]}, rule: {dendritic_error: {eta: 0.1}}}
+stimuli:
+  img: {kind: idx, images: $tmp/img, labels: $tmp/lab, drives: input, target: out}
+  img2: {kind: idx, images: $tmp/img, labels: $tmp/lab, rows: [1, 2], drives: input, target: out}
+simulation:
+  noise: {sigma: 0.2}
+  phases:
+    - repeat: 6
+      phases:
+        - {train: img, patterns: 4, present: 5}
+        - {test: img, patterns: 4}
+        - {test: img2, patterns: 2}
+YAML
+printf 'sweep: 1\nbase: %s/two.yaml\naxes:\n  - {key: seed, range: [1, 3]}\ncollect: [test_error@img2, class_error@img2, test_error]\nselect: {test_error@img: max}\n' \
+    "$tmp" >"$tmp/stim.yaml"
+"$apical" sweep "$tmp/stim.yaml" --out "$tmp/stim" >"$tmp/out"
+head -1 "$tmp/stim/runs.csv" |
+    grep -q ',test_error@img2_final,test_error@img2_best,class_error@img2_final,class_error@img2_best,test_error_final,test_error_best,selected_at,test_error@img2_selected,class_error@img2_selected,test_error_selected$' ||
+    { head -1 "$tmp/stim/runs.csv"; exit 1; }
+for i in 0 1 2; do
+    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+             { row[NR] = $0; n = NR }
+             $c["stimulus"] == "img" && (!s || $c["test_error"] > b) { b = $c["test_error"]; at = $2; sel = NR; s = 1 }
+             $c["stimulus"] == "img2" { fa = $c["test_error"]; fm = $c["class_error"]; if (!bs || fa < ba) ba = fa; bs = 1 }
+             END { for (r = 2; r <= n; r++) { split(row[r], f, ",")
+                       if (f[c["stimulus"]] == "img2" && f[2] == at && !got) { sa = f[c["test_error"]]; sm = f[c["class_error"]]; got = 1 } }
+                   split(row[sel], f, ",")
+                   printf "%.10g %.10g %.10g %s %.10g %.10g %.10g\n", fa, ba, fm, at, sa, sm, f[c["test_error"]] }' \
+        "$tmp/stim/run-000$i/metrics.csv"
+done >"$tmp/stim_want"
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+         { printf "%.10g %.10g %.10g %s %.10g %.10g %.10g\n", $c["test_error@img2_final"], $c["test_error@img2_best"],
+           $c["class_error@img2_final"], $c["selected_at"], $c["test_error@img2_selected"],
+           $c["class_error@img2_selected"], $c["test_error_selected"] }' "$tmp/stim/runs.csv" >"$tmp/stim_got"
+diff "$tmp/stim_want" "$tmp/stim_got" || exit 1
+# the selected place is not the last one somewhere, and the two stimuli differ there
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+         $c["selected_at"] != 24 { d = 1 } $c["test_error@img2_selected"] != $c["test_error_selected"] { e = 1 }
+         END { exit !(d && e) }' "$tmp/stim/runs.csv" || { cat "$tmp/stim/runs.csv"; exit 1; }
+for bad in 'apical_sq@' 'error_test@img' 'apical_sq@a,b'; do
+    sed "s/^select: .*/select: \"$bad\"/" "$tmp/stim.yaml" >"$tmp/bad_stim.yaml"
+    if "$apical" check "$tmp/bad_stim.yaml" 2>"$tmp/err"; then exit 1; fi
+    grep -q "bad_stim.yaml:6:9: '$bad': NAME@STIMULUS takes a column of dynamics runs" "$tmp/err" ||
+        { cat "$tmp/err"; exit 1; }
+done
+# a stimulus the base circuit lacks: said by apical check
+sed 's/^collect: \[test_error@img2,/collect: [test_error@img3,/' "$tmp/stim.yaml" >"$tmp/bad_stim.yaml"
+if "$apical" check "$tmp/bad_stim.yaml" 2>"$tmp/err"; then exit 1; fi
+grep -q "bad_stim.yaml: collect test_error@img3: the base circuit has no stimulus 'img3' (it has: img img2)" \
+    "$tmp/err" || { cat "$tmp/err"; exit 1; }
+"$apical" check "$tmp/stim.yaml" | grep -q 'collects 3 metrics, selects by test_error@img$'
+echo "sweep COLUMN@STIMULUS: runs.csv matches the runs recomputed by awk"
 echo "sweep: ok"
