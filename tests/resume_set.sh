@@ -52,6 +52,12 @@ grep -q "^# resumed at pattern $at (phase 0) by apical .*: --set simulation.phas
 "$apical" check "$tmp/fork/config.yaml" >/dev/null
 sed -n '/^simulation:/,$p' "$tmp/fork/config.yaml" | grep -q 'rates: 0.5'
 [ "$(grep -c '^# resumed' "$tmp/fork/config.yaml")" -eq 1 ]
+# a finished run: nothing to resume, said, and nothing written
+cp "$tmp/ref/metrics.csv" "$tmp/ref.csv"
+"$apical" run --resume "$tmp/ref" >"$tmp/ended.log"
+grep -q "^$tmp/ref ended at pattern 1800 (t = [0-9.e+]* ms), after its last phase: nothing to resume$" \
+    "$tmp/ended.log" || { cat "$tmp/ended.log"; exit 1; }
+cmp "$tmp/ref.csv" "$tmp/ref/metrics.csv"
 echo "dynamics: resumed at pattern $at with the second phase's rates changed, same as configured"
 
 # steady mode: a finished run extended by epochs equals the longer run
