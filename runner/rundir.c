@@ -372,6 +372,9 @@ static int rewrite_config(const apical_rundir *s)
     }
     if (in)
         fclose(in);
+    /* on disk before it replaces the old one: a crash leaves one or the other */
+    if (f && ok && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+        ok = 0;
     if (f && fclose(f) != 0)
         ok = 0;
     if (ok && rename(tmp, path) == 0)
