@@ -252,6 +252,63 @@ static void mv_f16_x2(size_t n, const uint16_t *w, const float *x, const float *
         rows_f16_x2(n, w + k * n, x, y, out + k, outy + k, 1);
 }
 
+/* rows_f16 for four vectors x[0..3] at once (into out[0..3]), R <= 2 rows:
+   each widened row of half weights feeds four vectors, so the widening
+   (vcvtph2ps) is spread over twice the multiplies of rows_f16_x2.  Every
+   (row, vector) pair keeps its own accumulators a and b, fed in rows_f16's
+   order and reduced by the same reduce4_ps (absent rows as zeros), so each
+   column's bits are those of rows_f16 alone. */
+static inline void rows_f16_x4(size_t n, const uint16_t *w, const float *const *x,
+                               double *const *out, size_t k, int R)
+{
+    __m512 a[2][4], b[2][4];
+    for (int r = 0; r < 2; r++)
+        for (int v = 0; v < 4; v++)
+            a[r][v] = b[r][v] = _mm512_setzero_ps();
+    size_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        __m512 x0[4], x1[4];
+        for (int v = 0; v < 4; v++) {
+            x0[v] = LD_PS(x[v] + j);
+            x1[v] = LD_PS(x[v] + j + 16);
+        }
+        for (int r = 0; r < R; r++) {
+            __m512 w0 = LD_PH(w + r * n + j), w1 = LD_PH(w + r * n + j + 16);
+            for (int v = 0; v < 4; v++) {
+                a[r][v] = _mm512_fmadd_ps(w0, x0[v], a[r][v]);
+                b[r][v] = _mm512_fmadd_ps(w1, x1[v], b[r][v]);
+            }
+        }
+    }
+    for (; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)~(__mmask16)0 : (__mmask16)((1u << (n - j)) - 1);
+        for (int r = 0; r < R; r++) {
+            __m512 w0 = MLD_PH(m, w + r * n + j);
+            for (int v = 0; v < 4; v++)
+                a[r][v] = _mm512_fmadd_ps(w0, MLD_PS(m, x[v] + j), a[r][v]);
+        }
+    }
+    const __m512 z = _mm512_setzero_ps();
+    for (int v = 0; v < 4; v++) {
+        double t[4] = { 0, 0, 0, 0 };
+        reduce4_ps(_mm512_add_ps(a[0][v], b[0][v]), _mm512_add_ps(a[1][v], b[1][v]),
+                   _mm512_add_ps(z, z), _mm512_add_ps(z, z), t);
+        for (int r = 0; r < R; r++)
+            out[v][k + r] += t[r];
+    }
+}
+
+/* apical_mv_f16 of rows [lo, hi) with four vectors. */
+static void mv_f16_x4(size_t n, const uint16_t *w, const float *const *x, size_t lo, size_t hi,
+                      double *const *out)
+{
+    size_t k = lo;
+    for (; k + 2 <= hi; k += 2)
+        rows_f16_x4(n, w + k * n, x, out, k, 2);
+    for (; k < hi; k++)
+        rows_f16_x4(n, w + k * n, x, out, k, 1);
+}
+
 #else /* portable: one row at a time, in GCC/Clang vectors */
 
 typedef double mv_v8 __attribute__((vector_size(64), aligned(8), may_alias));
@@ -350,13 +407,21 @@ static size_t mm_block(size_t n, size_t bytes)
 MM_TYPE(f64, double, double)
 MM_TYPE(f32, float, float)
 #if MV_AVX512
-/* f16: the vectors two at a time (mv_f16_x2), an odd one alone */
+/* f16: the vectors four at a time (mv_f16_x4), then two (mv_f16_x2), an
+   odd one alone */
 void apical_mm_f16(size_t n, const uint16_t *w, const float *x, size_t ldx, size_t nb,
                    size_t lo, size_t hi, double *out, size_t ldo)
 {
     const size_t blk = mm_block(n, sizeof(uint16_t));
     for (size_t r = lo; r < hi; r += blk) {
         size_t e = hi - r > blk ? r + blk : hi, b = 0;
+        for (; b + 4 <= nb; b += 4) {
+            const float *xs[4] = { x + b * ldx, x + (b + 1) * ldx, x + (b + 2) * ldx,
+                                   x + (b + 3) * ldx };
+            double *os[4] = { out + b * ldo, out + (b + 1) * ldo, out + (b + 2) * ldo,
+                              out + (b + 3) * ldo };
+            mv_f16_x4(n, w, xs, r, e, os);
+        }
         for (; b + 2 <= nb; b += 2)
             mv_f16_x2(n, w, x + b * ldx, x + (b + 1) * ldx, r, e, out + b * ldo,
                       out + (b + 1) * ldo);

@@ -190,7 +190,7 @@ END_TEST
    and row window. */
 START_TEST(many_vectors_equal_one_at_a_time)
 {
-    const size_t n = lens[_i], m = 11, NB = 5;
+    const size_t n = lens[_i], m = 11, NB = 7; /* f16: 4 + 2 + 1 */
     mats a = mats_make(m, n, 21u + (unsigned)_i);
     double *x = malloc(NB * n * sizeof(double));
     float *xf = malloc(NB * n * sizeof(float));
@@ -201,8 +201,8 @@ START_TEST(many_vectors_equal_one_at_a_time)
     for (size_t nb = 1; nb <= NB; nb++)
         for (size_t lo = 0; lo < m; lo += 4)
             for (size_t hi = lo + 1; hi <= m; hi += 3) {
-                double mm[3][5][11], mv[3][5][11];
-                for (size_t i = 0; i < 3 * 5 * 11; i++)
+                double mm[3][7][11], mv[3][7][11];
+                for (size_t i = 0; i < 3 * 7 * 11; i++)
                     (&mm[0][0][0])[i] = (&mv[0][0][0])[i] = 0.25 * (double)(i % 7);
                 apical_mm_f64(n, a.w, x, n, nb, lo, hi, &mm[0][0][0], 11);
                 apical_mm_f32(n, a.wf, xf, n, nb, lo, hi, &mm[1][0][0], 11);
