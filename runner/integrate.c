@@ -626,13 +626,20 @@ static int expeuler_copy(apical_integrator *it, size_t b, double dt, local_jac *
     for (size_t i = 0; i < c->n_pops; i++) {
         const apical_pop *p = &c->pops[i];
         size_t n = p->n, ns = p->model->n_state;
-        for (size_t a = 0; a < ns; a++)
+        for (size_t a = 0; a < ns; a++) {
+            /* the cells of a population mostly share their decay rate: the
+               last rate's gain is kept (the same value for the same rate) */
+            double last = NAN, gain = dt;
             for (size_t k = 0; k < n; k++) {
                 size_t at = b * c->n_y1 + p->y_off + a * n + k;
                 double rate = p->model->jacobian ? -lj[i].dfdy[(a * ns + a) * n + k] : 0;
-                double gain = fabs(rate * dt) > 1e-12 ? -expm1(-rate * dt) / rate : dt;
+                if (!(rate == last)) {
+                    last = rate;
+                    gain = fabs(rate * dt) > 1e-12 ? -expm1(-rate * dt) / rate : dt;
+                }
                 c->y[at] += gain * c->dydt[at];
             }
+        }
     }
     return 0;
 }
