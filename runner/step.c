@@ -13,6 +13,7 @@
  */
 #include "config.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -728,6 +729,18 @@ static int bad(double v, double bound)
     return !isfinite(v) || (bound > 0 && fabs(v) > bound);
 }
 
+/* Whether any of v[0..n) is bad: a count without branches, which the
+   compiler vectorises (NaN fails the comparison, as does infinity against
+   the largest double), for the common case where none is. */
+static int any_bad(const double *v, size_t n, double bound)
+{
+    const double lim = bound > 0 ? bound : DBL_MAX;
+    size_t nbad = 0;
+    for (size_t j = 0; j < n; j++)
+        nbad += !(fabs(v[j]) <= lim);
+    return nbad != 0;
+}
+
 int apical_circuit_check_finite(const apical_circuit *c, char *err, size_t cap)
 {
     if (c->f16_overflow) {
@@ -736,7 +749,8 @@ int apical_circuit_check_finite(const apical_circuit *c, char *err, size_t cap)
         return 1;
     }
     const double b = c->bound;
-    for (size_t cp = 0; cp < c->copies; cp++)
+    /* the states: which one is bad, named only when one is */
+    for (size_t cp = 0; cp < (any_bad(c->y, c->n_y, b) ? c->copies : 0); cp++)
         for (size_t i = 0; i < c->n_pops; i++) {
             const apical_pop *p = &c->pops[i];
             for (size_t k = 0; k < p->model->n_state; k++)
@@ -759,6 +773,8 @@ int apical_circuit_check_finite(const apical_circuit *c, char *err, size_t cap)
         if (!pj->w)
             continue;
         size_t ns = c->pops[pj->src].n, nw = ns * c->pops[pj->dst].n;
+        if (!any_bad(pj->w, nw, b))
+            continue;
         for (size_t j = 0; j < nw; j++)
             if (bad(pj->w[j], b)) {
                 snprintf(err, cap, "projection %s -> %s.%s%s%s%s: weight [%zu][%zu] is %g%s",
