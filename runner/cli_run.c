@@ -216,20 +216,18 @@ static int run_in(apical_config *cfg, const char *dir, const run_args *a, const 
     int rc = apical_rundir_open(&rd, dir, cfg, &o, err, sizeof err);
     const apical_run_pos *pos = rc == 0 ? apical_rundir_resumed(rd) : NULL;
     int steady = cfg->steady.mode != APICAL_MODE_DYNAMICS;
+    /* a dynamics run past its last phase: nothing to run, nothing written */
+    int ended = pos && !steady && pos->phase >= cfg->run.n_phases;
     if (pos && steady)
         printf("resuming %s after epoch %llu\n", dir, (unsigned long long)pos->phase);
-    else if (pos && pos->phase >= cfg->run.n_phases) { /* past its last phase */
+    else if (ended)
         printf("%s ended at pattern %lld (t = %g ms), after its last phase: nothing to "
                "resume\n", dir, (long long)pos->pattern, (double)pos->step * cfg->run.dt);
-        if (apical_rundir_close(rd, err, sizeof err) == 0)
-            return 0;
-        fprintf(stderr, "apical: %s\n", err);
-        return APICAL_EXIT_FAILED;
-    } else if (pos)
+    else if (pos)
         printf("resuming %s at pattern %lld (t = %g ms)\n", dir, (long long)pos->pattern,
                (double)pos->step * cfg->run.dt);
     long start_epoch = pos ? (long)pos->phase : 0;
-    if (rc == 0) {
+    if (rc == 0 && !ended) {
         catch_stop_signals();
         rc = apical_rundir_run(rd, err, sizeof err);
     }
@@ -241,10 +239,9 @@ static int run_in(apical_config *cfg, const char *dir, const run_args *a, const 
         printf("done: %ld epochs in %.2f s; results in %s/\n",
                cfg->steady.epochs > start_epoch ? cfg->steady.epochs - start_epoch : 0,
                now() - t.t0, dir);
-    else
+    else if (!ended)
         printf("done: %ld patterns in %.2f s; results in %s/\n",
-               apical_run_total_patterns(&cfg->run),
-               now() - t.t0, dir);
+               apical_run_total_patterns(&cfg->run), now() - t.t0, dir);
     int crc = apical_rundir_close(rd, err, sizeof err);
     if (crc != 0 && rc == 0) {
         fprintf(stderr, "apical: %s\n", err);

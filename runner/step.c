@@ -749,8 +749,9 @@ int apical_circuit_check_finite(const apical_circuit *c, char *err, size_t cap)
         return 1;
     }
     const double b = c->bound;
-    /* the states: which one is bad, named only when one is */
-    for (size_t cp = 0; cp < (any_bad(c->y, c->n_y, b) ? c->copies : 0); cp++)
+    /* the states: which one is bad, searched for only when one is */
+    const size_t search = any_bad(c->y, c->n_y, b) ? c->copies : 0;
+    for (size_t cp = 0; cp < search; cp++)
         for (size_t i = 0; i < c->n_pops; i++) {
             const apical_pop *p = &c->pops[i];
             for (size_t k = 0; k < p->model->n_state; k++)
