@@ -89,19 +89,10 @@ for d in none nan; do
         { cat "$tmp/err"; exit 1; }
 done
 # a dynamics run of an idx stimulus with targets also draws class_error
-# (an IDX file of four 2 x 2 images and their labels, written here)
-printf '\000\000\010\003\000\000\000\004\000\000\000\002\000\000\000\002' >"$tmp/img"
-printf '\377\000\000\000\000\377\000\000\000\000\377\000\000\000\000\377' >>"$tmp/img"
-printf '\000\000\010\001\000\000\000\004\000\001\000\001' >"$tmp/lab"
-cat >"$tmp/idx.yaml" <<YAML
-apical: 1
-populations:
-  input: {cell: rate_input, size: 4}
-  out:   {cell: pyramidal, size: 2}
-projections:
-  - {from: input, to: out.basal, init: {uniform: [-1, 1]}, rule: {dendritic_error: {eta: 0.1}}}
-stimuli:
-  img: {kind: idx, images: $tmp/img, labels: $tmp/lab, drives: input, target: out}
+# (four 2 x 2 IDX images and their labels, tests/idx4.sh)
+. "$APICAL_SRCDIR/tests/idx4.sh"
+idx4 "$tmp"
+{ idx4_circuit "$tmp"; cat <<YAML; } >"$tmp/idx.yaml"
 simulation:
   phases:
     - {train: img, patterns: 4, present: 5}

@@ -61,9 +61,8 @@ cmp "$tmp/ref.csv" "$tmp/ref/metrics.csv"
 echo "dynamics: resumed at pattern $at with the second phase's rates changed, same as configured"
 
 # steady mode: a finished run extended by epochs equals the longer run
-printf '\000\000\010\003\000\000\000\004\000\000\000\002\000\000\000\002' >"$tmp/img"
-printf '\377\000\000\000\000\377\000\000\000\000\377\000\000\000\000\377' >>"$tmp/img"
-printf '\000\000\010\001\000\000\000\004\000\001\000\001' >"$tmp/lab"
+. "$APICAL_SRCDIR/tests/idx4.sh"
+idx4 "$tmp"
 cat >"$tmp/steady.yaml" <<YAML
 apical: 1
 populations:

@@ -147,18 +147,9 @@ echo "sweep select: runs.csv matches the runs recomputed by awk"
 # on one stimulus (here its largest error, the first row), read another at
 # the same pattern (as a validation set selects and a test set is read
 # there), recomputed by awk
-printf '\000\000\010\003\000\000\000\004\000\000\000\002\000\000\000\002' >"$tmp/img"
-printf '\377\000\000\000\000\377\000\000\000\000\377\000\000\000\000\377' >>"$tmp/img"
-printf '\000\000\010\001\000\000\000\004\000\001\000\001' >"$tmp/lab"
-cat >"$tmp/two.yaml" <<YAML
-apical: 1
-populations:
-  input: {cell: rate_input, size: 4}
-  out:   {cell: pyramidal, size: 2}
-projections:
-  - {from: input, to: out.basal, init: {uniform: [-1, 1]}, rule: {dendritic_error: {eta: 0.1}}}
-stimuli:
-  img: {kind: idx, images: $tmp/img, labels: $tmp/lab, drives: input, target: out}
+. "$APICAL_SRCDIR/tests/idx4.sh"
+idx4 "$tmp"
+{ idx4_circuit "$tmp"; cat <<YAML; } >"$tmp/two.yaml"
   img2: {kind: idx, images: $tmp/img, labels: $tmp/lab, rows: [1, 2], drives: input, target: out}
 simulation:
   noise: {sigma: 0.2}
