@@ -60,16 +60,19 @@ static uint64_t hash_str(uint64_t h, const char *s)
 /* What the circuit is built of, hashed: each population's name, model,
    size, parameters and noise; each projection's ends, port, observable,
    rule and rule parameters; each stimulus's name, kind and size; the seed.
-   A checkpoint resumes only into a circuit with the same fingerprint. */
-static uint64_t fingerprint(const apical_circuit *c)
+   A checkpoint resumes only into a circuit with the same fingerprint.
+   Without params, the same less the parameter values and the noise: the
+   circuit's structure, which a fork under changed parameters keeps. */
+static uint64_t fingerprint(const apical_circuit *c, int params)
 {
     uint64_t h = FNV_OFFSET, seed = c->seed;
     for (size_t i = 0; i < c->n_pops; i++) {
         const apical_pop *p = &c->pops[i];
         uint64_t n = p->n;
-        h = hash_str(hash_str(h, p->name), p->model->name);
-        h = fnv(fnv(h, &n, 8), p->p, p->model->n_params * sizeof(double));
-        h = fnv(h, &p->sigma, sizeof p->sigma);
+        h = fnv(hash_str(hash_str(h, p->name), p->model->name), &n, 8);
+        if (params)
+            h = fnv(fnv(h, p->p, p->model->n_params * sizeof(double)), &p->sigma,
+                    sizeof p->sigma);
     }
     for (size_t i = 0; i < c->n_projs; i++) {
         const apical_proj *pj = &c->projs[i];
@@ -77,7 +80,9 @@ static uint64_t fingerprint(const apical_circuit *c)
                              (uint64_t)pj->one_to_one };
         h = fnv(h, ends, sizeof ends);
         if (pj->rule)
-            h = fnv(hash_str(h, pj->rule->name), pj->rp, pj->rule->n_params * sizeof(double));
+            h = hash_str(h, pj->rule->name);
+        if (pj->rule && params)
+            h = fnv(h, pj->rp, pj->rule->n_params * sizeof(double));
     }
     for (size_t i = 0; i < c->n_stims; i++) {
         const apical_stim *st = &c->stims[i];
@@ -121,7 +126,7 @@ enum { HEADER = 8 + 4 + 40 + 8, BEFORE_BODY = HEADER + 48 + 32 };
 static int write_header(sink *f, const apical_circuit *c)
 {
     uint32_t version = CKPT_VERSION;
-    uint64_t s[5], fp = fingerprint(c);
+    uint64_t s[5], fp = fingerprint(c, 1);
     shape(c, s);
     return put(f, MAGIC, 1, 8) | put(f, &version, sizeof version, 1) | put(f, s, 8, 5) |
            put(f, &fp, 8, 1);
@@ -238,8 +243,10 @@ static int bad_pos(const apical_circuit *c, const apical_run_pos *pos)
 }
 
 /* The header, position and body of a checkpoint whose checksum holds, from
-   an in-memory stream. */
-static int read_checked(FILE *f, const char *path, apical_circuit *c, apical_run_pos *pos,
+   an in-memory stream, written by the circuit written_by and read into c
+   (the same circuit, or one that differs from it in parameters only). */
+static int read_checked(FILE *f, const char *path, apical_circuit *c,
+                        const apical_circuit *written_by, apical_run_pos *pos,
                         uint64_t extra[4], char *err, size_t cap)
 {
     char magic[8];
@@ -263,9 +270,14 @@ static int read_checked(FILE *f, const char *path, apical_circuit *c, apical_run
                  (unsigned long long)want[0], (unsigned long long)want[4]);
         return -1;
     }
-    if (fp != fingerprint(c)) {
+    if (fp != fingerprint(written_by, 1)) {
         snprintf(err, cap, "%s belongs to another circuit of the same shape (other names, "
                  "parameters, rules, stimuli or seed)", path);
+        return -1;
+    }
+    if (written_by != c && fingerprint(c, 0) != fingerprint(written_by, 0)) {
+        snprintf(err, cap, "%s: only parameters may change when a run goes on (the names, "
+                 "models, sizes, projections, rules, stimuli and seed stay)", path);
         return -1;
     }
     if (get(f, pos, sizeof *pos, 1) | get(f, extra, 8, 4) || bad_pos(c, pos)) {
@@ -309,20 +321,38 @@ uint64_t apical_checkpoint_checksum(const void *buf, size_t n)
     return fnv(FNV_OFFSET, buf, n);
 }
 
-int apical_checkpoint_load(const char *path, apical_circuit *c, apical_run_pos *pos,
-                           uint64_t extra[4], char *err, size_t cap)
+static int read_as(const void *data, size_t n, const char *path, apical_circuit *c,
+                   const apical_circuit *written_by, apical_run_pos *pos, uint64_t extra[4],
+                   char *err, size_t cap);
+
+int apical_checkpoint_load_as(const char *path, apical_circuit *c,
+                              const apical_circuit *written_by, apical_run_pos *pos,
+                              uint64_t extra[4], char *err, size_t cap)
 {
     size_t n = 0;
     unsigned char *buf = slurp(path, &n, err, cap);
     if (!buf)
         return -1;
-    int rc = apical_checkpoint_read(buf, n, path, c, pos, extra, err, cap);
+    int rc = read_as(buf, n, path, c, written_by, pos, extra, err, cap);
     free(buf);
     return rc;
 }
 
+int apical_checkpoint_load(const char *path, apical_circuit *c, apical_run_pos *pos,
+                           uint64_t extra[4], char *err, size_t cap)
+{
+    return apical_checkpoint_load_as(path, c, c, pos, extra, err, cap);
+}
+
 int apical_checkpoint_read(const void *data, size_t n, const char *path, apical_circuit *c,
                            apical_run_pos *pos, uint64_t extra[4], char *err, size_t cap)
+{
+    return read_as(data, n, path, c, c, pos, extra, err, cap);
+}
+
+static int read_as(const void *data, size_t n, const char *path, apical_circuit *c,
+                   const apical_circuit *written_by, apical_run_pos *pos, uint64_t extra[4],
+                   char *err, size_t cap)
 {
     const unsigned char *buf = data;
     uint64_t sum;
@@ -339,7 +369,7 @@ int apical_checkpoint_read(const void *data, size_t n, const char *path, apical_
         return -1;
     }
     gsl_error_handler_t *old = gsl_set_error_handler_off();
-    int rc = read_checked(f, path, c, pos, extra, err, cap);
+    int rc = read_checked(f, path, c, written_by, pos, extra, err, cap);
     char extra_byte;
     if (rc == 0 && fread(&extra_byte, 1, 1, f) != 0) {
         snprintf(err, cap, "%s is longer than this circuit's checkpoint", path);

@@ -231,5 +231,12 @@ size_t apical_add_mismatch(const apical_circuit *c, const apical_proj *pj, const
 int apical_checkpoint_read(const void *data, size_t n, const char *path, apical_circuit *c,
                            apical_run_pos *pos, uint64_t extra[4], char *err, size_t cap);
 uint64_t apical_checkpoint_checksum(const void *buf, size_t n);
+/* checkpoint.c: a checkpoint written by the circuit written_by loaded into
+   c, which may differ from it in parameter values and noise only (a run
+   going on under changed parameters); apical_checkpoint_load is this with
+   written_by c. */
+int apical_checkpoint_load_as(const char *path, apical_circuit *c,
+                              const apical_circuit *written_by, apical_run_pos *pos,
+                              uint64_t extra[4], char *err, size_t cap);
 
 #endif /* APICAL_CIRCUIT_INT_H */

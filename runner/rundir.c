@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "apical_runner.h"
+#include "circuit_int.h"
 
 struct apical_rundir {
     char *dir;
@@ -430,6 +431,34 @@ static int lock_run_dir(apical_rundir *s, char *err, size_t cap)
     return 0;
 }
 
+/* The checkpoint of a run resumed under overrides, loaded into the
+   circuit they build: written by the circuit of DIR/config.yaml as it
+   stands, which the overrides may change in parameters only (a fork under
+   another learning rule's time constant, say); or, when the checkpoint is
+   already the overridden circuit's (a crash after it was written again,
+   before config.yaml was), written by that circuit itself.  The first
+   way's message when both fail. */
+static int load_forked(apical_rundir *s, const char *ck, uint64_t extra[4], char *err,
+                       size_t cap)
+{
+    apical_registry *reg = apical_registry_new(NULL);
+    apical_config was;
+    char e2[2048];
+    int rc = -1, loaded = 0;
+    if (reg && apical_config_load_file(&was, reg, s->o.file, e2, sizeof e2) == 0) {
+        loaded = 1;
+        rc = apical_checkpoint_load_as(ck, s->cfg->circuit, was.circuit, &s->pos, extra, err,
+                                       cap);
+        apical_config_free(&was);
+    }
+    apical_registry_free(reg);
+    if (rc != 0 &&
+        apical_checkpoint_load(ck, s->cfg->circuit, &s->pos, extra, loaded ? e2 : err,
+                               loaded ? sizeof e2 : cap) == 0)
+        rc = 0;
+    return rc;
+}
+
 /* A resumed run: the checkpoint loaded into the circuit (s->pos where it
    stands), the output files reopened where the checkpoint left them. */
 static int open_resumed(apical_rundir *s, char *err, size_t cap)
@@ -438,7 +467,8 @@ static int open_resumed(apical_rundir *s, char *err, size_t cap)
     char ck[4200];
     apical_config *cfg = s->cfg;
     snprintf(ck, sizeof ck, "%s/checkpoint.bin", s->dir);
-    if (apical_checkpoint_load(ck, cfg->circuit, &s->pos, extra, err, cap) != 0)
+    if ((s->o.n_sets ? load_forked(s, ck, extra, err, cap)
+                     : apical_checkpoint_load(ck, cfg->circuit, &s->pos, extra, err, cap)) != 0)
         return APICAL_EXIT_USAGE;
     memcpy(&s->last_trace, &extra[2], sizeof(double));
     if (!(s->csv = reopen_at(s->dir, "metrics.csv", extra[0])) ||
@@ -446,6 +476,12 @@ static int open_resumed(apical_rundir *s, char *err, size_t cap)
         snprintf(err, cap, "cannot reopen the output files in %s", s->dir);
         return APICAL_EXIT_FAILED;
     }
+    /* under overrides, the checkpoint is written again before config.yaml
+       changes: with changed parameters its fingerprint is the new
+       circuit's, and a crash between the two leaves a checkpoint that the
+       same --resume --set takes */
+    if (s->o.n_sets && on_checkpoint(s, &s->pos, err, cap) != 0)
+        return APICAL_EXIT_FAILED;
     if (s->o.n_sets && rewrite_config(s) != 0) {
         snprintf(err, cap, "cannot rewrite %s/config.yaml: %s", s->dir, strerror(errno));
         return APICAL_EXIT_FAILED;

@@ -30,12 +30,15 @@ wait "$pid" || status=$?
 at=$(sed -n 's/.*stopped at pattern \([0-9]*\).*/\1/p' "$tmp/fork.log")
 [ "$at" -lt 1500 ] || { echo "stopped at pattern $at, not in the first phase"; exit 1; }
 cp "$tmp/fork/config.yaml" "$tmp/config.before"
-# a change the fingerprint covers: refused, config.yaml untouched
+cp -r "$tmp/fork" "$tmp/pfork"
+# a change to the circuit's structure: refused, config.yaml and the checkpoint untouched
 status=0
+cp "$tmp/fork/checkpoint.bin" "$tmp/ck.before"
 "$apical" run --resume "$tmp/fork" --set seed=8 >/dev/null 2>"$tmp/err" || status=$?
 [ "$status" -eq 2 ] || { echo "a changed seed on resume exited $status, not 2"; exit 1; }
-grep -q 'another circuit of the same shape' "$tmp/err" || { cat "$tmp/err"; exit 1; }
+grep -q 'only parameters may change' "$tmp/err" || { cat "$tmp/err"; exit 1; }
 cmp "$tmp/config.before" "$tmp/fork/config.yaml"
+cmp "$tmp/ck.before" "$tmp/fork/checkpoint.bin"
 # FILE, --out and --force stay refused with --resume
 status=0
 "$apical" run --resume "$tmp/fork" --out "$tmp/x" --set seed=1 2>"$tmp/err" || status=$?
@@ -59,6 +62,35 @@ grep -q "^$tmp/ref ended at pattern 1800 (t = [0-9.e+]* ms), after its last phas
     "$tmp/ended.log" || { cat "$tmp/ended.log"; exit 1; }
 cmp "$tmp/ref.csv" "$tmp/ref/metrics.csv"
 echo "dynamics: resumed at pattern $at with the second phase's rates changed, same as configured"
+
+# a fork under changed rule parameters: both learning rates halved from
+# pattern $at on equals the run whose phases halve them (rates: 0.5) from
+# there (halving is exact, in the decimal written and in the product)
+sed "s/^    - {train: patterns, patterns: 1500, present: 100}\$/    - {train: patterns, patterns: $at, present: 100}\n    - {train: patterns, patterns: $((1500 - at)), present: 100, rates: 0.5}/; s/^\(    - {train: patterns, patterns: 300, present: 100\)}\$/\1, rates: 0.5}/" \
+    "$tmp/two.yaml" >"$tmp/half.yaml"
+[ "$(grep -c 'rates: 0.5' "$tmp/half.yaml")" -eq 2 ] || { cat "$tmp/half.yaml"; exit 1; }
+"$apical" run "$tmp/half.yaml" --out "$tmp/half" "$@" >/dev/null
+set -- --set projections.hidden-inter.rule.dendritic_error.eta=0.00011875 \
+    --set projections.inter-hidden.rule.apical_silence.eta=0.00025
+cp "$tmp/pfork/config.yaml" "$tmp/pconfig.before"
+"$apical" run --resume "$tmp/pfork" "$@" >"$tmp/p.log"
+grep -q "resuming $tmp/pfork at pattern $at" "$tmp/p.log" || { cat "$tmp/p.log"; exit 1; }
+cmp "$tmp/half/metrics.csv" "$tmp/pfork/metrics.csv"
+cmp -s "$tmp/half/checkpoint.bin" "$tmp/pfork/checkpoint.bin" &&
+    { echo "the two runs' checkpoints agree though their rates are written differently"; exit 1; }
+"$apical" check "$tmp/pfork/config.yaml" >/dev/null
+grep -q 'eta: 0.00011875' "$tmp/pfork/config.yaml"
+# the checkpoint is the new circuit's: a plain resume takes it (the run has
+# ended); with the first configuration back it is refused, and the same
+# --resume --set takes it again (a crash between the checkpoint and config.yaml)
+"$apical" run --resume "$tmp/pfork" | grep -q 'nothing to resume'
+cp "$tmp/pconfig.before" "$tmp/pfork/config.yaml"
+status=0
+"$apical" run --resume "$tmp/pfork" >/dev/null 2>"$tmp/err" || status=$?
+[ "$status" -eq 2 ] && grep -q 'another circuit of the same shape' "$tmp/err" ||
+    { echo "exit $status"; cat "$tmp/err"; exit 1; }
+"$apical" run --resume "$tmp/pfork" "$@" | grep -q 'nothing to resume'
+echo "dynamics: a fork with the learning rates halved at pattern $at equals the run configured so"
 
 # steady mode: a finished run extended by epochs equals the longer run
 . "$APICAL_SRCDIR/tests/idx4.sh"
