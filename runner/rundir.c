@@ -443,9 +443,10 @@ static int load_forked(apical_rundir *s, const char *ck, uint64_t extra[4], char
 {
     apical_registry *reg = apical_registry_new(NULL);
     apical_config was;
-    char e2[2048];
+    char e2[2048], path[4200];
     int rc = -1, loaded = 0;
-    if (reg && apical_config_load_file(&was, reg, s->o.file, e2, sizeof e2) == 0) {
+    snprintf(path, sizeof path, "%s/config.yaml", s->dir);
+    if (reg && apical_config_load_file(&was, reg, path, e2, sizeof e2) == 0) {
         loaded = 1;
         rc = apical_checkpoint_load_as(ck, s->cfg->circuit, was.circuit, &s->pos, extra, err,
                                        cap);
