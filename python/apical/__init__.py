@@ -554,10 +554,12 @@ def _run_into(circuit, out, start, progress, on_row):
     return run
 
 
-def resume(out, progress=None, on_row=None):
+def resume(out, set=None, progress=None, on_row=None):
     """Continue the stopped run in directory out from its checkpoint, as
-    `apical run --resume out` does.  Returns the Run."""
-    c = Circuit(os.path.join(os.fspath(out), "config.yaml"))
+    `apical run --resume out` does; set: overrides, as `--resume --set`
+    takes them (what comes after the checkpoint, and parameters of cells and
+    rules).  Returns the Run."""
+    c = Circuit(os.path.join(os.fspath(out), "config.yaml"), set=set)
     return _run_into(c, os.fspath(out), L.RUNDIR_RESUME, progress, on_row)
 
 

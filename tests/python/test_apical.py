@@ -157,6 +157,22 @@ def test_a_run_stopped_from_python_resumes_bit_identically(tmp_path):
     assert run.digest == whole.digest == digest(part)
 
 
+def test_a_stopped_run_resumes_under_a_changed_rule_parameter(tmp_path):
+    part = str(tmp_path / "part")
+    whole = apical.Circuit.from_yaml(SPS, set=SHORT).run(str(tmp_path / "whole"))
+    run = apical.Circuit.from_yaml(SPS, set=SHORT).run(part, progress=lambda d, t: d == 150)
+    assert run.stopped
+    try:
+        apical.resume(part, set={"seed": 8})
+        assert False, "a changed seed resumed"
+    except apical.ApicalError as e:
+        assert "only parameters may change" in str(e)
+    run = apical.resume(part, set={"projections.hidden-inter.rule.dendritic_error.tau_w": 10})
+    assert not run.stopped and "tau_w: 10" in run.config
+    assert run.digest != whole.digest
+    assert apical.resume(part).digest == run.digest     # ended: the checkpoint is the new circuit's
+
+
 def test_errors_are_exceptions(tmp_path):
     c = apical.Circuit.from_yaml(SPS)
     c.projections["input-hidden"].weights[:] = 1e300
