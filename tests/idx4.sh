@@ -21,3 +21,16 @@ stimuli:
   img: {kind: idx, images: $1/img, labels: $1/lab, drives: input, target: out}
 YAML
 }
+# idx4_steady DIR: the tail of a circuit file on them (to stdout): the
+# stimulus img driving the population input with targets {0.1, 0.8} for
+# the population out, trained three epochs in the steady mode (batch 2).
+idx4_steady() {
+    cat <<YAML
+stimuli:
+  img: {kind: idx, images: $1/img, labels: $1/lab, drives: input, target: out,
+        target_rates: [0.1, 0.8]}
+simulation:
+  mode: steady
+  steady: {train: img, epochs: 3, evaluate: [img], batch: 2}
+YAML
+}

@@ -95,7 +95,7 @@ echo "dynamics: a fork with the learning rates halved at pattern $at equals the 
 # steady mode: a finished run extended by epochs equals the longer run
 . "$APICAL_SRCDIR/tests/idx4.sh"
 idx4 "$tmp"
-cat >"$tmp/steady.yaml" <<YAML
+{ cat <<YAML; idx4_steady "$tmp"; } >"$tmp/steady.yaml"
 apical: 1
 populations:
   input: {cell: rate_input, size: 4}
@@ -104,12 +104,6 @@ populations:
 projections:
   - {from: input, to: out.basal, init: {uniform: [-1, 1]}, rule: {dendritic_error: {eta: 0.5}}}
   - {from: bias, to: out.basal, init: {constant: 0}, rule: {dendritic_error: {eta: 0.5}}}
-stimuli:
-  img: {kind: idx, images: $tmp/img, labels: $tmp/lab, drives: input, target: out,
-        target_rates: [0.1, 0.8]}
-simulation:
-  mode: steady
-  steady: {train: img, epochs: 3, evaluate: [img], batch: 2}
 YAML
 "$apical" run "$tmp/steady.yaml" --out "$tmp/s3" >/dev/null
 "$apical" run "$tmp/steady.yaml" --out "$tmp/s2" --set simulation.steady.epochs=2 >/dev/null

@@ -18,7 +18,7 @@ apical="$APICAL_BUILDDIR/runner/apical"
 ws="$APICAL_SRCDIR/scripts/warm-start"
 . "$APICAL_SRCDIR/tests/idx4.sh"
 idx4 "$tmp"
-cat >"$tmp/steady.yaml" <<YAML
+{ cat <<YAML; idx4_steady "$tmp"; } >"$tmp/steady.yaml"
 apical: 1
 populations:
   input:  {cell: rate_input, size: 4}
@@ -34,12 +34,6 @@ projections:
   - {from: hidden, to: inter.dendrite, init: {self_predicting: true}, rule: {dendritic_error: {eta: 0.2}}}
   - {from: inter, to: hidden.apical_inh, init: {self_predicting: true}}
   - {from: out.u, to: inter.nudge, connect: one_to_one}
-stimuli:
-  img: {kind: idx, images: $tmp/img, labels: $tmp/lab, drives: input, target: out,
-        target_rates: [0.1, 0.8]}
-simulation:
-  mode: steady
-  steady: {train: img, epochs: 3, evaluate: [img], batch: 2}
 YAML
 "$apical" run "$tmp/steady.yaml" --out "$tmp/run" >/dev/null
 "$ws" "$tmp/run" "$tmp/steady.yaml" "$tmp/warm.yaml" >"$tmp/ws.log"
