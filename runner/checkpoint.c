@@ -321,35 +321,7 @@ uint64_t apical_checkpoint_checksum(const void *buf, size_t n)
     return fnv(FNV_OFFSET, buf, n);
 }
 
-static int read_as(const void *data, size_t n, const char *path, apical_circuit *c,
-                   const apical_circuit *written_by, apical_run_pos *pos, uint64_t extra[4],
-                   char *err, size_t cap);
-
-int apical_checkpoint_load_as(const char *path, apical_circuit *c,
-                              const apical_circuit *written_by, apical_run_pos *pos,
-                              uint64_t extra[4], char *err, size_t cap)
-{
-    size_t n = 0;
-    unsigned char *buf = slurp(path, &n, err, cap);
-    if (!buf)
-        return -1;
-    int rc = read_as(buf, n, path, c, written_by, pos, extra, err, cap);
-    free(buf);
-    return rc;
-}
-
-int apical_checkpoint_load(const char *path, apical_circuit *c, apical_run_pos *pos,
-                           uint64_t extra[4], char *err, size_t cap)
-{
-    return apical_checkpoint_load_as(path, c, c, pos, extra, err, cap);
-}
-
-int apical_checkpoint_read(const void *data, size_t n, const char *path, apical_circuit *c,
-                           apical_run_pos *pos, uint64_t extra[4], char *err, size_t cap)
-{
-    return read_as(data, n, path, c, c, pos, extra, err, cap);
-}
-
+/* A checkpoint held in memory, written by written_by, read into c. */
 static int read_as(const void *data, size_t n, const char *path, apical_circuit *c,
                    const apical_circuit *written_by, apical_run_pos *pos, uint64_t extra[4],
                    char *err, size_t cap)
@@ -379,3 +351,29 @@ static int read_as(const void *data, size_t n, const char *path, apical_circuit 
     fclose(f);
     return rc;
 }
+
+int apical_checkpoint_load_as(const char *path, apical_circuit *c,
+                              const apical_circuit *written_by, apical_run_pos *pos,
+                              uint64_t extra[4], char *err, size_t cap)
+{
+    size_t n = 0;
+    unsigned char *buf = slurp(path, &n, err, cap);
+    if (!buf)
+        return -1;
+    int rc = read_as(buf, n, path, c, written_by, pos, extra, err, cap);
+    free(buf);
+    return rc;
+}
+
+int apical_checkpoint_load(const char *path, apical_circuit *c, apical_run_pos *pos,
+                           uint64_t extra[4], char *err, size_t cap)
+{
+    return apical_checkpoint_load_as(path, c, c, pos, extra, err, cap);
+}
+
+int apical_checkpoint_read(const void *data, size_t n, const char *path, apical_circuit *c,
+                           apical_run_pos *pos, uint64_t extra[4], char *err, size_t cap)
+{
+    return read_as(data, n, path, c, c, pos, extra, err, cap);
+}
+
