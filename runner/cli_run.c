@@ -20,7 +20,8 @@
 static const apical_cli_opt set_opt = {
     "--set", "KEY=VALUE", "override a key of the file, e.g. seed=3,\n"
                           "simulation.phases.0.patterns=3000 or\n"
-                          "projections.NAME.rule.RULE.eta=0; repeatable"
+                          "projections.NAME.rule.RULE.eta=0; VALUE null\n"
+                          "removes the key; repeatable"
 };
 
 static const apical_cli_opt run_opts[] = {

@@ -8,6 +8,8 @@
  * projection's name: key, or SOURCE-TARGET from its from: and to:.  Missing
  * mapping keys are created.  The nodes an override makes carry
  * APICAL_YAML_SET_MARK + its number, so that errors about them name it.
+ * The value null (or ~) removes the key from its mapping, as Helm's --set
+ * does: the default applies, or another key can take its place.
  */
 #include "config.h"
 
@@ -16,6 +18,12 @@
 #include <string.h>
 
 #include "config_int.h"
+
+/* A YAML null as a plain scalar: the value that removes a key. */
+static int is_null(const char *v)
+{
+    return !strcmp(v, "null") || !strcmp(v, "~") || !strcmp(v, "Null") || !strcmp(v, "NULL");
+}
 
 /* The node an override's value becomes: "[a, b, ...]" a flow list of
    plain scalars, anything else one plain scalar.  0: out of memory. */
@@ -127,6 +135,9 @@ static int set_in_list(ctx *x, size_t k, int id, const char *key, const char *va
     yaml_node_item_t *item = &n->data.sequence.items.start[i];
     if (!value)
         return *item;
+    if (is_null(value))
+        return snprintf(x->y.err, x->y.cap, "--set %s: null removes a key from a mapping, not "
+                        "an item from a list (set the whole list)", x->y.sets[k]), -1;
     int v = set_value(x, k, value);
     if (!v)
         return snprintf(x->y.err, x->y.cap, "out of memory"), -1;
@@ -136,8 +147,10 @@ static int set_in_list(ctx *x, size_t k, int id, const char *key, const char *va
 
 /* One step of override k into mapping id: the value of key, a new mapping
    if it has none; with a value (the last step) the value replaces or
-   becomes it.  The next node's id, 0 when the value is set, -1 on error. */
-static int set_in_mapping(ctx *x, size_t k, int id, const char *key, const char *value)
+   becomes it, or with null the key is removed (del: the override removes,
+   so a missing key on the way is an error, not made).  The next node's id,
+   0 when the value is set, -1 on error. */
+static int set_in_mapping(ctx *x, size_t k, int id, const char *key, const char *value, int del)
 {
     yaml_node_t *n = node(x, id);
     yaml_node_pair_t *pair = NULL;
@@ -145,6 +158,25 @@ static int set_in_mapping(ctx *x, size_t k, int id, const char *key, const char 
         yaml_node_t *kn = node(x, q->key);
         if (kn->type == YAML_SCALAR_NODE && strcmp(scalar(kn), key) == 0)
             pair = q;
+    }
+    if (del && !pair) {
+        char keys[512] = "";
+        size_t used = 0;
+        for (yaml_node_pair_t *q = n->data.mapping.pairs.start;
+             q < n->data.mapping.pairs.top && used < sizeof keys; q++) {
+            yaml_node_t *kn = node(x, q->key);
+            if (kn->type == YAML_SCALAR_NODE)
+                used += (size_t)snprintf(keys + used, sizeof keys - used, "%s%s",
+                                         used ? ", " : "", scalar(kn));
+        }
+        return snprintf(x->y.err, x->y.cap, "--set %s: no key '%s' to remove (%s%s)",
+                        x->y.sets[k], key, used ? "the keys here: " : "an empty mapping",
+                        keys), -1;
+    }
+    if (del && value) { /* the last step: the pair goes, the rest move up */
+        memmove(pair, pair + 1, (size_t)(n->data.mapping.pairs.top - pair - 1) * sizeof *pair);
+        n->data.mapping.pairs.top--;
+        return 0;
     }
     int v = value  ? set_value(x, k, value)
             : pair ? pair->value
@@ -179,7 +211,7 @@ int apical_cfg_apply_set(ctx *x, size_t k)
     /* the list whose items have names (by id: adding nodes moves them) */
     const yaml_node_t *projs = root->type == YAML_MAPPING_NODE ? get(x, root, "projections") : NULL;
     int projs_id = projs ? (int)(projs - x->y.doc.nodes.start) + 1 : 0;
-    int id = 1; /* the root */
+    int id = 1, del = is_null(eq + 1); /* the root */
     const char *p = set;
     while (p < eq) {
         size_t len = strcspn(p, ".=");
@@ -195,7 +227,7 @@ int apical_cfg_apply_set(ctx *x, size_t k)
         if (n->type == YAML_SEQUENCE_NODE)
             id = set_in_list(x, k, id, key, value, id == projs_id);
         else if (n->type == YAML_MAPPING_NODE)
-            id = set_in_mapping(x, k, id, key, value);
+            id = set_in_mapping(x, k, id, key, value, del);
         else
             return snprintf(err, cap, "--set %s: '%s' is inside a scalar (set the whole value, "
                             "or write it as a mapping in the file)", set, key), -1;

@@ -466,6 +466,49 @@ START_TEST(overrides_apply_and_the_resolved_yaml_reruns)
 }
 END_TEST
 
+/* --set KEY=null removes the key, as Helm's --set does: the same circuit
+   as a file without it; a missing key or a list item is an error. */
+START_TEST(overrides_null_removes_a_key)
+{
+    const char *sets[] = { "populations.out.params.g_A=null", "projections.hid-out.rule=~" };
+    char without[4096], err[2048] = "";
+    snprintf(without, sizeof without, "%s", small);
+    char *t = strstr(without, ", params: {g_A: 0}");
+    memmove(t, t + strlen(", params: {g_A: 0}"), strlen(t + strlen(", params: {g_A: 0}")) + 1);
+    t = strstr(without, ", rule: {dendritic_error: {eta: 0.2}}");
+    memmove(t, t + strlen(", rule: {dendritic_error: {eta: 0.2}}"),
+            strlen(t + strlen(", rule: {dendritic_error: {eta: 0.2}}")) + 1);
+    apical_config a, b, r;
+    ck_assert_msg(apical_config_load_string_set(&a, reg, "small", small, sets, 2, err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_msg(apical_config_load_string(&b, reg, "without", without, err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_double_eq(a.circuit->pops[3].p[2], b.circuit->pops[3].p[2]); /* g_A */
+    ck_assert_double_ne(a.circuit->pops[3].p[2], 0); /* the module's default */
+    ck_assert_ptr_null(apical_proj_rule(&a.circuit->projs[1]));
+    ck_assert_ptr_nonnull(apical_proj_rule(&a.circuit->projs[0]));
+    ck_assert_mem_eq(a.circuit->projs[1].w, b.circuit->projs[1].w, 8 * sizeof(double));
+    /* the resolved document has neither key */
+    ck_assert_ptr_null(strstr(a.resolved, "g_A"));
+    ck_assert_ptr_null(strstr(a.resolved, "eta: 0.2"));
+    ck_assert_msg(apical_config_load_string(&r, reg, "resolved", a.resolved, err, sizeof err) == 0,
+                  "%s", err);
+    ck_assert_ptr_null(apical_proj_rule(&r.circuit->projs[1]));
+    apical_config_free(&a);
+    apical_config_free(&b);
+    apical_config_free(&r);
+    const char *typo[] = { "populations.out.params.g_a=null" };
+    ck_assert_int_eq(apical_config_load_string_set(&a, reg, "small", small, typo, 1, err, sizeof err), 2);
+    ck_assert_msg(strstr(err, "no key 'g_a' to remove (the keys here: g_A)"), "%s", err);
+    const char *absent[] = { "record.metrics.every=null" }; /* record: not in the file */
+    ck_assert_int_eq(apical_config_load_string_set(&a, reg, "small", small, absent, 1, err, sizeof err), 2);
+    ck_assert_msg(strstr(err, "no key 'record' to remove"), "%s", err);
+    const char *item[] = { "simulation.phases.0=null" };
+    ck_assert_int_eq(apical_config_load_string_set(&a, reg, "small", small, item, 1, err, sizeof err), 2);
+    ck_assert_msg(strstr(err, "not an item from a list"), "%s", err);
+}
+END_TEST
+
 START_TEST(shared_defaults_and_normal_init)
 {
     apical_config cfg = load("defaults",
@@ -1009,6 +1052,7 @@ static Suite *suite(void)
     tcase_add_test(t, teacher_targets_nudge_the_output);
     tcase_add_test(t, same_seed_same_numbers);
     tcase_add_test(t, overrides_apply_and_the_resolved_yaml_reruns);
+    tcase_add_test(t, overrides_null_removes_a_key);
     tcase_add_test(t, projections_have_default_and_given_names);
     tcase_add_test(t, set_selects_a_projection_by_name);
     tcase_add_test(t, projection_names_are_unique_and_plain);

@@ -69,13 +69,16 @@ def _msg(buf):
 
 
 def _sets(set):
-    """{"seed": 3, "a.b": [1, 2]} -> [b"seed=3", b"a.b=[1, 2]"]"""
+    """{"seed": 3, "a.b": [1, 2], "c": None} -> [b"seed=3", b"a.b=[1, 2]", b"c=null"]
+    (None removes the key)"""
     if not set:
         return []
     items = set.items() if isinstance(set, dict) else (kv.split("=", 1) for kv in set)
     out = []
     for k, v in items:
-        if isinstance(v, bool):
+        if v is None:
+            v = "null"
+        elif isinstance(v, bool):
             v = "true" if v else "false"
         elif isinstance(v, (list, tuple, dict)):
             v = _flow(v)

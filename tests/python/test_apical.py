@@ -173,6 +173,19 @@ def test_a_stopped_run_resumes_under_a_changed_rule_parameter(tmp_path):
     assert apical.resume(part).digest == run.digest     # ended: the checkpoint is the new circuit's
 
 
+def test_none_removes_a_key():
+    c = apical.Circuit.from_yaml(SPS, set={"projections.inter-hidden.rule": None})
+    assert c.projections["inter-hidden"].rule is None
+    assert c.projections["hidden-inter"].rule == "dendritic_error"
+    assert apical.Circuit.from_yaml(SPS).projections["inter-hidden"].rule == "apical_silence"
+    try:
+        apical.Circuit.from_yaml(SPS, set={"projections.inter-hidden.rul": None})
+    except apical.ApicalError as e:
+        assert "no key 'rul' to remove" in str(e), str(e)
+    else:
+        raise AssertionError("no ApicalError")
+
+
 def test_errors_are_exceptions(tmp_path):
     c = apical.Circuit.from_yaml(SPS)
     c.projections["input-hidden"].weights[:] = 1e300
