@@ -432,31 +432,31 @@ static int lock_run_dir(apical_rundir *s, char *err, size_t cap)
 }
 
 /* The checkpoint of a run resumed under overrides, loaded into the
-   circuit they build: written by the circuit of DIR/config.yaml as it
-   stands, which the overrides may change in parameters only (a fork under
-   another learning rule's time constant, say); or, when the checkpoint is
-   already the overridden circuit's (a crash after it was written again,
-   before config.yaml was), written by that circuit itself.  The first
-   way's message when both fail. */
-static int load_forked(apical_rundir *s, const char *ck, uint64_t extra[4], char *err,
-                       size_t cap)
+   circuit they build: written by that circuit itself (overrides of phases,
+   rates or records; or a crash after the checkpoint was written again,
+   before config.yaml was), *changed 0; or written by the circuit of
+   DIR/config.yaml as it stands, which the overrides may change in
+   parameters only (a fork under another rule's time constant, say),
+   *changed 1.  The second way's message when both fail, unless
+   config.yaml cannot be loaded. */
+static int load_forked(apical_rundir *s, const char *ck, uint64_t extra[4], int *changed,
+                       char *err, size_t cap)
 {
+    *changed = 0;
+    if (apical_checkpoint_load(ck, s->cfg->circuit, &s->pos, extra, err, cap) == 0)
+        return 0;
     apical_registry *reg = apical_registry_new(NULL);
     apical_config was;
     char e2[2048], path[4200];
-    int rc = -1, loaded = 0;
+    int rc = -1;
     snprintf(path, sizeof path, "%s/config.yaml", s->dir);
     if (reg && apical_config_load_file(&was, reg, path, e2, sizeof e2) == 0) {
-        loaded = 1;
         rc = apical_checkpoint_load_as(ck, s->cfg->circuit, was.circuit, &s->pos, extra, err,
                                        cap);
         apical_config_free(&was);
     }
     apical_registry_free(reg);
-    if (rc != 0 &&
-        apical_checkpoint_load(ck, s->cfg->circuit, &s->pos, extra, loaded ? e2 : err,
-                               loaded ? sizeof e2 : cap) == 0)
-        rc = 0;
+    *changed = rc == 0;
     return rc;
 }
 
@@ -466,9 +466,10 @@ static int open_resumed(apical_rundir *s, char *err, size_t cap)
 {
     uint64_t extra[4];
     char ck[4200];
+    int changed = 0;
     apical_config *cfg = s->cfg;
     snprintf(ck, sizeof ck, "%s/checkpoint.bin", s->dir);
-    if ((s->o.n_sets ? load_forked(s, ck, extra, err, cap)
+    if ((s->o.n_sets ? load_forked(s, ck, extra, &changed, err, cap)
                      : apical_checkpoint_load(ck, cfg->circuit, &s->pos, extra, err, cap)) != 0)
         return APICAL_EXIT_USAGE;
     memcpy(&s->last_trace, &extra[2], sizeof(double));
@@ -477,11 +478,11 @@ static int open_resumed(apical_rundir *s, char *err, size_t cap)
         snprintf(err, cap, "cannot reopen the output files in %s", s->dir);
         return APICAL_EXIT_FAILED;
     }
-    /* under overrides, the checkpoint is written again before config.yaml
-       changes: with changed parameters its fingerprint is the new
-       circuit's, and a crash between the two leaves a checkpoint that the
-       same --resume --set takes */
-    if (s->o.n_sets && on_checkpoint(s, &s->pos, err, cap) != 0)
+    /* under changed parameters, the checkpoint is written again (with the
+       new circuit's fingerprint) before config.yaml changes: a crash
+       between the two leaves a checkpoint that the same --resume --set
+       takes */
+    if (changed && on_checkpoint(s, &s->pos, err, cap) != 0)
         return APICAL_EXIT_FAILED;
     if (s->o.n_sets && rewrite_config(s) != 0) {
         snprintf(err, cap, "cannot rewrite %s/config.yaml: %s", s->dir, strerror(errno));
