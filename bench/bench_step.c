@@ -16,6 +16,8 @@
  *   BENCH_THREADS=N fixes the thread count of circuits past 2^18 weights (no probing:
  *   by default the engine times one and all threads every 4096 steps and keeps the
  *   count with the faster best step, which on a busy shared machine can be one).
+ *   BENCH_MACHINE=0 skips measuring sgemm and the memory bandwidth (the shares print as
+ *   nan): for a profile of the step alone.
  *
  * Prints the median over repetitions of microseconds per step, with the
  * work per step (FLOP: 2 per multiply-add of the matrix-vector products,
@@ -294,7 +296,11 @@ int main(int argc, char **argv)
     apical_registry *reg = apical_registry_new(NULL);
     int rc = 0;
     print_load("before");
-    measure_machine();
+    const char *bm = getenv("BENCH_MACHINE");
+    if (bm && !strcmp(bm, "0"))
+        peak_sgemm = peak_dgemm = bandwidth = bandwidth_l3 = NAN;
+    else
+        measure_machine();
     apical_openblas_single_thread(); /* after sgemm/dgemm: no spinning BLAS threads */
     if (argc > 1) {
         int sz[16], nl = 0;
