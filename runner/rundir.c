@@ -687,7 +687,8 @@ int apical_rundir_close(apical_rundir *s, char *err, size_t cap)
 void apical_rundir_default(const char *file, char *dir, size_t cap)
 {
     const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
-    size_t len = strcspn(base, ".");
+    const char *dot = strrchr(base, '.'); /* the extension, not a dot inside the name */
+    size_t len = dot && dot != base ? (size_t)(dot - base) : strlen(base);
     char stamp[32];
     time_t t = time(NULL);
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&t));

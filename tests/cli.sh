@@ -129,4 +129,10 @@ if command -v groff >/dev/null; then
     groff -man -Tutf8 -ww -z "$man" 2>"$tmp/groff" || fail "groff failed on apical.1"
     [ ! -s "$tmp/groff" ] || { cat "$tmp/groff"; fail "groff warns on apical.1"; }
 fi
+# the default run directory: runs/NAME-DATE-TIME, NAME the file's name without its
+# extension (a dot inside the name kept)
+cp "$src/yaml/self_predicting.yaml" "$tmp/my.v2.yaml"
+(cd "$tmp" && "$apical" run my.v2.yaml --set simulation.phases.0.patterns=1 >/dev/null) ||
+    fail "a run with the default directory failed"
+ls -d "$tmp"/runs/my.v2-????????-?????? >/dev/null 2>&1 || { ls -R "$tmp/runs"; fail "no runs/my.v2-DATE-TIME"; }
 echo "cli: ok"
