@@ -29,9 +29,13 @@ static const apical_cli_opt run_opts[] = {
     { "--force", NULL, "replace the run DIR holds (without it, DIR is refused)" },
     set_opt,
     { "--resume", "DIR", "continue the stopped run in DIR from its checkpoint (no FILE,\n"
-                         "--out or --force); with --set, under changed keys that\n"
-                         "leave the circuit as it was (phases, rates, record, ...),\n"
-                         "written into DIR/config.yaml" },
+                         "--out or --force); with --set, under changed keys,\n"
+                         "written into DIR/config.yaml: what comes after the\n"
+                         "checkpoint (phases, rates, epochs, record) and the\n"
+                         "cells' and rules' parameters and the noise, not the\n"
+                         "circuit's structure; a finished dynamics run has\n"
+                         "nothing left to resume (scripts/warm-start starts a\n"
+                         "new run from its weights)" },
 };
 enum { RUN_OUT, RUN_FORCE, RUN_SET, RUN_RESUME };
 
@@ -44,8 +48,8 @@ const apical_cli_cmd apical_run_cmd = {
     "train it epoch by epoch in steady or backprop mode (simulation.mode).  The\n"
     "metrics are printed as they are measured and written into the run directory,\n"
     "with config.yaml (the input as run), metrics.csv, checkpoint.bin and, where the\n"
-    "file asks for them, traces.csv and weights/.  SIGINT or SIGTERM stops the run\n"
-    "after writing a checkpoint (exit status 3); --resume continues it.",
+    "file asks for them, traces.csv and weights/.  SIGINT, SIGTERM or SIGHUP stops the\n"
+    "run after writing a checkpoint (exit status 3); --resume continues it.",
     run_opts, sizeof run_opts / sizeof *run_opts,
 };
 
@@ -410,10 +414,17 @@ int apical_cmd_check(int argc, char **argv)
         size_t weights = 0;
         for (size_t i = 0; i < apical_circuit_n_projs(c); i++)
             weights += apical_proj_n_weights(c, apical_circuit_proj_at(c, i));
-        printf("%s: ok: %zu populations, %zu projections (%zu weights), %zu stimuli, "
-               "%zu phases, %ld training patterns\n", file, apical_circuit_n_pops(c),
-               apical_circuit_n_projs(c), weights, apical_circuit_n_stims(c), cfg.run.n_phases,
-               apical_run_total_patterns(&cfg.run));
+        printf("%s: ok: %zu populations, %zu projections (%zu weights), %zu stimuli, ", file,
+               apical_circuit_n_pops(c), apical_circuit_n_projs(c), weights,
+               apical_circuit_n_stims(c));
+        if (apical_config_mode(&cfg) == APICAL_MODE_DYNAMICS)
+            printf("%zu phases, %ld training patterns\n", cfg.run.n_phases,
+                   apical_run_total_patterns(&cfg.run));
+        else
+            printf("%s mode, %ld epochs over stimulus %s\n",
+                   apical_config_mode(&cfg) == APICAL_MODE_BACKPROP ? "backprop" : "steady",
+                   cfg.steady.epochs,
+                   apical_stim_name(apical_circuit_stim_at(c, cfg.steady.train)));
     }
     apical_config_free(&cfg);
     apical_registry_free(reg);

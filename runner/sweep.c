@@ -705,6 +705,7 @@ pid_t apical_sweep_spawn(const apical_sweep *s, size_t run, const char *exe, int
         }
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
         dup2(fd, STDOUT_FILENO);
         dup2(fd, STDERR_FILENO);
         int devnull = open("/dev/null", O_RDONLY);

@@ -140,8 +140,9 @@ void apical_cli_help_footer(FILE *f)
             "     found, or a property of --check failed; plot: gnuplot failed)\n"
             "  2  bad input: an invalid circuit or sweep file (FILE:LINE:COL), a bad --set,\n"
             "     a missing data file, a refused directory, a circuit too large, wrong usage\n"
-            "  3  stopped by SIGINT or SIGTERM after writing a checkpoint: 'apical run\n"
-            "     --resume DIR' continues the run, the same 'apical sweep' command a sweep\n"
+            "  3  stopped by SIGINT, SIGTERM or SIGHUP after writing a checkpoint: 'apical\n"
+            "     run --resume DIR' continues the run, the same 'apical sweep' command a\n"
+            "     sweep\n"
             "\n"
             "environment:\n"
             "  APICAL_MODULE_PATH   colon-separated directories searched for cell and rule\n"
@@ -157,7 +158,10 @@ void apical_cli_help_footer(FILE *f)
             "                       0 for none; a larger circuit, or another value, is\n"
             "                       refused, exit status 2\n"
             "  OMP_NUM_THREADS      the most threads a run uses (default: one per core); the\n"
-            "                       numbers do not depend on it\n",
+            "                       numbers do not depend on it\n"
+            "  OPENBLAS_NUM_THREADS threads of OpenBLAS (default: 1, on the calling thread)\n"
+            "  APICAL_MPI           under mpirun, the apical-mpi program a sweep is handed\n"
+            "                       to (default: beside apical, then in the bin directory)\n",
             APICAL_MODULE_DIR);
 }
 
@@ -462,14 +466,16 @@ int apical_cmd_sweep(int argc, char **argv)
         return 1;
     }
     size_t n_todo = runs_to_do(&s, file, jobs, todo), next = 0, stopped = 0;
-    struct sigaction sa, old_int, old_term;
+    struct sigaction sa, old_int, old_term, old_hup;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGHUP, &sa, &old_hup);
     rc = run_pool(&s, &p, todo, n_todo, exe, &next, &stopped);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
     char sum[4096];
     if (apical_sweep_aggregate(&s, sum, sizeof sum, err, sizeof err) != 0) {
         fprintf(stderr, "apical: %s\n", err);

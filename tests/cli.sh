@@ -135,4 +135,10 @@ cp "$src/yaml/self_predicting.yaml" "$tmp/my.v2.yaml"
 (cd "$tmp" && "$apical" run my.v2.yaml --set simulation.phases.0.patterns=1 >/dev/null) ||
     fail "a run with the default directory failed"
 ls -d "$tmp"/runs/my.v2-????????-?????? >/dev/null 2>&1 || { ls -R "$tmp/runs"; fail "no runs/my.v2-DATE-TIME"; }
+# check names a steady run's mode and epochs (where MNIST is here)
+if "$apical" check "$src/yaml/mnist.yaml" --set simulation.steady.epochs=7 >"$tmp/out" 2>"$tmp/err"; then
+    has "$tmp/out" "steady mode, 7 epochs over stimulus train"
+else
+    grep -q 'apical data mnist' "$tmp/err" || { cat "$tmp/err"; fail "check yaml/mnist.yaml"; }
+fi
 echo "cli: ok"

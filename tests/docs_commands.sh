@@ -32,9 +32,9 @@ done | grep -E '^apical (run|check) (yaml|examples)/' | grep -v -E 'FILE|DIR|\.\
     sort -u >"$tmp/commands"
 n=0 skipped=0
 while read -r line; do
-    # run -> check; --out X and --force do not apply to check
+    # run -> check; --out X and --force do not apply to check; a shell comment goes
     set -- $(echo "$line" | sed -e 's/^apical run /apical check /' -e 's/--out [^ ]*//' \
-        -e 's/--force//' -e 's/=N\b/=1/g')
+        -e 's/--force//' -e 's/=N\b/=1/g' -e 's/[[:space:]]#.*$//')
     shift # apical
     if "$apical" "$@" >"$tmp/out" 2>"$tmp/err"; then
         n=$((n + 1))
