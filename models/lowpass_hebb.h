@@ -463,14 +463,13 @@ static inline void lowpass_rows2_bf16(float *w0, float *d0, size_t n, size_t col
        enough to cover its latency on both ports (sixteen columns give
        four) */
     for (; two && col + 64 <= end; col += 64) {
-        __m512 dv[2][4], a[2][4], b[2][4];
+        /* D is read again after the products rather than held: sixteen
+           sums, four coefficients and a pre pair take the registers */
+        __m512 a[2][4], b[2][4];
         for (int g = 0; g < 4; g++) {
-            dv[0][g] = _mm512_loadu_ps(d0 + col + 16 * g);
-            dv[1][g] = _mm512_loadu_ps(d1 + col + 16 * g);
-            for (int r = 0; r < 2; r++) {
-                a[r][g] = _mm512_mul_ps(vsg, dv[r][g]);
-                b[r][g] = _mm512_setzero_ps();
-            }
+            a[0][g] = _mm512_mul_ps(vsg, _mm512_loadu_ps(d0 + col + 16 * g));
+            a[1][g] = _mm512_mul_ps(vsg, _mm512_loadu_ps(d1 + col + 16 * g));
+            b[0][g] = b[1][g] = _mm512_setzero_ps();
         }
         for (size_t t = 0; t < kp; t++) {
             const __m512bh cw0 = (__m512bh)_mm512_set1_epi32((int)cw2[t * stride]),
@@ -487,10 +486,11 @@ static inline void lowpass_rows2_bf16(float *w0, float *d0, size_t n, size_t col
         }
         for (int g = 0; g < 4; g++) {
             float *wr0 = w0 + col + 16 * g, *wr1 = w1 + col + 16 * g;
+            float *dr0 = d0 + col + 16 * g, *dr1 = d1 + col + 16 * g;
             _mm512_storeu_ps(wr0, _mm512_add_ps(_mm512_loadu_ps(wr0), a[0][g]));
-            _mm512_storeu_ps(d0 + col + 16 * g, _mm512_fmadd_ps(vqk, dv[0][g], b[0][g]));
+            _mm512_storeu_ps(dr0, _mm512_fmadd_ps(vqk, _mm512_loadu_ps(dr0), b[0][g]));
             _mm512_storeu_ps(wr1, _mm512_add_ps(_mm512_loadu_ps(wr1), a[1][g]));
-            _mm512_storeu_ps(d1 + col + 16 * g, _mm512_fmadd_ps(vqk, dv[1][g], b[1][g]));
+            _mm512_storeu_ps(dr1, _mm512_fmadd_ps(vqk, _mm512_loadu_ps(dr1), b[1][g]));
         }
     }
     for (; col + 16 <= end; col += 16) {

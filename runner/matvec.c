@@ -107,6 +107,10 @@ size_t apical_f16_from_f64(size_t count, const double *src, uint16_t *dst)
 
 #if MV_AVX512
 
+/* Keep v in a register: an empty asm that claims to change it, so that the
+   compiler cannot fold its load into every instruction that uses it. */
+#define KEEP(v) __asm__("" : "+v"(v))
+
 /* The lane sums of four accumulators at once (a short row spends more in
    its sum across lanes than in its products): pairs within 128-bit lanes,
    then across them.  Each row's sum has the same order whichever four
@@ -160,6 +164,8 @@ static inline void reduce4_ps(__m512 a0, __m512 a1, __m512 a2, __m512 a3, double
         size_t j = 0;                                                                              \
         for (; j + 2 * LANES <= n; j += 2 * LANES) {                                               \
             VT x0 = LOADX(x + j), x1 = LOADX(x + j + LANES);                                       \
+            KEEP(x0);                                                                              \
+            KEEP(x1);                                                                              \
             for (int r = 0; r < R; r++) {                                                          \
                 a[r] = FMA(LOADW(w + r * n + j), x0, a[r]);                                        \
                 b[r] = FMA(LOADW(w + r * n + j + LANES), x1, b[r]);                                \
@@ -213,6 +219,10 @@ static inline void rows_f16_x2(size_t n, const uint16_t *w, const float *x, cons
     for (; j + 32 <= n; j += 32) {
         __m512 x0 = LD_PS(x + j), x1 = LD_PS(x + j + 16);
         __m512 y0 = LD_PS(y + j), y1 = LD_PS(y + j + 16);
+        KEEP(x0);
+        KEEP(x1);
+        KEEP(y0);
+        KEEP(y1);
         for (int r = 0; r < R; r++) {
             __m512 w0 = LD_PH(w + r * n + j), w1 = LD_PH(w + r * n + j + 16);
             a[r] = _mm512_fmadd_ps(w0, x0, a[r]);
@@ -267,17 +277,28 @@ static inline void rows_f16_x4(size_t n, const uint16_t *w, const float *const *
             a[r][v] = b[r][v] = _mm512_setzero_ps();
     size_t j = 0;
     for (; j + 32 <= n; j += 32) {
+        /* the four vectors' first sixteen columns, held in registers for
+           both rows (KEEP: left to itself the compiler loads them again
+           inside each multiply-add, and the loads, not the multiplies,
+           set the pace), then the second sixteen */
         __m512 x0[4], x1[4];
         for (int v = 0; v < 4; v++) {
             x0[v] = LD_PS(x[v] + j);
-            x1[v] = LD_PS(x[v] + j + 16);
+            KEEP(x0[v]);
         }
         for (int r = 0; r < R; r++) {
-            __m512 w0 = LD_PH(w + r * n + j), w1 = LD_PH(w + r * n + j + 16);
-            for (int v = 0; v < 4; v++) {
+            __m512 w0 = LD_PH(w + r * n + j);
+            for (int v = 0; v < 4; v++)
                 a[r][v] = _mm512_fmadd_ps(w0, x0[v], a[r][v]);
+        }
+        for (int v = 0; v < 4; v++) {
+            x1[v] = LD_PS(x[v] + j + 16);
+            KEEP(x1[v]);
+        }
+        for (int r = 0; r < R; r++) {
+            __m512 w1 = LD_PH(w + r * n + j + 16);
+            for (int v = 0; v < 4; v++)
                 b[r][v] = _mm512_fmadd_ps(w1, x1[v], b[r][v]);
-            }
         }
     }
     for (; j < n; j += 16) {
