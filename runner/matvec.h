@@ -15,9 +15,8 @@
  *   f16  IEEE half-precision weights (binary16, as uint16_t bits), widened
  *        to float (vcvtph2ps where the target has F16C or AVX-512), float x
  *        and sums.  Half the bytes of f32: the 1.41 M weights of
- *        784-500-500-10 take 2.8 MB, which two cores hold in their L2
- *        caches (2 MB each here), where float copies (5.6 MB) stream from
- *        L3 every step.  Rounding a weight to half changes it by at most
+ *        784-500-500-10 take 2.8 MB where float copies take 5.6 MB, both
+ *        read from L3 every step here (two cores with 1 MB of L2 each).  Rounding a weight to half changes it by at most
  *        2^-11 of itself (normal range, |w| >= 2^-14) or 2^-25 (below).
  */
 #ifndef APICAL_MATVEC_H
