@@ -184,7 +184,7 @@ END_TEST
 /* The low-pass rules driven by the mean over the copies: two copies on
    different patterns, two Euler steps, every step apart or both in one
    rank-2 batch (rank 4 with the copies):
-     W2 = W0 + s D1,  D1 = q D0 + a M0,  D2 = q D1 + a M1,
+     W2 = W0 + s D0 + s D1,  D1 = q D0 + a M0,  D2 = q D1 + a M1,
    s = dt eta, a = dt / tau_w, q = 1 - a, M_t = mean_b e_b(t) r_b(t)^T, with
    e_b the post factor (err_basal, or v_rest - v_apical for apical_silence)
    and r_b the presynaptic rate of copy b at step t. */
